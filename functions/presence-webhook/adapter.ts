@@ -1,0 +1,76 @@
+/**
+ * API Gateway HTTP API (payload v2) <-> the receiver core. Shared by the Lambda handler and the local
+ * server, so both answer identically.
+ */
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import {
+  type Outcome,
+  type ReceiveDeps,
+  receiveWebhook,
+  responseBody,
+  type WebhookRequest,
+} from './receive.ts';
+
+export type OutcomeLogger = (outcome: Outcome, context: { requestId: string; durationMs: number }) => void;
+
+export interface ApiGatewayWebhookEvent {
+  readonly pathParameters?: APIGatewayProxyEventV2['pathParameters'];
+  readonly queryStringParameters?: APIGatewayProxyEventV2['queryStringParameters'];
+  readonly headers?: APIGatewayProxyEventV2['headers'];
+  readonly body?: string;
+  readonly isBase64Encoded?: boolean;
+  readonly requestContext?: { readonly requestId?: string };
+}
+
+/** Reads what the core needs from an HTTP API event. Header names arrive lower-cased from HTTP APIs. */
+export function toWebhookRequest(event: ApiGatewayWebhookEvent): WebhookRequest {
+  return {
+    instanceId: event.pathParameters?.instanceId,
+    secret: event.queryStringParameters?.secret,
+    contentType: headerValue(event.headers, 'content-type'),
+    body: event.body,
+    isBase64Encoded: event.isBase64Encoded === true,
+  };
+}
+
+function headerValue(headers: ApiGatewayWebhookEvent['headers'], name: string): string | undefined {
+  if (!headers) return undefined;
+  const direct = headers[name];
+  if (direct !== undefined) return direct;
+  for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === name) return value;
+  return undefined;
+}
+
+const INTERNAL_ERROR = JSON.stringify({ ok: false, error: 'internal', message: 'internal error' });
+
+export function toHttpResponse(outcome: Outcome): APIGatewayProxyStructuredResultV2 {
+  return {
+    statusCode: outcome.statusCode,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(responseBody(outcome)),
+  };
+}
+
+export function createApiGatewayHandler(
+  deps: ReceiveDeps,
+  logOutcome: OutcomeLogger,
+  now: () => number = performance.now.bind(performance),
+): (event: ApiGatewayWebhookEvent) => Promise<APIGatewayProxyStructuredResultV2> {
+  return async function handle(event) {
+    const started = now();
+    const requestId = event.requestContext?.requestId ?? '-';
+    try {
+      const outcome = await receiveWebhook(toWebhookRequest(event), deps);
+      logOutcome(outcome, { requestId, durationMs: now() - started });
+      return toHttpResponse(outcome);
+    } catch (error) {
+      // A bug, not a dependency failure: name it in the log, never in the answer.
+      console.error({
+        msg: 'unexpected error',
+        requestId,
+        error: error instanceof Error ? error.name : 'unknown',
+      });
+      return { statusCode: 500, headers: { 'content-type': 'application/json' }, body: INTERNAL_ERROR };
+    }
+  };
+}

@@ -1,0 +1,45 @@
+/**
+ * Lambda entry point: wires the SDK clients (created once per container) into the receiver core.
+ *
+ * Clients use the SDK's default configuration chain (region, credentials, `AWS_ENDPOINT_URL_*`), with
+ * short timeouts and few attempts so a sick dependency is answered with a 503 well inside the function
+ * timeout instead of a hung request.
+ */
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { createApiGatewayHandler } from './adapter.ts';
+import { readReceiverEnv } from './env.ts';
+import { logOutcome } from './log.ts';
+import { createPublisher } from './publisher.ts';
+import { createSecretVerifier } from './secret.ts';
+
+const config = readReceiverEnv(process.env);
+
+const ssm = new SSMClient({
+  maxAttempts: 2,
+  requestHandler: { connectionTimeout: 1_000, requestTimeout: 1_500 },
+});
+const eventBridge = new EventBridgeClient({
+  maxAttempts: 2,
+  requestHandler: { connectionTimeout: 1_000, requestTimeout: 1_500 },
+});
+
+const verifySecret = createSecretVerifier({
+  ttlMs: config.secretCacheSeconds * 1_000,
+  load: async () => {
+    const { Parameter } = await ssm.send(
+      new GetParameterCommand({ Name: config.secretParameterName, WithDecryption: true }),
+    );
+    return Parameter?.Value;
+  },
+});
+
+export const handler = createApiGatewayHandler(
+  {
+    instanceIds: config.instanceIds,
+    maxBodyBytes: config.maxBodyBytes,
+    verifySecret,
+    publish: createPublisher({ client: eventBridge, eventBusName: config.eventBusName }),
+  },
+  logOutcome,
+);

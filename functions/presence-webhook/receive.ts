@@ -1,0 +1,230 @@
+/**
+ * The receiver's core: one webhook request in, one outcome out.
+ *
+ * Pure apart from its injected dependencies (the secret check and the publisher), so the Lambda adapter,
+ * the local server and the tests all run exactly this code. Order of checks:
+ *   1. secret (constant time, before anything about the body is looked at)   -> 401
+ *   2. instance in the URL is one we serve                                   -> 404
+ *   3. content type is JSON (or absent)                                      -> 415
+ *   4. body size                                                             -> 413
+ *   5. JSON syntax                                                           -> 400
+ *   6. the contract schema, and body.instanceId === the URL's instance       -> 400
+ *   7. publish one event; 2xx only once EventBridge accepted it              -> 200 / 503
+ * The secret is checked before the instance so an unauthenticated caller learns nothing about which
+ * instances exist.
+ */
+import * as v from 'valibot';
+import { PresenceCallbackSchema, type PresenceStatus } from '../shared/presence-contract.ts';
+
+export interface WebhookRequest {
+  /** `{instanceId}` from the route. */
+  readonly instanceId: string | undefined;
+  /** The `secret` query-string value, if any. */
+  readonly secret: string | undefined;
+  /** The `Content-Type` header, if any. */
+  readonly contentType: string | undefined;
+  readonly body: string | undefined;
+  /** API Gateway base64-encodes bodies of some content types. */
+  readonly isBase64Encoded: boolean;
+}
+
+export interface ReceiveDeps {
+  /** Instances this deployment serves. */
+  readonly instanceIds: ReadonlySet<string>;
+  /** Largest body accepted, in bytes (after base64 decoding). */
+  readonly maxBodyBytes: number;
+  /** Constant-time check of a candidate secret; throws {@link DependencyError} when the secret cannot be read. */
+  verifySecret(candidate: string): Promise<boolean>;
+  /** Puts one event on the bus; resolves only once EventBridge accepted it, else throws {@link DependencyError}. */
+  publish(status: PresenceStatus, detail: string): Promise<{ readonly eventId: string }>;
+}
+
+/** A dependency (SSM, EventBridge) could not do its part; the caller should retry later. */
+export class DependencyError extends Error {
+  constructor(
+    readonly dependency: 'secret' | 'bus',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'DependencyError';
+  }
+}
+
+export type RejectReason =
+  | 'unauthorized'
+  | 'unknown-instance'
+  | 'unsupported-media-type'
+  | 'payload-too-large'
+  | 'malformed-json'
+  | 'invalid-body';
+
+export type FailReason = 'secret-unavailable' | 'bus-unavailable';
+
+export interface FieldIssue {
+  readonly field: string;
+  readonly message: string;
+}
+
+export type Outcome =
+  | {
+      readonly kind: 'accepted';
+      readonly statusCode: 200;
+      readonly instanceId: string;
+      readonly status: PresenceStatus;
+      readonly eventId: string;
+    }
+  | {
+      readonly kind: 'rejected';
+      readonly statusCode: 400 | 401 | 404 | 413 | 415;
+      readonly reason: RejectReason;
+      readonly message: string;
+      readonly issues?: readonly FieldIssue[];
+      readonly instanceId?: string;
+    }
+  | {
+      readonly kind: 'failed';
+      readonly statusCode: 503;
+      readonly reason: FailReason;
+      readonly message: string;
+      readonly instanceId?: string;
+    };
+
+export type ResponseBody =
+  | { readonly ok: true; readonly eventId: string }
+  | {
+      readonly ok: false;
+      readonly error: RejectReason | FailReason;
+      readonly message: string;
+      readonly issues?: readonly FieldIssue[];
+    };
+
+const JSON_MEDIA_TYPE = /^application\/(?:[\w.+-]+\+)?json$/i;
+
+function reject(
+  statusCode: 400 | 401 | 404 | 413 | 415,
+  reason: RejectReason,
+  message: string,
+  extra: { issues?: readonly FieldIssue[]; instanceId?: string } = {},
+): Outcome {
+  return { kind: 'rejected', statusCode, reason, message, ...extra };
+}
+
+/** True for `application/json`, `application/json; charset=utf-8`, `application/*+json`; absent counts as JSON. */
+export function isJsonContentType(contentType: string | undefined): boolean {
+  if (contentType === undefined || contentType.trim() === '') return true;
+  const mediaType = contentType.split(';', 1)[0]?.trim() ?? '';
+  return JSON_MEDIA_TYPE.test(mediaType);
+}
+
+/** Turns valibot issues into `{ field, message }` pairs naming the failing fields. */
+export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): FieldIssue[] {
+  return issues.map((issue) => {
+    const field = v.getDotPath(issue) ?? '(body)';
+    return { field, message: issue.message };
+  });
+}
+
+export async function receiveWebhook(request: WebhookRequest, deps: ReceiveDeps): Promise<Outcome> {
+  // 1. Authenticate first: nothing else is looked at for an unauthenticated caller.
+  const secret = request.secret;
+  if (secret === undefined || secret === '') {
+    return reject(401, 'unauthorized', 'missing secret: the webhook URL must carry ?secret=...');
+  }
+  let authentic: boolean;
+  try {
+    authentic = await deps.verifySecret(secret);
+  } catch (error) {
+    return failed(error, 'secret-unavailable', 'cannot verify the webhook secret right now; retry later');
+  }
+  if (!authentic) return reject(401, 'unauthorized', 'wrong secret');
+
+  // 2. Only instances this deployment serves.
+  const instanceId = request.instanceId;
+  if (instanceId === undefined || !deps.instanceIds.has(instanceId)) {
+    return reject(404, 'unknown-instance', 'instance is not configured on this endpoint');
+  }
+
+  // 3. JSON only.
+  if (!isJsonContentType(request.contentType)) {
+    return reject(415, 'unsupported-media-type', 'content-type must be application/json', { instanceId });
+  }
+
+  // 4. Size, counted on the decoded bytes.
+  const raw = request.body ?? '';
+  const bytes = request.isBase64Encoded ? Buffer.from(raw, 'base64') : undefined;
+  const size = bytes ? bytes.byteLength : Buffer.byteLength(raw, 'utf8');
+  if (size > deps.maxBodyBytes) {
+    return reject(413, 'payload-too-large', `body is ${size} bytes; the limit is ${deps.maxBodyBytes}`, {
+      instanceId,
+    });
+  }
+  const text = bytes ? bytes.toString('utf8') : raw;
+
+  // 5. JSON syntax.
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return reject(400, 'malformed-json', text.trim() === '' ? 'body is empty' : 'body is not valid JSON', {
+      instanceId,
+    });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return reject(400, 'invalid-body', 'body must be a JSON object', {
+      instanceId,
+      issues: [{ field: '(body)', message: 'must be a JSON object' }],
+    });
+  }
+
+  // 6. The contract.
+  const result = v.safeParse(PresenceCallbackSchema, parsed);
+  if (!result.success) {
+    const issues = describeIssues(result.issues);
+    return reject(
+      400,
+      'invalid-body',
+      `invalid field(s): ${[...new Set(issues.map((i) => i.field))].join(', ')}`,
+      {
+        instanceId,
+        issues,
+      },
+    );
+  }
+  const callback = result.output;
+  if (callback.instanceId !== instanceId) {
+    return reject(400, 'invalid-body', 'invalid field(s): instanceId', {
+      instanceId,
+      issues: [{ field: 'instanceId', message: 'must equal the instance in the URL' }],
+    });
+  }
+
+  // 7. Publish the callback exactly as received.
+  try {
+    const { eventId } = await deps.publish(callback.status, text);
+    return { kind: 'accepted', statusCode: 200, instanceId, status: callback.status, eventId };
+  } catch (error) {
+    return failed(
+      error,
+      'bus-unavailable',
+      'the event bus did not accept the event; retry later',
+      instanceId,
+    );
+  }
+}
+
+function failed(error: unknown, reason: FailReason, message: string, instanceId?: string): Outcome {
+  if (!(error instanceof DependencyError)) throw error;
+  return instanceId === undefined
+    ? { kind: 'failed', statusCode: 503, reason, message }
+    : { kind: 'failed', statusCode: 503, reason, message, instanceId };
+}
+
+/** The small JSON body answered for an outcome: no stack traces, no internals. */
+export function responseBody(outcome: Outcome): ResponseBody {
+  if (outcome.kind === 'accepted') return { ok: true, eventId: outcome.eventId };
+  if (outcome.kind === 'rejected' && outcome.issues) {
+    return { ok: false, error: outcome.reason, message: outcome.message, issues: outcome.issues };
+  }
+  return { ok: false, error: outcome.reason, message: outcome.message };
+}

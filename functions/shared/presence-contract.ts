@@ -1,0 +1,114 @@
+/**
+ * THE contract between Z-API, the receiver and every subscriber.
+ *
+ * Imported by the receiver Lambda (to validate and publish) and by the CDK code in lib/ (to build rule
+ * patterns and the published JSON Schema), so the two can never disagree.
+ */
+import * as v from 'valibot';
+
+/** Every chat-presence status, exactly as Z-API sends it. */
+export const PRESENCE_STATUSES = ['UNAVAILABLE', 'AVAILABLE', 'COMPOSING', 'RECORDING', 'PAUSED'] as const;
+export type PresenceStatus = (typeof PRESENCE_STATUSES)[number];
+
+/** The `type` Z-API puts on every chat-presence callback. */
+export const CALLBACK_TYPE = 'PresenceChatCallback';
+
+/** EventBridge `source` of every event this project publishes. */
+export const EVENT_SOURCE = 'zapi.chat-presence';
+
+/** Common prefix of every detail-type, for rules that want every status (`prefix` matching). */
+export const DETAIL_TYPE_PREFIX = 'Z-API Chat Presence ';
+
+/** EventBridge `detail-type` per status: one per status, each naming it. */
+export const DETAIL_TYPES: Readonly<Record<PresenceStatus, string>> = Object.freeze({
+  UNAVAILABLE: `${DETAIL_TYPE_PREFIX}UNAVAILABLE`,
+  AVAILABLE: `${DETAIL_TYPE_PREFIX}AVAILABLE`,
+  COMPOSING: `${DETAIL_TYPE_PREFIX}COMPOSING`,
+  RECORDING: `${DETAIL_TYPE_PREFIX}RECORDING`,
+  PAUSED: `${DETAIL_TYPE_PREFIX}PAUSED`,
+});
+
+/** What each status means, for documentation and the schema. */
+export const STATUS_DESCRIPTIONS: Readonly<Record<PresenceStatus, string>> = Object.freeze({
+  UNAVAILABLE: 'The contact left the chat (offline or app in background).',
+  AVAILABLE: 'The contact is in the chat.',
+  COMPOSING: 'The contact is typing.',
+  RECORDING: 'The contact is recording audio (multi-device instances only).',
+  PAUSED: 'The contact stopped typing or recording (multi-device instances only).',
+});
+
+/**
+ * A Z-API `PresenceChatCallback` body.
+ *
+ * Unknown fields are kept (group presence carries participant data, chat names and photos that Z-API
+ * does not document), so `detail` on the bus is the callback as received.
+ */
+export const PresenceCallbackSchema = v.looseObject({
+  type: v.pipe(
+    v.literal(CALLBACK_TYPE, `must be "${CALLBACK_TYPE}"`),
+    v.description('Z-API event type; always "PresenceChatCallback".'),
+  ),
+  phone: v.pipe(
+    v.string('must be a string'),
+    v.nonEmpty('must not be empty'),
+    v.description('The chat: a phone number, a group id ("...-group") or an "@lid" id.'),
+  ),
+  status: v.pipe(
+    v.picklist(PRESENCE_STATUSES, `must be one of ${PRESENCE_STATUSES.join(', ')}`),
+    v.description('The chat presence status.'),
+  ),
+  lastSeen: v.optional(
+    v.pipe(
+      v.nullable(v.number('must be a number or null')),
+      v.description('When the contact was last seen (epoch number), or null.'),
+    ),
+  ),
+  instanceId: v.pipe(
+    v.string('must be a string'),
+    v.nonEmpty('must not be empty'),
+    v.description('The Z-API instance that received the presence.'),
+  ),
+});
+
+/** A validated callback (unknown fields included). */
+export type PresenceCallback = v.InferOutput<typeof PresenceCallbackSchema>;
+
+/** The `detail` of every event on the bus: the callback as Z-API sent it. */
+export type PresenceEventDetail = PresenceCallback;
+
+/** An EventBridge event as a subscriber (a Lambda target, say) receives it. */
+export interface PresenceEvent<S extends PresenceStatus = PresenceStatus> {
+  readonly version: string;
+  readonly id: string;
+  readonly 'detail-type': (typeof DETAIL_TYPES)[S];
+  readonly source: typeof EVENT_SOURCE;
+  readonly account: string;
+  readonly time: string;
+  readonly region: string;
+  readonly resources: readonly string[];
+  readonly detail: PresenceEventDetail & { readonly status: S };
+}
+
+/** The detail-type for a status. */
+export function detailTypeFor(status: PresenceStatus): string {
+  return DETAIL_TYPES[status];
+}
+
+/** The EventBridge event pattern matching the given statuses (every status when none are given). */
+export function presenceEventPattern(statuses: readonly PresenceStatus[] = []): {
+  source: string[];
+  'detail-type': Array<string | { prefix: string }>;
+} {
+  const unique = [...new Set(statuses)];
+  for (const status of unique) {
+    if (!PRESENCE_STATUSES.includes(status)) {
+      throw new Error(
+        `Unknown presence status "${String(status)}"; use one of ${PRESENCE_STATUSES.join(', ')}.`,
+      );
+    }
+  }
+  return {
+    source: [EVENT_SOURCE],
+    'detail-type': unique.length === 0 ? [{ prefix: DETAIL_TYPE_PREFIX }] : unique.map(detailTypeFor),
+  };
+}

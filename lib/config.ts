@@ -1,0 +1,183 @@
+/**
+ * CDK context -> typed, validated configuration. Every setting is read here and nowhere else; every
+ * problem is reported at once, each naming its context key with an example value.
+ *
+ *   npx cdk synth -c instanceId=ID1,ID2 -c throttleRateLimit=100
+ *
+ * Values given with `-c` arrive as strings; values in cdk.json may be numbers or booleans: both work.
+ */
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+
+/** Every context key this app reads, with its default (if any) and an example. */
+export const CONTEXT_KEYS = {
+  instanceId: { example: '3C01A2B3C4D5E6F7A8B9C0D1E2F3A4B5 (several: ID1,ID2)' },
+  eventBusArn: { example: 'arn:aws:events:sa-east-1:123456789012:event-bus/my-bus' },
+  eventBusName: { example: 'zapi-chat-presence' },
+  webhookSecretParameter: { default: '/zapi/webhook-secret', example: '/zapi/webhook-secret' },
+  instanceTokenParameter: { default: '/zapi/{instanceId}/token', example: '/zapi/{instanceId}/token' },
+  clientTokenParameter: { example: '/zapi/client-token' },
+  throttleRateLimit: { default: 50, example: '50' },
+  throttleBurstLimit: { default: 100, example: '100' },
+  maxBodyBytes: { default: 16_384, example: '16384' },
+  archiveRetentionDays: { default: 30, example: '30 (0 keeps events forever)' },
+  logRetentionDays: { default: 30, example: '30' },
+} as const;
+
+export type ContextKey = keyof typeof CONTEXT_KEYS;
+
+export interface PresenceConfig {
+  /** Z-API instance ids served by this deployment. */
+  readonly instanceIds: readonly string[];
+  /** Publish to this existing bus instead of creating one. */
+  readonly eventBusArn?: string;
+  /** Name for the bus this app creates. */
+  readonly eventBusName?: string;
+  /** SSM SecureString holding the webhook secret. */
+  readonly webhookSecretParameter: string;
+  /** SSM SecureString holding each instance's token; `{instanceId}` is replaced. */
+  readonly instanceTokenParameter: string;
+  /** SSM SecureString holding the account security token (Client-Token header), when the account uses one. */
+  readonly clientTokenParameter?: string;
+  readonly throttleRateLimit: number;
+  readonly throttleBurstLimit: number;
+  readonly maxBodyBytes: number;
+  /** 0 keeps archived events forever. */
+  readonly archiveRetentionDays: number;
+  readonly logRetentionDays: RetentionDays;
+}
+
+/** Reads one context value; a CDK `App` or `Node` provides this. */
+export type ContextReader = (key: string) => unknown;
+
+/** Raised for bad context; its message lists every problem. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid CDK context:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Z-API instance ids are short alphanumeric strings; this also keeps them safe in URLs and names. */
+const INSTANCE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const SSM_NAME = /^\/?[A-Za-z0-9_.\-/{}]{1,1011}$/;
+const EVENT_BUS_ARN = /^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/[A-Za-z0-9._\-/]{1,256}$/;
+const EVENT_BUS_NAME = /^[A-Za-z0-9._-]{1,256}$/;
+const MAX_BODY_LIMIT = 200_000;
+const LOG_RETENTIONS = new Set<number>(
+  Object.values(RetentionDays).filter((value): value is number => typeof value === 'number' && value > 0),
+);
+
+export function loadConfig(read: ContextReader): PresenceConfig {
+  const problems: string[] = [];
+  const problem = (key: ContextKey, what: string) =>
+    problems.push(`${key}: ${what}. Example: -c ${key}=${CONTEXT_KEYS[key].example}`);
+
+  const text = (key: ContextKey): string | undefined => {
+    const value = read(key);
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== 'string' && typeof value !== 'number') {
+      problem(key, `expected a string, got ${JSON.stringify(value)}`);
+      return undefined;
+    }
+    const trimmed = String(value).trim();
+    return trimmed === '' ? undefined : trimmed;
+  };
+
+  const integer = (key: ContextKey, fallback: number, min: number, max: number): number => {
+    const raw = text(key);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problem(key, `expected a whole number from ${min} to ${max}, got "${raw}"`);
+      return fallback;
+    }
+    return value;
+  };
+
+  const ssmName = (key: ContextKey, fallback?: string): string | undefined => {
+    const value = text(key) ?? fallback;
+    if (value !== undefined && !SSM_NAME.test(value))
+      problem(key, `"${value}" is not a valid SSM parameter name`);
+    return value;
+  };
+
+  // instanceId: required, one or more, comma-separated.
+  const rawIds = text('instanceId');
+  const instanceIds = rawIds === undefined ? [] : [...new Set(rawIds.split(',').map((id) => id.trim()))];
+  if (rawIds === undefined) {
+    problem('instanceId', 'is required (the Z-API instance id whose chat presence is received)');
+  } else {
+    const bad = instanceIds.filter((id) => !INSTANCE_ID.test(id));
+    if (bad.length > 0 || instanceIds.length === 0) {
+      problem(
+        'instanceId',
+        `${bad.map((id) => `"${id}"`).join(', ') || '""'} is not a Z-API instance id (letters and digits)`,
+      );
+    }
+  }
+
+  const eventBusArn = text('eventBusArn');
+  if (eventBusArn !== undefined && !EVENT_BUS_ARN.test(eventBusArn))
+    problem('eventBusArn', `"${eventBusArn}" is not an event bus ARN`);
+  const eventBusName = text('eventBusName');
+  if (eventBusName !== undefined) {
+    if (!EVENT_BUS_NAME.test(eventBusName) || eventBusName === 'default') {
+      problem('eventBusName', `"${eventBusName}" is not a valid name for a new bus`);
+    }
+    if (eventBusArn !== undefined)
+      problem('eventBusName', 'names a bus to create; it cannot be combined with eventBusArn');
+  }
+
+  const webhookSecretParameter = ssmName(
+    'webhookSecretParameter',
+    CONTEXT_KEYS.webhookSecretParameter.default,
+  ) as string;
+  const instanceTokenParameter = ssmName(
+    'instanceTokenParameter',
+    CONTEXT_KEYS.instanceTokenParameter.default,
+  ) as string;
+  if (!instanceTokenParameter.includes('{instanceId}') && instanceIds.length > 1) {
+    problem('instanceTokenParameter', 'must contain {instanceId} when several instances are configured');
+  }
+  const clientTokenParameter = ssmName('clientTokenParameter');
+
+  const throttleRateLimit = integer('throttleRateLimit', CONTEXT_KEYS.throttleRateLimit.default, 1, 10_000);
+  const throttleBurstLimit = integer('throttleBurstLimit', CONTEXT_KEYS.throttleBurstLimit.default, 1, 5_000);
+  const maxBodyBytes = integer('maxBodyBytes', CONTEXT_KEYS.maxBodyBytes.default, 256, MAX_BODY_LIMIT);
+  const archiveRetentionDays = integer(
+    'archiveRetentionDays',
+    CONTEXT_KEYS.archiveRetentionDays.default,
+    0,
+    36_500,
+  );
+  const logRetentionDays = integer('logRetentionDays', CONTEXT_KEYS.logRetentionDays.default, 1, 3_653);
+  if (!LOG_RETENTIONS.has(logRetentionDays)) {
+    problem(
+      'logRetentionDays',
+      `${logRetentionDays} is not a CloudWatch Logs retention; use one of ${[...LOG_RETENTIONS].sort((a, b) => a - b).join(', ')}`,
+    );
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    instanceIds,
+    ...(eventBusArn !== undefined && { eventBusArn }),
+    ...(eventBusName !== undefined && { eventBusName }),
+    webhookSecretParameter,
+    instanceTokenParameter,
+    ...(clientTokenParameter !== undefined && { clientTokenParameter }),
+    throttleRateLimit,
+    throttleBurstLimit,
+    maxBodyBytes,
+    archiveRetentionDays,
+    logRetentionDays: logRetentionDays as RetentionDays,
+  };
+}
+
+/** The instance-token parameter name for one instance. */
+export function instanceTokenParameterName(
+  config: Pick<PresenceConfig, 'instanceTokenParameter'>,
+  instanceId: string,
+): string {
+  return config.instanceTokenParameter.replaceAll('{instanceId}', instanceId);
+}

@@ -1,0 +1,43 @@
+/**
+ * The stack: composes the constructs from a validated config and declares the outputs. No secret value
+ * ever reaches it: SSM parameters are referenced by name and read at runtime.
+ */
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { EventBus } from 'aws-cdk-lib/aws-events';
+import type { Construct } from 'constructs';
+import type { PresenceConfig } from './config.ts';
+import { PresenceWebhook } from './presence-webhook.ts';
+
+export interface PresenceStackProps extends StackProps {
+  readonly config: PresenceConfig;
+}
+
+export class PresenceStack extends Stack {
+  readonly webhook: PresenceWebhook;
+
+  constructor(scope: Construct, id: string, props: PresenceStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+
+    this.webhook = new PresenceWebhook(this, 'Presence', {
+      instanceIds: config.instanceIds,
+      ...(config.eventBusArn !== undefined && {
+        eventBus: EventBus.fromEventBusArn(this, 'ImportedBus', config.eventBusArn),
+      }),
+      ...(config.eventBusName !== undefined && { eventBusName: config.eventBusName }),
+      webhookSecretParameterName: config.webhookSecretParameter,
+      throttleRateLimit: config.throttleRateLimit,
+      throttleBurstLimit: config.throttleBurstLimit,
+      maxBodyBytes: config.maxBodyBytes,
+      archiveRetention: Duration.days(config.archiveRetentionDays),
+      logRetention: config.logRetentionDays,
+    });
+
+    new CfnOutput(this, 'WebhookBaseUrl', {
+      description: 'Z-API posts to {base}/instances/{instanceId}/presence?secret=... (secret not shown)',
+      value: this.webhook.baseUrl,
+    });
+    new CfnOutput(this, 'EventBusName', { value: this.webhook.eventBus.eventBusName });
+    new CfnOutput(this, 'EventBusArn', { value: this.webhook.eventBus.eventBusArn });
+  }
+}
