@@ -34,7 +34,8 @@ export class PresenceStack extends Stack {
     });
 
     new CfnOutput(this, 'WebhookBaseUrl', {
-      description: 'Z-API posts to {base}/instances/{instanceId}/presence?secret=... (secret not shown)',
+      description:
+        'Webhook base URL; Z-API is registered at {base}/instances/{instanceId}/presence plus the secret',
       value: this.webhook.baseUrl,
     });
     new CfnOutput(this, 'EventBusName', { value: this.webhook.eventBus.eventBusName });

@@ -1,0 +1,80 @@
+/**
+ * The one test that synthesizes for real (esbuild bundling, CloudFormation validation, cdk-nag) and runs
+ * the shipped receiver bundle from the cloud assembly, in a fresh Node process, against stand-ins for
+ * SSM and EventBridge on 127.0.0.1 (reached through AWS_ENDPOINT_URL_*, so the real SDK path runs).
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DETAIL_TYPES, EVENT_SOURCE } from '../functions/shared/presence-contract.ts';
+import docsExamples from './fixtures/zapi-docs-examples.json' with { type: 'json' };
+import { type AwsStandIn, standInEnvironment, startAwsStandIn } from './support/aws-standin.ts';
+import { bundleDirectory } from './support/bundle.ts';
+import { invokeBundle } from './support/invoke.ts';
+import { synth } from './support/synth.ts';
+
+const SECRET = 'bundle-test-secret-0123456789abcdef';
+const INSTANCE = 'TEST';
+
+describe('synthesized app', () => {
+  let standIn: AwsStandIn;
+  let bundleFile: string;
+  let busName: string;
+  let report: ReturnType<typeof synth>['report'];
+
+  beforeAll(async () => {
+    process.env.CDK_VALIDATION = 'true';
+    const result = synth({ instanceId: INSTANCE }, { bundle: true });
+    delete process.env.CDK_VALIDATION;
+    report = result.report;
+    bundleFile = join(
+      bundleDirectory(result.template, result.assembly.directory, 'PresenceReceiver'),
+      'index.mjs',
+    );
+    busName = 'presence-bus-under-test';
+    standIn = await startAwsStandIn({ '/zapi/webhook-secret': SECRET });
+  }, 120_000);
+
+  afterAll(async () => {
+    await standIn?.close();
+  });
+
+  it('is clean under cdk-nag', () => {
+    for (const plugin of report.pluginReports) expect(plugin.violations, plugin.pluginName).toEqual([]);
+  });
+
+  it('ships a receiver bundle that authenticates, validates and publishes through the real SDK', async () => {
+    const body = JSON.stringify({ ...docsExamples.RECORDING, instanceId: INSTANCE });
+    const event = (secret: string, raw: string) => ({
+      version: '2.0',
+      routeKey: 'POST /instances/{instanceId}/presence',
+      pathParameters: { instanceId: INSTANCE },
+      queryStringParameters: { secret },
+      headers: { 'content-type': 'application/json' },
+      requestContext: { requestId: 'r' },
+      body: raw,
+      isBase64Encoded: false,
+    });
+    const { results, stdout, stderr } = await invokeBundle(
+      bundleFile,
+      [
+        event(SECRET, body),
+        event('wrong', body),
+        event(SECRET, '{"type":"PresenceChatCallback"}'),
+        event(SECRET, body),
+      ],
+      {
+        ...standInEnvironment(standIn.url),
+        EVENT_BUS_NAME: busName,
+        ZAPI_INSTANCE_IDS: INSTANCE,
+        WEBHOOK_SECRET_PARAMETER: '/zapi/webhook-secret',
+      },
+    );
+    expect(results.map((r) => (r as { statusCode: number }).statusCode)).toEqual([200, 401, 400, 200]);
+    expect(standIn.events).toEqual([
+      { EventBusName: busName, Source: EVENT_SOURCE, DetailType: DETAIL_TYPES.RECORDING, Detail: body },
+      { EventBusName: busName, Source: EVENT_SOURCE, DetailType: DETAIL_TYPES.RECORDING, Detail: body },
+    ]);
+    expect(standIn.calls.filter((c) => c === 'AmazonSSM.GetParameter')).toHaveLength(1);
+    expect(`${stdout}${stderr}`).not.toContain(SECRET);
+  }, 60_000);
+});
