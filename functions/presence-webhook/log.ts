@@ -31,6 +31,7 @@ export const logOutcome: OutcomeLogger = (outcome, { requestId, durationMs }) =>
       requestId,
       outcome: 'failed',
       reason: outcome.reason,
+      cause: outcome.cause,
       instanceId: outcome.instanceId,
       ms,
     });

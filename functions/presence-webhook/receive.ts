@@ -87,6 +87,8 @@ export type Outcome =
       readonly statusCode: 503;
       readonly reason: FailReason;
       readonly message: string;
+      /** What the dependency said (for the log, never for the answer). */
+      readonly cause: string;
       readonly instanceId?: string;
     };
 
@@ -215,9 +217,10 @@ export async function receiveWebhook(request: WebhookRequest, deps: ReceiveDeps)
 
 function failed(error: unknown, reason: FailReason, message: string, instanceId?: string): Outcome {
   if (!(error instanceof DependencyError)) throw error;
+  const cause = error.message;
   return instanceId === undefined
-    ? { kind: 'failed', statusCode: 503, reason, message }
-    : { kind: 'failed', statusCode: 503, reason, message, instanceId };
+    ? { kind: 'failed', statusCode: 503, reason, message, cause }
+    : { kind: 'failed', statusCode: 503, reason, message, cause, instanceId };
 }
 
 /** The small JSON body answered for an outcome: no stack traces, no internals. */
