@@ -16,6 +16,8 @@ export const CONTEXT_KEYS = {
   webhookSecretParameter: { default: '/zapi/webhook-secret', example: '/zapi/webhook-secret' },
   instanceTokenParameter: { default: '/zapi/{instanceId}/token', example: '/zapi/{instanceId}/token' },
   clientTokenParameter: { example: '/zapi/client-token' },
+  zapiBaseUrl: { default: 'https://api.z-api.io', example: 'https://api.z-api.io' },
+  registerWebhook: { default: true, example: 'false (register the URL in the Z-API panel yourself)' },
   throttleRateLimit: { default: 50, example: '50' },
   throttleBurstLimit: { default: 100, example: '100' },
   maxBodyBytes: { default: 16_384, example: '16384' },
@@ -38,6 +40,10 @@ export interface PresenceConfig {
   readonly instanceTokenParameter: string;
   /** SSM SecureString holding the account security token (Client-Token header), when the account uses one. */
   readonly clientTokenParameter?: string;
+  /** Z-API API base URL used by the registration. */
+  readonly zapiBaseUrl: string;
+  /** Register the webhook URL with Z-API on every deploy. */
+  readonly registerWebhook: boolean;
   readonly throttleRateLimit: number;
   readonly throttleBurstLimit: number;
   readonly maxBodyBytes: number;
@@ -141,6 +147,18 @@ export function loadConfig(read: ContextReader): PresenceConfig {
   }
   const clientTokenParameter = ssmName('clientTokenParameter');
 
+  const zapiBaseUrl = (text('zapiBaseUrl') ?? CONTEXT_KEYS.zapiBaseUrl.default).replace(/\/+$/, '');
+  if (!/^https:\/\/[^/?#\s]+(\/[^?#\s]*)?$/.test(zapiBaseUrl))
+    problem('zapiBaseUrl', `"${zapiBaseUrl}" is not an https:// URL`);
+
+  const registerRaw = read('registerWebhook');
+  let registerWebhook: boolean = CONTEXT_KEYS.registerWebhook.default;
+  if (registerRaw !== undefined) {
+    const normalized = String(registerRaw).trim().toLowerCase();
+    if (normalized === 'true' || normalized === 'false') registerWebhook = normalized === 'true';
+    else problem('registerWebhook', `expected true or false, got ${JSON.stringify(registerRaw)}`);
+  }
+
   const throttleRateLimit = integer('throttleRateLimit', CONTEXT_KEYS.throttleRateLimit.default, 1, 10_000);
   const throttleBurstLimit = integer('throttleBurstLimit', CONTEXT_KEYS.throttleBurstLimit.default, 1, 5_000);
   const maxBodyBytes = integer('maxBodyBytes', CONTEXT_KEYS.maxBodyBytes.default, 256, MAX_BODY_LIMIT);
@@ -166,6 +184,8 @@ export function loadConfig(read: ContextReader): PresenceConfig {
     webhookSecretParameter,
     instanceTokenParameter,
     ...(clientTokenParameter !== undefined && { clientTokenParameter }),
+    zapiBaseUrl,
+    registerWebhook,
     throttleRateLimit,
     throttleBurstLimit,
     maxBodyBytes,

@@ -7,6 +7,7 @@ import { EventBus } from 'aws-cdk-lib/aws-events';
 import type { Construct } from 'constructs';
 import type { PresenceConfig } from './config.ts';
 import { PresenceWebhook } from './presence-webhook.ts';
+import { WebhookRegistration } from './webhook-registration.ts';
 
 export interface PresenceStackProps extends StackProps {
   readonly config: PresenceConfig;
@@ -14,6 +15,7 @@ export interface PresenceStackProps extends StackProps {
 
 export class PresenceStack extends Stack {
   readonly webhook: PresenceWebhook;
+  readonly registration?: WebhookRegistration;
 
   constructor(scope: Construct, id: string, props: PresenceStackProps) {
     super(scope, id, props);
@@ -32,6 +34,18 @@ export class PresenceStack extends Stack {
       archiveRetention: Duration.days(config.archiveRetentionDays),
       logRetention: config.logRetentionDays,
     });
+
+    if (config.registerWebhook) {
+      this.registration = new WebhookRegistration(this, 'WebhookRegistration', {
+        webhook: this.webhook,
+        instanceTokenParameterName: config.instanceTokenParameter,
+        ...(config.clientTokenParameter !== undefined && {
+          clientTokenParameterName: config.clientTokenParameter,
+        }),
+        zapiBaseUrl: config.zapiBaseUrl,
+        logRetention: config.logRetentionDays,
+      });
+    }
 
     new CfnOutput(this, 'WebhookBaseUrl', {
       description:

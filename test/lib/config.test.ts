@@ -20,6 +20,8 @@ describe('loadConfig', () => {
       instanceIds: ['TEST'],
       webhookSecretParameter: '/zapi/webhook-secret',
       instanceTokenParameter: '/zapi/{instanceId}/token',
+      zapiBaseUrl: 'https://api.z-api.io',
+      registerWebhook: true,
       throttleRateLimit: 50,
       throttleBurstLimit: 100,
       maxBodyBytes: 16_384,
@@ -91,6 +93,12 @@ describe('loadConfig', () => {
       { eventBusArn: 'my-bus' },
       /eventBusArn: "my-bus" is not an event bus ARN. Example: -c eventBusArn=arn:aws:events:/,
     ],
+    [
+      'zapiBaseUrl',
+      { zapiBaseUrl: 'http://api.z-api.io' },
+      /zapiBaseUrl: "http:\/\/api.z-api.io" is not an https:\/\/ URL/,
+    ],
+    ['registerWebhook', { registerWebhook: 'yes' }, /registerWebhook: expected true or false, got "yes"/],
     ['eventBusName', { eventBusName: 'default' }, /eventBusName: "default" is not a valid name/],
     [
       'webhookSecretParameter',

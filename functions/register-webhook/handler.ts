@@ -1,0 +1,91 @@
+/**
+ * Provider-framework onEvent handler: CloudFormation custom resource -> registration core.
+ * Returns `{ PhysicalResourceId, Data }` or throws; the framework answers CloudFormation. The event is
+ * never logged (its ResponseURL is a presigned URL).
+ */
+import { SSMClient } from '@aws-sdk/client-ssm';
+import type { CloudFormationCustomResourceEvent, Context } from 'aws-lambda';
+import { deregister, RegistrationError, type RegistrationProps, register } from './registration.ts';
+import { parameterReader } from './ssm.ts';
+import { DEFAULT_ZAPI_BASE_URL, ZapiClient } from './zapi.ts';
+
+/** Resource properties, as the construct sets them (names only, never values). */
+export const REGISTRATION_PROPERTIES = {
+  instanceId: 'InstanceId',
+  webhookUrl: 'WebhookUrl',
+  instanceTokenParameter: 'InstanceTokenParameter',
+  webhookSecretParameter: 'WebhookSecretParameter',
+  clientTokenParameter: 'ClientTokenParameter',
+  deployNonce: 'DeployNonce',
+} as const;
+
+/** Time kept back from the Lambda timeout so a failure is still reported. */
+const SAFETY_MARGIN_MS = 10_000;
+
+const ssm = new SSMClient({
+  maxAttempts: 3,
+  requestHandler: { connectionTimeout: 2_000, requestTimeout: 5_000 },
+});
+const readParameter = parameterReader(ssm);
+const baseUrl = process.env.ZAPI_BASE_URL?.trim() || DEFAULT_ZAPI_BASE_URL;
+/** Per-attempt timeout of a Z-API call (ms); 5 s unless set. */
+const attemptTimeoutMs =
+  Number(process.env.ZAPI_ATTEMPT_TIMEOUT_MS) > 0 ? Number(process.env.ZAPI_ATTEMPT_TIMEOUT_MS) : 5_000;
+
+export interface OnEventResponse {
+  readonly PhysicalResourceId: string;
+  readonly Data?: Record<string, string>;
+}
+
+function propsOf(event: CloudFormationCustomResourceEvent): RegistrationProps {
+  const raw = event.ResourceProperties as Record<string, unknown>;
+  const text = (key: string, required: boolean): string | undefined => {
+    const value = raw[key];
+    if (typeof value === 'string' && value !== '') return value;
+    if (required) throw new RegistrationError(`resource property ${key} is missing`);
+    return undefined;
+  };
+  const P = REGISTRATION_PROPERTIES;
+  const clientTokenParameter = text(P.clientTokenParameter, false);
+  return {
+    instanceId: text(P.instanceId, true) as string,
+    webhookUrl: text(P.webhookUrl, true) as string,
+    instanceTokenParameter: text(P.instanceTokenParameter, true) as string,
+    webhookSecretParameter: text(P.webhookSecretParameter, true) as string,
+    ...(clientTokenParameter !== undefined && { clientTokenParameter }),
+  };
+}
+
+export async function handler(
+  event: CloudFormationCustomResourceEvent,
+  context?: Pick<Context, 'getRemainingTimeInMillis'>,
+): Promise<OnEventResponse> {
+  const deadline = context ? Date.now() + context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS : undefined;
+  const deps = {
+    readParameter,
+    zapi: (credentials: ConstructorParameters<typeof ZapiClient>[0], extraSecrets: readonly string[]) =>
+      new ZapiClient(credentials, {
+        baseUrl,
+        attemptTimeoutMs,
+        redact: extraSecrets,
+        ...(deadline !== undefined && { deadline }),
+      }),
+    log: console,
+  };
+
+  if (event.RequestType === 'Delete') {
+    try {
+      await deregister(propsOf(event), deps);
+    } catch (error) {
+      console.warn({ msg: 'delete: ignored', error: error instanceof Error ? error.name : 'unknown' });
+    }
+    return { PhysicalResourceId: event.PhysicalResourceId };
+  }
+
+  const props = propsOf(event);
+  await register(props, deps);
+  return {
+    PhysicalResourceId: `zapi-chat-presence:${props.instanceId}`,
+    Data: { WebhookUrl: props.webhookUrl },
+  };
+}
