@@ -11,6 +11,7 @@ import { type AwsStandIn, standInEnvironment, startAwsStandIn } from './support/
 import { bundleDirectory } from './support/bundle.ts';
 import { invokeBundle } from './support/invoke.ts';
 import { synth } from './support/synth.ts';
+import { startZapiStandIn } from './support/zapi-standin.ts';
 
 const SECRET = 'bundle-test-secret-0123456789abcdef';
 const INSTANCE = 'TEST';
@@ -18,6 +19,7 @@ const INSTANCE = 'TEST';
 describe('synthesized app', () => {
   let standIn: AwsStandIn;
   let bundleFile: string;
+  let registerBundleFile: string;
   let busName: string;
   let report: ReturnType<typeof synth>['report'];
 
@@ -28,6 +30,10 @@ describe('synthesized app', () => {
     report = result.report;
     bundleFile = join(
       bundleDirectory(result.template, result.assembly.directory, 'PresenceReceiver'),
+      'index.mjs',
+    );
+    registerBundleFile = join(
+      bundleDirectory(result.template, result.assembly.directory, 'WebhookRegistrationHandler'),
       'index.mjs',
     );
     busName = 'presence-bus-under-test';
@@ -76,5 +82,36 @@ describe('synthesized app', () => {
     ]);
     expect(standIn.calls.filter((c) => c === 'AmazonSSM.GetParameter')).toHaveLength(1);
     expect(`${stdout}${stderr}`).not.toContain(SECRET);
+  }, 60_000);
+
+  it('ships a registration bundle that registers the URL with a Z-API stand-in', async () => {
+    const token = 'bundle-instance-token-123';
+    const zapi = await startZapiStandIn(INSTANCE, token);
+    standIn.parameters.set(`/zapi/${INSTANCE}/token`, token);
+    try {
+      const webhookUrl = `https://abc.execute-api.sa-east-1.amazonaws.com/instances/${INSTANCE}/presence`;
+      const event = {
+        RequestType: 'Create',
+        ResourceProperties: {
+          InstanceId: INSTANCE,
+          WebhookUrl: webhookUrl,
+          InstanceTokenParameter: `/zapi/${INSTANCE}/token`,
+          WebhookSecretParameter: '/zapi/webhook-secret',
+          DeployNonce: 'n',
+        },
+      };
+      const { results, stdout, stderr } = await invokeBundle(registerBundleFile, [event], {
+        ...standInEnvironment(standIn.url),
+        ZAPI_BASE_URL: zapi.url,
+      });
+      expect(results).toEqual([
+        { PhysicalResourceId: `zapi-chat-presence:${INSTANCE}`, Data: { WebhookUrl: webhookUrl } },
+      ]);
+      expect(zapi.presenceUrl).toBe(`${webhookUrl}?secret=${SECRET}`);
+      expect(`${stdout}${stderr}`).not.toContain(SECRET);
+      expect(`${stdout}${stderr}`).not.toContain(token);
+    } finally {
+      await zapi.close();
+    }
   }, 60_000);
 });

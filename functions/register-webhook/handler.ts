@@ -60,7 +60,10 @@ export async function handler(
   event: CloudFormationCustomResourceEvent,
   context?: Pick<Context, 'getRemainingTimeInMillis'>,
 ): Promise<OnEventResponse> {
-  const deadline = context ? Date.now() + context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS : undefined;
+  const deadline =
+    typeof context?.getRemainingTimeInMillis === 'function'
+      ? Date.now() + context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS
+      : undefined;
   const deps = {
     readParameter,
     zapi: (credentials: ConstructorParameters<typeof ZapiClient>[0], extraSecrets: readonly string[]) =>

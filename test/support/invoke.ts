@@ -20,7 +20,11 @@ export function invokeBundle(
     const { handler } = await import(${JSON.stringify(pathToFileURL(bundleFile).href)});
     const events = JSON.parse(process.env.__EVENTS);
     const results = [];
-    for (const event of events) results.push(await handler(event, { awsRequestId: 'local' }));
+    const deadline = Date.now() + 60000;
+    const context = { awsRequestId: 'local', getRemainingTimeInMillis: () => deadline - Date.now() };
+    for (const event of events) {
+      try { results.push(await handler(event, context)); } catch (error) { results.push({ error: String(error && error.message) }); }
+    }
     process.stdout.write('\\n__RESULTS__' + JSON.stringify(results) + '\\n');
   `;
   return new Promise((resolve, reject) => {
