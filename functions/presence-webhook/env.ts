@@ -8,6 +8,7 @@ export const RECEIVER_ENV = {
   secretParameterName: 'WEBHOOK_SECRET_PARAMETER',
   maxBodyBytes: 'MAX_BODY_BYTES',
   secretCacheSeconds: 'SECRET_CACHE_SECONDS',
+  metricsNamespace: 'METRICS_NAMESPACE',
 } as const;
 
 export interface ReceiverEnv {
@@ -16,6 +17,7 @@ export interface ReceiverEnv {
   readonly secretParameterName: string;
   readonly maxBodyBytes: number;
   readonly secretCacheSeconds: number;
+  readonly metricsNamespace: string;
 }
 
 export function parseInstanceIds(value: string | undefined): string[] {
@@ -50,5 +52,6 @@ export function readReceiverEnv(env: NodeJS.ProcessEnv): ReceiverEnv {
     secretParameterName: required(env, RECEIVER_ENV.secretParameterName),
     maxBodyBytes: positiveInt(env, RECEIVER_ENV.maxBodyBytes, 16_384),
     secretCacheSeconds: positiveInt(env, RECEIVER_ENV.secretCacheSeconds, 300),
+    metricsNamespace: env[RECEIVER_ENV.metricsNamespace]?.trim() || 'ZapiPresence',
   };
 }

@@ -9,7 +9,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { createApiGatewayHandler } from './adapter.ts';
 import { readReceiverEnv } from './env.ts';
-import { logOutcome } from './log.ts';
+import { createMetricsLogger } from './metrics.ts';
 import { createPublisher } from './publisher.ts';
 import { createSecretVerifier } from './secret.ts';
 
@@ -41,5 +41,5 @@ export const handler = createApiGatewayHandler(
     verifySecret,
     publish: createPublisher({ client: eventBridge, eventBusName: config.eventBusName }),
   },
-  logOutcome,
+  createMetricsLogger(config.metricsNamespace),
 );

@@ -37,6 +37,8 @@ export interface ReceiveDeps {
   verifySecret(candidate: string): Promise<boolean>;
   /** Puts one event on the bus; resolves only once EventBridge accepted it, else throws {@link DependencyError}. */
   publish(status: PresenceStatus, detail: string): Promise<{ readonly eventId: string }>;
+  /** Monotonic clock in ms, to time the publish. @default performance.now */
+  readonly now?: () => number;
 }
 
 /** A dependency (SSM, EventBridge) could not do its part; the caller should retry later. */
@@ -73,6 +75,8 @@ export type Outcome =
       readonly instanceId: string;
       readonly status: PresenceStatus;
       readonly eventId: string;
+      /** Time spent putting the event on the bus, retries included. */
+      readonly publishMs: number;
     }
   | {
       readonly kind: 'rejected';
@@ -90,6 +94,7 @@ export type Outcome =
       /** What the dependency said (for the log, never for the answer). */
       readonly cause: string;
       readonly instanceId?: string;
+      readonly publishMs?: number;
     };
 
 export type ResponseBody =
@@ -202,18 +207,30 @@ export async function receiveWebhook(request: WebhookRequest, deps: ReceiveDeps)
   }
 
   // 7. Publish the callback exactly as received.
+  const now = deps.now ?? defaultNow;
+  const started = now();
   try {
     const { eventId } = await deps.publish(callback.status, text);
-    return { kind: 'accepted', statusCode: 200, instanceId, status: callback.status, eventId };
+    return {
+      kind: 'accepted',
+      statusCode: 200,
+      instanceId,
+      status: callback.status,
+      eventId,
+      publishMs: now() - started,
+    };
   } catch (error) {
-    return failed(
+    const outcome = failed(
       error,
       'bus-unavailable',
       'the event bus did not accept the event; retry later',
       instanceId,
     );
+    return outcome.kind === 'failed' ? { ...outcome, publishMs: now() - started } : outcome;
   }
 }
+
+const defaultNow = () => performance.now();
 
 function failed(error: unknown, reason: FailReason, message: string, instanceId?: string): Outcome {
   if (!(error instanceof DependencyError)) throw error;

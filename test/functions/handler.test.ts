@@ -62,6 +62,10 @@ describe('receiver Lambda handler', () => {
     vi.stubEnv(RECEIVER_ENV.maxBodyBytes, '2048');
     vi.stubEnv('AWS_REGION', 'sa-east-1');
     logs = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      logs.push(String(chunk));
+      return true;
+    });
     for (const level of ['log', 'info', 'warn', 'error', 'debug'] as const) {
       vi.spyOn(console, level).mockImplementation((...args: unknown[]) => {
         logs.push(JSON.stringify(args));
@@ -101,13 +105,27 @@ describe('receiver Lambda handler', () => {
     expect(ssm.commandCalls(GetParameterCommand)).toHaveLength(1);
   });
 
-  it('logs one small line per accepted webhook, without body, path or query', async () => {
+  it('logs one small EMF line per accepted webhook, without body, path or query', async () => {
     const handler = await loadHandler();
     await handler(event());
     expect(logs).toHaveLength(1);
-    expect(logs[0]).toContain('accepted');
+    const line = JSON.parse(logs[0] ?? '') as Record<string, unknown>;
+    expect(line).toMatchObject({ Status: 'COMPOSING', Accepted: 1, requestId: 'req-1' });
     expect(logs[0]).not.toContain('5544999999999');
     expect(logs[0]).not.toContain('/instances/');
+    expect(Buffer.byteLength(logs[0] ?? '')).toBeLessThan(300);
+  });
+
+  it('emits metrics under the configured namespace', async () => {
+    vi.stubEnv(RECEIVER_ENV.metricsNamespace, 'Team/Presence');
+    const handler = await loadHandler();
+    await handler(event({ queryStringParameters: { secret: 'wrong' } }));
+    const line = JSON.parse(logs[0] ?? '') as {
+      _aws: { CloudWatchMetrics: Array<{ Namespace: string }> };
+      Reason: string;
+    };
+    expect(line._aws.CloudWatchMetrics[0]?.Namespace).toBe('Team/Presence');
+    expect(line.Reason).toBe('unauthorized');
   });
 
   it.each([

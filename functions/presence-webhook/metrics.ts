@@ -1,0 +1,87 @@
+/**
+ * One line per webhook, in CloudWatch embedded metric format (EMF): the line is both the structured log
+ * (request id, status or reason, instance on rejections and failures) and the metrics CloudWatch
+ * extracts from it. An accepted webhook costs one line of under 300 bytes.
+ *
+ *   Accepted        Count        by Status   one per event on the bus
+ *   PublishLatency  Milliseconds by Status   PutEvents time, retries included
+ *   Rejected        Count        by Reason   4xx answers (unauthorized, invalid-body, ...)
+ *   PublishFailures Count                   503: the bus did not take the event
+ *   SecretFailures  Count                   503: the secret could not be read
+ *
+ * Written straight to stdout: with Lambda's JSON log format, console.* output is wrapped in another
+ * JSON object, which CloudWatch would not read as EMF. Never the body, the path or the query string.
+ */
+import type { OutcomeLogger } from './adapter.ts';
+import type { Outcome } from './receive.ts';
+
+export const METRIC_NAMES = {
+  accepted: 'Accepted',
+  publishLatency: 'PublishLatency',
+  rejected: 'Rejected',
+  publishFailures: 'PublishFailures',
+  secretFailures: 'SecretFailures',
+} as const;
+
+export const DEFAULT_METRICS_NAMESPACE = 'ZapiPresence';
+
+const round = (ms: number) => Math.round(ms * 10) / 10;
+
+/** The EMF document for one outcome. */
+export function emfRecord(
+  outcome: Outcome,
+  context: { requestId: string; durationMs: number },
+  namespace: string,
+  timestamp: number,
+): Record<string, unknown> {
+  const M = METRIC_NAMES;
+  const envelope = (dimensions: string[][], metrics: Array<{ Name: string; Unit?: string }>) => ({
+    _aws: {
+      Timestamp: timestamp,
+      CloudWatchMetrics: [{ Namespace: namespace, Dimensions: dimensions, Metrics: metrics }],
+    },
+  });
+  if (outcome.kind === 'accepted') {
+    return {
+      // Kept under 300 bytes: the instance, phone and event id are on the event itself (bus, archive).
+      ...envelope([['Status']], [{ Name: M.accepted }, { Name: M.publishLatency, Unit: 'Milliseconds' }]),
+      Status: outcome.status,
+      [M.accepted]: 1,
+      [M.publishLatency]: round(outcome.publishMs),
+      requestId: context.requestId,
+    };
+  }
+  if (outcome.kind === 'rejected') {
+    return {
+      ...envelope([['Reason']], [{ Name: M.rejected, Unit: 'Count' }]),
+      level: 'WARN',
+      Reason: outcome.reason,
+      [M.rejected]: 1,
+      code: outcome.statusCode,
+      requestId: context.requestId,
+      ...(outcome.instanceId !== undefined && { instanceId: outcome.instanceId }),
+      ...(outcome.issues && { fields: [...new Set(outcome.issues.map((issue) => issue.field))] }),
+    };
+  }
+  const metric = outcome.reason === 'bus-unavailable' ? M.publishFailures : M.secretFailures;
+  return {
+    ...envelope([[]], [{ Name: metric, Unit: 'Count' }]),
+    level: 'ERROR',
+    Reason: outcome.reason,
+    [metric]: 1,
+    cause: outcome.cause,
+    requestId: context.requestId,
+    ...(outcome.instanceId !== undefined && { instanceId: outcome.instanceId }),
+    ...(outcome.publishMs !== undefined && { ms: round(outcome.publishMs) }),
+  };
+}
+
+export function createMetricsLogger(
+  namespace: string,
+  write: (line: string) => void = (line) => process.stdout.write(line),
+  clock: () => number = Date.now,
+): OutcomeLogger {
+  return (outcome, context) => {
+    write(`${JSON.stringify(emfRecord(outcome, context, namespace, clock()))}\n`);
+  };
+}

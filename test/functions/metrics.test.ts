@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { createMetricsLogger, emfRecord, METRIC_NAMES } from '../../functions/presence-webhook/metrics.ts';
+import type { Outcome } from '../../functions/presence-webhook/receive.ts';
+
+const ctx = { requestId: 'Xy12AbCdEfGhIjk=', durationMs: 12.345 };
+const NS = 'ZapiPresence';
+
+function metricsOf(record: Record<string, unknown>) {
+  const aws = record._aws as {
+    Timestamp: number;
+    CloudWatchMetrics: Array<{
+      Namespace: string;
+      Dimensions: string[][];
+      Metrics: Array<{ Name: string; Unit: string }>;
+    }>;
+  };
+  return aws.CloudWatchMetrics[0];
+}
+
+describe('EMF metrics', () => {
+  it('counts an accepted event per status with its publish latency', () => {
+    const outcome: Outcome = {
+      kind: 'accepted',
+      statusCode: 200,
+      instanceId: 'I',
+      status: 'RECORDING',
+      eventId: 'e',
+      publishMs: 7.26,
+    };
+    const record = emfRecord(outcome, ctx, NS, 1_700_000_000_000);
+    expect(metricsOf(record)).toEqual({
+      Namespace: NS,
+      Dimensions: [['Status']],
+      Metrics: [{ Name: METRIC_NAMES.accepted }, { Name: METRIC_NAMES.publishLatency, Unit: 'Milliseconds' }],
+    });
+    expect(record).toEqual({
+      _aws: expect.anything(),
+      Status: 'RECORDING',
+      Accepted: 1,
+      PublishLatency: 7.3,
+      requestId: ctx.requestId,
+    });
+    expect((record._aws as { Timestamp: number }).Timestamp).toBe(1_700_000_000_000);
+  });
+
+  it('counts a rejection per reason and names the failing fields', () => {
+    const outcome: Outcome = {
+      kind: 'rejected',
+      statusCode: 400,
+      reason: 'invalid-body',
+      message: 'invalid field(s): status',
+      instanceId: 'I',
+      issues: [
+        { field: 'status', message: 'x' },
+        { field: 'status', message: 'y' },
+      ],
+    };
+    const record = emfRecord(outcome, ctx, NS, 1);
+    expect(metricsOf(record)?.Dimensions).toEqual([['Reason']]);
+    expect(record).toMatchObject({
+      Reason: 'invalid-body',
+      Rejected: 1,
+      code: 400,
+      fields: ['status'],
+      level: 'WARN',
+    });
+  });
+
+  it.each([
+    ['bus-unavailable', METRIC_NAMES.publishFailures],
+    ['secret-unavailable', METRIC_NAMES.secretFailures],
+  ] as const)('counts a %s failure as %s', (reason, metric) => {
+    const outcome: Outcome = {
+      kind: 'failed',
+      statusCode: 503,
+      reason,
+      message: 'm',
+      cause: 'PutEvents entry failed: ThrottlingException',
+    };
+    const record = emfRecord(outcome, ctx, NS, 1);
+    expect(metricsOf(record)).toEqual({
+      Namespace: NS,
+      Dimensions: [[]],
+      Metrics: [{ Name: metric, Unit: 'Count' }],
+    });
+    expect(record).toMatchObject({
+      [metric]: 1,
+      level: 'ERROR',
+      cause: 'PutEvents entry failed: ThrottlingException',
+    });
+  });
+
+  it('writes one newline-terminated JSON line well under 300 bytes for an accepted webhook', () => {
+    const lines: string[] = [];
+    const log = createMetricsLogger(
+      NS,
+      (line) => lines.push(line),
+      () => 1_764_072_000_000,
+    );
+    log(
+      {
+        kind: 'accepted',
+        statusCode: 200,
+        instanceId: '3C01A2B3C4D5E6F7A8B9C0D1E2F3A4B5',
+        status: 'UNAVAILABLE',
+        eventId: '6f1c8a2e-1b2c-4d5e-8f90-a1b2c3d4e5f6',
+        publishMs: 12.34,
+      },
+      { requestId: 'Xy12AbCdEfGhIjk=', durationMs: 15 },
+    );
+    expect(lines).toHaveLength(1);
+    expect(lines[0]?.endsWith('\n')).toBe(true);
+    expect(Buffer.byteLength(lines[0] ?? '')).toBeLessThanOrEqual(300);
+  });
+});
