@@ -23,6 +23,10 @@ export const CONTEXT_KEYS = {
   maxBodyBytes: { default: 16_384, example: '16384' },
   archiveRetentionDays: { default: 30, example: '30 (0 keeps events forever)' },
   logRetentionDays: { default: 30, example: '30' },
+  receiverReservedConcurrency: { default: 10, example: '10 (or off)' },
+  metricsNamespace: { default: 'ZapiPresence', example: 'ZapiPresence' },
+  alarmEmail: { example: 'oncall@example.com.br' },
+  schemaRegistry: { default: true, example: 'false' },
 } as const;
 
 export type ContextKey = keyof typeof CONTEXT_KEYS;
@@ -50,6 +54,13 @@ export interface PresenceConfig {
   /** 0 keeps archived events forever. */
   readonly archiveRetentionDays: number;
   readonly logRetentionDays: RetentionDays;
+  /** Reserved concurrency of the receiver; undefined = none reserved. */
+  readonly receiverReservedConcurrency?: number;
+  readonly metricsNamespace: string;
+  /** Alarm notifications go here (SNS e-mail subscription). */
+  readonly alarmEmail?: string;
+  /** Publish the event schema in an EventBridge Schema Registry. */
+  readonly schemaRegistry: boolean;
 }
 
 /** Reads one context value; a CDK `App` or `Node` provides this. */
@@ -151,12 +162,30 @@ export function loadConfig(read: ContextReader): PresenceConfig {
   if (!/^https:\/\/[^/?#\s]+(\/[^?#\s]*)?$/.test(zapiBaseUrl))
     problem('zapiBaseUrl', `"${zapiBaseUrl}" is not an https:// URL`);
 
-  const registerRaw = read('registerWebhook');
-  let registerWebhook: boolean = CONTEXT_KEYS.registerWebhook.default;
-  if (registerRaw !== undefined) {
-    const normalized = String(registerRaw).trim().toLowerCase();
-    if (normalized === 'true' || normalized === 'false') registerWebhook = normalized === 'true';
-    else problem('registerWebhook', `expected true or false, got ${JSON.stringify(registerRaw)}`);
+  const flag = (key: ContextKey, fallback: boolean): boolean => {
+    const raw = read(key);
+    if (raw === undefined || raw === null) return fallback;
+    const normalized = String(raw).trim().toLowerCase();
+    if (normalized === 'true' || normalized === 'false') return normalized === 'true';
+    problem(key, `expected true or false, got ${JSON.stringify(raw)}`);
+    return fallback;
+  };
+  const registerWebhook = flag('registerWebhook', CONTEXT_KEYS.registerWebhook.default);
+  const schemaRegistry = flag('schemaRegistry', CONTEXT_KEYS.schemaRegistry.default);
+
+  const concurrencyRaw = text('receiverReservedConcurrency');
+  const receiverReservedConcurrency =
+    concurrencyRaw?.toLowerCase() === 'off'
+      ? undefined
+      : integer('receiverReservedConcurrency', CONTEXT_KEYS.receiverReservedConcurrency.default, 1, 1_000);
+
+  const metricsNamespace = text('metricsNamespace') ?? CONTEXT_KEYS.metricsNamespace.default;
+  if (!/^[A-Za-z0-9.\-_/#:]{1,255}$/.test(metricsNamespace) || metricsNamespace.startsWith('AWS/')) {
+    problem('metricsNamespace', `"${metricsNamespace}" is not a CloudWatch namespace of your own`);
+  }
+  const alarmEmail = text('alarmEmail');
+  if (alarmEmail !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(alarmEmail)) {
+    problem('alarmEmail', `"${alarmEmail}" is not an e-mail address`);
   }
 
   const throttleRateLimit = integer('throttleRateLimit', CONTEXT_KEYS.throttleRateLimit.default, 1, 10_000);
@@ -191,6 +220,10 @@ export function loadConfig(read: ContextReader): PresenceConfig {
     maxBodyBytes,
     archiveRetentionDays,
     logRetentionDays: logRetentionDays as RetentionDays,
+    ...(receiverReservedConcurrency !== undefined && { receiverReservedConcurrency }),
+    metricsNamespace,
+    ...(alarmEmail !== undefined && { alarmEmail }),
+    schemaRegistry,
   };
 }
 

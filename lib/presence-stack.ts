@@ -6,6 +6,8 @@ import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { EventBus } from 'aws-cdk-lib/aws-events';
 import type { Construct } from 'constructs';
 import type { PresenceConfig } from './config.ts';
+import { PresenceMonitoring } from './monitoring.ts';
+import { PresenceSchemaRegistry } from './presence-schema.ts';
 import { PresenceWebhook } from './presence-webhook.ts';
 import { WebhookRegistration } from './webhook-registration.ts';
 
@@ -16,6 +18,8 @@ export interface PresenceStackProps extends StackProps {
 export class PresenceStack extends Stack {
   readonly webhook: PresenceWebhook;
   readonly registration?: WebhookRegistration;
+  readonly monitoring: PresenceMonitoring;
+  readonly schemaRegistry?: PresenceSchemaRegistry;
 
   constructor(scope: Construct, id: string, props: PresenceStackProps) {
     super(scope, id, props);
@@ -33,7 +37,18 @@ export class PresenceStack extends Stack {
       maxBodyBytes: config.maxBodyBytes,
       archiveRetention: Duration.days(config.archiveRetentionDays),
       logRetention: config.logRetentionDays,
+      metricsNamespace: config.metricsNamespace,
+      ...(config.receiverReservedConcurrency !== undefined && {
+        receiverReservedConcurrency: config.receiverReservedConcurrency,
+      }),
     });
+
+    this.monitoring = new PresenceMonitoring(this, 'Monitoring', {
+      webhook: this.webhook,
+      ...(config.alarmEmail !== undefined && { alarmEmail: config.alarmEmail }),
+    });
+
+    if (config.schemaRegistry) this.schemaRegistry = new PresenceSchemaRegistry(this, 'Schemas');
 
     if (config.registerWebhook) {
       this.registration = new WebhookRegistration(this, 'WebhookRegistration', {
@@ -54,5 +69,9 @@ export class PresenceStack extends Stack {
     });
     new CfnOutput(this, 'EventBusName', { value: this.webhook.eventBus.eventBusName });
     new CfnOutput(this, 'EventBusArn', { value: this.webhook.eventBus.eventBusArn });
+    new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName });
+    if (this.schemaRegistry) {
+      new CfnOutput(this, 'SchemaRegistryName', { value: this.schemaRegistry.registry.attrRegistryName });
+    }
   }
 }

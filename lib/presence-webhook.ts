@@ -17,8 +17,9 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type IStringParameter, StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { RECEIVER_ENV } from '../functions/presence-webhook/env.ts';
-import { EVENT_SOURCE } from '../functions/shared/presence-contract.ts';
+import { EVENT_SOURCE, type PresenceStatus } from '../functions/shared/presence-contract.ts';
 import { PresenceFunction } from './presence-function.ts';
+import { PresenceSubscription, type PresenceSubscriptionOptions } from './presence-subscription.ts';
 
 /** The route Z-API posts to. */
 export const WEBHOOK_ROUTE_PATH = '/instances/{instanceId}/presence';
@@ -71,6 +72,16 @@ export interface PresenceWebhookProps {
    * @default 256
    */
   readonly receiverMemorySize?: number;
+  /**
+   * Reserved concurrency of the receiver, so a flood cannot take the account's whole Lambda concurrency.
+   * @default - none reserved
+   */
+  readonly receiverReservedConcurrency?: number;
+  /**
+   * CloudWatch namespace of the receiver's metrics.
+   * @default 'ZapiPresence'
+   */
+  readonly metricsNamespace?: string;
 }
 
 const DEFAULT_SECRET_PARAMETER = '/zapi/webhook-secret';
@@ -88,11 +99,16 @@ export class PresenceWebhook extends Construct {
   /** The SSM parameter holding the webhook secret (read at runtime, never resolved into the template). */
   readonly webhookSecretParameter: IStringParameter;
   readonly instanceIds: readonly string[];
+  /** CloudWatch namespace of the receiver's metrics. */
+  readonly metricsNamespace: string;
+  private readonly subscriptionList: PresenceSubscription[] = [];
+  private readonly subscriptionListeners: Array<(subscription: PresenceSubscription) => void> = [];
 
   constructor(scope: Construct, id: string, props: PresenceWebhookProps) {
     super(scope, id);
     validateProps(props);
     this.instanceIds = [...props.instanceIds];
+    this.metricsNamespace = props.metricsNamespace ?? 'ZapiPresence';
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
 
     // The bus, created or imported, and an archive of our events for replay.
@@ -118,6 +134,9 @@ export class PresenceWebhook extends Construct {
       entry: 'presence-webhook/handler.ts',
       description: 'Z-API chat-presence webhook -> EventBridge',
       memorySize: props.receiverMemorySize ?? 256,
+      ...(props.receiverReservedConcurrency !== undefined && {
+        reservedConcurrentExecutions: props.receiverReservedConcurrency,
+      }),
       // SDK timeouts keep the worst case (secret fetch + publish with retries) near 8 s.
       timeout: Duration.seconds(10),
       logRetentionDays: logRetention,
@@ -126,6 +145,7 @@ export class PresenceWebhook extends Construct {
         [RECEIVER_ENV.instanceIds]: this.instanceIds.join(','),
         [RECEIVER_ENV.secretParameterName]: this.webhookSecretParameter.parameterName,
         [RECEIVER_ENV.maxBodyBytes]: String(props.maxBodyBytes ?? 16_384),
+        [RECEIVER_ENV.metricsNamespace]: this.metricsNamespace,
       },
     });
     this.eventBus.grantPutEventsTo(this.receiver);
@@ -195,6 +215,38 @@ export class PresenceWebhook extends Construct {
   webhookUrl(instanceId: string): string {
     return `${this.baseUrl}/instances/${instanceId}/presence`;
   }
+
+  /**
+   * Subscribes targets to the given statuses (every status when the list is empty). Each target gets a
+   * dead-letter queue, a retry policy and a maximum event age unless it brings its own.
+   *
+   *   presence.onStatus('Typing', ['COMPOSING', 'RECORDING'], { targets: [new SqsQueue(queue)] });
+   */
+  onStatus(
+    id: string,
+    statuses: readonly PresenceStatus[],
+    options: PresenceSubscriptionOptions = {},
+  ): PresenceSubscription {
+    const subscription = new PresenceSubscription(this, id, {
+      ...options,
+      eventBus: this.eventBus,
+      statuses,
+    });
+    this.subscriptionList.push(subscription);
+    for (const listener of this.subscriptionListeners) listener(subscription);
+    return subscription;
+  }
+
+  /** Subscriptions made with {@link onStatus}, in order. */
+  get subscriptions(): readonly PresenceSubscription[] {
+    return [...this.subscriptionList];
+  }
+
+  /** Calls `listener` for every subscription, past and future (monitoring uses it for DLQ alarms). */
+  forEachSubscription(listener: (subscription: PresenceSubscription) => void): void {
+    for (const subscription of this.subscriptionList) listener(subscription);
+    this.subscriptionListeners.push(listener);
+  }
 }
 
 /**
@@ -232,5 +284,6 @@ function validateProps(props: PresenceWebhookProps): void {
   positive('throttleBurstLimit', props.throttleBurstLimit, 5_000);
   positive('maxBodyBytes', props.maxBodyBytes, 200_000);
   positive('receiverMemorySize', props.receiverMemorySize, 10_240);
+  positive('receiverReservedConcurrency', props.receiverReservedConcurrency, 1_000);
   if (problems.length > 0) throw new Error(`PresenceWebhook: ${problems.join('; ')}`);
 }

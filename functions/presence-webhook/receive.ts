@@ -53,13 +53,16 @@ export class DependencyError extends Error {
   }
 }
 
-export type RejectReason =
-  | 'unauthorized'
-  | 'unknown-instance'
-  | 'unsupported-media-type'
-  | 'payload-too-large'
-  | 'malformed-json'
-  | 'invalid-body';
+/** Why a webhook is refused (4xx); also the `Reason` metric dimension. */
+export const REJECT_REASONS = [
+  'unauthorized',
+  'unknown-instance',
+  'unsupported-media-type',
+  'payload-too-large',
+  'malformed-json',
+  'invalid-body',
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export type FailReason = 'secret-unavailable' | 'bus-unavailable';
 

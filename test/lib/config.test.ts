@@ -27,6 +27,9 @@ describe('loadConfig', () => {
       maxBodyBytes: 16_384,
       archiveRetentionDays: 30,
       logRetentionDays: RetentionDays.ONE_MONTH,
+      receiverReservedConcurrency: 10,
+      metricsNamespace: 'ZapiPresence',
+      schemaRegistry: true,
     });
   });
 
@@ -98,6 +101,18 @@ describe('loadConfig', () => {
       { zapiBaseUrl: 'http://api.z-api.io' },
       /zapiBaseUrl: "http:\/\/api.z-api.io" is not an https:\/\/ URL/,
     ],
+    [
+      'receiverReservedConcurrency',
+      { receiverReservedConcurrency: '0' },
+      /receiverReservedConcurrency: expected a whole number from 1 to 1000, got "0". Example: -c receiverReservedConcurrency=10 \(or off\)/,
+    ],
+    [
+      'metricsNamespace',
+      { metricsNamespace: 'AWS/Lambda' },
+      /metricsNamespace: "AWS\/Lambda" is not a CloudWatch namespace of your own/,
+    ],
+    ['alarmEmail', { alarmEmail: 'oncall' }, /alarmEmail: "oncall" is not an e-mail address/],
+    ['schemaRegistry', { schemaRegistry: 'nope' }, /schemaRegistry: expected true or false/],
     ['registerWebhook', { registerWebhook: 'yes' }, /registerWebhook: expected true or false, got "yes"/],
     ['eventBusName', { eventBusName: 'default' }, /eventBusName: "default" is not a valid name/],
     [

@@ -131,7 +131,13 @@ describe('PresenceStack', () => {
 
   it('outputs the base URL and the bus, never the secret', () => {
     const outputs = template.findOutputs('*');
-    expect(Object.keys(outputs).sort()).toEqual(['EventBusArn', 'EventBusName', 'WebhookBaseUrl']);
+    expect(Object.keys(outputs).sort()).toEqual([
+      'DashboardName',
+      'EventBusArn',
+      'EventBusName',
+      'SchemaRegistryName',
+      'WebhookBaseUrl',
+    ]);
     const text = JSON.stringify(template.toJSON());
     expect(text).not.toMatch(/secret=/i);
     expect(text).not.toContain('resolve:ssm-secure');

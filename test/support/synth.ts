@@ -11,6 +11,8 @@ import { PresenceStack } from '../../lib/presence-stack.ts';
 export interface SynthOptions {
   /** Bundle the Lambdas with esbuild (slow); unit tests skip it. */
   readonly bundle?: boolean;
+  /** Run the cdk-nag packs (default true). */
+  readonly nag?: boolean;
 }
 
 export function buildApp(context: Record<string, unknown>, options: SynthOptions = {}) {
@@ -28,7 +30,7 @@ export function buildApp(context: Record<string, unknown>, options: SynthOptions
     config,
     env: { account: '123456789012', region: 'sa-east-1' },
   });
-  addNagPacks(app);
+  if (options.nag !== false) addNagPacks(app);
   return { app, stack, outdir };
 }
 

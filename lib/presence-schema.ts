@@ -1,0 +1,108 @@
+/**
+ * The published schema of presence events, generated from the contract's valibot schema so the
+ * registry, docs/ and the validator can never disagree.
+ *
+ * - `presenceDetailJsonSchema()`: JSON Schema (draft-07) of `detail`, for any JSON Schema validator.
+ * - `presenceEventOpenApi()`: the whole event as OpenAPI 3 (the format EventBridge Schema Registry uses
+ *   for code bindings), with `detail` generated from the same valibot schema.
+ */
+import { toJsonSchema } from '@valibot/to-json-schema';
+import { CfnRegistry, CfnSchema } from 'aws-cdk-lib/aws-eventschemas';
+import { Construct } from 'constructs';
+import {
+  CALLBACK_TYPE,
+  DETAIL_TYPE_PREFIX,
+  DETAIL_TYPES,
+  EVENT_SOURCE,
+  PRESENCE_STATUSES,
+  PresenceCallbackSchema,
+} from '../functions/shared/presence-contract.ts';
+
+/** Files under docs/ holding the generated schemas (kept fresh by a test; `npm run schema` writes them). */
+export const SCHEMA_FILES = {
+  detailJsonSchema: 'docs/presence-detail.schema.json',
+  eventOpenApi: 'docs/presence-event.openapi.json',
+} as const;
+
+/** Registry schema name, as EventBridge names discovered schemas: `source@Type`. */
+export const REGISTRY_SCHEMA_NAME = `${EVENT_SOURCE}@${CALLBACK_TYPE}`;
+
+export function presenceDetailJsonSchema(): Record<string, unknown> {
+  return {
+    title: CALLBACK_TYPE,
+    description: 'detail of a Z-API chat-presence event on EventBridge: the callback as Z-API sent it.',
+    ...toJsonSchema(PresenceCallbackSchema, { target: 'draft-07' }),
+  };
+}
+
+export function presenceEventOpenApi(): Record<string, unknown> {
+  const detail = toJsonSchema(PresenceCallbackSchema, { target: 'openapi-3.0' }) as Record<string, unknown>;
+  return {
+    openapi: '3.0.0',
+    info: { version: '1.0.0', title: 'ZapiChatPresence' },
+    paths: {},
+    components: {
+      schemas: {
+        AWSEvent: {
+          type: 'object',
+          required: [
+            'detail-type',
+            'resources',
+            'detail',
+            'id',
+            'source',
+            'time',
+            'region',
+            'version',
+            'account',
+          ],
+          'x-amazon-events-detail-type': `${DETAIL_TYPE_PREFIX}*`,
+          'x-amazon-events-source': EVENT_SOURCE,
+          properties: {
+            detail: { $ref: `#/components/schemas/${CALLBACK_TYPE}` },
+            account: { type: 'string' },
+            'detail-type': { type: 'string', enum: PRESENCE_STATUSES.map((status) => DETAIL_TYPES[status]) },
+            id: { type: 'string' },
+            region: { type: 'string' },
+            resources: { type: 'array', items: { type: 'string' } },
+            source: { type: 'string', enum: [EVENT_SOURCE] },
+            time: { type: 'string', format: 'date-time' },
+            version: { type: 'string' },
+          },
+        },
+        [CALLBACK_TYPE]: { ...detail, additionalProperties: true },
+      },
+    },
+  };
+}
+
+/** The exact text written to docs/ and registered: stable key order, two-space indent, final newline. */
+export function schemaText(schema: Record<string, unknown>): string {
+  return `${JSON.stringify(schema, null, 2)}\n`;
+}
+
+export interface PresenceSchemaRegistryProps {
+  /** @default - generated */
+  readonly registryName?: string;
+}
+
+/** An EventBridge Schema Registry holding the presence event schema (download code bindings from it). */
+export class PresenceSchemaRegistry extends Construct {
+  readonly registry: CfnRegistry;
+  readonly schema: CfnSchema;
+
+  constructor(scope: Construct, id: string, props: PresenceSchemaRegistryProps = {}) {
+    super(scope, id);
+    this.registry = new CfnRegistry(this, 'Registry', {
+      description: 'Z-API chat-presence event schemas',
+      ...(props.registryName !== undefined && { registryName: props.registryName }),
+    });
+    this.schema = new CfnSchema(this, 'Schema', {
+      registryName: this.registry.attrRegistryName,
+      schemaName: REGISTRY_SCHEMA_NAME,
+      type: 'OpenApi3',
+      description: 'Z-API chat-presence event (one detail-type per status)',
+      content: schemaText(presenceEventOpenApi()),
+    });
+  }
+}

@@ -1,0 +1,55 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as v from 'valibot';
+import { describe, expect, it } from 'vitest';
+import { PresenceCallbackSchema } from '../../functions/shared/presence-contract.ts';
+import {
+  presenceDetailJsonSchema,
+  presenceEventOpenApi,
+  REGISTRY_SCHEMA_NAME,
+  SCHEMA_FILES,
+  schemaText,
+} from '../../lib/presence-schema.ts';
+import docsExamples from '../fixtures/zapi-docs-examples.json' with { type: 'json' };
+import { synth } from '../support/synth.ts';
+
+const read = (file: string) => readFileSync(fileURLToPath(new URL(`../../${file}`, import.meta.url)), 'utf8');
+
+describe('published schema', () => {
+  it.each(Object.entries(SCHEMA_FILES))(
+    'docs/ holds the current %s (run `npm run schema` if this fails)',
+    (key, file) => {
+      const generated = key === 'detailJsonSchema' ? presenceDetailJsonSchema() : presenceEventOpenApi();
+      expect(read(file)).toBe(schemaText(generated));
+    },
+  );
+
+  it('registers exactly the committed OpenAPI document in an EventBridge Schema Registry', () => {
+    const { template } = synth({ instanceId: 'TEST' });
+    template.resourceCountIs('AWS::EventSchemas::Registry', 1);
+    const schemas = Object.values(template.findResources('AWS::EventSchemas::Schema')) as Array<{
+      Properties: Record<string, unknown>;
+    }>;
+    expect(schemas).toHaveLength(1);
+    expect(schemas[0]?.Properties).toMatchObject({ SchemaName: REGISTRY_SCHEMA_NAME, Type: 'OpenApi3' });
+    expect(schemas[0]?.Properties.Content).toBe(read(SCHEMA_FILES.eventOpenApi));
+  });
+
+  it('describes what the validator accepts', () => {
+    const schema = presenceDetailJsonSchema() as {
+      required: string[];
+      properties: Record<string, { enum?: string[] }>;
+    };
+    expect(schema.required.sort()).toEqual(['instanceId', 'phone', 'status', 'type']);
+    expect(schema.properties.status?.enum).toEqual(
+      v.safeParse(PresenceCallbackSchema, docsExamples.COMPOSING).success
+        ? ['UNAVAILABLE', 'AVAILABLE', 'COMPOSING', 'RECORDING', 'PAUSED']
+        : [],
+    );
+  });
+
+  it('can be turned off', () => {
+    const { template } = synth({ instanceId: 'TEST', schemaRegistry: 'false' });
+    template.resourceCountIs('AWS::EventSchemas::Schema', 0);
+  });
+});
