@@ -85,9 +85,9 @@ describe('PresenceMonitoring', () => {
     const receivers = Object.entries(off.findResources('AWS::Lambda::Function')).filter(([id]) =>
       id.startsWith('PresenceReceiver'),
     );
-    expect(
-      (receivers[0]?.[1] as { Properties: Record<string, unknown> }).Properties.ReservedConcurrentExecutions,
-    ).toBeUndefined();
+    expect(receivers).toHaveLength(1);
+    const [, receiver] = receivers[0] as [string, { Properties: Record<string, unknown> }];
+    expect(receiver.Properties.ReservedConcurrentExecutions).toBeUndefined();
   });
 
   it('stays cdk-nag clean', () => {

@@ -63,9 +63,11 @@ describe('onStatus', () => {
       id.startsWith('PresenceTypingDeadLetters'),
     );
     expect(policies).toHaveLength(1);
-    const statements = (
-      policies[0]?.[1] as { Properties: { PolicyDocument: { Statement: Array<Record<string, unknown>> } } }
-    ).Properties.PolicyDocument.Statement;
+    const [, policy] = policies[0] as [
+      string,
+      { Properties: { PolicyDocument: { Statement: Array<Record<string, unknown>> } } },
+    ];
+    const statements = policy.Properties.PolicyDocument.Statement;
     expect(statements).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
