@@ -27,6 +27,7 @@ export const CONTEXT_KEYS = {
   metricsNamespace: { default: 'ZapiPresence', example: 'ZapiPresence' },
   alarmEmail: { example: 'oncall@example.com.br' },
   schemaRegistry: { default: true, example: 'false' },
+  debugEventLog: { default: false, example: 'true' },
 } as const;
 
 export type ContextKey = keyof typeof CONTEXT_KEYS;
@@ -61,6 +62,8 @@ export interface PresenceConfig {
   readonly alarmEmail?: string;
   /** Publish the event schema in an EventBridge Schema Registry. */
   readonly schemaRegistry: boolean;
+  /** Send every presence event to a CloudWatch log group, to watch events arrive. */
+  readonly debugEventLog: boolean;
 }
 
 /** Reads one context value; a CDK `App` or `Node` provides this. */
@@ -172,6 +175,7 @@ export function loadConfig(read: ContextReader): PresenceConfig {
   };
   const registerWebhook = flag('registerWebhook', CONTEXT_KEYS.registerWebhook.default);
   const schemaRegistry = flag('schemaRegistry', CONTEXT_KEYS.schemaRegistry.default);
+  const debugEventLog = flag('debugEventLog', CONTEXT_KEYS.debugEventLog.default);
 
   const concurrencyRaw = text('receiverReservedConcurrency');
   const receiverReservedConcurrency =
@@ -224,6 +228,7 @@ export function loadConfig(read: ContextReader): PresenceConfig {
     metricsNamespace,
     ...(alarmEmail !== undefined && { alarmEmail }),
     schemaRegistry,
+    debugEventLog,
   };
 }
 

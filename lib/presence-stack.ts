@@ -6,6 +6,7 @@ import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { EventBus } from 'aws-cdk-lib/aws-events';
 import type { Construct } from 'constructs';
 import type { PresenceConfig } from './config.ts';
+import { DebugEventLog } from './debug-event-log.ts';
 import { PresenceMonitoring } from './monitoring.ts';
 import { PresenceSchemaRegistry } from './presence-schema.ts';
 import { PresenceWebhook } from './presence-webhook.ts';
@@ -20,6 +21,8 @@ export class PresenceStack extends Stack {
   readonly registration?: WebhookRegistration;
   readonly monitoring: PresenceMonitoring;
   readonly schemaRegistry?: PresenceSchemaRegistry;
+  /** With `debugEventLog`: every presence event, as subscribers receive it, in a log group. */
+  readonly debugEventLog?: DebugEventLog;
 
   constructor(scope: Construct, id: string, props: PresenceStackProps) {
     super(scope, id, props);
@@ -48,6 +51,13 @@ export class PresenceStack extends Stack {
       ...(config.alarmEmail !== undefined && { alarmEmail: config.alarmEmail }),
     });
 
+    if (config.debugEventLog) {
+      this.debugEventLog = new DebugEventLog(this, 'DebugEvents', {
+        webhook: this.webhook,
+        retention: config.logRetentionDays,
+      });
+    }
+
     if (config.schemaRegistry) this.schemaRegistry = new PresenceSchemaRegistry(this, 'Schemas');
 
     if (config.registerWebhook) {
@@ -70,6 +80,12 @@ export class PresenceStack extends Stack {
     new CfnOutput(this, 'EventBusName', { value: this.webhook.eventBus.eventBusName });
     new CfnOutput(this, 'EventBusArn', { value: this.webhook.eventBus.eventBusArn });
     new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName });
+    if (this.debugEventLog) {
+      new CfnOutput(this, 'DebugEventLogGroup', {
+        description: 'Watch events arrive: aws logs tail --follow <this name>',
+        value: this.debugEventLog.logGroup.logGroupName,
+      });
+    }
     if (this.schemaRegistry) {
       new CfnOutput(this, 'SchemaRegistryName', { value: this.schemaRegistry.registry.attrRegistryName });
     }

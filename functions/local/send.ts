@@ -1,0 +1,115 @@
+/**
+ * `npm run send -- <STATUS> [options]`: posts a Z-API-shaped chat-presence callback (the documented
+ * examples) to the local server or any URL, and prints the answer.
+ *
+ *   npm run send -- COMPOSING                          # to `npm start` on port 3000 (or $PORT)
+ *   npm run send -- PAUSED --phone 120363019502650977-group --instance ID
+ *   npm run send -- AVAILABLE --url https://abc.execute-api.sa-east-1.amazonaws.com --instance ID --secret S
+ *
+ * Options:
+ *   --url URL         base URL, or a full webhook URL (with ?secret=...)   default http://127.0.0.1:$PORT
+ *   --instance ID     instance id (URL and body)                           default $ZAPI_INSTANCE_ID or LOCAL
+ *   --secret S        webhook secret                                       default $WEBHOOK_SECRET, or the one `npm start` generated
+ *   --phone P         chat phone, group id or @lid id                     default 5544999999999
+ *   --last-seen N     lastSeen epoch number                                default null
+ * The secret is never printed.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { CALLBACK_TYPE, PRESENCE_STATUSES, type PresenceStatus } from '../shared/presence-contract.ts';
+import { DEFAULT_INSTANCE_ID, DEFAULT_PORT, localStateFile } from './server.ts';
+
+export interface SendResult {
+  readonly status: number;
+  readonly body: string;
+}
+
+/** A callback shaped like Z-API's documented examples. */
+export function sampleCallback(
+  status: PresenceStatus,
+  instanceId: string,
+  phone = '5544999999999',
+  lastSeen: number | null = null,
+) {
+  return { type: CALLBACK_TYPE, phone, status, lastSeen, instanceId };
+}
+
+const USAGE = `usage: npm run send -- <${PRESENCE_STATUSES.join('|')}> [--url URL] [--instance ID] [--secret S] [--phone P] [--last-seen N]`;
+
+/** Resolves the target URL (without printing the secret) and posts the callback. */
+export async function send(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  print: (line: string) => void,
+): Promise<SendResult> {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      url: { type: 'string' },
+      instance: { type: 'string' },
+      secret: { type: 'string' },
+      phone: { type: 'string' },
+      'last-seen': { type: 'string' },
+    },
+  });
+  const status = positionals[0]?.toUpperCase();
+  if (!status || !(PRESENCE_STATUSES as readonly string[]).includes(status)) throw new Error(USAGE);
+  const instanceId = values.instance ?? env.ZAPI_INSTANCE_ID?.split(',')[0]?.trim() ?? DEFAULT_INSTANCE_ID;
+  const lastSeen = values['last-seen'] === undefined ? null : Number(values['last-seen']);
+  if (lastSeen !== null && !Number.isFinite(lastSeen)) throw new Error('--last-seen must be a number');
+
+  const port = env.PORT?.trim() ? Number(env.PORT) : DEFAULT_PORT;
+  let url = new URL(values.url ?? `http://127.0.0.1:${port}`);
+  if (!/\/presence\/?$/.test(url.pathname)) {
+    url = new URL(
+      `${url.pathname.replace(/\/+$/, '')}/instances/${encodeURIComponent(instanceId)}/presence${url.search}`,
+      url,
+    );
+  }
+  let secret = values.secret ?? url.searchParams.get('secret') ?? env.WEBHOOK_SECRET;
+  if (secret === undefined && values.url === undefined) {
+    const state = localStateFile(port);
+    if (existsSync(state))
+      secret =
+        new URL((JSON.parse(readFileSync(state, 'utf8')) as { url: string }).url).searchParams.get(
+          'secret',
+        ) ?? undefined;
+  }
+  if (secret !== undefined) url.searchParams.set('secret', secret);
+
+  const body = JSON.stringify(sampleCallback(status as PresenceStatus, instanceId, values.phone, lastSeen));
+  const shown = `${url.origin}${url.pathname}${secret === undefined ? ' (no secret)' : '?secret=***'}`;
+  print(`POST ${shown}`);
+  print(`> ${body}`);
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+    signal: AbortSignal.timeout(15_000),
+  });
+  const text = await response.text();
+  print(`< ${response.status} ${text}`);
+  return { status: response.status, body: text };
+}
+
+async function main(): Promise<void> {
+  try {
+    const { status } = await send(process.argv.slice(2), process.env, (line) =>
+      process.stdout.write(`${line}\n`),
+    );
+    process.exit(status >= 200 && status < 300 ? 0 : 1);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const cause =
+      error instanceof Error && error.cause instanceof Error
+        ? ` (${(error.cause as { code?: string }).code ?? error.cause.message})`
+        : '';
+    process.stderr.write(`${message}${cause}\n`);
+    if (cause.includes('ECONNREFUSED')) process.stderr.write('is `npm start` running in another terminal?\n');
+    process.exit(2);
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) void main();

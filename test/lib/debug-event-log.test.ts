@@ -1,0 +1,47 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { DETAIL_TYPE_PREFIX, EVENT_SOURCE } from '../../functions/shared/presence-contract.ts';
+import { synth } from '../support/synth.ts';
+
+describe('debugEventLog', () => {
+  it('is off by default', () => {
+    const { template } = synth({ instanceId: 'TEST' });
+    template.resourceCountIs('AWS::Events::Rule', 0);
+    template.resourceCountIs('AWS::Logs::ResourcePolicy', 0);
+  });
+
+  it('sends every presence event to a log group, through a grant and without a custom resource', () => {
+    const { template, report } = synth({ instanceId: 'TEST', debugEventLog: 'true' });
+    template.hasResourceProperties('AWS::Logs::LogGroup', {
+      LogGroupName: '/aws/events/ZapiPresence/presence',
+      RetentionInDays: 30,
+    });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { source: [EVENT_SOURCE], 'detail-type': [{ prefix: DETAIL_TYPE_PREFIX }] },
+      Targets: [
+        Match.objectLike({
+          Arn: {
+            'Fn::Join': [
+              '',
+              [
+                'arn:',
+                { Ref: 'AWS::Partition' },
+                ':logs:sa-east-1:123456789012:log-group:',
+                { Ref: Match.stringLikeRegexp('^DebugEvents') },
+              ],
+            ],
+          },
+          DeadLetterConfig: Match.anyValue(),
+          RetryPolicy: Match.anyValue(),
+        }),
+      ],
+    });
+    template.resourceCountIs('AWS::Logs::ResourcePolicy', 1);
+    template.resourceCountIs('Custom::CloudwatchLogResourcePolicy', 0);
+    expect(JSON.stringify(template.findResources('AWS::Logs::ResourcePolicy'))).toContain(
+      'events.amazonaws.com',
+    );
+    expect(template.findOutputs('DebugEventLogGroup')).toBeDefined();
+    for (const plugin of report.pluginReports) expect(plugin.violations).toEqual([]);
+  });
+});
