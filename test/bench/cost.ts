@@ -1,0 +1,131 @@
+/**
+ * Dollars per million webhooks: what this receiver costs against API Gateway's direct EventBridge
+ * integration (the floor: no Lambda, so no authentication or validation).
+ *
+ * List prices, us-east-1, on-demand (sa-east-1 is higher for every line alike):
+ *   HTTP API              $1.00 per million requests (first 300 M)
+ *   EventBridge           $1.00 per million custom events (64 KB chunks)
+ *   Event archive         $0.10 per GB archived
+ *   Lambda (arm64)        $0.20 per million requests + $0.0000133334 per GB-second, 1 ms granularity
+ *   CloudWatch Logs       $0.50 per GB ingested (standard class)
+ *   Custom metrics        $0.30 per metric-month; alarms $0.10 each; dashboard $3.00 (beyond 3 free)
+ */
+
+export const PRICES = {
+  httpApiPerMillion: 1.0,
+  eventBridgePerMillion: 1.0,
+  archivePerGb: 0.1,
+  lambdaRequestsPerMillion: 0.2,
+  lambdaArmGbSecond: 0.0000133334,
+  logsPerGb: 0.5,
+  metricPerMonth: 0.3,
+  alarmPerMonth: 0.1,
+  dashboardPerMonth: 3.0,
+} as const;
+
+/**
+ * Assumed in-region network wait of one PutEvents call (EventBridge's own service time), which cannot be
+ * measured here; the CPU part of the call is measured and scaled to the memory's CPU share.
+ */
+export const ASSUMED_PUT_EVENTS_MS = 10;
+/** Lambda gives one full vCPU at 1769 MB; below that, CPU time stretches proportionally. */
+const FULL_VCPU_MB = 1769;
+/** Custom metrics the receiver emits (Accepted and PublishLatency per status, Rejected per reason, two failure counts). */
+export const CUSTOM_METRICS = 5 + 5 + 6 + 2;
+export const ALARMS = 5;
+
+export interface CostInputs {
+  readonly memoryMb: number;
+  /** CPU time per accepted webhook on this machine (our code and the SDK's), ms. */
+  readonly cpuMsPerWebhook: number;
+  readonly receiverLogBytes: number;
+  /** The stage's access-log format, rendered with typical values to count its bytes. */
+  readonly accessLogFormat: string;
+  readonly eventBytes: number;
+}
+
+const SAMPLE_CONTEXT: Record<string, string> = {
+  '$context.requestId': 'JxLb4gN3IAMEbDw=',
+  '$context.requestTime': '25/Nov/2026:12:00:00 +0000',
+  '$context.identity.sourceIp': '54.233.120.10',
+  '$context.identity.userAgent': 'ReactorNetty/1.1.10',
+  '$context.routeKey': 'POST /instances/{instanceId}/presence',
+  '$context.status': '200',
+  '$context.responseLength': '52',
+  '$context.responseLatency': '19',
+  '$context.integrationStatus': '200',
+  '$context.integrationLatency': '17',
+  '$context.integrationErrorMessage': '-',
+  '$context.error.message': '-',
+};
+
+export function accessLogBytes(format: string): number {
+  let line = format;
+  for (const [key, value] of Object.entries(SAMPLE_CONTEXT).sort((a, b) => b[0].length - a[0].length)) {
+    line = line.split(key).join(value);
+  }
+  return Buffer.byteLength(line);
+}
+
+function lambdaDurationMs(memoryMb: number, cpuMs: number): number {
+  const share = Math.min(1, memoryMb / FULL_VCPU_MB);
+  return Math.ceil(ASSUMED_PUT_EVENTS_MS + cpuMs / share);
+}
+
+export function costModel(inputs: CostInputs) {
+  const durationMs = lambdaDurationMs(inputs.memoryMb, inputs.cpuMsPerWebhook);
+  const access = accessLogBytes(inputs.accessLogFormat);
+  const gb = (bytes: number) => (bytes * 1e6) / 1e9;
+  const lines = {
+    httpApi: PRICES.httpApiPerMillion,
+    eventBridge: PRICES.eventBridgePerMillion,
+    lambdaRequests: PRICES.lambdaRequestsPerMillion,
+    lambdaDuration: 1e6 * (inputs.memoryMb / 1024) * (durationMs / 1000) * PRICES.lambdaArmGbSecond,
+    receiverLogs: gb(inputs.receiverLogBytes) * PRICES.logsPerGb,
+    accessLogs: gb(access) * PRICES.logsPerGb,
+    archive: gb(inputs.eventBytes + 250) * PRICES.archivePerGb,
+  };
+  const total = Object.values(lines).reduce((a, b) => a + b, 0);
+  const fixedPerMonth = CUSTOM_METRICS * PRICES.metricPerMonth + ALARMS * PRICES.alarmPerMonth + PRICES.dashboardPerMonth;
+  const floor = PRICES.httpApiPerMillion + PRICES.eventBridgePerMillion;
+  const atVolume = [1, 10, 100].map((millions) => ({
+    millions,
+    perMillion: total + fixedPerMonth / millions,
+    floorPerMillion: floor,
+    monthly: total * millions + fixedPerMonth,
+  }));
+  const byMemory = [128, 256, 512, 1024].map((memoryMb) => {
+    const d = lambdaDurationMs(memoryMb, inputs.cpuMsPerWebhook);
+    return { memoryMb, durationMs: d, lambdaDurationPerMillion: 1e6 * (memoryMb / 1024) * (d / 1000) * PRICES.lambdaArmGbSecond };
+  });
+  return { durationMs, accessLogBytes: access, perMillion: { ...lines, total }, floor, fixedPerMonth, atVolume, byMemory, memoryMb: inputs.memoryMb };
+}
+
+export function formatCost(c: ReturnType<typeof costModel>): string {
+  const d = (n: number) => `$${n.toFixed(3)}`;
+  const p = c.perMillion;
+  return [
+    `cost per million webhooks (receiver at ${c.memoryMb} MB arm64, modelled duration ${c.durationMs} ms = ${ASSUMED_PUT_EVENTS_MS} ms assumed PutEvents network wait + the measured CPU per webhook scaled to the memory's CPU share):`,
+    '',
+    '| line | $ per million |',
+    '| --- | --- |',
+    `| HTTP API | ${d(p.httpApi)} |`,
+    `| EventBridge PutEvents | ${d(p.eventBridge)} |`,
+    `| Lambda requests | ${d(p.lambdaRequests)} |`,
+    `| Lambda duration | ${d(p.lambdaDuration)} |`,
+    `| receiver logs | ${d(p.receiverLogs)} |`,
+    `| access logs (${c.accessLogBytes} B a line) | ${d(p.accessLogs)} |`,
+    `| event archive | ${d(p.archive)} |`,
+    `| **variable total** | **${d(p.total)}** (floor ${d(c.floor)}; goal <= $2.300: ${p.total <= 2.3 ? 'met' : 'NOT met'}) |`,
+    '',
+    `fixed: ${d(c.fixedPerMonth)} a month (${CUSTOM_METRICS} custom metrics, ${ALARMS} alarms, 1 dashboard).`,
+    '',
+    '| webhooks a month | $ per million, all in | floor | monthly |',
+    '| --- | --- | --- | --- |',
+    ...c.atVolume.map((v) => `| ${v.millions} M | ${d(v.perMillion)} | ${d(v.floorPerMillion)} | ${d(v.monthly)} |`),
+    '',
+    '| memory | modelled duration | Lambda duration $ per million |',
+    '| --- | --- | --- |',
+    ...c.byMemory.map((m) => `| ${m.memoryMb} MB | ${m.durationMs} ms | ${d(m.lambdaDurationPerMillion)} |`),
+  ].join('\n');
+}

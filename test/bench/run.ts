@@ -1,0 +1,290 @@
+/**
+ * `npm run bench [-- --smoke] [-- --json FILE]`: measures the receiver bundle exactly as `cdk synth`
+ * ships it, against baselines measured in the same run on the same machine.
+ *
+ *   bundle size      bytes of index.mjs (and gzip, as a rough zip size)
+ *   cold import      import of the bundle in a fresh Node process vs importing the two AWS SDK clients it
+ *                    uses, unbundled, from node_modules; alternating, median of >= 7 pairs; ratio
+ *   first response   fresh process: import + secret fetch + first publish, against stand-ins on
+ *                    127.0.0.1 speaking AWS JSON 1.1 (reached through AWS_ENDPOINT_URL_*)
+ *   warm             per accepted webhook vs one bare PutEvents call with the same SDK version to the
+ *                    same stand-in, interleaved batches in one process; ratio of medians
+ *   memory, logs     peak RSS; log bytes per accepted webhook
+ *   cost             dollars per million webhooks vs API Gateway's direct EventBridge integration
+ *
+ * --smoke runs few iterations and checks that every number is sane; it never fails on a timing.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { type AwsStandIn, standInEnvironment, startAwsStandIn } from '../support/aws-standin.ts';
+import { bundleDirectory } from '../support/bundle.ts';
+import { synth } from '../support/synth.ts';
+import { costModel, formatCost } from './cost.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const args = process.argv.slice(2);
+const SMOKE = args.includes('--smoke');
+const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
+
+const PAIRS = SMOKE ? 3 : 9;
+const FIRST_RUNS = SMOKE ? 2 : 7;
+const WARM_ROUNDS = SMOKE ? 3 : 15;
+const WARM_BATCH = SMOKE ? 50 : 300;
+const WARMUP = SMOKE ? 50 : 500;
+
+const SECRET = 'bench-secret-0123456789abcdef0123';
+const INSTANCE = '3C01A2B3C4D5E6F7A8B9C0D1E2F3A4B5';
+const BUS = 'bench-bus';
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+};
+
+/** Runs a module script in a fresh Node process; it prints one JSON line prefixed with RESULT. */
+function runChild(script: string, env: Record<string, string>): Promise<Record<string, number>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', AWS_SDK_JS_SUPPRESS_NODE_VERSION_WARNING: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const line = out.split('\n').find((l) => l.startsWith('RESULT '));
+      if (code !== 0 || !line) return reject(new Error(`child exited ${code}: ${err || out}`));
+      resolve(JSON.parse(line.slice('RESULT '.length)) as Record<string, number>);
+    });
+  });
+}
+
+const receiverEnv = (standIn: AwsStandIn) => ({
+  ...standInEnvironment(standIn.url),
+  EVENT_BUS_NAME: BUS,
+  ZAPI_INSTANCE_IDS: INSTANCE,
+  WEBHOOK_SECRET_PARAMETER: '/zapi/webhook-secret',
+});
+
+const EVENT = {
+  version: '2.0',
+  routeKey: 'POST /instances/{instanceId}/presence',
+  pathParameters: { instanceId: INSTANCE },
+  queryStringParameters: { secret: SECRET },
+  headers: { 'content-type': 'application/json' },
+  requestContext: { requestId: 'JxLb4gN3IAMEbDw=' },
+  body: JSON.stringify({ type: 'PresenceChatCallback', phone: '5544999999999', status: 'COMPOSING', lastSeen: null, instanceId: INSTANCE }),
+  isBase64Encoded: false,
+};
+
+// --- child scripts ---------------------------------------------------------------------------
+
+const importBundleScript = (bundle: string) => `
+  const t0 = performance.now();
+  await import(${JSON.stringify(pathToFileURL(bundle).href)});
+  const ms = performance.now() - t0;
+  console.log('RESULT ' + JSON.stringify({ ms, rssKb: process.resourceUsage().maxRSS }));
+`;
+
+const importSdkScript = `
+  const t0 = performance.now();
+  await import('@aws-sdk/client-eventbridge');
+  await import('@aws-sdk/client-ssm');
+  const ms = performance.now() - t0;
+  console.log('RESULT ' + JSON.stringify({ ms, rssKb: process.resourceUsage().maxRSS }));
+`;
+
+const firstResponseScript = (bundle: string) => `
+  const t0 = performance.now();
+  const { handler } = await import(${JSON.stringify(pathToFileURL(bundle).href)});
+  const imported = performance.now();
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = () => true;
+  const result = await handler(${JSON.stringify(EVENT)}, {});
+  const done = performance.now();
+  process.stdout.write = write;
+  console.log('RESULT ' + JSON.stringify({ status: result.statusCode, totalMs: done - t0, importMs: imported - t0, firstCallMs: done - imported, rssKb: process.resourceUsage().maxRSS }));
+`;
+
+const warmScript = (bundle: string) => `
+  const { handler } = await import(${JSON.stringify(pathToFileURL(bundle).href)});
+  const { EventBridgeClient, PutEventsCommand } = await import('@aws-sdk/client-eventbridge');
+  const bare = new EventBridgeClient({ maxAttempts: 2, requestHandler: { connectionTimeout: 1000, requestTimeout: 1500 } });
+  const event = ${JSON.stringify(EVENT)};
+  const entry = { EventBusName: ${JSON.stringify(BUS)}, Source: 'zapi.chat-presence', DetailType: 'Z-API Chat Presence COMPOSING', Detail: event.body };
+  const write = process.stdout.write.bind(process.stdout);
+  let logBytes = 0;
+  process.stdout.write = (chunk) => { logBytes += Buffer.byteLength(chunk); return true; };
+  const runHandler = async (n) => { for (let i = 0; i < n; i++) { const r = await handler(event, {}); if (r.statusCode !== 200) throw new Error('status ' + r.statusCode); } };
+  const runBare = async (n) => { for (let i = 0; i < n; i++) { const r = await bare.send(new PutEventsCommand({ Entries: [entry] })); if (r.FailedEntryCount) throw new Error('failed entry'); } };
+  await runHandler(${WARMUP}); await runBare(${WARMUP});
+  logBytes = 0;
+  const handlerUs = [], bareUs = [], cpuUs = [];
+  let handled = 0;
+  for (let round = 0; round < ${WARM_ROUNDS}; round++) {
+    const order = round % 2 ? ['bare', 'handler'] : ['handler', 'bare'];
+    for (const which of order) {
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      if (which === 'handler') await runHandler(${WARM_BATCH}); else await runBare(${WARM_BATCH});
+      const per = ((performance.now() - t0) * 1000) / ${WARM_BATCH};
+      const cpu = process.cpuUsage(cpu0);
+      if (which === 'handler') { handlerUs.push(per); cpuUs.push((cpu.user + cpu.system) / ${WARM_BATCH}); handled += ${WARM_BATCH}; }
+      else bareUs.push(per);
+    }
+  }
+  process.stdout.write = write;
+  const med = (v) => { const s = [...v].sort((a, b) => a - b); const m = Math.floor(s.length / 2); return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+  console.log('RESULT ' + JSON.stringify({ handlerUs: med(handlerUs), bareUs: med(bareUs), cpuUs: med(cpuUs), logBytesPerWebhook: logBytes / handled, rssKb: process.resourceUsage().maxRSS }));
+`;
+
+// --- the run --------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  process.stderr.write(`bench${SMOKE ? ' (smoke)' : ''}: synthesizing the app with bundling...\n`);
+  const synthesized = synth({ instanceId: INSTANCE }, { bundle: true });
+  const directory = bundleDirectory(synthesized.template, synthesized.assembly.directory, 'PresenceReceiver');
+  const bundle = join(directory, 'index.mjs');
+  const bundleBytes = statSync(bundle).size;
+  const gzipBytes = gzipSync(readFileSync(bundle), { level: 9 }).byteLength;
+  const receiver = Object.entries(synthesized.template.findResources('AWS::Lambda::Function')).find(([id]) => id.startsWith('PresenceReceiver'));
+  const memoryMb = Number((receiver?.[1] as { Properties: { MemorySize: number } }).Properties.MemorySize);
+  const accessLogFormat = String(
+    (Object.values(synthesized.template.findResources('AWS::ApiGatewayV2::Stage'))[0] as { Properties: { AccessLogSettings: { Format: string } } })
+      .Properties.AccessLogSettings.Format,
+  );
+
+  const standIn = await startAwsStandIn({ '/zapi/webhook-secret': SECRET });
+  const env = receiverEnv(standIn);
+  try {
+    process.stderr.write(`cold import: ${PAIRS} alternating pairs...\n`);
+    const bundleMs: number[] = [];
+    const sdkMs: number[] = [];
+    const pairRatios: number[] = [];
+    for (let i = 0; i < PAIRS; i++) {
+      // Alternate which goes first, so drift on a shared machine hits both sides alike.
+      const [a, b] =
+        i % 2 === 0
+          ? [await runChild(importBundleScript(bundle), env), await runChild(importSdkScript, env)]
+          : [undefined, await runChild(importSdkScript, env)];
+      const bundled = a ?? (await runChild(importBundleScript(bundle), env));
+      bundleMs.push(bundled.ms as number);
+      sdkMs.push(b.ms as number);
+      pairRatios.push((bundled.ms as number) / (b.ms as number));
+    }
+
+    process.stderr.write(`first response: ${FIRST_RUNS} fresh processes...\n`);
+    const firsts: Array<Record<string, number>> = [];
+    for (let i = 0; i < FIRST_RUNS; i++) {
+      const r = await runChild(firstResponseScript(bundle), env);
+      if (r.status !== 200) throw new Error(`first response answered ${r.status}`);
+      firsts.push(r);
+    }
+
+    process.stderr.write(`warm: ${WARM_ROUNDS} rounds of ${WARM_BATCH}...\n`);
+    const warm = await runChild(warmScript(bundle), env);
+
+    const results = {
+      machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, smoke: SMOKE },
+      bundleBytes,
+      bundleKiB: bundleBytes / 1024,
+      gzipBytes,
+      coldImport: {
+        bundleMs: median(bundleMs),
+        sdkMs: median(sdkMs),
+        ratio: median(bundleMs) / median(sdkMs),
+        medianPairRatio: median(pairRatios),
+        pairs: PAIRS,
+      },
+      firstResponse: {
+        totalMs: median(firsts.map((f) => f.totalMs as number)),
+        importMs: median(firsts.map((f) => f.importMs as number)),
+        firstCallMs: median(firsts.map((f) => f.firstCallMs as number)),
+        rssMb: Math.max(...firsts.map((f) => f.rssKb as number)) / 1024,
+      },
+      warm: {
+        handlerUs: warm.handlerUs as number,
+        barePutEventsUs: warm.bareUs as number,
+        ratio: (warm.handlerUs as number) / (warm.bareUs as number),
+        cpuUsPerWebhook: warm.cpuUs as number,
+        logBytesPerWebhook: warm.logBytesPerWebhook as number,
+        rssMb: (warm.rssKb as number) / 1024,
+      },
+      memoryMb,
+      accessLogFormat,
+    };
+    const cost = costModel({
+      memoryMb,
+      cpuMsPerWebhook: results.warm.cpuUsPerWebhook / 1000,
+      receiverLogBytes: results.warm.logBytesPerWebhook,
+      accessLogFormat,
+      eventBytes: EVENT.body.length,
+    });
+    const report = { ...results, cost, seconds: (Date.now() - started) / 1000 };
+
+    console.log(formatReport(report));
+    if (jsonOut) writeFileSync(jsonOut, `${JSON.stringify(report, null, 2)}\n`);
+    const problems = sanity(report);
+    if (problems.length > 0) {
+      console.error(`bench: insane results:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+      process.exitCode = 1;
+    }
+  } finally {
+    await standIn.close();
+  }
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a report is plain JSON
+type Report = Record<string, any>;
+
+/** Checks that the numbers are numbers and the run did what it says; never judges a timing. */
+function sanity(r: Report): string[] {
+  const problems: string[] = [];
+  const positive = (name: string, value: unknown) => {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) problems.push(`${name} = ${String(value)}`);
+  };
+  positive('bundleBytes', r.bundleBytes);
+  positive('coldImport.bundleMs', r.coldImport.bundleMs);
+  positive('coldImport.sdkMs', r.coldImport.sdkMs);
+  positive('coldImport.ratio', r.coldImport.ratio);
+  positive('firstResponse.totalMs', r.firstResponse.totalMs);
+  positive('warm.handlerUs', r.warm.handlerUs);
+  positive('warm.barePutEventsUs', r.warm.barePutEventsUs);
+  positive('warm.ratio', r.warm.ratio);
+  positive('warm.logBytesPerWebhook', r.warm.logBytesPerWebhook);
+  positive('warm.rssMb', r.warm.rssMb);
+  positive('cost.perMillion', r.cost.perMillion.total);
+  return problems;
+}
+
+function formatReport(r: Report): string {
+  const f = (n: number, d = 2) => n.toFixed(d);
+  const goal = (ok: boolean) => (ok ? 'met' : 'NOT met');
+  const lines = [
+    `| measure | value | goal |`,
+    `| --- | --- | --- |`,
+    `| bundle size | ${r.bundleBytes} B (${f(r.bundleKiB, 1)} KiB; gzip ${r.gzipBytes} B) | <= 250 KiB: ${goal(r.bundleKiB <= 250)} |`,
+    `| cold import: bundle vs SDK clients unbundled | ${f(r.coldImport.bundleMs, 1)} ms vs ${f(r.coldImport.sdkMs, 1)} ms = **${f(r.coldImport.ratio)}** (median of ${r.coldImport.pairs} pairs; median pair ratio ${f(r.coldImport.medianPairRatio)}) | <= 0.30: ${goal(r.coldImport.ratio <= 0.3)} |`,
+    `| first response in a fresh process | ${f(r.firstResponse.totalMs, 1)} ms (import ${f(r.firstResponse.importMs, 1)} + secret fetch and publish ${f(r.firstResponse.firstCallMs, 1)}) | – |`,
+    `| warm: per accepted webhook vs bare PutEvents | ${f(r.warm.handlerUs, 0)} µs vs ${f(r.warm.barePutEventsUs, 0)} µs = **${f(r.warm.ratio, 3)}** | <= 1.05: ${goal(r.warm.ratio <= 1.05)} |`,
+    `| CPU per accepted webhook (warm) | ${f(r.warm.cpuUsPerWebhook, 0)} µs | – |`,
+    `| peak memory (RSS) | first response ${f(r.firstResponse.rssMb, 1)} MB; after warm loop ${f(r.warm.rssMb, 1)} MB | – |`,
+    `| log bytes per accepted webhook (receiver) | ${f(r.warm.logBytesPerWebhook, 0)} B | <= 300: ${goal(r.warm.logBytesPerWebhook <= 300)} |`,
+    '',
+    formatCost(r.cost),
+    '',
+    `machine: ${r.machine.cpus} × ${r.machine.cpu}, Node ${r.machine.node}${r.machine.smoke ? ' (smoke run: few iterations, numbers are rough)' : ''}; ${f(r.seconds, 0)} s`,
+  ];
+  return lines.join('\n');
+}
+
+await main();
