@@ -6,12 +6,13 @@
  * timeout instead of a hung request.
  */
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { createApiGatewayHandler } from './adapter.ts';
 import { readReceiverEnv } from './env.ts';
 import { createMetricsLogger } from './metrics.ts';
 import { createPublisher } from './publisher.ts';
 import { createSecretVerifier } from './secret.ts';
+import { secretParameterLoader } from './secret-parameter.ts';
 
 const config = readReceiverEnv(process.env);
 
@@ -26,12 +27,7 @@ const eventBridge = new EventBridgeClient({
 
 const verifySecret = createSecretVerifier({
   ttlMs: config.secretCacheSeconds * 1_000,
-  load: async () => {
-    const { Parameter } = await ssm.send(
-      new GetParameterCommand({ Name: config.secretParameterName, WithDecryption: true }),
-    );
-    return Parameter?.Value;
-  },
+  load: secretParameterLoader(ssm, config.secretParameterName),
 });
 
 export const handler = createApiGatewayHandler(

@@ -3,8 +3,10 @@
  *
  * - Compared in constant time (both sides hashed to SHA-256, then `timingSafeEqual`).
  * - Re-read after `ttlMs` so a rotated secret takes effect without a redeploy.
- * - On a mismatch, re-read early (at most once per `refreshOnMismatchAfterMs`): right after a rotation
- *   Z-API already sends the new value while this container still holds the old one.
+ * - On a mismatch, re-read early (at most once per `refreshOnMismatchAfterMs`).
+ * - Rotation without lost callbacks: the loader may also return the previous value with a deadline.
+ *   Until then both are accepted, because Z-API keeps sending the old value until the next deploy
+ *   registers the new one.
  * - If SSM cannot be reached but a value is cached, the cached value keeps serving.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -13,9 +15,16 @@ import { DependencyError } from './receive.ts';
 /** Shortest secret accepted: anything shorter could be guessed. */
 export const MIN_SECRET_LENGTH = 16;
 
+export interface SecretValues {
+  readonly current: string | undefined;
+  /** The value before the last rotation, accepted until `previousUntil` (epoch ms). */
+  readonly previous?: string;
+  readonly previousUntil?: number;
+}
+
 export interface SecretVerifierOptions {
-  /** Reads the current secret value (SSM GetParameter WithDecryption). */
-  readonly load: () => Promise<string | undefined>;
+  /** Reads the secret (SSM GetParameter WithDecryption); a plain string means no previous value. */
+  readonly load: () => Promise<SecretValues | string | undefined>;
   /** @default 300_000 (5 minutes) */
   readonly ttlMs?: number;
   /** @default 30_000 */
@@ -26,14 +35,15 @@ export interface SecretVerifierOptions {
 
 interface Cached {
   readonly digest: Buffer;
+  readonly previousDigest: Buffer | undefined;
+  readonly previousUntil: number;
   readonly fetchedAt: number;
 }
 
 const digestOf = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
+const NEVER = Buffer.alloc(32);
 
-export function createSecretVerifier(
-  options: SecretVerifierOptions,
-): (candidate: string) => Promise<boolean> {
+export function createSecretVerifier(options: SecretVerifierOptions): (candidate: string) => Promise<boolean> {
   const ttlMs = options.ttlMs ?? 300_000;
   const refreshAfter = options.refreshOnMismatchAfterMs ?? 30_000;
   const now = options.now ?? Date.now;
@@ -41,19 +51,26 @@ export function createSecretVerifier(
   let inFlight: Promise<Cached> | undefined;
 
   async function fetchSecret(): Promise<Cached> {
-    let value: string | undefined;
+    let loaded: SecretValues | string | undefined;
     try {
-      value = await options.load();
+      loaded = await options.load();
     } catch (error) {
       throw new DependencyError('secret', 'the webhook secret parameter could not be read', { cause: error });
     }
-    if (value === undefined || value.length < MIN_SECRET_LENGTH) {
+    const values: SecretValues = typeof loaded === 'object' ? loaded : { current: loaded };
+    if (values.current === undefined || values.current.length < MIN_SECRET_LENGTH) {
       throw new DependencyError(
         'secret',
         `the webhook secret parameter is empty or shorter than ${MIN_SECRET_LENGTH} characters`,
       );
     }
-    return { digest: digestOf(value), fetchedAt: now() };
+    const previousOk = values.previous !== undefined && values.previous.length >= MIN_SECRET_LENGTH;
+    return {
+      digest: digestOf(values.current),
+      previousDigest: previousOk ? digestOf(values.previous as string) : undefined,
+      previousUntil: previousOk ? (values.previousUntil ?? 0) : 0,
+      fetchedAt: now(),
+    };
   }
 
   async function refresh(): Promise<Cached> {
@@ -65,17 +82,25 @@ export function createSecretVerifier(
     } catch (error) {
       if (cached === undefined) throw error;
       // Keep serving the last good value; try again after another refresh window.
-      cached = { digest: cached.digest, fetchedAt: now() - ttlMs + refreshAfter };
+      cached = { ...cached, fetchedAt: now() - ttlMs + refreshAfter };
     }
     return cached;
+  }
+
+  function matches(candidateDigest: Buffer, secret: Cached): boolean {
+    // Both comparisons always run, so the time taken does not say which value matched.
+    const current = timingSafeEqual(candidateDigest, secret.digest);
+    const previousLive = secret.previousDigest !== undefined && now() < secret.previousUntil;
+    const previous = timingSafeEqual(candidateDigest, secret.previousDigest ?? NEVER) && previousLive;
+    return current || previous;
   }
 
   return async function verifySecret(candidate: string): Promise<boolean> {
     let current = cached !== undefined && now() - cached.fetchedAt < ttlMs ? cached : await refresh();
     const candidateDigest = digestOf(candidate);
-    if (timingSafeEqual(candidateDigest, current.digest)) return true;
+    if (matches(candidateDigest, current)) return true;
     if (now() - current.fetchedAt < refreshAfter) return false;
     current = await refresh();
-    return timingSafeEqual(candidateDigest, current.digest);
+    return matches(candidateDigest, current);
   };
 }

@@ -56,6 +56,17 @@ function propsOf(event: CloudFormationCustomResourceEvent): RegistrationProps {
   };
 }
 
+/**
+ * An Update whose new properties carry an older deploy nonce than the old ones is CloudFormation
+ * rolling back (the nonce is the synthesis time in ISO 8601, so strings compare in time order).
+ */
+export function isRollback(event: CloudFormationCustomResourceEvent): boolean {
+  if (event.RequestType !== 'Update') return false;
+  const next = (event.ResourceProperties as Record<string, unknown>)[REGISTRATION_PROPERTIES.deployNonce];
+  const previous = (event.OldResourceProperties as Record<string, unknown>)[REGISTRATION_PROPERTIES.deployNonce];
+  return typeof next === 'string' && typeof previous === 'string' && next < previous;
+}
+
 export async function handler(
   event: CloudFormationCustomResourceEvent,
   context?: Pick<Context, 'getRemainingTimeInMillis'>,
@@ -86,7 +97,22 @@ export async function handler(
   }
 
   const props = propsOf(event);
-  await register(props, deps);
+  if (isRollback(event)) {
+    // CloudFormation is rolling back a failed deploy by re-sending the previous properties. Tokens and
+    // secret are read from SSM, not from the properties, so a failure here would most likely repeat the
+    // one that caused the rollback and leave the stack in UPDATE_ROLLBACK_FAILED: try, never fail.
+    try {
+      await register(props, deps);
+    } catch (error) {
+      console.warn({
+        msg: 'rollback: could not re-register the previous webhook URL; check the Z-API panel',
+        instanceId: props.instanceId,
+        error: error instanceof Error ? error.message : 'unknown',
+      });
+    }
+  } else {
+    await register(props, deps);
+  }
   return {
     PhysicalResourceId: `zapi-chat-presence:${props.instanceId}`,
     Data: { WebhookUrl: props.webhookUrl },

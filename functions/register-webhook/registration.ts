@@ -86,7 +86,7 @@ export async function register(props: RegistrationProps, deps: RegistrationDeps)
     await zapi.updateChatPresenceWebhook(target);
     const current = await zapi.presenceChatCallbackUrl();
     if (current !== target) {
-      const shown = current === undefined ? 'none' : `"${redact(current, known)}"`;
+      const shown = current === undefined ? 'none' : `"${redact(withoutQuery(current), known)}"`;
       throw new RegistrationError(
         `Z-API accepted the update but its instance data (GET me) shows chat-presence webhook ${shown} instead of "${props.webhookUrl}?secret=***"; check the instance in the Z-API panel`,
       );
@@ -132,6 +132,16 @@ export async function deregister(props: RegistrationProps, deps: RegistrationDep
       instanceId: props.instanceId,
       error: redact(error instanceof Error ? error.message : String(error), known),
     });
+  }
+}
+
+/** A URL as it may be shown: never its query string or fragment (another deployment's secret may be there). */
+export function withoutQuery(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.origin}${parsed.pathname}${parsed.search || parsed.hash ? '?***' : ''}`;
+  } catch {
+    return '(not a URL)';
   }
 }
 

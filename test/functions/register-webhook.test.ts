@@ -201,12 +201,13 @@ describe('register-webhook handler', () => {
 
   it('fails when GET me shows another URL after the update, naming it without secrets', async () => {
     zapi.script({ status: 200, body: '{"value":true}' });
-    zapi.presenceUrl = `https://someone-else.example.com/hook?secret=${SECRET}`;
+    zapi.presenceUrl = 'https://someone-else.example.com/hook?secret=OTHER-DEPLOYMENT-LIVE-SECRET-42&x=1';
     const handler = await loadHandler();
     const error = (await handler(cfnEvent('Create')).catch((e: unknown) => e)) as Error;
     expect(error.message).toBe(
-      `Z-API accepted the update but its instance data (GET me) shows chat-presence webhook "https://someone-else.example.com/hook?secret=***" instead of "${WEBHOOK_URL}?secret=***"; check the instance in the Z-API panel`,
+      `Z-API accepted the update but its instance data (GET me) shows chat-presence webhook "https://someone-else.example.com/hook?***" instead of "${WEBHOOK_URL}?secret=***"; check the instance in the Z-API panel`,
     );
+    expect(allOutput(error)).not.toContain('OTHER-DEPLOYMENT-LIVE-SECRET-42');
   });
 
   it('refuses a non-HTTPS webhook URL before any call', async () => {
@@ -258,6 +259,20 @@ describe('register-webhook handler', () => {
     )) as Error;
     expect(error.message).toMatch(/stopped retrying: out of time/);
     expect(zapi.requests.length).toBeLessThan(4);
+  });
+
+  it('never fails a rollback (an Update carrying an older deploy nonce), but still tries to put the old URL back', async () => {
+    zapi.script(...Array.from({ length: 4 }, () => ({ status: 500, body: '{}' })));
+    const handler = await loadHandler();
+    const rollback = cfnEvent('Update', { DeployNonce: '2026-11-25T11:00:00.000Z' });
+    if (rollback.RequestType !== 'Update') throw new Error('unreachable');
+    const event = { ...rollback, OldResourceProperties: { ...rollback.OldResourceProperties, DeployNonce: '2026-11-25T12:00:00.000Z' } };
+    await expect(handler(event)).resolves.toEqual({ PhysicalResourceId: `zapi-chat-presence:${INSTANCE}`, Data: { WebhookUrl: WEBHOOK_URL } });
+    expect(zapi.requests.filter((r) => r.method === 'PUT')).toHaveLength(4);
+    expect(logs.join()).toContain('rollback: could not re-register');
+    // The same failure on a forward Update fails the deploy.
+    zapi.script(...Array.from({ length: 4 }, () => ({ status: 500, body: '{}' })));
+    await expect(handler(cfnEvent('Update'))).rejects.toThrow(/did not answer/);
   });
 
   describe('Delete', () => {

@@ -1,6 +1,9 @@
-import { describe, expect, it, vi } from 'vitest';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { DependencyError } from '../../functions/presence-webhook/receive.ts';
 import { createSecretVerifier, MIN_SECRET_LENGTH } from '../../functions/presence-webhook/secret.ts';
+import { PREVIOUS_SECRET_GRACE_MS, secretParameterLoader } from '../../functions/presence-webhook/secret-parameter.ts';
 
 const SECRET = 'a-secret-of-enough-length';
 
@@ -87,4 +90,56 @@ describe('createSecretVerifier', () => {
       await expect(verify('x'.repeat(MIN_SECRET_LENGTH - 1))).rejects.toThrow(/empty or shorter than 16/);
     },
   );
+});
+
+describe('rotation', () => {
+  it('accepts the previous value until its deadline, then only the current one', async () => {
+    const c = clock();
+    const deadline = c.now() + 60_000;
+    const verify = createSecretVerifier({
+      load: async () => ({ current: 'the-new-secret-value-1', previous: SECRET, previousUntil: deadline }),
+      ttlMs: 3_600_000,
+      now: c.now,
+    });
+    expect(await verify('the-new-secret-value-1')).toBe(true);
+    expect(await verify(SECRET)).toBe(true);
+    c.advance(61_000);
+    expect(await verify(SECRET)).toBe(false);
+    expect(await verify('the-new-secret-value-1')).toBe(true);
+  });
+});
+
+describe('secretParameterLoader', () => {
+  const ssm = mockClient(SSMClient);
+  beforeEach(() => ssm.reset());
+  const NOW = Date.parse('2026-11-25T12:00:00Z');
+
+  it('reads only the current version when the parameter was not rotated lately', async () => {
+    ssm.on(GetParameterCommand, { Name: '/s', WithDecryption: true }).resolves({
+      Parameter: { Value: 'current-secret-value-xx', Version: 4, LastModifiedDate: new Date(NOW - PREVIOUS_SECRET_GRACE_MS - 1) },
+    });
+    await expect(secretParameterLoader(new SSMClient({}), '/s', () => NOW)()).resolves.toEqual({ current: 'current-secret-value-xx' });
+    expect(ssm.commandCalls(GetParameterCommand)).toHaveLength(1);
+  });
+
+  it('also reads the previous version, valid for an hour after the rotation', async () => {
+    const rotatedAt = NOW - 10 * 60_000;
+    ssm.on(GetParameterCommand, { Name: '/s', WithDecryption: true }).resolves({
+      Parameter: { Value: 'current-secret-value-xx', Version: 4, LastModifiedDate: new Date(rotatedAt) },
+    });
+    ssm.on(GetParameterCommand, { Name: '/s:3', WithDecryption: true }).resolves({ Parameter: { Value: 'previous-secret-value-x', Version: 3 } });
+    await expect(secretParameterLoader(new SSMClient({}), '/s', () => NOW)()).resolves.toEqual({
+      current: 'current-secret-value-xx',
+      previous: 'previous-secret-value-x',
+      previousUntil: rotatedAt + PREVIOUS_SECRET_GRACE_MS,
+    });
+  });
+
+  it('serves the current version alone when the previous one cannot be read', async () => {
+    ssm.on(GetParameterCommand, { Name: '/s', WithDecryption: true }).resolves({
+      Parameter: { Value: 'current-secret-value-xx', Version: 2, LastModifiedDate: new Date(NOW) },
+    });
+    ssm.on(GetParameterCommand, { Name: '/s:1' }).rejects(Object.assign(new Error('gone'), { name: 'ParameterVersionNotFound' }));
+    await expect(secretParameterLoader(new SSMClient({}), '/s', () => NOW)()).resolves.toEqual({ current: 'current-secret-value-xx' });
+  });
 });

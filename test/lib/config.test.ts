@@ -30,6 +30,7 @@ describe('loadConfig', () => {
       receiverReservedConcurrency: 10,
       metricsNamespace: 'ZapiPresence',
       schemaRegistry: true,
+      debugEventLog: false,
     });
   });
 

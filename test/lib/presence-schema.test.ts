@@ -2,7 +2,14 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
-import { PresenceCallbackSchema } from '../../functions/shared/presence-contract.ts';
+import { Ajv } from 'ajv';
+import fc from 'fast-check';
+import {
+  CALLBACK_TYPE,
+  PRESENCE_STATUSES,
+  PresenceCallbackSchema,
+} from '../../functions/shared/presence-contract.ts';
+import groupPresence from '../fixtures/group-presence.json' with { type: 'json' };
 import {
   presenceDetailJsonSchema,
   presenceEventOpenApi,
@@ -41,10 +48,30 @@ describe('published schema', () => {
       properties: Record<string, { enum?: string[] }>;
     };
     expect(schema.required.sort()).toEqual(['instanceId', 'phone', 'status', 'type']);
-    expect(schema.properties.status?.enum).toEqual(
-      v.safeParse(PresenceCallbackSchema, docsExamples.COMPOSING).success
-        ? ['UNAVAILABLE', 'AVAILABLE', 'COMPOSING', 'RECORDING', 'PAUSED']
-        : [],
+    expect(schema.properties.status?.enum).toEqual([...PRESENCE_STATUSES]);
+  });
+
+  it('accepts exactly what the valibot validator accepts (property, checked with Ajv)', () => {
+    const validate = new Ajv({ strict: false }).compile(presenceDetailJsonSchema());
+    for (const example of [...Object.values(docsExamples), groupPresence]) expect(validate(example)).toBe(true);
+    const field = fc.oneof(
+      fc.constant(undefined),
+      fc.constant(null),
+      fc.string(),
+      fc.integer(),
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.boolean(),
+      fc.constantFrom(CALLBACK_TYPE, ...PRESENCE_STATUSES, ''),
+    );
+    fc.assert(
+      fc.property(
+        fc.record({ type: field, phone: field, status: field, lastSeen: field, instanceId: field, extra: field }, { requiredKeys: [] }),
+        (body) => {
+          const json = JSON.parse(JSON.stringify(body)) as unknown;
+          expect(validate(json)).toBe(v.safeParse(PresenceCallbackSchema, json).success);
+        },
+      ),
+      { numRuns: 2_000 },
     );
   });
 
