@@ -88,7 +88,7 @@ export class PresenceMonitoring extends Construct {
     const receiverErrors = this.alarm(
       'ReceiverErrors',
       webhook.receiver.metricErrors({ period: PERIOD }),
-      'Receiver Lambda errors (bugs or timeouts)',
+      'Receiver Lambda errors (crashes and timeouts)',
     );
     const receiverThrottles = this.alarm(
       'ReceiverThrottles',
@@ -110,6 +110,11 @@ export class PresenceMonitoring extends Construct {
       custom(METRIC_NAMES.secretFailures),
       'The webhook secret could not be read from SSM (503 answered)',
     );
+    const internalErrors = this.alarm(
+      'InternalErrors',
+      custom(METRIC_NAMES.internalErrors),
+      'The receiver hit a bug and answered 500',
+    );
 
     // Dashboard.
     this.dashboard = new Dashboard(this, 'Dashboard', {
@@ -126,7 +131,7 @@ export class PresenceMonitoring extends Construct {
     this.dashboard.addWidgets(
       new AlarmStatusWidget({
         title: 'Alarms',
-        alarms: [receiverErrors, receiverThrottles, api5xx, publishFailures, secretFailures],
+        alarms: [receiverErrors, receiverThrottles, api5xx, publishFailures, secretFailures, internalErrors],
         width: 24,
         height: 3,
       }),
@@ -155,6 +160,7 @@ export class PresenceMonitoring extends Construct {
       graph('Failures', [
         custom(METRIC_NAMES.publishFailures).with({ label: 'publish failures' }),
         custom(METRIC_NAMES.secretFailures).with({ label: 'secret failures' }),
+        custom(METRIC_NAMES.internalErrors).with({ label: 'internal errors (500)' }),
         webhook.receiver.metricErrors({ period: PERIOD, label: 'Lambda errors' }),
         webhook.receiver.metricThrottles({ period: PERIOD, label: 'Lambda throttles' }),
       ]),

@@ -137,7 +137,7 @@ export class PresenceWebhook extends Construct {
       ...(props.receiverReservedConcurrency !== undefined && {
         reservedConcurrentExecutions: props.receiverReservedConcurrency,
       }),
-      // SDK timeouts keep the worst case (secret fetch + publish with retries) near 8 s.
+      // The handler answers 503 at least 1 s before this, whatever its dependencies do.
       timeout: Duration.seconds(10),
       logRetentionDays: logRetention,
       environment: {

@@ -134,6 +134,14 @@ function send(
   response.end(body);
 }
 
+function safeDecode(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}
+
 export async function startLocalServer(options: LocalServerOptions = {}): Promise<LocalServer> {
   const out = options.out ?? ((line) => process.stdout.write(`${line}\n`));
   const err = options.err ?? ((line) => process.stderr.write(`${line}\n`));
@@ -164,13 +172,24 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     () => {},
   );
 
-  const server: Server = createServer(async (request, response) => {
+  const server: Server = createServer((request, response) => {
+    void serve(request, response).catch((error: unknown) => {
+      // Never let one bad request take the server down; answer like API Gateway does for its own faults.
+      err(`${new Date().toISOString()} internal error: ${error instanceof Error ? error.name : 'unknown'}`);
+      if (!response.headersSent)
+        send(response, 500, { 'content-type': 'application/json' }, '{"message":"Internal Server Error"}');
+      else response.destroy();
+    });
+  });
+
+  async function serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const started = performance.now();
     const path = (request.url ?? '/').split('?', 1)[0] ?? '/';
     const match = ROUTE.exec(path);
+    const instanceId = match?.[1] === undefined ? undefined : safeDecode(match[1]);
     let status: number;
     let detail = '';
-    if (request.method !== 'POST' || !match?.[1]) {
+    if (request.method !== 'POST' || instanceId === undefined) {
       // What API Gateway answers for a route it does not have.
       status = 404;
       send(response, status, { 'content-type': 'application/json' }, '{"message":"Not Found"}');
@@ -186,7 +205,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
           '{"message":"Request Entity Too Large"}',
         );
       } else {
-        const result = await handle(toApiGatewayEvent(request, body, decodeURIComponent(match[1])));
+        const result = await handle(toApiGatewayEvent(request, body, instanceId));
         status = result.statusCode ?? 200;
         send(response, status, result.headers, String(result.body ?? ''));
         const answer = JSON.parse(String(result.body ?? '{}')) as { error?: string };
@@ -194,11 +213,12 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
       }
     }
     // The access line names the route, never the query string (it holds the secret).
-    const route = match ? 'POST /instances/{instanceId}/presence' : `${request.method} (no route)`;
+    const route =
+      instanceId === undefined ? `${request.method} (no route)` : 'POST /instances/{instanceId}/presence';
     err(
       `${new Date().toISOString()} ${route} ${status}${detail} ${Math.round(performance.now() - started)}ms`,
     );
-  });
+  }
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

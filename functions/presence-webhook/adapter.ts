@@ -4,6 +4,7 @@
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import {
+  type Invocation,
   type Outcome,
   type ReceiveDeps,
   receiveWebhook,
@@ -12,6 +13,17 @@ import {
 } from './receive.ts';
 
 export type OutcomeLogger = (outcome: Outcome, context: { requestId: string; durationMs: number }) => void;
+
+/** Called for a bug (an error that is not a dependency failure); the answer is a bare 500. */
+export type InternalErrorLogger = (context: { requestId: string; error: string }) => void;
+
+const logInternalToConsole: InternalErrorLogger = ({ requestId, error }) =>
+  console.error({ msg: 'unexpected error', requestId, error });
+
+/** The part of Lambda's context the adapter uses. */
+export interface InvocationContext {
+  getRemainingTimeInMillis?(): number;
+}
 
 export interface ApiGatewayWebhookEvent {
   readonly pathParameters?: APIGatewayProxyEventV2['pathParameters'];
@@ -54,22 +66,26 @@ export function toHttpResponse(outcome: Outcome): APIGatewayProxyStructuredResul
 export function createApiGatewayHandler(
   deps: ReceiveDeps,
   logOutcome: OutcomeLogger,
+  logInternalError: InternalErrorLogger = logInternalToConsole,
   now: () => number = performance.now.bind(performance),
-): (event: ApiGatewayWebhookEvent) => Promise<APIGatewayProxyStructuredResultV2> {
-  return async function handle(event) {
+): (
+  event: ApiGatewayWebhookEvent,
+  context?: InvocationContext,
+) => Promise<APIGatewayProxyStructuredResultV2> {
+  return async function handle(event, context) {
     const started = now();
     const requestId = event.requestContext?.requestId ?? '-';
+    const invocation: Invocation =
+      typeof context?.getRemainingTimeInMillis === 'function'
+        ? { remainingMs: context.getRemainingTimeInMillis.bind(context) }
+        : {};
     try {
-      const outcome = await receiveWebhook(toWebhookRequest(event), deps);
+      const outcome = await receiveWebhook(toWebhookRequest(event), deps, invocation);
       logOutcome(outcome, { requestId, durationMs: now() - started });
       return toHttpResponse(outcome);
     } catch (error) {
       // A bug, not a dependency failure: name it in the log, never in the answer.
-      console.error({
-        msg: 'unexpected error',
-        requestId,
-        error: error instanceof Error ? error.name : 'unknown',
-      });
+      logInternalError({ requestId, error: error instanceof Error ? error.name : 'unknown' });
       return { statusCode: 500, headers: { 'content-type': 'application/json' }, body: INTERNAL_ERROR };
     }
   };

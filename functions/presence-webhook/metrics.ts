@@ -8,11 +8,12 @@
  *   Rejected        Count        by Reason   4xx answers (unauthorized, invalid-body, ...)
  *   PublishFailures Count                   503: the bus did not take the event
  *   SecretFailures  Count                   503: the secret could not be read
+ *   InternalErrors  Count                   500: a bug (the handler caught it, so Lambda's Errors misses it)
  *
  * Written straight to stdout: with Lambda's JSON log format, console.* output is wrapped in another
  * JSON object, which CloudWatch would not read as EMF. Never the body, the path or the query string.
  */
-import type { OutcomeLogger } from './adapter.ts';
+import type { InternalErrorLogger, OutcomeLogger } from './adapter.ts';
 import type { Outcome } from './receive.ts';
 
 export const METRIC_NAMES = {
@@ -21,6 +22,7 @@ export const METRIC_NAMES = {
   rejected: 'Rejected',
   publishFailures: 'PublishFailures',
   secretFailures: 'SecretFailures',
+  internalErrors: 'InternalErrors',
 } as const;
 
 export const DEFAULT_METRICS_NAMESPACE = 'ZapiPresence';
@@ -83,5 +85,31 @@ export function createMetricsLogger(
 ): OutcomeLogger {
   return (outcome, context) => {
     write(`${JSON.stringify(emfRecord(outcome, context, namespace, clock()))}\n`);
+  };
+}
+
+export function createInternalErrorLogger(
+  namespace: string,
+  write: (line: string) => void = (line) => process.stdout.write(line),
+  clock: () => number = Date.now,
+): InternalErrorLogger {
+  return ({ requestId, error }) => {
+    const record = {
+      _aws: {
+        Timestamp: clock(),
+        CloudWatchMetrics: [
+          {
+            Namespace: namespace,
+            Dimensions: [[]],
+            Metrics: [{ Name: METRIC_NAMES.internalErrors, Unit: 'Count' }],
+          },
+        ],
+      },
+      level: 'ERROR',
+      [METRIC_NAMES.internalErrors]: 1,
+      error,
+      requestId,
+    };
+    write(`${JSON.stringify(record)}\n`);
   };
 }

@@ -11,7 +11,7 @@ import {
   type PutEventsCommandOutput,
 } from '@aws-sdk/client-eventbridge';
 import { DETAIL_TYPES, EVENT_SOURCE, type PresenceStatus } from '../shared/presence-contract.ts';
-import { DependencyError } from './receive.ts';
+import { DependencyError, type Invocation } from './receive.ts';
 
 const RETRYABLE_ENTRY_ERRORS = new Set([
   'InternalFailure',
@@ -29,9 +29,21 @@ export interface PublisherOptions {
   /** @default 50 */
   readonly backoffBaseMs?: number;
   readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * No PutEvents call starts with less time than this left in the invocation, and each call is
+   * aborted this long before the function would time out, so a 503 is always answered in time.
+   * @default 1_000
+   */
+  readonly reserveMs?: number;
+  /** Time one call needs at worst (SDK attempts included) to be worth starting. @default 2_500 */
+  readonly callBudgetMs?: number;
 }
 
-export type Publish = (status: PresenceStatus, detail: string) => Promise<{ readonly eventId: string }>;
+export type Publish = (
+  status: PresenceStatus,
+  detail: string,
+  invocation?: Invocation,
+) => Promise<{ readonly eventId: string }>;
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -39,8 +51,11 @@ export function createPublisher(options: PublisherOptions): Publish {
   const maxAttempts = Math.max(1, options.maxEntryAttempts ?? 3);
   const base = options.backoffBaseMs ?? 50;
   const sleep = options.sleep ?? defaultSleep;
+  const reserveMs = options.reserveMs ?? 1_000;
+  const callBudgetMs = options.callBudgetMs ?? 2_500;
 
-  return async function publish(status, detail) {
+  return async function publish(status, detail, invocation = {}) {
+    const remaining = invocation.remainingMs;
     const entry = {
       EventBusName: options.eventBusName,
       Source: EVENT_SOURCE,
@@ -49,9 +64,20 @@ export function createPublisher(options: PublisherOptions): Publish {
     };
     let lastCode = 'unknown';
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+      const left = remaining?.();
+      if (left !== undefined && attempt > 1 && left < callBudgetMs + reserveMs) {
+        lastCode += ' (no time left to retry)';
+        break;
+      }
       let response: PutEventsCommandOutput;
       try {
-        response = await options.client.send(new PutEventsCommand({ Entries: [entry] }));
+        const command = new PutEventsCommand({ Entries: [entry] });
+        response =
+          left === undefined
+            ? await options.client.send(command)
+            : await options.client.send(command, {
+                abortSignal: AbortSignal.timeout(Math.max(1, left - reserveMs)),
+              });
       } catch (error) {
         throw new DependencyError('bus', `PutEvents failed: ${errorName(error)}`, { cause: error });
       }

@@ -36,9 +36,19 @@ export interface ReceiveDeps {
   /** Constant-time check of a candidate secret; throws {@link DependencyError} when the secret cannot be read. */
   verifySecret(candidate: string): Promise<boolean>;
   /** Puts one event on the bus; resolves only once EventBridge accepted it, else throws {@link DependencyError}. */
-  publish(status: PresenceStatus, detail: string): Promise<{ readonly eventId: string }>;
+  publish(
+    status: PresenceStatus,
+    detail: string,
+    invocation?: Invocation,
+  ): Promise<{ readonly eventId: string }>;
   /** Monotonic clock in ms, to time the publish. @default performance.now */
   readonly now?: () => number;
+}
+
+/** What the runtime tells about the current invocation. */
+export interface Invocation {
+  /** Milliseconds left before the function times out (Lambda's `context.getRemainingTimeInMillis`). */
+  readonly remainingMs?: () => number;
 }
 
 /** A dependency (SSM, EventBridge) could not do its part; the caller should retry later. */
@@ -135,7 +145,11 @@ export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): FieldIs
   });
 }
 
-export async function receiveWebhook(request: WebhookRequest, deps: ReceiveDeps): Promise<Outcome> {
+export async function receiveWebhook(
+  request: WebhookRequest,
+  deps: ReceiveDeps,
+  invocation: Invocation = {},
+): Promise<Outcome> {
   // 1. Authenticate first: nothing else is looked at for an unauthenticated caller.
   const secret = request.secret;
   if (secret === undefined || secret === '') {
@@ -213,7 +227,7 @@ export async function receiveWebhook(request: WebhookRequest, deps: ReceiveDeps)
   const now = deps.now ?? defaultNow;
   const started = now();
   try {
-    const { eventId } = await deps.publish(callback.status, text);
+    const { eventId } = await deps.publish(callback.status, text, invocation);
     return {
       kind: 'accepted',
       statusCode: 200,

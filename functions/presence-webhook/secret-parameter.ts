@@ -22,7 +22,9 @@ export function secretParameterLoader(
       return { current: Parameter?.Value };
     }
     try {
-      const previous = await ssm.send(new GetParameterCommand({ Name: `${name}:${version - 1}`, WithDecryption: true }));
+      const previous = await ssm.send(
+        new GetParameterCommand({ Name: `${name}:${version - 1}`, WithDecryption: true }),
+      );
       return {
         current: Parameter?.Value,
         ...(previous.Parameter?.Value !== undefined && { previous: previous.Parameter.Value }),

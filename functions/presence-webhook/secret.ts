@@ -43,7 +43,9 @@ interface Cached {
 const digestOf = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
 const NEVER = Buffer.alloc(32);
 
-export function createSecretVerifier(options: SecretVerifierOptions): (candidate: string) => Promise<boolean> {
+export function createSecretVerifier(
+  options: SecretVerifierOptions,
+): (candidate: string) => Promise<boolean> {
   const ttlMs = options.ttlMs ?? 300_000;
   const refreshAfter = options.refreshOnMismatchAfterMs ?? 30_000;
   const now = options.now ?? Date.now;

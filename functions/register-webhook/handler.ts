@@ -63,7 +63,9 @@ function propsOf(event: CloudFormationCustomResourceEvent): RegistrationProps {
 export function isRollback(event: CloudFormationCustomResourceEvent): boolean {
   if (event.RequestType !== 'Update') return false;
   const next = (event.ResourceProperties as Record<string, unknown>)[REGISTRATION_PROPERTIES.deployNonce];
-  const previous = (event.OldResourceProperties as Record<string, unknown>)[REGISTRATION_PROPERTIES.deployNonce];
+  const previous = (event.OldResourceProperties as Record<string, unknown>)[
+    REGISTRATION_PROPERTIES.deployNonce
+  ];
   return typeof next === 'string' && typeof previous === 'string' && next < previous;
 }
 

@@ -30,9 +30,9 @@ export const PRICES = {
 export const ASSUMED_PUT_EVENTS_MS = 10;
 /** Lambda gives one full vCPU at 1769 MB; below that, CPU time stretches proportionally. */
 const FULL_VCPU_MB = 1769;
-/** Custom metrics the receiver emits (Accepted and PublishLatency per status, Rejected per reason, two failure counts). */
-export const CUSTOM_METRICS = 5 + 5 + 6 + 2;
-export const ALARMS = 5;
+/** Custom metrics the receiver emits (Accepted and PublishLatency per status, Rejected per reason, three failure counts). */
+export const CUSTOM_METRICS = 5 + 5 + 6 + 3;
+export const ALARMS = 6;
 
 export interface CostInputs {
   readonly memoryMb: number;
@@ -86,7 +86,8 @@ export function costModel(inputs: CostInputs) {
     archive: gb(inputs.eventBytes + 250) * PRICES.archivePerGb,
   };
   const total = Object.values(lines).reduce((a, b) => a + b, 0);
-  const fixedPerMonth = CUSTOM_METRICS * PRICES.metricPerMonth + ALARMS * PRICES.alarmPerMonth + PRICES.dashboardPerMonth;
+  const fixedPerMonth =
+    CUSTOM_METRICS * PRICES.metricPerMonth + ALARMS * PRICES.alarmPerMonth + PRICES.dashboardPerMonth;
   const floor = PRICES.httpApiPerMillion + PRICES.eventBridgePerMillion;
   const atVolume = [1, 10, 100].map((millions) => ({
     millions,
@@ -96,9 +97,22 @@ export function costModel(inputs: CostInputs) {
   }));
   const byMemory = [128, 256, 512, 1024].map((memoryMb) => {
     const d = lambdaDurationMs(memoryMb, inputs.cpuMsPerWebhook);
-    return { memoryMb, durationMs: d, lambdaDurationPerMillion: 1e6 * (memoryMb / 1024) * (d / 1000) * PRICES.lambdaArmGbSecond };
+    return {
+      memoryMb,
+      durationMs: d,
+      lambdaDurationPerMillion: 1e6 * (memoryMb / 1024) * (d / 1000) * PRICES.lambdaArmGbSecond,
+    };
   });
-  return { durationMs, accessLogBytes: access, perMillion: { ...lines, total }, floor, fixedPerMonth, atVolume, byMemory, memoryMb: inputs.memoryMb };
+  return {
+    durationMs,
+    accessLogBytes: access,
+    perMillion: { ...lines, total },
+    floor,
+    fixedPerMonth,
+    atVolume,
+    byMemory,
+    memoryMb: inputs.memoryMb,
+  };
 }
 
 export function formatCost(c: ReturnType<typeof costModel>): string {
@@ -122,7 +136,9 @@ export function formatCost(c: ReturnType<typeof costModel>): string {
     '',
     '| webhooks a month | $ per million, all in | floor | monthly |',
     '| --- | --- | --- | --- |',
-    ...c.atVolume.map((v) => `| ${v.millions} M | ${d(v.perMillion)} | ${d(v.floorPerMillion)} | ${d(v.monthly)} |`),
+    ...c.atVolume.map(
+      (v) => `| ${v.millions} M | ${d(v.perMillion)} | ${d(v.floorPerMillion)} | ${d(v.monthly)} |`,
+    ),
     '',
     '| memory | modelled duration | Lambda duration $ per million |',
     '| --- | --- | --- |',

@@ -43,7 +43,9 @@ const BUS = 'bench-bus';
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 };
 
 /** Runs a module script in a fresh Node process; it prints one JSON line prefixed with RESULT. */
@@ -81,7 +83,13 @@ const EVENT = {
   queryStringParameters: { secret: SECRET },
   headers: { 'content-type': 'application/json' },
   requestContext: { requestId: 'JxLb4gN3IAMEbDw=' },
-  body: JSON.stringify({ type: 'PresenceChatCallback', phone: '5544999999999', status: 'COMPOSING', lastSeen: null, instanceId: INSTANCE }),
+  body: JSON.stringify({
+    type: 'PresenceChatCallback',
+    phone: '5544999999999',
+    status: 'COMPOSING',
+    lastSeen: null,
+    instanceId: INSTANCE,
+  }),
   isBase64Encoded: false,
 };
 
@@ -156,11 +164,16 @@ async function main(): Promise<void> {
   const bundle = join(directory, 'index.mjs');
   const bundleBytes = statSync(bundle).size;
   const gzipBytes = gzipSync(readFileSync(bundle), { level: 9 }).byteLength;
-  const receiver = Object.entries(synthesized.template.findResources('AWS::Lambda::Function')).find(([id]) => id.startsWith('PresenceReceiver'));
+  const receiver = Object.entries(synthesized.template.findResources('AWS::Lambda::Function')).find(([id]) =>
+    id.startsWith('PresenceReceiver'),
+  );
   const memoryMb = Number((receiver?.[1] as { Properties: { MemorySize: number } }).Properties.MemorySize);
   const accessLogFormat = String(
-    (Object.values(synthesized.template.findResources('AWS::ApiGatewayV2::Stage'))[0] as { Properties: { AccessLogSettings: { Format: string } } })
-      .Properties.AccessLogSettings.Format,
+    (
+      Object.values(synthesized.template.findResources('AWS::ApiGatewayV2::Stage'))[0] as {
+        Properties: { AccessLogSettings: { Format: string } };
+      }
+    ).Properties.AccessLogSettings.Format,
   );
 
   const standIn = await startAwsStandIn({ '/zapi/webhook-secret': SECRET });
@@ -194,7 +207,12 @@ async function main(): Promise<void> {
     const warm = await runChild(warmScript(bundle), env);
 
     const results = {
-      machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, smoke: SMOKE },
+      machine: {
+        cpus: cpus().length,
+        cpu: cpus()[0]?.model ?? 'unknown',
+        node: process.version,
+        smoke: SMOKE,
+      },
       bundleBytes,
       bundleKiB: bundleBytes / 1024,
       gzipBytes,
@@ -250,7 +268,8 @@ type Report = Record<string, any>;
 function sanity(r: Report): string[] {
   const problems: string[] = [];
   const positive = (name: string, value: unknown) => {
-    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) problems.push(`${name} = ${String(value)}`);
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
+      problems.push(`${name} = ${String(value)}`);
   };
   positive('bundleBytes', r.bundleBytes);
   positive('coldImport.bundleMs', r.coldImport.bundleMs);

@@ -16,7 +16,10 @@ const INSTANCE = 'INSTANCEA';
 const eventBridge = mockClient(EventBridgeClient);
 const ssm = mockClient(SSMClient);
 
-type Handler = (event: Partial<APIGatewayProxyEventV2>) => Promise<APIGatewayProxyStructuredResultV2>;
+type Handler = (
+  event: Partial<APIGatewayProxyEventV2>,
+  context?: { getRemainingTimeInMillis(): number },
+) => Promise<APIGatewayProxyStructuredResultV2>;
 
 async function loadHandler(): Promise<Handler> {
   vi.resetModules();
@@ -224,8 +227,10 @@ describe('receiver Lambda handler', () => {
     expect(result.statusCode).toBe(404);
   });
 
-  it('answers 500 without internals for an unexpected error', async () => {
+  it('answers 500 without internals for an unexpected error, counting it as InternalErrors', async () => {
     const { createApiGatewayHandler } = await import('../../functions/presence-webhook/adapter.ts');
+    const { createInternalErrorLogger } = await import('../../functions/presence-webhook/metrics.ts');
+    const lines: string[] = [];
     const handle = createApiGatewayHandler(
       {
         instanceIds: new Set([INSTANCE]),
@@ -236,11 +241,36 @@ describe('receiver Lambda handler', () => {
         },
       },
       () => {},
+      createInternalErrorLogger('ZapiPresence', (line) => lines.push(line)),
     );
     const result = await handle(event());
     expect(result.statusCode).toBe(500);
     expect(parse(result)).toEqual({ ok: false, error: 'internal', message: 'internal error' });
-    expect(logs.join()).toContain('TypeError');
+    expect(JSON.parse(lines[0] ?? '')).toMatchObject({
+      InternalErrors: 1,
+      error: 'TypeError',
+      requestId: 'req-1',
+    });
+    expect(lines[0]).not.toContain('/var/task');
+  });
+
+  it('stops retrying and answers 503 before the Lambda timeout', async () => {
+    eventBridge
+      .on(PutEventsCommand)
+      .resolves({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'ThrottlingException' }] });
+    const handler = await loadHandler();
+    let left = 3_000;
+    const result = await handler(event(), {
+      getRemainingTimeInMillis: () => {
+        left -= 400;
+        return left;
+      },
+    });
+    expect(result.statusCode).toBe(503);
+    // First call made with 2.6 s left; no retry started with under 3.5 s left.
+    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
+    const call = eventBridge.commandCalls(PutEventsCommand)[0];
+    expect((call?.args as unknown[])[1]).toEqual({ abortSignal: expect.any(AbortSignal) });
   });
 
   it('refuses to start without its configuration', async () => {

@@ -142,6 +142,29 @@ describe('local server, dry run', () => {
     expect((await post(`${server.baseUrl}/elsewhere`, '{}')).status).toBe(404);
   });
 
+  it('survives hostile paths and aborted requests', async () => {
+    expect((await post(`${server.baseUrl}/instances/%E0/presence?secret=${SECRET}`, callback())).status).toBe(
+      404,
+    );
+    expect(
+      (await post(`${server.baseUrl}/instances/a%2Fb/presence?secret=${SECRET}`, callback())).status,
+    ).toBe(404);
+    const { request } = await import('node:http');
+    await new Promise<void>((resolve) => {
+      const req = request(`${server.webhookUrl}?secret=${SECRET}`, {
+        method: 'POST',
+        headers: { 'content-length': '1000' },
+      });
+      req.on('error', () => resolve());
+      req.write('{"type":');
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 50);
+    });
+    expect((await post(`${server.webhookUrl}?secret=${SECRET}`, callback())).status).toBe(200);
+  });
+
   it('never prints the configured secret, in access lines or notices', () => {
     expect(err.some((line) => line.includes('POST /instances/{instanceId}/presence 200'))).toBe(true);
     expect([...err, ...out].join('\n')).not.toContain(SECRET);

@@ -266,8 +266,14 @@ describe('register-webhook handler', () => {
     const handler = await loadHandler();
     const rollback = cfnEvent('Update', { DeployNonce: '2026-11-25T11:00:00.000Z' });
     if (rollback.RequestType !== 'Update') throw new Error('unreachable');
-    const event = { ...rollback, OldResourceProperties: { ...rollback.OldResourceProperties, DeployNonce: '2026-11-25T12:00:00.000Z' } };
-    await expect(handler(event)).resolves.toEqual({ PhysicalResourceId: `zapi-chat-presence:${INSTANCE}`, Data: { WebhookUrl: WEBHOOK_URL } });
+    const event = {
+      ...rollback,
+      OldResourceProperties: { ...rollback.OldResourceProperties, DeployNonce: '2026-11-25T12:00:00.000Z' },
+    };
+    await expect(handler(event)).resolves.toEqual({
+      PhysicalResourceId: `zapi-chat-presence:${INSTANCE}`,
+      Data: { WebhookUrl: WEBHOOK_URL },
+    });
     expect(zapi.requests.filter((r) => r.method === 'PUT')).toHaveLength(4);
     expect(logs.join()).toContain('rollback: could not re-register');
     // The same failure on a forward Update fails the deploy.

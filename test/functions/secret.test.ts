@@ -3,7 +3,10 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { DependencyError } from '../../functions/presence-webhook/receive.ts';
 import { createSecretVerifier, MIN_SECRET_LENGTH } from '../../functions/presence-webhook/secret.ts';
-import { PREVIOUS_SECRET_GRACE_MS, secretParameterLoader } from '../../functions/presence-webhook/secret-parameter.ts';
+import {
+  PREVIOUS_SECRET_GRACE_MS,
+  secretParameterLoader,
+} from '../../functions/presence-webhook/secret-parameter.ts';
 
 const SECRET = 'a-secret-of-enough-length';
 
@@ -116,9 +119,15 @@ describe('secretParameterLoader', () => {
 
   it('reads only the current version when the parameter was not rotated lately', async () => {
     ssm.on(GetParameterCommand, { Name: '/s', WithDecryption: true }).resolves({
-      Parameter: { Value: 'current-secret-value-xx', Version: 4, LastModifiedDate: new Date(NOW - PREVIOUS_SECRET_GRACE_MS - 1) },
+      Parameter: {
+        Value: 'current-secret-value-xx',
+        Version: 4,
+        LastModifiedDate: new Date(NOW - PREVIOUS_SECRET_GRACE_MS - 1),
+      },
     });
-    await expect(secretParameterLoader(new SSMClient({}), '/s', () => NOW)()).resolves.toEqual({ current: 'current-secret-value-xx' });
+    await expect(secretParameterLoader(new SSMClient({}), '/s', () => NOW)()).resolves.toEqual({
+      current: 'current-secret-value-xx',
+    });
     expect(ssm.commandCalls(GetParameterCommand)).toHaveLength(1);
   });
 
@@ -127,7 +136,9 @@ describe('secretParameterLoader', () => {
     ssm.on(GetParameterCommand, { Name: '/s', WithDecryption: true }).resolves({
       Parameter: { Value: 'current-secret-value-xx', Version: 4, LastModifiedDate: new Date(rotatedAt) },
     });
-    ssm.on(GetParameterCommand, { Name: '/s:3', WithDecryption: true }).resolves({ Parameter: { Value: 'previous-secret-value-x', Version: 3 } });
+    ssm
+      .on(GetParameterCommand, { Name: '/s:3', WithDecryption: true })
+      .resolves({ Parameter: { Value: 'previous-secret-value-x', Version: 3 } });
     await expect(secretParameterLoader(new SSMClient({}), '/s', () => NOW)()).resolves.toEqual({
       current: 'current-secret-value-xx',
       previous: 'previous-secret-value-x',
@@ -139,7 +150,11 @@ describe('secretParameterLoader', () => {
     ssm.on(GetParameterCommand, { Name: '/s', WithDecryption: true }).resolves({
       Parameter: { Value: 'current-secret-value-xx', Version: 2, LastModifiedDate: new Date(NOW) },
     });
-    ssm.on(GetParameterCommand, { Name: '/s:1' }).rejects(Object.assign(new Error('gone'), { name: 'ParameterVersionNotFound' }));
-    await expect(secretParameterLoader(new SSMClient({}), '/s', () => NOW)()).resolves.toEqual({ current: 'current-secret-value-xx' });
+    ssm
+      .on(GetParameterCommand, { Name: '/s:1' })
+      .rejects(Object.assign(new Error('gone'), { name: 'ParameterVersionNotFound' }));
+    await expect(secretParameterLoader(new SSMClient({}), '/s', () => NOW)()).resolves.toEqual({
+      current: 'current-secret-value-xx',
+    });
   });
 });

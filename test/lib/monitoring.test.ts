@@ -11,7 +11,7 @@ describe('PresenceMonitoring', () => {
     metricsNamespace: 'Team/Presence',
   });
 
-  it('alarms on receiver errors and throttles, API 5xx, publish and secret failures', () => {
+  it('alarms on receiver errors and throttles, API 5xx, publish and secret failures, internal errors', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as Array<{
       Properties: Record<string, unknown>;
     }>;
@@ -23,6 +23,7 @@ describe('PresenceMonitoring', () => {
         'AWS/Lambda/Throttles',
         `Team/Presence/${METRIC_NAMES.publishFailures}`,
         `Team/Presence/${METRIC_NAMES.secretFailures}`,
+        `Team/Presence/${METRIC_NAMES.internalErrors}`,
       ].sort(),
     );
     for (const alarm of alarms) {
@@ -60,7 +61,7 @@ describe('PresenceMonitoring', () => {
   it('has no topic without an e-mail address', () => {
     const { template: t } = synth({ instanceId: 'TEST' });
     t.resourceCountIs('AWS::SNS::Topic', 0);
-    t.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+    t.resourceCountIs('AWS::CloudWatch::Alarm', 6);
   });
 
   it('draws traffic per status and every alarm on one dashboard', () => {

@@ -1,15 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import * as v from 'valibot';
-import { describe, expect, it } from 'vitest';
 import { Ajv } from 'ajv';
 import fc from 'fast-check';
+import * as v from 'valibot';
+import { describe, expect, it } from 'vitest';
 import {
   CALLBACK_TYPE,
   PRESENCE_STATUSES,
   PresenceCallbackSchema,
 } from '../../functions/shared/presence-contract.ts';
-import groupPresence from '../fixtures/group-presence.json' with { type: 'json' };
 import {
   presenceDetailJsonSchema,
   presenceEventOpenApi,
@@ -17,6 +16,7 @@ import {
   SCHEMA_FILES,
   schemaText,
 } from '../../lib/presence-schema.ts';
+import groupPresence from '../fixtures/group-presence.json' with { type: 'json' };
 import docsExamples from '../fixtures/zapi-docs-examples.json' with { type: 'json' };
 import { synth } from '../support/synth.ts';
 
@@ -53,7 +53,8 @@ describe('published schema', () => {
 
   it('accepts exactly what the valibot validator accepts (property, checked with Ajv)', () => {
     const validate = new Ajv({ strict: false }).compile(presenceDetailJsonSchema());
-    for (const example of [...Object.values(docsExamples), groupPresence]) expect(validate(example)).toBe(true);
+    for (const example of [...Object.values(docsExamples), groupPresence])
+      expect(validate(example)).toBe(true);
     const field = fc.oneof(
       fc.constant(undefined),
       fc.constant(null),
@@ -65,7 +66,10 @@ describe('published schema', () => {
     );
     fc.assert(
       fc.property(
-        fc.record({ type: field, phone: field, status: field, lastSeen: field, instanceId: field, extra: field }, { requiredKeys: [] }),
+        fc.record(
+          { type: field, phone: field, status: field, lastSeen: field, instanceId: field, extra: field },
+          { requiredKeys: [] },
+        ),
         (body) => {
           const json = JSON.parse(JSON.stringify(body)) as unknown;
           expect(validate(json)).toBe(v.safeParse(PresenceCallbackSchema, json).success);
