@@ -167,7 +167,8 @@ async function main(): Promise<void> {
   const receiver = Object.entries(synthesized.template.findResources('AWS::Lambda::Function')).find(([id]) =>
     id.startsWith('PresenceReceiver'),
   );
-  const memoryMb = Number((receiver?.[1] as { Properties: { MemorySize: number } }).Properties.MemorySize);
+  if (!receiver) throw new Error('no receiver function in the template');
+  const memoryMb = Number((receiver[1] as { Properties: { MemorySize: number } }).Properties.MemorySize);
   const accessLogFormat = String(
     (
       Object.values(synthesized.template.findResources('AWS::ApiGatewayV2::Stage'))[0] as {

@@ -269,8 +269,8 @@ describe('receiver Lambda handler', () => {
     expect(result.statusCode).toBe(503);
     // First call made with 2.6 s left; no retry started with under 3.5 s left.
     expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
-    const call = eventBridge.commandCalls(PutEventsCommand)[0];
-    expect((call?.args as unknown[])[1]).toEqual({ abortSignal: expect.any(AbortSignal) });
+    const [call] = eventBridge.commandCalls(PutEventsCommand);
+    expect(call && (call.args as unknown[])[1]).toEqual({ abortSignal: expect.any(AbortSignal) });
   });
 
   it('refuses to start without its configuration', async () => {
