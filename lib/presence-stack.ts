@@ -2,10 +2,10 @@
  * The stack: composes the constructs from a validated config and declares the outputs. No secret value
  * ever reaches it: SSM parameters are referenced by name and read at runtime.
  */
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { Arn, ArnFormat, CfnOutput, Duration, Stack, type StackProps, Token } from 'aws-cdk-lib';
 import { EventBus } from 'aws-cdk-lib/aws-events';
 import type { Construct } from 'constructs';
-import type { PresenceConfig } from './config.ts';
+import { ConfigError, type PresenceConfig } from './config.ts';
 import { DebugEventLog } from './debug-event-log.ts';
 import { PresenceMonitoring } from './monitoring.ts';
 import { PresenceSchemaRegistry } from './presence-schema.ts';
@@ -27,6 +27,7 @@ export class PresenceStack extends Stack {
   constructor(scope: Construct, id: string, props: PresenceStackProps) {
     super(scope, id, props);
     const { config } = props;
+    if (config.eventBusArn !== undefined) this.checkSameEnvironment(config.eventBusArn);
 
     this.webhook = new PresenceWebhook(this, 'Presence', {
       instanceIds: config.instanceIds,
@@ -88,6 +89,21 @@ export class PresenceStack extends Stack {
     }
     if (this.schemaRegistry) {
       new CfnOutput(this, 'SchemaRegistryName', { value: this.schemaRegistry.registry.attrRegistryName });
+    }
+  }
+
+  /** The receiver publishes in its own region, and the archive must live in the bus's account. */
+  private checkSameEnvironment(eventBusArn: string): void {
+    const { region, account } = Arn.split(eventBusArn, ArnFormat.SLASH_RESOURCE_NAME);
+    const problems: string[] = [];
+    if (!Token.isUnresolved(this.region) && region !== this.region)
+      problems.push(`region ${region} (the stack deploys to ${this.region})`);
+    if (!Token.isUnresolved(this.account) && account !== this.account)
+      problems.push(`account ${account} (the stack deploys to ${this.account})`);
+    if (problems.length > 0) {
+      throw new ConfigError([
+        `eventBusArn: the bus is in ${problems.join(' and ')}; use a bus in the same account and region. Example: -c eventBusArn=arn:aws:events:${this.region}:${Token.isUnresolved(this.account) ? 'ACCOUNT' : this.account}:event-bus/NAME`,
+      ]);
     }
   }
 }

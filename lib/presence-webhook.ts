@@ -141,7 +141,8 @@ export class PresenceWebhook extends Construct {
       timeout: Duration.seconds(10),
       logRetentionDays: logRetention,
       environment: {
-        [RECEIVER_ENV.eventBusName]: this.eventBus.eventBusName,
+        // An imported bus is addressed by ARN (PutEvents accepts either; the ARN is unambiguous).
+        [RECEIVER_ENV.eventBusName]: props.eventBus ? this.eventBus.eventBusArn : this.eventBus.eventBusName,
         [RECEIVER_ENV.instanceIds]: this.instanceIds.join(','),
         [RECEIVER_ENV.secretParameterName]: this.webhookSecretParameter.parameterName,
         [RECEIVER_ENV.maxBodyBytes]: String(props.maxBodyBytes ?? 16_384),

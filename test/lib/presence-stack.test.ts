@@ -161,8 +161,17 @@ describe('PresenceStack', () => {
       DefaultRouteSettings: Match.objectLike({ ThrottlingRateLimit: 7 }),
     });
     t.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ [RECEIVER_ENV.eventBusName]: 'shared' }) },
+      Environment: { Variables: Match.objectLike({ [RECEIVER_ENV.eventBusName]: arn }) },
     });
+  });
+
+  it('refuses a bus in another region or account, naming the context key', () => {
+    expect(() =>
+      synth({ instanceId: 'TEST', eventBusArn: 'arn:aws:events:us-east-1:123456789012:event-bus/x' }),
+    ).toThrow(/eventBusArn: the bus is in region us-east-1 \(the stack deploys to sa-east-1\)/);
+    expect(() =>
+      synth({ instanceId: 'TEST', eventBusArn: 'arn:aws:events:sa-east-1:999999999999:event-bus/x' }),
+    ).toThrow(/eventBusArn: the bus is in account 999999999999/);
   });
 
   it('passes cdk-nag (AwsSolutions, Serverless) with every acknowledgement scoped to one resource', () => {
