@@ -79,6 +79,11 @@ export class PresenceFunction extends NodejsFunction {
         externalModules: [],
         // Some bundled CommonJS dependencies call require() for Node built-ins.
         banner: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);",
+        // Leave out what can never run in Lambda (see each stand-in's comment); measured in BENCHMARKS.md.
+        esbuildArgs: {
+          '--alias:@aws-sdk/credential-provider-node': functionEntry('shared/bundle/lambda-credentials.ts'),
+          '--alias:@smithy/core/event-streams': functionEntry('shared/bundle/no-event-streams.ts'),
+        },
         forceDockerBundling: false,
       },
     });
