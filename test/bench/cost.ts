@@ -57,6 +57,7 @@ const SAMPLE_CONTEXT: Record<string, string> = {
   '$context.integrationLatency': '17',
   '$context.integrationErrorMessage': '-',
   '$context.error.message': '-',
+  '$context.requestTimeEpoch': '1764072000000',
 };
 
 export function accessLogBytes(format: string): number {

@@ -5,7 +5,9 @@
  * Should that ever change, the call fails loudly here instead of silently.
  */
 function unavailable(): never {
-  throw new Error('event streams are not bundled in this function (functions/shared/bundle/no-event-streams.ts)');
+  throw new Error(
+    'event streams are not bundled in this function (functions/shared/bundle/no-event-streams.ts)',
+  );
 }
 
 export const EventStreamSerde = unavailable;
