@@ -17,11 +17,11 @@ import {
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
-import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { METRIC_NAMES } from '../functions/presence-webhook/metrics.ts';
 import { REJECT_REASONS } from '../functions/presence-webhook/receive.ts';
 import { PRESENCE_STATUSES } from '../functions/shared/presence-contract.ts';
+import { deadLetterQueue } from './dead-letter-queue.ts';
 import type { PresenceSubscription } from './presence-subscription.ts';
 import type { PresenceWebhook } from './presence-webhook.ts';
 
@@ -58,20 +58,7 @@ export class PresenceMonitoring extends Construct {
         enforceSSL: true,
       });
       // Notifications that cannot be delivered are kept, not dropped.
-      const undelivered = new Queue(this, 'UndeliveredNotifications', {
-        encryption: QueueEncryption.SQS_MANAGED,
-        enforceSSL: true,
-        retentionPeriod: Duration.days(14),
-      });
-      Validations.of(undelivered).acknowledge({
-        id: 'AwsSolutions::AwsSolutions-SQS3',
-        reason: 'This queue is itself the dead-letter queue of the alarm e-mail subscription.',
-      });
-      Validations.of(undelivered).acknowledge({
-        id: 'Serverless::Serverless-SQSRedrivePolicy',
-        reason:
-          'A dead-letter queue needs no redrive policy of its own; messages wait here to be inspected or redriven.',
-      });
+      const undelivered = deadLetterQueue(this, 'UndeliveredNotifications', 'the alarm e-mail subscription');
       this.topic.addSubscription(new EmailSubscription(props.alarmEmail, { deadLetterQueue: undelivered }));
       Validations.of(this.topic).acknowledge({
         id: 'AwsSolutions::AwsSolutions-SNS2',

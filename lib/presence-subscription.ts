@@ -6,7 +6,7 @@
  * Works from any stack or app that can reach the bus: pass `PresenceWebhook.eventBus`, or
  * `EventBus.fromEventBusArn(...)` from another app.
  */
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import {
   type IEventBus,
   type IRule,
@@ -15,9 +15,10 @@ import {
   type RuleTargetConfig,
 } from 'aws-cdk-lib/aws-events';
 import { addToDeadLetterQueueResourcePolicy } from 'aws-cdk-lib/aws-events-targets';
-import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { type PresenceStatus, presenceEventPattern } from '../functions/shared/presence-contract.ts';
+import { deadLetterQueue } from './dead-letter-queue.ts';
 
 export interface PresenceSubscriptionOptions {
   /** Targets to deliver matching events to (more can be added with `addTarget`). */
@@ -101,20 +102,7 @@ export class PresenceSubscription extends Construct {
     if (props.deadLetterQueue) {
       this.deadLetterQueue = props.deadLetterQueue;
     } else {
-      const queue = new Queue(this, 'DeadLetters', {
-        encryption: QueueEncryption.SQS_MANAGED,
-        enforceSSL: true,
-        retentionPeriod: Duration.days(14),
-      });
-      Validations.of(queue).acknowledge({
-        id: 'AwsSolutions::AwsSolutions-SQS3',
-        reason: 'This queue is itself the dead-letter queue of the subscription targets.',
-      });
-      Validations.of(queue).acknowledge({
-        id: 'Serverless::Serverless-SQSRedrivePolicy',
-        reason:
-          'A dead-letter queue needs no redrive policy of its own; messages wait here to be inspected or redriven.',
-      });
+      const queue = deadLetterQueue(this, 'DeadLetters', 'the subscription targets');
       this.deadLetterQueue = queue;
     }
 

@@ -14,7 +14,6 @@
  *
  * --smoke runs few iterations and checks that every number is sane; it never fails on a timing.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +24,7 @@ import { createMetricsLogger } from '../../functions/presence-webhook/metrics.ts
 import { createSecretVerifier } from '../../functions/presence-webhook/secret.ts';
 import { type AwsStandIn, standInEnvironment, startAwsStandIn } from '../support/aws-standin.ts';
 import { bundleDirectory } from '../support/bundle.ts';
+import { runNodeScript } from '../support/invoke.ts';
 import { synth } from '../support/synth.ts';
 import { costModel, formatCost } from './cost.ts';
 
@@ -52,24 +52,11 @@ const median = (values: number[]) => {
 };
 
 /** Runs a module script in a fresh Node process; it prints one JSON line prefixed with RESULT. */
-function runChild(script: string, env: Record<string, string>): Promise<Record<string, number>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', AWS_SDK_JS_SUPPRESS_NODE_VERSION_WARNING: '1', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const line = out.split('\n').find((l) => l.startsWith('RESULT '));
-      if (code !== 0 || !line) return reject(new Error(`child exited ${code}: ${err || out}`));
-      resolve(JSON.parse(line.slice('RESULT '.length)) as Record<string, number>);
-    });
-  });
+async function runChild(script: string, env: Record<string, string>): Promise<Record<string, number>> {
+  const { stdout, stderr } = await runNodeScript(script, env, ROOT);
+  const line = stdout.split('\n').find((l) => l.startsWith('RESULT '));
+  if (!line) throw new Error(`child printed no result: ${stderr || stdout}`);
+  return JSON.parse(line.slice('RESULT '.length)) as Record<string, number>;
 }
 
 const receiverEnv = (standIn: AwsStandIn) => ({
