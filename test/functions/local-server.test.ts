@@ -15,7 +15,7 @@ import {
 import { createApiGatewayHandler } from '../../functions/presence-webhook/adapter.ts';
 import { createSecretVerifier } from '../../functions/presence-webhook/secret.ts';
 import { DETAIL_TYPES, EVENT_SOURCE, PRESENCE_STATUSES } from '../../functions/shared/presence-contract.ts';
-import { type AwsStandIn, startAwsStandIn } from '../support/aws-standin.ts';
+import { type AwsStandIn, standInEnvironment, startAwsStandIn } from '../support/aws-standin.ts';
 
 const SECRET = 'local-test-secret-0123456789';
 const INSTANCE = 'LOCALTEST';
@@ -323,6 +323,47 @@ describe('optionsFromEnv', () => {
 });
 
 describe('npm start as a process', () => {
+  it('publishes through the SDK configured by the standard environment (AWS_ENDPOINT_URL_EVENTBRIDGE)', async () => {
+    const standIn = await startAwsStandIn();
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'functions/local/server.ts'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        ...standInEnvironment(standIn.url),
+        PORT: '0',
+        WEBHOOK_SECRET: SECRET,
+        ZAPI_INSTANCE_ID: INSTANCE,
+        EVENT_BUS_NAME: 'my-dev-bus',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const baseUrl = await new Promise<string>((resolve, reject) => {
+        let output = '';
+        child.stderr.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+          const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
+          if (match?.[1]) resolve(match[1]);
+        });
+        child.once('exit', (code) => reject(new Error(`exited ${code}: ${output}`)));
+      });
+      const body = callback({ status: 'AVAILABLE' });
+      const response = await post(`${baseUrl}/instances/${INSTANCE}/presence?secret=${SECRET}`, body);
+      expect(response.status).toBe(200);
+      expect(standIn.events).toEqual([
+        {
+          EventBusName: 'my-dev-bus',
+          Source: EVENT_SOURCE,
+          DetailType: DETAIL_TYPES.AVAILABLE,
+          Detail: body,
+        },
+      ]);
+    } finally {
+      child.kill('SIGTERM');
+      await standIn.close();
+    }
+  }, 30_000);
+
   it.each(['SIGINT', 'SIGTERM'] as const)(
     'shuts down cleanly on %s, printing no configured secret',
     async (signal) => {
