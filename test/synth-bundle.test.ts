@@ -114,4 +114,46 @@ describe('synthesized app', () => {
       await zapi.close();
     }
   }, 60_000);
+
+  it.each([
+    ['SSM', 'AmazonSSM.GetParameter', 'secret-unavailable'],
+    ['EventBridge', 'AWSEvents.PutEvents', 'bus-unavailable'],
+  ])(
+    'answers 503 well before the 10 s timeout when %s hangs',
+    async (_name, target, error) => {
+      const hung = await startAwsStandIn({ '/zapi/webhook-secret': SECRET });
+      hung.hang.add(target);
+      try {
+        const body = JSON.stringify({ ...docsExamples.COMPOSING, instanceId: INSTANCE });
+        const started = Date.now();
+        const { results } = await invokeBundle(
+          bundleFile,
+          [
+            {
+              pathParameters: { instanceId: INSTANCE },
+              queryStringParameters: { secret: SECRET },
+              headers: { 'content-type': 'application/json' },
+              requestContext: { requestId: 'r' },
+              body,
+              isBase64Encoded: false,
+            },
+          ],
+          {
+            ...standInEnvironment(hung.url),
+            EVENT_BUS_NAME: 'bus',
+            ZAPI_INSTANCE_IDS: INSTANCE,
+            WEBHOOK_SECRET_PARAMETER: '/zapi/webhook-secret',
+          },
+          10_000,
+        );
+        const elapsed = Date.now() - started;
+        expect(results).toEqual([expect.objectContaining({ statusCode: 503 })]);
+        expect(JSON.parse((results[0] as { body: string }).body)).toMatchObject({ error });
+        expect(elapsed).toBeLessThan(8_000);
+      } finally {
+        await hung.close();
+      }
+    },
+    30_000,
+  );
 });

@@ -3,8 +3,9 @@
  *
  * Clients use the SDK's default configuration chain (region, credentials, `AWS_ENDPOINT_URL_*`), with
  * short timeouts and few attempts so a sick dependency is answered with a 503 well inside the function
- * timeout instead of a hung request. Worst case: secret read 2 x 1.5 s, then PutEvents calls of at most
- * 2 x 2 s each, a retry started only with 3.5 s left and every call aborted 1 s before the timeout (10 s).
+ * timeout instead of a hung request. Worst case: the secret read, 2 attempts x 1.5 s; each PutEvents
+ * call, 2 attempts x 2 s; an entry retry starts only with 5.5 s left, and a call that could run past
+ * the last second is aborted, so a 503 goes out before the 10 s timeout (tested against hung stand-ins).
  */
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -17,13 +18,15 @@ import { secretParameterLoader } from './secret-parameter.ts';
 
 const config = readReceiverEnv(process.env);
 
+// throwOnRequestTimeout: without it the SDK's request timeout only logs a warning, and a hung
+// dependency would hold the request until the Lambda times out.
 const ssm = new SSMClient({
   maxAttempts: 2,
-  requestHandler: { connectionTimeout: 1_000, requestTimeout: 1_500 },
+  requestHandler: { connectionTimeout: 1_000, requestTimeout: 1_500, throwOnRequestTimeout: true },
 });
 const eventBridge = new EventBridgeClient({
   maxAttempts: 2,
-  requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000 },
+  requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000, throwOnRequestTimeout: true },
 });
 
 const verifySecret = createSecretVerifier({

@@ -30,12 +30,17 @@ export interface PublisherOptions {
   readonly backoffBaseMs?: number;
   readonly sleep?: (ms: number) => Promise<void>;
   /**
-   * No PutEvents call starts with less time than this left in the invocation, and each call is
-   * aborted this long before the function would time out, so a 503 is always answered in time.
+   * Time kept back to answer: a call that could run past `remaining - reserveMs` is aborted then, so a
+   * 503 is always answered before the function times out.
    * @default 1_000
    */
   readonly reserveMs?: number;
-  /** Time one call needs at worst (SDK attempts included) to be worth starting. @default 2_500 */
+  /**
+   * The longest one PutEvents call can take on the client's own timeouts (attempts x request timeout,
+   * plus backoff). A retry starts only with this much time (plus the reserve) left; a call that starts
+   * with less gets an abort signal. Warm calls have ample time and pay for no timer.
+   * @default 4_500
+   */
   readonly callBudgetMs?: number;
 }
 
@@ -52,7 +57,7 @@ export function createPublisher(options: PublisherOptions): Publish {
   const base = options.backoffBaseMs ?? 50;
   const sleep = options.sleep ?? defaultSleep;
   const reserveMs = options.reserveMs ?? 1_000;
-  const callBudgetMs = options.callBudgetMs ?? 2_500;
+  const callBudgetMs = options.callBudgetMs ?? 4_500;
 
   return async function publish(status, detail, invocation = {}) {
     const remaining = invocation.remainingMs;
@@ -73,7 +78,7 @@ export function createPublisher(options: PublisherOptions): Publish {
       try {
         const command = new PutEventsCommand({ Entries: [entry] });
         response =
-          left === undefined
+          left === undefined || left >= callBudgetMs + reserveMs
             ? await options.client.send(command)
             : await options.client.send(command, {
                 abortSignal: AbortSignal.timeout(Math.max(1, left - reserveMs)),

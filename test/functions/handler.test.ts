@@ -259,7 +259,7 @@ describe('receiver Lambda handler', () => {
       .on(PutEventsCommand)
       .resolves({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'ThrottlingException' }] });
     const handler = await loadHandler();
-    let left = 3_000;
+    let left = 5_500;
     const result = await handler(event(), {
       getRemainingTimeInMillis: () => {
         left -= 400;
@@ -267,7 +267,7 @@ describe('receiver Lambda handler', () => {
       },
     });
     expect(result.statusCode).toBe(503);
-    // First call made with 2.6 s left; no retry started with under 3.5 s left.
+    // First call made with 5.1 s left (so with an abort signal); no retry started with under 5.5 s left.
     expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
     const [call] = eventBridge.commandCalls(PutEventsCommand);
     expect(call && (call.args as unknown[])[1]).toEqual({ abortSignal: expect.any(AbortSignal) });

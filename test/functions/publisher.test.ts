@@ -82,3 +82,36 @@ describe('createPublisher', () => {
     await expect(publish('PAUSED', '{}')).rejects.toThrow('PutEvents failed: TimeoutError');
   });
 });
+
+describe('publish deadline', () => {
+  beforeEach(() => eventBridge.reset());
+
+  it('pays for no abort timer when the invocation has ample time', async () => {
+    eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e' }] });
+    const publish = createPublisher({
+      client: new EventBridgeClient({}),
+      eventBusName: 'bus',
+      sleep: noSleep,
+    });
+    await publish('COMPOSING', '{}', { remainingMs: () => 9_900 });
+    expect((eventBridge.commandCalls(PutEventsCommand)[0]?.args as unknown[]).length).toBe(1);
+  });
+
+  it('aborts a call that could outlast the invocation, and retries only with time left', async () => {
+    eventBridge
+      .on(PutEventsCommand)
+      .resolves({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'InternalFailure' }] });
+    const publish = createPublisher({
+      client: new EventBridgeClient({}),
+      eventBusName: 'bus',
+      sleep: noSleep,
+    });
+    const left = [5_200, 4_000];
+    await expect(publish('COMPOSING', '{}', { remainingMs: () => left.shift() ?? 0 })).rejects.toThrow(
+      'PutEvents entry failed: InternalFailure (no time left to retry)',
+    );
+    const calls = eventBridge.commandCalls(PutEventsCommand);
+    expect(calls).toHaveLength(1);
+    expect((calls[0]?.args as unknown[])[1]).toEqual({ abortSignal: expect.any(AbortSignal) });
+  });
+});

@@ -23,6 +23,8 @@ export interface AwsStandIn {
   readonly parameters: Map<string, string>;
   /** Next PutEvents entries answer with these entry error codes, one per call. */
   failNextEntries(...errorCodes: string[]): void;
+  /** Requests for these X-Amz-Targets are never answered (a hung dependency). */
+  readonly hang: Set<string>;
   close(): Promise<void>;
 }
 
@@ -50,10 +52,12 @@ export async function startAwsStandIn(parameters: Record<string, string> = {}): 
   const calls: string[] = [];
   const params = new Map(Object.entries(parameters));
   const entryFailures: string[] = [];
+  const hang = new Set<string>();
 
   const server: Server = createServer(async (request, response) => {
     const target = String(request.headers['x-amz-target'] ?? '');
     calls.push(target);
+    if (hang.has(target)) return;
     const body = JSON.parse((await readBody(request)) || '{}') as Record<string, unknown>;
     if (target === 'AWSEvents.PutEvents') {
       const entries = (body.Entries as PutEventsEntry[] | undefined) ?? [];
@@ -91,6 +95,7 @@ export async function startAwsStandIn(parameters: Record<string, string> = {}): 
     calls,
     parameters: params,
     failNextEntries: (...codes) => entryFailures.push(...codes),
+    hang,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -38,18 +38,20 @@ export interface InvokeResult extends ScriptResult {
   readonly results: unknown[];
 }
 
+/** Invokes a bundled handler per event, with a Lambda-like context whose deadline is `timeoutMs` away. */
 export async function invokeBundle(
   bundleFile: string,
   events: unknown[],
   env: Record<string, string>,
+  timeoutMs = 60_000,
 ): Promise<InvokeResult> {
   const script = `
     const { handler } = await import(${JSON.stringify(pathToFileURL(bundleFile).href)});
     const events = JSON.parse(process.env.__EVENTS);
     const results = [];
-    const deadline = Date.now() + 60000;
-    const context = { awsRequestId: 'local', getRemainingTimeInMillis: () => deadline - Date.now() };
     for (const event of events) {
+      const deadline = Date.now() + ${timeoutMs};
+      const context = { awsRequestId: 'local', getRemainingTimeInMillis: () => deadline - Date.now() };
       try { results.push(await handler(event, context)); } catch (error) { results.push({ error: String(error && error.message) }); }
     }
     process.stdout.write('\\n__RESULTS__' + JSON.stringify(results) + '\\n');
