@@ -8,6 +8,8 @@ import type { SecretValues } from './secret.ts';
 
 /** How long the value before a rotation stays valid. */
 export const PREVIOUS_SECRET_GRACE_MS = 60 * 60 * 1000;
+/** When the previous version could not be read, how soon to try again. */
+export const PREVIOUS_RETRY_MS = 30_000;
 
 export function secretParameterLoader(
   ssm: Pick<SSMClient, 'send'>,
@@ -30,9 +32,15 @@ export function secretParameterLoader(
         ...(previous.Parameter?.Value !== undefined && { previous: previous.Parameter.Value }),
         previousUntil: rotatedAt + PREVIOUS_SECRET_GRACE_MS,
       };
-    } catch {
-      // The previous version may have been deleted from history: serve the current one alone.
-      return { current: Parameter?.Value };
+    } catch (error) {
+      // Serve the current value alone, and try again soon: until then, callbacks still carrying the
+      // old value get 401.
+      console.warn({
+        msg: 'could not read the previous version of the webhook secret; only the current one is accepted',
+        parameter: `${name}:${version - 1}`,
+        error: error instanceof Error ? error.name : 'unknown',
+      });
+      return { current: Parameter?.Value, ttlMs: PREVIOUS_RETRY_MS };
     }
   };
 }

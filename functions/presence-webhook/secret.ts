@@ -20,6 +20,8 @@ export interface SecretValues {
   /** The value before the last rotation, accepted until `previousUntil` (epoch ms). */
   readonly previous?: string;
   readonly previousUntil?: number;
+  /** Cache this answer for less than the usual TTL (the loader could not read everything). */
+  readonly ttlMs?: number;
 }
 
 export interface SecretVerifierOptions {
@@ -37,7 +39,8 @@ interface Cached {
   readonly digest: Buffer;
   readonly previousDigest: Buffer | undefined;
   readonly previousUntil: number;
-  readonly fetchedAt: number;
+  /** When the cached value stops being fresh. */
+  readonly expiresAt: number;
 }
 
 const digestOf = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
@@ -51,6 +54,8 @@ export function createSecretVerifier(
   const now = options.now ?? Date.now;
   let cached: Cached | undefined;
   let inFlight: Promise<Cached> | undefined;
+  /** Last time SSM was asked, successful or not: bounds re-reads caused by wrong secrets. */
+  let lastAttemptAt = Number.NEGATIVE_INFINITY;
 
   async function fetchSecret(): Promise<Cached> {
     let loaded: SecretValues | string | undefined;
@@ -71,20 +76,23 @@ export function createSecretVerifier(
       digest: digestOf(values.current),
       previousDigest: previousOk ? digestOf(values.previous as string) : undefined,
       previousUntil: previousOk ? (values.previousUntil ?? 0) : 0,
-      fetchedAt: now(),
+      expiresAt: now() + Math.min(ttlMs, values.ttlMs ?? ttlMs),
     };
   }
 
   async function refresh(): Promise<Cached> {
-    inFlight ??= fetchSecret().finally(() => {
-      inFlight = undefined;
-    });
+    if (!inFlight) {
+      lastAttemptAt = now();
+      inFlight = fetchSecret().finally(() => {
+        inFlight = undefined;
+      });
+    }
     try {
       cached = await inFlight;
     } catch (error) {
       if (cached === undefined) throw error;
       // Keep serving the last good value; try again after another refresh window.
-      cached = { ...cached, fetchedAt: now() - ttlMs + refreshAfter };
+      cached = { ...cached, expiresAt: now() + refreshAfter };
     }
     return cached;
   }
@@ -98,10 +106,12 @@ export function createSecretVerifier(
   }
 
   return async function verifySecret(candidate: string): Promise<boolean> {
-    let current = cached !== undefined && now() - cached.fetchedAt < ttlMs ? cached : await refresh();
+    let current = cached !== undefined && now() < cached.expiresAt ? cached : await refresh();
     const candidateDigest = digestOf(candidate);
     if (matches(candidateDigest, current)) return true;
-    if (now() - current.fetchedAt < refreshAfter) return false;
+    // A wrong secret may be a new one this container has not seen yet: re-read, but at most once per
+    // window, whatever the outcome of the last read, so wrong secrets cannot drive SSM calls.
+    if (now() - lastAttemptAt < refreshAfter) return false;
     current = await refresh();
     return matches(candidateDigest, current);
   };

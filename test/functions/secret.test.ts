@@ -86,6 +86,32 @@ describe('createSecretVerifier', () => {
     expect(await verify(SECRET)).toBe(true);
   });
 
+  it('never lets wrong secrets drive SSM calls, even after a failed read', async () => {
+    const c = clock();
+    let fail = false;
+    const load = vi.fn(async () => {
+      if (fail) throw new Error('throttled');
+      return SECRET;
+    });
+    const verify = createSecretVerifier({
+      load,
+      ttlMs: 300_000,
+      refreshOnMismatchAfterMs: 30_000,
+      now: c.now,
+    });
+    expect(await verify(SECRET)).toBe(true);
+    fail = true;
+    c.advance(31_000);
+    expect(await verify('wrong-secret-value-000')).toBe(false); // re-read allowed: fails
+    expect(load).toHaveBeenCalledTimes(2);
+    for (let i = 0; i < 5; i++) {
+      c.advance(1_000);
+      expect(await verify('wrong-secret-value-000')).toBe(false);
+    }
+    expect(load).toHaveBeenCalledTimes(2);
+    expect(await verify(SECRET)).toBe(true); // the cached value keeps serving
+  });
+
   it.each([undefined, '', 'x'.repeat(MIN_SECRET_LENGTH - 1)])(
     'refuses a missing or short secret (%s)',
     async (value) => {
@@ -146,15 +172,29 @@ describe('secretParameterLoader', () => {
     });
   });
 
-  it('serves the current version alone when the previous one cannot be read', async () => {
+  it('serves the current version alone, briefly, when the previous one cannot be read', async () => {
     ssm.on(GetParameterCommand, { Name: '/s', WithDecryption: true }).resolves({
       Parameter: { Value: 'current-secret-value-xx', Version: 2, LastModifiedDate: new Date(NOW) },
     });
     ssm
       .on(GetParameterCommand, { Name: '/s:1' })
-      .rejects(Object.assign(new Error('gone'), { name: 'ParameterVersionNotFound' }));
+      .rejects(Object.assign(new Error('gone'), { name: 'ThrottlingException' }));
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
     await expect(secretParameterLoader(new SSMClient({}), '/s', () => NOW)()).resolves.toEqual({
       current: 'current-secret-value-xx',
+      ttlMs: PREVIOUS_RETRY_MS,
     });
+    expect(JSON.stringify(warn.mock.calls)).toContain('ThrottlingException');
+    expect(JSON.stringify(warn.mock.calls)).not.toContain('current-secret-value-xx');
+  });
+
+  it('caches a load without the previous version only briefly', async () => {
+    const c = clock();
+    const load = vi.fn(async () => ({ current: SECRET, ttlMs: 30_000 }));
+    const verify = createSecretVerifier({ load, ttlMs: 300_000, now: c.now });
+    await verify(SECRET);
+    c.advance(31_000);
+    await verify(SECRET);
+    expect(load).toHaveBeenCalledTimes(2);
   });
 });
