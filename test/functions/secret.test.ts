@@ -4,6 +4,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { DependencyError } from '../../functions/presence-webhook/receive.ts';
 import { createSecretVerifier, MIN_SECRET_LENGTH } from '../../functions/presence-webhook/secret.ts';
 import {
+  PREVIOUS_RETRY_MS,
   PREVIOUS_SECRET_GRACE_MS,
   secretParameterLoader,
 } from '../../functions/presence-webhook/secret-parameter.ts';
