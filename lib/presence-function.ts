@@ -39,6 +39,12 @@ export interface PresenceFunctionProps
   readonly timeout: Duration;
   /** @default RetentionDays.ONE_MONTH */
   readonly logRetentionDays?: RetentionDays;
+  /**
+   * Bundle the AWS SDK's event-stream codec. Only operations with event-stream payloads (e.g. Bedrock
+   * or Transcribe streaming, S3 SelectObjectContent) need it; without it such a call fails at run time.
+   * @default false
+   */
+  readonly eventStreams?: boolean;
 }
 
 export class PresenceFunction extends NodejsFunction {
@@ -56,7 +62,7 @@ export class PresenceFunction extends NodejsFunction {
       assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
       description: `Execution role of ${id}`,
     });
-    const { logRetentionDays: _retention, ...functionProps } = props;
+    const { logRetentionDays: _retention, eventStreams, ...functionProps } = props;
     super(scope, id, {
       ...functionProps,
       entry: functionEntry(props.entry),
@@ -82,7 +88,9 @@ export class PresenceFunction extends NodejsFunction {
         // Leave out what can never run in Lambda (see each stand-in's comment); measured in BENCHMARKS.md.
         esbuildArgs: {
           '--alias:@aws-sdk/credential-provider-node': functionEntry('shared/bundle/lambda-credentials.ts'),
-          '--alias:@smithy/core/event-streams': functionEntry('shared/bundle/no-event-streams.ts'),
+          ...(eventStreams !== true && {
+            '--alias:@smithy/core/event-streams': functionEntry('shared/bundle/no-event-streams.ts'),
+          }),
         },
         forceDockerBundling: false,
       },
