@@ -83,7 +83,23 @@ export function createMetricsLogger(
   write: (line: string) => void = (line) => process.stdout.write(line),
   clock: () => number = Date.now,
 ): OutcomeLogger {
+  // The accepted line is the hot path (one per webhook): its constant parts are serialized once.
+  const directive = JSON.stringify([
+    {
+      Namespace: namespace,
+      Dimensions: [['Status']],
+      Metrics: [{ Name: METRIC_NAMES.accepted }, { Name: METRIC_NAMES.publishLatency, Unit: 'Milliseconds' }],
+    },
+  ]);
+  const acceptedHead = `{"_aws":{"Timestamp":`;
+  const acceptedMiddle = `,"CloudWatchMetrics":${directive}},"Status":"`;
   return (outcome, context) => {
+    if (outcome.kind === 'accepted') {
+      write(
+        `${acceptedHead}${clock()}${acceptedMiddle}${outcome.status}","${METRIC_NAMES.accepted}":1,"${METRIC_NAMES.publishLatency}":${round(outcome.publishMs)},"requestId":${JSON.stringify(context.requestId)}}\n`,
+      );
+      return;
+    }
     write(`${JSON.stringify(emfRecord(outcome, context, namespace, clock()))}\n`);
   };
 }

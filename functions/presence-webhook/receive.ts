@@ -34,7 +34,7 @@ export interface ReceiveDeps {
   /** Largest body accepted, in bytes (after base64 decoding). */
   readonly maxBodyBytes: number;
   /** Constant-time check of a candidate secret; throws {@link DependencyError} when the secret cannot be read. */
-  verifySecret(candidate: string): Promise<boolean>;
+  verifySecret(candidate: string): boolean | Promise<boolean>;
   /** Puts one event on the bus; resolves only once EventBridge accepted it, else throws {@link DependencyError}. */
   publish(
     status: PresenceStatus,
@@ -157,7 +157,8 @@ export async function receiveWebhook(
   }
   let authentic: boolean;
   try {
-    authentic = await deps.verifySecret(secret);
+    const verdict = deps.verifySecret(secret);
+    authentic = typeof verdict === 'boolean' ? verdict : await verdict;
   } catch (error) {
     return failed(error, 'secret-unavailable', 'cannot verify the webhook secret right now; retry later');
   }

@@ -9,7 +9,7 @@
  *   registers the new one.
  * - If SSM cannot be reached but a value is cached, the cached value keeps serving.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { DependencyError } from './receive.ts';
 
 /** Shortest secret accepted: anything shorter could be guessed. */
@@ -43,12 +43,12 @@ interface Cached {
   readonly expiresAt: number;
 }
 
-const digestOf = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
+const digestOf = (value: string): Buffer => hash('sha256', value, 'buffer');
 const NEVER = Buffer.alloc(32);
 
 export function createSecretVerifier(
   options: SecretVerifierOptions,
-): (candidate: string) => Promise<boolean> {
+): (candidate: string) => boolean | Promise<boolean> {
   const ttlMs = options.ttlMs ?? 300_000;
   const refreshAfter = options.refreshOnMismatchAfterMs ?? 30_000;
   const now = options.now ?? Date.now;
@@ -105,14 +105,20 @@ export function createSecretVerifier(
     return current || previous;
   }
 
-  return async function verifySecret(candidate: string): Promise<boolean> {
-    let current = cached !== undefined && now() < cached.expiresAt ? cached : await refresh();
-    const candidateDigest = digestOf(candidate);
-    if (matches(candidateDigest, current)) return true;
+  /** No fresh value, or the fresh one did not match. */
+  async function slowPath(candidateDigest: Buffer, fresh: Cached | undefined): Promise<boolean> {
+    if (fresh === undefined && matches(candidateDigest, await refresh())) return true;
     // A wrong secret may be a new one this container has not seen yet: re-read, but at most once per
     // window, whatever the outcome of the last read, so wrong secrets cannot drive SSM calls.
     if (now() - lastAttemptAt < refreshAfter) return false;
-    current = await refresh();
-    return matches(candidateDigest, current);
+    return matches(candidateDigest, await refresh());
+  }
+
+  /** Answers synchronously on the hot path (a fresh cached secret that matches). */
+  return function verifySecret(candidate: string): boolean | Promise<boolean> {
+    const candidateDigest = digestOf(candidate);
+    const fresh = cached !== undefined && now() < cached.expiresAt ? cached : undefined;
+    if (fresh !== undefined && matches(candidateDigest, fresh)) return true;
+    return slowPath(candidateDigest, fresh);
   };
 }

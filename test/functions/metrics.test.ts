@@ -18,6 +18,27 @@ function metricsOf(record: Record<string, unknown>) {
 }
 
 describe('EMF metrics', () => {
+  it('writes the accepted line exactly as emfRecord describes it (the fast path is the same document)', () => {
+    const lines: string[] = [];
+    const log = createMetricsLogger(
+      'Team/Presence "x"',
+      (line) => lines.push(line),
+      () => 1_764_072_000_000,
+    );
+    const outcome: Outcome = {
+      kind: 'accepted',
+      statusCode: 200,
+      instanceId: 'I',
+      status: 'PAUSED',
+      eventId: 'e',
+      publishMs: 3.14159,
+    };
+    log(outcome, { requestId: 'a"b\\c', durationMs: 1 });
+    expect(JSON.parse(lines[0] ?? '')).toEqual(
+      emfRecord(outcome, { requestId: 'a"b\\c', durationMs: 1 }, 'Team/Presence "x"', 1_764_072_000_000),
+    );
+  });
+
   it('counts an accepted event per status with its publish latency', () => {
     const outcome: Outcome = {
       kind: 'accepted',
