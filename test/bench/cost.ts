@@ -2,7 +2,8 @@
  * Dollars per million webhooks: what this receiver costs against API Gateway's direct EventBridge
  * integration (the floor: no Lambda, so no authentication or validation).
  *
- * List prices, us-east-1, on-demand (sa-east-1 is higher for every line alike):
+ * List prices, us-east-1, on-demand (sa-east-1 is higher for every line alike). Left out as too small to
+ * show: log and archive storage, SSM API calls (the secret is read once per container and 5 minutes).
  *   HTTP API              $1.00 per million requests (first 300 M)
  *   EventBridge           $1.00 per million custom events (64 KB chunks)
  *   Event archive         $0.10 per GB archived
@@ -33,6 +34,8 @@ const FULL_VCPU_MB = 1769;
 /** Custom metrics the receiver emits (Accepted and PublishLatency per status, Rejected per reason, three failure counts). */
 export const CUSTOM_METRICS = 5 + 5 + 6 + 3;
 export const ALARMS = 6;
+/** What EventBridge adds around `detail` (id, time, source, detail-type, account, region...). */
+const EVENT_ENVELOPE_BYTES = 250;
 
 export interface CostInputs {
   readonly memoryMb: number;
@@ -84,7 +87,7 @@ export function costModel(inputs: CostInputs) {
     lambdaDuration: 1e6 * (inputs.memoryMb / 1024) * (durationMs / 1000) * PRICES.lambdaArmGbSecond,
     receiverLogs: gb(inputs.receiverLogBytes) * PRICES.logsPerGb,
     accessLogs: gb(access) * PRICES.logsPerGb,
-    archive: gb(inputs.eventBytes + 250) * PRICES.archivePerGb,
+    archive: gb(inputs.eventBytes + EVENT_ENVELOPE_BYTES) * PRICES.archivePerGb,
   };
   const total = Object.values(lines).reduce((a, b) => a + b, 0);
   const fixedPerMonth =
@@ -130,7 +133,7 @@ export function formatCost(c: ReturnType<typeof costModel>): string {
     `| Lambda duration | ${d(p.lambdaDuration)} |`,
     `| receiver logs | ${d(p.receiverLogs)} |`,
     `| access logs (${c.accessLogBytes} B a line) | ${d(p.accessLogs)} |`,
-    `| event archive | ${d(p.archive)} |`,
+    `| event archive (${c.archivedEventBytes} B an event) | ${d(p.archive)} |`,
     `| **variable total** | **${d(p.total)}** (floor ${d(c.floor)}; goal <= $2.300: ${p.total <= 2.3 ? 'met' : 'NOT met'}) |`,
     '',
     `fixed: ${d(c.fixedPerMonth)} a month (${CUSTOM_METRICS} custom metrics, ${ALARMS} alarms, 1 dashboard).`,

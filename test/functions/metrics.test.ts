@@ -31,7 +31,7 @@ describe('EMF metrics', () => {
       instanceId: 'I',
       status: 'PAUSED',
       eventId: 'e',
-      publishMs: 3.14159,
+      publishMs: 3.04159,
     };
     log(outcome, { requestId: 'a"b\\c', durationMs: 1 });
     expect(JSON.parse(lines[0] ?? '')).toEqual(

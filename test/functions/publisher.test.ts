@@ -94,7 +94,8 @@ describe('publish deadline', () => {
       sleep: noSleep,
     });
     await publish('COMPOSING', '{}', { remainingMs: () => 9_900 });
-    expect((eventBridge.commandCalls(PutEventsCommand)[0]?.args as unknown[]).length).toBe(1);
+    const [call] = eventBridge.commandCalls(PutEventsCommand);
+    expect(call && (call.args as unknown[]).length).toBe(1);
   });
 
   it('aborts a call that could outlast the invocation, and retries only with time left', async () => {
@@ -112,6 +113,7 @@ describe('publish deadline', () => {
     );
     const calls = eventBridge.commandCalls(PutEventsCommand);
     expect(calls).toHaveLength(1);
-    expect((calls[0]?.args as unknown[])[1]).toEqual({ abortSignal: expect.any(AbortSignal) });
+    const [call] = calls;
+    expect(call && (call.args as unknown[])[1]).toEqual({ abortSignal: expect.any(AbortSignal) });
   });
 });
