@@ -110,6 +110,7 @@ export function costModel(inputs: CostInputs) {
   return {
     durationMs,
     accessLogBytes: access,
+    archivedEventBytes: inputs.eventBytes + EVENT_ENVELOPE_BYTES,
     perMillion: { ...lines, total },
     floor,
     fixedPerMonth,
