@@ -315,14 +315,15 @@ describe('register-webhook handler', () => {
     });
 
     it('never fails: Z-API down, SSM missing, properties broken', async () => {
+      const deleted = { PhysicalResourceId: `zapi-chat-presence:${INSTANCE}` };
       zapi.script(...Array.from({ length: 4 }, () => ({ status: 500, body: '{}' })));
       let handler = await loadHandler();
-      await expect(handler(cfnEvent('Delete'))).resolves.toBeDefined();
+      await expect(handler(cfnEvent('Delete'))).resolves.toEqual(deleted);
       ssm.reset();
       ssm.on(GetParameterCommand).rejects(Object.assign(new Error('x'), { name: 'ParameterNotFound' }));
       handler = await loadHandler();
-      await expect(handler(cfnEvent('Delete'))).resolves.toBeDefined();
-      await expect(handler(cfnEvent('Delete', { InstanceId: '' }))).resolves.toBeDefined();
+      await expect(handler(cfnEvent('Delete'))).resolves.toEqual(deleted);
+      await expect(handler(cfnEvent('Delete', { InstanceId: '' }))).resolves.toEqual(deleted);
       expect(logs.join()).toContain('the stack deletion goes on');
     });
   });

@@ -41,7 +41,7 @@ describe('debugEventLog', () => {
     expect(JSON.stringify(template.findResources('AWS::Logs::ResourcePolicy'))).toContain(
       'events.amazonaws.com',
     );
-    expect(template.findOutputs('DebugEventLogGroup')).toBeDefined();
+    expect(Object.keys(template.findOutputs('DebugEventLogGroup'))).toEqual(['DebugEventLogGroup']);
     for (const plugin of report.pluginReports) expect(plugin.violations).toEqual([]);
   });
 });
