@@ -115,45 +115,72 @@ describe('synthesized app', () => {
     }
   }, 60_000);
 
+  const callbackEvent = () => ({
+    pathParameters: { instanceId: INSTANCE },
+    queryStringParameters: { secret: SECRET },
+    headers: { 'content-type': 'application/json' },
+    requestContext: { requestId: 'r' },
+    body: JSON.stringify({ ...docsExamples.COMPOSING, instanceId: INSTANCE }),
+    isBase64Encoded: false,
+  });
+
+  async function invokeAgainst(standInUrl: string) {
+    const started = Date.now();
+    const { results } = await invokeBundle(
+      bundleFile,
+      [callbackEvent()],
+      {
+        ...standInEnvironment(standInUrl),
+        EVENT_BUS_NAME: 'bus',
+        ZAPI_INSTANCE_IDS: INSTANCE,
+        WEBHOOK_SECRET_PARAMETER: '/zapi/webhook-secret',
+      },
+      10_000,
+    );
+    return { result: results[0] as { statusCode: number; body: string }, elapsed: Date.now() - started };
+  }
+
   it.each([
-    ['SSM', 'AmazonSSM.GetParameter', 'secret-unavailable'],
-    ['EventBridge', 'AWSEvents.PutEvents', 'bus-unavailable'],
+    ['SSM hangs', (s: AwsStandIn) => s.hang.add('AmazonSSM.GetParameter'), 'secret-unavailable'],
+    ['EventBridge hangs', (s: AwsStandIn) => s.hang.add('AWSEvents.PutEvents'), 'bus-unavailable'],
+    [
+      'EventBridge stalls after its headers',
+      (s: AwsStandIn) => s.stallAfterHeaders.add('AWSEvents.PutEvents'),
+      'bus-unavailable',
+    ],
   ])(
-    'answers 503 well before the 10 s timeout when %s hangs',
-    async (_name, target, error) => {
-      const hung = await startAwsStandIn({ '/zapi/webhook-secret': SECRET });
-      hung.hang.add(target);
+    'answers 503 well before the 10 s timeout when %s',
+    async (_name, breakIt, error) => {
+      const broken = await startAwsStandIn({ '/zapi/webhook-secret': SECRET });
+      breakIt(broken);
       try {
-        const body = JSON.stringify({ ...docsExamples.COMPOSING, instanceId: INSTANCE });
-        const started = Date.now();
-        const { results } = await invokeBundle(
-          bundleFile,
-          [
-            {
-              pathParameters: { instanceId: INSTANCE },
-              queryStringParameters: { secret: SECRET },
-              headers: { 'content-type': 'application/json' },
-              requestContext: { requestId: 'r' },
-              body,
-              isBase64Encoded: false,
-            },
-          ],
-          {
-            ...standInEnvironment(hung.url),
-            EVENT_BUS_NAME: 'bus',
-            ZAPI_INSTANCE_IDS: INSTANCE,
-            WEBHOOK_SECRET_PARAMETER: '/zapi/webhook-secret',
-          },
-          10_000,
-        );
-        const elapsed = Date.now() - started;
-        expect(results).toEqual([expect.objectContaining({ statusCode: 503 })]);
-        expect(JSON.parse((results[0] as { body: string }).body)).toMatchObject({ error });
+        const { result, elapsed } = await invokeAgainst(broken.url);
+        expect(result.statusCode).toBe(503);
+        expect(JSON.parse(result.body)).toMatchObject({ error });
         expect(elapsed).toBeLessThan(8_000);
       } finally {
-        await hung.close();
+        await broken.close();
       }
     },
     30_000,
   );
+
+  it('right after a rotation, accepts the previous secret, and copes with its read hanging', async () => {
+    const rotated = await startAwsStandIn({
+      '/zapi/webhook-secret': 'the-new-secret-after-rotation-1',
+      '/zapi/webhook-secret:1': SECRET,
+    });
+    rotated.rotated.add('/zapi/webhook-secret');
+    try {
+      // Z-API still sends the old value: accepted during the grace hour.
+      expect((await invokeAgainst(rotated.url)).result.statusCode).toBe(200);
+      // The previous version's read hangs: cut short, the current value alone decides (old one: 401), in time.
+      rotated.hangParameters.add('/zapi/webhook-secret:1');
+      const { result, elapsed } = await invokeAgainst(rotated.url);
+      expect(result.statusCode).toBe(401);
+      expect(elapsed).toBeLessThan(5_000);
+    } finally {
+      await rotated.close();
+    }
+  }, 30_000);
 });

@@ -10,6 +10,8 @@ import type { SecretValues } from './secret.ts';
 export const PREVIOUS_SECRET_GRACE_MS = 60 * 60 * 1000;
 /** When the previous version could not be read, how soon to try again. */
 export const PREVIOUS_RETRY_MS = 30_000;
+/** The previous version's read is given at most this long. */
+export const PREVIOUS_READ_TIMEOUT_MS = 1_500;
 
 export function secretParameterLoader(
   ssm: Pick<SSMClient, 'send'>,
@@ -33,12 +35,15 @@ export function secretParameterLoader(
         previousUntil: rotatedAt + PREVIOUS_SECRET_GRACE_MS,
       };
     } catch (error) {
-      // Serve the current value alone, and try again soon: until then, callbacks still carrying the
-      // old value get 401.
+      const kind = error instanceof Error ? error.name : 'unknown';
+      // Deleted from the history (permanent): the current value alone, cached as usual.
+      if (kind === 'ParameterVersionNotFound') return { current: Parameter?.Value };
+      // Anything else may pass: serve the current value alone and try again soon. Until then,
+      // callbacks still carrying the old value get 401.
       console.warn({
         msg: 'could not read the previous version of the webhook secret; only the current one is accepted',
         parameter: `${name}:${version - 1}`,
-        error: error instanceof Error ? error.name : 'unknown',
+        error: kind,
       });
       return { current: Parameter?.Value, ttlMs: PREVIOUS_RETRY_MS };
     }

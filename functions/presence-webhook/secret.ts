@@ -31,6 +31,8 @@ export interface SecretVerifierOptions {
   readonly ttlMs?: number;
   /** @default 30_000 */
   readonly refreshOnMismatchAfterMs?: number;
+  /** With nothing cached, how long after a failed read requests are answered 503 without asking SSM. @default 2_000 */
+  readonly failedReadBackoffMs?: number;
   /** @default Date.now */
   readonly now?: () => number;
 }
@@ -56,6 +58,8 @@ export function createSecretVerifier(
   let inFlight: Promise<Cached> | undefined;
   /** Last time SSM was asked, successful or not: bounds re-reads caused by wrong secrets. */
   let lastAttemptAt = Number.NEGATIVE_INFINITY;
+  let lastFailureAt = Number.NEGATIVE_INFINITY;
+  const failedReadBackoffMs = options.failedReadBackoffMs ?? 2_000;
 
   async function fetchSecret(): Promise<Cached> {
     let loaded: SecretValues | string | undefined;
@@ -81,6 +85,10 @@ export function createSecretVerifier(
   }
 
   async function refresh(): Promise<Cached> {
+    if (!inFlight && cached === undefined && now() - lastFailureAt < failedReadBackoffMs) {
+      // Nothing to serve and SSM just failed: do not let every request (authentic or not) ask again.
+      throw new DependencyError('secret', 'the webhook secret parameter could not be read a moment ago');
+    }
     if (!inFlight) {
       lastAttemptAt = now();
       inFlight = fetchSecret().finally(() => {
@@ -90,6 +98,7 @@ export function createSecretVerifier(
     try {
       cached = await inFlight;
     } catch (error) {
+      lastFailureAt = now();
       if (cached === undefined) throw error;
       // Keep serving the last good value; try again after another refresh window.
       cached = { ...cached, expiresAt: now() + refreshAfter };

@@ -24,7 +24,12 @@ const SAFETY_MARGIN_MS = 10_000;
 
 const ssm = new SSMClient({
   maxAttempts: 3,
-  requestHandler: { connectionTimeout: 2_000, requestTimeout: 5_000, throwOnRequestTimeout: true },
+  requestHandler: {
+    connectionTimeout: 2_000,
+    requestTimeout: 5_000,
+    throwOnRequestTimeout: true,
+    socketTimeout: 5_000,
+  },
 });
 const readParameter = parameterReader(ssm);
 const baseUrl = process.env.ZAPI_BASE_URL?.trim() || DEFAULT_ZAPI_BASE_URL;

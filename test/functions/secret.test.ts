@@ -113,6 +113,24 @@ describe('createSecretVerifier', () => {
     expect(await verify(SECRET)).toBe(true); // the cached value keeps serving
   });
 
+  it('after a failed first read, answers 503 for a moment without asking SSM again', async () => {
+    const c = clock();
+    let fail = true;
+    const load = vi.fn(async () => {
+      if (fail) throw new Error('ThrottlingException');
+      return SECRET;
+    });
+    const verify = createSecretVerifier({ load, failedReadBackoffMs: 2_000, now: c.now });
+    await expect(verify(SECRET)).rejects.toBeInstanceOf(DependencyError);
+    c.advance(500);
+    await expect(verify('anything-at-all-xxxxx')).rejects.toThrow(/could not be read a moment ago/);
+    expect(load).toHaveBeenCalledTimes(1);
+    fail = false;
+    c.advance(2_000);
+    expect(await verify(SECRET)).toBe(true);
+    expect(load).toHaveBeenCalledTimes(2);
+  });
+
   it.each([undefined, '', 'x'.repeat(MIN_SECRET_LENGTH - 1)])(
     'refuses a missing or short secret (%s)',
     async (value) => {
@@ -187,6 +205,20 @@ describe('secretParameterLoader', () => {
     });
     expect(JSON.stringify(warn.mock.calls)).toContain('ThrottlingException');
     expect(JSON.stringify(warn.mock.calls)).not.toContain('current-secret-value-xx');
+  });
+
+  it('treats a previous version deleted from the history as permanent (no warning, usual TTL)', async () => {
+    ssm.on(GetParameterCommand, { Name: '/s', WithDecryption: true }).resolves({
+      Parameter: { Value: 'current-secret-value-xx', Version: 2, LastModifiedDate: new Date(NOW) },
+    });
+    ssm
+      .on(GetParameterCommand, { Name: '/s:1' })
+      .rejects(Object.assign(new Error('gone'), { name: 'ParameterVersionNotFound' }));
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    await expect(secretParameterLoader(new SSMClient({}), '/s', () => NOW)()).resolves.toEqual({
+      current: 'current-secret-value-xx',
+    });
+    expect(warn).not.toHaveBeenCalled();
   });
 
   it('caches a load without the previous version only briefly', async () => {

@@ -25,6 +25,12 @@ export interface AwsStandIn {
   failNextEntries(...errorCodes: string[]): void;
   /** Requests for these X-Amz-Targets are never answered (a hung dependency). */
   readonly hang: Set<string>;
+  /** Requests for these X-Amz-Targets get 200 headers and half a body, then nothing. */
+  readonly stallAfterHeaders: Set<string>;
+  /** GetParameter for these names (e.g. `/s:1`) is never answered. */
+  readonly hangParameters: Set<string>;
+  /** These parameters report version 2, modified just now (a fresh rotation); `name:1` is the old value. */
+  readonly rotated: Set<string>;
   close(): Promise<void>;
 }
 
@@ -53,12 +59,21 @@ export async function startAwsStandIn(parameters: Record<string, string> = {}): 
   const params = new Map(Object.entries(parameters));
   const entryFailures: string[] = [];
   const hang = new Set<string>();
+  const stallAfterHeaders = new Set<string>();
+  const hangParameters = new Set<string>();
+  const rotated = new Set<string>();
 
   const server: Server = createServer(async (request, response) => {
     const target = String(request.headers['x-amz-target'] ?? '');
     calls.push(target);
     if (hang.has(target)) return;
     const body = JSON.parse((await readBody(request)) || '{}') as Record<string, unknown>;
+    if (stallAfterHeaders.has(target)) {
+      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1', 'content-length': 1000 });
+      response.write('{"Entries":[');
+      return;
+    }
+    if (target === 'AmazonSSM.GetParameter' && hangParameters.has(String(body.Name))) return;
     if (target === 'AWSEvents.PutEvents') {
       const entries = (body.Entries as PutEventsEntry[] | undefined) ?? [];
       let failed = 0;
@@ -78,7 +93,16 @@ export async function startAwsStandIn(parameters: Record<string, string> = {}): 
       if (value === undefined) {
         answer(response, 400, { __type: 'ParameterNotFound', message: `Parameter ${name} not found.` });
       } else {
-        answer(response, 200, { Parameter: { Name: name, Type: 'SecureString', Value: value, Version: 1 } });
+        const fresh = rotated.has(name);
+        answer(response, 200, {
+          Parameter: {
+            Name: name,
+            Type: 'SecureString',
+            Value: value,
+            Version: fresh ? 2 : 1,
+            ...(fresh && { LastModifiedDate: Date.now() / 1000 }),
+          },
+        });
       }
     } else {
       answer(response, 400, {
@@ -96,6 +120,9 @@ export async function startAwsStandIn(parameters: Record<string, string> = {}): 
     parameters: params,
     failNextEntries: (...codes) => entryFailures.push(...codes),
     hang,
+    stallAfterHeaders,
+    hangParameters,
+    rotated,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
