@@ -135,7 +135,7 @@ const warmScript = (bundle: string) => `${CHILD_PRELUDE}
   const { fromEnv } = await import('@aws-sdk/credential-provider-env');
   // The baseline gets every advantage the receiver has: the same client settings and the same
   // environment credential provider, so the ratio is what validation, authentication and our code add.
-  const bare = new EventBridgeClient({ credentials: fromEnv(), maxAttempts: 2, requestHandler: { connectionTimeout: 1000, requestTimeout: 2000, throwOnRequestTimeout: true } });
+  const bare = new EventBridgeClient({ credentials: fromEnv(), maxAttempts: 2, requestHandler: { connectionTimeout: 1000, requestTimeout: 2000, throwOnRequestTimeout: true, socketTimeout: 2000 } });
   const event = ${JSON.stringify(EVENT)};
   const entry = { EventBusName: ${JSON.stringify(BUS)}, Source: 'zapi.chat-presence', DetailType: 'Z-API Chat Presence COMPOSING', Detail: event.body };
   // As in Lambda: a context with a deadline, and every log line really written (to /dev/null).
