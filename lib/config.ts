@@ -7,24 +7,27 @@
  * Values given with `-c` arrive as strings; values in cdk.json may be numbers or booleans: both work.
  */
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { RECEIVER_DEFAULTS } from '../functions/presence-webhook/env.ts';
+import { DEFAULT_SECRET_PARAMETER, INSTANCE_ID_PATTERN } from './presence-webhook.ts';
+import { DEFAULT_TOKEN_PARAMETER } from './webhook-registration.ts';
 
 /** Every context key this app reads, with its default (if any) and an example. */
 export const CONTEXT_KEYS = {
   instanceId: { example: '3C01A2B3C4D5E6F7A8B9C0D1E2F3A4B5 (several: ID1,ID2)' },
   eventBusArn: { example: 'arn:aws:events:sa-east-1:123456789012:event-bus/my-bus' },
   eventBusName: { example: 'zapi-chat-presence' },
-  webhookSecretParameter: { default: '/zapi/webhook-secret', example: '/zapi/webhook-secret' },
-  instanceTokenParameter: { default: '/zapi/{instanceId}/token', example: '/zapi/{instanceId}/token' },
+  webhookSecretParameter: { default: DEFAULT_SECRET_PARAMETER, example: '/zapi/webhook-secret' },
+  instanceTokenParameter: { default: DEFAULT_TOKEN_PARAMETER, example: '/zapi/{instanceId}/token' },
   clientTokenParameter: { example: '/zapi/client-token' },
   zapiBaseUrl: { default: 'https://api.z-api.io', example: 'https://api.z-api.io' },
   registerWebhook: { default: true, example: 'false (register the URL in the Z-API panel yourself)' },
   throttleRateLimit: { default: 50, example: '50' },
   throttleBurstLimit: { default: 100, example: '100' },
-  maxBodyBytes: { default: 16_384, example: '16384' },
+  maxBodyBytes: { default: RECEIVER_DEFAULTS.maxBodyBytes, example: '16384' },
   archiveRetentionDays: { default: 30, example: '30 (0 keeps events forever)' },
   logRetentionDays: { default: 30, example: '30' },
   receiverReservedConcurrency: { default: 10, example: '10 (or off)' },
-  metricsNamespace: { default: 'ZapiPresence', example: 'ZapiPresence' },
+  metricsNamespace: { default: RECEIVER_DEFAULTS.metricsNamespace, example: 'ZapiPresence' },
   alarmEmail: { example: 'oncall@example.com.br' },
   schemaRegistry: { default: true, example: 'false' },
   debugEventLog: { default: false, example: 'true' },
@@ -77,8 +80,6 @@ export class ConfigError extends Error {
   }
 }
 
-/** Z-API instance ids are short alphanumeric strings; this also keeps them safe in URLs and names. */
-const INSTANCE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const SSM_NAME = /^\/?[A-Za-z0-9_.\-/{}]{1,1011}$/;
 const EVENT_BUS_ARN = /^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/[A-Za-z0-9._\-/]{1,256}$/;
 const EVENT_BUS_NAME = /^[A-Za-z0-9._-]{1,256}$/;
@@ -127,7 +128,7 @@ export function loadConfig(read: ContextReader): PresenceConfig {
   if (rawIds === undefined) {
     problem('instanceId', 'is required (the Z-API instance id whose chat presence is received)');
   } else {
-    const bad = instanceIds.filter((id) => !INSTANCE_ID.test(id));
+    const bad = instanceIds.filter((id) => !INSTANCE_ID_PATTERN.test(id));
     if (bad.length > 0 || instanceIds.length === 0) {
       problem(
         'instanceId',
@@ -230,12 +231,4 @@ export function loadConfig(read: ContextReader): PresenceConfig {
     schemaRegistry,
     debugEventLog,
   };
-}
-
-/** The instance-token parameter name for one instance. */
-export function instanceTokenParameterName(
-  config: Pick<PresenceConfig, 'instanceTokenParameter'>,
-  instanceId: string,
-): string {
-  return config.instanceTokenParameter.replaceAll('{instanceId}', instanceId);
 }

@@ -16,7 +16,7 @@ import { Grant } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type IStringParameter, StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { RECEIVER_ENV } from '../functions/presence-webhook/env.ts';
+import { RECEIVER_DEFAULTS, RECEIVER_ENV } from '../functions/presence-webhook/env.ts';
 import { EVENT_SOURCE, type PresenceStatus } from '../functions/shared/presence-contract.ts';
 import { PresenceFunction } from './presence-function.ts';
 import { PresenceSubscription, type PresenceSubscriptionOptions } from './presence-subscription.ts';
@@ -84,8 +84,10 @@ export interface PresenceWebhookProps {
   readonly metricsNamespace?: string;
 }
 
-const DEFAULT_SECRET_PARAMETER = '/zapi/webhook-secret';
-const INSTANCE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** Where the webhook secret lives unless configured otherwise. */
+export const DEFAULT_SECRET_PARAMETER = '/zapi/webhook-secret';
+/** Z-API instance ids are short alphanumeric strings; this also keeps them safe in URLs and names. */
+export const INSTANCE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 export class PresenceWebhook extends Construct {
   /** The bus every presence event is published to. */
@@ -108,7 +110,7 @@ export class PresenceWebhook extends Construct {
     super(scope, id);
     validateProps(props);
     this.instanceIds = [...props.instanceIds];
-    this.metricsNamespace = props.metricsNamespace ?? 'ZapiPresence';
+    this.metricsNamespace = props.metricsNamespace ?? RECEIVER_DEFAULTS.metricsNamespace;
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
 
     // The bus, created or imported, and an archive of our events for replay.
@@ -145,7 +147,7 @@ export class PresenceWebhook extends Construct {
         [RECEIVER_ENV.eventBusName]: props.eventBus ? this.eventBus.eventBusArn : this.eventBus.eventBusName,
         [RECEIVER_ENV.instanceIds]: this.instanceIds.join(','),
         [RECEIVER_ENV.secretParameterName]: this.webhookSecretParameter.parameterName,
-        [RECEIVER_ENV.maxBodyBytes]: String(props.maxBodyBytes ?? 16_384),
+        [RECEIVER_ENV.maxBodyBytes]: String(props.maxBodyBytes ?? RECEIVER_DEFAULTS.maxBodyBytes),
         [RECEIVER_ENV.metricsNamespace]: this.metricsNamespace,
       },
     });
@@ -272,7 +274,7 @@ function validateProps(props: PresenceWebhookProps): void {
   const problems: string[] = [];
   if (props.instanceIds.length === 0) problems.push('instanceIds: give at least one Z-API instance id');
   for (const id of props.instanceIds) {
-    if (!INSTANCE_ID.test(id))
+    if (!INSTANCE_ID_PATTERN.test(id))
       problems.push(`instanceIds: "${id}" is not a Z-API instance id (letters and digits)`);
   }
   const positive = (name: string, value: number | undefined, max: number) => {

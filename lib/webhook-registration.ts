@@ -8,7 +8,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type IStringParameter, StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Provider } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
-import { REGISTRATION_PROPERTIES } from '../functions/register-webhook/handler.ts';
+import { REGISTRATION_PROPERTIES } from '../functions/register-webhook/properties.ts';
 import { PresenceFunction } from './presence-function.ts';
 import type { PresenceWebhook } from './presence-webhook.ts';
 
@@ -44,7 +44,13 @@ export interface WebhookRegistrationProps {
   readonly logRetention?: RetentionDays;
 }
 
-const DEFAULT_TOKEN_PARAMETER = '/zapi/{instanceId}/token';
+/** Where each instance's token lives unless configured otherwise. */
+export const DEFAULT_TOKEN_PARAMETER = '/zapi/{instanceId}/token';
+
+/** The token parameter of one instance: `{instanceId}` in the template replaced by its id. */
+export function instanceTokenParameterName(template: string, instanceId: string): string {
+  return template.replaceAll('{instanceId}', instanceId);
+}
 
 export class WebhookRegistration extends Construct {
   readonly handler: PresenceFunction;
@@ -108,7 +114,7 @@ export class WebhookRegistration extends Construct {
     const P = REGISTRATION_PROPERTIES;
     const tokenNames = new Set<string>();
     for (const instanceId of webhook.instanceIds) {
-      const tokenName = tokenTemplate.replaceAll('{instanceId}', instanceId);
+      const tokenName = instanceTokenParameterName(tokenTemplate, instanceId);
       const token = tokenNames.has(tokenName) ? undefined : parameter(tokenName, `Token${instanceId}`);
       tokenNames.add(tokenName);
       const resource = new CustomResource(this, `Instance${instanceId}`, {

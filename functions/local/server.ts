@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { type ApiGatewayWebhookEvent, createApiGatewayHandler } from '../presence-webhook/adapter.ts';
-import { parseInstanceIds } from '../presence-webhook/env.ts';
+import { parseInstanceIds, RECEIVER_DEFAULTS } from '../presence-webhook/env.ts';
 import { createPublisher, type Publish } from '../presence-webhook/publisher.ts';
 import { createSecretVerifier, MIN_SECRET_LENGTH } from '../presence-webhook/secret.ts';
 import { DETAIL_TYPES, EVENT_SOURCE } from '../shared/presence-contract.ts';
@@ -164,7 +164,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const handle = createApiGatewayHandler(
     {
       instanceIds: new Set(instanceIds),
-      maxBodyBytes: options.maxBodyBytes ?? 16_384,
+      maxBodyBytes: options.maxBodyBytes ?? RECEIVER_DEFAULTS.maxBodyBytes,
       // Same constant-time comparison as the Lambda, against the local secret instead of SSM.
       verifySecret: createSecretVerifier({ load: async () => secret, ttlMs: Number.MAX_SAFE_INTEGER }),
       publish,

@@ -11,6 +11,13 @@ export const RECEIVER_ENV = {
   metricsNamespace: 'METRICS_NAMESPACE',
 } as const;
 
+/** Defaults of the receiver's settings (the construct and the local server use the same). */
+export const RECEIVER_DEFAULTS = {
+  maxBodyBytes: 16_384,
+  secretCacheSeconds: 300,
+  metricsNamespace: 'ZapiPresence',
+} as const;
+
 export interface ReceiverEnv {
   readonly eventBusName: string;
   readonly instanceIds: ReadonlySet<string>;
@@ -50,8 +57,12 @@ export function readReceiverEnv(env: NodeJS.ProcessEnv): ReceiverEnv {
     eventBusName: required(env, RECEIVER_ENV.eventBusName),
     instanceIds: new Set(instanceIds),
     secretParameterName: required(env, RECEIVER_ENV.secretParameterName),
-    maxBodyBytes: positiveInt(env, RECEIVER_ENV.maxBodyBytes, 16_384),
-    secretCacheSeconds: positiveInt(env, RECEIVER_ENV.secretCacheSeconds, 300),
-    metricsNamespace: env[RECEIVER_ENV.metricsNamespace]?.trim() || 'ZapiPresence',
+    maxBodyBytes: positiveInt(env, RECEIVER_ENV.maxBodyBytes, RECEIVER_DEFAULTS.maxBodyBytes),
+    secretCacheSeconds: positiveInt(
+      env,
+      RECEIVER_ENV.secretCacheSeconds,
+      RECEIVER_DEFAULTS.secretCacheSeconds,
+    ),
+    metricsNamespace: env[RECEIVER_ENV.metricsNamespace]?.trim() || RECEIVER_DEFAULTS.metricsNamespace,
   };
 }

@@ -25,9 +25,22 @@ export const METRIC_NAMES = {
   internalErrors: 'InternalErrors',
 } as const;
 
-export const DEFAULT_METRICS_NAMESPACE = 'ZapiPresence';
-
 const round = (ms: number) => Math.round(ms * 10) / 10;
+
+/** The `_aws` metric directive of an EMF document. */
+function directive(
+  namespace: string,
+  timestamp: number,
+  dimensions: string[][],
+  metrics: Array<{ Name: string; Unit?: string }>,
+) {
+  return {
+    _aws: {
+      Timestamp: timestamp,
+      CloudWatchMetrics: [{ Namespace: namespace, Dimensions: dimensions, Metrics: metrics }],
+    },
+  };
+}
 
 /** The EMF document for one outcome. */
 export function emfRecord(
@@ -37,12 +50,8 @@ export function emfRecord(
   timestamp: number,
 ): Record<string, unknown> {
   const M = METRIC_NAMES;
-  const envelope = (dimensions: string[][], metrics: Array<{ Name: string; Unit?: string }>) => ({
-    _aws: {
-      Timestamp: timestamp,
-      CloudWatchMetrics: [{ Namespace: namespace, Dimensions: dimensions, Metrics: metrics }],
-    },
-  });
+  const envelope = (dimensions: string[][], metrics: Array<{ Name: string; Unit?: string }>) =>
+    directive(namespace, timestamp, dimensions, metrics);
   if (outcome.kind === 'accepted') {
     return {
       // Kept under 300 bytes: the instance, phone and event id are on the event itself (bus, archive).
@@ -111,16 +120,7 @@ export function createInternalErrorLogger(
 ): InternalErrorLogger {
   return ({ requestId, error }) => {
     const record = {
-      _aws: {
-        Timestamp: clock(),
-        CloudWatchMetrics: [
-          {
-            Namespace: namespace,
-            Dimensions: [[]],
-            Metrics: [{ Name: METRIC_NAMES.internalErrors, Unit: 'Count' }],
-          },
-        ],
-      },
+      ...directive(namespace, clock(), [[]], [{ Name: METRIC_NAMES.internalErrors, Unit: 'Count' }]),
       level: 'ERROR',
       [METRIC_NAMES.internalErrors]: 1,
       error,

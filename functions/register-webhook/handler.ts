@@ -5,19 +5,10 @@
  */
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { CloudFormationCustomResourceEvent, Context } from 'aws-lambda';
+import { REGISTRATION_PROPERTIES } from './properties.ts';
 import { deregister, RegistrationError, type RegistrationProps, register } from './registration.ts';
 import { parameterReader } from './ssm.ts';
 import { DEFAULT_ZAPI_BASE_URL, ZapiClient } from './zapi.ts';
-
-/** Resource properties, as the construct sets them (names only, never values). */
-export const REGISTRATION_PROPERTIES = {
-  instanceId: 'InstanceId',
-  webhookUrl: 'WebhookUrl',
-  instanceTokenParameter: 'InstanceTokenParameter',
-  webhookSecretParameter: 'WebhookSecretParameter',
-  clientTokenParameter: 'ClientTokenParameter',
-  deployNonce: 'DeployNonce',
-} as const;
 
 /** Time kept back from the Lambda timeout so a failure is still reported. */
 const SAFETY_MARGIN_MS = 10_000;

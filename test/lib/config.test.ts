@@ -1,6 +1,7 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, instanceTokenParameterName, loadConfig } from '../../lib/config.ts';
+import { ConfigError, loadConfig } from '../../lib/config.ts';
+import { instanceTokenParameterName } from '../../lib/webhook-registration.ts';
 
 const from = (context: Record<string, unknown>) => loadConfig((key) => context[key]);
 
@@ -153,9 +154,8 @@ describe('loadConfig', () => {
 
   it('derives the token parameter of each instance', () => {
     const config = from({ instanceId: 'A,B' });
-    expect(config.instanceIds.map((id) => instanceTokenParameterName(config, id))).toEqual([
-      '/zapi/A/token',
-      '/zapi/B/token',
-    ]);
+    expect(
+      config.instanceIds.map((id) => instanceTokenParameterName(config.instanceTokenParameter, id)),
+    ).toEqual(['/zapi/A/token', '/zapi/B/token']);
   });
 });

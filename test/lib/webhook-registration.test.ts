@@ -1,6 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { REGISTRATION_PROPERTIES } from '../../functions/register-webhook/handler.ts';
+import { REGISTRATION_PROPERTIES } from '../../functions/register-webhook/properties.ts';
 import { synth } from '../support/synth.ts';
 
 const { template, report } = synth({ instanceId: 'INST1,INST2', clientTokenParameter: '/zapi/client-token' });
