@@ -8,16 +8,22 @@
  */
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { RECEIVER_DEFAULTS } from '../functions/presence-webhook/env.ts';
-import { DEFAULT_SECRET_PARAMETER, INSTANCE_ID_PATTERN } from './presence-webhook.ts';
-import { DEFAULT_TOKEN_PARAMETER } from './webhook-registration.ts';
+import { DRIFT_POLICIES, type DriftPolicy } from '../functions/shared/fleet/reconcile.ts';
+import { FLEET_DEFAULTS } from '../functions/shared/fleet/settings.ts';
+import { INSTANCE_ID_PATTERN } from '../functions/shared/presence-contract.ts';
+import { ALARM_NAMES, type AlarmName } from './monitoring.ts';
+import { DEFAULT_SECRET_PARAMETER } from './presence-webhook.ts';
 
 /** Every context key this app reads, with its default (if any) and an example. */
 export const CONTEXT_KEYS = {
-  instanceId: { example: '3C01A2B3C4D5E6F7A8B9C0D1E2F3A4B5 (several: ID1,ID2)' },
+  instanceId: { example: '3C01A2B3C4D5E6F7A8B9C0D1E2F3A4B5 (several: ID1,ID2; optional)' },
   eventBusArn: { example: 'arn:aws:events:sa-east-1:123456789012:event-bus/my-bus' },
   eventBusName: { example: 'zapi-chat-presence' },
   webhookSecretParameter: { default: DEFAULT_SECRET_PARAMETER, example: '/zapi/webhook-secret' },
-  instanceTokenParameter: { default: DEFAULT_TOKEN_PARAMETER, example: '/zapi/{instanceId}/token' },
+  instanceTokenParameter: {
+    default: FLEET_DEFAULTS.tokenParameterTemplate,
+    example: '/zapi/{instanceId}/token',
+  },
   clientTokenParameter: { example: '/zapi/client-token' },
   zapiBaseUrl: { default: 'https://api.z-api.io', example: 'https://api.z-api.io' },
   registerWebhook: { default: true, example: 'false (register the URL in the Z-API panel yourself)' },
@@ -26,7 +32,22 @@ export const CONTEXT_KEYS = {
   maxBodyBytes: { default: RECEIVER_DEFAULTS.maxBodyBytes, example: '16384' },
   archiveRetentionDays: { default: 30, example: '30 (0 keeps events forever)' },
   logRetentionDays: { default: 30, example: '30' },
-  receiverReservedConcurrency: { default: 10, example: '10 (or off)' },
+  receiverReservedConcurrency: { example: '10 (default: none reserved)' },
+  receiverTimeoutSeconds: { default: RECEIVER_DEFAULTS.timeoutSeconds, example: '10' },
+  receiverMemoryMb: { default: RECEIVER_DEFAULTS.memoryMb, example: '256' },
+  sdkAttemptTimeoutMs: { default: RECEIVER_DEFAULTS.sdkAttemptTimeoutMs, example: '2000' },
+  sdkMaxAttempts: { default: RECEIVER_DEFAULTS.sdkMaxAttempts, example: '2' },
+  secretCacheSeconds: { default: RECEIVER_DEFAULTS.secretCacheSeconds, example: '300' },
+  secretGraceMinutes: { default: RECEIVER_DEFAULTS.secretGraceSeconds / 60, example: '60' },
+  driftPolicy: { default: FLEET_DEFAULTS.driftPolicy, example: 'repair (or alert)' },
+  sweepIntervalMinutes: { default: FLEET_DEFAULTS.sweepIntervalMinutes, example: '60' },
+  reconcileConcurrency: { default: FLEET_DEFAULTS.concurrency, example: '16' },
+  zapiAttemptTimeoutMs: { default: FLEET_DEFAULTS.zapiAttemptTimeoutMs, example: '5000' },
+  zapiMaxAttempts: { default: FLEET_DEFAULTS.zapiMaxAttempts, example: '4' },
+  registrationTimeoutSeconds: { default: FLEET_DEFAULTS.registrationTimeoutSeconds, example: '300' },
+  reconcilerTimeoutSeconds: { default: FLEET_DEFAULTS.reconcilerTimeoutSeconds, example: '300' },
+  currentPaymentStatuses: { example: 'PAID,TRIAL (default: PAID,TRIAL,ACTIVE,CURRENT)' },
+  alarmThresholds: { example: '\'{"PublishFailures":5,"Disconnected":2}\'' },
   metricsNamespace: { default: RECEIVER_DEFAULTS.metricsNamespace, example: 'ZapiPresence' },
   alarmEmail: { example: 'oncall@example.com.br' },
   schemaRegistry: { default: true, example: 'false' },
@@ -36,13 +57,13 @@ export const CONTEXT_KEYS = {
 export type ContextKey = keyof typeof CONTEXT_KEYS;
 
 export interface PresenceConfig {
-  /** Z-API instance ids served by this deployment. */
+  /** Instances that must register for a deploy to succeed; the fleet is whatever SSM holds. */
   readonly instanceIds: readonly string[];
   /** Publish to this existing bus instead of creating one. */
   readonly eventBusArn?: string;
   /** Name for the bus this app creates. */
   readonly eventBusName?: string;
-  /** SSM SecureString holding the webhook secret. */
+  /** SSM SecureString holding the webhook master secret. */
   readonly webhookSecretParameter: string;
   /** SSM SecureString holding each instance's token; `{instanceId}` is replaced. */
   readonly instanceTokenParameter: string;
@@ -60,6 +81,22 @@ export interface PresenceConfig {
   readonly logRetentionDays: RetentionDays;
   /** Reserved concurrency of the receiver; undefined = none reserved. */
   readonly receiverReservedConcurrency?: number;
+  readonly receiverTimeoutSeconds: number;
+  readonly receiverMemoryMb: number;
+  readonly sdkAttemptTimeoutMs: number;
+  readonly sdkMaxAttempts: number;
+  readonly secretCacheSeconds: number;
+  readonly secretGraceMinutes: number;
+  readonly driftPolicy: DriftPolicy;
+  readonly sweepIntervalMinutes: number;
+  readonly reconcileConcurrency: number;
+  readonly zapiAttemptTimeoutMs: number;
+  readonly zapiMaxAttempts: number;
+  readonly registrationTimeoutSeconds: number;
+  readonly reconcilerTimeoutSeconds: number;
+  readonly currentPaymentStatuses?: readonly string[];
+  /** Thresholds replacing the alarms' defaults, by alarm name. */
+  readonly alarmThresholds: Readonly<Partial<Record<AlarmName, number>>>;
   readonly metricsNamespace: string;
   /** Alarm notifications go here (SNS e-mail subscription). */
   readonly alarmEmail?: string;
@@ -122,19 +159,16 @@ export function loadConfig(read: ContextReader): PresenceConfig {
     return value;
   };
 
-  // instanceId: required, one or more, comma-separated.
+  // instanceId: optional, comma-separated; the deploy fails when one of these cannot be registered.
   const rawIds = text('instanceId');
-  const instanceIds = rawIds === undefined ? [] : [...new Set(rawIds.split(',').map((id) => id.trim()))];
-  if (rawIds === undefined) {
-    problem('instanceId', 'is required (the Z-API instance id whose chat presence is received)');
-  } else {
-    const bad = instanceIds.filter((id) => !INSTANCE_ID_PATTERN.test(id));
-    if (bad.length > 0 || instanceIds.length === 0) {
-      problem(
-        'instanceId',
-        `${bad.map((id) => `"${id}"`).join(', ') || '""'} is not a Z-API instance id (letters and digits)`,
-      );
-    }
+  const instanceIds =
+    rawIds === undefined ? [] : [...new Set(rawIds.split(',').map((id) => id.trim()))].filter(Boolean);
+  const bad = instanceIds.filter((id) => !INSTANCE_ID_PATTERN.test(id));
+  if (bad.length > 0) {
+    problem(
+      'instanceId',
+      `${bad.map((id) => `"${id}"`).join(', ')} is not a Z-API instance id (letters, digits, - and _)`,
+    );
   }
 
   const eventBusArn = text('eventBusArn');
@@ -157,8 +191,16 @@ export function loadConfig(read: ContextReader): PresenceConfig {
     'instanceTokenParameter',
     CONTEXT_KEYS.instanceTokenParameter.default,
   ) as string;
-  if (!instanceTokenParameter.includes('{instanceId}') && instanceIds.length > 1) {
-    problem('instanceTokenParameter', 'must contain {instanceId} when several instances are configured');
+  const placeholder = instanceTokenParameter.indexOf('{instanceId}');
+  if (
+    placeholder < 0 ||
+    instanceTokenParameter.indexOf('{instanceId}', placeholder + 1) >= 0 ||
+    !/^\/[^{}]*[^/{}][^{}]*\//.test(instanceTokenParameter.slice(0, placeholder + 1))
+  ) {
+    problem(
+      'instanceTokenParameter',
+      `"${instanceTokenParameter}" must start with a path (/name/) and contain {instanceId} exactly once: every parameter it matches is an instance of the fleet`,
+    );
   }
   const clientTokenParameter = ssmName('clientTokenParameter');
 
@@ -178,11 +220,63 @@ export function loadConfig(read: ContextReader): PresenceConfig {
   const schemaRegistry = flag('schemaRegistry', CONTEXT_KEYS.schemaRegistry.default);
   const debugEventLog = flag('debugEventLog', CONTEXT_KEYS.debugEventLog.default);
 
+  // None by default: a reservation fails the deploy on accounts whose concurrency quota is 10 (new ones).
   const concurrencyRaw = text('receiverReservedConcurrency');
   const receiverReservedConcurrency =
-    concurrencyRaw?.toLowerCase() === 'off'
+    concurrencyRaw === undefined || concurrencyRaw.toLowerCase() === 'off'
       ? undefined
-      : integer('receiverReservedConcurrency', CONTEXT_KEYS.receiverReservedConcurrency.default, 1, 1_000);
+      : integer('receiverReservedConcurrency', 0, 1, 1_000) || undefined;
+  const K = CONTEXT_KEYS;
+  const receiverTimeoutSeconds = integer('receiverTimeoutSeconds', K.receiverTimeoutSeconds.default, 3, 30);
+  const receiverMemoryMb = integer('receiverMemoryMb', K.receiverMemoryMb.default, 128, 10_240);
+  const sdkAttemptTimeoutMs = integer('sdkAttemptTimeoutMs', K.sdkAttemptTimeoutMs.default, 100, 30_000);
+  const sdkMaxAttempts = integer('sdkMaxAttempts', K.sdkMaxAttempts.default, 1, 10);
+  const secretCacheSeconds = integer('secretCacheSeconds', K.secretCacheSeconds.default, 1, 3_600);
+  const secretGraceMinutes = integer('secretGraceMinutes', K.secretGraceMinutes.default, 0, 10_080);
+  const driftPolicy = (text('driftPolicy') ?? K.driftPolicy.default) as DriftPolicy;
+  if (!DRIFT_POLICIES.includes(driftPolicy))
+    problem('driftPolicy', `expected ${DRIFT_POLICIES.join(' or ')}, got "${driftPolicy}"`);
+  const sweepIntervalMinutes = integer('sweepIntervalMinutes', K.sweepIntervalMinutes.default, 5, 720);
+  const reconcileConcurrency = integer('reconcileConcurrency', K.reconcileConcurrency.default, 1, 100);
+  const zapiAttemptTimeoutMs = integer('zapiAttemptTimeoutMs', K.zapiAttemptTimeoutMs.default, 100, 60_000);
+  const zapiMaxAttempts = integer('zapiMaxAttempts', K.zapiMaxAttempts.default, 1, 10);
+  const registrationTimeoutSeconds = integer(
+    'registrationTimeoutSeconds',
+    K.registrationTimeoutSeconds.default,
+    30,
+    840,
+  );
+  const reconcilerTimeoutSeconds = integer('reconcilerTimeoutSeconds', K.reconcilerTimeoutSeconds.default, 30, 900);
+  const statusesRaw = text('currentPaymentStatuses');
+  const currentPaymentStatuses = statusesRaw?.split(',').map((s) => s.trim()).filter(Boolean);
+  if (statusesRaw !== undefined && currentPaymentStatuses?.length === 0)
+    problem('currentPaymentStatuses', 'lists no status');
+
+  const alarmThresholds: Partial<Record<AlarmName, number>> = {};
+  const thresholdsRaw = read('alarmThresholds');
+  if (thresholdsRaw !== undefined && thresholdsRaw !== null) {
+    let parsed: unknown = thresholdsRaw;
+    if (typeof thresholdsRaw === 'string') {
+      try {
+        parsed = JSON.parse(thresholdsRaw);
+      } catch {
+        parsed = undefined;
+      }
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      problem('alarmThresholds', 'expected a JSON object of alarm name -> threshold');
+    } else {
+      for (const [name, value] of Object.entries(parsed)) {
+        if (!(ALARM_NAMES as readonly string[]).includes(name)) {
+          problem('alarmThresholds', `"${name}" is not an alarm; use one of ${ALARM_NAMES.join(', ')}`);
+        } else if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+          problem('alarmThresholds', `${name}: expected a whole number of at least 1, got ${JSON.stringify(value)}`);
+        } else {
+          alarmThresholds[name as AlarmName] = value;
+        }
+      }
+    }
+  }
 
   const metricsNamespace = text('metricsNamespace') ?? CONTEXT_KEYS.metricsNamespace.default;
   if (!/^[A-Za-z0-9.\-_/#:]{1,255}$/.test(metricsNamespace) || metricsNamespace.startsWith('AWS/')) {
@@ -226,6 +320,21 @@ export function loadConfig(read: ContextReader): PresenceConfig {
     archiveRetentionDays,
     logRetentionDays: logRetentionDays as RetentionDays,
     ...(receiverReservedConcurrency !== undefined && { receiverReservedConcurrency }),
+    receiverTimeoutSeconds,
+    receiverMemoryMb,
+    sdkAttemptTimeoutMs,
+    sdkMaxAttempts,
+    secretCacheSeconds,
+    secretGraceMinutes,
+    driftPolicy,
+    sweepIntervalMinutes,
+    reconcileConcurrency,
+    zapiAttemptTimeoutMs,
+    zapiMaxAttempts,
+    registrationTimeoutSeconds,
+    reconcilerTimeoutSeconds,
+    ...(currentPaymentStatuses !== undefined && { currentPaymentStatuses }),
+    alarmThresholds,
     metricsNamespace,
     ...(alarmEmail !== undefined && { alarmEmail }),
     schemaRegistry,

@@ -1,6 +1,7 @@
 /**
- * Operations: alarms on everything that can lose or delay an event, optional e-mail notifications, and
- * one dashboard with traffic per status and every alarm.
+ * Operations: alarms on everything that can lose or delay an event or stop callbacks silently, a
+ * notification topic every alarm goes to (its ARN is a stack output: subscribe e-mail, chat or paging to
+ * it), and one dashboard with traffic per status, the fleet's health and every alarm.
  */
 import { Duration, Validations } from 'aws-cdk-lib';
 import {
@@ -20,18 +21,44 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { METRIC_NAMES } from '../functions/presence-webhook/metrics.ts';
 import { REJECT_REASONS } from '../functions/presence-webhook/receive.ts';
+import { FLEET_METRICS } from '../functions/shared/fleet/settings.ts';
 import { PRESENCE_STATUSES } from '../functions/shared/presence-contract.ts';
 import { deadLetterQueue } from './dead-letter-queue.ts';
 import type { PresenceSubscription } from './presence-subscription.ts';
 import type { PresenceWebhook } from './presence-webhook.ts';
+import type { WebhookFleet } from './webhook-fleet.ts';
+
+/** Every alarm this construct may create (subscription dead-letter alarms come on top). */
+export const ALARM_NAMES = [
+  'ReceiverErrors',
+  'ReceiverThrottles',
+  'Api5xx',
+  'PublishFailures',
+  'SecretFailures',
+  'InternalErrors',
+  'ReconcilerErrors',
+  'ReconcilerDeadLetters',
+  'SweepMissing',
+  'Unregistered',
+  'DeployRegistrationFailures',
+  'DriftReported',
+  'Disconnected',
+  'ExpiringSoon',
+  'PaymentIssues',
+] as const;
+export type AlarmName = (typeof ALARM_NAMES)[number];
 
 export interface PresenceMonitoringProps {
   readonly webhook: PresenceWebhook;
+  /** The fleet reconciler, when Z-API registration is on. */
+  readonly fleet?: WebhookFleet;
   /**
-   * E-mail address notified when an alarm fires and when it clears (confirm the subscription e-mail).
-   * @default - no notifications; alarms still show on the dashboard
+   * E-mail address subscribed to the alarm topic (confirm the subscription e-mail).
+   * @default - none; subscribe anything to `alarmTopic`
    */
   readonly alarmEmail?: string;
+  /** Thresholds replacing the defaults (1 for every alarm), by alarm name. */
+  readonly alarmThresholds?: Readonly<Partial<Record<AlarmName, number>>>;
   /** @default - generated */
   readonly dashboardName?: string;
 }
@@ -41,67 +68,69 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 export class PresenceMonitoring extends Construct {
   readonly dashboard: Dashboard;
-  /** Notification topic, when an e-mail address was given. */
-  readonly topic?: Topic;
+  /** Every alarm notifies this topic, when it fires and when it clears. */
+  readonly alarmTopic: Topic;
   private readonly alarmList: Alarm[] = [];
+  private readonly thresholds: Readonly<Partial<Record<AlarmName, number>>>;
 
   constructor(scope: Construct, id: string, props: PresenceMonitoringProps) {
     super(scope, id);
-    const { webhook } = props;
+    const { webhook, fleet } = props;
     if (props.alarmEmail !== undefined && !EMAIL.test(props.alarmEmail)) {
       throw new Error(`PresenceMonitoring: alarmEmail "${props.alarmEmail}" is not an e-mail address`);
     }
+    for (const [name, value] of Object.entries(props.alarmThresholds ?? {})) {
+      if (!(ALARM_NAMES as readonly string[]).includes(name))
+        throw new Error(`PresenceMonitoring: alarmThresholds: "${name}" is not one of ${ALARM_NAMES.join(', ')}`);
+      if (!Number.isInteger(value) || (value as number) < 1)
+        throw new Error(`PresenceMonitoring: alarmThresholds: ${name} must be a whole number of at least 1`);
+    }
+    this.thresholds = props.alarmThresholds ?? {};
 
+    this.alarmTopic = new Topic(this, 'AlarmTopic', {
+      displayName: 'Z-API chat presence alarms',
+      enforceSSL: true,
+    });
+    Validations.of(this.alarmTopic).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-SNS2',
+      reason:
+        'Alarm notifications carry alarm names and states only; CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, and a customer-managed key would cost more than the data is worth.',
+    });
     if (props.alarmEmail !== undefined) {
-      this.topic = new Topic(this, 'AlarmTopic', {
-        displayName: 'Z-API chat presence alarms',
-        enforceSSL: true,
-      });
       // Notifications that cannot be delivered are kept, not dropped.
       const undelivered = deadLetterQueue(this, 'UndeliveredNotifications', 'the alarm e-mail subscription');
-      this.topic.addSubscription(new EmailSubscription(props.alarmEmail, { deadLetterQueue: undelivered }));
-      Validations.of(this.topic).acknowledge({
-        id: 'AwsSolutions::AwsSolutions-SNS2',
-        reason:
-          'Alarm notifications carry alarm names and states only; CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, and a customer-managed key would cost more than the data is worth.',
-      });
+      this.alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail, { deadLetterQueue: undelivered }));
     }
 
     const ns = webhook.metricsNamespace;
     const custom = (name: string, dimensions: Record<string, string> = {}, statistic = 'Sum') =>
       new Metric({ namespace: ns, metricName: name, dimensionsMap: dimensions, statistic, period: PERIOD });
 
-    // Alarms: any of these means a callback was refused by us or an event did not reach a subscriber.
-    const receiverErrors = this.alarm(
-      'ReceiverErrors',
-      webhook.receiver.metricErrors({ period: PERIOD }),
-      'Receiver Lambda errors (crashes and timeouts)',
-    );
-    const receiverThrottles = this.alarm(
-      'ReceiverThrottles',
-      webhook.receiver.metricThrottles({ period: PERIOD }),
-      'Receiver Lambda throttled (reserved concurrency reached)',
-    );
-    const api5xx = this.alarm(
-      'Api5xx',
-      webhook.httpApi.metricServerError({ period: PERIOD, statistic: 'Sum' }),
-      'Webhook API answered 5xx to Z-API',
-    );
-    const publishFailures = this.alarm(
-      'PublishFailures',
-      custom(METRIC_NAMES.publishFailures),
-      'EventBridge did not accept presence events (503 answered)',
-    );
-    const secretFailures = this.alarm(
-      'SecretFailures',
-      custom(METRIC_NAMES.secretFailures),
-      'The webhook secret could not be read from SSM (503 answered)',
-    );
-    const internalErrors = this.alarm(
-      'InternalErrors',
-      custom(METRIC_NAMES.internalErrors),
-      'The receiver hit a bug and answered 500',
-    );
+    // Receiver alarms: any of these means a callback was refused by us or an event did not reach the bus.
+    const receiverAlarms = [
+      this.alarm('ReceiverErrors', webhook.receiver.metricErrors({ period: PERIOD }), 'Receiver Lambda errors (crashes and timeouts)'),
+      this.alarm(
+        'ReceiverThrottles',
+        webhook.receiver.metricThrottles({ period: PERIOD }),
+        'Receiver Lambda throttled (concurrency exhausted)',
+      ),
+      this.alarm(
+        'Api5xx',
+        webhook.httpApi.metricServerError({ period: PERIOD, statistic: 'Sum' }),
+        'Webhook API answered 5xx to Z-API',
+      ),
+      this.alarm(
+        'PublishFailures',
+        custom(METRIC_NAMES.publishFailures),
+        'EventBridge did not accept presence events (503 answered)',
+      ),
+      this.alarm(
+        'SecretFailures',
+        custom(METRIC_NAMES.secretFailures),
+        'The webhook master secret could not be read from SSM, or is not valid (503 answered)',
+      ),
+      this.alarm('InternalErrors', custom(METRIC_NAMES.internalErrors), 'The receiver hit a bug and answered 500'),
+    ];
 
     // Dashboard.
     this.dashboard = new Dashboard(this, 'Dashboard', {
@@ -110,17 +139,18 @@ export class PresenceMonitoring extends Construct {
     });
     this.dashboard.addWidgets(
       new TextWidget({
-        markdown: `# Z-API chat presence\nInstances: ${webhook.instanceIds.join(', ')} · metrics namespace \`${ns}\``,
+        markdown: `# Z-API chat presence\nMetrics namespace \`${ns}\`${fleet ? ` · fleet: every token under \`${fleet.tokenParameterTemplate}\`, swept every ${fleet.sweepInterval.toHumanString()}, drift policy ${fleet.driftPolicy}` : ' · Z-API registration off'}`,
         width: 24,
         height: 2,
       }),
     );
+    const fleetAlarms = fleet ? this.fleetAlarms(fleet, ns) : [];
     this.dashboard.addWidgets(
       new AlarmStatusWidget({
         title: 'Alarms',
-        alarms: [receiverErrors, receiverThrottles, api5xx, publishFailures, secretFailures, internalErrors],
+        alarms: [...receiverAlarms, ...fleetAlarms],
         width: 24,
-        height: 3,
+        height: fleetAlarms.length > 0 ? 5 : 3,
       }),
     );
     this.dashboard.addWidgets(
@@ -167,6 +197,7 @@ export class PresenceMonitoring extends Construct {
         }),
       ]),
     );
+    if (fleet) this.fleetWidgets(fleet, ns);
 
     // Dead-letter queues of every subscription, now and later.
     webhook.forEachSubscription((subscription) => this.watchSubscription(subscription));
@@ -175,6 +206,127 @@ export class PresenceMonitoring extends Construct {
   /** Every alarm created so far. */
   get alarms(): readonly Alarm[] {
     return [...this.alarmList];
+  }
+
+  /** The fleet's alarms: a reconciler that stopped, instances left unregistered, sessions that dropped. */
+  private fleetAlarms(fleet: WebhookFleet, ns: string): Alarm[] {
+    const F = FLEET_METRICS;
+    const interval = fleet.sweepInterval;
+    const sweep = (name: string, statistic = 'Maximum') =>
+      new Metric({
+        namespace: ns,
+        metricName: name,
+        dimensionsMap: { Trigger: 'sweep', Scope: 'fleet' },
+        statistic,
+        period: interval,
+      });
+    const alarms = [
+      this.alarm(
+        'ReconcilerErrors',
+        fleet.reconciler.metricErrors({ period: Duration.minutes(5) }),
+        'The fleet reconciler failed as a whole (the token path or the master could not be read); see its log',
+      ),
+      this.alarm(
+        'ReconcilerDeadLetters',
+        fleet.reconcilerDeadLetters.metricApproximateNumberOfMessagesVisible({
+          period: Duration.minutes(5),
+          statistic: 'Maximum',
+        }),
+        'Reconciler invocations failed after every retry (their events are in the dead-letter queue)',
+      ),
+      // No completed sweep for two intervals: the reconciler itself stopped (a disabled rule, a broken
+      // role, a crash loop). Missing data is what this alarm is about.
+      this.alarm(
+        'SweepMissing',
+        sweep(F.fleetSize, 'SampleCount'),
+        `No drift sweep completed in two intervals (${interval.toHumanString()} each): the fleet is not being watched`,
+        {
+          comparison: ComparisonOperator.LESS_THAN_THRESHOLD,
+          evaluationPeriods: 2,
+          treatMissingData: TreatMissingData.BREACHING,
+        },
+      ),
+      this.alarm(
+        'Unregistered',
+        sweep(F.unregistered),
+        'Instances stayed unregistered at the end of two consecutive sweeps: Z-API is not calling them; see the reconciler log for each instance and why',
+        { evaluationPeriods: 2 },
+      ),
+      this.alarm(
+        'DeployRegistrationFailures',
+        new Metric({
+          namespace: ns,
+          metricName: F.unregistered,
+          dimensionsMap: { Trigger: 'deploy', Scope: 'fleet' },
+          statistic: 'Maximum',
+          period: Duration.minutes(5),
+        }),
+        'A deploy could not register instances found only in SSM (the deploy went on); see the registration log',
+      ),
+      this.alarm(
+        'Disconnected',
+        sweep(F.disconnected),
+        'Instances are not connected to WhatsApp: no presence callback arrives until their QR code is scanned again',
+      ),
+      this.alarm('ExpiringSoon', sweep(F.expiringSoon), 'Instances expire (Z-API due date) within the warning window'),
+      this.alarm('PaymentIssues', sweep(F.paymentIssues), 'Instances whose Z-API payment status is not current'),
+    ];
+    if (fleet.driftPolicy === 'alert') {
+      alarms.push(
+        this.alarm(
+          'DriftReported',
+          sweep(F.driftReported),
+          'Another URL replaced this endpoint on instances (driftPolicy alert: not repaired)',
+        ),
+      );
+    }
+    return alarms;
+  }
+
+  private fleetWidgets(fleet: WebhookFleet, ns: string): void {
+    const F = FLEET_METRICS;
+    const m = (name: string, label: string, trigger = 'sweep', statistic = 'Maximum') =>
+      new Metric({
+        namespace: ns,
+        metricName: name,
+        dimensionsMap: { Trigger: trigger, Scope: 'fleet' },
+        statistic,
+        period: fleet.sweepInterval,
+        label,
+      });
+    this.dashboard.addWidgets(
+      graph('Fleet (each sweep)', [
+        m(F.fleetSize, 'instances'),
+        m(F.registered, 'registered'),
+        m(F.healthy, 'healthy (registered and connected)'),
+        m(F.unregistered, 'unregistered'),
+      ]),
+      graph('Fleet: drift and failures (each sweep)', [
+        m(F.corrected, 'drift corrected'),
+        m(F.newlyRegistered, 'registered (new or rotated)'),
+        m(F.driftReported, 'drift reported (alert policy)'),
+        m(F.failed, 'failed'),
+      ]),
+    );
+    this.dashboard.addWidgets(
+      graph('Fleet: instance health (each sweep)', [
+        m(F.disconnected, 'not connected'),
+        m(F.expiringSoon, 'expiring soon'),
+        m(F.paymentIssues, 'payment not current'),
+      ]),
+      graph('Reconciler', [
+        m(F.durationMs, 'sweep duration (ms)'),
+        fleet.reconciler.metricErrors({ period: Duration.minutes(5), label: 'Lambda errors' }),
+        new Metric({
+          namespace: ns,
+          metricName: F.corrected,
+          dimensionsMap: { Trigger: 'change', Scope: 'instances' },
+          statistic: 'Sum',
+          period: Duration.minutes(5),
+          label: 'registered on SSM changes',
+        }),
+      ]),
+    );
   }
 
   private watchSubscription(subscription: PresenceSubscription): void {
@@ -194,19 +346,28 @@ export class PresenceMonitoring extends Construct {
     );
   }
 
-  private alarm(id: string, metric: IMetric, description: string): Alarm {
+  private alarm(
+    id: string,
+    metric: IMetric,
+    description: string,
+    options: {
+      comparison?: ComparisonOperator;
+      evaluationPeriods?: number;
+      treatMissingData?: TreatMissingData;
+    } = {},
+  ): Alarm {
+    const evaluationPeriods = options.evaluationPeriods ?? 1;
     const alarm = new Alarm(this, id, {
       metric,
       alarmDescription: description,
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
+      threshold: this.thresholds[id as AlarmName] ?? 1,
+      evaluationPeriods,
+      datapointsToAlarm: evaluationPeriods,
+      comparisonOperator: options.comparison ?? ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: options.treatMissingData ?? TreatMissingData.NOT_BREACHING,
     });
-    if (this.topic) {
-      alarm.addAlarmAction(new SnsAction(this.topic));
-      alarm.addOkAction(new SnsAction(this.topic));
-    }
+    alarm.addAlarmAction(new SnsAction(this.alarmTopic));
+    alarm.addOkAction(new SnsAction(this.alarmTopic));
     this.alarmList.push(alarm);
     return alarm;
   }

@@ -27,16 +27,22 @@ export const SCHEMA_FILES = {
 /** Registry schema name, as EventBridge names discovered schemas: `source@Type`. */
 export const REGISTRY_SCHEMA_NAME = `${EVENT_SOURCE}@${CALLBACK_TYPE}`;
 
+/** Every JSON number is finite (JSON has no Infinity), so the receiver's `finite` check adds nothing here. */
+const IGNORED_ACTIONS = ['finite'];
+
 export function presenceDetailJsonSchema(): Record<string, unknown> {
   return {
     title: CALLBACK_TYPE,
-    description: 'detail of a Z-API chat-presence event on EventBridge: the callback as Z-API sent it.',
-    ...toJsonSchema(PresenceCallbackSchema, { target: 'draft-07' }),
+    description: 'detail of a Z-API chat-presence event on EventBridge: the validated callback.',
+    ...toJsonSchema(PresenceCallbackSchema, { target: 'draft-07', ignoreActions: IGNORED_ACTIONS }),
   };
 }
 
 export function presenceEventOpenApi(): Record<string, unknown> {
-  const detail = toJsonSchema(PresenceCallbackSchema, { target: 'openapi-3.0' }) as Record<string, unknown>;
+  const detail = toJsonSchema(PresenceCallbackSchema, {
+    target: 'openapi-3.0',
+    ignoreActions: IGNORED_ACTIONS,
+  }) as Record<string, unknown>;
   return {
     openapi: '3.0.0',
     info: { version: '1.0.0', title: 'ZapiChatPresence' },

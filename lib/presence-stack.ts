@@ -10,7 +10,7 @@ import { DebugEventLog } from './debug-event-log.ts';
 import { PresenceMonitoring } from './monitoring.ts';
 import { PresenceSchemaRegistry } from './presence-schema.ts';
 import { PresenceWebhook } from './presence-webhook.ts';
-import { WebhookRegistration } from './webhook-registration.ts';
+import { WebhookFleet } from './webhook-fleet.ts';
 
 export interface PresenceStackProps extends StackProps {
   readonly config: PresenceConfig;
@@ -18,7 +18,8 @@ export interface PresenceStackProps extends StackProps {
 
 export class PresenceStack extends Stack {
   readonly webhook: PresenceWebhook;
-  readonly registration?: WebhookRegistration;
+  /** The fleet reconciler and deploy-time registration (unless `registerWebhook` is false). */
+  readonly fleet?: WebhookFleet;
   readonly monitoring: PresenceMonitoring;
   readonly schemaRegistry?: PresenceSchemaRegistry;
   /** With `debugEventLog`: every presence event, as subscribers receive it, in a log group. */
@@ -30,7 +31,6 @@ export class PresenceStack extends Stack {
     if (config.eventBusArn !== undefined) this.checkSameEnvironment(config.eventBusArn);
 
     this.webhook = new PresenceWebhook(this, 'Presence', {
-      instanceIds: config.instanceIds,
       ...(config.eventBusArn !== undefined && {
         eventBus: EventBus.fromEventBusArn(this, 'ImportedBus', config.eventBusArn),
       }),
@@ -45,11 +45,42 @@ export class PresenceStack extends Stack {
       ...(config.receiverReservedConcurrency !== undefined && {
         receiverReservedConcurrency: config.receiverReservedConcurrency,
       }),
+      receiverTimeout: Duration.seconds(config.receiverTimeoutSeconds),
+      receiverMemorySize: config.receiverMemoryMb,
+      sdkAttemptTimeoutMs: config.sdkAttemptTimeoutMs,
+      sdkMaxAttempts: config.sdkMaxAttempts,
+      secretCacheTtl: Duration.seconds(config.secretCacheSeconds),
+      secretGracePeriod: Duration.minutes(config.secretGraceMinutes),
     });
+
+    if (config.registerWebhook) {
+      this.fleet = new WebhookFleet(this, 'Fleet', {
+        webhook: this.webhook,
+        instanceTokenParameterName: config.instanceTokenParameter,
+        ...(config.clientTokenParameter !== undefined && {
+          clientTokenParameterName: config.clientTokenParameter,
+        }),
+        requiredInstanceIds: config.instanceIds,
+        zapiBaseUrl: config.zapiBaseUrl,
+        zapiAttemptTimeoutMs: config.zapiAttemptTimeoutMs,
+        zapiMaxAttempts: config.zapiMaxAttempts,
+        driftPolicy: config.driftPolicy,
+        sweepInterval: Duration.minutes(config.sweepIntervalMinutes),
+        concurrency: config.reconcileConcurrency,
+        ...(config.currentPaymentStatuses !== undefined && {
+          currentPaymentStatuses: config.currentPaymentStatuses,
+        }),
+        reconcilerTimeout: Duration.seconds(config.reconcilerTimeoutSeconds),
+        registrationTimeout: Duration.seconds(config.registrationTimeoutSeconds),
+        logRetention: config.logRetentionDays,
+      });
+    }
 
     this.monitoring = new PresenceMonitoring(this, 'Monitoring', {
       webhook: this.webhook,
+      ...(this.fleet && { fleet: this.fleet }),
       ...(config.alarmEmail !== undefined && { alarmEmail: config.alarmEmail }),
+      alarmThresholds: config.alarmThresholds,
     });
 
     if (config.debugEventLog) {
@@ -61,23 +92,22 @@ export class PresenceStack extends Stack {
 
     if (config.schemaRegistry) this.schemaRegistry = new PresenceSchemaRegistry(this, 'Schemas');
 
-    if (config.registerWebhook) {
-      this.registration = new WebhookRegistration(this, 'WebhookRegistration', {
-        webhook: this.webhook,
-        instanceTokenParameterName: config.instanceTokenParameter,
-        ...(config.clientTokenParameter !== undefined && {
-          clientTokenParameterName: config.clientTokenParameter,
-        }),
-        zapiBaseUrl: config.zapiBaseUrl,
-        logRetention: config.logRetentionDays,
-      });
-    }
-
     new CfnOutput(this, 'WebhookBaseUrl', {
       description:
-        'Webhook base URL; Z-API is registered at {base}/instances/{instanceId}/presence plus the secret',
+        'Webhook base URL; instance I is registered at {base}/instances/I/presence?secret=base64url(HMAC-SHA256(master, I))',
       value: this.webhook.baseUrl,
     });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      description: 'Every alarm notifies this SNS topic: subscribe e-mail, chat or paging to it',
+      value: this.monitoring.alarmTopic.topicArn,
+    });
+    if (this.fleet) {
+      new CfnOutput(this, 'ReconcileFunctionName', {
+        description:
+          'The fleet reconciler: aws lambda invoke --function-name <this> --payload \'{}\' (or {"instanceIds":["ID"]}, {"release":["ID"]}) out.json',
+        value: this.fleet.reconciler.functionName,
+      });
+    }
     new CfnOutput(this, 'EventBusName', { value: this.webhook.eventBus.eventBusName });
     new CfnOutput(this, 'EventBusArn', { value: this.webhook.eventBus.eventBusArn });
     new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName });

@@ -25,8 +25,6 @@ import { PresenceSubscription, type PresenceSubscriptionOptions } from './presen
 export const WEBHOOK_ROUTE_PATH = '/instances/{instanceId}/presence';
 
 export interface PresenceWebhookProps {
-  /** Z-API instance ids served by this endpoint (at least one). */
-  readonly instanceIds: readonly string[];
   /**
    * Publish to this bus instead of creating one.
    * @default - a new bus is created
@@ -38,7 +36,8 @@ export interface PresenceWebhookProps {
    */
   readonly eventBusName?: string;
   /**
-   * SSM SecureString parameter that holds the webhook secret (at least 16 characters).
+   * SSM SecureString parameter that holds the webhook master secret (32 to 512 letters, digits, - or _;
+   * e.g. `openssl rand -hex 32`). Each instance's URL carries a secret derived from it.
    * @default '/zapi/webhook-secret'
    */
   readonly webhookSecretParameterName?: string;
@@ -73,6 +72,33 @@ export interface PresenceWebhookProps {
    */
   readonly receiverMemorySize?: number;
   /**
+   * Timeout of the receiver; it answers 503 one second before this, whatever its dependencies do.
+   * @default Duration.seconds(10)
+   */
+  readonly receiverTimeout?: Duration;
+  /**
+   * Per-attempt timeout of the receiver's SSM and EventBridge calls, in ms (the invocation's deadline
+   * still bounds the whole).
+   * @default 2000
+   */
+  readonly sdkAttemptTimeoutMs?: number;
+  /**
+   * Attempts of each SSM or EventBridge call, the first included.
+   * @default 2
+   */
+  readonly sdkMaxAttempts?: number;
+  /**
+   * How long the receiver caches the master secret before reading it again.
+   * @default Duration.minutes(5)
+   */
+  readonly secretCacheTtl?: Duration;
+  /**
+   * After the master is rotated, how long URLs derived from the previous one are still accepted (while
+   * the reconciler re-registers every instance).
+   * @default Duration.hours(1)
+   */
+  readonly secretGracePeriod?: Duration;
+  /**
    * Reserved concurrency of the receiver, so a flood cannot take the account's whole Lambda concurrency.
    * @default - none reserved
    */
@@ -84,10 +110,8 @@ export interface PresenceWebhookProps {
   readonly metricsNamespace?: string;
 }
 
-/** Where the webhook secret lives unless configured otherwise. */
+/** Where the webhook master secret lives unless configured otherwise. */
 export const DEFAULT_SECRET_PARAMETER = '/zapi/webhook-secret';
-/** Z-API instance ids are short alphanumeric strings; this also keeps them safe in URLs and names. */
-export const INSTANCE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 export class PresenceWebhook extends Construct {
   /** The bus every presence event is published to. */
@@ -98,9 +122,8 @@ export class PresenceWebhook extends Construct {
   readonly stage: HttpStage;
   readonly receiver: PresenceFunction;
   readonly accessLogGroup: LogGroup;
-  /** The SSM parameter holding the webhook secret (read at runtime, never resolved into the template). */
+  /** The SSM parameter holding the webhook master secret (read at runtime, never resolved into the template). */
   readonly webhookSecretParameter: IStringParameter;
-  readonly instanceIds: readonly string[];
   /** CloudWatch namespace of the receiver's metrics. */
   readonly metricsNamespace: string;
   private readonly subscriptionList: PresenceSubscription[] = [];
@@ -109,7 +132,6 @@ export class PresenceWebhook extends Construct {
   constructor(scope: Construct, id: string, props: PresenceWebhookProps) {
     super(scope, id);
     validateProps(props);
-    this.instanceIds = [...props.instanceIds];
     this.metricsNamespace = props.metricsNamespace ?? RECEIVER_DEFAULTS.metricsNamespace;
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
 
@@ -132,23 +154,29 @@ export class PresenceWebhook extends Construct {
       parameterName: props.webhookSecretParameterName ?? DEFAULT_SECRET_PARAMETER,
     });
 
+    const E = RECEIVER_ENV;
+    const D = RECEIVER_DEFAULTS;
     this.receiver = new PresenceFunction(this, 'Receiver', {
       entry: 'presence-webhook/handler.ts',
       description: 'Z-API chat-presence webhook -> EventBridge',
-      memorySize: props.receiverMemorySize ?? 256,
+      memorySize: props.receiverMemorySize ?? D.memoryMb,
       ...(props.receiverReservedConcurrency !== undefined && {
         reservedConcurrentExecutions: props.receiverReservedConcurrency,
       }),
-      // The handler answers 503 at least 1 s before this, whatever its dependencies do.
-      timeout: Duration.seconds(10),
+      // The handler answers 503 1 s before this, whatever its dependencies do.
+      timeout: props.receiverTimeout ?? Duration.seconds(D.timeoutSeconds),
       logRetentionDays: logRetention,
+      // Names and numbers only: no instance list (any instance whose derived secret matches is served).
       environment: {
         // An imported bus is addressed by ARN (PutEvents accepts either; the ARN is unambiguous).
-        [RECEIVER_ENV.eventBusName]: props.eventBus ? this.eventBus.eventBusArn : this.eventBus.eventBusName,
-        [RECEIVER_ENV.instanceIds]: this.instanceIds.join(','),
-        [RECEIVER_ENV.secretParameterName]: this.webhookSecretParameter.parameterName,
-        [RECEIVER_ENV.maxBodyBytes]: String(props.maxBodyBytes ?? RECEIVER_DEFAULTS.maxBodyBytes),
-        [RECEIVER_ENV.metricsNamespace]: this.metricsNamespace,
+        [E.eventBusName]: props.eventBus ? this.eventBus.eventBusArn : this.eventBus.eventBusName,
+        [E.secretParameterName]: this.webhookSecretParameter.parameterName,
+        [E.maxBodyBytes]: String(props.maxBodyBytes ?? D.maxBodyBytes),
+        [E.metricsNamespace]: this.metricsNamespace,
+        [E.secretCacheSeconds]: String(props.secretCacheTtl?.toSeconds() ?? D.secretCacheSeconds),
+        [E.secretGraceSeconds]: String(props.secretGracePeriod?.toSeconds() ?? D.secretGraceSeconds),
+        [E.sdkAttemptTimeoutMs]: String(props.sdkAttemptTimeoutMs ?? D.sdkAttemptTimeoutMs),
+        [E.sdkMaxAttempts]: String(props.sdkMaxAttempts ?? D.sdkMaxAttempts),
       },
     });
     this.eventBus.grantPutEventsTo(this.receiver);
@@ -272,11 +300,6 @@ export const ACCESS_LOG_FIELDS = {
 
 function validateProps(props: PresenceWebhookProps): void {
   const problems: string[] = [];
-  if (props.instanceIds.length === 0) problems.push('instanceIds: give at least one Z-API instance id');
-  for (const id of props.instanceIds) {
-    if (!INSTANCE_ID_PATTERN.test(id))
-      problems.push(`instanceIds: "${id}" is not a Z-API instance id (letters and digits)`);
-  }
   const positive = (name: string, value: number | undefined, max: number) => {
     if (value !== undefined && (!Number.isInteger(value) || value < 1 || value > max)) {
       problems.push(`${name}: must be a whole number from 1 to ${max}, got ${value}`);
@@ -287,5 +310,18 @@ function validateProps(props: PresenceWebhookProps): void {
   positive('maxBodyBytes', props.maxBodyBytes, 200_000);
   positive('receiverMemorySize', props.receiverMemorySize, 10_240);
   positive('receiverReservedConcurrency', props.receiverReservedConcurrency, 1_000);
+  positive('sdkAttemptTimeoutMs', props.sdkAttemptTimeoutMs, 30_000);
+  positive('sdkMaxAttempts', props.sdkMaxAttempts, 10);
+  const timeout = props.receiverTimeout?.toSeconds();
+  if (timeout !== undefined && (!Number.isInteger(timeout) || timeout < 3 || timeout > 30)) {
+    // API Gateway's HTTP API integration timeout is 30 s; under 3 s leaves no room for a cold start.
+    problems.push(`receiverTimeout: must be whole seconds from 3 to 30, got ${timeout}`);
+  }
+  const cache = props.secretCacheTtl?.toSeconds();
+  if (cache !== undefined && (!Number.isInteger(cache) || cache < 1 || cache > 3_600))
+    problems.push(`secretCacheTtl: must be whole seconds from 1 to 3600, got ${cache}`);
+  const grace = props.secretGracePeriod?.toSeconds();
+  if (grace !== undefined && (!Number.isInteger(grace) || grace < 0 || grace > 7 * 86_400))
+    problems.push(`secretGracePeriod: must be whole seconds from 0 to 7 days, got ${grace}`);
   if (problems.length > 0) throw new Error(`PresenceWebhook: ${problems.join('; ')}`);
 }

@@ -4,21 +4,23 @@
  *
  *   npm run send -- COMPOSING                          # to `npm start` on port 3000 (or $PORT)
  *   npm run send -- PAUSED --phone 120363019502650977-group --instance ID
- *   npm run send -- AVAILABLE --url https://abc.execute-api.sa-east-1.amazonaws.com --instance ID --secret S
+ *   npm run send -- AVAILABLE --url https://abc.execute-api.sa-east-1.amazonaws.com --instance ID
+ *   npm run send -- AVAILABLE --url "$(npm run -s webhook-url -- ID)"   # a full URL, secret included
  *
  * Options:
  *   --url URL         base URL, or a full webhook URL (with ?secret=...)   default http://127.0.0.1:$PORT
  *   --instance ID     instance id (URL and body)                           default $ZAPI_INSTANCE_ID or LOCAL
- *   --secret S        webhook secret                                       default $WEBHOOK_SECRET, or the one `npm start` generated
+ *   --secret S        the master secret; the instance's URL secret is derived from it
+ *                                                                          default $WEBHOOK_SECRET, or the one `npm start` generated
  *   --phone P         chat phone, group id or @lid id                     default 5544999999999
  *   --last-seen N     lastSeen epoch number                                default null
  * The secret is never printed.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CALLBACK_TYPE, PRESENCE_STATUSES, type PresenceStatus } from '../shared/presence-contract.ts';
-import { DEFAULT_INSTANCE_ID, DEFAULT_PORT, localStateFile } from './server.ts';
+import { deriveInstanceSecret } from '../shared/webhook-secret.ts';
+import { DEFAULT_INSTANCE_ID, DEFAULT_PORT, readLocalMaster } from './server.ts';
 
 export interface SendResult {
   readonly status: number;
@@ -56,26 +58,31 @@ export async function send(
   });
   const status = positionals[0]?.toUpperCase();
   if (!status || !(PRESENCE_STATUSES as readonly string[]).includes(status)) throw new Error(USAGE);
-  const instanceId = values.instance ?? env.ZAPI_INSTANCE_ID?.split(',')[0]?.trim() ?? DEFAULT_INSTANCE_ID;
   const lastSeen = values['last-seen'] === undefined ? null : Number(values['last-seen']);
   if (lastSeen !== null && !Number.isFinite(lastSeen)) throw new Error('--last-seen must be a number');
 
   const port = env.PORT?.trim() ? Number(env.PORT) : DEFAULT_PORT;
   let url = new URL(values.url ?? `http://127.0.0.1:${port}`);
-  if (!/\/presence\/?$/.test(url.pathname)) {
+  // A full webhook URL names its instance; otherwise --instance, $ZAPI_INSTANCE_ID or LOCAL.
+  const inPath = /\/instances\/([^/]+)\/presence\/?$/.exec(url.pathname)?.[1];
+  const instanceId =
+    values.instance ??
+    (inPath === undefined ? undefined : decodeURIComponent(inPath)) ??
+    env.ZAPI_INSTANCE_ID?.split(',')[0]?.trim() ??
+    DEFAULT_INSTANCE_ID;
+  if (inPath === undefined) {
     url = new URL(
       `${url.pathname.replace(/\/+$/, '')}/instances/${encodeURIComponent(instanceId)}/presence${url.search}`,
       url,
     );
   }
-  let secret = values.secret ?? url.searchParams.get('secret') ?? env.WEBHOOK_SECRET;
-  if (secret === undefined && values.url === undefined) {
-    const state = localStateFile(port);
-    if (existsSync(state))
-      secret =
-        new URL((JSON.parse(readFileSync(state, 'utf8')) as { url: string }).url).searchParams.get(
-          'secret',
-        ) ?? undefined;
+  // A URL that already carries its secret is used as it is; otherwise the instance's secret is derived
+  // from the master, exactly as the deployed receiver and the reconciler do.
+  let secret = url.searchParams.get('secret') ?? undefined;
+  if (secret === undefined) {
+    const master =
+      values.secret ?? env.WEBHOOK_SECRET ?? (values.url === undefined ? readLocalMaster(port) : undefined);
+    if (master !== undefined) secret = deriveInstanceSecret(master, instanceId);
   }
   if (secret !== undefined) url.searchParams.set('secret', secret);
 

@@ -4,19 +4,24 @@
  *
  *   POST http://127.0.0.1:3000/instances/{instanceId}/presence?secret=...
  *
+ * The secret of each instance is derived from the master exactly as in AWS
+ * (functions/shared/webhook-secret.ts): any instance id works, with its own secret.
+ *
  * Environment:
  *   PORT              port on 127.0.0.1 (default 3000; 0 picks a free one)
- *   ZAPI_INSTANCE_ID  instance id(s), comma-separated (default LOCAL)
- *   WEBHOOK_SECRET    the secret; when unset one is generated and the full local URL printed once
+ *   ZAPI_INSTANCE_ID  instance id whose URL is printed at start (default LOCAL)
+ *   WEBHOOK_SECRET    the master secret; when unset one is generated and the local URL printed once
  *   EVENT_BUS_NAME    publish to this bus through the AWS SDK (region, credentials and
  *                     AWS_ENDPOINT_URL_EVENTBRIDGE from the standard environment); unset = dry run:
  *                     each event it would publish is printed to stdout as one JSON line
  *   MAX_BODY_BYTES    body limit (default 16384)
  *
+ * Before reading a body the server checks the route, the instance, the secret and Content-Length, and
+ * the bodies it reads at once share one byte budget: unauthenticated or oversized requests cost no memory.
  * Events (dry run) go to stdout, one JSON line each; access lines and notices go to stderr.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -24,26 +29,32 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { type ApiGatewayWebhookEvent, createApiGatewayHandler } from '../presence-webhook/adapter.ts';
-import { parseInstanceIds, RECEIVER_DEFAULTS } from '../presence-webhook/env.ts';
+import { RECEIVER_DEFAULTS } from '../presence-webhook/env.ts';
 import { createPublisher, type Publish } from '../presence-webhook/publisher.ts';
-import { createSecretVerifier, MIN_SECRET_LENGTH } from '../presence-webhook/secret.ts';
+import { authenticate, responseBody } from '../presence-webhook/receive.ts';
+import { createSecretVerifier } from '../presence-webhook/secret.ts';
+import { deadlineAt } from '../shared/deadline.ts';
 import { DETAIL_TYPES, EVENT_SOURCE } from '../shared/presence-contract.ts';
+import { instanceWebhookUrl, MASTER_SECRET_COMMAND, masterSecretDefect } from '../shared/webhook-secret.ts';
 
 export const DEFAULT_PORT = 3000;
 export const DEFAULT_INSTANCE_ID = 'LOCAL';
 /** The deployed route, as API Gateway names it. */
 const ROUTE = /^\/instances\/([^/?#]+)\/presence$/;
-/** API Gateway's own payload limit; anything larger is refused before the core sees it. */
-const MAX_PAYLOAD = 10 * 1024 * 1024;
+/** How long a request may take to arrive whole (a body trickled byte by byte is cut off here). */
+const REQUEST_TIMEOUT_MS = 10_000;
 
 export interface LocalServerOptions {
   readonly port?: number;
-  readonly instanceIds?: readonly string[];
-  /** @default - generated */
+  /** The instance whose URL is printed at start. @default LOCAL */
+  readonly instanceId?: string;
+  /** The master secret. @default - generated */
   readonly secret?: string;
   /** Publish to this bus; unset = dry run. */
   readonly eventBusName?: string;
   readonly maxBodyBytes?: number;
+  /** Bytes of request bodies held in memory at once, across requests. @default 64 x maxBodyBytes */
+  readonly maxInFlightBodyBytes?: number;
   /** Where dry-run events go (one JSON line each). @default stdout */
   readonly out?: (line: string) => void;
   /** Where access lines and notices go. @default stderr */
@@ -57,14 +68,24 @@ export interface LocalServer {
   readonly baseUrl: string;
   readonly port: number;
   readonly secretGenerated: boolean;
-  /** `{baseUrl}/instances/{id}/presence` for the first instance (no secret). */
+  /** `{baseUrl}/instances/{id}/presence` for the printed instance (no secret). */
   readonly webhookUrl: string;
   close(): Promise<void>;
 }
 
-/** Where a generated secret is left for `npm run send` (readable by you only). */
+/** Where a generated master is left for `npm run send` (readable by you only). */
 export function localStateFile(port: number): string {
   return join(tmpdir(), `zapi-presence-local-${port}.json`);
+}
+
+/** The master `npm start` generated on that port, if it is running with one. */
+export function readLocalMaster(port: number): string | undefined {
+  try {
+    const state = JSON.parse(readFileSync(localStateFile(port), 'utf8')) as { master?: unknown };
+    return typeof state.master === 'string' ? state.master : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A dry-run publisher: prints the PutEvents entry it would send. */
@@ -86,15 +107,23 @@ export function dryRunPublisher(out: (line: string) => void): Publish {
 
 const TEXT_TYPES = /^(?:text\/|application\/(?:[\w.+-]+\+)?(?:json|xml|javascript|x-www-form-urlencoded))/i;
 
-function readBody(request: IncomingMessage): Promise<Buffer | 'too-large'> {
+/** Reads a body of at most `limit` bytes; 'too-large' (and the rest is not read) past it. */
+function readBody(request: IncomingMessage, limit: number): Promise<Buffer | 'too-large'> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    request.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       size += chunk.byteLength;
-      if (size <= MAX_PAYLOAD) chunks.push(chunk);
-    });
-    request.on('end', () => resolve(size > MAX_PAYLOAD ? 'too-large' : Buffer.concat(chunks)));
+      if (size > limit) {
+        request.off('data', onData);
+        request.pause();
+        resolve('too-large');
+        return;
+      }
+      chunks.push(chunk);
+    };
+    request.on('data', onData);
+    request.on('end', () => resolve(Buffer.concat(chunks)));
     request.on('error', reject);
   });
 }
@@ -124,6 +153,8 @@ export function toApiGatewayEvent(
   };
 }
 
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
 function send(
   response: ServerResponse,
   status: number,
@@ -145,14 +176,18 @@ function safeDecode(segment: string): string | undefined {
 export async function startLocalServer(options: LocalServerOptions = {}): Promise<LocalServer> {
   const out = options.out ?? ((line) => process.stdout.write(`${line}\n`));
   const err = options.err ?? ((line) => process.stderr.write(`${line}\n`));
-  const instanceIds = options.instanceIds?.length ? [...options.instanceIds] : [DEFAULT_INSTANCE_ID];
+  const printedInstance = options.instanceId ?? DEFAULT_INSTANCE_ID;
   const secretGenerated = options.secret === undefined;
-  const secret = options.secret ?? randomBytes(24).toString('hex');
-  if (secret.length < MIN_SECRET_LENGTH) {
+  const master = options.secret ?? randomBytes(32).toString('hex');
+  const defect = masterSecretDefect(master);
+  if (defect !== undefined) {
     throw new Error(
-      `WEBHOOK_SECRET must have at least ${MIN_SECRET_LENGTH} characters (the deployed receiver refuses shorter ones)`,
+      `WEBHOOK_SECRET ${defect} (the deployed receiver refuses it too); make one: export WEBHOOK_SECRET=$(${MASTER_SECRET_COMMAND})`,
     );
   }
+  const maxBodyBytes = options.maxBodyBytes ?? RECEIVER_DEFAULTS.maxBodyBytes;
+  const maxInFlight = options.maxInFlightBodyBytes ?? 64 * maxBodyBytes;
+  let inFlight = 0;
 
   const publish = options.eventBusName
     ? createPublisher({
@@ -161,55 +196,95 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
       })
     : dryRunPublisher(out);
 
-  const handle = createApiGatewayHandler(
-    {
-      instanceIds: new Set(instanceIds),
-      maxBodyBytes: options.maxBodyBytes ?? RECEIVER_DEFAULTS.maxBodyBytes,
-      // Same constant-time comparison as the Lambda, against the local secret instead of SSM.
-      verifySecret: createSecretVerifier({ load: async () => secret, ttlMs: Number.MAX_SAFE_INTEGER }),
-      publish,
-    },
-    () => {},
-  );
+  // Same derivation and constant-time comparison as the Lambda, with the local master instead of SSM.
+  const verifySecret = createSecretVerifier({ load: async () => ({ current: master }), ttlMs: 2 ** 31 });
+  const handle = createApiGatewayHandler({ maxBodyBytes, verifySecret, publish }, (outcome) => {
+    // What the Lambda writes to its log: here the cause of a 503 (missing credentials or region, an
+    // unreachable bus), so a failed publish never goes unexplained.
+    if (outcome.kind === 'failed') err(`${new Date().toISOString()} ${outcome.reason}: ${outcome.cause}`);
+  });
 
   const server: Server = createServer((request, response) => {
     void serve(request, response).catch((error: unknown) => {
       // Never let one bad request take the server down; answer like API Gateway does for its own faults.
       err(`${new Date().toISOString()} internal error: ${error instanceof Error ? error.name : 'unknown'}`);
       if (!response.headersSent)
-        send(response, 500, { 'content-type': 'application/json' }, '{"message":"Internal Server Error"}');
+        send(response, 500, JSON_HEADERS, '{"message":"Internal Server Error"}');
       else response.destroy();
     });
   });
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
 
-  async function serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  /** Answers without reading the body, and closes the connection so the unread body is dropped. */
+  function refuse(request: IncomingMessage, response: ServerResponse, status: number, body: string): void {
+    send(response, status, { ...JSON_HEADERS, connection: 'close' }, body);
+    request.resume();
+  }
+
+  async function serve(request: IncomingMessage, response: ServerResponse): Promise<number> {
     const started = performance.now();
     const path = (request.url ?? '/').split('?', 1)[0] ?? '/';
     const match = ROUTE.exec(path);
     const instanceId = match?.[1] === undefined ? undefined : safeDecode(match[1]);
-    let status: number;
+    let status = 500;
     let detail = '';
+    const answered = (code: number, answer: string) => {
+      status = code;
+      const error = (JSON.parse(answer) as { error?: string }).error;
+      if (error) detail = ` ${error}`;
+    };
+
     if (request.method !== 'POST' || instanceId === undefined) {
       // What API Gateway answers for a route it does not have.
       status = 404;
-      send(response, status, { 'content-type': 'application/json' }, '{"message":"Not Found"}');
-      request.resume();
+      refuse(request, response, status, '{"message":"Not Found"}');
     } else {
-      const body = await readBody(request);
-      if (body === 'too-large') {
-        status = 413;
-        send(
-          response,
-          status,
-          { 'content-type': 'application/json' },
-          '{"message":"Request Entity Too Large"}',
-        );
+      // Who is calling, before a byte of the body is read.
+      const secret = new URL(request.url ?? '/', 'http://localhost').searchParams.get('secret') ?? undefined;
+      const refusal = await authenticate(instanceId, secret, { verifySecret }, deadlineAt(Date.now() + 5_000));
+      const declared = Number(request.headers['content-length'] ?? Number.NaN);
+      if (refusal !== undefined) {
+        const answer = JSON.stringify(responseBody(refusal));
+        answered(refusal.statusCode, answer);
+        refuse(request, response, refusal.statusCode, answer);
+      } else if (declared > maxBodyBytes) {
+        const answer = JSON.stringify({
+          ok: false,
+          error: 'payload-too-large',
+          message: `body is ${declared} bytes; the limit is ${maxBodyBytes}`,
+        });
+        answered(413, answer);
+        refuse(request, response, 413, answer);
       } else {
-        const result = await handle(toApiGatewayEvent(request, body, instanceId));
-        status = result.statusCode ?? 200;
-        send(response, status, result.headers, String(result.body ?? ''));
-        const answer = JSON.parse(String(result.body ?? '{}')) as { error?: string };
-        if (answer.error) detail = ` ${answer.error}`;
+        // Room for this body in the shared budget (its declared size, or the limit when chunked).
+        const reserve = Number.isFinite(declared) ? declared : maxBodyBytes;
+        if (inFlight + reserve > maxInFlight) {
+          status = 503;
+          detail = ' busy';
+          response.setHeader('retry-after', '1');
+          refuse(request, response, 503, '{"ok":false,"error":"busy","message":"too many bodies in flight; retry"}');
+        } else {
+          inFlight += reserve;
+          try {
+            const body = await readBody(request, maxBodyBytes);
+            if (body === 'too-large') {
+              const answer = JSON.stringify({
+                ok: false,
+                error: 'payload-too-large',
+                message: `body is over the limit of ${maxBodyBytes} bytes`,
+              });
+              answered(413, answer);
+              refuse(request, response, 413, answer);
+            } else {
+              const result = await handle(toApiGatewayEvent(request, body, instanceId));
+              const answer = String(result.body ?? '');
+              answered(result.statusCode ?? 200, answer);
+              send(response, result.statusCode ?? 200, result.headers, answer);
+            }
+          } finally {
+            inFlight -= reserve;
+          }
+        }
       }
     }
     // The access line names the route, never the query string (it holds the secret).
@@ -218,6 +293,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     err(
       `${new Date().toISOString()} ${route} ${status}${detail} ${Math.round(performance.now() - started)}ms`,
     );
+    return status;
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -226,19 +302,19 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   });
   const { port } = server.address() as AddressInfo;
   const baseUrl = `http://127.0.0.1:${port}`;
-  const webhookUrl = `${baseUrl}/instances/${instanceIds[0]}/presence`;
+  const webhookUrl = `${baseUrl}/instances/${printedInstance}/presence`;
   const stateFile = localStateFile(port);
 
   err(`Z-API chat-presence receiver listening on ${baseUrl}`);
   err(
-    `instances: ${instanceIds.join(', ')} · ${options.eventBusName ? `publishing to bus ${options.eventBusName}` : 'dry run: events are printed to stdout'}`,
+    `any instance id, each with its own secret · ${options.eventBusName ? `publishing to bus ${options.eventBusName}` : 'dry run: events are printed to stdout'}`,
   );
   if (secretGenerated) {
-    // A generated, local-only secret: shown once so you can point a sender at it.
-    err(`webhook URL (generated secret): ${webhookUrl}?secret=${secret}`);
-    writeFileSync(stateFile, JSON.stringify({ url: `${webhookUrl}?secret=${secret}` }), { mode: 0o600 });
+    // A generated, local-only master: the URL is shown once so you can point a sender at it.
+    err(`webhook URL of ${printedInstance} (generated master): ${instanceWebhookUrl(baseUrl, printedInstance, master)}`);
+    writeFileSync(stateFile, JSON.stringify({ master }), { mode: 0o600 });
   } else {
-    err(`webhook URL: ${webhookUrl}?secret=<WEBHOOK_SECRET>`);
+    err(`webhook URL of ${printedInstance}: ${webhookUrl}?secret=<derived from WEBHOOK_SECRET: npm run webhook-url>`);
   }
 
   let closed: Promise<void> | undefined;
@@ -251,7 +327,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
       closed ??= new Promise<void>((resolve) => {
         if (secretGenerated) rmSync(stateFile, { force: true });
         server.close(() => resolve());
-        server.closeIdleConnections();
+        server.closeAllConnections();
       });
       return closed;
     },
@@ -267,10 +343,10 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): LocalServerOptions {
   if (maxBodyBytes !== undefined && (!Number.isInteger(maxBodyBytes) || maxBodyBytes <= 0)) {
     throw new Error(`MAX_BODY_BYTES must be a positive whole number, got "${env.MAX_BODY_BYTES}"`);
   }
-  const instanceIds = parseInstanceIds(env.ZAPI_INSTANCE_ID);
+  const instanceId = env.ZAPI_INSTANCE_ID?.split(',')[0]?.trim();
   return {
     port,
-    ...(instanceIds.length > 0 && { instanceIds }),
+    ...(instanceId && { instanceId }),
     ...(env.WEBHOOK_SECRET ? { secret: env.WEBHOOK_SECRET } : {}),
     ...(env.EVENT_BUS_NAME?.trim() ? { eventBusName: env.EVENT_BUS_NAME.trim() } : {}),
     ...(maxBodyBytes !== undefined && { maxBodyBytes }),

@@ -3,8 +3,8 @@
  * server, so both answer identically.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { invocationDeadline, type RemainingTime } from '../shared/deadline.ts';
 import {
-  type Invocation,
   type Outcome,
   type ReceiveDeps,
   receiveWebhook,
@@ -21,8 +21,13 @@ const logInternalToConsole: InternalErrorLogger = ({ requestId, error }) =>
   console.error({ msg: 'unexpected error', requestId, error });
 
 /** The part of Lambda's context the adapter uses. */
-export interface InvocationContext {
-  getRemainingTimeInMillis?(): number;
+export type InvocationContext = RemainingTime;
+
+export interface DeadlineSettings {
+  /** Kept back from the time left, to answer and log after a dependency was cut off. @default 1_000 */
+  readonly reserveMs?: number;
+  /** The time allowed when there is no Lambda context (the local server). @default 10_000 */
+  readonly fallbackMs?: number;
 }
 
 export interface ApiGatewayWebhookEvent {
@@ -67,6 +72,7 @@ export function createApiGatewayHandler(
   deps: ReceiveDeps,
   logOutcome: OutcomeLogger,
   logInternalError: InternalErrorLogger = logInternalToConsole,
+  settings: DeadlineSettings = {},
   now: () => number = performance.now.bind(performance),
 ): (
   event: ApiGatewayWebhookEvent,
@@ -75,12 +81,10 @@ export function createApiGatewayHandler(
   return async function handle(event, context) {
     const started = now();
     const requestId = event.requestContext?.requestId ?? '-';
-    const invocation: Invocation =
-      typeof context?.getRemainingTimeInMillis === 'function'
-        ? { remainingMs: context.getRemainingTimeInMillis.bind(context) }
-        : {};
+    // One deadline for the whole invocation; every remote call below carries it.
+    const deadline = invocationDeadline(context, settings.reserveMs ?? 1_000, settings.fallbackMs ?? 10_000);
     try {
-      const outcome = await receiveWebhook(toWebhookRequest(event), deps, invocation);
+      const outcome = await receiveWebhook(toWebhookRequest(event), deps, deadline);
       logOutcome(outcome, { requestId, durationMs: now() - started });
       return toHttpResponse(outcome);
     } catch (error) {

@@ -1,19 +1,23 @@
 /**
  * Puts one presence event on the bus and resolves only once EventBridge accepted it.
  *
+ * Every PutEvents call carries the invocation's deadline: the call is cut off there whatever the bus does
+ * (hangs, or answers its headers and trickles the body), so the caller can still answer 503 in time.
  * The SDK retries whole-request failures (network, throttling, 5xx) itself; PutEvents can also answer
  * 200 with a failed entry (`FailedEntryCount` > 0), which the SDK does not retry. Retryable entry errors
- * are retried here a bounded number of times with jittered backoff; anything else fails at once.
+ * are retried here a bounded number of times with jittered backoff, while time is left; anything else
+ * fails at once.
  */
 import {
   type EventBridgeClient,
   PutEventsCommand,
   type PutEventsCommandOutput,
 } from '@aws-sdk/client-eventbridge';
+import type { Deadline } from '../shared/deadline.ts';
 import { DETAIL_TYPES, EVENT_SOURCE, type PresenceStatus } from '../shared/presence-contract.ts';
-import { DependencyError, type Invocation } from './receive.ts';
+import { DependencyError } from './receive.ts';
 
-const RETRYABLE_ENTRY_ERRORS = new Set([
+export const RETRYABLE_ENTRY_ERRORS: ReadonlySet<string> = new Set([
   'InternalFailure',
   'InternalException',
   'ThrottlingException',
@@ -29,38 +33,33 @@ export interface PublisherOptions {
   /** @default 50 */
   readonly backoffBaseMs?: number;
   readonly sleep?: (ms: number) => Promise<void>;
-  /**
-   * Time kept back to answer: a call that could run past `remaining - reserveMs` is aborted then, so a
-   * 503 is always answered before the function times out.
-   * @default 1_000
-   */
-  readonly reserveMs?: number;
-  /**
-   * The longest one PutEvents call can take on the client's own timeouts (attempts x request timeout,
-   * plus backoff). A retry starts only with this much time (plus the reserve) left; a call that starts
-   * with less gets an abort signal. Warm calls have ample time and pay for no timer.
-   * @default 4_500
-   */
-  readonly callBudgetMs?: number;
+  /** An entry retry starts only with at least this much time left before the deadline. @default 500 */
+  readonly minRetryMs?: number;
+  /** @default Math.random */
+  readonly random?: () => number;
 }
 
 export type Publish = (
   status: PresenceStatus,
   detail: string,
-  invocation?: Invocation,
+  deadline: Deadline,
 ) => Promise<{ readonly eventId: string }>;
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Jittered exponential backoff: base x 2^(attempt-1) x [0.5, 1.5). */
+export function backoffMs(base: number, attempt: number, random: () => number = Math.random): number {
+  return Math.round(base * 2 ** (attempt - 1) * (0.5 + random()));
+}
 
 export function createPublisher(options: PublisherOptions): Publish {
   const maxAttempts = Math.max(1, options.maxEntryAttempts ?? 3);
   const base = options.backoffBaseMs ?? 50;
   const sleep = options.sleep ?? defaultSleep;
-  const reserveMs = options.reserveMs ?? 1_000;
-  const callBudgetMs = options.callBudgetMs ?? 4_500;
+  const minRetryMs = options.minRetryMs ?? 500;
+  const random = options.random ?? Math.random;
 
-  return async function publish(status, detail, invocation = {}) {
-    const remaining = invocation.remainingMs;
+  return async function publish(status, detail, deadline) {
     const entry = {
       EventBusName: options.eventBusName,
       Source: EVENT_SOURCE,
@@ -69,20 +68,19 @@ export function createPublisher(options: PublisherOptions): Publish {
     };
     let lastCode = 'unknown';
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-      const left = remaining?.();
-      if (left !== undefined && attempt > 1 && left < callBudgetMs + reserveMs) {
-        lastCode += ' (no time left to retry)';
-        break;
+      if (attempt > 1) {
+        const pause = backoffMs(base, attempt - 1, random);
+        if (deadline.remainingMs() - pause < minRetryMs) {
+          lastCode += ' (no time left to retry)';
+          break;
+        }
+        await sleep(pause);
       }
       let response: PutEventsCommandOutput;
       try {
-        const command = new PutEventsCommand({ Entries: [entry] });
-        response =
-          left === undefined || left >= callBudgetMs + reserveMs
-            ? await options.client.send(command)
-            : await options.client.send(command, {
-                abortSignal: AbortSignal.timeout(Math.max(1, left - reserveMs)),
-              });
+        response = await deadline.run('EventBridge PutEvents', (abortSignal) =>
+          options.client.send(new PutEventsCommand({ Entries: [entry] }), { abortSignal }),
+        );
       } catch (error) {
         throw new DependencyError('bus', `PutEvents failed: ${errorName(error)}`, { cause: error });
       }
@@ -90,7 +88,6 @@ export function createPublisher(options: PublisherOptions): Publish {
       if (!response.FailedEntryCount && result?.EventId) return { eventId: result.EventId };
       lastCode = result?.ErrorCode ?? 'NoEventId';
       if (!RETRYABLE_ENTRY_ERRORS.has(lastCode)) break;
-      if (attempt < maxAttempts) await sleep(Math.round(base * 2 ** (attempt - 1) * (0.5 + Math.random())));
     }
     throw new DependencyError('bus', `PutEvents entry failed: ${lastCode}`);
   };

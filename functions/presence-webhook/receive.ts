@@ -3,18 +3,27 @@
  *
  * Pure apart from its injected dependencies (the secret check and the publisher), so the Lambda adapter,
  * the local server and the tests all run exactly this code. Order of checks:
- *   1. secret (constant time, before anything about the body is looked at)   -> 401
- *   2. instance in the URL is one we serve                                   -> 404
- *   3. content type is JSON (or absent)                                      -> 415
- *   4. body size                                                             -> 413
- *   5. JSON syntax                                                           -> 400
- *   6. the contract schema, and body.instanceId === the URL's instance       -> 400
- *   7. publish one event; 2xx only once EventBridge accepted it              -> 200 / 503
- * The secret is checked before the instance so an unauthenticated caller learns nothing about which
- * instances exist.
+ *   1. the instance in the URL is a Z-API instance id                         -> 404
+ *   2. the secret is the one derived for that instance (constant time)        -> 401
+ *      (nothing about the body is looked at before this)
+ *   3. content type is JSON (or absent)                                       -> 415
+ *   4. body size                                                              -> 413
+ *   5. JSON syntax, and every number finite                                   -> 400
+ *   6. the contract schema, and body.instanceId === the URL's instance        -> 400
+ *   7. publish the canonical JSON of what was validated; 2xx only once
+ *      EventBridge accepted it                                                -> 200 / 503
+ * Every remote call (the master secret's read, PutEvents) carries the invocation's deadline, so a sick
+ * dependency is answered with a 503 before the function times out.
  */
 import * as v from 'valibot';
-import { PresenceCallbackSchema, type PresenceStatus } from '../shared/presence-contract.ts';
+import type { Deadline } from '../shared/deadline.ts';
+import {
+  canonicalDetail,
+  INSTANCE_ID_PATTERN,
+  nonFiniteNumberPath,
+  PresenceCallbackSchema,
+  type PresenceStatus,
+} from '../shared/presence-contract.ts';
 
 export interface WebhookRequest {
   /** `{instanceId}` from the route. */
@@ -29,26 +38,17 @@ export interface WebhookRequest {
 }
 
 export interface ReceiveDeps {
-  /** Instances this deployment serves. */
-  readonly instanceIds: ReadonlySet<string>;
   /** Largest body accepted, in bytes (after base64 decoding). */
   readonly maxBodyBytes: number;
-  /** Constant-time check of a candidate secret; throws {@link DependencyError} when the secret cannot be read. */
-  verifySecret(candidate: string): boolean | Promise<boolean>;
+  /**
+   * Constant-time check of a candidate secret against the one derived for the instance; throws
+   * {@link DependencyError} when the master cannot be read.
+   */
+  verifySecret(instanceId: string, candidate: string, deadline: Deadline): boolean | Promise<boolean>;
   /** Puts one event on the bus; resolves only once EventBridge accepted it, else throws {@link DependencyError}. */
-  publish(
-    status: PresenceStatus,
-    detail: string,
-    invocation?: Invocation,
-  ): Promise<{ readonly eventId: string }>;
+  publish(status: PresenceStatus, detail: string, deadline: Deadline): Promise<{ readonly eventId: string }>;
   /** Monotonic clock in ms, to time the publish. @default performance.now */
   readonly now?: () => number;
-}
-
-/** What the runtime tells about the current invocation. */
-export interface Invocation {
-  /** Milliseconds left before the function times out (Lambda's `context.getRemainingTimeInMillis`). */
-  readonly remainingMs?: () => number;
 }
 
 /** A dependency (SSM, EventBridge) could not do its part; the caller should retry later. */
@@ -145,30 +145,41 @@ export function describeIssues(issues: readonly v.BaseIssue<unknown>[]): FieldIs
   });
 }
 
-export async function receiveWebhook(
-  request: WebhookRequest,
-  deps: ReceiveDeps,
-  invocation: Invocation = {},
-): Promise<Outcome> {
-  // 1. Authenticate first: nothing else is looked at for an unauthenticated caller.
-  const secret = request.secret;
+/**
+ * Steps 1 and 2: is the caller who it says it is? Undefined when it is; otherwise the outcome to answer.
+ * The local server runs this before it reads a body.
+ */
+export async function authenticate(
+  instanceId: string | undefined,
+  secret: string | undefined,
+  deps: Pick<ReceiveDeps, 'verifySecret'>,
+  deadline: Deadline,
+): Promise<Outcome | undefined> {
+  if (instanceId === undefined || !INSTANCE_ID_PATTERN.test(instanceId)) {
+    return reject(404, 'unknown-instance', 'the URL does not name a Z-API instance');
+  }
   if (secret === undefined || secret === '') {
     return reject(401, 'unauthorized', 'missing secret: the webhook URL must carry ?secret=...');
   }
   let authentic: boolean;
   try {
-    const verdict = deps.verifySecret(secret);
+    const verdict = deps.verifySecret(instanceId, secret, deadline);
     authentic = typeof verdict === 'boolean' ? verdict : await verdict;
   } catch (error) {
     return failed(error, 'secret-unavailable', 'cannot verify the webhook secret right now; retry later');
   }
-  if (!authentic) return reject(401, 'unauthorized', 'wrong secret');
+  return authentic ? undefined : reject(401, 'unauthorized', 'wrong secret for this instance');
+}
 
-  // 2. Only instances this deployment serves.
-  const instanceId = request.instanceId;
-  if (instanceId === undefined || !deps.instanceIds.has(instanceId)) {
-    return reject(404, 'unknown-instance', 'instance is not configured on this endpoint');
-  }
+export async function receiveWebhook(
+  request: WebhookRequest,
+  deps: ReceiveDeps,
+  deadline: Deadline,
+): Promise<Outcome> {
+  // 1-2. Authenticate first: nothing else is looked at for an unauthenticated caller.
+  const refused = await authenticate(request.instanceId, request.secret, deps, deadline);
+  if (refused !== undefined) return refused;
+  const instanceId = request.instanceId as string;
 
   // 3. JSON only.
   if (!isJsonContentType(request.contentType)) {
@@ -186,7 +197,7 @@ export async function receiveWebhook(
   }
   const text = bytes ? bytes.toString('utf8') : raw;
 
-  // 5. JSON syntax.
+  // 5. JSON syntax; numbers JSON cannot carry (1e309 parses to Infinity) are refused, not rewritten.
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -201,6 +212,13 @@ export async function receiveWebhook(
       issues: [{ field: '(body)', message: 'must be a JSON object' }],
     });
   }
+  const nonFinite = nonFiniteNumberPath(parsed);
+  if (nonFinite !== undefined) {
+    return reject(400, 'invalid-body', `invalid field(s): ${nonFinite}`, {
+      instanceId,
+      issues: [{ field: nonFinite, message: 'must be a finite number' }],
+    });
+  }
 
   // 6. The contract.
   const result = v.safeParse(PresenceCallbackSchema, parsed);
@@ -210,10 +228,7 @@ export async function receiveWebhook(
       400,
       'invalid-body',
       `invalid field(s): ${[...new Set(issues.map((i) => i.field))].join(', ')}`,
-      {
-        instanceId,
-        issues,
-      },
+      { instanceId, issues },
     );
   }
   const callback = result.output;
@@ -224,11 +239,11 @@ export async function receiveWebhook(
     });
   }
 
-  // 7. Publish the callback exactly as received.
+  // 7. Publish exactly what was validated.
   const now = deps.now ?? defaultNow;
   const started = now();
   try {
-    const { eventId } = await deps.publish(callback.status, text, invocation);
+    const { eventId } = await deps.publish(callback.status, canonicalDetail(callback), deadline);
     return {
       kind: 'accepted',
       statusCode: 200,

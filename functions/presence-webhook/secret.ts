@@ -1,97 +1,97 @@
 /**
- * The webhook secret, read from SSM once and cached across invocations.
+ * Checks the secret in a webhook URL against the one derived for the instance in its path
+ * (functions/shared/webhook-secret.ts), with the master read from SSM once and cached across invocations.
  *
+ * - No instance list and no SSM call per request: one master serves every instance, so the SSM calls of a
+ *   container do not grow with the fleet.
  * - Compared in constant time (both sides hashed to SHA-256, then `timingSafeEqual`).
- * - Re-read after `ttlMs` so a rotated secret takes effect without a redeploy.
- * - On a mismatch, re-read early (at most once per `refreshOnMismatchAfterMs`).
- * - Rotation without lost callbacks: the loader may also return the previous value with a deadline.
- *   Until then both are accepted, because Z-API keeps sending the old value until the next deploy
- *   registers the new one.
- * - If SSM cannot be reached but a value is cached, the cached value keeps serving.
+ * - Re-read after `ttlMs`, so a rotated master takes effect without a redeploy; on a mismatch, re-read
+ *   early, at most once per `refreshOnMismatchAfterMs` whatever the outcome, so wrong secrets cannot
+ *   drive SSM calls.
+ * - Rotation without lost callbacks: for the grace window the previous master's derived secrets are
+ *   accepted too, while the reconciler re-registers every instance with its new one.
+ * - If SSM cannot be reached but a value is cached, the cached value keeps serving; with nothing cached,
+ *   requests are answered 503 for `failedReadBackoffMs` without asking SSM again.
  */
-import { hash, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, timingSafeEqual } from 'node:crypto';
+import type { Deadline } from '../shared/deadline.ts';
+import type { MasterSecret } from '../shared/master-secret.ts';
 import { DependencyError } from './receive.ts';
 
-/** Shortest secret accepted: anything shorter could be guessed. */
-export const MIN_SECRET_LENGTH = 16;
-
-export interface SecretValues {
-  readonly current: string | undefined;
-  /** The value before the last rotation, accepted until `previousUntil` (epoch ms). */
-  readonly previous?: string;
-  readonly previousUntil?: number;
-  /** Cache this answer for less than the usual TTL (the loader could not read everything). */
-  readonly ttlMs?: number;
-}
-
 export interface SecretVerifierOptions {
-  /** Reads the secret (SSM GetParameter WithDecryption); a plain string means no previous value. */
-  readonly load: () => Promise<SecretValues | string | undefined>;
+  /** Reads the master (current, and previous within the grace window); throws when it cannot. */
+  readonly load: (deadline: Deadline) => Promise<MasterSecret>;
   /** @default 300_000 (5 minutes) */
   readonly ttlMs?: number;
   /** @default 30_000 */
   readonly refreshOnMismatchAfterMs?: number;
   /** With nothing cached, how long after a failed read requests are answered 503 without asking SSM. @default 2_000 */
   readonly failedReadBackoffMs?: number;
+  /** How long an incomplete answer (previous version unreadable) is kept. @default 30_000 */
+  readonly incompleteTtlMs?: number;
   /** @default Date.now */
   readonly now?: () => number;
 }
 
+export type VerifySecret = (
+  instanceId: string,
+  candidate: string,
+  deadline: Deadline,
+) => boolean | Promise<boolean>;
+
 interface Cached {
-  readonly digest: Buffer;
-  readonly previousDigest: Buffer | undefined;
+  readonly current: Buffer;
+  readonly previous: Buffer | undefined;
   readonly previousUntil: number;
   /** When the cached value stops being fresh. */
   readonly expiresAt: number;
 }
 
 const digestOf = (value: string): Buffer => hash('sha256', value, 'buffer');
-const NEVER = Buffer.alloc(32);
 
-export function createSecretVerifier(
-  options: SecretVerifierOptions,
-): (candidate: string) => boolean | Promise<boolean> {
+/** SHA-256 of the secret derived from `key` for `instanceId` (see deriveInstanceSecret). */
+const expectedDigest = (key: Buffer, instanceId: string): Buffer =>
+  digestOf(createHmac('sha256', key).update(instanceId, 'utf8').digest('base64url'));
+
+export function createSecretVerifier(options: SecretVerifierOptions): VerifySecret {
   const ttlMs = options.ttlMs ?? 300_000;
   const refreshAfter = options.refreshOnMismatchAfterMs ?? 30_000;
+  const failedReadBackoffMs = options.failedReadBackoffMs ?? 2_000;
+  const incompleteTtlMs = options.incompleteTtlMs ?? 30_000;
   const now = options.now ?? Date.now;
   let cached: Cached | undefined;
   let inFlight: Promise<Cached> | undefined;
   /** Last time SSM was asked, successful or not: bounds re-reads caused by wrong secrets. */
   let lastAttemptAt = Number.NEGATIVE_INFINITY;
   let lastFailureAt = Number.NEGATIVE_INFINITY;
-  const failedReadBackoffMs = options.failedReadBackoffMs ?? 2_000;
 
-  async function fetchSecret(): Promise<Cached> {
-    let loaded: SecretValues | string | undefined;
+  async function fetchMaster(deadline: Deadline): Promise<Cached> {
+    let master: MasterSecret;
     try {
-      loaded = await options.load();
+      master = await options.load(deadline);
     } catch (error) {
-      throw new DependencyError('secret', 'the webhook secret parameter could not be read', { cause: error });
+      const detail = error instanceof Error ? error.message : 'unknown error';
+      throw new DependencyError('secret', `the webhook master secret could not be read: ${detail}`, {
+        cause: error,
+      });
     }
-    const values: SecretValues = typeof loaded === 'object' ? loaded : { current: loaded };
-    if (values.current === undefined || values.current.length < MIN_SECRET_LENGTH) {
-      throw new DependencyError(
-        'secret',
-        `the webhook secret parameter is empty or shorter than ${MIN_SECRET_LENGTH} characters`,
-      );
-    }
-    const previousOk = values.previous !== undefined && values.previous.length >= MIN_SECRET_LENGTH;
+    const ttl = master.incomplete ? Math.min(ttlMs, incompleteTtlMs) : ttlMs;
     return {
-      digest: digestOf(values.current),
-      previousDigest: previousOk ? digestOf(values.previous as string) : undefined,
-      previousUntil: previousOk ? (values.previousUntil ?? 0) : 0,
-      expiresAt: now() + Math.min(ttlMs, values.ttlMs ?? ttlMs),
+      current: Buffer.from(master.current, 'utf8'),
+      previous: master.previous === undefined ? undefined : Buffer.from(master.previous, 'utf8'),
+      previousUntil: master.previous === undefined ? 0 : (master.previousUntil ?? 0),
+      expiresAt: now() + ttl,
     };
   }
 
-  async function refresh(): Promise<Cached> {
+  async function refresh(deadline: Deadline): Promise<Cached> {
     if (!inFlight && cached === undefined && now() - lastFailureAt < failedReadBackoffMs) {
       // Nothing to serve and SSM just failed: do not let every request (authentic or not) ask again.
-      throw new DependencyError('secret', 'the webhook secret parameter could not be read a moment ago');
+      throw new DependencyError('secret', 'the webhook master secret could not be read a moment ago');
     }
     if (!inFlight) {
       lastAttemptAt = now();
-      inFlight = fetchSecret().finally(() => {
+      inFlight = fetchMaster(deadline).finally(() => {
         inFlight = undefined;
       });
     }
@@ -106,28 +106,32 @@ export function createSecretVerifier(
     return cached;
   }
 
-  function matches(candidateDigest: Buffer, secret: Cached): boolean {
-    // Both comparisons always run, so the time taken does not say which value matched.
-    const current = timingSafeEqual(candidateDigest, secret.digest);
-    const previousLive = secret.previousDigest !== undefined && now() < secret.previousUntil;
-    const previous = timingSafeEqual(candidateDigest, secret.previousDigest ?? NEVER) && previousLive;
+  function matches(instanceId: string, candidateDigest: Buffer, secret: Cached): boolean {
+    const current = timingSafeEqual(candidateDigest, expectedDigest(secret.current, instanceId));
+    if (secret.previous === undefined || now() >= secret.previousUntil) return current;
+    const previous = timingSafeEqual(candidateDigest, expectedDigest(secret.previous, instanceId));
     return current || previous;
   }
 
   /** No fresh value, or the fresh one did not match. */
-  async function slowPath(candidateDigest: Buffer, fresh: Cached | undefined): Promise<boolean> {
-    if (fresh === undefined && matches(candidateDigest, await refresh())) return true;
-    // A wrong secret may be a new one this container has not seen yet: re-read, but at most once per
-    // window, whatever the outcome of the last read, so wrong secrets cannot drive SSM calls.
+  async function slowPath(
+    instanceId: string,
+    candidateDigest: Buffer,
+    fresh: Cached | undefined,
+    deadline: Deadline,
+  ): Promise<boolean> {
+    if (fresh === undefined && matches(instanceId, candidateDigest, await refresh(deadline))) return true;
+    // A wrong secret may come from a master this container has not seen yet: re-read, but at most once
+    // per window, whatever the outcome of the last read.
     if (now() - lastAttemptAt < refreshAfter) return false;
-    return matches(candidateDigest, await refresh());
+    return matches(instanceId, candidateDigest, await refresh(deadline));
   }
 
-  /** Answers synchronously on the hot path (a fresh cached secret that matches). */
-  return function verifySecret(candidate: string): boolean | Promise<boolean> {
+  /** Answers synchronously on the hot path (a fresh cached master that matches). */
+  return function verifySecret(instanceId, candidate, deadline) {
     const candidateDigest = digestOf(candidate);
     const fresh = cached !== undefined && now() < cached.expiresAt ? cached : undefined;
-    if (fresh !== undefined && matches(candidateDigest, fresh)) return true;
-    return slowPath(candidateDigest, fresh);
+    if (fresh !== undefined && matches(instanceId, candidateDigest, fresh)) return true;
+    return slowPath(instanceId, candidateDigest, fresh, deadline);
   };
 }

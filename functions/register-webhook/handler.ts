@@ -1,118 +1,120 @@
 /**
- * Provider-framework onEvent handler: CloudFormation custom resource -> registration core.
+ * Provider-framework onEvent handler: on every deploy, registers the whole fleet with Z-API through the
+ * shared fleet core, in `register` mode (a deploy PUTs every instance, as it always has; only the
+ * scheduled sweep skips instances whose URL is already right).
+ *
+ * - Create/Update fail the deploy, with a message naming each instance and what to do, only when an
+ *   instance the deploy named (`-c instanceId=...`) has no token or cannot be registered. Instances found
+ *   only in SSM are reported (log line, metric, alarm) and never fail the deploy.
+ * - Delete releases the fleet's URLs (where they are still this endpoint's) and never fails.
+ * - A rollback re-registers and never fails (a failure there would most likely repeat the one that caused
+ *   the rollback and leave the stack in UPDATE_ROLLBACK_FAILED).
  * Returns `{ PhysicalResourceId, Data }` or throws; the framework answers CloudFormation. The event is
- * never logged (its ResponseURL is a presigned URL).
+ * never logged (its ResponseURL is a presigned URL). Every remote call carries the invocation's deadline.
  */
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { CloudFormationCustomResourceEvent, Context } from 'aws-lambda';
-import { REGISTRATION_PROPERTIES } from './properties.ts';
-import { deregister, RegistrationError, type RegistrationProps, register } from './registration.ts';
-import { parameterReader } from './ssm.ts';
-import { DEFAULT_ZAPI_BASE_URL, ZapiClient } from './zapi.ts';
+import { invocationDeadline } from '../shared/deadline.ts';
+import { type Mode, runFleet } from '../shared/fleet/reconcile.ts';
+import { failureList, reportRun } from '../shared/fleet/report.ts';
+import { fleetDeps, readFleetConfig } from '../shared/fleet/runtime.ts';
+import { REGISTRATION_PHYSICAL_ID, REGISTRATION_PROPERTIES } from './properties.ts';
 
-/** Time kept back from the Lambda timeout so a failure is still reported. */
+/** Kept back from the Lambda timeout so a failure is still reported to CloudFormation. */
 const SAFETY_MARGIN_MS = 10_000;
 
+const config = readFleetConfig(process.env);
 const ssm = new SSMClient({
   maxAttempts: 3,
-  requestHandler: {
-    connectionTimeout: 2_000,
-    requestTimeout: 5_000,
-    throwOnRequestTimeout: true,
-    socketTimeout: 5_000,
-  },
+  requestHandler: { connectionTimeout: 2_000, requestTimeout: 5_000, throwOnRequestTimeout: true },
 });
-const readParameter = parameterReader(ssm);
-const baseUrl = process.env.ZAPI_BASE_URL?.trim() || DEFAULT_ZAPI_BASE_URL;
-/** Per-attempt timeout of a Z-API call (ms); 5 s unless set. */
-const attemptTimeoutMs =
-  Number(process.env.ZAPI_ATTEMPT_TIMEOUT_MS) > 0 ? Number(process.env.ZAPI_ATTEMPT_TIMEOUT_MS) : 5_000;
+const deps = fleetDeps(config, ssm);
 
 export interface OnEventResponse {
   readonly PhysicalResourceId: string;
   readonly Data?: Record<string, string>;
 }
 
-function propsOf(event: CloudFormationCustomResourceEvent): RegistrationProps {
-  const raw = event.ResourceProperties as Record<string, unknown>;
-  const text = (key: string, required: boolean): string | undefined => {
-    const value = raw[key];
-    if (typeof value === 'string' && value !== '') return value;
-    if (required) throw new RegistrationError(`resource property ${key} is missing`);
-    return undefined;
-  };
-  const P = REGISTRATION_PROPERTIES;
-  const clientTokenParameter = text(P.clientTokenParameter, false);
-  return {
-    instanceId: text(P.instanceId, true) as string,
-    webhookUrl: text(P.webhookUrl, true) as string,
-    instanceTokenParameter: text(P.instanceTokenParameter, true) as string,
-    webhookSecretParameter: text(P.webhookSecretParameter, true) as string,
-    ...(clientTokenParameter !== undefined && { clientTokenParameter }),
-  };
+/** A failure whose message is safe to show in CloudFormation. */
+export class RegistrationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RegistrationError';
+  }
+}
+
+function property(event: CloudFormationCustomResourceEvent, key: string, old = false): unknown {
+  const source = old && 'OldResourceProperties' in event ? event.OldResourceProperties : event.ResourceProperties;
+  return (source as Record<string, unknown>)[key];
 }
 
 /**
- * An Update whose new properties carry an older deploy nonce than the old ones is CloudFormation
- * rolling back (the nonce is the synthesis time in ISO 8601, so strings compare in time order).
+ * An Update whose new properties carry an older deploy nonce than the old ones is CloudFormation rolling
+ * back (the nonce is the synthesis time in ISO 8601, so strings compare in time order).
  */
 export function isRollback(event: CloudFormationCustomResourceEvent): boolean {
   if (event.RequestType !== 'Update') return false;
-  const next = (event.ResourceProperties as Record<string, unknown>)[REGISTRATION_PROPERTIES.deployNonce];
-  const previous = (event.OldResourceProperties as Record<string, unknown>)[
-    REGISTRATION_PROPERTIES.deployNonce
-  ];
+  const next = property(event, REGISTRATION_PROPERTIES.deployNonce);
+  const previous = property(event, REGISTRATION_PROPERTIES.deployNonce, true);
   return typeof next === 'string' && typeof previous === 'string' && next < previous;
+}
+
+function requiredIds(event: CloudFormationCustomResourceEvent): string[] {
+  const raw = property(event, REGISTRATION_PROPERTIES.requiredInstanceIds);
+  return typeof raw === 'string' ? raw.split(',').map((id) => id.trim()).filter(Boolean) : [];
 }
 
 export async function handler(
   event: CloudFormationCustomResourceEvent,
   context?: Pick<Context, 'getRemainingTimeInMillis'>,
 ): Promise<OnEventResponse> {
-  const deadline =
-    typeof context?.getRemainingTimeInMillis === 'function'
-      ? Date.now() + context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS
-      : undefined;
-  const deps = {
-    readParameter,
-    zapi: (credentials: ConstructorParameters<typeof ZapiClient>[0], extraSecrets: readonly string[]) =>
-      new ZapiClient(credentials, {
-        baseUrl,
-        attemptTimeoutMs,
-        redact: extraSecrets,
-        ...(deadline !== undefined && { deadline }),
-      }),
-    log: console,
-  };
-
-  if (event.RequestType === 'Delete') {
-    try {
-      await deregister(propsOf(event), deps);
-    } catch (error) {
-      console.warn({ msg: 'delete: ignored', error: error instanceof Error ? error.name : 'unknown' });
-    }
+  if (event.RequestType === 'Delete' && property(event, REGISTRATION_PROPERTIES.fleet) !== 'true') {
+    // A resource from a version with one custom resource per instance, deleted while upgrading: the fleet
+    // resource now owns those instances and has just registered them, so there is nothing to undo.
+    console.info({ msg: 'delete of a per-instance registration from an earlier version: nothing to do' });
     return { PhysicalResourceId: event.PhysicalResourceId };
   }
 
-  const props = propsOf(event);
-  if (isRollback(event)) {
-    // CloudFormation is rolling back a failed deploy by re-sending the previous properties. Tokens and
-    // secret are read from SSM, not from the properties, so a failure here would most likely repeat the
-    // one that caused the rollback and leave the stack in UPDATE_ROLLBACK_FAILED: try, never fail.
-    try {
-      await register(props, deps);
-    } catch (error) {
+  const started = Date.now();
+  const deadline = invocationDeadline(context, SAFETY_MARGIN_MS, 5 * 60_000);
+  const mode: Mode = event.RequestType === 'Delete' ? 'release' : 'register';
+  const required = mode === 'register' ? requiredIds(event) : [];
+  const lenient = event.RequestType === 'Delete' || isRollback(event);
+
+  try {
+    const report = await runFleet({ mode, trigger: 'deploy', required }, config, deps, deadline);
+    const counts = reportRun(report, { namespace: config.metricsNamespace, durationMs: Date.now() - started });
+    const mustRegister = new Set(required);
+    const blocking = report.outcomes.filter((o) => mustRegister.has(o.instanceId) && !o.registered);
+    if (blocking.length > 0 && !lenient) {
+      throw new RegistrationError(
+        `${blocking.length} of the instance(s) named with -c instanceId could not be registered: ${failureList({ ...report, outcomes: blocking }).join('; ')}`,
+      );
+    }
+    if (counts.fleetSize === 0 && mode === 'register') {
       console.warn({
-        msg: 'rollback: could not re-register the previous webhook URL; check the Z-API panel',
-        instanceId: props.instanceId,
-        error: error instanceof Error ? error.message : 'unknown',
+        msg: `no instance has a token under ${config.tokenParameterTemplate} yet; add one with aws ssm put-parameter and it is registered within a minute`,
       });
     }
-  } else {
-    await register(props, deps);
+    return {
+      PhysicalResourceId: REGISTRATION_PHYSICAL_ID,
+      Data: {
+        FleetSize: String(counts.fleetSize),
+        Registered: String(counts.registered),
+        Unregistered: String(counts.unregistered),
+      },
+    };
+  } catch (error) {
+    if (!lenient) {
+      if (error instanceof RegistrationError) throw error;
+      // Our own errors carry safe messages (no value, no remote text); anything else shows its name only.
+      const safe = error instanceof Error && error.name === 'ParameterError' ? error.message : undefined;
+      throw new RegistrationError(safe ?? `registration failed unexpectedly (${error instanceof Error ? error.name : 'error'})`);
+    }
+    console.warn({
+      msg: `${event.RequestType === 'Delete' ? 'delete' : 'rollback'}: could not finish; check the chat-presence webhook in the Z-API panel`,
+      error: error instanceof Error && error.name === 'ParameterError' ? error.message : 'unexpected error',
+    });
+    return { PhysicalResourceId: event.RequestType === 'Create' ? REGISTRATION_PHYSICAL_ID : event.PhysicalResourceId };
   }
-  return {
-    PhysicalResourceId: `zapi-chat-presence:${props.instanceId}`,
-    Data: { WebhookUrl: props.webhookUrl },
-  };
 }

@@ -10,6 +10,12 @@ import * as v from 'valibot';
 export const PRESENCE_STATUSES = ['UNAVAILABLE', 'AVAILABLE', 'COMPOSING', 'RECORDING', 'PAUSED'] as const;
 export type PresenceStatus = (typeof PRESENCE_STATUSES)[number];
 
+/**
+ * A Z-API instance id as it appears in the webhook path: short, letters, digits, `-` and `_` (which also
+ * keeps it safe in URLs, SSM parameter names and construct ids).
+ */
+export const INSTANCE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
 /** The `type` Z-API puts on every chat-presence callback. */
 export const CALLBACK_TYPE = 'PresenceChatCallback';
 
@@ -41,7 +47,8 @@ export const STATUS_DESCRIPTIONS: Readonly<Record<PresenceStatus, string>> = Obj
  * A Z-API `PresenceChatCallback` body.
  *
  * Unknown fields are kept (group presence carries participant data, chat names and photos that Z-API
- * does not document), so `detail` on the bus is the callback as received.
+ * does not document). What goes on the bus is {@link canonicalDetail} of the validated output: exactly
+ * what was validated, never the raw text (see there).
  */
 export const PresenceCallbackSchema = v.looseObject({
   type: v.pipe(
@@ -59,7 +66,7 @@ export const PresenceCallbackSchema = v.looseObject({
   ),
   lastSeen: v.optional(
     v.pipe(
-      v.nullable(v.number('must be a number or null')),
+      v.nullable(v.pipe(v.number('must be a number or null'), v.finite('must be a finite number'))),
       v.description('When the contact was last seen (epoch number), or null.'),
     ),
   ),
@@ -73,7 +80,33 @@ export const PresenceCallbackSchema = v.looseObject({
 /** A validated callback (unknown fields included). */
 export type PresenceCallback = v.InferOutput<typeof PresenceCallbackSchema>;
 
-/** The `detail` of every event on the bus: the callback as Z-API sent it. */
+/**
+ * The `detail` text published for a validated callback: its canonical JSON. The raw body is never
+ * published, because what a JSON reader makes of odd text depends on the reader: with duplicate keys
+ * JSON.parse keeps the last value where others keep the first, and numbers beyond double range become
+ * Infinity. Re-serializing the validated value means every consumer reads exactly what was validated:
+ * one value per key (the last, as validated), documented fields first, numbers in their shortest form,
+ * and the keys `__proto__`, `constructor` and `prototype` left out.
+ */
+export function canonicalDetail(callback: PresenceCallback): string {
+  return JSON.stringify(callback);
+}
+
+/**
+ * The dotted path of the first number in a parsed JSON value that is not finite (`1e309` parses to
+ * Infinity, which JSON cannot carry), or undefined when every number is finite.
+ */
+export function nonFiniteNumberPath(value: unknown, path = ''): string | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : path || '(body)';
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const [key, item] of Object.entries(value)) {
+    const found = nonFiniteNumberPath(item, path === '' ? key : `${path}.${key}`);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/** The `detail` of every event on the bus: the validated callback. */
 export type PresenceEventDetail = PresenceCallback;
 
 /** An EventBridge event as a subscriber (a Lambda target, say) receives it. */

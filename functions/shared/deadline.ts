@@ -1,0 +1,89 @@
+/**
+ * One deadline per invocation, enforced on every remote call.
+ *
+ * A deadline is an instant. `run(what, fn)` gives `fn` an AbortSignal that fires at the deadline (or
+ * sooner, with a cap) and settles at that instant whatever `fn` does: a dependency that hangs, answers
+ * its headers and then trickles its body one byte at a time, or ignores the signal, still cannot hold the
+ * caller past it. The signal lets the SDK or `fetch` tear the connection down; the race is what makes the
+ * bound hold even when that cleanup is slow.
+ */
+
+/** A remote call was cut off at its deadline (or at its cap). */
+export class DeadlineExceeded extends Error {
+  constructor(
+    /** What was being waited for (an operation name, never a URL). */
+    readonly what: string,
+    readonly afterMs: number,
+  ) {
+    super(`${what}: no complete answer within ${Math.max(0, Math.round(afterMs))} ms`);
+    this.name = 'DeadlineExceeded';
+  }
+}
+
+export interface Deadline {
+  /** Epoch milliseconds of the deadline. */
+  readonly at: number;
+  /** Milliseconds left (negative once past). */
+  remainingMs(): number;
+  /**
+   * Runs `fn` with a signal that aborts at the deadline, or after `capMs` if that comes first; rejects
+   * with {@link DeadlineExceeded} at that instant. Rejects at once, without calling `fn`, when no time
+   * is left.
+   */
+  run<T>(what: string, fn: (signal: AbortSignal) => Promise<T>, capMs?: number): Promise<T>;
+  /** A deadline `ms` from now, or this one if it comes sooner. */
+  within(ms: number): Deadline;
+  /** This deadline moved `ms` earlier (time kept back to report an outcome). */
+  reserve(ms: number): Deadline;
+}
+
+export function deadlineAt(at: number, now: () => number = Date.now): Deadline {
+  const remainingMs = () => at - now();
+  return {
+    at,
+    remainingMs,
+    within: (ms) => deadlineAt(Math.min(at, now() + ms), now),
+    reserve: (ms) => deadlineAt(at - ms, now),
+    run<T>(what: string, fn: (signal: AbortSignal) => Promise<T>, capMs?: number): Promise<T> {
+      const allowed = Math.min(remainingMs(), capMs ?? Number.POSITIVE_INFINITY);
+      if (!(allowed > 0)) return Promise.reject(new DeadlineExceeded(what, 0));
+      const controller = new AbortController();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const expired = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          const error = new DeadlineExceeded(what, allowed);
+          controller.abort(error);
+          reject(error);
+        }, allowed);
+      });
+      let work: Promise<T>;
+      try {
+        work = fn(controller.signal);
+      } catch (error) {
+        clearTimeout(timer);
+        return Promise.reject(error);
+      }
+      return Promise.race([work, expired]).finally(() => clearTimeout(timer));
+    },
+  };
+}
+
+/** The part of Lambda's context a deadline is read from. */
+export interface RemainingTime {
+  getRemainingTimeInMillis?(): number;
+}
+
+/**
+ * The invocation's deadline: Lambda's remaining time minus `reserveMs` (kept back to answer or report),
+ * or `fallbackMs` from now when there is no Lambda context (the local server, tests).
+ */
+export function invocationDeadline(
+  context: RemainingTime | undefined,
+  reserveMs: number,
+  fallbackMs: number,
+  now: () => number = Date.now,
+): Deadline {
+  const remaining =
+    typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : fallbackMs;
+  return deadlineAt(now() + remaining - reserveMs, now);
+}

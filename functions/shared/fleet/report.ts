@@ -1,0 +1,171 @@
+/**
+ * What a run tells operators: one structured log line per instance that needs attention (a correction, a
+ * failure, drift, a disconnected session, an expiry, a payment problem) naming the instance and what was
+ * found (another URL's host only, never its query string), and one CloudWatch EMF line per run with the
+ * fleet's counts. Healthy, unchanged instances write nothing, so a sweep of 1,000 healthy instances costs
+ * one log line.
+ */
+import { FLEET_METRICS } from './settings.ts';
+import type { FleetReport, InstanceOutcome } from './reconcile.ts';
+
+export interface FleetCounts {
+  readonly fleetSize: number;
+  readonly healthy: number;
+  readonly registered: number;
+  readonly newlyRegistered: number;
+  readonly corrected: number;
+  readonly failed: number;
+  readonly unregistered: number;
+  readonly driftReported: number;
+  readonly disconnected: number;
+  readonly expiringSoon: number;
+  readonly paymentIssues: number;
+  readonly released: number;
+}
+
+export function countOutcomes(outcomes: readonly InstanceOutcome[]): FleetCounts {
+  const count = (test: (o: InstanceOutcome) => boolean) => outcomes.filter(test).length;
+  return {
+    fleetSize: outcomes.length,
+    healthy: count((o) => o.registered && o.health?.connected !== false),
+    registered: count((o) => o.registered),
+    newlyRegistered: count((o) => o.action === 'registered'),
+    corrected: count((o) => o.action === 'corrected'),
+    failed: count((o) => o.action === 'failed'),
+    // Instances this run was meant to register and could not (drift under the alert policy is reported
+    // on its own; a release leaves instances unregistered on purpose).
+    unregistered: count((o) => o.action === 'failed' || o.action === 'skipped'),
+    driftReported: count((o) => o.action === 'drift-reported'),
+    disconnected: count((o) => o.health?.connected === false),
+    expiringSoon: count((o) => o.health?.expiresSoon === true),
+    paymentIssues: count((o) => o.health?.paymentIssue === true),
+    released: count((o) => o.action === 'released'),
+  };
+}
+
+export interface LogSink {
+  info(record: Record<string, unknown>): void;
+  warn(record: Record<string, unknown>): void;
+  error(record: Record<string, unknown>): void;
+}
+
+const MESSAGES: Partial<Record<InstanceOutcome['action'], string>> = {
+  registered: 'webhook registered',
+  corrected: 'drift corrected: another URL had replaced this endpoint',
+  'drift-reported': 'drift found: another URL has replaced this endpoint (driftPolicy alert: left as is)',
+  failed: 'instance could not be registered',
+  skipped: 'instance skipped: out of time',
+  released: 'webhook released',
+};
+
+/** One line per instance that needs attention; nothing for a healthy, unchanged one. */
+export function logOutcomes(report: FleetReport, log: LogSink): void {
+  for (const o of report.outcomes) {
+    const base = {
+      instanceId: o.instanceId,
+      trigger: report.trigger,
+      action: o.action,
+      ...(o.found !== undefined && { found: o.found }),
+      ...(o.foundHost !== undefined && { foundHost: o.foundHost }),
+    };
+    const message = MESSAGES[o.action];
+    if (message !== undefined) {
+      const record = { msg: message, ...base, ...(o.error && { code: o.error.code, error: o.error.message }) };
+      if (o.action === 'failed' || o.action === 'skipped') log.error(record);
+      else if (o.action === 'drift-reported') log.warn(record);
+      else log.info(record);
+    }
+    const h = o.health;
+    if (h?.connected === false) {
+      log.error({
+        msg: 'instance not connected to WhatsApp: no presence callback will arrive until its QR code is scanned again',
+        ...base,
+      });
+    }
+    if (h?.expiresSoon) {
+      log.warn({
+        msg: 'instance expires soon',
+        ...base,
+        due: h.dueAt === undefined ? undefined : new Date(h.dueAt).toISOString(),
+      });
+    }
+    if (h?.paymentIssue) {
+      log.warn({ msg: 'instance payment status is not current', ...base, paymentStatus: h.paymentStatus });
+    }
+  }
+}
+
+/** The run's EMF line: counts as metrics by Trigger (and Scope), plus the run's duration. */
+export function emfSummary(
+  report: FleetReport,
+  counts: FleetCounts,
+  namespace: string,
+  durationMs: number,
+  timestamp: number,
+): string {
+  const M = FLEET_METRICS;
+  const values: Record<string, number> = {
+    [M.fleetSize]: counts.fleetSize,
+    [M.healthy]: counts.healthy,
+    [M.registered]: counts.registered,
+    [M.newlyRegistered]: counts.newlyRegistered,
+    [M.corrected]: counts.corrected,
+    [M.failed]: counts.failed,
+    [M.unregistered]: counts.unregistered,
+    [M.driftReported]: counts.driftReported,
+    [M.disconnected]: counts.disconnected,
+    [M.expiringSoon]: counts.expiringSoon,
+    [M.paymentIssues]: counts.paymentIssues,
+    [M.released]: counts.released,
+  };
+  return `${JSON.stringify({
+    _aws: {
+      Timestamp: timestamp,
+      CloudWatchMetrics: [
+        {
+          Namespace: namespace,
+          Dimensions: [['Trigger', 'Scope']],
+          Metrics: [
+            ...Object.keys(values).map((Name) => ({ Name, Unit: 'Count' })),
+            { Name: M.durationMs, Unit: 'Milliseconds' },
+          ],
+        },
+      ],
+    },
+    msg: 'reconcile run',
+    mode: report.mode,
+    Trigger: report.trigger,
+    Scope: report.wholeFleet ? 'fleet' : 'instances',
+    ...values,
+    [M.durationMs]: Math.round(durationMs),
+  })}\n`;
+}
+
+/** Writes a run's lines (per-instance, then the EMF summary) and returns its counts. */
+export function reportRun(
+  report: FleetReport,
+  options: {
+    readonly namespace: string;
+    readonly durationMs: number;
+    readonly log?: LogSink;
+    readonly write?: (line: string) => void;
+    readonly now?: () => number;
+  },
+): FleetCounts {
+  const counts = countOutcomes(report.outcomes);
+  logOutcomes(report, options.log ?? console);
+  // Straight to stdout: Lambda's JSON log format would wrap a console line, and CloudWatch would not
+  // read the wrapped line as EMF.
+  (options.write ?? ((line) => process.stdout.write(line)))(
+    emfSummary(report, counts, options.namespace, options.durationMs, (options.now ?? Date.now)()),
+  );
+  return counts;
+}
+
+/** The failed instances of a report, for an answer or an error (at most `limit`). */
+export function failureList(report: FleetReport, limit = 10): string[] {
+  const failed = report.outcomes.filter((o) => o.error !== undefined);
+  const shown = failed.slice(0, limit).map((o) => `${o.instanceId}: ${o.error?.message}`);
+  if (failed.length > limit) shown.push(`... and ${failed.length - limit} more (see the log)`);
+  return shown;
+}

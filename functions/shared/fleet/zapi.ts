@@ -1,0 +1,318 @@
+/**
+ * The two Z-API calls the fleet needs (GET me, PUT update-webhook-chat-presence), each cut off at the
+ * caller's deadline, with per-attempt timeouts and bounded retries (5xx, 429, timeouts and network
+ * errors) with jittered backoff.
+ *
+ * No answer body ever reaches an error, a log or a CloudFormation Reason: an error says which call, the
+ * HTTP status and a short code from an allow-list, and what to check. GET me's answer also carries the
+ * instance token: only the fields listed in {@link InstanceState} are kept.
+ *
+ * @see ../../../../shared/zapi-docs/webhooks-on-chat-presence.en.md (PUT update-webhook-chat-presence)
+ * @see ../../../../shared/zapi-docs/instance-me.en.md (GET me)
+ */
+import { type Deadline, DeadlineExceeded } from '../deadline.ts';
+
+export const DEFAULT_ZAPI_BASE_URL = 'https://api.z-api.io';
+
+export interface ZapiCredentials {
+  readonly instanceId: string;
+  /** Instance token (goes in the URL path). */
+  readonly token: string;
+  /** Account security token, sent as the `Client-Token` header when the account requires one. */
+  readonly clientToken?: string;
+}
+
+/** What GET me says about an instance, and nothing else (its answer also holds the token). */
+export interface InstanceState {
+  /** The chat-presence webhook URL Z-API calls; undefined when none is set. */
+  readonly presenceChatCallbackUrl: string | undefined;
+  readonly connected: boolean | undefined;
+  /** When the instance expires (epoch ms), if Z-API said. */
+  readonly dueAt: number | undefined;
+  readonly paymentStatus: string | undefined;
+}
+
+export interface ZapiClientOptions {
+  /** @default https://api.z-api.io */
+  readonly baseUrl?: string;
+  /** Timeout of one HTTP attempt (the deadline still bounds the whole call). @default 5_000 */
+  readonly attemptTimeoutMs?: number;
+  /** Attempts per call, the first included. @default 4 */
+  readonly maxAttempts?: number;
+  /** First backoff; doubled each retry, with jitter. @default 500 */
+  readonly backoffBaseMs?: number;
+  readonly fetch?: typeof fetch;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly random?: () => number;
+}
+
+/**
+ * Why a call failed, from a fixed list (never text from the answer):
+ * - `client-token-required`: the account requires its Client-Token (Z-API's `null not allowed`)
+ * - `unauthorized`: 401/403; `not-found`: 404; `rejected`: any other 4xx
+ * - `rate-limited`: 429; `server-error`: 5xx; `timeout`; `network`
+ * - `not-json`: a 2xx whose body is not JSON; `not-accepted`: the PUT's answer was not `{"value": true}`
+ */
+export type ZapiErrorCode =
+  | 'client-token-required'
+  | 'unauthorized'
+  | 'not-found'
+  | 'rejected'
+  | 'rate-limited'
+  | 'server-error'
+  | 'timeout'
+  | 'network'
+  | 'not-json'
+  | 'not-accepted';
+
+/** A Z-API call that failed; its message is safe to show anywhere. */
+export class ZapiError extends Error {
+  constructor(
+    message: string,
+    readonly code: ZapiErrorCode,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'ZapiError';
+  }
+}
+
+/** Z-API error strings recognised in a 4xx answer, each mapped to a code. Nothing else is read. */
+const KNOWN_ERRORS: Readonly<Record<string, ZapiErrorCode>> = { 'null not allowed': 'client-token-required' };
+
+/** Largest answer read; the rest is dropped (GET me answers are well under 4 KB). */
+const MAX_ANSWER_BYTES = 256 * 1024;
+
+/**
+ * Every form a secret can take in text someone else produced: raw, percent-encoded (upper and lower
+ * case hex), JSON-escaped (`\/`, `\"`, `\uXXXX`) and percent-decoded.
+ */
+export function secretForms(secret: string): string[] {
+  const encoded = encodeURIComponent(secret);
+  const forms = new Set([secret, encoded, encoded.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase())]);
+  const json = JSON.stringify(secret).slice(1, -1);
+  forms.add(json);
+  forms.add(json.replaceAll('/', '\\/'));
+  forms.add(
+    secret.replace(/[^\x20-\x7e]|["\\/]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
+  );
+  try {
+    forms.add(decodeURIComponent(secret));
+  } catch {
+    // not percent-encoded text
+  }
+  return [...forms];
+}
+
+/** Replaces every form of each secret (see {@link secretForms}) with `***`. Defence in depth. */
+export function redact(text: string, secrets: readonly (string | undefined)[]): string {
+  const values = secrets
+    .filter((s): s is string => typeof s === 'string' && s.length >= 4)
+    .flatMap(secretForms)
+    .filter((s) => s.length >= 4)
+    .sort((a, b) => b.length - a.length);
+  let out = text;
+  for (const value of values) out = out.split(value).join('***');
+  return out;
+}
+
+/** A URL as it may be shown: its host only (its path may carry a token, its query a secret). */
+export function hostOf(url: string): string {
+  try {
+    return new URL(url).host || '(no host)';
+  } catch {
+    return '(not a URL)';
+  }
+}
+
+interface Answer {
+  readonly status: number;
+  readonly text: string;
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export class ZapiClient {
+  private readonly baseUrl: string;
+  private readonly attemptTimeoutMs: number;
+  private readonly maxAttempts: number;
+  private readonly backoffBaseMs: number;
+  private readonly fetch: typeof fetch;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly random: () => number;
+
+  constructor(
+    private readonly credentials: ZapiCredentials,
+    options: ZapiClientOptions = {},
+  ) {
+    this.baseUrl = (options.baseUrl ?? DEFAULT_ZAPI_BASE_URL).replace(/\/+$/, '');
+    this.attemptTimeoutMs = options.attemptTimeoutMs ?? 5_000;
+    this.maxAttempts = Math.max(1, options.maxAttempts ?? 4);
+    this.backoffBaseMs = options.backoffBaseMs ?? 500;
+    this.fetch = options.fetch ?? globalThis.fetch;
+    this.sleep = options.sleep ?? defaultSleep;
+    this.random = options.random ?? Math.random;
+  }
+
+  /** GET me: the instance's webhook URL and health (the rest of the answer, token included, is dropped). */
+  async me(deadline: Deadline): Promise<InstanceState> {
+    const what = 'GET me';
+    const body = this.json(await this.call('GET', 'me', what, deadline), what);
+    const url = body.presenceChatCallbackUrl;
+    const connected = body.connected;
+    const payment = body.paymentStatus;
+    return {
+      presenceChatCallbackUrl: typeof url === 'string' && url.trim() !== '' ? url.trim() : undefined,
+      connected: typeof connected === 'boolean' ? connected : undefined,
+      dueAt: epochMs(body.due),
+      paymentStatus: typeof payment === 'string' && payment !== '' ? payment.slice(0, 40) : undefined,
+    };
+  }
+
+  /** PUT update-webhook-chat-presence; resolves only when Z-API answers 2xx with `{"value": true}`. */
+  async updateChatPresenceWebhook(webhookUrl: string, deadline: Deadline): Promise<void> {
+    const what = 'PUT update-webhook-chat-presence';
+    const answer = await this.call(
+      'PUT',
+      'update-webhook-chat-presence',
+      what,
+      deadline,
+      JSON.stringify({ value: webhookUrl }),
+    );
+    if (this.json(answer, what).value !== true) {
+      throw new ZapiError(
+        `Z-API answered ${answer.status} to ${what} without accepting the URL (not-accepted); check that the instance id and token belong together and that the instance is active`,
+        'not-accepted',
+        answer.status,
+      );
+    }
+  }
+
+  private json(answer: Answer, what: string): Record<string, unknown> {
+    try {
+      const value = JSON.parse(answer.text) as unknown;
+      if (typeof value === 'object' && value !== null && !Array.isArray(value))
+        return value as Record<string, unknown>;
+    } catch {
+      // reported below
+    }
+    throw new ZapiError(
+      `Z-API answered ${answer.status} to ${what} with a body that is not a JSON object (not-json); check the Z-API base URL`,
+      'not-json',
+      answer.status,
+    );
+  }
+
+  private async call(
+    method: 'GET' | 'PUT',
+    operation: string,
+    what: string,
+    deadline: Deadline,
+    body?: string,
+  ): Promise<Answer> {
+    const { instanceId, token, clientToken } = this.credentials;
+    const url = `${this.baseUrl}/instances/${encodeURIComponent(instanceId)}/token/${encodeURIComponent(token)}/${operation}`;
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (clientToken) headers['client-token'] = clientToken;
+
+    let last: ZapiError | undefined;
+    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+      if (attempt > 1) {
+        const pause = Math.round(this.backoffBaseMs * 2 ** (attempt - 2) * (0.5 + this.random()));
+        // A retry that could not finish before the deadline is not started.
+        if (deadline.remainingMs() < pause + Math.min(this.attemptTimeoutMs, 1_000)) break;
+        await this.sleep(pause);
+      }
+      let answer: Answer;
+      try {
+        answer = await deadline.run(
+          `Z-API ${what}`,
+          async (signal) => {
+            const response = await this.fetch(url, {
+              method,
+              headers,
+              ...(body !== undefined && { body }),
+              signal,
+            });
+            return { status: response.status, text: await readCapped(response) };
+          },
+          this.attemptTimeoutMs,
+        );
+      } catch (error) {
+        last = networkError(error, what);
+        continue;
+      }
+      if (answer.status >= 200 && answer.status < 300) return answer;
+      const code = errorCode(answer);
+      last = new ZapiError(
+        `Z-API answered ${answer.status} to ${what} (${code}); ${advice(code)}`,
+        code,
+        answer.status,
+      );
+      // Any other 4xx will not get better by asking again.
+      if (code !== 'rate-limited' && code !== 'server-error') throw last;
+    }
+    throw last ?? new ZapiError(`Z-API ${what}: no time left to try (timeout)`, 'timeout');
+  }
+}
+
+/** Reads at most MAX_ANSWER_BYTES of a response body. */
+async function readCapped(response: Response): Promise<string> {
+  if (!response.body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+    chunks.push(chunk);
+    size += chunk.byteLength;
+    if (size >= MAX_ANSWER_BYTES) break;
+  }
+  return Buffer.concat(chunks).subarray(0, MAX_ANSWER_BYTES).toString('utf8');
+}
+
+/** Z-API's `due`: seconds or milliseconds since the epoch. */
+function epochMs(value: unknown): number | undefined {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) return undefined;
+  return value < 1e12 ? value * 1_000 : value;
+}
+
+function errorCode(answer: Answer): ZapiErrorCode {
+  if (answer.status === 429) return 'rate-limited';
+  if (answer.status >= 500) return 'server-error';
+  try {
+    const body = JSON.parse(answer.text) as { error?: unknown };
+    const known = typeof body?.error === 'string' ? KNOWN_ERRORS[body.error] : undefined;
+    if (known !== undefined) return known;
+  } catch {
+    // not JSON: the status decides
+  }
+  if (answer.status === 401 || answer.status === 403) return 'unauthorized';
+  if (answer.status === 404) return 'not-found';
+  return 'rejected';
+}
+
+function advice(code: ZapiErrorCode): string {
+  switch (code) {
+    case 'client-token-required':
+      return 'the account requires its security token: store it as an SSM SecureString and set clientTokenParameter';
+    case 'unauthorized':
+      return 'check the instance token in SSM and, if the account uses one, the Client-Token (security token)';
+    case 'not-found':
+      return 'check the instance id and its token (they must belong to the same instance)';
+    case 'rate-limited':
+    case 'server-error':
+      return 'Z-API is failing or busy; the next sweep tries again';
+    default:
+      return 'check the instance in the Z-API panel and the Z-API base URL';
+  }
+}
+
+function networkError(error: unknown, what: string): ZapiError {
+  if (error instanceof DeadlineExceeded || (error instanceof Error && error.name === 'AbortError')) {
+    return new ZapiError(`Z-API did not answer ${what} in time (timeout)`, 'timeout');
+  }
+  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : undefined;
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  const shown = typeof code === 'string' && /^[A-Z_]{2,40}$/.test(code) ? ` ${code}` : '';
+  return new ZapiError(`Z-API could not be reached for ${what} (network${shown})`, 'network');
+}

@@ -1,0 +1,124 @@
+/**
+ * SSM Parameter Store reads with a deadline on every call, and SDK errors turned into messages an
+ * operator can act on. No message ever carries a parameter's value.
+ */
+import {
+  GetParameterCommand,
+  GetParametersByPathCommand,
+  type Parameter,
+  type SSMClient,
+} from '@aws-sdk/client-ssm';
+import { type Deadline, DeadlineExceeded } from './deadline.ts';
+
+export type SsmPort = Pick<SSMClient, 'send'>;
+
+export type ParameterErrorCode = 'not-found' | 'denied' | 'empty' | 'timeout' | 'unavailable';
+
+/** A parameter could not be read; the message names it and says what to do, never its value. */
+export class ParameterError extends Error {
+  constructor(
+    message: string,
+    readonly code: ParameterErrorCode,
+    readonly parameter: string,
+  ) {
+    super(message);
+    this.name = 'ParameterError';
+  }
+}
+
+/** The command that creates a SecureString parameter (the value left for the operator to fill in). */
+export function putParameterCommand(name: string, value = '...'): string {
+  return `aws ssm put-parameter --type SecureString --name ${name} --value ${value}`;
+}
+
+/** Turns an SDK error into a {@link ParameterError} naming the parameter and what to check. */
+export function parameterError(error: unknown, name: string): ParameterError {
+  if (error instanceof ParameterError) return error;
+  if (error instanceof DeadlineExceeded) {
+    return new ParameterError(
+      `SSM parameter ${name} could not be read in time (${error.afterMs} ms)`,
+      'timeout',
+      name,
+    );
+  }
+  const kind = error instanceof Error ? error.name : 'UnknownError';
+  if (kind === 'ParameterNotFound' || kind === 'ParameterVersionNotFound') {
+    return new ParameterError(
+      `SSM parameter ${name} does not exist; create it: ${putParameterCommand(name)}`,
+      'not-found',
+      name,
+    );
+  }
+  if (kind === 'AccessDeniedException' || kind.startsWith('KMS') || kind === 'InvalidKeyId') {
+    return new ParameterError(
+      `SSM parameter ${name} cannot be read (${kind}); if it is encrypted with a customer-managed KMS key, allow this function's role kms:Decrypt on it`,
+      'denied',
+      name,
+    );
+  }
+  return new ParameterError(`SSM parameter ${name} could not be read (${kind})`, 'unavailable', name);
+}
+
+/** GetParameter WithDecryption, cut off at the deadline (or `capMs`). `name` may carry `:version`. */
+export async function getParameter(
+  ssm: SsmPort,
+  name: string,
+  deadline: Deadline,
+  capMs?: number,
+): Promise<Parameter> {
+  try {
+    const { Parameter: parameter } = await deadline.run(
+      'SSM GetParameter',
+      (abortSignal) => ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }), { abortSignal }),
+      capMs,
+    );
+    if (!parameter?.Value) throw new ParameterError(`SSM parameter ${name} is empty`, 'empty', name);
+    return parameter;
+  } catch (error) {
+    throw parameterError(error, name);
+  }
+}
+
+/** The decrypted value of a SecureString parameter. */
+export async function readSecureString(
+  ssm: SsmPort,
+  name: string,
+  deadline: Deadline,
+  capMs?: number,
+): Promise<string> {
+  return (await getParameter(ssm, name, deadline, capMs)).Value as string;
+}
+
+/**
+ * Every parameter under `path` (recursive, decrypted), page by page (SSM returns at most 10 per call).
+ * Each page call carries the deadline.
+ */
+export async function listParametersByPath(
+  ssm: SsmPort,
+  path: string,
+  deadline: Deadline,
+): Promise<Parameter[]> {
+  const parameters: Parameter[] = [];
+  let nextToken: string | undefined;
+  try {
+    do {
+      const page = await deadline.run('SSM GetParametersByPath', (abortSignal) =>
+        ssm.send(
+          new GetParametersByPathCommand({
+            Path: path,
+            Recursive: true,
+            WithDecryption: true,
+            MaxResults: 10,
+            ...(nextToken !== undefined && { NextToken: nextToken }),
+          }),
+          { abortSignal },
+        ),
+      );
+      parameters.push(...(page.Parameters ?? []));
+      nextToken = page.NextToken || undefined;
+    } while (nextToken !== undefined);
+  } catch (error) {
+    throw parameterError(error, path);
+  }
+  return parameters;
+}

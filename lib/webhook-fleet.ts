@@ -1,0 +1,350 @@
+/**
+ * L3 construct: keeps every instance of the fleet registered with Z-API.
+ *
+ * The fleet is every instance with a token parameter under the token path (`/zapi/{instanceId}/token` by
+ * default): adding an instance is a `put-parameter`, no deploy.
+ *
+ * - The reconciler Lambda: reconciles the whole fleet on a schedule (the drift sweep), one instance at
+ *   once when SSM reports its token created or changed, and the whole fleet when the master secret or the
+ *   Client-Token changes (SSM's Parameter Store Change events on the account's default bus); also
+ *   invocable by hand (see functions/reconcile-webhooks/trigger.ts).
+ * - The deploy-time registration: a custom resource that registers the whole fleet on every deploy with
+ *   the same code, failing the deploy only for instances named with `requiredInstanceIds`.
+ * Both read secrets from SSM at run time; nothing secret reaches the template or the environment.
+ */
+import { ArnFormat, CustomResource, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { EventBus, Match, Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { Grant } from 'aws-cdk-lib/aws-iam';
+import type { Queue } from 'aws-cdk-lib/aws-sqs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Provider } from 'aws-cdk-lib/custom-resources';
+import { Construct } from 'constructs';
+import { INSTANCE_ID_PATTERN } from '../functions/shared/presence-contract.ts';
+import { type DriftPolicy, DRIFT_POLICIES } from '../functions/shared/fleet/reconcile.ts';
+import { FLEET_DEFAULTS, FLEET_ENV, INSTANCE_PLACEHOLDER } from '../functions/shared/fleet/settings.ts';
+import {
+  REGISTRATION_PROPERTIES,
+  REGISTRATION_RESOURCE_TYPE,
+} from '../functions/register-webhook/properties.ts';
+import { deadLetterQueue } from './dead-letter-queue.ts';
+import { acknowledgeFinding } from './nag.ts';
+import { PresenceFunction } from './presence-function.ts';
+import type { PresenceWebhook } from './presence-webhook.ts';
+
+export interface WebhookFleetProps {
+  /** The receiver whose URL is registered. */
+  readonly webhook: PresenceWebhook;
+  /**
+   * SSM SecureString holding each instance's token; must start with `/` and contain `{instanceId}` once.
+   * Every parameter matching it is an instance of the fleet.
+   * @default '/zapi/{instanceId}/token'
+   */
+  readonly instanceTokenParameterName?: string;
+  /**
+   * SSM SecureString holding the account security token, sent as `Client-Token`.
+   * @default - no Client-Token header
+   */
+  readonly clientTokenParameterName?: string;
+  /**
+   * Instances that must register for a deploy to succeed (their token must exist). Others found in SSM
+   * are registered too; their failures are reported without failing the deploy.
+   * @default - none
+   */
+  readonly requiredInstanceIds?: readonly string[];
+  /**
+   * Z-API API base URL (Z-API-compatible hosts exist).
+   * @default 'https://api.z-api.io'
+   */
+  readonly zapiBaseUrl?: string;
+  /** @default 5_000 */
+  readonly zapiAttemptTimeoutMs?: number;
+  /** @default 4 */
+  readonly zapiMaxAttempts?: number;
+  /**
+   * `repair` puts this endpoint back when another URL replaced it; `alert` only reports it (for an
+   * instance shared with another tool on purpose).
+   * @default 'repair'
+   */
+  readonly driftPolicy?: DriftPolicy;
+  /**
+   * How often the drift sweep runs (5 minutes to 12 hours).
+   * @default Duration.hours(1)
+   */
+  readonly sweepInterval?: Duration;
+  /** Instances worked on at once. @default 16 */
+  readonly concurrency?: number;
+  /** `paymentStatus` values that count as paid up. @default PAID, TRIAL, ACTIVE, CURRENT */
+  readonly currentPaymentStatuses?: readonly string[];
+  /** An instance expiring within this many days is reported. @default 7 */
+  readonly dueWarningDays?: number;
+  /** The reconciler's timeout. @default Duration.minutes(5) */
+  readonly reconcilerTimeout?: Duration;
+  /** The deploy-time registration's timeout (CloudFormation waits one minute more). @default Duration.minutes(5) */
+  readonly registrationTimeout?: Duration;
+  /**
+   * A value that differs on every deploy, so registration runs each time.
+   * @default - the synthesis time
+   */
+  readonly deployNonce?: string;
+  /** @default RetentionDays.ONE_MONTH */
+  readonly logRetention?: RetentionDays;
+  /** CloudWatch namespace of the fleet's metrics. @default the webhook's */
+  readonly metricsNamespace?: string;
+}
+
+export class WebhookFleet extends Construct {
+  /** The reconciler: invoke it with `{}`, `{"instanceIds": [...]}` or `{"release": [...]}`. */
+  readonly reconciler: PresenceFunction;
+  /** Invocations of the reconciler that failed after Lambda's retries. */
+  readonly reconcilerDeadLetters: Queue;
+  /** The drift sweep's schedule. */
+  readonly sweepRule: Rule;
+  readonly sweepInterval: Duration;
+  /** SSM Parameter Store changes of tokens, the master and the Client-Token. */
+  readonly parameterChangeRule: Rule;
+  /** The deploy-time registration. */
+  readonly registrationHandler: PresenceFunction;
+  readonly provider: Provider;
+  readonly registration: CustomResource;
+  readonly driftPolicy: DriftPolicy;
+  readonly tokenParameterTemplate: string;
+  readonly metricsNamespace: string;
+
+  constructor(scope: Construct, id: string, props: WebhookFleetProps) {
+    super(scope, id);
+    const { webhook } = props;
+    validate(props);
+    const template = props.instanceTokenParameterName ?? FLEET_DEFAULTS.tokenParameterTemplate;
+    this.tokenParameterTemplate = template;
+    this.driftPolicy = props.driftPolicy ?? 'repair';
+    this.sweepInterval = props.sweepInterval ?? Duration.minutes(FLEET_DEFAULTS.sweepIntervalMinutes);
+    this.metricsNamespace = props.metricsNamespace ?? webhook.metricsNamespace;
+    const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
+
+    const E = FLEET_ENV;
+    const environment: Record<string, string> = {
+      [E.webhookBaseUrl]: webhook.baseUrl,
+      [E.tokenParameterTemplate]: template,
+      [E.masterSecretParameter]: webhook.webhookSecretParameter.parameterName,
+      ...(props.clientTokenParameterName !== undefined && {
+        [E.clientTokenParameter]: props.clientTokenParameterName,
+      }),
+      ...(props.zapiBaseUrl !== undefined && { [E.zapiBaseUrl]: props.zapiBaseUrl.replace(/\/+$/, '') }),
+      ...(props.zapiAttemptTimeoutMs !== undefined && { [E.zapiAttemptTimeoutMs]: String(props.zapiAttemptTimeoutMs) }),
+      ...(props.zapiMaxAttempts !== undefined && { [E.zapiMaxAttempts]: String(props.zapiMaxAttempts) }),
+      [E.driftPolicy]: this.driftPolicy,
+      ...(props.concurrency !== undefined && { [E.concurrency]: String(props.concurrency) }),
+      ...(props.dueWarningDays !== undefined && { [E.dueWarningDays]: String(props.dueWarningDays) }),
+      ...(props.currentPaymentStatuses !== undefined && {
+        [E.currentPaymentStatuses]: props.currentPaymentStatuses.join(','),
+      }),
+      [E.metricsNamespace]: this.metricsNamespace,
+    };
+
+    // The reconciler, invoked asynchronously (schedule, SSM changes): failures after Lambda's retries
+    // land in a dead-letter queue (with an alarm), never silently.
+    this.reconcilerDeadLetters = deadLetterQueue(this, 'ReconcilerDeadLetters', 'the fleet reconciler');
+    this.reconciler = new PresenceFunction(this, 'Reconciler', {
+      entry: 'reconcile-webhooks/handler.ts',
+      description: 'Keeps every Z-API instance of the fleet registered (drift sweep, SSM changes)',
+      memorySize: 256,
+      timeout: props.reconcilerTimeout ?? Duration.seconds(FLEET_DEFAULTS.reconcilerTimeoutSeconds),
+      logRetentionDays: logRetention,
+      environment,
+      // A failed asynchronous invocation (after Lambda's 2 retries) goes to the queue with its error.
+      onFailure: new SqsDestination(this.reconcilerDeadLetters),
+      retryAttempts: 2,
+    });
+    Validations.of(this.reconciler).acknowledge({
+      id: 'Serverless::Serverless-LambdaDLQ',
+      reason:
+        'Failed asynchronous invocations go to an on-failure destination (an SQS queue with an alarm), which also records the error; a dead-letter queue would duplicate it.',
+    });
+    Validations.of(this.reconciler).acknowledge({
+      id: 'Serverless::Serverless-LambdaTracing',
+      reason:
+        'A batch job: every run writes one structured line per instance that needs attention and one metrics line; X-Ray would add cost and a wildcard xray:Put* grant.',
+    });
+
+    // The deploy-time registration (same core, register mode).
+    this.registrationHandler = new PresenceFunction(this, 'Registrar', {
+      entry: 'register-webhook/handler.ts',
+      description: 'Registers the fleet with Z-API on every deploy',
+      memorySize: 256,
+      timeout: props.registrationTimeout ?? Duration.seconds(FLEET_DEFAULTS.registrationTimeoutSeconds),
+      logRetentionDays: logRetention,
+      environment,
+    });
+    Validations.of(this.registrationHandler).acknowledge({
+      id: 'Serverless::Serverless-LambdaDLQ',
+      reason:
+        'Invoked synchronously by the custom-resource provider framework, which reports failures to CloudFormation.',
+    });
+    Validations.of(this.registrationHandler).acknowledge({
+      id: 'Serverless::Serverless-LambdaTracing',
+      reason: 'Runs once per deploy; its outcome is reported to CloudFormation, logged and counted.',
+    });
+
+    for (const fn of [this.reconciler, this.registrationHandler]) this.grantFleetReads(fn, props, template);
+
+    // Triggers: the drift sweep, and SSM changes of tokens, the master and the Client-Token.
+    const target = new LambdaFunction(this.reconciler, {
+      deadLetterQueue: this.reconcilerDeadLetters,
+      retryAttempts: 4,
+      maxEventAge: Duration.hours(1),
+    });
+    this.sweepRule = new Rule(this, 'Sweep', {
+      description: 'Z-API chat presence: drift sweep of the fleet',
+      schedule: Schedule.rate(this.sweepInterval),
+      targets: [target],
+    });
+    const watched = [
+      webhook.webhookSecretParameter.parameterName,
+      ...(props.clientTokenParameterName !== undefined ? [props.clientTokenParameterName] : []),
+    ];
+    this.parameterChangeRule = new Rule(this, 'ParameterChanges', {
+      description: 'Z-API chat presence: reconcile when a token, the master secret or the Client-Token changes',
+      eventBus: EventBus.fromEventBusName(this, 'DefaultBus', 'default'),
+      eventPattern: {
+        source: ['aws.ssm'],
+        detailType: ['Parameter Store Change'],
+        detail: {
+          name: [...watched, ...Match.wildcard(template.replace(INSTANCE_PLACEHOLDER, '*'))],
+          operation: ['Create', 'Update', 'Delete'],
+        },
+      },
+      targets: [target],
+    });
+
+    this.provider = new Provider(this, 'Provider', {
+      onEventHandler: this.registrationHandler,
+      logGroup: new LogGroup(this, 'ProviderLogs', {
+        retention: logRetention,
+        removalPolicy: RemovalPolicy.DESTROY,
+      }),
+    });
+    acknowledgeProviderFramework(this.provider, this.registrationHandler);
+
+    const P = REGISTRATION_PROPERTIES;
+    this.registration = new CustomResource(this, 'Registration', {
+      serviceToken: this.provider.serviceToken,
+      resourceType: REGISTRATION_RESOURCE_TYPE,
+      serviceTimeout: (props.registrationTimeout ?? Duration.seconds(FLEET_DEFAULTS.registrationTimeoutSeconds)).plus(
+        Duration.minutes(1),
+      ),
+      properties: {
+        [P.requiredInstanceIds]: [...new Set(props.requiredInstanceIds ?? [])].join(','),
+        [P.deployNonce]: props.deployNonce ?? new Date().toISOString(),
+        [P.fleet]: 'true',
+      },
+    });
+    // Register only once the endpoint exists and serves.
+    this.registration.node.addDependency(webhook.stage, webhook.receiver);
+  }
+
+  /** Least privilege: list the token path, read tokens, the master and the Client-Token; nothing else. */
+  private grantFleetReads(grantee: PresenceFunction, props: WebhookFleetProps, template: string): void {
+    const stack = Stack.of(this);
+    const parameterArn = (name: string) =>
+      stack.formatArn({
+        service: 'ssm',
+        resource: 'parameter',
+        resourceName: name.replace(/^\/+/, ''),
+        arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+      });
+    const listPath = template.slice(0, template.lastIndexOf('/', template.indexOf(INSTANCE_PLACEHOLDER)));
+    Grant.addToPrincipal({
+      grantee,
+      actions: ['ssm:GetParametersByPath'],
+      resourceArns: [parameterArn(listPath)],
+    });
+    const tokens = parameterArn(template.replace(INSTANCE_PLACEHOLDER, '*'));
+    Grant.addToPrincipal({
+      grantee,
+      actions: ['ssm:GetParameter'],
+      resourceArns: [
+        tokens,
+        props.webhook.webhookSecretParameter.parameterArn,
+        ...(props.clientTokenParameterName !== undefined ? [parameterArn(props.clientTokenParameterName)] : []),
+      ],
+    });
+    const defaultPolicy = grantee.role?.node.tryFindChild('DefaultPolicy');
+    if (defaultPolicy) {
+      acknowledgeFinding(
+        defaultPolicy,
+        'AwsSolutions::AwsSolutions-IAM5',
+        `Resource::${tokens}`,
+        `The fleet is every instance with a token parameter matching ${template}: the wildcard stands for the instance id only, exactly the parameters the token template names.`,
+      );
+    }
+  }
+}
+
+function validate(props: WebhookFleetProps): void {
+  const problems: string[] = [];
+  const template = props.instanceTokenParameterName ?? FLEET_DEFAULTS.tokenParameterTemplate;
+  const at = template.indexOf(INSTANCE_PLACEHOLDER);
+  if (
+    !/^\/[^{}]*[^/{}][^{}]*\//.test(template.slice(0, at + 1)) ||
+    at < 0 ||
+    template.indexOf(INSTANCE_PLACEHOLDER, at + 1) >= 0
+  ) {
+    problems.push(
+      `instanceTokenParameterName: "${template}" must start with a path (/name/) and contain ${INSTANCE_PLACEHOLDER} exactly once (e.g. /zapi/{instanceId}/token)`,
+    );
+  }
+  for (const id of props.requiredInstanceIds ?? []) {
+    if (!INSTANCE_ID_PATTERN.test(id)) problems.push(`requiredInstanceIds: "${id}" is not a Z-API instance id`);
+  }
+  if (props.zapiBaseUrl !== undefined && !/^https:\/\/[^/?#\s]+(\/[^?#\s]*)?$/.test(props.zapiBaseUrl)) {
+    problems.push(`zapiBaseUrl: must be an https:// URL, got "${props.zapiBaseUrl}"`);
+  }
+  if (props.driftPolicy !== undefined && !DRIFT_POLICIES.includes(props.driftPolicy)) {
+    problems.push(`driftPolicy: must be one of ${DRIFT_POLICIES.join(', ')}, got "${props.driftPolicy}"`);
+  }
+  const minutes = props.sweepInterval?.toMinutes({ integral: false });
+  if (minutes !== undefined && (!Number.isInteger(minutes) || minutes < 5 || minutes > 720)) {
+    problems.push(`sweepInterval: must be whole minutes from 5 to 720, got ${minutes}`);
+  }
+  const whole = (name: string, value: number | undefined, min: number, max: number) => {
+    if (value !== undefined && (!Number.isInteger(value) || value < min || value > max))
+      problems.push(`${name}: must be a whole number from ${min} to ${max}, got ${value}`);
+  };
+  whole('concurrency', props.concurrency, 1, 100);
+  whole('zapiAttemptTimeoutMs', props.zapiAttemptTimeoutMs, 100, 60_000);
+  whole('zapiMaxAttempts', props.zapiMaxAttempts, 1, 10);
+  whole('dueWarningDays', props.dueWarningDays, 0, 365);
+  const seconds = (name: string, value: Duration | undefined) =>
+    whole(name, value?.toSeconds(), 30, 900);
+  seconds('reconcilerTimeout (seconds)', props.reconcilerTimeout);
+  seconds('registrationTimeout (seconds)', props.registrationTimeout);
+  if (problems.length > 0) throw new Error(`WebhookFleet: ${problems.join('; ')}`);
+}
+
+/** The provider framework's own Lambda is CDK's: acknowledge what we cannot change, on that function only. */
+function acknowledgeProviderFramework(provider: Provider, handler: PresenceFunction): void {
+  const framework = provider.node.findChild('framework-onEvent');
+  const handlerId = Stack.of(handler).getLogicalId(handler.node.defaultChild as import('aws-cdk-lib').CfnResource);
+  const acks: Array<[string, string]> = [
+    [
+      'AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      'CDK provider framework function: aws-cdk-lib gives its role the basic execution policy for its own logs.',
+    ],
+    [
+      `AwsSolutions::AwsSolutions-IAM5[Resource::<${handlerId}.Arn>:*]`,
+      'CDK provider framework may invoke any version or alias of the one registration handler; the wildcard is the qualifier only.',
+    ],
+    ['Serverless::Serverless-LambdaDLQ', 'CDK provider framework, invoked synchronously by CloudFormation.'],
+    [
+      'Serverless::Serverless-LambdaTracing',
+      'CDK provider framework: runs once per deploy and reports to CloudFormation.',
+    ],
+    [
+      'Serverless::Serverless-LambdaDefaultMemorySize',
+      'CDK provider framework: aws-cdk-lib sets its memory.',
+    ],
+  ];
+  for (const [id, reason] of acks) Validations.of(framework).acknowledge({ id, reason });
+}
