@@ -1,31 +1,52 @@
 /**
- * The Lambda entry point end to end: API Gateway v2 events through the real handler module, with
- * EventBridge and SSM mocked at the SDK client.
+ * The receiver's Lambda entry point end to end: API Gateway v2 events through the real handler module
+ * and the real SDK, against SSM and EventBridge stand-ins on 127.0.0.1 that can hang, stall, trickle or
+ * reset. Whatever a dependency does, the answer (a counted 503) comes before the function's timeout.
  */
-import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RECEIVER_ENV } from '../../functions/presence-webhook/env.ts';
-import { DETAIL_TYPES, EVENT_SOURCE, PRESENCE_STATUSES } from '../../functions/shared/presence-contract.ts';
+import { METRIC_NAMES } from '../../functions/presence-webhook/metrics.ts';
+import {
+  canonicalDetail,
+  DETAIL_TYPES,
+  EVENT_SOURCE,
+  PRESENCE_STATUSES,
+} from '../../functions/shared/presence-contract.ts';
+import { deriveInstanceSecret } from '../../functions/shared/webhook-secret.ts';
 import docsExamples from '../fixtures/zapi-docs-examples.json' with { type: 'json' };
+import { type AwsStandIn, type Misbehaviour, standInEnvironment, startAwsStandIn } from '../support/aws-standin.ts';
 
-const SECRET = 'handler-test-secret-0123456789';
+const MASTER = 'handler-test-master-0123456789abcdefghij';
+const PARAMETER = '/zapi/webhook-secret';
 const INSTANCE = 'INSTANCEA';
-const eventBridge = mockClient(EventBridgeClient);
-const ssm = mockClient(SSMClient);
+const SECRET = deriveInstanceSecret(MASTER, INSTANCE);
 
 type Handler = (
   event: Partial<APIGatewayProxyEventV2>,
   context?: { getRemainingTimeInMillis(): number },
 ) => Promise<APIGatewayProxyStructuredResultV2>;
 
-async function loadHandler(): Promise<Handler> {
+let standIn: AwsStandIn;
+
+async function loadHandler(env: Record<string, string> = {}): Promise<Handler> {
+  for (const [key, value] of Object.entries({
+    ...standInEnvironment(standIn.url),
+    [RECEIVER_ENV.eventBusName]: 'presence-bus',
+    [RECEIVER_ENV.secretParameterName]: PARAMETER,
+    [RECEIVER_ENV.maxBodyBytes]: '2048',
+    ...env,
+  }))
+    vi.stubEnv(key, value);
   vi.resetModules();
-  const module = await import('../../functions/presence-webhook/handler.ts');
-  return module.handler as Handler;
+  return (await import('../../functions/presence-webhook/handler.ts')).handler as Handler;
 }
+
+/** A Lambda-like context whose deadline is `timeoutMs` away. */
+const lambdaContext = (timeoutMs: number) => {
+  const deadline = Date.now() + timeoutMs;
+  return { getRemainingTimeInMillis: () => deadline - Date.now() };
+};
 
 function event(
   patch: Partial<APIGatewayProxyEventV2> = {},
@@ -34,8 +55,6 @@ function event(
   return {
     version: '2.0',
     routeKey: 'POST /instances/{instanceId}/presence',
-    rawPath: `/instances/${INSTANCE}/presence`,
-    rawQueryString: `secret=${SECRET}`,
     pathParameters: { instanceId: INSTANCE },
     queryStringParameters: { secret: SECRET },
     headers: { 'content-type': 'application/json' },
@@ -52,18 +71,18 @@ const parse = (result: APIGatewayProxyStructuredResultV2) =>
 describe('receiver Lambda handler', () => {
   let logs: string[];
 
+  beforeAll(async () => {
+    standIn = await startAwsStandIn({ [PARAMETER]: MASTER });
+  });
+  afterAll(async () => {
+    await standIn.close();
+  });
+
   beforeEach(() => {
-    eventBridge.reset();
-    ssm.reset();
-    ssm
-      .on(GetParameterCommand, { Name: '/zapi/webhook-secret', WithDecryption: true })
-      .resolves({ Parameter: { Value: SECRET } });
-    eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'evt-1' }] });
-    vi.stubEnv(RECEIVER_ENV.eventBusName, 'presence-bus');
-    vi.stubEnv(RECEIVER_ENV.instanceIds, `${INSTANCE},INSTANCEB`);
-    vi.stubEnv(RECEIVER_ENV.secretParameterName, '/zapi/webhook-secret');
-    vi.stubEnv(RECEIVER_ENV.maxBodyBytes, '2048');
-    vi.stubEnv('AWS_REGION', 'sa-east-1');
+    standIn.misbehave.clear();
+    standIn.misbehaveParameters.clear();
+    standIn.events.length = 0;
+    standIn.calls.length = 0;
     logs = [];
     vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
       logs.push(String(chunk));
@@ -78,141 +97,112 @@ describe('receiver Lambda handler', () => {
 
   afterEach(() => {
     vi.unstubAllEnvs();
-    expect(logs.join('\n')).not.toContain(SECRET);
+    const all = logs.join('\n');
+    expect(all).not.toContain(MASTER);
+    expect(all).not.toContain(SECRET);
   });
 
   it.each(PRESENCE_STATUSES)(
-    'publishes a %s callback to the bus with its detail-type and answers 200',
+    'publishes a %s callback, exactly as validated, with its detail-type and answers 200',
     async (status) => {
       const handler = await loadHandler();
-      const body = JSON.stringify({ ...docsExamples[status], instanceId: INSTANCE, isGroup: false });
-      const result = await handler(event({ body }));
+      const callback = { ...docsExamples[status], instanceId: INSTANCE, isGroup: false };
+      const result = await handler(event({ body: JSON.stringify(callback) }), lambdaContext(10_000));
       expect(result.statusCode).toBe(200);
-      expect(parse(result)).toEqual({ ok: true, eventId: 'evt-1' });
-      const calls = eventBridge.commandCalls(PutEventsCommand);
-      expect(calls).toHaveLength(1);
-      expect(calls[0]?.args[0].input.Entries).toEqual([
+      expect(parse(result)).toEqual({ ok: true, eventId: expect.any(String) });
+      expect(standIn.events).toEqual([
         {
           EventBusName: 'presence-bus',
           Source: EVENT_SOURCE,
           DetailType: DETAIL_TYPES[status],
-          Detail: body,
+          Detail: canonicalDetail(callback as never),
         },
       ]);
     },
   );
 
-  it('reads the secret once across invocations', async () => {
+  it("accepts every instance's own derived secret, with no instance list and one SSM read", async () => {
     const handler = await loadHandler();
-    for (let i = 0; i < 5; i++) expect((await handler(event())).statusCode).toBe(200);
-    expect(ssm.commandCalls(GetParameterCommand)).toHaveLength(1);
+    for (const id of ['A1', 'B2', 'C3', INSTANCE]) {
+      const result = await handler(
+        event(
+          { pathParameters: { instanceId: id }, queryStringParameters: { secret: deriveInstanceSecret(MASTER, id) } },
+          { instanceId: id },
+        ),
+        lambdaContext(10_000),
+      );
+      expect(result.statusCode).toBe(200);
+    }
+    expect(standIn.calls.filter((c) => c.startsWith('AmazonSSM'))).toHaveLength(1);
+  });
+
+  it("refuses A's secret for B, and the master itself, with 401", async () => {
+    const handler = await loadHandler();
+    const forB = await handler(
+      event({ pathParameters: { instanceId: 'INSTANCEB' } }, { instanceId: 'INSTANCEB' }),
+      lambdaContext(10_000),
+    );
+    expect(forB.statusCode).toBe(401);
+    const master = await handler(event({ queryStringParameters: { secret: MASTER } }), lambdaContext(10_000));
+    expect(master.statusCode).toBe(401);
+    expect(standIn.events).toHaveLength(0);
   });
 
   it('logs one small EMF line per accepted webhook, without body, path or query', async () => {
-    const handler = await loadHandler();
-    await handler(event());
-    expect(logs).toHaveLength(1);
-    const line = JSON.parse(logs[0] ?? '') as Record<string, unknown>;
-    expect(line).toMatchObject({ Status: 'COMPOSING', Accepted: 1, requestId: 'req-1' });
-    expect(logs[0]).not.toContain('5544999999999');
-    expect(logs[0]).not.toContain('/instances/');
-    expect(Buffer.byteLength(logs[0] ?? '')).toBeLessThan(300);
+    const handler = await loadHandler({ [RECEIVER_ENV.metricsNamespace]: 'Custom/NS' });
+    await handler(event(), lambdaContext(10_000));
+    const lines = logs.filter((l) => l.includes('"_aws"'));
+    expect(lines).toHaveLength(1);
+    const record = JSON.parse(lines[0] ?? '') as Record<string, unknown>;
+    expect(record).toMatchObject({ Status: 'COMPOSING', [METRIC_NAMES.accepted]: 1, requestId: 'req-1' });
+    expect(JSON.stringify(record)).toContain('Custom/NS');
+    expect(Buffer.byteLength(lines[0] ?? '')).toBeLessThan(300);
+    expect(lines[0]).not.toContain('5544999999999');
   });
 
-  it('emits metrics under the configured namespace', async () => {
-    vi.stubEnv(RECEIVER_ENV.metricsNamespace, 'Team/Presence');
+  it('answers 503 and counts it when EventBridge keeps failing the entry', async () => {
+    standIn.failNextEntries('ThrottlingException', 'ThrottlingException', 'ThrottlingException');
     const handler = await loadHandler();
-    await handler(event({ queryStringParameters: { secret: 'wrong' } }));
-    const line = JSON.parse(logs[0] ?? '') as {
-      _aws: { CloudWatchMetrics: Array<{ Namespace: string }> };
-      Reason: string;
-    };
-    expect(line._aws.CloudWatchMetrics[0]?.Namespace).toBe('Team/Presence');
-    expect(line.Reason).toBe('unauthorized');
-  });
-
-  it.each([
-    ['a missing secret', event({ queryStringParameters: {} }), 401, 'unauthorized'],
-    ['a wrong secret', event({ queryStringParameters: { secret: 'nope' } }), 401, 'unauthorized'],
-    [
-      'an unknown instance',
-      event({ pathParameters: { instanceId: 'OTHER' } }, { instanceId: 'OTHER' }),
-      404,
-      'unknown-instance',
-    ],
-    [
-      'a non-JSON content type',
-      event({ headers: { 'content-type': 'text/plain' } }),
-      415,
-      'unsupported-media-type',
-    ],
-    ['a body over the limit', event({}, { pad: 'x'.repeat(3000) }), 413, 'payload-too-large'],
-    ['malformed JSON', event({ body: '{"type": "PresenceChatCallback",' }), 400, 'malformed-json'],
-    ['a schema failure', event({}, { status: 'TYPING' }), 400, 'invalid-body'],
-  ])('answers %s with %i and publishes nothing', async (_case, ev, code, error) => {
-    const handler = await loadHandler();
-    const result = await handler(ev);
-    expect(result.statusCode).toBe(code);
-    expect(parse(result)).toMatchObject({ ok: false, error });
-    expect(result.headers).toEqual({ 'content-type': 'application/json' });
-    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(0);
-  });
-
-  it('names the failing fields in a 400', async () => {
-    const handler = await loadHandler();
-    const result = await handler(event({}, { status: 'TYPING', phone: '' }));
-    expect(parse(result)).toEqual({
-      ok: false,
-      error: 'invalid-body',
-      message: 'invalid field(s): phone, status',
-      issues: [
-        { field: 'phone', message: 'must not be empty' },
-        { field: 'status', message: 'must be one of UNAVAILABLE, AVAILABLE, COMPOSING, RECORDING, PAUSED' },
-      ],
-    });
-  });
-
-  it('decodes a base64-encoded body', async () => {
-    const handler = await loadHandler();
-    const body = JSON.stringify({ ...docsExamples.PAUSED, instanceId: INSTANCE });
-    const result = await handler(
-      event({ body: Buffer.from(body).toString('base64'), isBase64Encoded: true }),
-    );
-    expect(result.statusCode).toBe(200);
-    expect(eventBridge.commandCalls(PutEventsCommand)[0]?.args[0].input.Entries?.[0]?.Detail).toBe(body);
-  });
-
-  it('answers 503 when EventBridge keeps failing the entry', async () => {
-    eventBridge
-      .on(PutEventsCommand)
-      .resolves({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'ThrottlingException' }] });
-    const handler = await loadHandler();
-    const result = await handler(event());
+    const result = await handler(event(), lambdaContext(10_000));
     expect(result.statusCode).toBe(503);
     expect(parse(result)).toEqual({
       ok: false,
       error: 'bus-unavailable',
       message: 'the event bus did not accept the event; retry later',
     });
-    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(3);
+    expect(standIn.calls.filter((c) => c === 'AWSEvents.PutEvents')).toHaveLength(3);
+    expect(logs.join('\n')).toContain(`"${METRIC_NAMES.publishFailures}":1`);
   });
 
-  it('answers 503 when EventBridge cannot be reached', async () => {
-    eventBridge
-      .on(PutEventsCommand)
-      .rejects(Object.assign(new Error('connect ECONNREFUSED'), { name: 'Error' }));
-    const handler = await loadHandler();
-    expect((await handler(event())).statusCode).toBe(503);
-  });
-
-  it('answers 503 (not 401) when the secret parameter cannot be read', async () => {
-    ssm.reset();
-    ssm.on(GetParameterCommand).rejects(Object.assign(new Error('not found'), { name: 'ParameterNotFound' }));
-    const handler = await loadHandler();
-    const result = await handler(event());
+  it('answers 503 naming the parameter in the log (not 401) when the master is missing or invalid', async () => {
+    const handler = await loadHandler({ [RECEIVER_ENV.secretParameterName]: '/zapi/missing' });
+    const result = await handler(event(), lambdaContext(10_000));
     expect(result.statusCode).toBe(503);
     expect(parse(result)).toMatchObject({ error: 'secret-unavailable' });
+    const log = logs.join('\n');
+    expect(log).toContain(`"${METRIC_NAMES.secretFailures}":1`);
+    expect(log).toContain('/zapi/missing');
   });
+
+  // Every way a dependency can fail to answer: each must end in a counted 503 before the timeout.
+  const FUNCTION_TIMEOUT_MS = 3_000;
+  const modes: Misbehaviour[] = ['hang', 'stall', 'trickle', 'reset'];
+  it.each(modes.flatMap((how) => [['PutEvents', how] as const, ['GetParameter', how] as const]))(
+    '%s that does "%s": a counted 503 before the function times out',
+    async (operation, how) => {
+      standIn.trickleEveryMs = 100;
+      const target = operation === 'PutEvents' ? 'AWSEvents.PutEvents' : 'AmazonSSM.GetParameter';
+      standIn.misbehave.set(target, how);
+      const handler = await loadHandler({ [RECEIVER_ENV.sdkAttemptTimeoutMs]: '30000' });
+      const started = Date.now();
+      const result = await handler(event(), lambdaContext(FUNCTION_TIMEOUT_MS));
+      expect(Date.now() - started).toBeLessThan(FUNCTION_TIMEOUT_MS);
+      expect(result.statusCode).toBe(503);
+      const metric = operation === 'PutEvents' ? METRIC_NAMES.publishFailures : METRIC_NAMES.secretFailures;
+      expect(logs.join('\n')).toContain(`"${metric}":1`);
+      expect(standIn.events).toHaveLength(0);
+    },
+  );
 
   it('tolerates null maps from API Gateway', async () => {
     const handler = await loadHandler();
@@ -233,9 +223,8 @@ describe('receiver Lambda handler', () => {
     const lines: string[] = [];
     const handle = createApiGatewayHandler(
       {
-        instanceIds: new Set([INSTANCE]),
         maxBodyBytes: 2048,
-        verifySecret: async () => true,
+        verifySecret: () => true,
         publish: async () => {
           throw new TypeError('Cannot read properties of undefined (reading x) at /var/task/index.mjs:1:2');
         },
@@ -247,36 +236,23 @@ describe('receiver Lambda handler', () => {
     expect(result.statusCode).toBe(500);
     expect(parse(result)).toEqual({ ok: false, error: 'internal', message: 'internal error' });
     expect(JSON.parse(lines[0] ?? '')).toMatchObject({
-      InternalErrors: 1,
+      [METRIC_NAMES.internalErrors]: 1,
       error: 'TypeError',
       requestId: 'req-1',
     });
     expect(lines[0]).not.toContain('/var/task');
   });
 
-  it('stops retrying and answers 503 before the Lambda timeout', async () => {
-    eventBridge
-      .on(PutEventsCommand)
-      .resolves({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'ThrottlingException' }] });
-    const handler = await loadHandler();
-    let left = 5_500;
-    const result = await handler(event(), {
-      getRemainingTimeInMillis: () => {
-        left -= 400;
-        return left;
-      },
-    });
-    expect(result.statusCode).toBe(503);
-    // First call made with 5.1 s left (so with an abort signal); no retry started with under 5.5 s left.
-    expect(eventBridge.commandCalls(PutEventsCommand)).toHaveLength(1);
-    const [call] = eventBridge.commandCalls(PutEventsCommand);
-    expect(call && (call.args as unknown[])[1]).toEqual({ abortSignal: expect.any(AbortSignal) });
-  });
+  it.each([RECEIVER_ENV.eventBusName, RECEIVER_ENV.secretParameterName])(
+    'refuses to start without %s',
+    async (name) => {
+      await expect(loadHandler({ [name]: '' })).rejects.toThrow(`environment variable ${name} is required`);
+    },
+  );
 
-  it('refuses to start without its configuration', async () => {
-    vi.stubEnv(RECEIVER_ENV.instanceIds, '');
-    await expect(loadHandler()).rejects.toThrow(
-      `environment variable ${RECEIVER_ENV.instanceIds} is required`,
+  it('refuses to start with a setting that is not a whole number', async () => {
+    await expect(loadHandler({ [RECEIVER_ENV.sdkMaxAttempts]: 'two' })).rejects.toThrow(
+      RECEIVER_ENV.sdkMaxAttempts,
     );
   });
 });

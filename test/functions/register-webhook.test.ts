@@ -1,23 +1,28 @@
 /**
- * The registration onEvent handler against a Z-API stand-in on 127.0.0.1 (real HTTP), with SSM mocked
- * at the SDK client.
+ * The deploy-time registration (custom resource onEvent handler), through the real handler module and
+ * SDK, against a Z-API stand-in holding a fleet and an SSM stand-in (path listing, versions).
  */
-import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
-import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { OnEventResponse } from '../../functions/register-webhook/handler.ts';
+import {
+  REGISTRATION_PHYSICAL_ID,
+  REGISTRATION_PROPERTIES,
+  REGISTRATION_RESOURCE_TYPE,
+} from '../../functions/register-webhook/properties.ts';
+import { FLEET_ENV, FLEET_METRICS } from '../../functions/shared/fleet/settings.ts';
+import { deriveInstanceSecret, instanceWebhookUrl } from '../../functions/shared/webhook-secret.ts';
+import { type AwsStandIn, standInEnvironment, startAwsStandIn } from '../support/aws-standin.ts';
 import { startZapiStandIn, type ZapiStandIn } from '../support/zapi-standin.ts';
 
-const INSTANCE = '3C01A2B3C4D5E6F7';
-const TOKEN = 'TOKENF00DCAFE1234567890';
-const SECRET = 'webhook-secret-abcdef0123456789';
+const BASE = 'https://abc123.execute-api.sa-east-1.amazonaws.com';
+const MASTER = 'registration-master-0123456789abcdefghij';
 const CLIENT_TOKEN = 'CLIENTTOKEN0987654321xyz';
-const WEBHOOK_URL = `https://abc123.execute-api.sa-east-1.amazonaws.com/instances/${INSTANCE}/presence`;
-const REGISTERED = `${WEBHOOK_URL}?secret=${SECRET}`;
+const FLEET = { A1: 'TOKENA1F00DCAFE', B2: 'TOKENB2F00DCAFE', C3: 'TOKENC3F00DCAFE' } as const;
+const expected = (id: string) => instanceWebhookUrl(BASE, id, MASTER);
 
-const ssm = mockClient(SSMClient);
 let zapi: ZapiStandIn;
+let aws: AwsStandIn;
 let logs: string[];
 
 type Handler = (
@@ -26,25 +31,36 @@ type Handler = (
 ) => Promise<OnEventResponse>;
 
 async function loadHandler(env: Record<string, string> = {}): Promise<Handler> {
-  vi.stubEnv('ZAPI_BASE_URL', zapi.url);
-  vi.stubEnv('ZAPI_ATTEMPT_TIMEOUT_MS', '300');
-  vi.stubEnv('AWS_REGION', 'sa-east-1');
-  for (const [key, value] of Object.entries(env)) vi.stubEnv(key, value);
+  for (const [key, value] of Object.entries({
+    ...standInEnvironment(aws.url),
+    [FLEET_ENV.webhookBaseUrl]: BASE,
+    [FLEET_ENV.masterSecretParameter]: '/zapi/webhook-secret',
+    [FLEET_ENV.zapiBaseUrl]: zapi.url,
+    [FLEET_ENV.zapiAttemptTimeoutMs]: '500',
+    [FLEET_ENV.zapiMaxAttempts]: '2',
+    ...env,
+  }))
+    vi.stubEnv(key, value);
   vi.resetModules();
   return (await import('../../functions/register-webhook/handler.ts')).handler as Handler;
 }
 
+const lambdaContext = (timeoutMs: number) => {
+  const deadline = Date.now() + timeoutMs;
+  return { getRemainingTimeInMillis: () => deadline - Date.now() };
+};
+
 function cfnEvent(
   type: 'Create' | 'Update' | 'Delete',
   properties: Record<string, string> = {},
+  oldProperties: Record<string, string> = {},
 ): CloudFormationCustomResourceEvent {
+  const P = REGISTRATION_PROPERTIES;
   const ResourceProperties = {
     ServiceToken: 'arn:aws:lambda:sa-east-1:123456789012:function:provider',
-    InstanceId: INSTANCE,
-    WebhookUrl: WEBHOOK_URL,
-    InstanceTokenParameter: `/zapi/${INSTANCE}/token`,
-    WebhookSecretParameter: '/zapi/webhook-secret',
-    DeployNonce: '2026-11-25T12:00:00.000Z',
+    [P.requiredInstanceIds]: '',
+    [P.deployNonce]: '2026-11-25T12:00:00.000Z',
+    [P.fleet]: 'true',
     ...properties,
   };
   const common = {
@@ -52,8 +68,8 @@ function cfnEvent(
     ResponseURL: 'https://cloudformation-custom-resource-response.invalid/presigned?X-Amz-Signature=abc',
     StackId: 'arn:aws:cloudformation:sa-east-1:123456789012:stack/ZapiPresence/1',
     RequestId: 'req',
-    LogicalResourceId: 'Registration',
-    ResourceType: 'Custom::ZapiPresenceWebhook',
+    LogicalResourceId: 'FleetRegistration',
+    ResourceType: REGISTRATION_RESOURCE_TYPE,
     ResourceProperties,
   };
   if (type === 'Create') return { ...common, RequestType: 'Create' };
@@ -61,45 +77,49 @@ function cfnEvent(
     return {
       ...common,
       RequestType: 'Update',
-      PhysicalResourceId: `zapi-chat-presence:${INSTANCE}`,
-      OldResourceProperties: ResourceProperties,
+      PhysicalResourceId: REGISTRATION_PHYSICAL_ID,
+      OldResourceProperties: { ...ResourceProperties, ...oldProperties },
     };
   }
-  return { ...common, RequestType: 'Delete', PhysicalResourceId: `zapi-chat-presence:${INSTANCE}` };
+  return { ...common, RequestType: 'Delete', PhysicalResourceId: REGISTRATION_PHYSICAL_ID };
 }
 
-function allOutput(error?: unknown): string {
-  return `${logs.join('\n')}\n${error instanceof Error ? error.message : ''}`;
-}
-
+const secrets = [MASTER, CLIENT_TOKEN, ...Object.values(FLEET), ...Object.keys(FLEET).map((id) => deriveInstanceSecret(MASTER, id))];
 function expectNoSecrets(text: string): void {
-  for (const secret of [TOKEN, SECRET, CLIENT_TOKEN, encodeURIComponent(SECRET)])
-    expect(text).not.toContain(secret);
+  for (const secret of secrets) expect(text).not.toContain(secret);
 }
+const emf = () =>
+  logs
+    .filter((l) => l.includes('"_aws"'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+const puts = () => zapi.requests.filter((r) => r.method === 'PUT');
 
-describe('register-webhook handler', () => {
+describe('deploy-time registration', () => {
   beforeAll(async () => {
-    zapi = await startZapiStandIn(INSTANCE, TOKEN);
+    zapi = await startZapiStandIn();
+    aws = await startAwsStandIn();
   });
   afterAll(async () => {
     await zapi.close();
+    await aws.close();
   });
 
   beforeEach(() => {
-    ssm.reset();
-    ssm
-      .on(GetParameterCommand, { Name: `/zapi/${INSTANCE}/token`, WithDecryption: true })
-      .resolves({ Parameter: { Value: TOKEN } });
-    ssm
-      .on(GetParameterCommand, { Name: '/zapi/webhook-secret', WithDecryption: true })
-      .resolves({ Parameter: { Value: SECRET } });
-    ssm
-      .on(GetParameterCommand, { Name: '/zapi/client-token', WithDecryption: true })
-      .resolves({ Parameter: { Value: CLIENT_TOKEN } });
+    zapi.instances.clear();
     zapi.reset();
-    zapi.presenceUrl = 'https://old.example.com/hook';
-    zapi.requireClientToken = undefined;
+    for (const [id, token] of Object.entries(FLEET)) {
+      zapi.add(id, token);
+      aws.put(`/zapi/${id}/token`, token);
+    }
+    aws.put('/zapi/webhook-secret', MASTER);
+    aws.delete('/zapi/client-token');
+    aws.misbehave.clear();
+    aws.misbehaveParameters.clear();
     logs = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      logs.push(String(chunk));
+      return true;
+    });
     for (const level of ['log', 'info', 'warn', 'error', 'debug'] as const) {
       vi.spyOn(console, level).mockImplementation((...args: unknown[]) => {
         logs.push(JSON.stringify(args));
@@ -109,222 +129,166 @@ describe('register-webhook handler', () => {
 
   afterEach(() => {
     vi.unstubAllEnvs();
-    expectNoSecrets(allOutput());
+    expectNoSecrets(logs.join('\n'));
+    for (const instance of zapi.instances.values()) {
+      expect(instance.otherUrls.receivedCallbackUrl).toBe('https://crm.example.com/received');
+    }
   });
 
   it.each(['Create', 'Update'] as const)(
-    '%s: PUTs the URL with the secret exactly as documented, then confirms with GET me',
+    '%s: registers every instance found in SSM with its own derived URL, and counts it',
     async (type) => {
+      zapi.get('B2').presenceUrl = expected('B2'); // already right: a deploy PUTs it anyway
       const handler = await loadHandler();
-      const response = await handler(cfnEvent(type));
+      const response = await handler(cfnEvent(type, { RequiredInstanceIds: 'A1' }), lambdaContext(60_000));
       expect(response).toEqual({
-        PhysicalResourceId: `zapi-chat-presence:${INSTANCE}`,
-        Data: { WebhookUrl: WEBHOOK_URL },
+        PhysicalResourceId: REGISTRATION_PHYSICAL_ID,
+        Data: { FleetSize: '3', Registered: '3', Unregistered: '0' },
       });
-      expect(zapi.presenceUrl).toBe(REGISTERED);
-      expect(zapi.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
-        `PUT /instances/${INSTANCE}/token/${TOKEN}/update-webhook-chat-presence`,
-        `GET /instances/${INSTANCE}/token/${TOKEN}/me`,
+      for (const id of Object.keys(FLEET)) expect(zapi.get(id).presenceUrl).toBe(expected(id));
+      expect(puts().map((r) => r.instanceId).sort()).toEqual(['A1', 'B2', 'C3']);
+      expect(puts().every((r) => r.operation === 'update-webhook-chat-presence')).toBe(true);
+      expect(emf()).toEqual([
+        expect.objectContaining({
+          Trigger: 'deploy',
+          Scope: 'fleet',
+          [FLEET_METRICS.fleetSize]: 3,
+          [FLEET_METRICS.registered]: 3,
+          [FLEET_METRICS.unregistered]: 0,
+        }),
       ]);
-      const put = zapi.requests[0];
-      expect(JSON.parse(put?.body ?? '')).toEqual({ value: REGISTERED });
-      expect(put?.headers['content-type']).toBe('application/json');
-      expect(put?.headers['client-token']).toBeUndefined();
-      expectNoSecrets(JSON.stringify(response));
     },
   );
 
-  it('sends the Client-Token header when the account security token is configured', async () => {
-    zapi.requireClientToken = CLIENT_TOKEN;
+  it('fails the deploy with the exact put-parameter command when a named instance has no token', async () => {
     const handler = await loadHandler();
-    await handler(cfnEvent('Create', { ClientTokenParameter: '/zapi/client-token' }));
-    expect(zapi.requests.map((r) => r.headers['client-token'])).toEqual([CLIENT_TOKEN, CLIENT_TOKEN]);
-    expect(zapi.presenceUrl).toBe(REGISTERED);
-  });
-
-  it('explains "null not allowed": the account requires a Client-Token (and does not retry the 4xx)', async () => {
-    zapi.requireClientToken = CLIENT_TOKEN;
-    const handler = await loadHandler();
-    const error = await handler(cfnEvent('Create')).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(Error);
-    expect((error as Error).message).toMatch(
-      /Z-API answered 400 to PUT update-webhook-chat-presence: "null not allowed"; the account requires its security token.*clientTokenParameter/,
-    );
-    expect(zapi.requests).toHaveLength(1);
-    expectNoSecrets(allOutput(error));
-  });
-
-  it('retries 5xx and network hiccups with backoff, then succeeds', async () => {
-    zapi.script(
-      { status: 502, body: '<html>Bad Gateway</html>' },
-      { status: 503, body: `{"error":"down for ${TOKEN}"}` },
-    );
-    const handler = await loadHandler();
-    await handler(cfnEvent('Create'));
-    expect(zapi.requests.filter((r) => r.method === 'PUT')).toHaveLength(3);
-    expect(zapi.presenceUrl).toBe(REGISTERED);
-  });
-
-  it('gives up after bounded attempts and says what happened, without the token', async () => {
-    zapi.script(
-      ...Array.from({ length: 4 }, () => ({
-        status: 500,
-        body: `{"error":"internal error at /instances/${INSTANCE}/token/${TOKEN}"}`,
-      })),
-    );
-    const handler = await loadHandler();
-    const error = (await handler(cfnEvent('Create')).catch((e: unknown) => e)) as Error;
-    expect(error.message).toMatch(
-      /Z-API did not answer PUT update-webhook-chat-presence successfully after 4 attempt\(s\): HTTP 500 "internal error at \/instances\/3C01A2B3C4D5E6F7\/token\/\*\*\*"/,
-    );
-    expect(zapi.requests).toHaveLength(4);
-    expectNoSecrets(allOutput(error));
-  });
-
-  it('times out a hanging Z-API per attempt and retries', async () => {
-    zapi.script('hang');
-    const handler = await loadHandler();
-    const started = Date.now();
-    await handler(cfnEvent('Create'));
-    expect(Date.now() - started).toBeLessThan(5_000);
-    expect(zapi.requests.filter((r) => r.method === 'PUT')).toHaveLength(2);
-    expect(zapi.presenceUrl).toBe(REGISTERED);
-  });
-
-  it('fails when Z-API answers {"value": false}', async () => {
-    zapi.script({ status: 200, body: '{"value":false}' });
-    const handler = await loadHandler();
-    await expect(handler(cfnEvent('Create'))).rejects.toThrow(
-      /Z-API answered 200 to PUT update-webhook-chat-presence without accepting the URL \(\{"value":false\}\)/,
-    );
-  });
-
-  it('fails when GET me shows another URL after the update, naming it without secrets', async () => {
-    zapi.script({ status: 200, body: '{"value":true}' });
-    zapi.presenceUrl = 'https://someone-else.example.com/hook?secret=OTHER-DEPLOYMENT-LIVE-SECRET-42&x=1';
-    const handler = await loadHandler();
-    const error = (await handler(cfnEvent('Create')).catch((e: unknown) => e)) as Error;
-    expect(error.message).toBe(
-      `Z-API accepted the update but its instance data (GET me) shows chat-presence webhook "https://someone-else.example.com/hook?***" instead of "${WEBHOOK_URL}?secret=***"; check the instance in the Z-API panel`,
-    );
-    expect(allOutput(error)).not.toContain('OTHER-DEPLOYMENT-LIVE-SECRET-42');
-  });
-
-  it('refuses a non-HTTPS webhook URL before any call', async () => {
-    const handler = await loadHandler();
-    await expect(
-      handler(
-        cfnEvent('Create', { WebhookUrl: `http://insecure.example.com/instances/${INSTANCE}/presence` }),
-      ),
-    ).rejects.toThrow(/only calls HTTPS webhooks/);
-    expect(zapi.requests).toHaveLength(0);
-    expect(ssm.commandCalls(GetParameterCommand)).toHaveLength(0);
-  });
-
-  it('names a missing SSM parameter and how to create it', async () => {
-    ssm
-      .on(GetParameterCommand, { Name: `/zapi/${INSTANCE}/token`, WithDecryption: true })
-      .rejects(Object.assign(new Error('not found'), { name: 'ParameterNotFound' }));
-    const handler = await loadHandler();
-    await expect(handler(cfnEvent('Create'))).rejects.toThrow(
-      `SSM parameter /zapi/${INSTANCE}/token does not exist; create it: aws ssm put-parameter --type SecureString --name /zapi/${INSTANCE}/token --value ...`,
-    );
-    expect(zapi.requests).toHaveLength(0);
-  });
-
-  it('says when a parameter cannot be decrypted', async () => {
-    ssm
-      .on(GetParameterCommand, { Name: '/zapi/webhook-secret', WithDecryption: true })
-      .rejects(Object.assign(new Error('denied'), { name: 'AccessDeniedException' }));
-    const handler = await loadHandler();
-    await expect(handler(cfnEvent('Create'))).rejects.toThrow(
-      /SSM parameter \/zapi\/webhook-secret cannot be read \(AccessDeniedException\); .*kms:Decrypt/,
-    );
-  });
-
-  it('refuses a webhook secret the receiver would refuse', async () => {
-    ssm
-      .on(GetParameterCommand, { Name: '/zapi/webhook-secret', WithDecryption: true })
-      .resolves({ Parameter: { Value: 'tiny-secret-x' } });
-    const handler = await loadHandler();
-    await expect(handler(cfnEvent('Create'))).rejects.toThrow(/shorter than 16 characters/);
-    expect(zapi.requests).toHaveLength(0);
-  });
-
-  it('stops retrying when the Lambda is about to time out', async () => {
-    zapi.script(...Array.from({ length: 10 }, () => 'hang' as const));
-    const handler = await loadHandler();
-    const error = (await handler(cfnEvent('Create'), { getRemainingTimeInMillis: () => 10_700 }).catch(
+    const error = (await handler(cfnEvent('Create', { RequiredInstanceIds: 'A1,NEW9' }), lambdaContext(60_000)).catch(
       (e: unknown) => e,
     )) as Error;
-    expect(error.message).toMatch(/stopped retrying: out of time/);
-    expect(zapi.requests.length).toBeLessThan(4);
+    expect(error.name).toBe('RegistrationError');
+    expect(error.message).toContain('NEW9');
+    expect(error.message).toContain('aws ssm put-parameter --type SecureString --name /zapi/NEW9/token --value INSTANCE_TOKEN');
+    // The others were registered anyway.
+    expect(zapi.get('A1').presenceUrl).toBe(expected('A1'));
   });
 
-  it('never fails a rollback (an Update carrying an older deploy nonce), but still tries to put the old URL back', async () => {
-    zapi.script(...Array.from({ length: 4 }, () => ({ status: 500, body: '{}' })));
+  it('fails the deploy, saying why, when a named instance cannot be registered; SSM-only failures do not', async () => {
+    zapi.get('C3').behaviour = { status: 500, body: '{"error":"boom"}' };
     const handler = await loadHandler();
-    const rollback = cfnEvent('Update', { DeployNonce: '2026-11-25T11:00:00.000Z' });
-    if (rollback.RequestType !== 'Update') throw new Error('unreachable');
-    const event = {
-      ...rollback,
-      OldResourceProperties: { ...rollback.OldResourceProperties, DeployNonce: '2026-11-25T12:00:00.000Z' },
-    };
-    await expect(handler(event)).resolves.toEqual({
-      PhysicalResourceId: `zapi-chat-presence:${INSTANCE}`,
-      Data: { WebhookUrl: WEBHOOK_URL },
-    });
-    expect(zapi.requests.filter((r) => r.method === 'PUT')).toHaveLength(4);
-    expect(logs.join()).toContain('rollback: could not re-register');
-    // The same failure on a forward Update fails the deploy.
-    zapi.script(...Array.from({ length: 4 }, () => ({ status: 500, body: '{}' })));
-    await expect(handler(cfnEvent('Update'))).rejects.toThrow(/did not answer/);
+    // C3 is found only in SSM: reported, the deploy goes on.
+    const ok = await handler(cfnEvent('Update', { RequiredInstanceIds: 'A1' }), lambdaContext(60_000));
+    expect(ok.Data).toEqual({ FleetSize: '3', Registered: '2', Unregistered: '1' });
+    expect(logs.join('\n')).toContain('instance could not be registered');
+    expect(emf()[0]).toMatchObject({ Trigger: 'deploy', [FLEET_METRICS.unregistered]: 1 });
+    // Named: the deploy fails with Z-API's status and what to check.
+    const error = (await handler(cfnEvent('Update', { RequiredInstanceIds: 'A1,C3' }), lambdaContext(60_000)).catch(
+      (e: unknown) => e,
+    )) as Error;
+    expect(error.message).toMatch(/C3: Z-API answered 500 to (GET me|PUT update-webhook-chat-presence) \(server-error\)/);
+    expect(error.message).not.toContain('boom');
   });
 
-  describe('Delete', () => {
-    it('clears the webhook when Z-API still calls this deployment', async () => {
-      zapi.presenceUrl = REGISTERED;
-      const handler = await loadHandler();
-      const response = await handler(cfnEvent('Delete'));
-      expect(response).toEqual({ PhysicalResourceId: `zapi-chat-presence:${INSTANCE}` });
-      expect(zapi.requests.map((r) => r.method)).toEqual(['GET', 'PUT']);
-      expect(JSON.parse(zapi.requests[1]?.body ?? '')).toEqual({ value: '' });
-      expect(zapi.presenceUrl).toBe('');
-      expect(logs.join()).toContain('webhook cleared');
-    });
+  it('sends the Client-Token when configured', async () => {
+    aws.put('/zapi/client-token', CLIENT_TOKEN);
+    zapi.get('A1').requireClientToken = CLIENT_TOKEN;
+    const handler = await loadHandler({ [FLEET_ENV.clientTokenParameter]: '/zapi/client-token' });
+    await handler(cfnEvent('Create', { RequiredInstanceIds: 'A1' }), lambdaContext(60_000));
+    expect(zapi.get('A1').presenceUrl).toBe(expected('A1'));
+    expect(zapi.requests.every((r) => r.headers['client-token'] === CLIENT_TOKEN)).toBe(true);
+  });
 
-    it('leaves a URL that is not ours alone', async () => {
-      zapi.presenceUrl = 'https://another-deployment.example.com/instances/x/presence?secret=zzz';
-      const handler = await loadHandler();
-      await handler(cfnEvent('Delete'));
-      expect(zapi.requests.map((r) => r.method)).toEqual(['GET']);
-      expect(zapi.presenceUrl).toContain('another-deployment');
-    });
+  it('refuses a master outside the alphabet, naming the parameter and a command, never the value', async () => {
+    const bad = `${'x'.repeat(30)}+/=abc`;
+    aws.put('/zapi/webhook-secret', bad);
+    const handler = await loadHandler();
+    const error = (await handler(cfnEvent('Create'), lambdaContext(60_000)).catch((e: unknown) => e)) as Error;
+    expect(error.message).toContain('/zapi/webhook-secret');
+    expect(error.message).toContain('openssl rand -hex 32');
+    expect(error.message).not.toContain(bad);
+    expect(puts()).toHaveLength(0);
+  });
 
-    it('never fails: Z-API refusing to clear is a warning', async () => {
-      zapi.presenceUrl = REGISTERED;
-      zapi.script(
-        { status: 200, body: JSON.stringify({ presenceChatCallbackUrl: REGISTERED }) },
-        { status: 400, body: '{"error":"value must be https"}' },
-      );
-      const handler = await loadHandler();
-      await expect(handler(cfnEvent('Delete'))).resolves.toEqual({
-        PhysicalResourceId: `zapi-chat-presence:${INSTANCE}`,
+  it('never lets Z-API echo a secret into the CloudFormation reason', async () => {
+    const echo = (id: string) => {
+      const url = expected(id);
+      return JSON.stringify({
+        error: `invalid value ${url} ${encodeURIComponent(url)} ${decodeURIComponent(url)}`,
+        message: JSON.stringify(url),
+        token: FLEET.A1,
       });
-      expect(logs.join()).toContain('clear the chat-presence webhook in the Z-API panel');
-    });
-
-    it('never fails: Z-API down, SSM missing, properties broken', async () => {
-      const deleted = { PhysicalResourceId: `zapi-chat-presence:${INSTANCE}` };
-      zapi.script(...Array.from({ length: 4 }, () => ({ status: 500, body: '{}' })));
-      let handler = await loadHandler();
-      await expect(handler(cfnEvent('Delete'))).resolves.toEqual(deleted);
-      ssm.reset();
-      ssm.on(GetParameterCommand).rejects(Object.assign(new Error('x'), { name: 'ParameterNotFound' }));
-      handler = await loadHandler();
-      await expect(handler(cfnEvent('Delete'))).resolves.toEqual(deleted);
-      await expect(handler(cfnEvent('Delete', { InstanceId: '' }))).resolves.toEqual(deleted);
-      expect(logs.join()).toContain('the stack deletion goes on');
-    });
+    };
+    zapi.get('A1').script.push('normal', { status: 400, body: echo('A1') });
+    const handler = await loadHandler();
+    const error = (await handler(cfnEvent('Create', { RequiredInstanceIds: 'A1' }), lambdaContext(60_000)).catch(
+      (e: unknown) => e,
+    )) as Error;
+    expect(error.message).toContain('Z-API answered 400 to PUT update-webhook-chat-presence (rejected)');
+    expectNoSecrets(error.message);
+    expect(error.message).not.toContain('invalid value');
   });
+
+  it('a rollback re-registers and never fails', async () => {
+    zapi.get('A1').behaviour = 'reset';
+    const handler = await loadHandler();
+    const response = await handler(
+      cfnEvent('Update', { RequiredInstanceIds: 'A1', DeployNonce: '2026-11-25T11:00:00.000Z' }, { DeployNonce: '2026-11-25T12:00:00.000Z' }),
+      lambdaContext(60_000),
+    );
+    expect(response.PhysicalResourceId).toBe(REGISTRATION_PHYSICAL_ID);
+    expect(zapi.get('B2').presenceUrl).toBe(expected('B2'));
+  });
+
+  it('Delete releases URLs that are still this endpoint, leaves others alone, never fails', async () => {
+    zapi.get('A1').presenceUrl = expected('A1');
+    zapi.get('B2').presenceUrl = `${BASE}/instances/B2/presence?secret=older`;
+    zapi.get('C3').presenceUrl = 'https://helpdesk.example.com/hook?token=theirs';
+    const handler = await loadHandler();
+    const response = await handler(cfnEvent('Delete'), lambdaContext(60_000));
+    expect(response).toEqual({ PhysicalResourceId: REGISTRATION_PHYSICAL_ID, Data: expect.any(Object) });
+    expect(zapi.get('A1').presenceUrl).toBe('');
+    expect(zapi.get('B2').presenceUrl).toBe('');
+    expect(zapi.get('C3').presenceUrl).toBe('https://helpdesk.example.com/hook?token=theirs');
+    expect(logs.join('\n')).not.toContain('theirs');
+  });
+
+  it('Delete of a per-instance resource from an earlier version does nothing (the fleet resource owns it now)', async () => {
+    zapi.get('A1').presenceUrl = expected('A1');
+    const handler = await loadHandler();
+    const legacy = cfnEvent('Delete');
+    (legacy.ResourceProperties as Record<string, unknown>) = {
+      ServiceToken: legacy.ServiceToken,
+      InstanceId: 'A1',
+      WebhookUrl: `${BASE}/instances/A1/presence`,
+    };
+    const response = await handler({ ...legacy, PhysicalResourceId: 'zapi-chat-presence:A1' }, lambdaContext(60_000));
+    expect(response).toEqual({ PhysicalResourceId: 'zapi-chat-presence:A1' });
+    expect(zapi.requests).toHaveLength(0);
+    expect(zapi.get('A1').presenceUrl).toBe(expected('A1'));
+  });
+
+  // Time bounds: whatever a dependency does, the handler answers before its own timeout.
+  const TIMEOUT_MS = 13_000; // the handler keeps 10 s back: 3 s of work
+  it.each([
+    ['Delete', 'SSM listing trickles'],
+    ['Delete', 'Z-API hangs'],
+    ['Create', 'SSM listing trickles'],
+    ['Create', 'Z-API trickles'],
+  ] as const)('%s returns or fails in time when %s', async (type, what) => {
+    aws.trickleEveryMs = 200;
+    if (what === 'SSM listing trickles') aws.misbehave.set('AmazonSSM.GetParametersByPath', 'trickle');
+    for (const instance of zapi.instances.values())
+      instance.behaviour = what === 'Z-API hangs' ? 'hang' : what === 'Z-API trickles' ? 'trickle' : 'normal';
+    const handler = await loadHandler({ [FLEET_ENV.zapiAttemptTimeoutMs]: '60000' });
+    const started = Date.now();
+    const outcome = await handler(cfnEvent(type, { RequiredInstanceIds: 'A1' }), lambdaContext(TIMEOUT_MS)).then(
+      (r) => ({ ok: true as const, r }),
+      (e: unknown) => ({ ok: false as const, e }),
+    );
+    expect(Date.now() - started).toBeLessThan(TIMEOUT_MS);
+    if (type === 'Delete') expect(outcome.ok).toBe(true);
+    else {
+      expect(outcome.ok).toBe(false);
+      if (!outcome.ok) expect((outcome.e as Error).message).toMatch(/in time|timeout|out-of-time/);
+    }
+  }, 20_000);
 });

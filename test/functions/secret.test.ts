@@ -1,233 +1,288 @@
-import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { mockClient } from 'aws-sdk-client-mock';
-import { beforeEach, describe, expect, it, vi } from 'vitest';
+/**
+ * The receiver's secret check (per-instance secrets derived from one cached master) and the master's
+ * reader (current and, after a rotation, previous version), the latter against the SSM stand-in.
+ */
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DependencyError } from '../../functions/presence-webhook/receive.ts';
-import { createSecretVerifier, MIN_SECRET_LENGTH } from '../../functions/presence-webhook/secret.ts';
-import {
-  PREVIOUS_RETRY_MS,
-  PREVIOUS_SECRET_GRACE_MS,
-  secretParameterLoader,
-} from '../../functions/presence-webhook/secret-parameter.ts';
+import { createSecretVerifier } from '../../functions/presence-webhook/secret.ts';
+import { deadlineAt } from '../../functions/shared/deadline.ts';
+import { type MasterSecret, masterSecretReader } from '../../functions/shared/master-secret.ts';
+import { ParameterError } from '../../functions/shared/ssm.ts';
+import { deriveInstanceSecret } from '../../functions/shared/webhook-secret.ts';
+import { type AwsStandIn, startAwsStandIn } from '../support/aws-standin.ts';
 
-const SECRET = 'a-secret-of-enough-length';
+const MASTER = 'master-secret-0123456789abcdefghijklmnop';
+const ROTATED = 'rotated-master-0123456789abcdefghijklmnop';
+const A = 'INSTANCEA';
+const B = 'INSTANCEB';
+const soon = () => deadlineAt(Date.now() + 5_000);
 
 function clock(start = 1_000_000) {
   let t = start;
   return { now: () => t, advance: (ms: number) => (t += ms) };
 }
 
+const loader = (value: () => MasterSecret) => vi.fn(async () => value());
+
 describe('createSecretVerifier', () => {
-  it('reads the secret once and caches it across calls', async () => {
-    const load = vi.fn(async () => SECRET);
+  it("accepts each instance's derived secret, refuses it for another instance and refuses the master", async () => {
+    const load = loader(() => ({ current: MASTER }));
     const verify = createSecretVerifier({ load });
-    const results = await Promise.all([verify(SECRET), verify(SECRET), verify('wrong-guess-xxxxxxxx')]);
+    const forA = deriveInstanceSecret(MASTER, A);
+    expect(await verify(A, forA, soon())).toBe(true);
+    expect(await verify(B, deriveInstanceSecret(MASTER, B), soon())).toBe(true);
+    expect(await verify(B, forA, soon())).toBe(false);
+    expect(await verify(A, MASTER, soon())).toBe(false);
+    expect(await verify(A, `${forA}x`, soon())).toBe(false);
+    expect(load).toHaveBeenCalledTimes(1);
+  });
+
+  it('answers synchronously from a fresh cache (no SSM call per request, whatever the fleet size)', async () => {
+    const load = loader(() => ({ current: MASTER }));
+    const verify = createSecretVerifier({ load });
+    await verify(A, deriveInstanceSecret(MASTER, A), soon());
+    for (let i = 0; i < 200; i++) {
+      const id = `I${i}`;
+      expect(verify(id, deriveInstanceSecret(MASTER, id), soon())).toBe(true);
+    }
+    expect(load).toHaveBeenCalledTimes(1);
+  });
+
+  it('reads the master once for concurrent first requests', async () => {
+    const load = loader(() => ({ current: MASTER }));
+    const verify = createSecretVerifier({ load });
+    const results = await Promise.all([
+      verify(A, deriveInstanceSecret(MASTER, A), soon()),
+      verify(B, deriveInstanceSecret(MASTER, B), soon()),
+      verify(A, 'wrong-guess', soon()),
+    ]);
     expect(results).toEqual([true, true, false]);
     expect(load).toHaveBeenCalledTimes(1);
   });
 
-  it('re-reads after the TTL so a rotated secret takes effect', async () => {
+  it('re-reads after the TTL so a rotated master takes effect', async () => {
     const c = clock();
-    let value = SECRET;
-    const load = vi.fn(async () => value);
-    const verify = createSecretVerifier({
-      load,
-      ttlMs: 60_000,
-      refreshOnMismatchAfterMs: 60_000,
-      now: c.now,
-    });
-    expect(await verify(SECRET)).toBe(true);
-    value = 'the-rotated-secret-value';
+    let value = MASTER;
+    const load = loader(() => ({ current: value }));
+    const verify = createSecretVerifier({ load, ttlMs: 60_000, refreshOnMismatchAfterMs: 60_000, now: c.now });
+    expect(await verify(A, deriveInstanceSecret(MASTER, A), soon())).toBe(true);
+    value = ROTATED;
     c.advance(30_000);
-    expect(await verify('the-rotated-secret-value')).toBe(false);
-    c.advance(31_000);
-    expect(await verify('the-rotated-secret-value')).toBe(true);
-    expect(await verify(SECRET)).toBe(false);
+    expect(await verify(A, deriveInstanceSecret(ROTATED, A), soon())).toBe(false);
+    c.advance(30_000);
+    expect(await verify(A, deriveInstanceSecret(ROTATED, A), soon())).toBe(true);
+    expect(await verify(A, deriveInstanceSecret(MASTER, A), soon())).toBe(false);
+    expect(load).toHaveBeenCalledTimes(2);
   });
 
   it('re-reads early on a mismatch, at most once per window', async () => {
     const c = clock();
-    let value = SECRET;
-    const load = vi.fn(async () => value);
-    const verify = createSecretVerifier({
-      load,
-      ttlMs: 300_000,
-      refreshOnMismatchAfterMs: 30_000,
-      now: c.now,
-    });
-    await verify(SECRET);
-    value = 'the-rotated-secret-value';
-    c.advance(10_000);
-    expect(await verify('the-rotated-secret-value')).toBe(false); // too soon: no SSM call per bad request
+    let value = MASTER;
+    const load = loader(() => ({ current: value }));
+    const verify = createSecretVerifier({ load, ttlMs: 300_000, refreshOnMismatchAfterMs: 30_000, now: c.now });
+    await verify(A, deriveInstanceSecret(MASTER, A), soon());
+    value = ROTATED;
+    c.advance(29_999);
+    expect(await verify(A, deriveInstanceSecret(ROTATED, A), soon())).toBe(false); // too soon: no SSM call
     expect(load).toHaveBeenCalledTimes(1);
-    c.advance(25_000);
-    expect(await verify('the-rotated-secret-value')).toBe(true);
+    c.advance(1);
+    expect(await verify(A, deriveInstanceSecret(ROTATED, A), soon())).toBe(true);
     expect(load).toHaveBeenCalledTimes(2);
   });
 
-  it('throws a DependencyError when SSM cannot be read and nothing is cached', async () => {
+  it('throws a DependencyError naming the problem when the master cannot be read and nothing is cached', async () => {
     const verify = createSecretVerifier({
       load: async () => {
-        throw new Error('AccessDeniedException');
+        throw new ParameterError('SSM parameter /p could not be read (ThrottlingException)', 'unavailable', '/p');
       },
     });
-    await expect(verify(SECRET)).rejects.toBeInstanceOf(DependencyError);
+    const error = await Promise.resolve(verify(A, 'x', soon())).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DependencyError);
+    expect((error as DependencyError).dependency).toBe('secret');
+    expect((error as Error).message).toContain('SSM parameter /p could not be read (ThrottlingException)');
   });
 
-  it('keeps serving the cached secret while SSM is down', async () => {
+  it('keeps serving the cached master while SSM is down, and retries after the refresh window', async () => {
     const c = clock();
     let fail = false;
-    const load = vi.fn(async () => {
+    const load = vi.fn(async (): Promise<MasterSecret> => {
       if (fail) throw new Error('down');
-      return SECRET;
+      return { current: MASTER };
     });
-    const verify = createSecretVerifier({ load, ttlMs: 1_000, now: c.now });
-    expect(await verify(SECRET)).toBe(true);
+    const verify = createSecretVerifier({ load, ttlMs: 1_000, refreshOnMismatchAfterMs: 5_000, now: c.now });
+    const good = deriveInstanceSecret(MASTER, A);
+    expect(await verify(A, good, soon())).toBe(true);
     fail = true;
-    c.advance(5_000);
-    expect(await verify(SECRET)).toBe(true);
-  });
-
-  it('never lets wrong secrets drive SSM calls, even after a failed read', async () => {
-    const c = clock();
-    let fail = false;
-    const load = vi.fn(async () => {
-      if (fail) throw new Error('throttled');
-      return SECRET;
-    });
-    const verify = createSecretVerifier({
-      load,
-      ttlMs: 300_000,
-      refreshOnMismatchAfterMs: 30_000,
-      now: c.now,
-    });
-    expect(await verify(SECRET)).toBe(true);
-    fail = true;
-    c.advance(31_000);
-    expect(await verify('wrong-secret-value-000')).toBe(false); // re-read allowed: fails
+    c.advance(1_000);
+    expect(await verify(A, good, soon())).toBe(true); // stale but served
     expect(load).toHaveBeenCalledTimes(2);
-    for (let i = 0; i < 5; i++) {
-      c.advance(1_000);
-      expect(await verify('wrong-secret-value-000')).toBe(false);
-    }
+    c.advance(4_999);
+    expect(verify(A, good, soon())).toBe(true); // still within the retry window: cached, synchronous
     expect(load).toHaveBeenCalledTimes(2);
-    expect(await verify(SECRET)).toBe(true); // the cached value keeps serving
+    c.advance(1);
+    expect(await verify(A, good, soon())).toBe(true);
+    expect(load).toHaveBeenCalledTimes(3);
   });
 
   it('after a failed first read, answers 503 for a moment without asking SSM again', async () => {
     const c = clock();
-    let fail = true;
-    const load = vi.fn(async () => {
-      if (fail) throw new Error('ThrottlingException');
-      return SECRET;
+    const load = vi.fn(async (): Promise<MasterSecret> => {
+      throw new Error('down');
     });
     const verify = createSecretVerifier({ load, failedReadBackoffMs: 2_000, now: c.now });
-    await expect(verify(SECRET)).rejects.toBeInstanceOf(DependencyError);
-    c.advance(500);
-    await expect(verify('anything-at-all-xxxxx')).rejects.toThrow(/could not be read a moment ago/);
+    await expect(Promise.resolve(verify(A, 'x', soon()))).rejects.toBeInstanceOf(DependencyError);
+    c.advance(1_999);
+    await expect(Promise.resolve(verify(A, 'x', soon()))).rejects.toThrow(/a moment ago/);
     expect(load).toHaveBeenCalledTimes(1);
-    fail = false;
-    c.advance(2_000);
-    expect(await verify(SECRET)).toBe(true);
+    c.advance(1);
+    await expect(Promise.resolve(verify(A, 'x', soon()))).rejects.toBeInstanceOf(DependencyError);
     expect(load).toHaveBeenCalledTimes(2);
   });
 
-  it.each([undefined, '', 'x'.repeat(MIN_SECRET_LENGTH - 1)])(
-    'refuses a missing or short secret (%s)',
-    async (value) => {
-      const verify = createSecretVerifier({ load: async () => value });
-      await expect(verify('x'.repeat(MIN_SECRET_LENGTH - 1))).rejects.toThrow(/empty or shorter than 16/);
-    },
-  );
+  it('never lets wrong secrets drive SSM calls', async () => {
+    const c = clock();
+    const load = loader(() => ({ current: MASTER }));
+    const verify = createSecretVerifier({ load, refreshOnMismatchAfterMs: 30_000, now: c.now });
+    await verify(A, deriveInstanceSecret(MASTER, A), soon());
+    for (let i = 0; i < 100; i++) {
+      c.advance(100);
+      expect(await verify(A, `guess-${i}`, soon())).toBe(false);
+    }
+    // 10 s of guessing at 10/s: at most one re-read (none here, the window is 30 s).
+    expect(load).toHaveBeenCalledTimes(1);
+  });
+
+  it('passes the request deadline to the loader', async () => {
+    const load = vi.fn(async (_deadline: { at: number }): Promise<MasterSecret> => ({ current: MASTER }));
+    const verify = createSecretVerifier({ load });
+    const deadline = soon();
+    await verify(A, 'x', deadline);
+    expect(load.mock.calls[0]?.[0]).toBe(deadline);
+  });
+
+  describe('rotation', () => {
+    it("accepts the previous master's derived secrets until the grace deadline, then only the current ones", async () => {
+      const c = clock();
+      const load = loader(() => ({ current: ROTATED, previous: MASTER, previousUntil: c.now() + 3_600_000 }));
+      const verify = createSecretVerifier({ load, ttlMs: 10 * 3_600_000, refreshOnMismatchAfterMs: 10 * 3_600_000, now: c.now });
+      expect(await verify(A, deriveInstanceSecret(ROTATED, A), soon())).toBe(true);
+      expect(await verify(A, deriveInstanceSecret(MASTER, A), soon())).toBe(true);
+      expect(await verify(B, deriveInstanceSecret(MASTER, A), soon())).toBe(false);
+      c.advance(3_599_999);
+      expect(await verify(A, deriveInstanceSecret(MASTER, A), soon())).toBe(true);
+      c.advance(1);
+      expect(await verify(A, deriveInstanceSecret(MASTER, A), soon())).toBe(false);
+      expect(await verify(A, deriveInstanceSecret(ROTATED, A), soon())).toBe(true);
+    });
+
+    it('keeps an incomplete answer (previous version unreadable) only briefly', async () => {
+      const c = clock();
+      const load = loader(() => ({ current: ROTATED, incomplete: true }));
+      const verify = createSecretVerifier({ load, ttlMs: 300_000, incompleteTtlMs: 30_000, now: c.now });
+      await verify(A, deriveInstanceSecret(ROTATED, A), soon());
+      c.advance(29_999);
+      expect(verify(A, deriveInstanceSecret(ROTATED, A), soon())).toBe(true);
+      c.advance(1);
+      await verify(A, deriveInstanceSecret(ROTATED, A), soon());
+      expect(load).toHaveBeenCalledTimes(2);
+    });
+  });
 });
 
-describe('rotation', () => {
-  it('accepts the previous value until its deadline, then only the current one', async () => {
-    const c = clock();
-    const deadline = c.now() + 60_000;
-    const verify = createSecretVerifier({
-      load: async () => ({ current: 'the-new-secret-value-1', previous: SECRET, previousUntil: deadline }),
-      ttlMs: 3_600_000,
-      now: c.now,
-    });
-    expect(await verify('the-new-secret-value-1')).toBe(true);
-    expect(await verify(SECRET)).toBe(true);
-    c.advance(61_000);
-    expect(await verify(SECRET)).toBe(false);
-    expect(await verify('the-new-secret-value-1')).toBe(true);
-  });
-});
+describe('masterSecretReader (SSM stand-in)', () => {
+  let standIn: AwsStandIn;
+  let ssm: SSMClient;
+  const warnings: Array<Record<string, unknown>> = [];
 
-describe('secretParameterLoader', () => {
-  const ssm = mockClient(SSMClient);
-  beforeEach(() => ssm.reset());
-  const NOW = Date.parse('2026-11-25T12:00:00Z');
-
-  it('reads only the current version when the parameter was not rotated lately', async () => {
-    ssm.on(GetParameterCommand, { Name: '/s', WithDecryption: true }).resolves({
-      Parameter: {
-        Value: 'current-secret-value-xx',
-        Version: 4,
-        LastModifiedDate: new Date(NOW - PREVIOUS_SECRET_GRACE_MS - 1),
-      },
-    });
-    await expect(secretParameterLoader(new SSMClient({}), '/s', () => NOW)()).resolves.toEqual({
-      current: 'current-secret-value-xx',
-    });
-    expect(ssm.commandCalls(GetParameterCommand)).toHaveLength(1);
-  });
-
-  it('also reads the previous version, valid for an hour after the rotation', async () => {
-    const rotatedAt = NOW - 10 * 60_000;
-    ssm.on(GetParameterCommand, { Name: '/s', WithDecryption: true }).resolves({
-      Parameter: { Value: 'current-secret-value-xx', Version: 4, LastModifiedDate: new Date(rotatedAt) },
-    });
-    ssm
-      .on(GetParameterCommand, { Name: '/s:3', WithDecryption: true })
-      .resolves({ Parameter: { Value: 'previous-secret-value-x', Version: 3 } });
-    await expect(secretParameterLoader(new SSMClient({}), '/s', () => NOW)()).resolves.toEqual({
-      current: 'current-secret-value-xx',
-      previous: 'previous-secret-value-x',
-      previousUntil: rotatedAt + PREVIOUS_SECRET_GRACE_MS,
+  beforeAll(async () => {
+    standIn = await startAwsStandIn();
+    ssm = new SSMClient({
+      region: 'sa-east-1',
+      endpoint: standIn.url,
+      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+      maxAttempts: 1,
     });
   });
-
-  it('serves the current version alone, briefly, when the previous one cannot be read', async () => {
-    ssm.on(GetParameterCommand, { Name: '/s', WithDecryption: true }).resolves({
-      Parameter: { Value: 'current-secret-value-xx', Version: 2, LastModifiedDate: new Date(NOW) },
-    });
-    ssm
-      .on(GetParameterCommand, { Name: '/s:1' })
-      .rejects(Object.assign(new Error('gone'), { name: 'ThrottlingException' }));
-    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
-    await expect(secretParameterLoader(new SSMClient({}), '/s', () => NOW)()).resolves.toEqual({
-      current: 'current-secret-value-xx',
-      ttlMs: PREVIOUS_RETRY_MS,
-    });
-    expect(JSON.stringify(warn.mock.calls)).toContain('ThrottlingException');
-    expect(JSON.stringify(warn.mock.calls)).not.toContain('current-secret-value-xx');
+  afterAll(async () => {
+    ssm.destroy();
+    await standIn.close();
+  });
+  beforeEach(() => {
+    standIn.misbehaveParameters.clear();
+    standIn.calls.length = 0;
+    warnings.length = 0;
   });
 
-  it('treats a previous version deleted from the history as permanent (no warning, usual TTL)', async () => {
-    ssm.on(GetParameterCommand, { Name: '/s', WithDecryption: true }).resolves({
-      Parameter: { Value: 'current-secret-value-xx', Version: 2, LastModifiedDate: new Date(NOW) },
-    });
-    ssm
-      .on(GetParameterCommand, { Name: '/s:1' })
-      .rejects(Object.assign(new Error('gone'), { name: 'ParameterVersionNotFound' }));
-    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
-    await expect(secretParameterLoader(new SSMClient({}), '/s', () => NOW)()).resolves.toEqual({
-      current: 'current-secret-value-xx',
-    });
-    expect(warn).not.toHaveBeenCalled();
+  const read = (name: string, graceMs = 3_600_000) =>
+    masterSecretReader({ ssm, parameterName: name, graceMs, warn: (r) => warnings.push(r) });
+
+  it('reads only the current version when the master was not rotated lately', async () => {
+    standIn.put('/m/old', MASTER, Date.now() - 2 * 3_600_000);
+    standIn.put('/m/old', ROTATED, Date.now() - 3_600_001);
+    expect(await read('/m/old')(soon())).toEqual({ current: ROTATED });
+    expect(standIn.calls).toEqual(['AmazonSSM.GetParameter /m/old']);
   });
 
-  it('caches a load without the previous version only briefly', async () => {
-    const c = clock();
-    const load = vi.fn(async () => ({ current: SECRET, ttlMs: 30_000 }));
-    const verify = createSecretVerifier({ load, ttlMs: 300_000, now: c.now });
-    await verify(SECRET);
-    c.advance(31_000);
-    await verify(SECRET);
-    expect(load).toHaveBeenCalledTimes(2);
+  it('also reads the previous version within the grace window after a rotation', async () => {
+    standIn.put('/m/rotated', MASTER, Date.now() - 86_400_000);
+    const rotatedAt = Date.now() - 60_000;
+    standIn.put('/m/rotated', ROTATED, rotatedAt);
+    const secret = await read('/m/rotated')(soon());
+    expect(secret).toEqual({ current: ROTATED, previous: MASTER, previousUntil: rotatedAt + 3_600_000 });
+    expect(standIn.calls).toEqual(['AmazonSSM.GetParameter /m/rotated', 'AmazonSSM.GetParameter /m/rotated:1']);
+  });
+
+  it('with no grace window, never reads the previous version', async () => {
+    standIn.put('/m/nograce', MASTER);
+    standIn.put('/m/nograce', ROTATED);
+    expect(await read('/m/nograce', 0)(soon())).toEqual({ current: ROTATED });
+  });
+
+  it('cuts a hanging previous-version read at 1.5 s and serves the current one, briefly', async () => {
+    standIn.put('/m/hang', MASTER, Date.now() - 86_400_000);
+    standIn.put('/m/hang', ROTATED);
+    standIn.misbehaveParameters.set('/m/hang:1', 'hang');
+    const started = Date.now();
+    const secret = await read('/m/hang')(deadlineAt(Date.now() + 9_000));
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(secret).toEqual({ current: ROTATED, incomplete: true });
+    expect(warnings).toHaveLength(1);
+    expect(JSON.stringify(warnings)).not.toContain(MASTER);
+  });
+
+  it('cuts a trickling current-version read at the deadline', async () => {
+    standIn.put('/m/trickle', MASTER);
+    standIn.misbehaveParameters.set('/m/trickle', 'trickle');
+    const started = Date.now();
+    const error = await read('/m/trickle')(deadlineAt(Date.now() + 800)).catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(1_300);
+    expect(error).toBeInstanceOf(ParameterError);
+    expect((error as ParameterError).code).toBe('timeout');
+  });
+
+  it('treats a previous version deleted from the history as permanent', async () => {
+    // Version 2 exists, version 1 does not (the stand-in only knows version 1 of a fresh parameter).
+    standIn.put('/m/single', ROTATED);
+    const secret = await read('/m/single')(soon());
+    expect(secret).toEqual({ current: ROTATED });
+  });
+
+  it.each([
+    ['too short', 'x'.repeat(31)],
+    ['with characters outside the alphabet', `${'a'.repeat(31)}+/=`],
+  ])('refuses a master %s, naming the parameter and a command, never the value', async (_case, value) => {
+    standIn.put('/m/bad', value);
+    const error = (await read('/m/bad')(soon()).catch((e: unknown) => e)) as Error;
+    expect(error).toBeInstanceOf(ParameterError);
+    expect(error.message).toContain('/m/bad');
+    expect(error.message).toContain('openssl rand -hex 32');
+    expect(error.message).not.toContain(value);
+  });
+
+  it('names a missing parameter with the command that creates it', async () => {
+    const error = (await read('/m/missing')(soon()).catch((e: unknown) => e)) as ParameterError;
+    expect(error.code).toBe('not-found');
+    expect(error.message).toContain('aws ssm put-parameter --type SecureString --name /m/missing');
   });
 });

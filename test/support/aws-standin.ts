@@ -1,6 +1,8 @@
 /**
- * A stand-in for EventBridge (PutEvents) and SSM (GetParameter) speaking the AWS JSON 1.1 protocol on
- * 127.0.0.1, for tests and benchmarks that exercise the real SDK path through AWS_ENDPOINT_URL_*.
+ * A stand-in for EventBridge (PutEvents) and SSM (GetParameter with versions, GetParametersByPath with
+ * paging) speaking the AWS JSON 1.1 protocol on 127.0.0.1, for tests and benchmarks that exercise the
+ * real SDK path through AWS_ENDPOINT_URL_*. Misbehaviours are scriptable per operation: never answer,
+ * answer headers and then stall, trickle the body one byte at a time, or reset the connection.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -13,24 +15,38 @@ export interface PutEventsEntry {
   readonly Detail?: string;
 }
 
+/** How an operation misbehaves. */
+export type Misbehaviour =
+  | 'hang' // never answers
+  | 'stall' // 200 headers and half a body, then nothing
+  | 'trickle' // 200 headers, then one byte every `trickleEveryMs`, forever
+  | 'reset'; // destroys the connection
+
+export interface ParameterVersion {
+  readonly value: string;
+  readonly modifiedAt: number;
+}
+
 export interface AwsStandIn {
   readonly url: string;
   /** Entries EventBridge accepted, in order. */
   readonly events: PutEventsEntry[];
-  /** Every X-Amz-Target received, in order. */
+  /** Every X-Amz-Target received, in order (GetParameter calls as `AmazonSSM.GetParameter name`). */
   readonly calls: string[];
-  /** SSM parameters by name. */
-  readonly parameters: Map<string, string>;
-  /** Next PutEvents entries answer with these entry error codes, one per call. */
+  /** Sets a parameter's value: a new version, modified now (or at `modifiedAt`). */
+  put(name: string, value: string, modifiedAt?: number): void;
+  delete(name: string): void;
+  /** The versions of a parameter, oldest first. */
+  versions(name: string): readonly ParameterVersion[];
+  /** Next PutEvents entries answer with these entry error codes, one per entry. */
   failNextEntries(...errorCodes: string[]): void;
-  /** Requests for these X-Amz-Targets are never answered (a hung dependency). */
-  readonly hang: Set<string>;
-  /** Requests for these X-Amz-Targets get 200 headers and half a body, then nothing. */
-  readonly stallAfterHeaders: Set<string>;
-  /** GetParameter for these names (e.g. `/s:1`) is never answered. */
-  readonly hangParameters: Set<string>;
-  /** These parameters report version 2, modified just now (a fresh rotation); `name:1` is the old value. */
-  readonly rotated: Set<string>;
+  /** Operations (X-Amz-Target, e.g. `AWSEvents.PutEvents`) that misbehave. */
+  readonly misbehave: Map<string, Misbehaviour>;
+  /** GetParameter for these names (e.g. `/s:1`) misbehaves this way. */
+  readonly misbehaveParameters: Map<string, Misbehaviour>;
+  /** Delay before every answer. */
+  latencyMs: number;
+  trickleEveryMs: number;
   close(): Promise<void>;
 }
 
@@ -53,27 +69,74 @@ function answer(response: ServerResponse, status: number, body: unknown): void {
   response.end(text);
 }
 
+/** Carries out a misbehaviour; the connection stays open until the client gives up (or the stand-in closes). */
+export function misbehaveOn(
+  response: ServerResponse,
+  how: Misbehaviour,
+  trickleEveryMs: number,
+  timers: Set<ReturnType<typeof setInterval>>,
+): void {
+  if (how === 'hang') return;
+  if (how === 'reset') {
+    response.socket?.destroy();
+    return;
+  }
+  response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1', 'content-length': 100_000 });
+  response.write('{"Entries":[');
+  if (how === 'stall') return;
+  const timer = setInterval(() => {
+    if (response.destroyed || response.writableEnded) {
+      clearInterval(timer);
+      timers.delete(timer);
+      return;
+    }
+    response.write(' ');
+  }, trickleEveryMs);
+  timers.add(timer);
+  response.on('close', () => {
+    clearInterval(timer);
+    timers.delete(timer);
+  });
+}
+
 export async function startAwsStandIn(parameters: Record<string, string> = {}): Promise<AwsStandIn> {
   const events: PutEventsEntry[] = [];
   const calls: string[] = [];
-  const params = new Map(Object.entries(parameters));
+  const store = new Map<string, ParameterVersion[]>();
   const entryFailures: string[] = [];
-  const hang = new Set<string>();
-  const stallAfterHeaders = new Set<string>();
-  const hangParameters = new Set<string>();
-  const rotated = new Set<string>();
+  const misbehave = new Map<string, Misbehaviour>();
+  const misbehaveParameters = new Map<string, Misbehaviour>();
+  const timers = new Set<ReturnType<typeof setInterval>>();
+  const state = { latencyMs: 0, trickleEveryMs: 200 };
+  const put = (name: string, value: string, modifiedAt = Date.now()) => {
+    const history = store.get(name) ?? [];
+    history.push({ value, modifiedAt });
+    store.set(name, history);
+  };
+  for (const [name, value] of Object.entries(parameters)) put(name, value, Date.now() - 86_400_000);
+
+  const parameterOf = (name: string, history: ParameterVersion[], version: number) => {
+    const v = history[version - 1] as ParameterVersion;
+    return {
+      Name: name,
+      Type: 'SecureString',
+      Value: v.value,
+      Version: version,
+      LastModifiedDate: v.modifiedAt / 1000,
+      ARN: `arn:aws:ssm:sa-east-1:123456789012:parameter${name}`,
+    };
+  };
 
   const server: Server = createServer(async (request, response) => {
     const target = String(request.headers['x-amz-target'] ?? '');
-    calls.push(target);
-    if (hang.has(target)) return;
     const body = JSON.parse((await readBody(request)) || '{}') as Record<string, unknown>;
-    if (stallAfterHeaders.has(target)) {
-      response.writeHead(200, { 'content-type': 'application/x-amz-json-1.1', 'content-length': 1000 });
-      response.write('{"Entries":[');
-      return;
-    }
-    if (target === 'AmazonSSM.GetParameter' && hangParameters.has(String(body.Name))) return;
+    calls.push(target === 'AmazonSSM.GetParameter' ? `${target} ${String(body.Name)}` : target);
+    if (state.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, state.latencyMs));
+    const how =
+      misbehave.get(target) ??
+      (target === 'AmazonSSM.GetParameter' ? misbehaveParameters.get(String(body.Name)) : undefined);
+    if (how) return misbehaveOn(response, how, state.trickleEveryMs, timers);
+
     if (target === 'AWSEvents.PutEvents') {
       const entries = (body.Entries as PutEventsEntry[] | undefined) ?? [];
       let failed = 0;
@@ -86,30 +149,41 @@ export async function startAwsStandIn(parameters: Record<string, string> = {}): 
         events.push(entry);
         return { EventId: randomUUID() };
       });
-      answer(response, 200, { FailedEntryCount: failed, Entries: results });
-    } else if (target === 'AmazonSSM.GetParameter') {
-      const name = String(body.Name);
-      const value = params.get(name);
-      if (value === undefined) {
-        answer(response, 400, { __type: 'ParameterNotFound', message: `Parameter ${name} not found.` });
-      } else {
-        const fresh = rotated.has(name);
-        answer(response, 200, {
-          Parameter: {
-            Name: name,
-            Type: 'SecureString',
-            Value: value,
-            Version: fresh ? 2 : 1,
-            ...(fresh && { LastModifiedDate: Date.now() / 1000 }),
-          },
-        });
+      return answer(response, 200, { FailedEntryCount: failed, Entries: results });
+    }
+    if (target === 'AmazonSSM.GetParameter') {
+      const [name, versionText] = String(body.Name).split(':') as [string, string | undefined];
+      const history = store.get(name);
+      if (!history) {
+        return answer(response, 400, { __type: 'ParameterNotFound', message: `Parameter ${name} not found.` });
       }
-    } else {
-      answer(response, 400, {
-        __type: 'UnknownOperationException',
-        message: `stand-in does not speak ${target}`,
+      const version = versionText === undefined ? history.length : Number(versionText);
+      if (!(version >= 1 && version <= history.length)) {
+        return answer(response, 400, { __type: 'ParameterVersionNotFound', message: 'no such version' });
+      }
+      return answer(response, 200, { Parameter: parameterOf(name, history, version) });
+    }
+    if (target === 'AmazonSSM.GetParametersByPath') {
+      const path = String(body.Path).replace(/\/+$/, '');
+      const max = Math.min(Number(body.MaxResults ?? 10), 10);
+      const start = Number(body.NextToken ?? 0);
+      const names = [...store.keys()]
+        .filter((name) => (body.Recursive ? name.startsWith(`${path}/`) : name.slice(path.length + 1).indexOf('/') < 0 && name.startsWith(`${path}/`)))
+        .sort();
+      const page = names.slice(start, start + max);
+      const next = start + max < names.length ? String(start + max) : undefined;
+      return answer(response, 200, {
+        Parameters: page.map((name) => {
+          const history = store.get(name) as ParameterVersion[];
+          return parameterOf(name, history, history.length);
+        }),
+        ...(next !== undefined && { NextToken: next }),
       });
     }
+    return answer(response, 400, {
+      __type: 'UnknownOperationException',
+      message: `stand-in does not speak ${target}`,
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -117,14 +191,27 @@ export async function startAwsStandIn(parameters: Record<string, string> = {}): 
     url: `http://127.0.0.1:${port}`,
     events,
     calls,
-    parameters: params,
+    put,
+    delete: (name) => store.delete(name),
+    versions: (name) => [...(store.get(name) ?? [])],
     failNextEntries: (...codes) => entryFailures.push(...codes),
-    hang,
-    stallAfterHeaders,
-    hangParameters,
-    rotated,
+    misbehave,
+    misbehaveParameters,
+    get latencyMs() {
+      return state.latencyMs;
+    },
+    set latencyMs(value: number) {
+      state.latencyMs = value;
+    },
+    get trickleEveryMs() {
+      return state.trickleEveryMs;
+    },
+    set trickleEveryMs(value: number) {
+      state.trickleEveryMs = value;
+    },
     close: () =>
       new Promise<void>((resolve) => {
+        for (const timer of timers) clearInterval(timer);
         server.closeAllConnections();
         server.close(() => resolve());
       }),

@@ -1,109 +1,197 @@
 /**
- * A stand-in for Z-API's instance API on 127.0.0.1: PUT update-webhook-chat-presence and GET me, with
- * scriptable failures (status codes, odd bodies, hangs).
+ * A stand-in for Z-API's instance API on 127.0.0.1 holding many instances: GET me and PUT
+ * update-webhook-chat-presence (and, to prove they are never called, every other update-webhook-*),
+ * with per-instance behaviour: drifted URLs, instances that are down, one requiring a Client-Token,
+ * disconnected sessions, and misbehaviours (hang, trickle, reset, an answer that echoes the URL back).
  */
-import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-
-export type Scripted = { readonly status: number; readonly body: string } | 'hang';
 
 export interface ZapiRequest {
   readonly method: string;
-  readonly path: string;
+  readonly instanceId: string;
+  readonly operation: string;
   readonly headers: IncomingHttpHeaders;
   readonly body: string;
+}
+
+/** How one instance answers. */
+export type Behaviour =
+  | 'normal'
+  | 'hang' // never answers
+  | 'trickle' // 200 headers, then one byte every `trickleEveryMs`
+  | 'reset' // destroys the connection
+  | { readonly status: number; readonly body: string }; // this answer, every time
+
+export interface StandInInstance {
+  token: string;
+  /** The chat-presence URL GET me reports ('' = none). */
+  presenceUrl: string;
+  /** Other webhooks: must never change. */
+  readonly otherUrls: Record<string, string>;
+  connected: boolean;
+  /** Epoch ms. */
+  due: number;
+  paymentStatus: string;
+  /** Requests without this Client-Token get `{"error":"null not allowed"}`. */
+  requireClientToken?: string;
+  behaviour: Behaviour;
+  /** Answers for the next requests, in order, before `behaviour` resumes. */
+  readonly script: Behaviour[];
+  /** After a successful PUT, GET me keeps reporting this URL instead (Z-API not applying it). */
+  ignorePuts?: boolean;
 }
 
 export interface ZapiStandIn {
   readonly url: string;
   readonly requests: ZapiRequest[];
-  /** The chat-presence webhook URL the instance holds, as GET me reports it. */
-  presenceUrl: string;
-  /** Answers for the next requests, in order, before the normal behaviour resumes. */
-  script(...answers: Scripted[]): void;
-  /** Forgets scripted answers and recorded requests. */
+  readonly instances: Map<string, StandInInstance>;
+  /** Adds an instance with sensible defaults (connected, paid, due in a year, no URL). */
+  add(instanceId: string, token: string, patch?: Partial<StandInInstance>): StandInInstance;
+  get(instanceId: string): StandInInstance;
+  /** Delay before every answer. */
+  latencyMs: number;
+  trickleEveryMs: number;
+  /** Largest number of requests in flight at once so far. */
+  readonly maxInFlight: number;
   reset(): void;
-  /** When set, requests without this Client-Token get `{"error":"null not allowed"}`. */
-  requireClientToken: string | undefined;
   close(): Promise<void>;
 }
 
-export async function startZapiStandIn(instanceId: string, token: string): Promise<ZapiStandIn> {
-  const queue: Scripted[] = [];
+const PATH = /^\/instances\/([^/]+)\/token\/([^/]+)\/([^/?]+)$/;
+
+export async function startZapiStandIn(): Promise<ZapiStandIn> {
+  const instances = new Map<string, StandInInstance>();
   const requests: ZapiRequest[] = [];
-  const state = { presenceUrl: '', requireClientToken: undefined as string | undefined };
-  const prefix = `/instances/${instanceId}/token/${token}/`;
+  const timers = new Set<ReturnType<typeof setInterval>>();
+  const state = { latencyMs: 0, trickleEveryMs: 100, inFlight: 0, maxInFlight: 0 };
 
   const server = createServer((request, response) => {
+    state.inFlight++;
+    state.maxInFlight = Math.max(state.maxInFlight, state.inFlight);
+    response.on('close', () => state.inFlight--);
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
+    request.on('end', async () => {
       const body = Buffer.concat(chunks).toString('utf8');
-      requests.push({
-        method: request.method ?? '',
-        path: request.url ?? '',
-        headers: request.headers,
-        body,
-      });
+      const match = PATH.exec(request.url ?? '');
+      const instanceId = match ? decodeURIComponent(match[1] as string) : '';
+      const operation = match?.[3] ?? '';
+      requests.push({ method: request.method ?? '', instanceId, operation, headers: request.headers, body });
+      if (state.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, state.latencyMs));
       const send = (status: number, payload: unknown) => {
         const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
         response.writeHead(status, { 'content-type': 'application/json' });
         response.end(text);
       };
-      const next = queue.shift();
-      if (next === 'hang') return; // never answer
-      if (next) return send(next.status, next.body);
-      if (
-        state.requireClientToken !== undefined &&
-        request.headers['client-token'] !== state.requireClientToken
-      ) {
+      const instance = instances.get(instanceId);
+      if (!match || !instance || decodeURIComponent(match[2] as string) !== instance.token) {
+        return send(400, { error: 'Instance not found' });
+      }
+      const behaviour = instance.script.shift() ?? instance.behaviour;
+      if (behaviour !== 'normal') return misbehave(response, behaviour);
+      if (instance.requireClientToken !== undefined && request.headers['client-token'] !== instance.requireClientToken) {
         return send(400, { error: 'null not allowed' });
       }
-      const url = request.url ?? '';
-      if (!url.startsWith(prefix)) return send(404, { error: 'Instance not found' });
-      const operation = url.slice(prefix.length);
-      if (request.method === 'PUT' && operation === 'update-webhook-chat-presence') {
-        const value = (JSON.parse(body) as { value?: unknown }).value;
+      if (request.method === 'PUT' && operation.startsWith('update-webhook-')) {
+        const value = (JSON.parse(body || '{}') as { value?: unknown }).value;
         if (typeof value !== 'string') return send(400, { error: 'value is required' });
-        state.presenceUrl = value;
+        if (operation === 'update-webhook-chat-presence') {
+          if (!instance.ignorePuts) instance.presenceUrl = value;
+        } else {
+          instance.otherUrls[operation] = value;
+        }
         return send(200, { value: true });
       }
       if (request.method === 'GET' && operation === 'me') {
         return send(200, {
           id: instanceId,
-          token,
+          token: instance.token,
           name: 'stand-in',
-          connected: true,
-          presenceChatCallbackUrl: state.presenceUrl,
+          due: instance.due,
+          connected: instance.connected,
+          paymentStatus: instance.paymentStatus,
+          created: '2026-01-01T00:00:00.000Z',
+          presenceChatCallbackUrl: instance.presenceUrl,
+          ...instance.otherUrls,
         });
       }
       return send(405, { error: 'Method not allowed' });
     });
   });
+
+  function misbehave(response: ServerResponse, behaviour: Exclude<Behaviour, 'normal'>): void {
+    if (behaviour === 'hang') return;
+    if (behaviour === 'reset') {
+      response.socket?.destroy();
+      return;
+    }
+    if (behaviour === 'trickle') {
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': 100_000 });
+      response.write('{');
+      const timer = setInterval(() => response.write(' '), state.trickleEveryMs);
+      timers.add(timer);
+      response.on('close', () => {
+        clearInterval(timer);
+        timers.delete(timer);
+      });
+      return;
+    }
+    response.writeHead(behaviour.status, { 'content-type': 'application/json' });
+    response.end(behaviour.body);
+  }
+
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
-    get presenceUrl() {
-      return state.presenceUrl;
+    instances,
+    add(instanceId, token, patch = {}) {
+      const instance: StandInInstance = {
+        token,
+        presenceUrl: '',
+        otherUrls: {
+          receivedCallbackUrl: 'https://crm.example.com/received',
+          deliveryCallbackUrl: 'https://crm.example.com/delivery',
+        },
+        connected: true,
+        due: Date.now() + 365 * 86_400_000,
+        paymentStatus: 'PAID',
+        behaviour: 'normal',
+        script: [],
+        ...patch,
+      };
+      instances.set(instanceId, instance);
+      return instance;
     },
-    set presenceUrl(value: string) {
-      state.presenceUrl = value;
+    get(instanceId) {
+      const instance = instances.get(instanceId);
+      if (!instance) throw new Error(`no stand-in instance ${instanceId}`);
+      return instance;
     },
-    get requireClientToken() {
-      return state.requireClientToken;
+    get latencyMs() {
+      return state.latencyMs;
     },
-    set requireClientToken(value: string | undefined) {
-      state.requireClientToken = value;
+    set latencyMs(value: number) {
+      state.latencyMs = value;
     },
-    script: (...answers) => queue.push(...answers),
-    reset: () => {
-      queue.length = 0;
+    get trickleEveryMs() {
+      return state.trickleEveryMs;
+    },
+    set trickleEveryMs(value: number) {
+      state.trickleEveryMs = value;
+    },
+    get maxInFlight() {
+      return state.maxInFlight;
+    },
+    reset() {
       requests.length = 0;
+      state.maxInFlight = 0;
     },
     close: () =>
       new Promise<void>((resolve) => {
+        for (const timer of timers) clearInterval(timer);
         server.closeAllConnections();
         server.close(() => resolve());
       }),
