@@ -231,8 +231,14 @@ export function loadConfig(read: ContextReader): PresenceConfig {
   const receiverMemoryMb = integer('receiverMemoryMb', K.receiverMemoryMb.default, 128, 10_240);
   const sdkAttemptTimeoutMs = integer('sdkAttemptTimeoutMs', K.sdkAttemptTimeoutMs.default, 100, 30_000);
   const sdkMaxAttempts = integer('sdkMaxAttempts', K.sdkMaxAttempts.default, 1, 10);
-  const secretCacheSeconds = integer('secretCacheSeconds', K.secretCacheSeconds.default, 1, 3_600);
+  const secretCacheSeconds = integer('secretCacheSeconds', K.secretCacheSeconds.default, 1, 600);
   const secretGraceMinutes = integer('secretGraceMinutes', K.secretGraceMinutes.default, 0, 10_080);
+  if (secretGraceMinutes * 60 < secretCacheSeconds + 900) {
+    problem(
+      'secretGraceMinutes',
+      `${secretGraceMinutes} is too short: after a rotation the previous master must stay valid while receivers learn the new one (secretCacheSeconds) and the reconciler re-registers every instance; use at least ${Math.ceil((secretCacheSeconds + 900) / 60)}`,
+    );
+  }
   const driftPolicy = (text('driftPolicy') ?? K.driftPolicy.default) as DriftPolicy;
   if (!DRIFT_POLICIES.includes(driftPolicy))
     problem('driftPolicy', `expected ${DRIFT_POLICIES.join(' or ')}, got "${driftPolicy}"`);
@@ -247,6 +253,12 @@ export function loadConfig(read: ContextReader): PresenceConfig {
     840,
   );
   const reconcilerTimeoutSeconds = integer('reconcilerTimeoutSeconds', K.reconcilerTimeoutSeconds.default, 30, 900);
+  if (reconcilerTimeoutSeconds < secretCacheSeconds + 120) {
+    problem(
+      'reconcilerTimeoutSeconds',
+      `${reconcilerTimeoutSeconds} is too short: after a rotation the reconciler waits out secretCacheSeconds (${secretCacheSeconds}) before registering; use at least ${secretCacheSeconds + 120}`,
+    );
+  }
   const statusesRaw = text('currentPaymentStatuses');
   const currentPaymentStatuses = statusesRaw?.split(',').map((s) => s.trim()).filter(Boolean);
   if (statusesRaw !== undefined && currentPaymentStatuses?.length === 0)

@@ -126,12 +126,18 @@ export class PresenceWebhook extends Construct {
   readonly webhookSecretParameter: IStringParameter;
   /** CloudWatch namespace of the receiver's metrics. */
   readonly metricsNamespace: string;
+  /** How long the receiver caches the master secret. */
+  readonly secretCacheTtl: Duration;
+  /** How long the previous master's URLs stay valid after a rotation. */
+  readonly secretGracePeriod: Duration;
   private readonly subscriptionList: PresenceSubscription[] = [];
   private readonly subscriptionListeners: Array<(subscription: PresenceSubscription) => void> = [];
 
   constructor(scope: Construct, id: string, props: PresenceWebhookProps) {
     super(scope, id);
     validateProps(props);
+    this.secretCacheTtl = props.secretCacheTtl ?? Duration.seconds(RECEIVER_DEFAULTS.secretCacheSeconds);
+    this.secretGracePeriod = props.secretGracePeriod ?? Duration.seconds(RECEIVER_DEFAULTS.secretGraceSeconds);
     this.metricsNamespace = props.metricsNamespace ?? RECEIVER_DEFAULTS.metricsNamespace;
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
 
@@ -173,8 +179,8 @@ export class PresenceWebhook extends Construct {
         [E.secretParameterName]: this.webhookSecretParameter.parameterName,
         [E.maxBodyBytes]: String(props.maxBodyBytes ?? D.maxBodyBytes),
         [E.metricsNamespace]: this.metricsNamespace,
-        [E.secretCacheSeconds]: String(props.secretCacheTtl?.toSeconds() ?? D.secretCacheSeconds),
-        [E.secretGraceSeconds]: String(props.secretGracePeriod?.toSeconds() ?? D.secretGraceSeconds),
+        [E.secretCacheSeconds]: String(this.secretCacheTtl.toSeconds()),
+        [E.secretGraceSeconds]: String(this.secretGracePeriod.toSeconds()),
         [E.sdkAttemptTimeoutMs]: String(props.sdkAttemptTimeoutMs ?? D.sdkAttemptTimeoutMs),
         [E.sdkMaxAttempts]: String(props.sdkMaxAttempts ?? D.sdkMaxAttempts),
       },
@@ -317,11 +323,17 @@ function validateProps(props: PresenceWebhookProps): void {
     // API Gateway's HTTP API integration timeout is 30 s; under 3 s leaves no room for a cold start.
     problems.push(`receiverTimeout: must be whole seconds from 3 to 30, got ${timeout}`);
   }
-  const cache = props.secretCacheTtl?.toSeconds();
-  if (cache !== undefined && (!Number.isInteger(cache) || cache < 1 || cache > 3_600))
-    problems.push(`secretCacheTtl: must be whole seconds from 1 to 3600, got ${cache}`);
-  const grace = props.secretGracePeriod?.toSeconds();
-  if (grace !== undefined && (!Number.isInteger(grace) || grace < 0 || grace > 7 * 86_400))
-    problems.push(`secretGracePeriod: must be whole seconds from 0 to 7 days, got ${grace}`);
+  // The reconciler waits this out after a rotation before registering new URLs (within its 15 minutes).
+  const cache = props.secretCacheTtl?.toSeconds() ?? RECEIVER_DEFAULTS.secretCacheSeconds;
+  if (!Number.isInteger(cache) || cache < 1 || cache > 600)
+    problems.push(`secretCacheTtl: must be whole seconds from 1 to 600, got ${cache}`);
+  // After a rotation the previous master's URLs must stay valid while receivers learn the new master and
+  // the reconciler re-registers every instance.
+  const grace = props.secretGracePeriod?.toSeconds() ?? RECEIVER_DEFAULTS.secretGraceSeconds;
+  if (!Number.isInteger(grace) || grace < cache + 900 || grace > 7 * 86_400) {
+    problems.push(
+      `secretGracePeriod: must be whole seconds from the secret cache TTL plus 15 minutes (${cache + 900}) to 7 days, got ${grace}`,
+    );
+  }
   if (problems.length > 0) throw new Error(`PresenceWebhook: ${problems.join('; ')}`);
 }

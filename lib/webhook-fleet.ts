@@ -116,6 +116,12 @@ export class WebhookFleet extends Construct {
     super(scope, id);
     const { webhook } = props;
     validate(props);
+    const reconcilerTimeout = props.reconcilerTimeout ?? Duration.seconds(FLEET_DEFAULTS.reconcilerTimeoutSeconds);
+    if (reconcilerTimeout.toSeconds() < webhook.secretCacheTtl.toSeconds() + 120) {
+      throw new Error(
+        `WebhookFleet: reconcilerTimeout must be at least the receiver's secret cache TTL plus 2 minutes (${webhook.secretCacheTtl.toSeconds() + 120} s): after a rotation the reconciler waits that TTL out`,
+      );
+    }
     const template = props.instanceTokenParameterName ?? FLEET_DEFAULTS.tokenParameterTemplate;
     this.tokenParameterTemplate = template;
     this.driftPolicy = props.driftPolicy ?? 'repair';
@@ -141,6 +147,7 @@ export class WebhookFleet extends Construct {
         [E.currentPaymentStatuses]: props.currentPaymentStatuses.join(','),
       }),
       [E.metricsNamespace]: this.metricsNamespace,
+      [E.receiverCacheSeconds]: String(webhook.secretCacheTtl.toSeconds()),
     };
 
     // The reconciler, invoked asynchronously (schedule, SSM changes): failures after Lambda's retries
@@ -150,7 +157,7 @@ export class WebhookFleet extends Construct {
       entry: 'reconcile-webhooks/handler.ts',
       description: 'Keeps every Z-API instance of the fleet registered (drift sweep, SSM changes)',
       memorySize: 256,
-      timeout: props.reconcilerTimeout ?? Duration.seconds(FLEET_DEFAULTS.reconcilerTimeoutSeconds),
+      timeout: reconcilerTimeout,
       logRetentionDays: logRetention,
       environment,
       // A failed asynchronous invocation (after Lambda's 2 retries) goes to the queue with its error.

@@ -22,7 +22,7 @@ const ssm = new SSMClient({
   maxAttempts: 3,
   requestHandler: { connectionTimeout: 2_000, requestTimeout: 5_000, throwOnRequestTimeout: true },
 });
-const deps = fleetDeps(config, ssm);
+const deps = fleetDeps(config, ssm, { log: (record) => console.info(record) });
 const tokens = tokenPattern(config.tokenParameterTemplate);
 
 export interface ReconcileResponse extends Partial<FleetCounts> {

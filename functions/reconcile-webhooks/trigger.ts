@@ -68,7 +68,11 @@ export function triggerFor(event: unknown, context: TriggerContext): Trigger {
     const { name, operation } = event.detail;
     if (name === context.masterSecretParameter || name === context.clientTokenParameter) {
       if (operation === 'Create' || operation === 'Update') {
-        return { kind: 'run', request: { mode: 'reconcile', trigger: 'change' } };
+        const waitForNewMaster = name === context.masterSecretParameter;
+        return {
+          kind: 'run',
+          request: { mode: 'reconcile', trigger: 'change', ...(waitForNewMaster && { waitForNewMaster }) },
+        };
       }
       return { kind: 'ignored', reason: `${operation} of ${name} changes no URL` };
     }

@@ -28,7 +28,7 @@ const ssm = new SSMClient({
   maxAttempts: 3,
   requestHandler: { connectionTimeout: 2_000, requestTimeout: 5_000, throwOnRequestTimeout: true },
 });
-const deps = fleetDeps(config, ssm);
+const deps = fleetDeps(config, ssm, { log: (record) => console.info(record) });
 
 export interface OnEventResponse {
   readonly PhysicalResourceId: string;

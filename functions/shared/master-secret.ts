@@ -9,6 +9,8 @@ import { masterSecretProblem } from './webhook-secret.ts';
 
 export interface MasterSecret {
   readonly current: string;
+  /** When the current version was stored (epoch ms), if SSM said. */
+  readonly since?: number;
   /** The value before the last rotation, valid until `previousUntil` (epoch ms). */
   readonly previous?: string;
   readonly previousUntil?: number;
@@ -45,7 +47,10 @@ export function masterSecretReader(options: MasterSecretReaderOptions): (deadlin
 
     const version = parameter.Version ?? 1;
     const rotatedAt = parameter.LastModifiedDate?.getTime();
-    if (version <= 1 || rotatedAt === undefined || now() - rotatedAt >= options.graceMs) return { current };
+    const since = rotatedAt === undefined ? {} : { since: rotatedAt };
+    if (version <= 1 || rotatedAt === undefined || now() - rotatedAt >= options.graceMs) {
+      return { current, ...since };
+    }
     const previousName = `${name}:${version - 1}`;
     try {
       const previous = await getParameter(
@@ -56,17 +61,17 @@ export function masterSecretReader(options: MasterSecretReaderOptions): (deadlin
       );
       const value = previous.Value as string;
       // A previous value that was never a valid master was never used to register anything.
-      if (masterSecretProblem(value, name) !== undefined) return { current };
-      return { current, previous: value, previousUntil: rotatedAt + options.graceMs };
+      if (masterSecretProblem(value, name) !== undefined) return { current, ...since };
+      return { current, ...since, previous: value, previousUntil: rotatedAt + options.graceMs };
     } catch (error) {
       // Deleted from the history: permanent, the current value alone.
-      if (error instanceof ParameterError && error.code === 'not-found') return { current };
+      if (error instanceof ParameterError && error.code === 'not-found') return { current, ...since };
       options.warn?.({
         msg: 'could not read the previous version of the webhook master secret; only the current one is accepted for now',
         parameter: previousName,
         error: error instanceof ParameterError ? error.code : 'unknown',
       });
-      return { current, incomplete: true };
+      return { current, ...since, incomplete: true };
     }
   };
 }

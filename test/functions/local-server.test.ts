@@ -3,6 +3,7 @@
  * publishing through the real SDK to an EventBridge stand-in on 127.0.0.1.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send } from '../../functions/local/send.ts';
@@ -15,10 +16,13 @@ import {
 import { createApiGatewayHandler } from '../../functions/presence-webhook/adapter.ts';
 import { createSecretVerifier } from '../../functions/presence-webhook/secret.ts';
 import { DETAIL_TYPES, EVENT_SOURCE, PRESENCE_STATUSES } from '../../functions/shared/presence-contract.ts';
+import { deriveInstanceSecret } from '../../functions/shared/webhook-secret.ts';
 import { type AwsStandIn, standInEnvironment, startAwsStandIn } from '../support/aws-standin.ts';
 
-const SECRET = 'local-test-secret-0123456789';
+const MASTER = 'local-test-master-0123456789abcdefghijkl';
 const INSTANCE = 'LOCALTEST';
+/** The URL secret of INSTANCE, derived from the master as everywhere else. */
+const SECRET = deriveInstanceSecret(MASTER, INSTANCE);
 
 function post(
   url: string,
@@ -46,8 +50,8 @@ describe('local server, dry run', () => {
   beforeAll(async () => {
     server = await startLocalServer({
       port: 0,
-      instanceIds: [INSTANCE],
-      secret: SECRET,
+      instanceId: INSTANCE,
+      secret: MASTER,
       out: (l) => out.push(l),
       err: (l) => err.push(l),
     });
@@ -76,12 +80,24 @@ describe('local server, dry run', () => {
     },
   );
 
+  it("serves any instance with its own derived secret, and refuses one instance's secret for another", async () => {
+    const other = 'SECONDINSTANCE';
+    const ok = await post(
+      `${server.baseUrl}/instances/${other}/presence?secret=${deriveInstanceSecret(MASTER, other)}`,
+      callback({ instanceId: other }),
+    );
+    expect(ok.status).toBe(200);
+    const crossed = await post(`${server.baseUrl}/instances/${other}/presence?secret=${SECRET}`, callback({ instanceId: other }));
+    expect(crossed.status).toBe(401);
+    const master = await post(`${server.webhookUrl}?secret=${MASTER}`, callback());
+    expect(master.status).toBe(401);
+  });
+
   it('answers bad requests exactly as the Lambda does', async () => {
     const lambda = createApiGatewayHandler(
       {
-        instanceIds: new Set([INSTANCE]),
         maxBodyBytes: 16_384,
-        verifySecret: createSecretVerifier({ load: async () => SECRET }),
+        verifySecret: createSecretVerifier({ load: async () => ({ current: MASTER }) }),
         publish: async () => ({ eventId: 'never' }),
       },
       () => {},
@@ -132,7 +148,7 @@ describe('local server, dry run', () => {
       expect(await response.text()).toBe(expected.body);
       codes.push(response.status);
     }
-    expect(codes).toEqual([401, 401, 404, 415, 413, 400, 400, 400]);
+    expect(codes).toEqual([401, 401, 401, 415, 413, 400, 400, 400]);
   });
 
   it('answers unknown routes like API Gateway', async () => {
@@ -165,15 +181,113 @@ describe('local server, dry run', () => {
     expect((await post(`${server.webhookUrl}?secret=${SECRET}`, callback())).status).toBe(200);
   });
 
-  it('never prints the configured secret, in access lines or notices', () => {
+  it('never prints the configured master or a derived secret, in access lines or notices', () => {
     expect(err.some((line) => line.includes('POST /instances/{instanceId}/presence 200'))).toBe(true);
     expect([...err, ...out].join('\n')).not.toContain(SECRET);
+    expect([...err, ...out].join('\n')).not.toContain(MASTER);
+  });
+});
+
+/** Sends headers (and optionally part of a body) and resolves with the status as soon as one arrives. */
+function headersOnly(
+  url: string,
+  headers: Record<string, string>,
+  partialBody = '',
+): { status: Promise<number>; finish(rest: string): void; abort(): void } {
+  const req = httpRequest(url, { method: 'POST', headers });
+  const status = new Promise<number>((resolve, reject) => {
+    req.on('response', (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    req.on('error', reject);
+  });
+  req.flushHeaders();
+  if (partialBody) req.write(partialBody);
+  return {
+    status,
+    finish: (rest) => req.end(rest),
+    abort: () => req.destroy(),
+  };
+}
+
+describe('local server, before reading a body', () => {
+  let server: LocalServer;
+  const MAX = 1_000;
+
+  beforeAll(async () => {
+    server = await startLocalServer({
+      port: 0,
+      instanceId: INSTANCE,
+      secret: MASTER,
+      maxBodyBytes: MAX,
+      maxInFlightBodyBytes: 2 * MAX,
+      out: () => {},
+      err: () => {},
+    });
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('refuses an unauthenticated request without waiting for its (endless) body', async () => {
+    const pending = headersOnly(`${server.webhookUrl}?secret=wrong`, {
+      'content-type': 'application/json',
+      'content-length': String(50 * 1024 * 1024),
+    });
+    expect(await pending.status).toBe(401);
+    pending.abort();
+  });
+
+  it('refuses a declared Content-Length over the limit with 413 before reading it', async () => {
+    const pending = headersOnly(`${server.webhookUrl}?secret=${SECRET}`, {
+      'content-type': 'application/json',
+      'content-length': String(MAX + 1),
+    });
+    expect(await pending.status).toBe(413);
+    pending.abort();
+  });
+
+  it('accepts a body of exactly the limit', async () => {
+    const base = callback();
+    const body = callback({ pad: 'x'.repeat(MAX - Buffer.byteLength(base) - ',"pad":""'.length) });
+    expect(Buffer.byteLength(body)).toBe(MAX);
+    expect((await post(`${server.webhookUrl}?secret=${SECRET}`, body)).status).toBe(200);
+  });
+
+  it('cuts a chunked body (no Content-Length) at the limit with 413', async () => {
+    const pending = headersOnly(
+      `${server.webhookUrl}?secret=${SECRET}`,
+      { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+      'x'.repeat(MAX + 10),
+    );
+    expect(await pending.status).toBe(413);
+    pending.abort();
+  });
+
+  it('caps the body bytes held at once across requests (503 busy), and frees them when done', async () => {
+    const body = callback({ pad: 'y'.repeat(600) });
+    const length = String(Buffer.byteLength(body));
+    const headers = { 'content-type': 'application/json', 'content-length': length };
+    const first = headersOnly(`${server.webhookUrl}?secret=${SECRET}`, headers, body.slice(0, 10));
+    const second = headersOnly(`${server.webhookUrl}?secret=${SECRET}`, headers, body.slice(0, 10));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const third = await post(`${server.webhookUrl}?secret=${SECRET}`, body);
+    expect(third.status).toBe(503);
+    expect(third.headers.get('retry-after')).toBe('1');
+    expect(await third.json()).toMatchObject({ error: 'busy' });
+    first.finish(body.slice(10));
+    second.finish(body.slice(10));
+    expect(await first.status).toBe(200);
+    expect(await second.status).toBe(200);
+    expect((await post(`${server.webhookUrl}?secret=${SECRET}`, body)).status).toBe(200);
   });
 });
 
 describe('local server, publishing to a bus', () => {
   let standIn: AwsStandIn;
   let server: LocalServer;
+  const errors: string[] = [];
 
   beforeAll(async () => {
     standIn = await startAwsStandIn();
@@ -184,11 +298,11 @@ describe('local server, publishing to a bus', () => {
     });
     server = await startLocalServer({
       port: 0,
-      instanceIds: [INSTANCE, 'SECOND'],
-      secret: SECRET,
+      instanceId: INSTANCE,
+      secret: MASTER,
       eventBusName: 'dev-bus',
       eventBridge,
-      err: () => {},
+      err: (l) => errors.push(l),
     });
   });
   afterAll(async () => {
@@ -206,11 +320,14 @@ describe('local server, publishing to a bus', () => {
     ]);
   });
 
-  it('answers 503 when the bus refuses the entry', async () => {
+  it('answers 503 when the bus refuses the entry, printing the cause on stderr', async () => {
     standIn.failNextEntries('AccessDeniedException');
     const response = await post(`${server.webhookUrl}?secret=${SECRET}`, callback());
     expect(response.status).toBe(503);
     expect(await response.json()).toMatchObject({ error: 'bus-unavailable' });
+    expect(errors.some((l) => l.includes('bus-unavailable: PutEvents entry failed: AccessDeniedException'))).toBe(
+      true,
+    );
   });
 });
 
@@ -220,21 +337,16 @@ describe('npm run send', () => {
 
   beforeAll(async () => {
     // No secret configured: the server generates one and leaves it for the sender.
-    server = await startLocalServer({
-      port: 0,
-      instanceIds: ['LOCAL'],
-      out: (l) => out.push(l),
-      err: () => {},
-    });
+    server = await startLocalServer({ port: 0, out: (l) => out.push(l), err: () => {} });
   });
   afterAll(async () => {
     await server.close();
     expect(existsSync(localStateFile(server.port))).toBe(false);
   });
 
-  it('posts the documented example to the local server, finding the generated secret', async () => {
+  it('posts the documented example to the local server, deriving the secret from the generated master', async () => {
     expect(JSON.parse(readFileSync(localStateFile(server.port), 'utf8'))).toEqual({
-      url: expect.stringContaining('?secret='),
+      master: expect.stringMatching(/^[0-9a-f]{64}$/),
     });
     const printed: string[] = [];
     const result = await send(['composing'], { PORT: String(server.port) }, (l) => printed.push(l));
@@ -247,10 +359,8 @@ describe('npm run send', () => {
     expect(printed.at(-1)).toMatch(/^< 200 \{"ok":true/);
   });
 
-  it('takes phone, instance, last-seen, URL and secret options and never prints the secret', async () => {
-    const secret = JSON.parse(readFileSync(localStateFile(server.port), 'utf8')).url.split(
-      'secret=',
-    )[1] as string;
+  it('takes phone, instance, last-seen, URL and master options and never prints a secret', async () => {
+    const secret = JSON.parse(readFileSync(localStateFile(server.port), 'utf8')).master as string;
     const printed: string[] = [];
     const result = await send(
       [
@@ -278,6 +388,15 @@ describe('npm run send', () => {
       instanceId: 'LOCAL',
     });
     expect(printed.join('\n')).not.toContain(secret);
+    expect(printed.join('\n')).not.toContain(deriveInstanceSecret(secret, 'LOCAL'));
+  });
+
+  it('takes the instance from a full webhook URL that carries its secret', async () => {
+    const master = JSON.parse(readFileSync(localStateFile(server.port), 'utf8')).master as string;
+    const url = `${server.baseUrl}/instances/FROMURL/presence?secret=${deriveInstanceSecret(master, 'FROMURL')}`;
+    const result = await send(['AVAILABLE', '--url', url], {}, () => {});
+    expect(result.status).toBe(200);
+    expect(JSON.parse(out.at(-1) ?? '').Detail).toMatchObject({ instanceId: 'FROMURL' });
   });
 
   it('prints the answer of a refusal', async () => {
@@ -288,7 +407,9 @@ describe('npm run send', () => {
       (l) => printed.push(l),
     );
     expect(result.status).toBe(401);
-    expect(printed.at(-1)).toBe('< 401 {"ok":false,"error":"unauthorized","message":"wrong secret"}');
+    expect(printed.at(-1)).toBe(
+      '< 401 {"ok":false,"error":"unauthorized","message":"wrong secret for this instance"}',
+    );
   });
 
   it('explains its usage for an unknown status', async () => {
@@ -303,22 +424,25 @@ describe('optionsFromEnv', () => {
     expect(
       optionsFromEnv({
         PORT: '4000',
-        ZAPI_INSTANCE_ID: 'A, B',
-        WEBHOOK_SECRET: SECRET,
+        ZAPI_INSTANCE_ID: 'A',
+        WEBHOOK_SECRET: MASTER,
         EVENT_BUS_NAME: 'bus',
       }),
     ).toEqual({
       port: 4000,
-      instanceIds: ['A', 'B'],
-      secret: SECRET,
+      instanceId: 'A',
+      secret: MASTER,
       eventBusName: 'bus',
     });
     expect(optionsFromEnv({})).toEqual({ port: 3000 });
     expect(() => optionsFromEnv({ PORT: 'x' })).toThrow('PORT must be a port number, got "x"');
   });
 
-  it('refuses a secret the deployed receiver would refuse', async () => {
-    await expect(startLocalServer({ port: 0, secret: 'short' })).rejects.toThrow(/at least 16 characters/);
+  it.each(['short', `${'a'.repeat(40)}+/`])('refuses a master the deployed receiver would refuse (%s)', async (bad) => {
+    const error = (await startLocalServer({ port: 0, secret: bad }).catch((e: unknown) => e)) as Error;
+    expect(error.message).toMatch(/^WEBHOOK_SECRET (holds|is)/);
+    expect(error.message).toContain('openssl rand -hex 32');
+    expect(error.message).not.toContain(bad);
   });
 });
 
@@ -331,7 +455,7 @@ describe('npm start as a process', () => {
         PATH: process.env.PATH ?? '',
         ...standInEnvironment(standIn.url),
         PORT: '0',
-        WEBHOOK_SECRET: SECRET,
+        WEBHOOK_SECRET: MASTER,
         ZAPI_INSTANCE_ID: INSTANCE,
         EVENT_BUS_NAME: 'my-dev-bus',
       },
@@ -369,7 +493,7 @@ describe('npm start as a process', () => {
     async (signal) => {
       const { spawn } = await import('node:child_process');
       const child = spawn(process.execPath, ['--import', 'tsx', 'functions/local/server.ts'], {
-        env: { ...process.env, PORT: '0', WEBHOOK_SECRET: SECRET, ZAPI_INSTANCE_ID: INSTANCE },
+        env: { ...process.env, PORT: '0', WEBHOOK_SECRET: MASTER, ZAPI_INSTANCE_ID: INSTANCE },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let output = '';
@@ -391,6 +515,7 @@ describe('npm start as a process', () => {
       expect(output).toContain(`${signal}: shutting down`);
       expect(output).toContain('"DetailType":"Z-API Chat Presence COMPOSING"');
       expect(output).not.toContain(SECRET);
+      expect(output).not.toContain(MASTER);
     },
     30_000,
   );

@@ -65,8 +65,12 @@ export interface FleetDeps {
   readToken(instanceId: string, deadline: Deadline): Promise<string | undefined>;
   /** The account's Client-Token, when one is configured. */
   readClientToken(deadline: Deadline): Promise<string | undefined>;
-  /** The current master secret (validated). Throws {@link ParameterError}. */
-  readMaster(deadline: Deadline): Promise<string>;
+  /**
+   * The master to derive URLs from (validated). Throws {@link ParameterError}. Right after a rotation
+   * this may be the previous master, or the call may wait, until every receiver knows the new one
+   * (see fleet/runtime.ts).
+   */
+  readMaster(deadline: Deadline, options?: { readonly waitForNewMaster?: boolean }): Promise<string>;
   zapi(credentials: ZapiCredentials): ZapiPort;
   /** The token parameter's name for an instance (for messages). */
   tokenParameterName(instanceId: string): string;
@@ -81,6 +85,11 @@ export interface RunRequest {
   readonly instanceIds?: readonly string[];
   /** Instances that must be in the fleet: one missing from SSM is reported as failed (`no-token`). */
   readonly required?: readonly string[];
+  /**
+   * The master just changed: wait (within the deadline) until every receiver knows it, then register
+   * URLs derived from it, rather than keep the previous master's URLs for now.
+   */
+  readonly waitForNewMaster?: boolean;
 }
 
 export type Found = 'right' | 'missing' | 'stale' | 'foreign';
@@ -147,7 +156,10 @@ export async function runFleet(
   deadline: Deadline,
 ): Promise<FleetReport> {
   const now = deps.now ?? Date.now;
-  const master = request.mode === 'release' ? undefined : await deps.readMaster(deadline);
+  const master =
+    request.mode === 'release'
+      ? undefined
+      : await deps.readMaster(deadline, { waitForNewMaster: request.waitForNewMaster === true });
   const clientToken = await deps.readClientToken(deadline);
   const secrets = [master, clientToken];
 

@@ -18,6 +18,9 @@ export interface FleetConfig extends FleetSettings {
   readonly zapiAttemptTimeoutMs: number;
   readonly zapiMaxAttempts: number;
   readonly metricsNamespace: string;
+  /** The receivers' master cache TTL. */
+  readonly receiverCacheMs: number;
+  readonly settleMarginMs: number;
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -57,6 +60,8 @@ export function readFleetConfig(env: NodeJS.ProcessEnv): FleetConfig {
     dueWarningMs: whole(env, E.dueWarningDays, D.dueWarningDays, 0) * 86_400_000,
     currentPaymentStatuses: statuses ? statuses.split(',').map((s) => s.trim()) : [...D.currentPaymentStatuses],
     metricsNamespace: env[E.metricsNamespace]?.trim() || 'ZapiPresence',
+    receiverCacheMs: whole(env, E.receiverCacheSeconds, D.receiverCacheSeconds, 0) * 1_000,
+    settleMarginMs: whole(env, E.settleMarginMs, D.settleMarginMs, 0),
   };
 }
 
@@ -88,10 +93,52 @@ export function tokenParameterName(template: string, instanceId: string): string
   return template.replace(INSTANCE_PLACEHOLDER, instanceId);
 }
 
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export interface FleetRuntimeOptions {
+  readonly fetch?: typeof fetch;
+  readonly now?: () => number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly log?: (record: Record<string, unknown>) => void;
+}
+
+/**
+ * The master to derive URLs from. A receiver caches the master for `receiverCacheMs`, so for that long
+ * (plus a margin) after a rotation some receiver may not know the new one: URLs derived from it would be
+ * refused there. Inside that window, register with the previous master (every receiver accepts it: as
+ * its cached value, or as the previous one within the grace window), or, when asked to (the run the
+ * rotation itself triggered), wait the window out and register the new one.
+ */
+export function effectiveMasterReader(
+  config: Pick<FleetConfig, 'masterSecretParameter' | 'receiverCacheMs' | 'settleMarginMs'>,
+  ssm: SsmPort,
+  options: FleetRuntimeOptions = {},
+): FleetDeps['readMaster'] {
+  const now = options.now ?? Date.now;
+  const sleep = options.sleep ?? defaultSleep;
+  const settleMs = config.receiverCacheMs + config.settleMarginMs;
+  const read = masterSecretReader({ ssm, parameterName: config.masterSecretParameter, graceMs: settleMs, now });
+  return async (deadline, request) => {
+    const master = await read(deadline);
+    const wait = master.since === undefined ? 0 : master.since + settleMs - now();
+    if (wait <= 0) return master.current;
+    // Waiting leaves at least a minute for the run itself.
+    if (request?.waitForNewMaster && deadline.remainingMs() - wait >= 60_000) {
+      options.log?.({
+        msg: 'the master secret was just rotated: waiting until every receiver knows it before registering the new URLs',
+        waitMs: Math.round(wait),
+      });
+      await sleep(wait);
+      return master.current;
+    }
+    return master.previous ?? master.current;
+  };
+}
+
 /** The fleet's dependencies on SSM and Z-API. */
-export function fleetDeps(config: FleetConfig, ssm: SsmPort, fetchImpl?: typeof fetch): FleetDeps {
+export function fleetDeps(config: FleetConfig, ssm: SsmPort, options: FleetRuntimeOptions = {}): FleetDeps {
   const pattern = tokenPattern(config.tokenParameterTemplate);
-  const readMaster = masterSecretReader({ ssm, parameterName: config.masterSecretParameter, graceMs: 0 });
+  const fetchImpl = options.fetch;
   return {
     async listFleet(deadline: Deadline): Promise<FleetMember[]> {
       const members = new Map<string, string>();
@@ -118,7 +165,7 @@ export function fleetDeps(config: FleetConfig, ssm: SsmPort, fetchImpl?: typeof 
       config.clientTokenParameter === undefined
         ? undefined
         : readSecureString(ssm, config.clientTokenParameter, deadline),
-    readMaster: async (deadline) => (await readMaster(deadline)).current,
+    readMaster: effectiveMasterReader(config, ssm, options),
     zapi: (credentials) =>
       new ZapiClient(credentials, {
         baseUrl: config.zapiBaseUrl,

@@ -15,6 +15,10 @@ export const FLEET_ENV = {
   dueWarningDays: 'DUE_WARNING_DAYS',
   currentPaymentStatuses: 'CURRENT_PAYMENT_STATUSES',
   metricsNamespace: 'METRICS_NAMESPACE',
+  /** The receivers' master cache TTL: how long after a rotation some receiver may not know the new master. */
+  receiverCacheSeconds: 'RECEIVER_CACHE_SECONDS',
+  /** Added to that TTL before URLs derived from a new master are registered. */
+  settleMarginMs: 'SETTLE_MARGIN_MS',
 } as const;
 
 export const FLEET_DEFAULTS = {
@@ -24,13 +28,18 @@ export const FLEET_DEFAULTS = {
   zapiMaxAttempts: 4,
   driftPolicy: 'repair',
   concurrency: 16,
+  receiverCacheSeconds: 300,
+  settleMarginMs: 30_000,
   dueWarningDays: 7,
   /** Z-API does not document its `paymentStatus` values: anything else is reported (configurable). */
   currentPaymentStatuses: ['PAID', 'TRIAL', 'ACTIVE', 'CURRENT'],
   /** Drift sweep interval. */
   sweepIntervalMinutes: 60,
-  /** The reconciler's Lambda timeout. */
-  reconcilerTimeoutSeconds: 300,
+  /**
+   * The reconciler's Lambda timeout: after a master rotation it waits out the receivers' cache TTL
+   * (up to 10 minutes) before registering the new URLs.
+   */
+  reconcilerTimeoutSeconds: 900,
   /** The deploy-time registration's Lambda timeout. */
   registrationTimeoutSeconds: 300,
 } as const;
