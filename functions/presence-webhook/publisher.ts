@@ -37,6 +37,12 @@ export interface PublisherOptions {
   readonly minRetryMs?: number;
   /** @default Math.random */
   readonly random?: () => number;
+  /**
+   * The longest one PutEvents call may take, retries of the SDK included (the deadline still applies):
+   * an answer that trickles in keeps the SDK's idle timeout from firing, and this cuts it.
+   * @default - the deadline only
+   */
+  readonly callCapMs?: number;
 }
 
 export type Publish = (
@@ -78,8 +84,10 @@ export function createPublisher(options: PublisherOptions): Publish {
       }
       let response: PutEventsCommandOutput;
       try {
-        response = await deadline.run('EventBridge PutEvents', (abortSignal) =>
-          options.client.send(new PutEventsCommand({ Entries: [entry] }), { abortSignal }),
+        response = await deadline.run(
+          'EventBridge PutEvents',
+          (abortSignal) => options.client.send(new PutEventsCommand({ Entries: [entry] }), { abortSignal }),
+          options.callCapMs,
         );
       } catch (error) {
         throw new DependencyError('bus', `PutEvents failed: ${errorName(error)}`, { cause: error });
