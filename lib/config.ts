@@ -252,7 +252,12 @@ export function loadConfig(read: ContextReader): PresenceConfig {
     30,
     840,
   );
-  const reconcilerTimeoutSeconds = integer('reconcilerTimeoutSeconds', K.reconcilerTimeoutSeconds.default, 30, 900);
+  const reconcilerTimeoutSeconds = integer(
+    'reconcilerTimeoutSeconds',
+    K.reconcilerTimeoutSeconds.default,
+    30,
+    900,
+  );
   if (reconcilerTimeoutSeconds < secretCacheSeconds + 120) {
     problem(
       'reconcilerTimeoutSeconds',
@@ -260,7 +265,10 @@ export function loadConfig(read: ContextReader): PresenceConfig {
     );
   }
   const statusesRaw = text('currentPaymentStatuses');
-  const currentPaymentStatuses = statusesRaw?.split(',').map((s) => s.trim()).filter(Boolean);
+  const currentPaymentStatuses = statusesRaw
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (statusesRaw !== undefined && currentPaymentStatuses?.length === 0)
     problem('currentPaymentStatuses', 'lists no status');
 
@@ -282,7 +290,10 @@ export function loadConfig(read: ContextReader): PresenceConfig {
         if (!(ALARM_NAMES as readonly string[]).includes(name)) {
           problem('alarmThresholds', `"${name}" is not an alarm; use one of ${ALARM_NAMES.join(', ')}`);
         } else if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-          problem('alarmThresholds', `${name}: expected a whole number of at least 1, got ${JSON.stringify(value)}`);
+          problem(
+            'alarmThresholds',
+            `${name}: expected a whole number of at least 1, got ${JSON.stringify(value)}`,
+          );
         } else {
           alarmThresholds[name as AlarmName] = value;
         }

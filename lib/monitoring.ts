@@ -81,7 +81,9 @@ export class PresenceMonitoring extends Construct {
     }
     for (const [name, value] of Object.entries(props.alarmThresholds ?? {})) {
       if (!(ALARM_NAMES as readonly string[]).includes(name))
-        throw new Error(`PresenceMonitoring: alarmThresholds: "${name}" is not one of ${ALARM_NAMES.join(', ')}`);
+        throw new Error(
+          `PresenceMonitoring: alarmThresholds: "${name}" is not one of ${ALARM_NAMES.join(', ')}`,
+        );
       if (!Number.isInteger(value) || (value as number) < 1)
         throw new Error(`PresenceMonitoring: alarmThresholds: ${name} must be a whole number of at least 1`);
     }
@@ -99,7 +101,9 @@ export class PresenceMonitoring extends Construct {
     if (props.alarmEmail !== undefined) {
       // Notifications that cannot be delivered are kept, not dropped.
       const undelivered = deadLetterQueue(this, 'UndeliveredNotifications', 'the alarm e-mail subscription');
-      this.alarmTopic.addSubscription(new EmailSubscription(props.alarmEmail, { deadLetterQueue: undelivered }));
+      this.alarmTopic.addSubscription(
+        new EmailSubscription(props.alarmEmail, { deadLetterQueue: undelivered }),
+      );
     }
 
     const ns = webhook.metricsNamespace;
@@ -108,7 +112,11 @@ export class PresenceMonitoring extends Construct {
 
     // Receiver alarms: any of these means a callback was refused by us or an event did not reach the bus.
     const receiverAlarms = [
-      this.alarm('ReceiverErrors', webhook.receiver.metricErrors({ period: PERIOD }), 'Receiver Lambda errors (crashes and timeouts)'),
+      this.alarm(
+        'ReceiverErrors',
+        webhook.receiver.metricErrors({ period: PERIOD }),
+        'Receiver Lambda errors (crashes and timeouts)',
+      ),
       this.alarm(
         'ReceiverThrottles',
         webhook.receiver.metricThrottles({ period: PERIOD }),
@@ -129,7 +137,11 @@ export class PresenceMonitoring extends Construct {
         custom(METRIC_NAMES.secretFailures),
         'The webhook master secret could not be read from SSM, or is not valid (503 answered)',
       ),
-      this.alarm('InternalErrors', custom(METRIC_NAMES.internalErrors), 'The receiver hit a bug and answered 500'),
+      this.alarm(
+        'InternalErrors',
+        custom(METRIC_NAMES.internalErrors),
+        'The receiver hit a bug and answered 500',
+      ),
     ];
 
     // Dashboard.
@@ -268,8 +280,16 @@ export class PresenceMonitoring extends Construct {
         sweep(F.disconnected),
         'Instances are not connected to WhatsApp: no presence callback arrives until their QR code is scanned again',
       ),
-      this.alarm('ExpiringSoon', sweep(F.expiringSoon), 'Instances expire (Z-API due date) within the warning window'),
-      this.alarm('PaymentIssues', sweep(F.paymentIssues), 'Instances whose Z-API payment status is not current'),
+      this.alarm(
+        'ExpiringSoon',
+        sweep(F.expiringSoon),
+        'Instances expire (Z-API due date) within the warning window',
+      ),
+      this.alarm(
+        'PaymentIssues',
+        sweep(F.paymentIssues),
+        'Instances whose Z-API payment status is not current',
+      ),
     ];
     if (fleet.driftPolicy === 'alert') {
       alarms.push(

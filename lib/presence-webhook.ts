@@ -137,7 +137,8 @@ export class PresenceWebhook extends Construct {
     super(scope, id);
     validateProps(props);
     this.secretCacheTtl = props.secretCacheTtl ?? Duration.seconds(RECEIVER_DEFAULTS.secretCacheSeconds);
-    this.secretGracePeriod = props.secretGracePeriod ?? Duration.seconds(RECEIVER_DEFAULTS.secretGraceSeconds);
+    this.secretGracePeriod =
+      props.secretGracePeriod ?? Duration.seconds(RECEIVER_DEFAULTS.secretGraceSeconds);
     this.metricsNamespace = props.metricsNamespace ?? RECEIVER_DEFAULTS.metricsNamespace;
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
 

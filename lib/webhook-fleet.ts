@@ -15,19 +15,19 @@
 import { ArnFormat, CustomResource, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { EventBus, Match, Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { Grant } from 'aws-cdk-lib/aws-iam';
-import type { Queue } from 'aws-cdk-lib/aws-sqs';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Provider } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
-import { INSTANCE_ID_PATTERN } from '../functions/shared/presence-contract.ts';
-import { type DriftPolicy, DRIFT_POLICIES } from '../functions/shared/fleet/reconcile.ts';
-import { FLEET_DEFAULTS, FLEET_ENV, INSTANCE_PLACEHOLDER } from '../functions/shared/fleet/settings.ts';
 import {
   REGISTRATION_PROPERTIES,
   REGISTRATION_RESOURCE_TYPE,
 } from '../functions/register-webhook/properties.ts';
+import { DRIFT_POLICIES, type DriftPolicy } from '../functions/shared/fleet/reconcile.ts';
+import { FLEET_DEFAULTS, FLEET_ENV, INSTANCE_PLACEHOLDER } from '../functions/shared/fleet/settings.ts';
+import { INSTANCE_ID_PATTERN } from '../functions/shared/presence-contract.ts';
 import { deadLetterQueue } from './dead-letter-queue.ts';
 import { acknowledgeFinding } from './nag.ts';
 import { PresenceFunction } from './presence-function.ts';
@@ -116,7 +116,8 @@ export class WebhookFleet extends Construct {
     super(scope, id);
     const { webhook } = props;
     validate(props);
-    const reconcilerTimeout = props.reconcilerTimeout ?? Duration.seconds(FLEET_DEFAULTS.reconcilerTimeoutSeconds);
+    const reconcilerTimeout =
+      props.reconcilerTimeout ?? Duration.seconds(FLEET_DEFAULTS.reconcilerTimeoutSeconds);
     if (reconcilerTimeout.toSeconds() < webhook.secretCacheTtl.toSeconds() + 120) {
       throw new Error(
         `WebhookFleet: reconcilerTimeout must be at least the receiver's secret cache TTL plus 2 minutes (${webhook.secretCacheTtl.toSeconds() + 120} s): after a rotation the reconciler waits that TTL out`,
@@ -138,7 +139,9 @@ export class WebhookFleet extends Construct {
         [E.clientTokenParameter]: props.clientTokenParameterName,
       }),
       ...(props.zapiBaseUrl !== undefined && { [E.zapiBaseUrl]: props.zapiBaseUrl.replace(/\/+$/, '') }),
-      ...(props.zapiAttemptTimeoutMs !== undefined && { [E.zapiAttemptTimeoutMs]: String(props.zapiAttemptTimeoutMs) }),
+      ...(props.zapiAttemptTimeoutMs !== undefined && {
+        [E.zapiAttemptTimeoutMs]: String(props.zapiAttemptTimeoutMs),
+      }),
       ...(props.zapiMaxAttempts !== undefined && { [E.zapiMaxAttempts]: String(props.zapiMaxAttempts) }),
       [E.driftPolicy]: this.driftPolicy,
       ...(props.concurrency !== undefined && { [E.concurrency]: String(props.concurrency) }),
@@ -212,7 +215,8 @@ export class WebhookFleet extends Construct {
       ...(props.clientTokenParameterName !== undefined ? [props.clientTokenParameterName] : []),
     ];
     this.parameterChangeRule = new Rule(this, 'ParameterChanges', {
-      description: 'Z-API chat presence: reconcile when a token, the master secret or the Client-Token changes',
+      description:
+        'Z-API chat presence: reconcile when a token, the master secret or the Client-Token changes',
       eventBus: EventBus.fromEventBusName(this, 'DefaultBus', 'default'),
       eventPattern: {
         source: ['aws.ssm'],
@@ -238,9 +242,9 @@ export class WebhookFleet extends Construct {
     this.registration = new CustomResource(this, 'Registration', {
       serviceToken: this.provider.serviceToken,
       resourceType: REGISTRATION_RESOURCE_TYPE,
-      serviceTimeout: (props.registrationTimeout ?? Duration.seconds(FLEET_DEFAULTS.registrationTimeoutSeconds)).plus(
-        Duration.minutes(1),
-      ),
+      serviceTimeout: (
+        props.registrationTimeout ?? Duration.seconds(FLEET_DEFAULTS.registrationTimeoutSeconds)
+      ).plus(Duration.minutes(1)),
       properties: {
         [P.requiredInstanceIds]: [...new Set(props.requiredInstanceIds ?? [])].join(','),
         [P.deployNonce]: props.deployNonce ?? new Date().toISOString(),
@@ -274,7 +278,9 @@ export class WebhookFleet extends Construct {
       resourceArns: [
         tokens,
         props.webhook.webhookSecretParameter.parameterArn,
-        ...(props.clientTokenParameterName !== undefined ? [parameterArn(props.clientTokenParameterName)] : []),
+        ...(props.clientTokenParameterName !== undefined
+          ? [parameterArn(props.clientTokenParameterName)]
+          : []),
       ],
     });
     const defaultPolicy = grantee.role?.node.tryFindChild('DefaultPolicy');
@@ -303,7 +309,8 @@ function validate(props: WebhookFleetProps): void {
     );
   }
   for (const id of props.requiredInstanceIds ?? []) {
-    if (!INSTANCE_ID_PATTERN.test(id)) problems.push(`requiredInstanceIds: "${id}" is not a Z-API instance id`);
+    if (!INSTANCE_ID_PATTERN.test(id))
+      problems.push(`requiredInstanceIds: "${id}" is not a Z-API instance id`);
   }
   if (props.zapiBaseUrl !== undefined && !/^https:\/\/[^/?#\s]+(\/[^?#\s]*)?$/.test(props.zapiBaseUrl)) {
     problems.push(`zapiBaseUrl: must be an https:// URL, got "${props.zapiBaseUrl}"`);
@@ -323,8 +330,7 @@ function validate(props: WebhookFleetProps): void {
   whole('zapiAttemptTimeoutMs', props.zapiAttemptTimeoutMs, 100, 60_000);
   whole('zapiMaxAttempts', props.zapiMaxAttempts, 1, 10);
   whole('dueWarningDays', props.dueWarningDays, 0, 365);
-  const seconds = (name: string, value: Duration | undefined) =>
-    whole(name, value?.toSeconds(), 30, 900);
+  const seconds = (name: string, value: Duration | undefined) => whole(name, value?.toSeconds(), 30, 900);
   seconds('reconcilerTimeout (seconds)', props.reconcilerTimeout);
   seconds('registrationTimeout (seconds)', props.registrationTimeout);
   if (problems.length > 0) throw new Error(`WebhookFleet: ${problems.join('; ')}`);
@@ -333,7 +339,9 @@ function validate(props: WebhookFleetProps): void {
 /** The provider framework's own Lambda is CDK's: acknowledge what we cannot change, on that function only. */
 function acknowledgeProviderFramework(provider: Provider, handler: PresenceFunction): void {
   const framework = provider.node.findChild('framework-onEvent');
-  const handlerId = Stack.of(handler).getLogicalId(handler.node.defaultChild as import('aws-cdk-lib').CfnResource);
+  const handlerId = Stack.of(handler).getLogicalId(
+    handler.node.defaultChild as import('aws-cdk-lib').CfnResource,
+  );
   const acks: Array<[string, string]> = [
     [
       'AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',

@@ -77,13 +77,23 @@ describe('synthesized app', () => {
         event(MASTER, JSON.stringify(callback)),
         event(SECRET, JSON.stringify(callback), 'OTHER'),
         event(SECRET, '{"type":"PresenceChatCallback"}'),
-        event(SECRET, JSON.stringify({ ...callback, lastSeen: 1 }).replace('"lastSeen":1', '"lastSeen":1e309')),
+        event(
+          SECRET,
+          JSON.stringify({ ...callback, lastSeen: 1 }).replace('"lastSeen":1', '"lastSeen":1e309'),
+        ),
         event(SECRET, duplicated),
       ],
       receiverEnv(standIn.url),
     );
-    expect(results.map((r) => (r as { statusCode: number }).statusCode)).toEqual([200, 401, 401, 401, 400, 400, 200]);
-    const published = { EventBusName: busName, Source: EVENT_SOURCE, DetailType: DETAIL_TYPES.RECORDING, Detail: canonicalDetail(callback as never) };
+    expect(results.map((r) => (r as { statusCode: number }).statusCode)).toEqual([
+      200, 401, 401, 401, 400, 400, 200,
+    ]);
+    const published = {
+      EventBusName: busName,
+      Source: EVENT_SOURCE,
+      DetailType: DETAIL_TYPES.RECORDING,
+      Detail: canonicalDetail(callback as never),
+    };
     expect(standIn.events).toEqual([published, published]);
     expect(standIn.calls.filter((c) => c.startsWith('AmazonSSM.GetParameter'))).toHaveLength(1);
     expect(`${stdout}${stderr}`).not.toContain(SECRET);
@@ -103,18 +113,31 @@ describe('synthesized app', () => {
       const { results, stdout, stderr } = await invokeBundle(
         reconcileBundleFile,
         [{ source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} }, { instanceIds: ['F1'] }],
-        { ...standInEnvironment(standIn.url), WEBHOOK_BASE_URL: BASE, WEBHOOK_SECRET_PARAMETER: '/zapi/webhook-secret', ZAPI_BASE_URL: zapi.url },
+        {
+          ...standInEnvironment(standIn.url),
+          WEBHOOK_BASE_URL: BASE,
+          WEBHOOK_SECRET_PARAMETER: '/zapi/webhook-secret',
+          ZAPI_BASE_URL: zapi.url,
+        },
       );
-      expect(results[0]).toMatchObject({ outcome: 'reconciled', fleetSize: 3, registered: 3, corrected: 1, disconnected: 1 });
+      expect(results[0]).toMatchObject({
+        outcome: 'reconciled',
+        fleetSize: 3,
+        registered: 3,
+        corrected: 1,
+        disconnected: 1,
+      });
       expect(results[1]).toMatchObject({ outcome: 'reconciled', fleetSize: 1, registered: 1 });
-      for (const id of Object.keys(fleet)) expect(zapi.get(id).presenceUrl).toBe(instanceWebhookUrl(BASE, id, MASTER));
+      for (const id of Object.keys(fleet))
+        expect(zapi.get(id).presenceUrl).toBe(instanceWebhookUrl(BASE, id, MASTER));
       const output = `${stdout}${stderr}`;
       expect(output).toContain('drift corrected');
       expect(output).toContain('helpdesk.example.com');
       expect(output).not.toContain('theirs');
       expect(output).toContain('not connected');
       expect(output).toContain('"Trigger":"sweep"');
-      for (const secret of [MASTER, ...Object.values(fleet), deriveInstanceSecret(MASTER, 'F1')]) expect(output).not.toContain(secret);
+      for (const secret of [MASTER, ...Object.values(fleet), deriveInstanceSecret(MASTER, 'F1')])
+        expect(output).not.toContain(secret);
     } finally {
       await zapi.close();
     }

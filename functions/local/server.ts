@@ -208,8 +208,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     void serve(request, response).catch((error: unknown) => {
       // Never let one bad request take the server down; answer like API Gateway does for its own faults.
       err(`${new Date().toISOString()} internal error: ${error instanceof Error ? error.name : 'unknown'}`);
-      if (!response.headersSent)
-        send(response, 500, JSON_HEADERS, '{"message":"Internal Server Error"}');
+      if (!response.headersSent) send(response, 500, JSON_HEADERS, '{"message":"Internal Server Error"}');
       else response.destroy();
     });
   });
@@ -241,7 +240,12 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     } else {
       // Who is calling, before a byte of the body is read.
       const secret = new URL(request.url ?? '/', 'http://localhost').searchParams.get('secret') ?? undefined;
-      const refusal = await authenticate(instanceId, secret, { verifySecret }, deadlineAt(Date.now() + 5_000));
+      const refusal = await authenticate(
+        instanceId,
+        secret,
+        { verifySecret },
+        deadlineAt(Date.now() + 5_000),
+      );
       const declared = Number(request.headers['content-length'] ?? Number.NaN);
       if (refusal !== undefined) {
         const answer = JSON.stringify(responseBody(refusal));
@@ -262,7 +266,12 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
           status = 503;
           detail = ' busy';
           response.setHeader('retry-after', '1');
-          refuse(request, response, 503, '{"ok":false,"error":"busy","message":"too many bodies in flight; retry"}');
+          refuse(
+            request,
+            response,
+            503,
+            '{"ok":false,"error":"busy","message":"too many bodies in flight; retry"}',
+          );
         } else {
           inFlight += reserve;
           try {
@@ -311,10 +320,14 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   );
   if (secretGenerated) {
     // A generated, local-only master: the URL is shown once so you can point a sender at it.
-    err(`webhook URL of ${printedInstance} (generated master): ${instanceWebhookUrl(baseUrl, printedInstance, master)}`);
+    err(
+      `webhook URL of ${printedInstance} (generated master): ${instanceWebhookUrl(baseUrl, printedInstance, master)}`,
+    );
     writeFileSync(stateFile, JSON.stringify({ master }), { mode: 0o600 });
   } else {
-    err(`webhook URL of ${printedInstance}: ${webhookUrl}?secret=<derived from WEBHOOK_SECRET: npm run webhook-url>`);
+    err(
+      `webhook URL of ${printedInstance}: ${webhookUrl}?secret=<derived from WEBHOOK_SECRET: npm run webhook-url>`,
+    );
   }
 
   let closed: Promise<void> | undefined;

@@ -38,7 +38,8 @@ export async function webhookUrl(
   if (instanceId === undefined || !INSTANCE_ID_PATTERN.test(instanceId)) throw new Error(USAGE);
   const base = (values['base-url'] ?? env.WEBHOOK_BASE_URL)?.trim();
   if (!base) throw new Error(`no base URL: give --base-url or set WEBHOOK_BASE_URL\n${USAGE}`);
-  if (!/^https?:\/\/[^/?#\s]+\/?$/.test(base)) throw new Error(`--base-url must be a URL like https://host, got "${base}"`);
+  if (!/^https?:\/\/[^/?#\s]+\/?$/.test(base))
+    throw new Error(`--base-url must be a URL like https://host, got "${base}"`);
   let master = env.WEBHOOK_SECRET;
   if (master === undefined) {
     master = await readMaster(values.parameter ?? DEFAULT_SECRET_PARAMETER);

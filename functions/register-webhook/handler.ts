@@ -44,7 +44,8 @@ export class RegistrationError extends Error {
 }
 
 function property(event: CloudFormationCustomResourceEvent, key: string, old = false): unknown {
-  const source = old && 'OldResourceProperties' in event ? event.OldResourceProperties : event.ResourceProperties;
+  const source =
+    old && 'OldResourceProperties' in event ? event.OldResourceProperties : event.ResourceProperties;
   return (source as Record<string, unknown>)[key];
 }
 
@@ -61,7 +62,12 @@ export function isRollback(event: CloudFormationCustomResourceEvent): boolean {
 
 function requiredIds(event: CloudFormationCustomResourceEvent): string[] {
   const raw = property(event, REGISTRATION_PROPERTIES.requiredInstanceIds);
-  return typeof raw === 'string' ? raw.split(',').map((id) => id.trim()).filter(Boolean) : [];
+  return typeof raw === 'string'
+    ? raw
+        .split(',')
+        .map((id) => id.trim())
+        .filter(Boolean)
+    : [];
 }
 
 export async function handler(
@@ -83,7 +89,10 @@ export async function handler(
 
   try {
     const report = await runFleet({ mode, trigger: 'deploy', required }, config, deps, deadline);
-    const counts = reportRun(report, { namespace: config.metricsNamespace, durationMs: Date.now() - started });
+    const counts = reportRun(report, {
+      namespace: config.metricsNamespace,
+      durationMs: Date.now() - started,
+    });
     const mustRegister = new Set(required);
     const blocking = report.outcomes.filter((o) => mustRegister.has(o.instanceId) && !o.registered);
     if (blocking.length > 0 && !lenient) {
@@ -109,12 +118,17 @@ export async function handler(
       if (error instanceof RegistrationError) throw error;
       // Our own errors carry safe messages (no value, no remote text); anything else shows its name only.
       const safe = error instanceof Error && error.name === 'ParameterError' ? error.message : undefined;
-      throw new RegistrationError(safe ?? `registration failed unexpectedly (${error instanceof Error ? error.name : 'error'})`);
+      throw new RegistrationError(
+        safe ?? `registration failed unexpectedly (${error instanceof Error ? error.name : 'error'})`,
+      );
     }
     console.warn({
       msg: `${event.RequestType === 'Delete' ? 'delete' : 'rollback'}: could not finish; check the chat-presence webhook in the Z-API panel`,
       error: error instanceof Error && error.name === 'ParameterError' ? error.message : 'unexpected error',
     });
-    return { PhysicalResourceId: event.RequestType === 'Create' ? REGISTRATION_PHYSICAL_ID : event.PhysicalResourceId };
+    return {
+      PhysicalResourceId:
+        event.RequestType === 'Create' ? REGISTRATION_PHYSICAL_ID : event.PhysicalResourceId,
+    };
   }
 }

@@ -36,7 +36,9 @@ export interface MasterSecretReaderOptions {
 export const DEFAULT_PREVIOUS_READ_CAP_MS = 1_500;
 
 /** Reads the master (and, after a rotation, the previous one); throws {@link ParameterError}. */
-export function masterSecretReader(options: MasterSecretReaderOptions): (deadline: Deadline) => Promise<MasterSecret> {
+export function masterSecretReader(
+  options: MasterSecretReaderOptions,
+): (deadline: Deadline) => Promise<MasterSecret> {
   const now = options.now ?? Date.now;
   const name = options.parameterName;
   return async (deadline) => {

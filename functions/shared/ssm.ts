@@ -69,7 +69,8 @@ export async function getParameter(
   try {
     const { Parameter: parameter } = await deadline.run(
       'SSM GetParameter',
-      (abortSignal) => ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }), { abortSignal }),
+      (abortSignal) =>
+        ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }), { abortSignal }),
       capMs,
     );
     if (!parameter?.Value) throw new ParameterError(`SSM parameter ${name} is empty`, 'empty', name);

@@ -11,21 +11,32 @@
  *                    same stand-in, interleaved batches in one process; ratio of medians
  *   memory, logs     peak RSS; log bytes per accepted webhook
  *   cost             dollars per million webhooks vs API Gateway's direct EventBridge integration
+ *   per-instance     CPU of our code with per-instance secrets (HMAC per request) vs the single shared
+ *   secrets          secret it replaced (one SHA-256 compare), same run
+ *   reconcile        the shipped reconciler bundle sweeping 1,000 instances (Z-API stand-in answering in
+ *                    50 ms, SSM stand-in holding 1,000 tokens) vs bare GET me calls at the same
+ *                    concurrency; and a deploy's registration of all of them (PUT + GET me each)
  *
  * --smoke runs few iterations and checks that every number is sane; it never fails on a timing.
  */
+
+import { hash, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import pMap from 'p-map';
 import { createApiGatewayHandler } from '../../functions/presence-webhook/adapter.ts';
 import { createMetricsLogger } from '../../functions/presence-webhook/metrics.ts';
-import { createSecretVerifier } from '../../functions/presence-webhook/secret.ts';
+import { createSecretVerifier, type VerifySecret } from '../../functions/presence-webhook/secret.ts';
+import { FLEET_DEFAULTS } from '../../functions/shared/fleet/settings.ts';
+import { deriveInstanceSecret } from '../../functions/shared/webhook-secret.ts';
 import { type AwsStandIn, standInEnvironment, startAwsStandIn } from '../support/aws-standin.ts';
 import { bundleDirectory } from '../support/bundle.ts';
-import { runNodeScript } from '../support/invoke.ts';
+import { invokeBundle, runNodeScript } from '../support/invoke.ts';
 import { synth } from '../support/synth.ts';
+import { startZapiStandIn } from '../support/zapi-standin.ts';
 import { costModel, formatCost } from './cost.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -40,8 +51,11 @@ const WARM_BATCH = SMOKE ? 50 : 300;
 const WARMUP = SMOKE ? 50 : 500;
 const CPU_CALLS = SMOKE ? 100 : 2_000;
 
-const SECRET = 'bench-secret-0123456789abcdef0123';
+const MASTER = 'bench-master-0123456789abcdef0123456789';
 const INSTANCE = '3C01A2B3C4D5E6F7A8B9C0D1E2F3A4B5';
+const SECRET = deriveInstanceSecret(MASTER, INSTANCE);
+const FLEET_SIZE = SMOKE ? 100 : 1_000;
+const ZAPI_LATENCY_MS = 50;
 const BUS = 'bench-bus';
 
 const median = (values: number[]) => {
@@ -63,7 +77,6 @@ async function runChild(script: string, env: Record<string, string>): Promise<Re
 const receiverEnv = (standIn: AwsStandIn) => ({
   ...standInEnvironment(standIn.url),
   EVENT_BUS_NAME: BUS,
-  ZAPI_INSTANCE_IDS: INSTANCE,
   WEBHOOK_SECRET_PARAMETER: '/zapi/webhook-secret',
 });
 
@@ -173,23 +186,122 @@ const warmScript = (bundle: string) => `${CHILD_PRELUDE}
   console.log('RESULT ' + JSON.stringify({ handlerUs: med(handlerUs), bareUs: med(bareUs), cpuUs, logBytesPerWebhook, calls: n, rssKb: ${PEAK_RSS_KB} }));
 `;
 
-/** Our code alone (adapter, core, secret check, metrics line), with the publish stubbed: µs per webhook. */
-async function ourCodeAlone(): Promise<number> {
-  const handle = createApiGatewayHandler(
-    {
-      instanceIds: new Set([INSTANCE]),
-      maxBodyBytes: 16_384,
-      verifySecret: createSecretVerifier({ load: async () => SECRET }),
-      publish: async () => ({ eventId: '6f1c8a2e-1b2c-4d5e-8f90-a1b2c3d4e5f6' }),
-    },
-    createMetricsLogger('ZapiPresence', () => {}),
-  );
-  const n = SMOKE ? 2_000 : 50_000;
-  for (let i = 0; i < n; i++) await handle(EVENT);
-  const cpu0 = process.cpuUsage();
-  for (let i = 0; i < n; i++) await handle(EVENT);
-  const cpu = process.cpuUsage(cpu0);
-  return (cpu.user + cpu.system) / n;
+/**
+ * Our code alone (adapter, core, secret check, metrics line), with the publish stubbed: CPU µs per
+ * webhook, with per-instance secrets (an HMAC per request) and, as the baseline measured alongside, with
+ * the single shared secret they replaced (one SHA-256 compare). Alternating rounds.
+ */
+async function ourCodeAlone(): Promise<{ perInstanceUs: number; sharedUs: number }> {
+  const sharedDigest = hash('sha256', SECRET, 'buffer');
+  const shared: VerifySecret = (_instanceId, candidate) =>
+    timingSafeEqual(hash('sha256', candidate, 'buffer'), sharedDigest);
+  const handler = (verifySecret: VerifySecret) =>
+    createApiGatewayHandler(
+      {
+        maxBodyBytes: 16_384,
+        verifySecret,
+        publish: async () => ({ eventId: '6f1c8a2e-1b2c-4d5e-8f90-a1b2c3d4e5f6' }),
+      },
+      createMetricsLogger('ZapiPresence', () => {}),
+    );
+  const perInstance = handler(createSecretVerifier({ load: async () => ({ current: MASTER }) }));
+  const baseline = handler(shared);
+  const n = SMOKE ? 2_000 : 25_000;
+  const cpuOf = async (handle: typeof baseline) => {
+    const cpu0 = process.cpuUsage();
+    for (let i = 0; i < n; i++) await handle(EVENT);
+    const cpu = process.cpuUsage(cpu0);
+    return (cpu.user + cpu.system) / n;
+  };
+  await cpuOf(perInstance);
+  await cpuOf(baseline);
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let round = 0; round < (SMOKE ? 2 : 6); round++) {
+    a.push(await cpuOf(perInstance));
+    b.push(await cpuOf(baseline));
+  }
+  return { perInstanceUs: median(a), sharedUs: median(b) };
+}
+
+/**
+ * The shipped reconciler sweeping FLEET_SIZE instances in a fresh process against stand-ins (Z-API answers
+ * in 50 ms), vs the same number of bare GET me calls at the same concurrency; then a deploy-style
+ * registration of all of them (register mode: PUT and GET me each, SSM listing included).
+ */
+async function reconcileFleet(reconcileBundle: string, registerBundle: string, standIn: AwsStandIn) {
+  const zapi = await startZapiStandIn();
+  zapi.latencyMs = ZAPI_LATENCY_MS;
+  const base = 'https://bench.execute-api.sa-east-1.amazonaws.com';
+  const ids = Array.from({ length: FLEET_SIZE }, (_, i) => `BENCH${String(i).padStart(5, '0')}`);
+  for (const id of ids) {
+    standIn.put(`/zapi/${id}/token`, `TOKEN${id}`);
+    zapi.add(id, `TOKEN${id}`);
+  }
+  const env = {
+    ...standInEnvironment(standIn.url),
+    WEBHOOK_BASE_URL: base,
+    WEBHOOK_SECRET_PARAMETER: '/zapi/webhook-secret',
+    ZAPI_BASE_URL: zapi.url,
+  };
+  try {
+    // A deploy first (every instance empty: PUT + GET me each), then a sweep of a healthy fleet.
+    let t0 = Date.now();
+    const deploy = await invokeBundle(
+      registerBundle,
+      [{ RequestType: 'Create', ResourceProperties: { Fleet: 'true', DeployNonce: 'bench' } }],
+      env,
+      300_000,
+    );
+    const deployMs = Date.now() - t0;
+    const deployed = deploy.results[0] as { Data?: { Registered?: string } };
+    zapi.reset();
+    t0 = Date.now();
+    const sweep = await invokeBundle(
+      reconcileBundle,
+      [{ source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} }],
+      env,
+      300_000,
+    );
+    const sweepMs = Date.now() - t0;
+    const swept = sweep.results[0] as { fleetSize?: number; registered?: number };
+    const maxInFlight = zapi.maxInFlight;
+    // The baseline: the same GET me calls, bare fetch, same concurrency, in this process.
+    t0 = Date.now();
+    await pMap(ids, (id) => fetch(`${zapi.url}/instances/${id}/token/TOKEN${id}/me`).then((r) => r.text()), {
+      concurrency: FLEET_DEFAULTS.concurrency,
+    });
+    const bareMs = Date.now() - t0;
+    // A drift sweep: a tenth of the fleet taken over by another tool.
+    for (const id of ids.filter((_, i) => i % 10 === 0))
+      zapi.get(id).presenceUrl = 'https://other.example.com/hook';
+    t0 = Date.now();
+    const drift = await invokeBundle(
+      reconcileBundle,
+      [{ source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} }],
+      env,
+      300_000,
+    );
+    const driftMs = Date.now() - t0;
+    const drifted = drift.results[0] as { corrected?: number };
+    return {
+      instances: FLEET_SIZE,
+      zapiLatencyMs: ZAPI_LATENCY_MS,
+      concurrency: FLEET_DEFAULTS.concurrency,
+      deployMs,
+      deployRegistered: Number(deployed.Data?.Registered ?? 0),
+      sweepMs,
+      sweepRegistered: swept.registered ?? 0,
+      bareMeMs: bareMs,
+      ratio: sweepMs / bareMs,
+      driftSweepMs: driftMs,
+      driftCorrected: drifted.corrected ?? 0,
+      maxInFlight,
+    };
+  } finally {
+    for (const id of ids) standIn.delete(`/zapi/${id}/token`);
+    await zapi.close();
+  }
 }
 
 // --- the run --------------------------------------------------------------------------------
@@ -215,7 +327,15 @@ async function main(): Promise<void> {
     ).Properties.AccessLogSettings.Format,
   );
 
-  const standIn = await startAwsStandIn({ '/zapi/webhook-secret': SECRET });
+  const standIn = await startAwsStandIn({ '/zapi/webhook-secret': MASTER });
+  const reconcileBundle = join(
+    bundleDirectory(synthesized.template, synthesized.assembly.directory, 'FleetReconciler'),
+    'index.mjs',
+  );
+  const registerBundle = join(
+    bundleDirectory(synthesized.template, synthesized.assembly.directory, 'FleetRegistrar'),
+    'index.mjs',
+  );
   const env = receiverEnv(standIn);
   try {
     process.stderr.write(`cold import: ${PAIRS} alternating pairs...\n`);
@@ -244,7 +364,9 @@ async function main(): Promise<void> {
 
     process.stderr.write(`warm: ${WARM_ROUNDS * WARM_BATCH} interleaved pairs of calls...\n`);
     const warm = await runChild(warmScript(bundle), env);
-    const ourCpuUs = await ourCodeAlone();
+    const ourCpu = await ourCodeAlone();
+    process.stderr.write(`reconcile: a fleet of ${FLEET_SIZE} instances...\n`);
+    const reconcile = await reconcileFleet(reconcileBundle, registerBundle, standIn);
 
     const results = {
       machine: {
@@ -275,12 +397,15 @@ async function main(): Promise<void> {
         ratio: (warm.handlerUs as number) / (warm.bareUs as number),
         calls: warm.calls as number,
         cpuUsPerWebhook: warm.cpuUs as number,
-        ourCodeCpuUs: ourCpuUs,
+        ourCodeCpuUs: ourCpu.perInstanceUs,
+        ourCodeSharedSecretCpuUs: ourCpu.sharedUs,
+        perInstanceSecretRatio: ourCpu.perInstanceUs / ourCpu.sharedUs,
         logBytesPerWebhook: warm.logBytesPerWebhook as number,
         rssMb: (warm.rssKb as number) / 1024,
       },
       memoryMb,
       accessLogFormat,
+      reconcile,
     };
     const cost = costModel({
       memoryMb,
@@ -325,6 +450,18 @@ function sanity(r: Report): string[] {
   positive('warm.rssMb', r.warm.rssMb);
   positive('warm.ourCodeCpuUs', r.warm.ourCodeCpuUs);
   positive('cost.perMillion', r.cost.perMillion.total);
+  positive('reconcile.sweepMs', r.reconcile.sweepMs);
+  positive('reconcile.bareMeMs', r.reconcile.bareMeMs);
+  if (r.reconcile.deployRegistered !== r.reconcile.instances)
+    problems.push(`deploy registered ${r.reconcile.deployRegistered} of ${r.reconcile.instances}`);
+  if (r.reconcile.sweepRegistered !== r.reconcile.instances)
+    problems.push(`sweep found ${r.reconcile.sweepRegistered} of ${r.reconcile.instances} registered`);
+  if (r.reconcile.driftCorrected !== Math.ceil(r.reconcile.instances / 10))
+    problems.push(`drift sweep corrected ${r.reconcile.driftCorrected}`);
+  if (r.reconcile.maxInFlight > r.reconcile.concurrency)
+    problems.push(
+      `Z-API saw ${r.reconcile.maxInFlight} calls at once, over the concurrency ${r.reconcile.concurrency}`,
+    );
   return problems;
 }
 
@@ -339,6 +476,10 @@ function formatReport(r: Report): string {
     `| first response in a fresh process | ${f(r.firstResponse.totalMs, 1)} ms (import ${f(r.firstResponse.importMs, 1)} + secret fetch and publish ${f(r.firstResponse.firstCallMs, 1)}) | – |`,
     `| warm: per accepted webhook vs bare PutEvents | ${f(r.warm.handlerUs, 0)} µs vs ${f(r.warm.barePutEventsUs, 0)} µs = **${f(r.warm.ratio, 3)}** (medians of ${r.warm.calls} interleaved calls each) | <= 1.05: ${goal(r.warm.ratio <= 1.05)} |`,
     `| CPU per accepted webhook (warm) | ${f(r.warm.cpuUsPerWebhook, 0)} µs, of which our code (adapter, core, secret check, metrics line; source, not bundle) ${f(r.warm.ourCodeCpuUs, 1)} µs | – |`,
+    `| our code with per-instance secrets vs one shared secret | ${f(r.warm.ourCodeCpuUs, 1)} µs vs ${f(r.warm.ourCodeSharedSecretCpuUs, 1)} µs = **${f(r.warm.perInstanceSecretRatio, 2)}** | – |`,
+    `| reconcile: sweep of ${r.reconcile.instances} healthy instances (Z-API ${r.reconcile.zapiLatencyMs} ms, concurrency ${r.reconcile.concurrency}) vs bare GET me calls | ${f(r.reconcile.sweepMs / 1000, 1)} s vs ${f(r.reconcile.bareMeMs / 1000, 1)} s = **${f(r.reconcile.ratio, 2)}** | 1,000 in <= 60 s: ${goal(r.reconcile.instances < 1000 || r.reconcile.sweepMs <= 60_000)} |`,
+    `| reconcile: sweep with 10% drifted (PUT + GET me for those) | ${f(r.reconcile.driftSweepMs / 1000, 1)} s, ${r.reconcile.driftCorrected} corrected | – |`,
+    `| deploy registration of ${r.reconcile.instances} new instances (PUT + GET me each) | ${f(r.reconcile.deployMs / 1000, 1)} s | – |`,
     `| peak memory (the process's own VmHWM) | first response ${f(r.firstResponse.rssMb, 1)} MB; after the warm loop ${f(r.warm.rssMb, 1)} MB | – |`,
     `| log bytes per accepted webhook (receiver) | ${f(r.warm.logBytesPerWebhook, 0)} B | <= 300: ${goal(r.warm.logBytesPerWebhook <= 300)} |`,
     '',

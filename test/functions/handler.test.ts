@@ -15,7 +15,12 @@ import {
 } from '../../functions/shared/presence-contract.ts';
 import { deriveInstanceSecret } from '../../functions/shared/webhook-secret.ts';
 import docsExamples from '../fixtures/zapi-docs-examples.json' with { type: 'json' };
-import { type AwsStandIn, type Misbehaviour, standInEnvironment, startAwsStandIn } from '../support/aws-standin.ts';
+import {
+  type AwsStandIn,
+  type Misbehaviour,
+  standInEnvironment,
+  startAwsStandIn,
+} from '../support/aws-standin.ts';
 
 const MASTER = 'handler-test-master-0123456789abcdefghij';
 const PARAMETER = '/zapi/webhook-secret';
@@ -126,7 +131,10 @@ describe('receiver Lambda handler', () => {
     for (const id of ['A1', 'B2', 'C3', INSTANCE]) {
       const result = await handler(
         event(
-          { pathParameters: { instanceId: id }, queryStringParameters: { secret: deriveInstanceSecret(MASTER, id) } },
+          {
+            pathParameters: { instanceId: id },
+            queryStringParameters: { secret: deriveInstanceSecret(MASTER, id) },
+          },
           { instanceId: id },
         ),
         lambdaContext(10_000),

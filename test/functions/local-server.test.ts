@@ -87,7 +87,10 @@ describe('local server, dry run', () => {
       callback({ instanceId: other }),
     );
     expect(ok.status).toBe(200);
-    const crossed = await post(`${server.baseUrl}/instances/${other}/presence?secret=${SECRET}`, callback({ instanceId: other }));
+    const crossed = await post(
+      `${server.baseUrl}/instances/${other}/presence?secret=${SECRET}`,
+      callback({ instanceId: other }),
+    );
     expect(crossed.status).toBe(401);
     const master = await post(`${server.webhookUrl}?secret=${MASTER}`, callback());
     expect(master.status).toBe(401);
@@ -325,9 +328,9 @@ describe('local server, publishing to a bus', () => {
     const response = await post(`${server.webhookUrl}?secret=${SECRET}`, callback());
     expect(response.status).toBe(503);
     expect(await response.json()).toMatchObject({ error: 'bus-unavailable' });
-    expect(errors.some((l) => l.includes('bus-unavailable: PutEvents entry failed: AccessDeniedException'))).toBe(
-      true,
-    );
+    expect(
+      errors.some((l) => l.includes('bus-unavailable: PutEvents entry failed: AccessDeniedException')),
+    ).toBe(true);
   });
 });
 
@@ -438,12 +441,15 @@ describe('optionsFromEnv', () => {
     expect(() => optionsFromEnv({ PORT: 'x' })).toThrow('PORT must be a port number, got "x"');
   });
 
-  it.each(['short', `${'a'.repeat(40)}+/`])('refuses a master the deployed receiver would refuse (%s)', async (bad) => {
-    const error = (await startLocalServer({ port: 0, secret: bad }).catch((e: unknown) => e)) as Error;
-    expect(error.message).toMatch(/^WEBHOOK_SECRET (holds|is)/);
-    expect(error.message).toContain('openssl rand -hex 32');
-    expect(error.message).not.toContain(bad);
-  });
+  it.each(['short', `${'a'.repeat(40)}+/`])(
+    'refuses a master the deployed receiver would refuse (%s)',
+    async (bad) => {
+      const error = (await startLocalServer({ port: 0, secret: bad }).catch((e: unknown) => e)) as Error;
+      expect(error.message).toMatch(/^WEBHOOK_SECRET (holds|is)/);
+      expect(error.message).toContain('openssl rand -hex 32');
+      expect(error.message).not.toContain(bad);
+    },
+  );
 });
 
 describe('npm start as a process', () => {

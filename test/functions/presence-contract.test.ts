@@ -78,15 +78,12 @@ describe('public contract values', () => {
 });
 
 describe('INSTANCE_ID_PATTERN', () => {
-  it.each([
-    'I1',
-    'a',
-    '3C01A5B2E0F4D8E1A2B3C4D5E6F7A8B9',
-    'with-dash_and_underscore',
-    'x'.repeat(64),
-  ])('accepts %s', (id) => {
-    expect(INSTANCE_ID_PATTERN.test(id)).toBe(true);
-  });
+  it.each(['I1', 'a', '3C01A5B2E0F4D8E1A2B3C4D5E6F7A8B9', 'with-dash_and_underscore', 'x'.repeat(64)])(
+    'accepts %s',
+    (id) => {
+      expect(INSTANCE_ID_PATTERN.test(id)).toBe(true);
+    },
+  );
 
   it.each([
     ['empty', ''],
@@ -222,7 +219,9 @@ describe('canonicalDetail', () => {
       '{"instanceId":"OTHER","type":"PresenceChatCallback","phone":"55","status":"PAUSED","instanceId":"I1","x":1,"x":2}',
     );
     const detail = canonicalDetail(callback);
-    expect(detail).toBe('{"type":"PresenceChatCallback","phone":"55","status":"PAUSED","instanceId":"I1","x":2}');
+    expect(detail).toBe(
+      '{"type":"PresenceChatCallback","phone":"55","status":"PAUSED","instanceId":"I1","x":2}',
+    );
   });
 
   it('leaves out the top-level keys __proto__, constructor and prototype', () => {

@@ -44,7 +44,9 @@ function fakeDeadline(...remaining: number[]) {
     signals.push(signal);
     return fn(signal);
   });
-  const remainingMs = vi.fn(() => (remaining.length > 1 ? (remaining.shift() as number) : (remaining[0] ?? 0)));
+  const remainingMs = vi.fn(() =>
+    remaining.length > 1 ? (remaining.shift() as number) : (remaining[0] ?? 0),
+  );
   const deadline = { at: 0, remainingMs, run, within: () => deadline, reserve: () => deadline };
   return { deadline: deadline as unknown as Deadline, run, remainingMs, signals };
 }
@@ -148,18 +150,37 @@ describe('createPublisher', () => {
     });
   });
 
-  it('runs every call through deadline.run, without a cap, handing its signal to the SDK', async () => {
+  it('runs every call through deadline.run, without a cap by default, handing its signal to the SDK', async () => {
     const { client, calls } = fakeClient(failedEntry('ThrottlingException'), ok('e-2'));
     const { deadline, run, signals } = fakeDeadline(60_000);
     const publish = createPublisher({ client, eventBusName: 'bus', sleep: recordingSleep().sleep });
     await expect(publish('PAUSED', '{}', deadline)).resolves.toEqual({ eventId: 'e-2' });
     expect(run).toHaveBeenCalledTimes(2);
-    expect(run).toHaveBeenNthCalledWith(1, 'EventBridge PutEvents', expect.any(Function));
-    expect(run).toHaveBeenNthCalledWith(2, 'EventBridge PutEvents', expect.any(Function));
+    for (const call of run.mock.calls) {
+      expect(call[0]).toBe('EventBridge PutEvents');
+      expect(call[1]).toBeTypeOf('function');
+      expect(call[2]).toBeUndefined();
+    }
     expect(calls).toHaveLength(2);
     expect(calls[0]?.options).toEqual({ abortSignal: signals[0] });
     expect(calls[0]?.options?.abortSignal).toBe(signals[0]);
     expect(calls[1]?.options?.abortSignal).toBe(signals[1]);
+  });
+
+  it('caps every call at callCapMs when given', async () => {
+    const { client } = fakeClient(failedEntry('InternalFailure'), ok('e-2'));
+    const { deadline, run } = fakeDeadline(60_000);
+    const publish = createPublisher({
+      client,
+      eventBusName: 'bus',
+      sleep: recordingSleep().sleep,
+      callCapMs: 1_234,
+    });
+    await expect(publish('PAUSED', '{}', deadline)).resolves.toEqual({ eventId: 'e-2' });
+    expect(run.mock.calls.map((call) => [call[0], call[2]])).toEqual([
+      ['EventBridge PutEvents', 1_234],
+      ['EventBridge PutEvents', 1_234],
+    ]);
   });
 
   it('accepts an entry with an EventId and no FailedEntryCount', async () => {
@@ -170,7 +191,10 @@ describe('createPublisher', () => {
 
   describe('2xx only with an EventId and FailedEntryCount 0', () => {
     it.each([
-      ['FailedEntryCount 1 and an EventId but no ErrorCode', { FailedEntryCount: 1, Entries: [{ EventId: 'e' }] }],
+      [
+        'FailedEntryCount 1 and an EventId but no ErrorCode',
+        { FailedEntryCount: 1, Entries: [{ EventId: 'e' }] },
+      ],
       ['FailedEntryCount 0 and no EventId', { FailedEntryCount: 0, Entries: [{}] }],
       ['no FailedEntryCount and no EventId', { Entries: [{}] }],
       ['no FailedEntryCount and an empty EventId', { Entries: [{ EventId: '' }] }],
@@ -226,7 +250,9 @@ describe('createPublisher', () => {
       backoffBaseMs: 10,
       maxEntryAttempts: 4,
     });
-    await expect(publish('PAUSED', '{}', ample())).rejects.toThrow('PutEvents entry failed: ServiceUnavailable');
+    await expect(publish('PAUSED', '{}', ample())).rejects.toThrow(
+      'PutEvents entry failed: ServiceUnavailable',
+    );
     expect(pauses).toEqual([5, 10, 20]);
     expect(random).toHaveBeenCalledTimes(3);
   });
@@ -439,6 +465,25 @@ describe('publish with a real deadline', () => {
     expect(signal).toBeInstanceOf(AbortSignal);
     expect(signal?.aborted).toBe(true);
     expect(signal?.reason).toBe((error as Error).cause);
+  });
+
+  it('cuts a call that never answers at callCapMs, well before a distant deadline', async () => {
+    let signal: AbortSignal | undefined;
+    const send = vi.fn((_command: unknown, options?: { abortSignal?: AbortSignal }) => {
+      signal = options?.abortSignal;
+      return new Promise(() => {});
+    });
+    const publish = createPublisher({
+      client: { send } as unknown as PublisherOptions['client'],
+      eventBusName: 'bus',
+      callCapMs: 30,
+    });
+    const started = Date.now();
+    const error = await publish('COMPOSING', '{}', deadlineAt(started + 60_000)).catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(error).toMatchObject({ dependency: 'bus', message: 'PutEvents failed: DeadlineExceeded' });
+    expect((error as Error).cause).toMatchObject({ what: 'EventBridge PutEvents', afterMs: 30 });
+    expect(signal?.aborted).toBe(true);
   });
 
   it('succeeds within the deadline, and the signal stays quiet', async () => {

@@ -84,14 +84,17 @@ function cfnEvent(
   return { ...common, RequestType: 'Delete', PhysicalResourceId: REGISTRATION_PHYSICAL_ID };
 }
 
-const secrets = [MASTER, CLIENT_TOKEN, ...Object.values(FLEET), ...Object.keys(FLEET).map((id) => deriveInstanceSecret(MASTER, id))];
+const secrets = [
+  MASTER,
+  CLIENT_TOKEN,
+  ...Object.values(FLEET),
+  ...Object.keys(FLEET).map((id) => deriveInstanceSecret(MASTER, id)),
+];
 function expectNoSecrets(text: string): void {
   for (const secret of secrets) expect(text).not.toContain(secret);
 }
 const emf = () =>
-  logs
-    .filter((l) => l.includes('"_aws"'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  logs.filter((l) => l.includes('"_aws"')).map((l) => JSON.parse(l) as Record<string, unknown>);
 const puts = () => zapi.requests.filter((r) => r.method === 'PUT');
 
 describe('deploy-time registration', () => {
@@ -146,7 +149,11 @@ describe('deploy-time registration', () => {
         Data: { FleetSize: '3', Registered: '3', Unregistered: '0' },
       });
       for (const id of Object.keys(FLEET)) expect(zapi.get(id).presenceUrl).toBe(expected(id));
-      expect(puts().map((r) => r.instanceId).sort()).toEqual(['A1', 'B2', 'C3']);
+      expect(
+        puts()
+          .map((r) => r.instanceId)
+          .sort(),
+      ).toEqual(['A1', 'B2', 'C3']);
       expect(puts().every((r) => r.operation === 'update-webhook-chat-presence')).toBe(true);
       expect(emf()).toEqual([
         expect.objectContaining({
@@ -162,12 +169,15 @@ describe('deploy-time registration', () => {
 
   it('fails the deploy with the exact put-parameter command when a named instance has no token', async () => {
     const handler = await loadHandler();
-    const error = (await handler(cfnEvent('Create', { RequiredInstanceIds: 'A1,NEW9' }), lambdaContext(60_000)).catch(
-      (e: unknown) => e,
-    )) as Error;
+    const error = (await handler(
+      cfnEvent('Create', { RequiredInstanceIds: 'A1,NEW9' }),
+      lambdaContext(60_000),
+    ).catch((e: unknown) => e)) as Error;
     expect(error.name).toBe('RegistrationError');
     expect(error.message).toContain('NEW9');
-    expect(error.message).toContain('aws ssm put-parameter --type SecureString --name /zapi/NEW9/token --value INSTANCE_TOKEN');
+    expect(error.message).toContain(
+      'aws ssm put-parameter --type SecureString --name /zapi/NEW9/token --value INSTANCE_TOKEN',
+    );
     // The others were registered anyway.
     expect(zapi.get('A1').presenceUrl).toBe(expected('A1'));
   });
@@ -181,10 +191,13 @@ describe('deploy-time registration', () => {
     expect(logs.join('\n')).toContain('instance could not be registered');
     expect(emf()[0]).toMatchObject({ Trigger: 'deploy', [FLEET_METRICS.unregistered]: 1 });
     // Named: the deploy fails with Z-API's status and what to check.
-    const error = (await handler(cfnEvent('Update', { RequiredInstanceIds: 'A1,C3' }), lambdaContext(60_000)).catch(
-      (e: unknown) => e,
-    )) as Error;
-    expect(error.message).toMatch(/C3: Z-API answered 500 to (GET me|PUT update-webhook-chat-presence) \(server-error\)/);
+    const error = (await handler(
+      cfnEvent('Update', { RequiredInstanceIds: 'A1,C3' }),
+      lambdaContext(60_000),
+    ).catch((e: unknown) => e)) as Error;
+    expect(error.message).toMatch(
+      /C3: Z-API answered 500 to (GET me|PUT update-webhook-chat-presence) \(server-error\)/,
+    );
     expect(error.message).not.toContain('boom');
   });
 
@@ -201,7 +214,9 @@ describe('deploy-time registration', () => {
     const bad = `${'x'.repeat(30)}+/=abc`;
     aws.put('/zapi/webhook-secret', bad);
     const handler = await loadHandler();
-    const error = (await handler(cfnEvent('Create'), lambdaContext(60_000)).catch((e: unknown) => e)) as Error;
+    const error = (await handler(cfnEvent('Create'), lambdaContext(60_000)).catch(
+      (e: unknown) => e,
+    )) as Error;
     expect(error.message).toContain('/zapi/webhook-secret');
     expect(error.message).toContain('openssl rand -hex 32');
     expect(error.message).not.toContain(bad);
@@ -219,9 +234,10 @@ describe('deploy-time registration', () => {
     };
     zapi.get('A1').script.push('normal', { status: 400, body: echo('A1') });
     const handler = await loadHandler();
-    const error = (await handler(cfnEvent('Create', { RequiredInstanceIds: 'A1' }), lambdaContext(60_000)).catch(
-      (e: unknown) => e,
-    )) as Error;
+    const error = (await handler(
+      cfnEvent('Create', { RequiredInstanceIds: 'A1' }),
+      lambdaContext(60_000),
+    ).catch((e: unknown) => e)) as Error;
     expect(error.message).toContain('Z-API answered 400 to PUT update-webhook-chat-presence (rejected)');
     expectNoSecrets(error.message);
     expect(error.message).not.toContain('invalid value');
@@ -231,7 +247,11 @@ describe('deploy-time registration', () => {
     zapi.get('A1').behaviour = 'reset';
     const handler = await loadHandler();
     const response = await handler(
-      cfnEvent('Update', { RequiredInstanceIds: 'A1', DeployNonce: '2026-11-25T11:00:00.000Z' }, { DeployNonce: '2026-11-25T12:00:00.000Z' }),
+      cfnEvent(
+        'Update',
+        { RequiredInstanceIds: 'A1', DeployNonce: '2026-11-25T11:00:00.000Z' },
+        { DeployNonce: '2026-11-25T12:00:00.000Z' },
+      ),
       lambdaContext(60_000),
     );
     expect(response.PhysicalResourceId).toBe(REGISTRATION_PHYSICAL_ID);
@@ -260,7 +280,10 @@ describe('deploy-time registration', () => {
       InstanceId: 'A1',
       WebhookUrl: `${BASE}/instances/A1/presence`,
     };
-    const response = await handler({ ...legacy, PhysicalResourceId: 'zapi-chat-presence:A1' }, lambdaContext(60_000));
+    const response = await handler(
+      { ...legacy, PhysicalResourceId: 'zapi-chat-presence:A1' },
+      lambdaContext(60_000),
+    );
     expect(response).toEqual({ PhysicalResourceId: 'zapi-chat-presence:A1' });
     expect(zapi.requests).toHaveLength(0);
     expect(zapi.get('A1').presenceUrl).toBe(expected('A1'));
@@ -273,22 +296,30 @@ describe('deploy-time registration', () => {
     ['Delete', 'Z-API hangs'],
     ['Create', 'SSM listing trickles'],
     ['Create', 'Z-API trickles'],
-  ] as const)('%s returns or fails in time when %s', async (type, what) => {
-    aws.trickleEveryMs = 200;
-    if (what === 'SSM listing trickles') aws.misbehave.set('AmazonSSM.GetParametersByPath', 'trickle');
-    for (const instance of zapi.instances.values())
-      instance.behaviour = what === 'Z-API hangs' ? 'hang' : what === 'Z-API trickles' ? 'trickle' : 'normal';
-    const handler = await loadHandler({ [FLEET_ENV.zapiAttemptTimeoutMs]: '60000' });
-    const started = Date.now();
-    const outcome = await handler(cfnEvent(type, { RequiredInstanceIds: 'A1' }), lambdaContext(TIMEOUT_MS)).then(
-      (r) => ({ ok: true as const, r }),
-      (e: unknown) => ({ ok: false as const, e }),
-    );
-    expect(Date.now() - started).toBeLessThan(TIMEOUT_MS);
-    if (type === 'Delete') expect(outcome.ok).toBe(true);
-    else {
-      expect(outcome.ok).toBe(false);
-      if (!outcome.ok) expect((outcome.e as Error).message).toMatch(/in time|timeout|out-of-time/);
-    }
-  }, 20_000);
+  ] as const)(
+    '%s returns or fails in time when %s',
+    async (type, what) => {
+      aws.trickleEveryMs = 200;
+      if (what === 'SSM listing trickles') aws.misbehave.set('AmazonSSM.GetParametersByPath', 'trickle');
+      for (const instance of zapi.instances.values())
+        instance.behaviour =
+          what === 'Z-API hangs' ? 'hang' : what === 'Z-API trickles' ? 'trickle' : 'normal';
+      const handler = await loadHandler({ [FLEET_ENV.zapiAttemptTimeoutMs]: '60000' });
+      const started = Date.now();
+      const outcome = await handler(
+        cfnEvent(type, { RequiredInstanceIds: 'A1' }),
+        lambdaContext(TIMEOUT_MS),
+      ).then(
+        (r) => ({ ok: true as const, r }),
+        (e: unknown) => ({ ok: false as const, e }),
+      );
+      expect(Date.now() - started).toBeLessThan(TIMEOUT_MS);
+      if (type === 'Delete') expect(outcome.ok).toBe(true);
+      else {
+        expect(outcome.ok).toBe(false);
+        if (!outcome.ok) expect((outcome.e as Error).message).toMatch(/in time|timeout|out-of-time/);
+      }
+    },
+    20_000,
+  );
 });

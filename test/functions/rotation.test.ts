@@ -39,7 +39,13 @@ async function zapiCalls(receiver: Receiver, instanceId: string): Promise<number
     queryStringParameters: { secret: url.searchParams.get('secret') ?? '' },
     headers: { 'content-type': 'application/json' },
     requestContext: { requestId: 'r' },
-    body: JSON.stringify({ type: 'PresenceChatCallback', phone: '5511999999999', status: 'COMPOSING', lastSeen: null, instanceId }),
+    body: JSON.stringify({
+      type: 'PresenceChatCallback',
+      phone: '5511999999999',
+      status: 'COMPOSING',
+      lastSeen: null,
+      instanceId,
+    }),
     isBase64Encoded: false,
   });
   return result.statusCode ?? 0;
@@ -108,7 +114,8 @@ describe('master rotation', () => {
     }))
       vi.stubEnv(key, value);
     vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-    for (const level of ['info', 'warn', 'error'] as const) vi.spyOn(console, level).mockImplementation(() => {});
+    for (const level of ['info', 'warn', 'error'] as const)
+      vi.spyOn(console, level).mockImplementation(() => {});
   });
   afterEach(() => vi.unstubAllEnvs());
 

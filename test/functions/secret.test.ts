@@ -65,7 +65,12 @@ describe('createSecretVerifier', () => {
     const c = clock();
     let value = MASTER;
     const load = loader(() => ({ current: value }));
-    const verify = createSecretVerifier({ load, ttlMs: 60_000, refreshOnMismatchAfterMs: 60_000, now: c.now });
+    const verify = createSecretVerifier({
+      load,
+      ttlMs: 60_000,
+      refreshOnMismatchAfterMs: 60_000,
+      now: c.now,
+    });
     expect(await verify(A, deriveInstanceSecret(MASTER, A), soon())).toBe(true);
     value = ROTATED;
     c.advance(30_000);
@@ -80,7 +85,12 @@ describe('createSecretVerifier', () => {
     const c = clock();
     let value = MASTER;
     const load = loader(() => ({ current: value }));
-    const verify = createSecretVerifier({ load, ttlMs: 300_000, refreshOnMismatchAfterMs: 30_000, now: c.now });
+    const verify = createSecretVerifier({
+      load,
+      ttlMs: 300_000,
+      refreshOnMismatchAfterMs: 30_000,
+      now: c.now,
+    });
     await verify(A, deriveInstanceSecret(MASTER, A), soon());
     value = ROTATED;
     c.advance(29_999);
@@ -94,7 +104,11 @@ describe('createSecretVerifier', () => {
   it('throws a DependencyError naming the problem when the master cannot be read and nothing is cached', async () => {
     const verify = createSecretVerifier({
       load: async () => {
-        throw new ParameterError('SSM parameter /p could not be read (ThrottlingException)', 'unavailable', '/p');
+        throw new ParameterError(
+          'SSM parameter /p could not be read (ThrottlingException)',
+          'unavailable',
+          '/p',
+        );
       },
     });
     const error = await Promise.resolve(verify(A, 'x', soon())).catch((e: unknown) => e);
@@ -165,7 +179,12 @@ describe('createSecretVerifier', () => {
     it("accepts the previous master's derived secrets until the grace deadline, then only the current ones", async () => {
       const c = clock();
       const load = loader(() => ({ current: ROTATED, previous: MASTER, previousUntil: c.now() + 3_600_000 }));
-      const verify = createSecretVerifier({ load, ttlMs: 10 * 3_600_000, refreshOnMismatchAfterMs: 10 * 3_600_000, now: c.now });
+      const verify = createSecretVerifier({
+        load,
+        ttlMs: 10 * 3_600_000,
+        refreshOnMismatchAfterMs: 10 * 3_600_000,
+        now: c.now,
+      });
       expect(await verify(A, deriveInstanceSecret(ROTATED, A), soon())).toBe(true);
       expect(await verify(A, deriveInstanceSecret(MASTER, A), soon())).toBe(true);
       expect(await verify(B, deriveInstanceSecret(MASTER, A), soon())).toBe(false);
@@ -230,7 +249,10 @@ describe('masterSecretReader (SSM stand-in)', () => {
     standIn.put('/m/rotated', ROTATED, rotatedAt);
     const secret = await read('/m/rotated')(soon());
     expect(secret).toEqual({ current: ROTATED, previous: MASTER, previousUntil: rotatedAt + 3_600_000 });
-    expect(standIn.calls).toEqual(['AmazonSSM.GetParameter /m/rotated', 'AmazonSSM.GetParameter /m/rotated:1']);
+    expect(standIn.calls).toEqual([
+      'AmazonSSM.GetParameter /m/rotated',
+      'AmazonSSM.GetParameter /m/rotated:1',
+    ]);
   });
 
   it('with no grace window, never reads the previous version', async () => {

@@ -155,7 +155,10 @@ export async function startAwsStandIn(parameters: Record<string, string> = {}): 
       const [name, versionText] = String(body.Name).split(':') as [string, string | undefined];
       const history = store.get(name);
       if (!history) {
-        return answer(response, 400, { __type: 'ParameterNotFound', message: `Parameter ${name} not found.` });
+        return answer(response, 400, {
+          __type: 'ParameterNotFound',
+          message: `Parameter ${name} not found.`,
+        });
       }
       const version = versionText === undefined ? history.length : Number(versionText);
       if (!(version >= 1 && version <= history.length)) {
@@ -168,7 +171,11 @@ export async function startAwsStandIn(parameters: Record<string, string> = {}): 
       const max = Math.min(Number(body.MaxResults ?? 10), 10);
       const start = Number(body.NextToken ?? 0);
       const names = [...store.keys()]
-        .filter((name) => (body.Recursive ? name.startsWith(`${path}/`) : name.slice(path.length + 1).indexOf('/') < 0 && name.startsWith(`${path}/`)))
+        .filter((name) =>
+          body.Recursive
+            ? name.startsWith(`${path}/`)
+            : name.slice(path.length + 1).indexOf('/') < 0 && name.startsWith(`${path}/`),
+        )
         .sort();
       const page = names.slice(start, start + max);
       const next = start + max < names.length ? String(start + max) : undefined;

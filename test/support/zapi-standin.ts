@@ -90,7 +90,10 @@ export async function startZapiStandIn(): Promise<ZapiStandIn> {
       }
       const behaviour = instance.script.shift() ?? instance.behaviour;
       if (behaviour !== 'normal') return misbehave(response, behaviour);
-      if (instance.requireClientToken !== undefined && request.headers['client-token'] !== instance.requireClientToken) {
+      if (
+        instance.requireClientToken !== undefined &&
+        request.headers['client-token'] !== instance.requireClientToken
+      ) {
         return send(400, { error: 'null not allowed' });
       }
       if (request.method === 'PUT' && operation.startsWith('update-webhook-')) {

@@ -185,7 +185,8 @@ export async function runFleet(
           { concurrency: settings.concurrency },
         );
   const present = new Set(members.map((m) => m.instanceId));
-  for (const instanceId of request.required ?? []) if (!present.has(instanceId)) members.push(noToken(instanceId));
+  for (const instanceId of request.required ?? [])
+    if (!present.has(instanceId)) members.push(noToken(instanceId));
 
   const outcomes = await pMap(
     members,
@@ -206,14 +207,27 @@ export async function runFleet(
       });
       try {
         if (request.mode === 'release') return await release(member.instanceId, zapi, settings, deadline);
-        return await reconcileOne(member.instanceId, master as string, request.mode, zapi, settings, deadline, now);
+        return await reconcileOne(
+          member.instanceId,
+          master as string,
+          request.mode,
+          zapi,
+          settings,
+          deadline,
+          now,
+        );
       } catch (error) {
         return failure(member.instanceId, errorCode(error), safeMessage(error, [...secrets, member.token]));
       }
     },
     { concurrency: settings.concurrency },
   );
-  return { mode: request.mode, trigger: request.trigger, wholeFleet: request.instanceIds === undefined, outcomes };
+  return {
+    mode: request.mode,
+    trigger: request.trigger,
+    wholeFleet: request.instanceIds === undefined,
+    outcomes,
+  };
 }
 
 async function reconcileOne(
@@ -229,15 +243,26 @@ async function reconcileOne(
   const ownPath = instanceWebhookPath(settings.webhookBaseUrl, instanceId);
   const before = await zapi.me(deadline);
   const found = classify(before.presenceChatCallbackUrl, expected, ownPath);
-  const foundHost =
-    found === 'foreign' ? hostOf(before.presenceChatCallbackUrl as string) : undefined;
+  const foundHost = found === 'foreign' ? hostOf(before.presenceChatCallbackUrl as string) : undefined;
   const seen = { found, ...(foundHost !== undefined && { foundHost }) };
 
   if (found === 'foreign' && settings.driftPolicy === 'alert') {
-    return { instanceId, action: 'drift-reported', registered: false, ...seen, health: health(before, settings, now) };
+    return {
+      instanceId,
+      action: 'drift-reported',
+      registered: false,
+      ...seen,
+      health: health(before, settings, now),
+    };
   }
   if (found === 'right' && mode === 'reconcile') {
-    return { instanceId, action: 'unchanged', registered: true, ...seen, health: health(before, settings, now) };
+    return {
+      instanceId,
+      action: 'unchanged',
+      registered: true,
+      ...seen,
+      health: health(before, settings, now),
+    };
   }
 
   await zapi.updateChatPresenceWebhook(expected, deadline);
@@ -245,7 +270,10 @@ async function reconcileOne(
   const confirmed = after.presenceChatCallbackUrl === expected;
   const state = { ...seen, health: health(after, settings, now) };
   if (!confirmed) {
-    const shown = after.presenceChatCallbackUrl === undefined ? 'none' : `a URL on ${hostOf(after.presenceChatCallbackUrl)}`;
+    const shown =
+      after.presenceChatCallbackUrl === undefined
+        ? 'none'
+        : `a URL on ${hostOf(after.presenceChatCallbackUrl)}`;
     return {
       instanceId,
       action: 'failed',
@@ -257,7 +285,12 @@ async function reconcileOne(
       },
     };
   }
-  return { instanceId, action: found === 'foreign' ? 'corrected' : found === 'right' ? 'unchanged' : 'registered', registered: true, ...state };
+  return {
+    instanceId,
+    action: found === 'foreign' ? 'corrected' : found === 'right' ? 'unchanged' : 'registered',
+    registered: true,
+    ...state,
+  };
 }
 
 async function release(
@@ -270,7 +303,12 @@ async function release(
   const before = await zapi.me(deadline);
   const current = before.presenceChatCallbackUrl;
   if (current === undefined || !isOwnEndpoint(current, ownPath)) {
-    return { instanceId, action: 'left-alone', registered: false, found: current === undefined ? 'missing' : 'foreign' };
+    return {
+      instanceId,
+      action: 'left-alone',
+      registered: false,
+      found: current === undefined ? 'missing' : 'foreign',
+    };
   }
   // Z-API documents no way to clear a webhook; an empty value is what its panel sends.
   await zapi.updateChatPresenceWebhook('', deadline);

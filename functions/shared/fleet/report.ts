@@ -5,8 +5,9 @@
  * fleet's counts. Healthy, unchanged instances write nothing, so a sweep of 1,000 healthy instances costs
  * one log line.
  */
-import { FLEET_METRICS } from './settings.ts';
+
 import type { FleetReport, InstanceOutcome } from './reconcile.ts';
+import { FLEET_METRICS } from './settings.ts';
 
 export interface FleetCounts {
   readonly fleetSize: number;
@@ -70,7 +71,11 @@ export function logOutcomes(report: FleetReport, log: LogSink): void {
     };
     const message = MESSAGES[o.action];
     if (message !== undefined) {
-      const record = { msg: message, ...base, ...(o.error && { code: o.error.code, error: o.error.message }) };
+      const record = {
+        msg: message,
+        ...base,
+        ...(o.error && { code: o.error.code, error: o.error.message }),
+      };
       if (o.action === 'failed' || o.action === 'skipped') log.error(record);
       else if (o.action === 'drift-reported') log.warn(record);
       else log.info(record);

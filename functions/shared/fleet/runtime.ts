@@ -5,8 +5,20 @@
 import type { Deadline } from '../deadline.ts';
 import { masterSecretReader } from '../master-secret.ts';
 import { INSTANCE_ID_PATTERN } from '../presence-contract.ts';
-import { getParameter, listParametersByPath, ParameterError, readSecureString, type SsmPort } from '../ssm.ts';
-import { DRIFT_POLICIES, type DriftPolicy, type FleetDeps, type FleetMember, type FleetSettings } from './reconcile.ts';
+import {
+  getParameter,
+  listParametersByPath,
+  ParameterError,
+  readSecureString,
+  type SsmPort,
+} from '../ssm.ts';
+import {
+  DRIFT_POLICIES,
+  type DriftPolicy,
+  type FleetDeps,
+  type FleetMember,
+  type FleetSettings,
+} from './reconcile.ts';
 import { FLEET_DEFAULTS, FLEET_ENV, INSTANCE_PLACEHOLDER } from './settings.ts';
 import { ZapiClient } from './zapi.ts';
 
@@ -58,7 +70,9 @@ export function readFleetConfig(env: NodeJS.ProcessEnv): FleetConfig {
     driftPolicy,
     concurrency: whole(env, E.concurrency, D.concurrency, 1),
     dueWarningMs: whole(env, E.dueWarningDays, D.dueWarningDays, 0) * 86_400_000,
-    currentPaymentStatuses: statuses ? statuses.split(',').map((s) => s.trim()) : [...D.currentPaymentStatuses],
+    currentPaymentStatuses: statuses
+      ? statuses.split(',').map((s) => s.trim())
+      : [...D.currentPaymentStatuses],
     metricsNamespace: env[E.metricsNamespace]?.trim() || 'ZapiPresence',
     receiverCacheMs: whole(env, E.receiverCacheSeconds, D.receiverCacheSeconds, 0) * 1_000,
     settleMarginMs: whole(env, E.settleMarginMs, D.settleMarginMs, 0),
@@ -117,7 +131,12 @@ export function effectiveMasterReader(
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? defaultSleep;
   const settleMs = config.receiverCacheMs + config.settleMarginMs;
-  const read = masterSecretReader({ ssm, parameterName: config.masterSecretParameter, graceMs: settleMs, now });
+  const read = masterSecretReader({
+    ssm,
+    parameterName: config.masterSecretParameter,
+    graceMs: settleMs,
+    now,
+  });
   return async (deadline, request) => {
     const master = await read(deadline);
     const wait = master.since === undefined ? 0 : master.since + settleMs - now();
@@ -154,8 +173,9 @@ export function fleetDeps(config: FleetConfig, ssm: SsmPort, options: FleetRunti
     },
     async readToken(instanceId, deadline) {
       try {
-        return (await getParameter(ssm, tokenParameterName(config.tokenParameterTemplate, instanceId), deadline))
-          .Value;
+        return (
+          await getParameter(ssm, tokenParameterName(config.tokenParameterTemplate, instanceId), deadline)
+        ).Value;
       } catch (error) {
         if (error instanceof ParameterError && error.code === 'not-found') return undefined;
         throw error;
