@@ -45,7 +45,8 @@ export const CONTEXT_KEYS = {
   zapiAttemptTimeoutMs: { default: FLEET_DEFAULTS.zapiAttemptTimeoutMs, example: '5000' },
   zapiMaxAttempts: { default: FLEET_DEFAULTS.zapiMaxAttempts, example: '4' },
   registrationTimeoutSeconds: { default: FLEET_DEFAULTS.registrationTimeoutSeconds, example: '300' },
-  reconcilerTimeoutSeconds: { default: FLEET_DEFAULTS.reconcilerTimeoutSeconds, example: '300' },
+  reconcilerTimeoutSeconds: { default: FLEET_DEFAULTS.reconcilerTimeoutSeconds, example: '900' },
+  dueWarningDays: { default: FLEET_DEFAULTS.dueWarningDays, example: '7' },
   currentPaymentStatuses: { example: 'PAID,TRIAL (default: PAID,TRIAL,ACTIVE,CURRENT)' },
   alarmThresholds: { example: '\'{"PublishFailures":5,"Disconnected":2}\'' },
   metricsNamespace: { default: RECEIVER_DEFAULTS.metricsNamespace, example: 'ZapiPresence' },
@@ -94,6 +95,7 @@ export interface PresenceConfig {
   readonly zapiMaxAttempts: number;
   readonly registrationTimeoutSeconds: number;
   readonly reconcilerTimeoutSeconds: number;
+  readonly dueWarningDays: number;
   readonly currentPaymentStatuses?: readonly string[];
   /** Thresholds replacing the alarms' defaults, by alarm name. */
   readonly alarmThresholds: Readonly<Partial<Record<AlarmName, number>>>;
@@ -164,7 +166,9 @@ export function loadConfig(read: ContextReader): PresenceConfig {
   const instanceIds =
     rawIds === undefined ? [] : [...new Set(rawIds.split(',').map((id) => id.trim()))].filter(Boolean);
   const bad = instanceIds.filter((id) => !INSTANCE_ID_PATTERN.test(id));
-  if (bad.length > 0) {
+  if (rawIds !== undefined && instanceIds.length === 0) {
+    problem('instanceId', `"${rawIds}" lists no instance id`);
+  } else if (bad.length > 0) {
     problem(
       'instanceId',
       `${bad.map((id) => `"${id}"`).join(', ')} is not a Z-API instance id (letters, digits, - and _)`,
@@ -264,6 +268,7 @@ export function loadConfig(read: ContextReader): PresenceConfig {
       `${reconcilerTimeoutSeconds} is too short: after a rotation the reconciler waits out secretCacheSeconds (${secretCacheSeconds}) before registering; use at least ${secretCacheSeconds + 120}`,
     );
   }
+  const dueWarningDays = integer('dueWarningDays', K.dueWarningDays.default, 0, 365);
   const statusesRaw = text('currentPaymentStatuses');
   const currentPaymentStatuses = statusesRaw
     ?.split(',')
@@ -356,6 +361,7 @@ export function loadConfig(read: ContextReader): PresenceConfig {
     zapiMaxAttempts,
     registrationTimeoutSeconds,
     reconcilerTimeoutSeconds,
+    dueWarningDays,
     ...(currentPaymentStatuses !== undefined && { currentPaymentStatuses }),
     alarmThresholds,
     metricsNamespace,

@@ -356,7 +356,7 @@ export class PresenceMonitoring extends Construct {
       statistic: 'Maximum',
     });
     const alarm = this.alarm(
-      `${id}DeadLetters`,
+      `Subscription${id}DeadLetters`,
       depth,
       `Events for subscription ${id} landed in its dead-letter queue`,
     );

@@ -71,6 +71,7 @@ export class PresenceStack extends Stack {
           currentPaymentStatuses: config.currentPaymentStatuses,
         }),
         reconcilerTimeout: Duration.seconds(config.reconcilerTimeoutSeconds),
+        dueWarningDays: config.dueWarningDays,
         registrationTimeout: Duration.seconds(config.registrationTimeoutSeconds),
         logRetention: config.logRetentionDays,
       });

@@ -9,7 +9,13 @@
  */
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  HttpApi,
+  HttpMethod,
+  type HttpRoute,
+  HttpStage,
+  LogGroupLogDestination,
+} from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Archive, EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
 import { Grant } from 'aws-cdk-lib/aws-iam';
@@ -119,6 +125,8 @@ export class PresenceWebhook extends Construct {
   /** The archive of every presence event (for replay). */
   readonly archive: Archive;
   readonly httpApi: HttpApi;
+  /** `POST /instances/{instanceId}/presence`, with its integration and invoke permission. */
+  readonly route: HttpRoute;
   readonly stage: HttpStage;
   readonly receiver: PresenceFunction;
   readonly accessLogGroup: LogGroup;
@@ -216,8 +224,10 @@ export class PresenceWebhook extends Construct {
       methods: [HttpMethod.POST],
       integration: new HttpLambdaIntegration('Receiver', this.receiver),
     });
-    if (route) {
-      Validations.of(route).acknowledge({
+    if (!route) throw new Error('PresenceWebhook: the webhook route was not created');
+    this.route = route;
+    {
+      Validations.of(this.route).acknowledge({
         id: 'AwsSolutions::AwsSolutions-APIG4',
         reason:
           'Z-API cannot send credentials in headers or sign webhooks; the registered URL carries a secret query ' +
@@ -317,7 +327,12 @@ function validateProps(props: PresenceWebhookProps): void {
   positive('maxBodyBytes', props.maxBodyBytes, 200_000);
   positive('receiverMemorySize', props.receiverMemorySize, 10_240);
   positive('receiverReservedConcurrency', props.receiverReservedConcurrency, 1_000);
-  positive('sdkAttemptTimeoutMs', props.sdkAttemptTimeoutMs, 30_000);
+  if (
+    props.sdkAttemptTimeoutMs !== undefined &&
+    (!Number.isInteger(props.sdkAttemptTimeoutMs) || props.sdkAttemptTimeoutMs < 100 || props.sdkAttemptTimeoutMs > 30_000)
+  ) {
+    problems.push(`sdkAttemptTimeoutMs: must be a whole number from 100 to 30000, got ${props.sdkAttemptTimeoutMs}`);
+  }
   positive('sdkMaxAttempts', props.sdkMaxAttempts, 10);
   const timeout = props.receiverTimeout?.toSeconds();
   if (timeout !== undefined && (!Number.isInteger(timeout) || timeout < 3 || timeout > 30)) {

@@ -251,8 +251,9 @@ export class WebhookFleet extends Construct {
         [P.fleet]: 'true',
       },
     });
-    // Register only once the endpoint exists and serves.
-    this.registration.node.addDependency(webhook.stage, webhook.receiver);
+    // Register only once the endpoint serves: the stage, the route with its integration and invoke
+    // permission, and the receiver.
+    this.registration.node.addDependency(webhook.stage, webhook.route, webhook.receiver);
   }
 
   /** Least privilege: list the token path, read tokens, the master and the Client-Token; nothing else. */
@@ -289,7 +290,7 @@ export class WebhookFleet extends Construct {
         defaultPolicy,
         'AwsSolutions::AwsSolutions-IAM5',
         `Resource::${tokens}`,
-        `The fleet is every instance with a token parameter matching ${template}: the wildcard stands for the instance id only, exactly the parameters the token template names.`,
+        `The fleet is every instance with a token parameter matching ${template}: the wildcard stands for the instance id, exactly the parameters the token template names. (Listing the path recursively, granted separately without a wildcard, returns every parameter under it: keep only this app's parameters there.)`,
       );
     }
   }
@@ -330,9 +331,9 @@ function validate(props: WebhookFleetProps): void {
   whole('zapiAttemptTimeoutMs', props.zapiAttemptTimeoutMs, 100, 60_000);
   whole('zapiMaxAttempts', props.zapiMaxAttempts, 1, 10);
   whole('dueWarningDays', props.dueWarningDays, 0, 365);
-  const seconds = (name: string, value: Duration | undefined) => whole(name, value?.toSeconds(), 30, 900);
-  seconds('reconcilerTimeout (seconds)', props.reconcilerTimeout);
-  seconds('registrationTimeout (seconds)', props.registrationTimeout);
+  whole('reconcilerTimeout (seconds)', props.reconcilerTimeout?.toSeconds(), 30, 900);
+  // The provider framework's own function times out at 15 minutes: leave it room to report.
+  whole('registrationTimeout (seconds)', props.registrationTimeout?.toSeconds(), 30, 840);
   if (problems.length > 0) throw new Error(`WebhookFleet: ${problems.join('; ')}`);
 }
 

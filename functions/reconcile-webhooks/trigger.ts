@@ -84,9 +84,10 @@ export function triggerFor(event: unknown, context: TriggerContext): Trigger {
     }
     return { kind: 'ignored', reason: `${operation} of ${name} changes no URL` };
   }
-  const manual = v.safeParse(ManualInput, event ?? {});
-  if (!manual.success) {
-    const issue = manual.issues[0];
+  // An invocation with no payload arrives as null; an array is never an input.
+  const manual = Array.isArray(event) ? undefined : v.safeParse(ManualInput, event ?? {});
+  if (manual === undefined || !manual.success) {
+    const issue = manual?.issues[0];
     const path = issue ? v.getDotPath(issue) : null;
     throw new InvalidInput(
       `unrecognized input${path ? ` (${path}: ${issue?.message})` : ''}; expected {}, {"instanceIds": ["ID"]}, {"release": ["ID"]}, a scheduled event or an SSM Parameter Store Change event`,

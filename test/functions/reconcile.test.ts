@@ -153,10 +153,12 @@ interface DepsOptions {
 function makeDeps(options: DepsOptions = {}) {
   const tokens = options.tokens ?? new Map([...zapi.instances].map(([id, instance]) => [id, instance.token]));
   const deps = {
-    listFleet: vi.fn(async (_: Deadline) => [...tokens].map(([instanceId, token]) => ({ instanceId, token }))),
+    listFleet: vi.fn(async (_: Deadline) =>
+      [...tokens].map(([instanceId, token]) => ({ instanceId, token })),
+    ),
     readToken: vi.fn(async (instanceId: string, _: Deadline) => tokens.get(instanceId)),
     readClientToken: vi.fn(async (_: Deadline) => options.clientToken),
-    readMaster: vi.fn(async (_: Deadline) => MASTER),
+    readMaster: vi.fn(async (_: Deadline, _options?: { readonly waitForNewMaster?: boolean }) => MASTER),
     zapi: vi.fn(
       (credentials: ZapiCredentials): ZapiPort =>
         new ZapiClient(credentials, {
@@ -193,7 +195,8 @@ const putCounts = () => {
 
 const SERVER_ERROR = {
   code: 'server-error',
-  message: 'Z-API answered 503 to GET me (server-error); Z-API is failing or busy; the next sweep tries again',
+  message:
+    'Z-API answered 503 to GET me (server-error); Z-API is failing or busy; the next sweep tries again',
 };
 const NOT_CONFIRMED_NONE = {
   code: 'not-confirmed',
@@ -247,9 +250,27 @@ describe('runFleet reconcile (repair) against the Z-API stand-in', () => {
     expect(byId(report)).toStrictEqual({
       RIGHT_A: unchanged('RIGHT_A'),
       RIGHT_B: unchanged('RIGHT_B'),
-      EMPTY_A: { instanceId: 'EMPTY_A', action: 'registered', found: 'missing', registered: true, health: health() },
-      STALE_A: { instanceId: 'STALE_A', action: 'registered', found: 'stale', registered: true, health: health() },
-      STALE_B: { instanceId: 'STALE_B', action: 'registered', found: 'stale', registered: true, health: health() },
+      EMPTY_A: {
+        instanceId: 'EMPTY_A',
+        action: 'registered',
+        found: 'missing',
+        registered: true,
+        health: health(),
+      },
+      STALE_A: {
+        instanceId: 'STALE_A',
+        action: 'registered',
+        found: 'stale',
+        registered: true,
+        health: health(),
+      },
+      STALE_B: {
+        instanceId: 'STALE_B',
+        action: 'registered',
+        found: 'stale',
+        registered: true,
+        health: health(),
+      },
       FOREIGN_A: {
         instanceId: 'FOREIGN_A',
         action: 'corrected',
@@ -259,7 +280,13 @@ describe('runFleet reconcile (repair) against the Z-API stand-in', () => {
         health: health(),
       },
       DOWN_A: { instanceId: 'DOWN_A', action: 'failed', registered: false, error: SERVER_ERROR },
-      CT_A: { instanceId: 'CT_A', action: 'registered', found: 'missing', registered: true, health: health() },
+      CT_A: {
+        instanceId: 'CT_A',
+        action: 'registered',
+        found: 'missing',
+        registered: true,
+        health: health(),
+      },
       DISC_A: unchanged('DISC_A', health({ connected: false })),
       DUE_A: unchanged('DUE_A', health({ dueAt: DUE_SOON_SECONDS * 1_000, expiresSoon: true })),
       OVERDUE_A: unchanged('OVERDUE_A', health({ paymentStatus: 'OVERDUE', paymentIssue: true })),
@@ -369,10 +396,59 @@ describe('runFleet reconcile (repair) against the Z-API stand-in', () => {
   });
 });
 
+describe('runFleet and the master', () => {
+  it('asks readMaster to wait for a new master only when the request says so', async () => {
+    seedFleet(['RIGHT_A']);
+    const deps = makeDeps();
+    const deadline = soon();
+    await runFleet(reconcile, SETTINGS, deps, deadline);
+    await runFleet(
+      { mode: 'reconcile', trigger: 'change', waitForNewMaster: true },
+      SETTINGS,
+      deps,
+      deadline,
+    );
+    await runFleet(
+      { mode: 'register', trigger: 'deploy', waitForNewMaster: false },
+      SETTINGS,
+      deps,
+      deadline,
+    );
+    expect(deps.readMaster.mock.calls).toEqual([
+      [deadline, { waitForNewMaster: false }],
+      [deadline, { waitForNewMaster: true }],
+      [deadline, { waitForNewMaster: false }],
+    ]);
+  });
+
+  it('derives every URL from the master readMaster returns (e.g. the previous one during a rotation)', async () => {
+    const other = 'Another_master-0123456789abcdefghijklm';
+    seedFleet(['RIGHT_A', 'EMPTY_A']);
+    const deps = makeDeps();
+    deps.readMaster.mockResolvedValue(other);
+    const report = await runFleet(reconcile, SETTINGS, deps, soon());
+    expect(report.outcomes.map((o) => [o.instanceId, o.action, o.found])).toEqual([
+      ['RIGHT_A', 'registered', 'stale'],
+      ['EMPTY_A', 'registered', 'missing'],
+    ]);
+    for (const id of ['RIGHT_A', 'EMPTY_A']) {
+      expect(zapi.get(id).presenceUrl).toBe(instanceWebhookUrl(BASE, id, other));
+    }
+    const text = reportText(report);
+    const secrets = [other, deriveInstanceSecret(other, 'RIGHT_A'), deriveInstanceSecret(other, 'EMPTY_A')];
+    for (const form of secrets.flatMap(secretForms)) expect(text).not.toContain(form);
+  });
+});
+
 describe('runFleet reconcile (alert)', () => {
   it('reports a foreign URL (host only) without touching it; the rest is repaired as usual', async () => {
     seedFleet();
-    const report = await runFleet(reconcile, { ...SETTINGS, driftPolicy: 'alert' }, makeDeps({ clientToken: CLIENT_TOKEN }), soon());
+    const report = await runFleet(
+      reconcile,
+      { ...SETTINGS, driftPolicy: 'alert' },
+      makeDeps({ clientToken: CLIENT_TOKEN }),
+      soon(),
+    );
     expect(byId(report).FOREIGN_A).toStrictEqual({
       instanceId: 'FOREIGN_A',
       action: 'drift-reported',
@@ -396,7 +472,12 @@ describe('runFleet reconcile (alert)', () => {
 describe('runFleet register (a deploy)', () => {
   it('PUTs every instance, right ones included, and confirms each', async () => {
     seedFleet();
-    const report = await runFleet({ mode: 'register', trigger: 'deploy' }, SETTINGS, makeDeps({ clientToken: CLIENT_TOKEN }), soon());
+    const report = await runFleet(
+      { mode: 'register', trigger: 'deploy' },
+      SETTINGS,
+      makeDeps({ clientToken: CLIENT_TOKEN }),
+      soon(),
+    );
     const counts: Record<string, number> = {};
     for (const id of FLEET_IDS) if (id !== 'DOWN_A') counts[id] = 1;
     expect(putCounts()).toEqual(counts);
@@ -411,7 +492,11 @@ describe('runFleet register (a deploy)', () => {
     expect(outcomes.EMPTY_A?.action).toBe('registered');
     expect(outcomes.STALE_B?.action).toBe('registered');
     expect(outcomes.FOREIGN_A?.action).toBe('corrected');
-    expect(outcomes.DISC_A).toMatchObject({ action: 'unchanged', registered: true, health: { connected: false } });
+    expect(outcomes.DISC_A).toMatchObject({
+      action: 'unchanged',
+      registered: true,
+      health: { connected: false },
+    });
     expect(outcomes.IGNORE_A?.error?.code).toBe('not-confirmed');
     expect(outcomes.DOWN_A?.error?.code).toBe('server-error');
     // A right instance is asked twice (before and after its PUT).
@@ -441,8 +526,18 @@ describe('runFleet release', () => {
     deps.readMaster.mockRejectedValue(new Error('the master must not be read for a release'));
     const report = await runFleet({ mode: 'release', trigger: 'manual' }, SETTINGS, deps, soon());
     expect(deps.readMaster).not.toHaveBeenCalled();
-    const released = (id: string) => ({ instanceId: id, action: 'released', registered: false, found: 'stale' });
-    const leftAlone = (id: string, found: string) => ({ instanceId: id, action: 'left-alone', registered: false, found });
+    const released = (id: string) => ({
+      instanceId: id,
+      action: 'released',
+      registered: false,
+      found: 'stale',
+    });
+    const leftAlone = (id: string, found: string) => ({
+      instanceId: id,
+      action: 'left-alone',
+      registered: false,
+      found,
+    });
     expect(byId(report)).toStrictEqual({
       RIGHT_A: released('RIGHT_A'),
       RIGHT_B: released('RIGHT_B'),
@@ -534,6 +629,19 @@ describe('runFleet instance lists, required instances and token reads', () => {
     expect(zapi.requests.some((r) => r.instanceId === 'GONE_A')).toBe(false);
   });
 
+  it('a required instance listed twice is reported once', async () => {
+    // The deploy reads RequiredInstanceIds from a comma-separated property: "A,A" must not count A twice.
+    seedFleet(['RIGHT_A']);
+    const report = await runFleet(
+      { mode: 'register', trigger: 'deploy', required: ['GONE_A', 'GONE_A', 'RIGHT_A', 'RIGHT_A'] },
+      SETTINGS,
+      makeDeps(),
+      soon(),
+    );
+    expect(report.outcomes.map((o) => o.instanceId)).toEqual(['RIGHT_A', 'GONE_A']);
+    expect(countOutcomes(report.outcomes)).toMatchObject({ fleetSize: 2, failed: 1, unregistered: 1 });
+  });
+
   it('a listed instance without a token is failed (no-token) once, even when also required', async () => {
     seedFleet(['RIGHT_A']);
     const report = await runFleet(
@@ -597,7 +705,11 @@ describe('runFleet instance lists, required instances and token reads', () => {
   });
 
   it('fails the whole run when the fleet cannot be listed or the master or Client-Token cannot be read', async () => {
-    const problem = new ParameterError('SSM parameter /zapi could not be read (Throttling)', 'unavailable', '/zapi');
+    const problem = new ParameterError(
+      'SSM parameter /zapi could not be read (Throttling)',
+      'unavailable',
+      '/zapi',
+    );
     const listing = makeDeps();
     listing.listFleet.mockRejectedValue(problem);
     await expect(runFleet(reconcile, SETTINGS, listing, soon())).rejects.toBe(problem);
@@ -670,7 +782,13 @@ describe('runFleet concurrency and the deadline', () => {
       };
     });
     const report = await runFleet(reconcile, { ...SETTINGS, concurrency: 1 }, deps, deadline);
-    expect(report.outcomes.map((o) => o.action)).toEqual(['unchanged', 'unchanged', 'unchanged', 'unchanged', 'skipped']);
+    expect(report.outcomes.map((o) => o.action)).toEqual([
+      'unchanged',
+      'unchanged',
+      'unchanged',
+      'unchanged',
+      'skipped',
+    ]);
     expect(report.outcomes[4]).toStrictEqual({
       instanceId: 'P4',
       action: 'skipped',
@@ -714,7 +832,10 @@ describe('runFleet with stub Z-API ports', () => {
   }
 
   it('reports the health seen after the PUT', async () => {
-    const answers = [state({ connected: true }), state({ presenceChatCallbackUrl: expectedUrl('STUB_A'), connected: false })];
+    const answers = [
+      state({ connected: true }),
+      state({ presenceChatCallbackUrl: expectedUrl('STUB_A'), connected: false }),
+    ];
     const updates: string[] = [];
     const deps = stubDeps(() => ({
       me: async () => answers.shift() as InstanceState,
@@ -727,7 +848,13 @@ describe('runFleet with stub Z-API ports', () => {
       action: 'registered',
       found: 'missing',
       registered: true,
-      health: { connected: false, dueAt: undefined, expiresSoon: false, paymentStatus: undefined, paymentIssue: false },
+      health: {
+        connected: false,
+        dueAt: undefined,
+        expiresSoon: false,
+        paymentStatus: undefined,
+        paymentIssue: false,
+      },
     });
   });
 
@@ -786,11 +913,20 @@ describe('runFleet with stub Z-API ports', () => {
     ],
     [
       'a ParameterError',
-      () => new ParameterError(`SSM parameter /p could not be read in time (5 ms) ${MASTER}`, 'timeout', '/p'),
+      () =>
+        new ParameterError(`SSM parameter /p could not be read in time (5 ms) ${MASTER}`, 'timeout', '/p'),
       { code: 'ssm-timeout', message: 'SSM parameter /p could not be read in time (5 ms) ***' },
     ],
-    ['a TypeError', () => new TypeError(`${tokenOf('STUB_A')}`), { code: 'internal', message: 'unexpected TypeError' }],
-    ['something not an Error', () => ({ token: tokenOf('STUB_A') }), { code: 'internal', message: 'unexpected error' }],
+    [
+      'a TypeError',
+      () => new TypeError(`${tokenOf('STUB_A')}`),
+      { code: 'internal', message: 'unexpected TypeError' },
+    ],
+    [
+      'something not an Error',
+      () => ({ token: tokenOf('STUB_A') }),
+      { code: 'internal', message: 'unexpected error' },
+    ],
   ])('an instance that throws %s fails safely', async (_, thrown, error) => {
     for (const step of ['me', 'update'] as const) {
       const deps = stubDeps(
@@ -806,12 +942,17 @@ describe('runFleet with stub Z-API ports', () => {
         { clientToken: CLIENT_TOKEN },
       );
       const report = await runFleet(reconcile, SETTINGS, deps, soon());
-      expect(report.outcomes).toStrictEqual([{ instanceId: 'STUB_A', action: 'failed', registered: false, error }]);
+      expect(report.outcomes).toStrictEqual([
+        { instanceId: 'STUB_A', action: 'failed', registered: false, error },
+      ]);
     }
   });
 
   it('gives a port no clientToken when none is configured', async () => {
-    const deps = stubDeps(() => ({ me: async () => state({ presenceChatCallbackUrl: expectedUrl('STUB_A') }), updateChatPresenceWebhook: async () => {} }));
+    const deps = stubDeps(() => ({
+      me: async () => state({ presenceChatCallbackUrl: expectedUrl('STUB_A') }),
+      updateChatPresenceWebhook: async () => {},
+    }));
     await runFleet(reconcile, SETTINGS, deps, soon());
     expect(deps.zapi.mock.calls[0]?.[0]).toStrictEqual({ instanceId: 'STUB_A', token: tokenOf('STUB_A') });
   });
@@ -820,7 +961,11 @@ describe('runFleet with stub Z-API ports', () => {
     const deps = stubDeps(() => ({
       me: async () => state({ presenceChatCallbackUrl: ownPath('STUB_A') }),
       updateChatPresenceWebhook: async () => {
-        throw new ZapiError('Z-API answered 500 to PUT update-webhook-chat-presence (server-error)', 'server-error', 500);
+        throw new ZapiError(
+          'Z-API answered 500 to PUT update-webhook-chat-presence (server-error)',
+          'server-error',
+          500,
+        );
       },
     }));
     const report = await runFleet({ mode: 'release', trigger: 'manual' }, SETTINGS, deps, soon());
@@ -870,9 +1015,27 @@ describe('report', () => {
   });
   const SAMPLE: InstanceOutcome[] = [
     { instanceId: 'U1', action: 'unchanged', found: 'right', registered: true, health: H() },
-    { instanceId: 'U2', action: 'unchanged', found: 'right', registered: true, health: H({ connected: false }) },
-    { instanceId: 'U3', action: 'unchanged', found: 'right', registered: true, health: H({ connected: undefined }) },
-    { instanceId: 'R1', action: 'registered', found: 'missing', registered: true, health: H({ expiresSoon: true }) },
+    {
+      instanceId: 'U2',
+      action: 'unchanged',
+      found: 'right',
+      registered: true,
+      health: H({ connected: false }),
+    },
+    {
+      instanceId: 'U3',
+      action: 'unchanged',
+      found: 'right',
+      registered: true,
+      health: H({ connected: undefined }),
+    },
+    {
+      instanceId: 'R1',
+      action: 'registered',
+      found: 'missing',
+      registered: true,
+      health: H({ expiresSoon: true }),
+    },
     { instanceId: 'R2', action: 'registered', found: 'stale', registered: true },
     {
       instanceId: 'C1',
@@ -882,7 +1045,14 @@ describe('report', () => {
       registered: true,
       health: H({ paymentIssue: true, paymentStatus: 'OVERDUE' }),
     },
-    { instanceId: 'D1', action: 'drift-reported', found: 'foreign', foundHost: 'd.example', registered: false, health: H() },
+    {
+      instanceId: 'D1',
+      action: 'drift-reported',
+      found: 'foreign',
+      foundHost: 'd.example',
+      registered: false,
+      health: H(),
+    },
     { instanceId: 'F1', action: 'failed', registered: false, error: { code: 'server-error', message: 'm1' } },
     {
       instanceId: 'F2',
@@ -943,7 +1113,11 @@ describe('report', () => {
       ['info', { msg: 'webhook registered', ...base('R1', 'registered', { found: 'missing' }) }],
       [
         'warn',
-        { msg: 'instance expires soon', ...base('R1', 'registered', { found: 'missing' }), due: '1970-01-01T00:00:00.001Z' },
+        {
+          msg: 'instance expires soon',
+          ...base('R1', 'registered', { found: 'missing' }),
+          due: '1970-01-01T00:00:00.001Z',
+        },
       ],
       ['info', { msg: 'webhook registered', ...base('R2', 'registered', { found: 'stale' }) }],
       [
@@ -970,7 +1144,12 @@ describe('report', () => {
       ],
       [
         'error',
-        { msg: 'instance could not be registered', ...base('F1', 'failed'), code: 'server-error', error: 'm1' },
+        {
+          msg: 'instance could not be registered',
+          ...base('F1', 'failed'),
+          code: 'server-error',
+          error: 'm1',
+        },
       ],
       [
         'error',
@@ -982,7 +1161,10 @@ describe('report', () => {
         },
       ],
       ['error', { msg: notConnected, ...base('F2', 'failed', { found: 'missing' }) }],
-      ['error', { msg: 'instance skipped: out of time', ...base('S1', 'skipped'), code: 'out-of-time', error: 'm3' }],
+      [
+        'error',
+        { msg: 'instance skipped: out of time', ...base('S1', 'skipped'), code: 'out-of-time', error: 'm3' },
+      ],
       ['info', { msg: 'webhook released', ...base('X1', 'released', { found: 'stale' }) }],
     ]);
   });
@@ -990,7 +1172,12 @@ describe('report', () => {
   it('writes nothing at all for a healthy fleet', () => {
     const { lines, log } = capture();
     logOutcomes(
-      { mode: 'reconcile', trigger: 'sweep', wholeFleet: true, outcomes: [SAMPLE[0], SAMPLE[2]] as InstanceOutcome[] },
+      {
+        mode: 'reconcile',
+        trigger: 'sweep',
+        wholeFleet: true,
+        outcomes: [SAMPLE[0], SAMPLE[2]] as InstanceOutcome[],
+      },
       log,
     );
     expect(lines).toEqual([]);
@@ -1003,12 +1190,28 @@ describe('report', () => {
         mode: 'reconcile',
         trigger: 'change',
         wholeFleet: false,
-        outcomes: [{ instanceId: 'E1', action: 'unchanged', registered: true, health: H({ expiresSoon: true, dueAt: undefined }) }],
+        outcomes: [
+          {
+            instanceId: 'E1',
+            action: 'unchanged',
+            registered: true,
+            health: H({ expiresSoon: true, dueAt: undefined }),
+          },
+        ],
       },
       log,
     );
     expect(lines).toStrictEqual([
-      ['warn', { msg: 'instance expires soon', instanceId: 'E1', trigger: 'change', action: 'unchanged', due: undefined }],
+      [
+        'warn',
+        {
+          msg: 'instance expires soon',
+          instanceId: 'E1',
+          trigger: 'change',
+          action: 'unchanged',
+          due: undefined,
+        },
+      ],
     ]);
   });
 
@@ -1075,9 +1278,18 @@ describe('report', () => {
     const order: string[] = [];
     const { lines, log } = capture();
     const sink: LogSink = {
-      info: (r) => (order.push('log'), log.info(r)),
-      warn: (r) => (order.push('log'), log.warn(r)),
-      error: (r) => (order.push('log'), log.error(r)),
+      info: (r) => {
+        order.push('log');
+        log.info(r);
+      },
+      warn: (r) => {
+        order.push('log');
+        log.warn(r);
+      },
+      error: (r) => {
+        order.push('log');
+        log.error(r);
+      },
     };
     const written: string[] = [];
     const counts = reportRun(REPORT, {
@@ -1133,7 +1345,12 @@ describe('report', () => {
     expect(eleven).toHaveLength(11);
     expect(eleven[0]).toBe('F0: problem 0');
     expect(eleven[10]).toBe('... and 1 more (see the log)');
-    expect(failureList(failures(5), 3)).toEqual(['F0: problem 0', 'F1: problem 1', 'F2: problem 2', '... and 2 more (see the log)']);
+    expect(failureList(failures(5), 3)).toEqual([
+      'F0: problem 0',
+      'F1: problem 1',
+      'F2: problem 2',
+      '... and 2 more (see the log)',
+    ]);
     expect(failureList(failures(3), 3)).toEqual(['F0: problem 0', 'F1: problem 1', 'F2: problem 2']);
     expect(failureList(REPORT)).toEqual(['F1: m1', 'F2: m2', 'S1: m3']);
   });

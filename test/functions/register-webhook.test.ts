@@ -274,16 +274,16 @@ describe('deploy-time registration', () => {
   it('Delete of a per-instance resource from an earlier version does nothing (the fleet resource owns it now)', async () => {
     zapi.get('A1').presenceUrl = expected('A1');
     const handler = await loadHandler();
-    const legacy = cfnEvent('Delete');
-    (legacy.ResourceProperties as Record<string, unknown>) = {
-      ServiceToken: legacy.ServiceToken,
-      InstanceId: 'A1',
-      WebhookUrl: `${BASE}/instances/A1/presence`,
-    };
-    const response = await handler(
-      { ...legacy, PhysicalResourceId: 'zapi-chat-presence:A1' },
-      lambdaContext(60_000),
-    );
+    const legacy = {
+      ...cfnEvent('Delete'),
+      PhysicalResourceId: 'zapi-chat-presence:A1',
+      ResourceProperties: {
+        ServiceToken: 'arn:aws:lambda:sa-east-1:123456789012:function:provider',
+        InstanceId: 'A1',
+        WebhookUrl: `${BASE}/instances/A1/presence`,
+      },
+    } as CloudFormationCustomResourceEvent;
+    const response = await handler(legacy, lambdaContext(60_000));
     expect(response).toEqual({ PhysicalResourceId: 'zapi-chat-presence:A1' });
     expect(zapi.requests).toHaveLength(0);
     expect(zapi.get('A1').presenceUrl).toBe(expected('A1'));

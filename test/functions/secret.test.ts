@@ -239,7 +239,7 @@ describe('masterSecretReader (SSM stand-in)', () => {
   it('reads only the current version when the master was not rotated lately', async () => {
     standIn.put('/m/old', MASTER, Date.now() - 2 * 3_600_000);
     standIn.put('/m/old', ROTATED, Date.now() - 3_600_001);
-    expect(await read('/m/old')(soon())).toEqual({ current: ROTATED });
+    expect(await read('/m/old')(soon())).toEqual({ current: ROTATED, since: expect.any(Number) });
     expect(standIn.calls).toEqual(['AmazonSSM.GetParameter /m/old']);
   });
 
@@ -248,7 +248,12 @@ describe('masterSecretReader (SSM stand-in)', () => {
     const rotatedAt = Date.now() - 60_000;
     standIn.put('/m/rotated', ROTATED, rotatedAt);
     const secret = await read('/m/rotated')(soon());
-    expect(secret).toEqual({ current: ROTATED, previous: MASTER, previousUntil: rotatedAt + 3_600_000 });
+    expect(secret).toEqual({
+      current: ROTATED,
+      since: rotatedAt,
+      previous: MASTER,
+      previousUntil: rotatedAt + 3_600_000,
+    });
     expect(standIn.calls).toEqual([
       'AmazonSSM.GetParameter /m/rotated',
       'AmazonSSM.GetParameter /m/rotated:1',
@@ -258,7 +263,7 @@ describe('masterSecretReader (SSM stand-in)', () => {
   it('with no grace window, never reads the previous version', async () => {
     standIn.put('/m/nograce', MASTER);
     standIn.put('/m/nograce', ROTATED);
-    expect(await read('/m/nograce', 0)(soon())).toEqual({ current: ROTATED });
+    expect(await read('/m/nograce', 0)(soon())).toEqual({ current: ROTATED, since: expect.any(Number) });
   });
 
   it('cuts a hanging previous-version read at 1.5 s and serves the current one, briefly', async () => {
@@ -268,7 +273,7 @@ describe('masterSecretReader (SSM stand-in)', () => {
     const started = Date.now();
     const secret = await read('/m/hang')(deadlineAt(Date.now() + 9_000));
     expect(Date.now() - started).toBeLessThan(3_000);
-    expect(secret).toEqual({ current: ROTATED, incomplete: true });
+    expect(secret).toEqual({ current: ROTATED, since: expect.any(Number), incomplete: true });
     expect(warnings).toHaveLength(1);
     expect(JSON.stringify(warnings)).not.toContain(MASTER);
   });
@@ -287,7 +292,7 @@ describe('masterSecretReader (SSM stand-in)', () => {
     // Version 2 exists, version 1 does not (the stand-in only knows version 1 of a fresh parameter).
     standIn.put('/m/single', ROTATED);
     const secret = await read('/m/single')(soon());
-    expect(secret).toEqual({ current: ROTATED });
+    expect(secret).toEqual({ current: ROTATED, since: expect.any(Number) });
   });
 
   it.each([

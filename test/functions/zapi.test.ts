@@ -84,7 +84,11 @@ afterEach(() => {
 
 function client(options: ZapiClientOptions = {}, credentials: { token?: string; clientToken?: string } = {}) {
   return new ZapiClient(
-    { instanceId: ID, token: credentials.token ?? TOKEN, ...(credentials.clientToken && { clientToken: credentials.clientToken }) },
+    {
+      instanceId: ID,
+      token: credentials.token ?? TOKEN,
+      ...(credentials.clientToken && { clientToken: credentials.clientToken }),
+    },
     {
       baseUrl: zapi.url,
       attemptTimeoutMs: 1_000,
@@ -106,8 +110,18 @@ describe('ZapiClient.me', () => {
     const due = Date.now() + 30 * 86_400_000;
     zapi.add(ID, TOKEN, { presenceUrl: URL_TO_REGISTER, due, paymentStatus: 'PAID' });
     const state = await client().me(soon());
-    expect(state).toEqual({ presenceChatCallbackUrl: URL_TO_REGISTER, connected: true, dueAt: due, paymentStatus: 'PAID' });
-    expect(Object.keys(state).sort()).toEqual(['connected', 'dueAt', 'paymentStatus', 'presenceChatCallbackUrl']);
+    expect(state).toEqual({
+      presenceChatCallbackUrl: URL_TO_REGISTER,
+      connected: true,
+      dueAt: due,
+      paymentStatus: 'PAID',
+    });
+    expect(Object.keys(state).sort()).toEqual([
+      'connected',
+      'dueAt',
+      'paymentStatus',
+      'presenceChatCallbackUrl',
+    ]);
     expect(JSON.stringify(state)).not.toContain(TOKEN);
     expect(JSON.stringify(state)).not.toContain('crm.example.com');
     const [request] = requestsFor();
@@ -230,7 +244,12 @@ describe('ZapiClient.updateChatPresenceWebhook', () => {
   });
 
   it('accepts any 2xx with {"value": true}', async () => {
-    zapi.add(ID, TOKEN, { script: [{ status: 201, body: '{"value":true,"extra":1}' }, { status: 299, body: '{"value":true}' }] });
+    zapi.add(ID, TOKEN, {
+      script: [
+        { status: 201, body: '{"value":true,"extra":1}' },
+        { status: 299, body: '{"value":true}' },
+      ],
+    });
     await expect(client().updateChatPresenceWebhook(URL_TO_REGISTER, soon())).resolves.toBeUndefined();
     await expect(client().updateChatPresenceWebhook(URL_TO_REGISTER, soon())).resolves.toBeUndefined();
   });
@@ -281,7 +300,8 @@ describe('ZapiClient errors and retries', () => {
   const ADVICE = {
     'client-token-required':
       'the account requires its security token: store it as an SSM SecureString and set clientTokenParameter',
-    unauthorized: 'check the instance token in SSM and, if the account uses one, the Client-Token (security token)',
+    unauthorized:
+      'check the instance token in SSM and, if the account uses one, the Client-Token (security token)',
     'not-found': 'check the instance id and its token (they must belong to the same instance)',
     'rate-limited': 'Z-API is failing or busy; the next sweep tries again',
     'server-error': 'Z-API is failing or busy; the next sweep tries again',
@@ -317,7 +337,9 @@ describe('ZapiClient errors and retries', () => {
   it('names the PUT in its errors', async () => {
     zapi.add(ID, TOKEN, { behaviour: { status: 404, body: '{}' } });
     const error = await failure(client().updateChatPresenceWebhook(URL_TO_REGISTER, soon()));
-    expect(error.message).toBe(`Z-API answered 404 to PUT update-webhook-chat-presence (not-found); ${ADVICE['not-found']}`);
+    expect(error.message).toBe(
+      `Z-API answered 404 to PUT update-webhook-chat-presence (not-found); ${ADVICE['not-found']}`,
+    );
   });
 
   it.each([
@@ -326,17 +348,20 @@ describe('ZapiClient errors and retries', () => {
     [503, 'server-error'],
     [599, 'server-error'],
     [429, 'rate-limited'],
-  ] as const)('retries %i (%s) up to maxAttempts with exponential, jittered backoff', async (status, code) => {
-    zapi.add(ID, TOKEN, { behaviour: { status, body: '{"error":"busy"}' } });
-    const randoms = [0, 0.25, 0.99];
-    const error = await failure(client({ random: () => randoms.shift() as number }).me(soon()));
-    expect(error.code).toBe(code);
-    expect(error.status).toBe(status);
-    expect(error.message).toBe(`Z-API answered ${status} to GET me (${code}); ${ADVICE[code]}`);
-    expect(requestsFor()).toHaveLength(4);
-    // base * 2^(attempt-2) * (0.5 + random): 100*1*0.5, 100*2*0.75, 100*4*1.49
-    expect(sleeps).toEqual([50, 150, 596]);
-  });
+  ] as const)(
+    'retries %i (%s) up to maxAttempts with exponential, jittered backoff',
+    async (status, code) => {
+      zapi.add(ID, TOKEN, { behaviour: { status, body: '{"error":"busy"}' } });
+      const randoms = [0, 0.25, 0.99];
+      const error = await failure(client({ random: () => randoms.shift() as number }).me(soon()));
+      expect(error.code).toBe(code);
+      expect(error.status).toBe(status);
+      expect(error.message).toBe(`Z-API answered ${status} to GET me (${code}); ${ADVICE[code]}`);
+      expect(requestsFor()).toHaveLength(4);
+      // base * 2^(attempt-2) * (0.5 + random): 100*1*0.5, 100*2*0.75, 100*4*1.49
+      expect(sleeps).toEqual([50, 150, 596]);
+    },
+  );
 
   it('rounds each pause to whole milliseconds', async () => {
     zapi.add(ID, TOKEN, { behaviour: { status: 500, body: '' } });
@@ -373,7 +398,7 @@ describe('ZapiClient errors and retries', () => {
 
   it('retries after a reset connection (network) and after an attempt timeout', async () => {
     zapi.add(ID, TOKEN, { presenceUrl: URL_TO_REGISTER, script: ['reset', 'hang'] });
-    const state = await client({ attemptTimeoutMs: 200 }).me(soon());
+    const state = await client({ attemptTimeoutMs: 400 }).me(soon());
     expect(state.presenceChatCallbackUrl).toBe(URL_TO_REGISTER);
     expect(requestsFor()).toHaveLength(3);
     expect(sleeps).toEqual([100, 200]);
@@ -485,7 +510,15 @@ describe('ZapiClient never puts answer text in an error', () => {
       `${MARKER} ${form} ${TOKEN}`,
     );
   }
-  const forbidden = [...FORMS, TOKEN, CLIENT_TOKEN, MARKER, encodeURIComponent(TOKEN), SECRET, 'crm.example.com'];
+  const forbidden = [
+    ...FORMS,
+    TOKEN,
+    CLIENT_TOKEN,
+    MARKER,
+    encodeURIComponent(TOKEN),
+    SECRET,
+    'crm.example.com',
+  ];
 
   function expectClean(error: ZapiError, body: string): void {
     for (const text of forbidden) expect(error.message).not.toContain(text);
@@ -539,7 +572,8 @@ describe('ZapiClient with a fake fetch', () => {
     });
     return { calls, fetch: impl as unknown as typeof fetch };
   }
-  const ok = () => new Response(JSON.stringify({ presenceChatCallbackUrl: URL_TO_REGISTER }), { status: 200 });
+  const ok = () =>
+    new Response(JSON.stringify({ presenceChatCallbackUrl: URL_TO_REGISTER }), { status: 200 });
 
   it('calls https://api.z-api.io by default', async () => {
     expect(DEFAULT_ZAPI_BASE_URL).toBe('https://api.z-api.io');
@@ -559,7 +593,9 @@ describe('ZapiClient with a fake fetch', () => {
       { fetch: f.fetch, baseUrl: 'http://zapi.test//' },
     );
     await c.updateChatPresenceWebhook(URL_TO_REGISTER, soon());
-    expect(f.calls[0]?.url).toBe('http://zapi.test/instances/I%20D/token/a%2Fb%3Fc/update-webhook-chat-presence');
+    expect(f.calls[0]?.url).toBe(
+      'http://zapi.test/instances/I%20D/token/a%2Fb%3Fc/update-webhook-chat-presence',
+    );
     expect(f.calls[0]?.init.method).toBe('PUT');
     expect(f.calls[0]?.init.headers).toEqual({
       accept: 'application/json',
@@ -660,7 +696,9 @@ describe('ZapiClient with a fake fetch', () => {
 
   it('a 2xx without a body is not-json', async () => {
     const f = fakeFetch(() => new Response(null, { status: 204 }));
-    const error = await failure(new ZapiClient({ instanceId: ID, token: TOKEN }, { fetch: f.fetch }).me(soon()));
+    const error = await failure(
+      new ZapiClient({ instanceId: ID, token: TOKEN }, { fetch: f.fetch }).me(soon()),
+    );
     expect(error.code).toBe('not-json');
     expect(error.status).toBe(204);
   });
@@ -682,7 +720,9 @@ describe('ZapiClient with a fake fetch', () => {
           { status: 200 },
         ),
     );
-    const error = await failure(new ZapiClient({ instanceId: ID, token: TOKEN }, { fetch: f.fetch }).me(soon(3_000)));
+    const error = await failure(
+      new ZapiClient({ instanceId: ID, token: TOKEN }, { fetch: f.fetch }).me(soon(3_000)),
+    );
     expect(error.code).toBe('not-json');
     expect(pulled).toBeLessThan(8);
   });
@@ -697,7 +737,9 @@ describe('ZapiClient with a fake fetch', () => {
     expect((await c.me(soon())).paymentStatus).toBe('PAID');
     const over = `${text.slice(0, -2)}p"}`;
     const f2 = fakeFetch(() => new Response(over, { status: 200 }));
-    const error = await failure(new ZapiClient({ instanceId: ID, token: TOKEN }, { fetch: f2.fetch }).me(soon()));
+    const error = await failure(
+      new ZapiClient({ instanceId: ID, token: TOKEN }, { fetch: f2.fetch }).me(soon()),
+    );
     expect(error.code).toBe('not-json');
   });
 });
@@ -829,7 +871,11 @@ describe('hostOf', () => {
   it('never returns a path, query string, fragment or credentials', () => {
     fc.assert(
       fc.property(
-        fc.webUrl({ withQueryParameters: true, withFragments: true, authoritySettings: { withUserInfo: true } }),
+        fc.webUrl({
+          withQueryParameters: true,
+          withFragments: true,
+          authoritySettings: { withUserInfo: true },
+        }),
         (url) => {
           const host = hostOf(url);
           expect(host).not.toMatch(/[/?#@]/);

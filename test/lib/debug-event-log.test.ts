@@ -5,13 +5,19 @@ import { synth } from '../support/synth.ts';
 
 describe('debugEventLog', () => {
   it('is off by default', () => {
-    const { template } = synth({ instanceId: 'TEST' });
-    template.resourceCountIs('AWS::Events::Rule', 0);
+    const { template } = synth({});
+    // The only rules are the fleet's (schedule and SSM changes); none reads presence events.
+    const rules = Object.values(template.findResources('AWS::Events::Rule')) as Array<{
+      Properties: { EventPattern?: { source?: string[] } };
+    }>;
+    expect(rules).toHaveLength(2);
+    for (const rule of rules) expect(rule.Properties.EventPattern?.source ?? []).not.toContain(EVENT_SOURCE);
     template.resourceCountIs('AWS::Logs::ResourcePolicy', 0);
+    expect(template.findOutputs('DebugEventLogGroup')).toEqual({});
   });
 
   it('sends every presence event to a log group, through a grant and without a custom resource', () => {
-    const { template, report } = synth({ instanceId: 'TEST', debugEventLog: 'true' });
+    const { template, report } = synth({ debugEventLog: 'true' });
     template.hasResourceProperties('AWS::Logs::LogGroup', {
       LogGroupName: '/aws/events/ZapiPresence/presence',
       RetentionInDays: 30,
@@ -34,6 +40,16 @@ describe('debugEventLog', () => {
           DeadLetterConfig: Match.anyValue(),
           RetryPolicy: Match.anyValue(),
         }),
+      ],
+    });
+    // Delivery keeps failed events and alarms on them like any subscription.
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [
+        {
+          Name: 'QueueName',
+          Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^PresenceDebugLogDeadLetters'), 'QueueName'] },
+        },
       ],
     });
     template.resourceCountIs('AWS::Logs::ResourcePolicy', 1);

@@ -1,97 +1,379 @@
-import { Match } from 'aws-cdk-lib/assertions';
-import { describe, expect, it } from 'vitest';
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { METRIC_NAMES } from '../../functions/presence-webhook/metrics.ts';
+import { FLEET_METRICS } from '../../functions/shared/fleet/settings.ts';
 import { PRESENCE_STATUSES } from '../../functions/shared/presence-contract.ts';
-import { synth } from '../support/synth.ts';
+import { ALARM_NAMES, type AlarmName, PresenceMonitoring } from '../../lib/monitoring.ts';
+import { PresenceWebhook } from '../../lib/presence-webhook.ts';
+import { buildApp, synth } from '../support/synth.ts';
+
+type Alarm = { Properties: Record<string, unknown> };
+
+const RECEIVER_ALARMS = [
+  'ReceiverErrors',
+  'ReceiverThrottles',
+  'Api5xx',
+  'PublishFailures',
+  'SecretFailures',
+  'InternalErrors',
+] as const;
+const FLEET_ALARMS = [
+  'ReconcilerErrors',
+  'ReconcilerDeadLetters',
+  'SweepMissing',
+  'Unregistered',
+  'DeployRegistrationFailures',
+  'Disconnected',
+  'ExpiringSoon',
+  'PaymentIssues',
+] as const;
+
+/** Alarms by the id given in PresenceMonitoring (logical id `Monitoring{id}` + 8 hex). */
+function alarmsOf(template: Template): Record<string, Alarm> {
+  return Object.fromEntries(
+    Object.entries(template.findResources('AWS::CloudWatch::Alarm')).map(([logicalId, alarm]) => {
+      const match = /^Monitoring(.+)[0-9A-F]{8}$/.exec(logicalId);
+      if (!match) throw new Error(`unexpected alarm ${logicalId}`);
+      return [match[1] as string, alarm as Alarm];
+    }),
+  );
+}
+
+function alarm(template: Template, name: string): Record<string, unknown> {
+  const found = alarmsOf(template)[name];
+  if (!found) throw new Error(`no alarm ${name}`);
+  return found.Properties;
+}
+
+const topicRef = { Ref: expect.stringMatching(/^MonitoringAlarmTopic[0-9A-F]{8}$/) };
 
 describe('PresenceMonitoring', () => {
-  const { template, report } = synth({
-    instanceId: 'TEST',
-    alarmEmail: 'oncall@example.com.br',
-    metricsNamespace: 'Team/Presence',
+  let configured: Template;
+  let defaults: Template;
+  let alert: Template;
+  let noFleet: Template;
+
+  beforeAll(() => {
+    configured = synth({
+      alarmEmail: 'oncall@example.com.br',
+      metricsNamespace: 'Team/Presence',
+      sweepIntervalMinutes: '15',
+      alarmThresholds: '{"PublishFailures":5,"Disconnected":2,"Unregistered":3,"SweepMissing":2}',
+    }).template;
+    defaults = synth({}).template;
+    alert = synth({ driftPolicy: 'alert' }).template;
+    noFleet = synth({ registerWebhook: 'false' }).template;
   });
 
-  it('alarms on receiver errors and throttles, API 5xx, publish and secret failures, internal errors', () => {
-    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as Array<{
-      Properties: Record<string, unknown>;
-    }>;
-    const watched = alarms.map((a) => `${a.Properties.Namespace}/${a.Properties.MetricName}`).sort();
-    expect(watched).toEqual(
-      [
-        'AWS/ApiGateway/5xx',
-        'AWS/Lambda/Errors',
-        'AWS/Lambda/Throttles',
-        `Team/Presence/${METRIC_NAMES.publishFailures}`,
-        `Team/Presence/${METRIC_NAMES.secretFailures}`,
-        `Team/Presence/${METRIC_NAMES.internalErrors}`,
-      ].sort(),
-    );
-    for (const alarm of alarms) {
-      expect(alarm.Properties).toMatchObject({
+  describe('alarm topic', () => {
+    it('always exists, SSL only, and is a stack output', () => {
+      for (const t of [configured, defaults, noFleet]) {
+        t.resourceCountIs('AWS::SNS::Topic', 1);
+        t.hasResourceProperties('AWS::SNS::TopicPolicy', {
+          PolicyDocument: {
+            Statement: Match.arrayWith([
+              Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+            ]),
+          },
+        });
+        expect(t.findOutputs('AlarmTopicArn')).toEqual({
+          AlarmTopicArn: expect.objectContaining({ Value: topicRef }),
+        });
+      }
+    });
+
+    it('subscribes the e-mail address only when given, keeping undeliverable notifications', () => {
+      configured.resourceCountIs('AWS::SNS::Subscription', 1);
+      configured.hasResourceProperties('AWS::SNS::Subscription', {
+        Protocol: 'email',
+        Endpoint: 'oncall@example.com.br',
+        TopicArn: { Ref: Match.stringLikeRegexp('^MonitoringAlarmTopic') },
+        RedrivePolicy: {
+          deadLetterTargetArn: {
+            'Fn::GetAtt': [Match.stringLikeRegexp('^MonitoringUndeliveredNotifications'), 'Arn'],
+          },
+        },
+      });
+      for (const t of [defaults, noFleet]) {
+        t.resourceCountIs('AWS::SNS::Subscription', 0);
+        expect(Object.keys(t.findResources('AWS::SQS::Queue')).some((id) => id.includes('Undelivered'))).toBe(
+          false,
+        );
+      }
+    });
+
+    it('is notified by every alarm when it fires and when it clears', () => {
+      for (const t of [configured, defaults, alert, noFleet]) {
+        const alarms = Object.values(alarmsOf(t));
+        expect(alarms.length).toBeGreaterThan(0);
+        for (const { Properties } of alarms) {
+          expect(Properties.AlarmActions).toEqual([topicRef]);
+          expect(Properties.OKActions).toEqual([topicRef]);
+        }
+      }
+    });
+  });
+
+  describe('alarms', () => {
+    it('has the receiver alarms and, with the fleet, the fleet alarms', () => {
+      expect(Object.keys(alarmsOf(defaults)).sort()).toEqual([...RECEIVER_ALARMS, ...FLEET_ALARMS].sort());
+      expect(Object.keys(alarmsOf(alert)).sort()).toEqual(
+        [...RECEIVER_ALARMS, ...FLEET_ALARMS, 'DriftReported'].sort(),
+      );
+      expect(Object.keys(alarmsOf(noFleet)).sort()).toEqual([...RECEIVER_ALARMS].sort());
+      // Every alarm this construct can create is a known, configurable name.
+      expect([...RECEIVER_ALARMS, ...FLEET_ALARMS, 'DriftReported'].sort()).toEqual([...ALARM_NAMES].sort());
+    });
+
+    it('watches the receiver, the API and the receiver metrics', () => {
+      const receiver = { Ref: expect.stringMatching(/^PresenceReceiver[0-9A-F]{8}$/) };
+      expect(alarm(configured, 'ReceiverErrors')).toMatchObject({
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: receiver }],
+        Period: 60,
+        Statistic: 'Sum',
+      });
+      expect(alarm(configured, 'ReceiverThrottles')).toMatchObject({
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Throttles',
+        Dimensions: [{ Name: 'FunctionName', Value: receiver }],
+      });
+      expect(alarm(configured, 'Api5xx')).toMatchObject({ Namespace: 'AWS/ApiGateway', MetricName: '5xx' });
+      for (const [name, metric] of [
+        ['PublishFailures', METRIC_NAMES.publishFailures],
+        ['SecretFailures', METRIC_NAMES.secretFailures],
+        ['InternalErrors', METRIC_NAMES.internalErrors],
+      ] as const) {
+        expect(alarm(configured, name)).toMatchObject({
+          Namespace: 'Team/Presence',
+          MetricName: metric,
+          Statistic: 'Sum',
+          Period: 60,
+        });
+      }
+    });
+
+    it('alarms when the reconciler fails or its invocations land in the dead-letter queue', () => {
+      expect(alarm(configured, 'ReconcilerErrors')).toMatchObject({
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Dimensions: [
+          { Name: 'FunctionName', Value: { Ref: expect.stringMatching(/^FleetReconciler[0-9A-F]{8}$/) } },
+        ],
+        Statistic: 'Sum',
+        Period: 300,
         Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
+      expect(alarm(configured, 'ReconcilerDeadLetters')).toMatchObject({
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [
+          {
+            Name: 'QueueName',
+            Value: { 'Fn::GetAtt': [expect.stringMatching(/^FleetReconcilerDeadLetters/), 'QueueName'] },
+          },
+        ],
+        Statistic: 'Maximum',
+        Period: 300,
+      });
+    });
+
+    it('alarms when no sweep completed in two intervals (missing data breaches)', () => {
+      for (const [t, period] of [
+        [configured, 900],
+        [defaults, 3600],
+      ] as const) {
+        expect(alarm(t, 'SweepMissing')).toMatchObject({
+          Namespace: t === configured ? 'Team/Presence' : 'ZapiPresence',
+          MetricName: FLEET_METRICS.fleetSize,
+          Dimensions: [
+            { Name: 'Scope', Value: 'fleet' },
+            { Name: 'Trigger', Value: 'sweep' },
+          ],
+          Statistic: 'SampleCount',
+          ComparisonOperator: 'LessThanThreshold',
+          EvaluationPeriods: 2,
+          DatapointsToAlarm: 2,
+          TreatMissingData: 'breaching',
+          Period: period,
+        });
+      }
+      expect(alarm(defaults, 'SweepMissing').Threshold).toBe(1);
+    });
+
+    it('alarms on instances left unregistered by two consecutive sweeps', () => {
+      expect(alarm(defaults, 'Unregistered')).toMatchObject({
+        Namespace: 'ZapiPresence',
+        MetricName: FLEET_METRICS.unregistered,
+        Dimensions: [
+          { Name: 'Scope', Value: 'fleet' },
+          { Name: 'Trigger', Value: 'sweep' },
+        ],
+        Statistic: 'Maximum',
+        EvaluationPeriods: 2,
+        DatapointsToAlarm: 2,
+        Period: 3600,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
         TreatMissingData: 'notBreaching',
+        Threshold: 1,
+      });
+    });
+
+    it('alarms on instances a deploy could not register', () => {
+      expect(alarm(defaults, 'DeployRegistrationFailures')).toMatchObject({
+        Namespace: 'ZapiPresence',
+        MetricName: FLEET_METRICS.unregistered,
+        Dimensions: [
+          { Name: 'Scope', Value: 'fleet' },
+          { Name: 'Trigger', Value: 'deploy' },
+        ],
+        Statistic: 'Maximum',
+        Period: 300,
         EvaluationPeriods: 1,
       });
-      expect(alarm.Properties.AlarmActions).toEqual([
-        { Ref: expect.stringMatching(/^MonitoringAlarmTopic/) },
-      ]);
-      expect(alarm.Properties.OKActions).toEqual([{ Ref: expect.stringMatching(/^MonitoringAlarmTopic/) }]);
-    }
-  });
-
-  it('notifies the e-mail address over an SSL-only topic, keeping undeliverable notifications', () => {
-    template.hasResourceProperties('AWS::SNS::Subscription', {
-      Protocol: 'email',
-      Endpoint: 'oncall@example.com.br',
-      RedrivePolicy: {
-        deadLetterTargetArn: {
-          'Fn::GetAtt': [Match.stringLikeRegexp('^MonitoringUndeliveredNotifications'), 'Arn'],
-        },
-      },
     });
-    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
-      PolicyDocument: {
-        Statement: Match.arrayWith([
-          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
-        ]),
-      },
+
+    it.each([
+      ['Disconnected', FLEET_METRICS.disconnected],
+      ['ExpiringSoon', FLEET_METRICS.expiringSoon],
+      ['PaymentIssues', FLEET_METRICS.paymentIssues],
+    ])('alarms on %s reported by a sweep', (name, metric) => {
+      for (const [t, period] of [
+        [configured, 900],
+        [defaults, 3600],
+      ] as const) {
+        expect(alarm(t, name)).toMatchObject({
+          MetricName: metric,
+          Dimensions: [
+            { Name: 'Scope', Value: 'fleet' },
+            { Name: 'Trigger', Value: 'sweep' },
+          ],
+          Statistic: 'Maximum',
+          Period: period,
+          EvaluationPeriods: 1,
+          DatapointsToAlarm: 1,
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+          TreatMissingData: 'notBreaching',
+        });
+      }
+    });
+
+    it('alarms on reported drift only with driftPolicy alert', () => {
+      expect(alarmsOf(defaults)).not.toHaveProperty('DriftReported');
+      expect(alarm(alert, 'DriftReported')).toMatchObject({
+        Namespace: 'ZapiPresence',
+        MetricName: FLEET_METRICS.driftReported,
+        Dimensions: [
+          { Name: 'Scope', Value: 'fleet' },
+          { Name: 'Trigger', Value: 'sweep' },
+        ],
+        Statistic: 'Maximum',
+        Period: 3600,
+        Threshold: 1,
+      });
+    });
+
+    it('uses threshold 1 unless alarmThresholds says otherwise', () => {
+      for (const [name, { Properties }] of Object.entries(alarmsOf(defaults))) {
+        expect(Properties.Threshold, name).toBe(1);
+      }
+      const overridden: Partial<Record<AlarmName, number>> = {
+        PublishFailures: 5,
+        Disconnected: 2,
+        Unregistered: 3,
+        SweepMissing: 2,
+      };
+      for (const [name, { Properties }] of Object.entries(alarmsOf(configured))) {
+        expect(Properties.Threshold, name).toBe(overridden[name as AlarmName] ?? 1);
+      }
+    });
+
+    it('treats missing data as fine everywhere except for the missing sweep', () => {
+      for (const [name, { Properties }] of Object.entries(alarmsOf(alert))) {
+        expect(Properties.TreatMissingData, name).toBe(
+          name === 'SweepMissing' ? 'breaching' : 'notBreaching',
+        );
+      }
     });
   });
 
-  it('has no topic without an e-mail address', () => {
-    const { template: t } = synth({ instanceId: 'TEST' });
-    t.resourceCountIs('AWS::SNS::Topic', 0);
-    t.resourceCountIs('AWS::CloudWatch::Alarm', 6);
-  });
+  describe('dashboard', () => {
+    const body = (t: Template) => {
+      const dashboards = Object.values(t.findResources('AWS::CloudWatch::Dashboard')) as Alarm[];
+      expect(dashboards).toHaveLength(1);
+      return JSON.stringify(dashboards[0]?.Properties.DashboardBody);
+    };
 
-  it('draws traffic per status and every alarm on one dashboard', () => {
-    const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard')) as Array<{
-      Properties: { DashboardBody: unknown };
-    }>;
-    expect(dashboards).toHaveLength(1);
-    const body = JSON.stringify(dashboards[0]?.Properties.DashboardBody);
-    for (const status of PRESENCE_STATUSES) expect(body).toContain(`\\"Status\\",\\"${status}\\"`);
-    expect(body).toContain('\\"alarm\\"');
-    const alarmRefs = Object.keys(template.findResources('AWS::CloudWatch::Alarm'));
-    for (const id of alarmRefs) expect(body).toContain(id);
-  });
-
-  it('reserves receiver concurrency, configurable', () => {
-    template.hasResourceProperties('AWS::Lambda::Function', {
-      Handler: 'index.handler',
-      ReservedConcurrentExecutions: 10,
-      Environment: { Variables: Match.objectLike({ METRICS_NAMESPACE: 'Team/Presence' }) },
+    it('draws traffic per status, the fleet and every alarm', () => {
+      const text = body(configured);
+      for (const status of PRESENCE_STATUSES) expect(text).toContain(`\\"Status\\",\\"${status}\\"`);
+      for (const id of Object.keys(configured.findResources('AWS::CloudWatch::Alarm')))
+        expect(text).toContain(id);
+      for (const title of [
+        'Fleet (each sweep)',
+        'Fleet: drift and failures',
+        'Fleet: instance health',
+        'Reconciler',
+      ])
+        expect(text).toContain(title);
+      expect(text).toContain('swept every 15 minutes, drift policy repair');
     });
-    const { template: off } = synth({ instanceId: 'TEST', receiverReservedConcurrency: 'off' });
-    const receivers = Object.entries(off.findResources('AWS::Lambda::Function')).filter(([id]) =>
-      id.startsWith('PresenceReceiver'),
+
+    it('says when Z-API registration is off', () => {
+      const text = body(noFleet);
+      expect(text).toContain('Z-API registration off');
+      expect(text).not.toContain('Fleet (each sweep)');
+    });
+  });
+
+  it('adds a dead-letter alarm for every subscription, made before or after it', () => {
+    const { stack } = buildApp({ registerWebhook: 'false' }, { nag: false });
+    stack.webhook.onStatus('Typing', ['COMPOSING']);
+    expect(stack.monitoring.alarms.map((a) => a.node.id).sort()).toEqual(
+      [...RECEIVER_ALARMS, 'SubscriptionTypingDeadLetters'].sort(),
     );
-    expect(receivers).toHaveLength(1);
-    const [, receiver] = receivers[0] as [string, { Properties: Record<string, unknown> }];
-    expect(receiver.Properties.ReservedConcurrentExecutions).toBeUndefined();
+    const early = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Early');
+    const webhook = new PresenceWebhook(early, 'Presence', {});
+    webhook.onStatus('Recording', ['RECORDING']);
+    const monitoring = new PresenceMonitoring(early, 'Monitoring', { webhook });
+    expect(monitoring.alarms.map((a) => a.node.id)).toContain('SubscriptionRecordingDeadLetters');
   });
 
-  it('stays cdk-nag clean', () => {
-    for (const plugin of report.pluginReports) expect(plugin.violations).toEqual([]);
+  // A subscription's dead-letter alarm has its own name, so no subscription id collides with a fleet alarm.
+  it('lets a subscription be called Reconciler', () => {
+    const { stack } = buildApp({}, { nag: false });
+    expect(() => stack.webhook.onStatus('Reconciler', ['COMPOSING'])).not.toThrow();
+  });
+});
+
+describe('PresenceMonitoring props', () => {
+  const webhook = () => {
+    const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'S');
+    return { stack, webhook: new PresenceWebhook(stack, 'Presence', {}) };
+  };
+
+  it.each([
+    [{ Nope: 1 }, /PresenceMonitoring: alarmThresholds: "Nope" is not one of ReceiverErrors, /],
+    [
+      { Disconnected: 0 },
+      /PresenceMonitoring: alarmThresholds: Disconnected must be a whole number of at least 1/,
+    ],
+    [{ Disconnected: 1.5 }, /Disconnected must be a whole number of at least 1/],
+    [{ SweepMissing: -1 }, /SweepMissing must be a whole number of at least 1/],
+  ])('refuses alarmThresholds %o', (thresholds, message) => {
+    const { stack, webhook: w } = webhook();
+    expect(
+      () => new PresenceMonitoring(stack, 'Monitoring', { webhook: w, alarmThresholds: thresholds as never }),
+    ).toThrow(message);
+  });
+
+  it('refuses an alarm e-mail that is not an address', () => {
+    const { stack, webhook: w } = webhook();
+    expect(() => new PresenceMonitoring(stack, 'Monitoring', { webhook: w, alarmEmail: 'oncall' })).toThrow(
+      /alarmEmail "oncall" is not an e-mail address/,
+    );
   });
 });

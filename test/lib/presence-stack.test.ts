@@ -1,22 +1,83 @@
-import { Match } from 'aws-cdk-lib/assertions';
-import { describe, expect, it } from 'vitest';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { RECEIVER_ENV } from '../../functions/presence-webhook/env.ts';
+import { REGISTRATION_RESOURCE_TYPE } from '../../functions/register-webhook/properties.ts';
 import { EVENT_SOURCE } from '../../functions/shared/presence-contract.ts';
-import { ACCESS_LOG_FIELDS } from '../../lib/presence-webhook.ts';
+import { loadConfig } from '../../lib/config.ts';
+import { PresenceStack } from '../../lib/presence-stack.ts';
+import { ACCESS_LOG_FIELDS, PresenceWebhook, type PresenceWebhookProps } from '../../lib/presence-webhook.ts';
 import { synth } from '../support/synth.ts';
 
-const base = synth({ instanceId: 'TEST,OTHER' });
-const { template } = base;
+/** A test name for props: `key=value`, durations in words. */
+const label = (props: object) =>
+  Object.entries(props)
+    .map(
+      ([key, value]) => `${key}=${value instanceof Duration ? value.toHumanString() : JSON.stringify(value)}`,
+    )
+    .join(', ');
 
-function receiverPolicyStatements(t = template) {
-  const policies = t.findResources('AWS::IAM::Policy');
-  const receiver = Object.entries(policies).find(([id]) => id.startsWith('PresenceReceiverRole'));
-  if (!receiver) throw new Error('no receiver role policy');
-  return (receiver[1] as { Properties: { PolicyDocument: { Statement: Array<Record<string, unknown>> } } })
-    .Properties.PolicyDocument.Statement;
+type Resource = { Type: string; Properties: Record<string, unknown>; DependsOn?: string[] };
+type Statement = { Action: string | string[]; Effect: string; Resource: unknown };
+
+const RECEIVER = /^PresenceReceiver[0-9A-F]{8}$/;
+
+function resourcesOf(template: Template, type: string): Array<[string, Resource]> {
+  return Object.entries(template.findResources(type)) as Array<[string, Resource]>;
 }
 
+function receiverOf(template: Template): Resource {
+  const receivers = resourcesOf(template, 'AWS::Lambda::Function').filter(([id]) => RECEIVER.test(id));
+  expect(receivers).toHaveLength(1);
+  return (receivers[0] as [string, Resource])[1];
+}
+
+function receiverEnvironment(template: Template): Record<string, unknown> {
+  return (receiverOf(template).Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+}
+
+function receiverPolicyStatements(template: Template): Statement[] {
+  const policies = resourcesOf(template, 'AWS::IAM::Policy').filter(([id]) =>
+    id.startsWith('PresenceReceiverRoleDefaultPolicy'),
+  );
+  expect(policies).toHaveLength(1);
+  return ((policies[0] as [string, Resource])[1].Properties.PolicyDocument as { Statement: Statement[] })
+    .Statement;
+}
+
+/** Every string in the template except logical ids (Ref, GetAtt, DependsOn), metadata and Lambda code. */
+function strings(value: unknown, key = '', out: string[] = []): string[] {
+  if (['Ref', 'Fn::GetAtt', 'DependsOn', 'Metadata', 'Code', 'PolicyName', 'Sid'].includes(key)) return out;
+  if (typeof value === 'string') out.push(value);
+  else if (Array.isArray(value)) for (const item of value) strings(item, key, out);
+  else if (typeof value === 'object' && value !== null)
+    for (const [k, v] of Object.entries(value)) strings(v, k, out);
+  return out;
+}
+
+function filesUnder(directory: string): string[] {
+  return readdirSync(directory).flatMap((name) => {
+    const path = join(directory, name);
+    return statSync(path).isDirectory() ? filesUnder(path) : [path];
+  });
+}
+
+const ids = (count: number) =>
+  Array.from({ length: count }, (_, i) => `3C01A2B3C4D5E6F7A8B9C0D1E2F3${String(i).padStart(4, '0')}`);
+
 describe('PresenceStack', () => {
+  let base: ReturnType<typeof synth>;
+  let none: ReturnType<typeof synth>;
+  let template: Template;
+
+  beforeAll(() => {
+    base = synth({ instanceId: 'TEST,OTHER' });
+    none = synth({});
+    template = base.template;
+  });
+
   it('routes POST /instances/{instanceId}/presence to the receiver (proxy, payload v2)', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
       RouteKey: 'POST /instances/{instanceId}/presence',
@@ -28,43 +89,91 @@ describe('PresenceStack', () => {
     });
   });
 
-  it('runs the receiver on the newest Node.js runtime, arm64, with explicit memory, timeout and JSON logs', () => {
-    template.hasResourceProperties('AWS::Lambda::Function', {
+  it('runs the receiver on the newest Node.js runtime, arm64, 256 MB, 10 s, JSON logs, nothing reserved', () => {
+    const receiver = receiverOf(template);
+    expect(receiver.Properties).toMatchObject({
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
       MemorySize: 256,
       Timeout: 10,
-      LoggingConfig: Match.objectLike({ LogFormat: 'JSON', LogGroup: Match.anyValue() }),
-      Environment: {
-        Variables: {
-          [RECEIVER_ENV.eventBusName]: Match.anyValue(),
-          [RECEIVER_ENV.instanceIds]: 'TEST,OTHER',
-          [RECEIVER_ENV.secretParameterName]: '/zapi/webhook-secret',
-          [RECEIVER_ENV.maxBodyBytes]: '16384',
-        },
-      },
+      LoggingConfig: { LogFormat: 'JSON', LogGroup: { Ref: expect.stringMatching(/^PresenceReceiverLogs/) } },
     });
+    expect(receiver.Properties).not.toHaveProperty('ReservedConcurrentExecutions');
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
   });
 
-  it('throttles the stage and writes JSON access logs that cannot hold the secret', () => {
-    const stages = template.findResources('AWS::ApiGatewayV2::Stage');
-    expect(Object.keys(stages)).toHaveLength(1);
-    const stage = Object.values(stages)[0] as {
-      Properties: {
-        StageName: string;
-        AutoDeploy: boolean;
-        DefaultRouteSettings: unknown;
-        AccessLogSettings: { Format: string };
-      };
-    };
-    expect(stage.Properties.StageName).toBe('$default');
-    expect(stage.Properties.AutoDeploy).toBe(true);
-    expect(stage.Properties.DefaultRouteSettings).toEqual({
-      ThrottlingRateLimit: 50,
-      ThrottlingBurstLimit: 100,
+  it('gives the receiver names and numbers only: no instance list, no secret', () => {
+    const environment = receiverEnvironment(template);
+    expect(environment).toEqual({
+      [RECEIVER_ENV.eventBusName]: { Ref: expect.stringMatching(/^PresenceBus/) },
+      [RECEIVER_ENV.secretParameterName]: '/zapi/webhook-secret',
+      [RECEIVER_ENV.maxBodyBytes]: '16384',
+      [RECEIVER_ENV.secretCacheSeconds]: '300',
+      [RECEIVER_ENV.secretGraceSeconds]: '3600',
+      [RECEIVER_ENV.sdkAttemptTimeoutMs]: '2000',
+      [RECEIVER_ENV.sdkMaxAttempts]: '2',
+      [RECEIVER_ENV.metricsNamespace]: 'ZapiPresence',
     });
-    const format = stage.Properties.AccessLogSettings.Format;
+    expect(Object.keys(environment).sort()).toEqual(Object.values(RECEIVER_ENV).sort());
+    const text = JSON.stringify(environment);
+    expect(text).not.toContain('TEST');
+    expect(text).not.toContain('OTHER');
+    expect(text.length).toBeLessThan(1_024);
+    // The same with and without instance ids.
+    expect(JSON.stringify(receiverEnvironment(none.template))).toBe(text);
+  });
+
+  it('takes the receiver settings from context', () => {
+    const { template: t } = synth({
+      receiverTimeoutSeconds: '20',
+      receiverMemoryMb: '512',
+      receiverReservedConcurrency: '25',
+      maxBodyBytes: '4096',
+      secretCacheSeconds: '60',
+      secretGraceMinutes: '120',
+      sdkAttemptTimeoutMs: '1500',
+      sdkMaxAttempts: '3',
+      metricsNamespace: 'Team/Presence',
+      webhookSecretParameter: '/team/zapi/master',
+      registerWebhook: 'false',
+      schemaRegistry: 'false',
+    });
+    const receiver = receiverOf(t);
+    expect(receiver.Properties).toMatchObject({
+      Timeout: 20,
+      MemorySize: 512,
+      ReservedConcurrentExecutions: 25,
+    });
+    expect(receiverEnvironment(t)).toMatchObject({
+      [RECEIVER_ENV.secretParameterName]: '/team/zapi/master',
+      [RECEIVER_ENV.maxBodyBytes]: '4096',
+      [RECEIVER_ENV.secretCacheSeconds]: '60',
+      [RECEIVER_ENV.secretGraceSeconds]: '7200',
+      [RECEIVER_ENV.sdkAttemptTimeoutMs]: '1500',
+      [RECEIVER_ENV.sdkMaxAttempts]: '3',
+      [RECEIVER_ENV.metricsNamespace]: 'Team/Presence',
+    });
+    const off = synth({
+      receiverReservedConcurrency: 'off',
+      registerWebhook: 'false',
+      schemaRegistry: 'false',
+    });
+    expect(receiverOf(off.template).Properties).not.toHaveProperty('ReservedConcurrentExecutions');
+  });
+
+  it('throttles the stage and writes JSON access logs that cannot hold the secret', () => {
+    const stages = resourcesOf(template, 'AWS::ApiGatewayV2::Stage');
+    expect(stages).toHaveLength(1);
+    const stage = (stages[0] as [string, Resource])[1].Properties as {
+      StageName: string;
+      AutoDeploy: boolean;
+      DefaultRouteSettings: unknown;
+      AccessLogSettings: { Format: string };
+    };
+    expect(stage.StageName).toBe('$default');
+    expect(stage.AutoDeploy).toBe(true);
+    expect(stage.DefaultRouteSettings).toEqual({ ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 });
+    const format = stage.AccessLogSettings.Format;
     expect(JSON.parse(format)).toEqual(ACCESS_LOG_FIELDS);
     expect(format).toContain('$context.routeKey');
     for (const leaky of [
@@ -87,71 +196,162 @@ describe('PresenceStack', () => {
     });
   });
 
-  it('grants exactly PutEvents on the bus and GetParameter on the secret parameter', () => {
-    const statements = receiverPolicyStatements();
-    expect(statements).toEqual(
-      expect.arrayContaining([
-        expect.objectContaining({
-          Action: 'events:PutEvents',
-          Effect: 'Allow',
-          Resource: { 'Fn::GetAtt': [expect.stringMatching(/^PresenceBus/), 'Arn'] },
-        }),
-        expect.objectContaining({
-          Action: 'ssm:GetParameter',
-          Effect: 'Allow',
-          Resource: {
-            'Fn::Join': [
-              '',
-              [
-                'arn:',
-                { Ref: 'AWS::Partition' },
-                ':ssm:sa-east-1:123456789012:parameter/zapi/webhook-secret',
-              ],
-            ],
-          },
-        }),
-      ]),
-    );
-    const actions = statements.flatMap((s) => [s.Action].flat());
-    expect(actions.sort()).toEqual([
-      'events:PutEvents',
-      'logs:CreateLogStream',
-      'logs:PutLogEvents',
-      'ssm:GetParameter',
+  it('grants the receiver exactly PutEvents on the bus and GetParameter on the master parameter', () => {
+    const statements = receiverPolicyStatements(template);
+    expect(statements).toEqual([
+      {
+        Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        Effect: 'Allow',
+        Resource: { 'Fn::GetAtt': [expect.stringMatching(/^PresenceReceiverLogs/), 'Arn'] },
+      },
+      {
+        Action: 'events:PutEvents',
+        Effect: 'Allow',
+        Resource: { 'Fn::GetAtt': [expect.stringMatching(/^PresenceBus/), 'Arn'] },
+      },
+      {
+        Action: 'ssm:GetParameter',
+        Effect: 'Allow',
+        Resource: {
+          'Fn::Join': [
+            '',
+            ['arn:', { Ref: 'AWS::Partition' }, ':ssm:sa-east-1:123456789012:parameter/zapi/webhook-secret'],
+          ],
+        },
+      },
     ]);
-    for (const statement of statements) expect(statement.Resource).not.toBe('*');
     // Only CDK's provider-framework role (acknowledged) carries a managed policy.
     const managed = Object.keys(
       template.findResources('AWS::IAM::Role', { Properties: { ManagedPolicyArns: Match.anyValue() } }),
     );
-    expect(managed).toEqual([
-      expect.stringMatching(/^WebhookRegistrationProviderframeworkonEventServiceRole/),
-    ]);
+    expect(managed).toEqual([expect.stringMatching(/^FleetProviderframeworkonEventServiceRole/)]);
   });
 
-  it('outputs the base URL and the bus, never the secret', () => {
-    const outputs = template.findOutputs('*');
+  it('registers the fleet with one custom resource, with and without -c instanceId', () => {
+    const required = (t: Template) => {
+      const resources = resourcesOf(t, REGISTRATION_RESOURCE_TYPE);
+      expect(resources).toHaveLength(1);
+      return (resources[0] as [string, Resource])[1].Properties.RequiredInstanceIds;
+    };
+    expect(required(template)).toBe('TEST,OTHER');
+    expect(required(none.template)).toBe('');
+    // Nothing else depends on the instance ids.
+    template.resourceCountIs('AWS::Lambda::Function', 4);
+    none.template.resourceCountIs('AWS::Lambda::Function', 4);
+    expect(Object.keys(template.toJSON().Resources).length).toBe(
+      Object.keys(none.template.toJSON().Resources).length,
+    );
+  });
+
+  it('outputs the base URL, the alarm topic and the reconciler, never the secret', () => {
+    const outputs = template.findOutputs('*') as Record<string, { Value: unknown }>;
     expect(Object.keys(outputs).sort()).toEqual([
+      'AlarmTopicArn',
       'DashboardName',
       'EventBusArn',
       'EventBusName',
+      'ReconcileFunctionName',
       'SchemaRegistryName',
       'WebhookBaseUrl',
     ]);
-    const text = JSON.stringify(template.toJSON());
-    expect(text).not.toMatch(/secret=/i);
-    expect(text).not.toContain('resolve:ssm-secure');
-    template.resourceCountIs('AWS::SSM::Parameter', 0);
+    expect(outputs.WebhookBaseUrl?.Value).toEqual({
+      'Fn::GetAtt': [expect.stringMatching(/^PresenceApi/), 'ApiEndpoint'],
+    });
+    expect(outputs.AlarmTopicArn?.Value).toEqual({ Ref: expect.stringMatching(/^MonitoringAlarmTopic/) });
+    // The reconciler's name is CloudFormation's, made from its logical id: it says "Reconcile".
+    const reconciler = (outputs.ReconcileFunctionName?.Value as { Ref?: string } | undefined)?.Ref ?? '';
+    expect(reconciler).toMatch(/Reconcile/);
+    expect(template.toJSON().Resources[reconciler]).toMatchObject({ Type: 'AWS::Lambda::Function' });
+    expect(template.toJSON().Resources[reconciler].Properties).not.toHaveProperty('FunctionName');
+  });
+
+  it('keeps every value of the form of a secret out of the template and the cloud assembly', () => {
+    const sentinel = 'S3ntinel-0123456789abcdef0123456789ABCDEF_sentinel';
+    // Everything a careless change could read a secret from: context keys and the environment.
+    const variables = [
+      'WEBHOOK_SECRET',
+      'ZAPI_TOKEN',
+      'ZAPI_INSTANCE_TOKEN',
+      'ZAPI_CLIENT_TOKEN',
+      'CLIENT_TOKEN',
+    ];
+    for (const name of variables) process.env[name] = sentinel;
+    let result: ReturnType<typeof synth>;
+    try {
+      result = synth({
+        instanceId: 'TEST',
+        clientTokenParameter: '/zapi/client-token',
+        debugEventLog: 'true',
+        alarmEmail: 'oncall@example.com.br',
+        driftPolicy: 'alert',
+        webhookSecret: sentinel,
+        masterSecret: sentinel,
+        secret: sentinel,
+        token: sentinel,
+        instanceToken: sentinel,
+        clientToken: sentinel,
+      });
+    } finally {
+      for (const name of variables) delete process.env[name];
+    }
+    const { template: t, assembly } = result;
+    for (const file of filesUnder(assembly.directory)) {
+      expect(readFileSync(file, 'utf8'), file).not.toContain(sentinel);
+    }
+    const json = t.toJSON();
+    const text = JSON.stringify(json);
+    // The only `secret=` is the output's description of the URL form, never a value.
+    expect(text.match(/secret=(?!base64url\(HMAC-SHA256\(master, I\)\))/gi)).toBeNull();
+    expect(text.match(/resolve:ssm|NoEcho/g)).toBeNull();
+    // Master secrets, derived secrets (base64url HMAC) and Z-API tokens are long runs of letters, digits,
+    // - and _: no string of the template holds one.
+    const suspicious = strings(json).flatMap((s) =>
+      [...s.matchAll(/[A-Za-z0-9_-]{24,}/g)].map((m) => m[0]).filter((run) => /\d/.test(run)),
+    );
+    expect(suspicious).toEqual([]);
+    // SSM parameters are referenced by name only: none is created or resolved by CloudFormation.
+    t.resourceCountIs('AWS::SSM::Parameter', 0);
+    const parameters = Object.entries((json.Parameters ?? {}) as Record<string, { Type: string }>);
+    expect(parameters.filter(([, p]) => p.Type.startsWith('AWS::SSM'))).toEqual([
+      ['BootstrapVersion', expect.objectContaining({ Default: '/cdk-bootstrap/hnb659fds/version' })],
+    ]);
+    // The master's name appears where it is read: environments, grants and the change rule, never a value.
+    expect(text).toContain('/zapi/webhook-secret');
+  });
+
+  it('scales to 1,000 instance ids without growing the receiver or the resource count', () => {
+    const many = ids(1_000);
+    const { template: t, report } = synth({ instanceId: many.join(',') });
+    for (const plugin of report.pluginReports) expect(plugin.violations, plugin.pluginName).toEqual([]);
+    const fleet = resourcesOf(t, REGISTRATION_RESOURCE_TYPE);
+    expect(fleet).toHaveLength(1);
+    expect(((fleet[0] as [string, Resource])[1].Properties.RequiredInstanceIds as string).split(',')).toEqual(
+      many,
+    );
+    const resourceCount = Object.keys(t.toJSON().Resources).length;
+    expect(resourceCount).toBeLessThan(500);
+    expect(resourceCount).toBe(Object.keys(none.template.toJSON().Resources).length);
+    const environment = JSON.stringify(receiverEnvironment(t));
+    expect(environment).toBe(JSON.stringify(receiverEnvironment(none.template)));
+    expect(environment.length).toBeLessThan(1_024);
+  });
+
+  it('removes the fleet with registerWebhook=false', () => {
+    const { template: t } = synth({ instanceId: 'TEST', registerWebhook: 'false' });
+    t.resourceCountIs(REGISTRATION_RESOURCE_TYPE, 0);
+    t.resourceCountIs('AWS::Events::Rule', 0);
+    t.resourceCountIs('AWS::Lambda::EventInvokeConfig', 0);
+    const functions = resourcesOf(t, 'AWS::Lambda::Function').map(([id]) => id);
+    expect(functions).toEqual([expect.stringMatching(RECEIVER)]);
+    expect(Object.keys(t.toJSON().Resources).filter((id) => id.startsWith('Fleet'))).toEqual([]);
+    const outputs = Object.keys(t.findOutputs('*'));
+    expect(outputs).not.toContain('ReconcileFunctionName');
+    expect(outputs).toEqual(expect.arrayContaining(['WebhookBaseUrl', 'AlarmTopicArn']));
   });
 
   it('publishes to an existing bus given by ARN, with the archive on it', () => {
     const arn = 'arn:aws:events:sa-east-1:123456789012:event-bus/shared';
-    const { template: t } = synth({
-      instanceId: 'TEST',
-      eventBusArn: arn,
-      throttleRateLimit: '7',
-      archiveRetentionDays: '0',
-    });
+    const { template: t } = synth({ eventBusArn: arn, throttleRateLimit: '7', archiveRetentionDays: '0' });
     t.resourceCountIs('AWS::Events::EventBus', 0);
     t.hasResourceProperties('AWS::Events::Archive', { SourceArn: arn, RetentionDays: 0 });
     expect(receiverPolicyStatements(t)).toEqual(
@@ -160,32 +360,83 @@ describe('PresenceStack', () => {
     t.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       DefaultRouteSettings: Match.objectLike({ ThrottlingRateLimit: 7 }),
     });
-    t.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ [RECEIVER_ENV.eventBusName]: arn }) },
-    });
+    expect(receiverEnvironment(t)[RECEIVER_ENV.eventBusName]).toBe(arn);
+    expect(t.findOutputs('EventBusArn')).toEqual({ EventBusArn: { Value: arn } });
   });
 
   it('refuses a bus in another region or account, naming the context key', () => {
-    expect(() =>
-      synth({ instanceId: 'TEST', eventBusArn: 'arn:aws:events:us-east-1:123456789012:event-bus/x' }),
-    ).toThrow(/eventBusArn: the bus is in region us-east-1 \(the stack deploys to sa-east-1\)/);
-    expect(() =>
-      synth({ instanceId: 'TEST', eventBusArn: 'arn:aws:events:sa-east-1:999999999999:event-bus/x' }),
-    ).toThrow(/eventBusArn: the bus is in account 999999999999/);
+    expect(() => synth({ eventBusArn: 'arn:aws:events:us-east-1:123456789012:event-bus/x' })).toThrow(
+      /eventBusArn: the bus is in region us-east-1 \(the stack deploys to sa-east-1\); use a bus in the same account and region\. Example: -c eventBusArn=arn:aws:events:sa-east-1:123456789012:event-bus\/NAME/,
+    );
+    expect(() => synth({ eventBusArn: 'arn:aws:events:sa-east-1:999999999999:event-bus/x' })).toThrow(
+      /eventBusArn: the bus is in account 999999999999 \(the stack deploys to 123456789012\)/,
+    );
+    expect(() => synth({ eventBusArn: 'arn:aws:events:us-east-1:999999999999:event-bus/x' })).toThrow(
+      /region us-east-1 .* and account 999999999999/,
+    );
   });
 
-  it('passes cdk-nag (AwsSolutions, Serverless) with every acknowledgement scoped to one resource', () => {
-    const names = base.report.pluginReports.map((r) => r.pluginName).sort();
-    expect(names).toEqual(expect.arrayContaining(['AwsSolutions', 'Serverless']));
-    for (const report of base.report.pluginReports) {
-      expect(report.violations, report.pluginName).toEqual([]);
-      for (const suppressed of report.suppressedViolations) {
-        expect(suppressed.reason.length).toBeGreaterThan(40);
-        expect(suppressed.acknowledgedAt).not.toBe('ZapiPresence');
-        for (const construct of suppressed.violatingConstructs) {
-          expect(construct.constructPath.startsWith(`${suppressed.acknowledgedAt}/`)).toBe(true);
-        }
-      }
-    }
+  it('leaves the bus check to deploy time when the stack has no account or region', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const context: Record<string, unknown> = {
+      eventBusArn: 'arn:aws:events:us-east-1:999999999999:event-bus/x',
+    };
+    const config = loadConfig((key) => context[key]);
+    expect(() => new PresenceStack(app, 'Agnostic', { config })).not.toThrow();
+  });
+});
+
+describe('PresenceWebhook props', () => {
+  const stack = () => new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'S');
+
+  it.each(
+    [
+      [{ throttleRateLimit: 0 }, /throttleRateLimit: must be a whole number from 1 to 10000, got 0/],
+      [{ throttleBurstLimit: 5_001 }, /throttleBurstLimit: must be a whole number from 1 to 5000/],
+      [{ maxBodyBytes: 200_001 }, /maxBodyBytes: must be a whole number from 1 to 200000/],
+      [{ receiverMemorySize: 10_241 }, /receiverMemorySize: must be a whole number from 1 to 10240/],
+      [
+        { receiverReservedConcurrency: 0 },
+        /receiverReservedConcurrency: must be a whole number from 1 to 1000/,
+      ],
+      [{ sdkMaxAttempts: 11 }, /sdkMaxAttempts: must be a whole number from 1 to 10/],
+      [
+        { receiverTimeout: Duration.seconds(31) },
+        /receiverTimeout: must be whole seconds from 3 to 30, got 31/,
+      ],
+      [
+        { receiverTimeout: Duration.seconds(2) },
+        /receiverTimeout: must be whole seconds from 3 to 30, got 2/,
+      ],
+      [
+        { secretCacheTtl: Duration.minutes(11) },
+        /secretCacheTtl: must be whole seconds from 1 to 600, got 660/,
+      ],
+      [
+        { secretGracePeriod: Duration.minutes(19) },
+        /secretGracePeriod: must be whole seconds from the secret cache TTL plus 15 minutes \(1200\) to 7 days, got 1140/,
+      ],
+      [
+        { secretCacheTtl: Duration.minutes(10), secretGracePeriod: Duration.minutes(20) },
+        /secretGracePeriod: .*\(1500\) to 7 days, got 1200/,
+      ],
+      [{ secretGracePeriod: Duration.days(8) }, /secretGracePeriod: .* to 7 days, got 691200/],
+    ].map(([props, message]) => [label(props as object), props, message]) as Array<
+      [string, PresenceWebhookProps, RegExp]
+    >,
+  )('refuses %s', (_label, props, message) => {
+    expect(() => new PresenceWebhook(stack(), 'Presence', props)).toThrow(message);
+  });
+
+  it('reports every problem at once', () => {
+    expect(
+      () => new PresenceWebhook(stack(), 'Presence', { throttleRateLimit: 0, sdkMaxAttempts: 0 }),
+    ).toThrow(/^PresenceWebhook: throttleRateLimit: .*; sdkMaxAttempts: /);
+  });
+
+  it('refuses an SDK attempt timeout the receiver would refuse at start (< 100 ms)', () => {
+    expect(() => new PresenceWebhook(stack(), 'Presence', { sdkAttemptTimeoutMs: 50 })).toThrow(
+      /sdkAttemptTimeoutMs/,
+    );
   });
 });

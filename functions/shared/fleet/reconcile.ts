@@ -185,8 +185,9 @@ export async function runFleet(
           { concurrency: settings.concurrency },
         );
   const present = new Set(members.map((m) => m.instanceId));
-  for (const instanceId of request.required ?? [])
+  for (const instanceId of new Set(request.required ?? [])) {
     if (!present.has(instanceId)) members.push(noToken(instanceId));
+  }
 
   const outcomes = await pMap(
     members,
@@ -310,8 +311,21 @@ async function release(
       found: current === undefined ? 'missing' : 'foreign',
     };
   }
-  // Z-API documents no way to clear a webhook; an empty value is what its panel sends.
+  // Z-API documents no way to clear a webhook; an empty value is what its panel sends. Confirm it took.
   await zapi.updateChatPresenceWebhook('', deadline);
+  const after = await zapi.me(deadline);
+  if (after.presenceChatCallbackUrl !== undefined && isOwnEndpoint(after.presenceChatCallbackUrl, ownPath)) {
+    return {
+      instanceId,
+      action: 'failed',
+      registered: false,
+      found: 'stale',
+      error: {
+        code: 'not-confirmed',
+        message: 'Z-API accepted the empty URL but GET me still shows this endpoint; clear the chat-presence webhook in the Z-API panel',
+      },
+    };
+  }
   return { instanceId, action: 'released', registered: false, found: 'stale' };
 }
 

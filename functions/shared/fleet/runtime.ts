@@ -158,12 +158,12 @@ export function effectiveMasterReader(
 export function fleetDeps(config: FleetConfig, ssm: SsmPort, options: FleetRuntimeOptions = {}): FleetDeps {
   const pattern = tokenPattern(config.tokenParameterTemplate);
   const fetchImpl = options.fetch;
+  // A template without a suffix (`/zapi/{instanceId}`) also matches the master and the Client-Token:
+  // never treat those as instances (their values would go into a Z-API URL).
+  const notTokens = new Set([config.masterSecretParameter, config.clientTokenParameter]);
   return {
     async listFleet(deadline: Deadline): Promise<FleetMember[]> {
       const members = new Map<string, string>();
-      // A template without a suffix (`/zapi/{instanceId}`) would match the master and the Client-Token too:
-      // never treat those as instances (their values would go into a Z-API URL).
-      const notTokens = new Set([config.masterSecretParameter, config.clientTokenParameter]);
       for (const parameter of await listParametersByPath(ssm, pattern.path, deadline)) {
         if (notTokens.has(parameter.Name)) continue;
         const instanceId = parameter.Name === undefined ? undefined : pattern.match(parameter.Name);
@@ -172,10 +172,10 @@ export function fleetDeps(config: FleetConfig, ssm: SsmPort, options: FleetRunti
       return [...members].map(([instanceId, token]) => ({ instanceId, token }));
     },
     async readToken(instanceId, deadline) {
+      const name = tokenParameterName(config.tokenParameterTemplate, instanceId);
+      if (notTokens.has(name)) return undefined;
       try {
-        return (
-          await getParameter(ssm, tokenParameterName(config.tokenParameterTemplate, instanceId), deadline)
-        ).Value;
+        return (await getParameter(ssm, name, deadline)).Value;
       } catch (error) {
         if (error instanceof ParameterError && error.code === 'not-found') return undefined;
         throw error;

@@ -78,7 +78,7 @@ export class ZapiError extends Error {
 }
 
 /** Z-API error strings recognised in a 4xx answer, each mapped to a code. Nothing else is read. */
-const KNOWN_ERRORS: Readonly<Record<string, ZapiErrorCode>> = { 'null not allowed': 'client-token-required' };
+const KNOWN_ERRORS: ReadonlyMap<string, ZapiErrorCode> = new Map([['null not allowed', 'client-token-required']]);
 
 /** Largest answer read; the rest is dropped (GET me answers are well under 4 KB). */
 const MAX_ANSWER_BYTES = 256 * 1024;
@@ -233,6 +233,9 @@ export class ZapiClient {
               method,
               headers,
               ...(body !== undefined && { body }),
+              // Never follow a redirect: it would carry the Client-Token (and the URL with its secret)
+              // to another origin.
+              redirect: 'error',
               signal,
             });
             return { status: response.status, text: await readCapped(response) };
@@ -281,7 +284,7 @@ function errorCode(answer: Answer): ZapiErrorCode {
   if (answer.status >= 500) return 'server-error';
   try {
     const body = JSON.parse(answer.text) as { error?: unknown };
-    const known = typeof body?.error === 'string' ? KNOWN_ERRORS[body.error] : undefined;
+    const known = typeof body?.error === 'string' ? KNOWN_ERRORS.get(body.error) : undefined;
     if (known !== undefined) return known;
   } catch {
     // not JSON: the status decides

@@ -1,0 +1,12 @@
+/** The unit tests Stryker runs per mutant: the function tests, without the slow synth-and-bundle test. */
+import { defineConfig } from 'vitest/config';
+import base from './vitest.config.ts';
+
+export default defineConfig({
+  ...base,
+  test: {
+    ...base.test,
+    include: ['test/functions/**/*.test.ts'],
+    exclude: ['test/functions/local-server.test.ts'],
+  },
+});
