@@ -37,6 +37,8 @@ export interface Deadline {
   reserve(ms: number): Deadline;
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export function deadlineAt(at: number, now: () => number = Date.now): Deadline {
   const remainingMs = () => at - now();
   return {
@@ -48,13 +50,15 @@ export function deadlineAt(at: number, now: () => number = Date.now): Deadline {
       const allowed = Math.min(remainingMs(), capMs ?? Number.POSITIVE_INFINITY);
       if (!(allowed > 0)) return Promise.reject(new DeadlineExceeded(what, 0));
       const controller = new AbortController();
+      // setTimeout cannot wait longer than 2^31 - 1 ms (about 24.8 days): a later deadline is cut there.
+      const wait = Math.min(allowed, MAX_TIMER_MS);
       let timer: ReturnType<typeof setTimeout> | undefined;
       const expired = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
-          const error = new DeadlineExceeded(what, allowed);
+          const error = new DeadlineExceeded(what, wait);
           controller.abort(error);
           reject(error);
-        }, allowed);
+        }, wait);
       });
       let work: Promise<T>;
       try {

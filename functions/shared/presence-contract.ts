@@ -86,7 +86,8 @@ export type PresenceCallback = v.InferOutput<typeof PresenceCallbackSchema>;
  * JSON.parse keeps the last value where others keep the first, and numbers beyond double range become
  * Infinity. Re-serializing the validated value means every consumer reads exactly what was validated:
  * one value per key (the last, as validated), documented fields first, numbers in their shortest form,
- * and the keys `__proto__`, `constructor` and `prototype` left out.
+ * and the top-level keys `__proto__`, `constructor` and `prototype` left out (inside other fields they
+ * are kept as plain data, as JSON.parse made them).
  */
 export function canonicalDetail(callback: PresenceCallback): string {
   return JSON.stringify(callback);
@@ -100,7 +101,8 @@ export function nonFiniteNumberPath(value: unknown, path = ''): string | undefin
   if (typeof value === 'number') return Number.isFinite(value) ? undefined : path || '(body)';
   if (typeof value !== 'object' || value === null) return undefined;
   for (const [key, item] of Object.entries(value)) {
-    const found = nonFiniteNumberPath(item, path === '' ? key : `${path}.${key}`);
+    const name = key === '' ? '""' : key;
+    const found = nonFiniteNumberPath(item, path === '' ? name : `${path}.${name}`);
     if (found !== undefined) return found;
   }
   return undefined;
