@@ -4,7 +4,9 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     // Unit-test Apps skip CloudFormation's built-in template validator; the real synth test keeps it.
-    env: { CDK_VALIDATION: 'false' },
+    env: { CDK_VALIDATION: 'false', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    // The SDK's Node 20 notice, once per run instead of once per test file.
+    globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 20_000,
     hookTimeout: 60_000,
     pool: 'forks',

@@ -7,15 +7,17 @@
  * Values given with `-c` arrive as strings; values in cdk.json may be numbers or booleans: both work.
  */
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { RECEIVER_DEFAULTS } from '../functions/presence-webhook/env.ts';
-import { DRIFT_POLICIES, type DriftPolicy } from '../functions/shared/fleet/reconcile.ts';
-import { FLEET_DEFAULTS } from '../functions/shared/fleet/settings.ts';
+import { RECEIVER_DEFAULTS } from '../functions/presence-webhook/settings.ts';
+import { DRIFT_POLICIES, type DriftPolicy, FLEET_DEFAULTS } from '../functions/shared/fleet/settings.ts';
 import { INSTANCE_ID_PATTERN } from '../functions/shared/presence-contract.ts';
 import { ALARM_NAMES, type AlarmName } from './monitoring.ts';
 import { DEFAULT_SECRET_PARAMETER } from './presence-webhook.ts';
 
 /** Every context key this app reads, with its default (if any) and an example. */
 export const CONTEXT_KEYS = {
+  stage: {
+    example: 'staging (deploys the stack ZapiPresence-staging, with its parameters under /zapi/staging/)',
+  },
   instanceId: { example: '3C01A2B3C4D5E6F7A8B9C0D1E2F3A4B5 (several: ID1,ID2; optional)' },
   eventBusArn: { example: 'arn:aws:events:sa-east-1:123456789012:event-bus/my-bus' },
   eventBusName: { example: 'zapi-chat-presence' },
@@ -31,7 +33,9 @@ export const CONTEXT_KEYS = {
   throttleBurstLimit: { default: 100, example: '100' },
   maxBodyBytes: { default: RECEIVER_DEFAULTS.maxBodyBytes, example: '16384' },
   archiveRetentionDays: { default: 30, example: '30 (0 keeps events forever)' },
-  logRetentionDays: { default: 30, example: '30' },
+  logRetentionDays: { default: 365, example: '365' },
+  encryptLogs: { default: true, example: 'false (no customer-managed KMS key for the log groups)' },
+  subscriberAccountIds: { example: '210987654321 (several: ID1,ID2)' },
   receiverReservedConcurrency: { example: '10 (default: none reserved)' },
   receiverTimeoutSeconds: { default: RECEIVER_DEFAULTS.timeoutSeconds, example: '10' },
   receiverMemoryMb: { default: RECEIVER_DEFAULTS.memoryMb, example: '256' },
@@ -58,6 +62,8 @@ export const CONTEXT_KEYS = {
 export type ContextKey = keyof typeof CONTEXT_KEYS;
 
 export interface PresenceConfig {
+  /** Side-by-side deployments: the stack is `ZapiPresence-{stage}`, its defaults under `/zapi/{stage}/`. */
+  readonly stage?: string;
   /** Instances that must register for a deploy to succeed; the fleet is whatever SSM holds. */
   readonly instanceIds: readonly string[];
   /** Publish to this existing bus instead of creating one. */
@@ -106,6 +112,10 @@ export interface PresenceConfig {
   readonly schemaRegistry: boolean;
   /** Send every presence event to a CloudWatch log group, to watch events arrive. */
   readonly debugEventLog: boolean;
+  /** Encrypt the log groups with a customer-managed KMS key. */
+  readonly encryptLogs: boolean;
+  /** Accounts allowed to create rules on the bus. */
+  readonly subscriberAccountIds: readonly string[];
 }
 
 /** Reads one context value; a CDK `App` or `Node` provides this. */
@@ -187,13 +197,19 @@ export function loadConfig(read: ContextReader): PresenceConfig {
       problem('eventBusName', 'names a bus to create; it cannot be combined with eventBusArn');
   }
 
+  // A stage keeps its own parameters (and metrics) apart: /zapi/{stage}/... unless set explicitly.
+  const stage = text('stage');
+  if (stage !== undefined && !/^[A-Za-z][A-Za-z0-9-]{0,30}$/.test(stage)) {
+    problem('stage', `"${stage}" must start with a letter and hold up to 31 letters, digits and -`);
+  }
+  const under = (name: string) => (stage === undefined ? name : name.replace(/^\/zapi\//, `/zapi/${stage}/`));
   const webhookSecretParameter = ssmName(
     'webhookSecretParameter',
-    CONTEXT_KEYS.webhookSecretParameter.default,
+    under(CONTEXT_KEYS.webhookSecretParameter.default),
   ) as string;
   const instanceTokenParameter = ssmName(
     'instanceTokenParameter',
-    CONTEXT_KEYS.instanceTokenParameter.default,
+    under(CONTEXT_KEYS.instanceTokenParameter.default),
   ) as string;
   const placeholder = instanceTokenParameter.indexOf('{instanceId}');
   if (
@@ -223,6 +239,22 @@ export function loadConfig(read: ContextReader): PresenceConfig {
   const registerWebhook = flag('registerWebhook', CONTEXT_KEYS.registerWebhook.default);
   const schemaRegistry = flag('schemaRegistry', CONTEXT_KEYS.schemaRegistry.default);
   const debugEventLog = flag('debugEventLog', CONTEXT_KEYS.debugEventLog.default);
+  const encryptLogs = flag('encryptLogs', CONTEXT_KEYS.encryptLogs.default);
+  const accountsRaw = text('subscriberAccountIds');
+  const subscriberAccountIds =
+    accountsRaw === undefined ? [] : [...new Set(accountsRaw.split(',').map((a) => a.trim()))];
+  const badAccounts = subscriberAccountIds.filter((a) => !/^\d{12}$/.test(a));
+  if (badAccounts.length > 0) {
+    problem(
+      'subscriberAccountIds',
+      `${badAccounts.map((a) => `"${a}"`).join(', ')} is not a 12-digit AWS account id`,
+    );
+  } else if (subscriberAccountIds.length > 0 && eventBusArn !== undefined) {
+    problem(
+      'subscriberAccountIds',
+      'only for a bus this app creates; with eventBusArn, set the policy on your own bus',
+    );
+  }
 
   // None by default: a reservation fails the deploy on accounts whose concurrency quota is 10 (new ones).
   const concurrencyRaw = text('receiverReservedConcurrency');
@@ -306,7 +338,11 @@ export function loadConfig(read: ContextReader): PresenceConfig {
     }
   }
 
-  const metricsNamespace = text('metricsNamespace') ?? CONTEXT_KEYS.metricsNamespace.default;
+  const metricsNamespace =
+    text('metricsNamespace') ??
+    (stage === undefined
+      ? CONTEXT_KEYS.metricsNamespace.default
+      : `${CONTEXT_KEYS.metricsNamespace.default}/${stage}`);
   if (!/^[A-Za-z0-9.\-_/#:]{1,255}$/.test(metricsNamespace) || metricsNamespace.startsWith('AWS/')) {
     problem('metricsNamespace', `"${metricsNamespace}" is not a CloudWatch namespace of your own`);
   }
@@ -334,6 +370,7 @@ export function loadConfig(read: ContextReader): PresenceConfig {
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
+    ...(stage !== undefined && { stage }),
     instanceIds,
     ...(eventBusArn !== undefined && { eventBusArn }),
     ...(eventBusName !== undefined && { eventBusName }),
@@ -368,5 +405,12 @@ export function loadConfig(read: ContextReader): PresenceConfig {
     ...(alarmEmail !== undefined && { alarmEmail }),
     schemaRegistry,
     debugEventLog,
+    encryptLogs,
+    subscriberAccountIds,
   };
+}
+
+/** The stack's name: `ZapiPresence`, or `ZapiPresence-{stage}`. */
+export function stackName(config: Pick<PresenceConfig, 'stage'>): string {
+  return config.stage === undefined ? 'ZapiPresence' : `ZapiPresence-${config.stage}`;
 }

@@ -10,6 +10,7 @@
 import { ArnFormat, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { IRuleTarget } from 'aws-cdk-lib/aws-events';
 import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { PresenceSubscription } from './presence-subscription.ts';
@@ -18,6 +19,8 @@ import type { PresenceWebhook } from './presence-webhook.ts';
 export interface DebugEventLogProps {
   readonly webhook: PresenceWebhook;
   readonly retention: RetentionDays;
+  /** @default - CloudWatch Logs' own encryption */
+  readonly encryptionKey?: IKey;
   /** Must start with /aws/events/. @default `/aws/events/{stackName}/presence` */
   readonly logGroupName?: string;
 }
@@ -34,6 +37,7 @@ export class DebugEventLog extends Construct {
     this.logGroup = new LogGroup(this, 'Events', {
       logGroupName: name,
       retention: props.retention,
+      ...(props.encryptionKey !== undefined && { encryptionKey: props.encryptionKey }),
       removalPolicy: RemovalPolicy.DESTROY,
     });
     // EventBridge writes through the log group's resource policy.

@@ -1,60 +1,51 @@
 /**
- * The one place every Lambda of this app gets its defaults: newest Node.js runtime, arm64, JSON logs
- * into a log group with retention, minified ESM bundled locally by esbuild with the AWS SDK inside.
+ * The one place every Lambda of this project gets its defaults: newest Node.js runtime, arm64, JSON logs
+ * into its own log group with retention (and, when given, a KMS key), its own role, and the code from
+ * lib/bundling.ts (prebuilt in the package, bundled at synth in this repository).
  */
-import { fileURLToPath } from 'node:url';
-import { type Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import {
   ApplicationLogLevel,
   Architecture,
+  type FunctionOptions,
+  Function as LambdaFunction,
   LoggingFormat,
   Runtime,
   SystemLogLevel,
 } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, type NodejsFunctionProps, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { type FunctionName, functionCode } from './bundling.ts';
 
-/** Root of this repository (for entry paths and the lock file). */
-export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
-
-/** Absolute path of a file under functions/. */
-export function functionEntry(relative: string): string {
-  return fileURLToPath(new URL(`../functions/${relative}`, import.meta.url));
-}
-
-/** The newest Node.js runtime Lambda offers (and the esbuild target that matches it). */
+/** The newest Node.js runtime Lambda offers (lib/bundling.ts targets the same). */
 export const NODE_RUNTIME = Runtime.NODEJS_24_X;
-export const ESBUILD_TARGET = 'node24';
 
 export interface PresenceFunctionProps
   extends Omit<
-    NodejsFunctionProps,
-    'runtime' | 'architecture' | 'logGroup' | 'logRetention' | 'loggingFormat' | 'bundling' | 'role'
+    FunctionOptions,
+    'architecture' | 'logGroup' | 'logRetention' | 'loggingFormat' | 'role' | 'memorySize' | 'timeout'
   > {
-  /** Source file under functions/, e.g. `presence-webhook/handler.ts`. */
-  readonly entry: string;
+  /** Which of this project's functions. */
+  readonly function: FunctionName;
   readonly memorySize: number;
-  readonly timeout: Duration;
-  /** @default RetentionDays.ONE_MONTH */
+  readonly timeout: NonNullable<FunctionOptions['timeout']>;
+  /** @default RetentionDays.ONE_YEAR */
   readonly logRetentionDays?: RetentionDays;
-  /**
-   * Bundle the AWS SDK's event-stream codec. Only operations with event-stream payloads (e.g. Bedrock
-   * or Transcribe streaming, S3 SelectObjectContent) need it; without it such a call fails at run time.
-   * @default false
-   */
-  readonly eventStreams?: boolean;
+  /** Encrypts the function's log group. @default - CloudWatch Logs' own encryption */
+  readonly logEncryptionKey?: IKey;
 }
 
-export class PresenceFunction extends NodejsFunction {
+export class PresenceFunction extends LambdaFunction {
   /** The function's own log group (with retention). */
   readonly functionLogGroup: LogGroup;
 
   constructor(scope: Construct, id: string, props: PresenceFunctionProps) {
     const logGroup = new LogGroup(scope, `${id}Logs`, {
-      retention: props.logRetentionDays ?? RetentionDays.ONE_MONTH,
+      retention: props.logRetentionDays ?? RetentionDays.ONE_YEAR,
       removalPolicy: RemovalPolicy.DESTROY,
+      ...(props.logEncryptionKey !== undefined && { encryptionKey: props.logEncryptionKey }),
     });
     // Our own role: the function may write to its own log group and nothing else until granted more
     // (no AWSLambdaBasicExecutionRole with its account-wide logs:CreateLogGroup).
@@ -62,12 +53,11 @@ export class PresenceFunction extends NodejsFunction {
       assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
       description: `Execution role of ${id}`,
     });
-    const { logRetentionDays: _retention, eventStreams, ...functionProps } = props;
+    const { logRetentionDays: _retention, logEncryptionKey: _key, function: name, ...functionProps } = props;
     super(scope, id, {
       ...functionProps,
-      entry: functionEntry(props.entry),
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: `${PROJECT_ROOT}package-lock.json`,
+      code: functionCode(scope, name),
+      handler: 'index.handler',
       runtime: NODE_RUNTIME,
       architecture: Architecture.ARM_64,
       role,
@@ -75,25 +65,6 @@ export class PresenceFunction extends NodejsFunction {
       loggingFormat: LoggingFormat.JSON,
       applicationLogLevelV2: ApplicationLogLevel.INFO,
       systemLogLevelV2: SystemLogLevel.WARN,
-      bundling: {
-        format: OutputFormat.ESM,
-        target: ESBUILD_TARGET,
-        minify: true,
-        sourceMap: false,
-        mainFields: ['module', 'main'],
-        // Bundle the AWS SDK too: a bundled, tree-shaken SDK imports much faster than the runtime's copy.
-        externalModules: [],
-        // Some bundled CommonJS dependencies call require() for Node built-ins.
-        banner: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);",
-        // Leave out what can never run in Lambda (see each stand-in's comment); measured in BENCHMARKS.md.
-        esbuildArgs: {
-          '--alias:@aws-sdk/credential-provider-node': functionEntry('shared/bundle/lambda-credentials.ts'),
-          ...(eventStreams !== true && {
-            '--alias:@smithy/core/event-streams': functionEntry('shared/bundle/no-event-streams.ts'),
-          }),
-        },
-        forceDockerBundling: false,
-      },
     });
     this.functionLogGroup = logGroup;
     logGroup.grantWrite(role);

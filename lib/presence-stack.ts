@@ -1,140 +1,119 @@
 /**
- * The stack: composes the constructs from a validated config and declares the outputs. No secret value
- * ever reaches it: SSM parameters are referenced by name and read at runtime.
+ * This repository's own app: one stack holding a `ZapiPresence` built from the CDK context, and the
+ * outputs an operator needs. No secret value ever reaches it: SSM parameters are referenced by name.
  */
-import { Arn, ArnFormat, CfnOutput, Duration, Stack, type StackProps, Token } from 'aws-cdk-lib';
-import { EventBus } from 'aws-cdk-lib/aws-events';
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { ConfigError, type PresenceConfig } from './config.ts';
-import { DebugEventLog } from './debug-event-log.ts';
-import { PresenceMonitoring } from './monitoring.ts';
-import { PresenceSchemaRegistry } from './presence-schema.ts';
-import { PresenceWebhook } from './presence-webhook.ts';
-import { WebhookFleet } from './webhook-fleet.ts';
+import type { PresenceConfig } from './config.ts';
+import { ZapiPresence, type ZapiPresenceProps } from './zapi-presence.ts';
 
 export interface PresenceStackProps extends StackProps {
   readonly config: PresenceConfig;
 }
 
+/** The construct's props for a validated config. */
+export function presenceProps(config: PresenceConfig): ZapiPresenceProps {
+  return {
+    ...(config.instanceIds.length > 0 && { instanceIds: config.instanceIds }),
+    registerWebhook: config.registerWebhook,
+    instanceTokenParameterName: config.instanceTokenParameter,
+    webhookSecretParameterName: config.webhookSecretParameter,
+    ...(config.clientTokenParameter !== undefined && {
+      clientTokenParameterName: config.clientTokenParameter,
+    }),
+    zapiBaseUrl: config.zapiBaseUrl,
+    zapiAttemptTimeout: Duration.millis(config.zapiAttemptTimeoutMs),
+    zapiMaxAttempts: config.zapiMaxAttempts,
+    driftPolicy: config.driftPolicy,
+    sweepInterval: Duration.minutes(config.sweepIntervalMinutes),
+    reconcileConcurrency: config.reconcileConcurrency,
+    dueWarningDays: config.dueWarningDays,
+    ...(config.currentPaymentStatuses !== undefined && {
+      currentPaymentStatuses: config.currentPaymentStatuses,
+    }),
+    registrationTimeout: Duration.seconds(config.registrationTimeoutSeconds),
+    reconcilerTimeout: Duration.seconds(config.reconcilerTimeoutSeconds),
+    ...(config.eventBusArn !== undefined && { eventBusArn: config.eventBusArn }),
+    ...(config.eventBusName !== undefined && { eventBusName: config.eventBusName }),
+    archiveRetention: Duration.days(config.archiveRetentionDays),
+    ...(config.subscriberAccountIds.length > 0 && { subscriberAccountIds: config.subscriberAccountIds }),
+    maxBodyBytes: config.maxBodyBytes,
+    throttleRateLimit: config.throttleRateLimit,
+    throttleBurstLimit: config.throttleBurstLimit,
+    receiverMemorySize: config.receiverMemoryMb,
+    receiverTimeout: Duration.seconds(config.receiverTimeoutSeconds),
+    ...(config.receiverReservedConcurrency !== undefined && {
+      receiverReservedConcurrency: config.receiverReservedConcurrency,
+    }),
+    sdkAttemptTimeout: Duration.millis(config.sdkAttemptTimeoutMs),
+    sdkMaxAttempts: config.sdkMaxAttempts,
+    secretCacheTtl: Duration.seconds(config.secretCacheSeconds),
+    secretGracePeriod: Duration.minutes(config.secretGraceMinutes),
+    logRetention: config.logRetentionDays,
+    encryptLogs: config.encryptLogs,
+    metricsNamespace: config.metricsNamespace,
+    ...(config.alarmEmail !== undefined && { alarmEmail: config.alarmEmail }),
+    alarmThresholds: config.alarmThresholds,
+    schemaRegistry: config.schemaRegistry,
+    debugEventLog: config.debugEventLog,
+  };
+}
+
 export class PresenceStack extends Stack {
-  readonly webhook: PresenceWebhook;
-  /** The fleet reconciler and deploy-time registration (unless `registerWebhook` is false). */
-  readonly fleet?: WebhookFleet;
-  readonly monitoring: PresenceMonitoring;
-  readonly schemaRegistry?: PresenceSchemaRegistry;
-  /** With `debugEventLog`: every presence event, as subscribers receive it, in a log group. */
-  readonly debugEventLog?: DebugEventLog;
+  readonly presence: ZapiPresence;
 
   constructor(scope: Construct, id: string, props: PresenceStackProps) {
-    super(scope, id, props);
-    const { config } = props;
-    if (config.eventBusArn !== undefined) this.checkSameEnvironment(config.eventBusArn);
-
-    this.webhook = new PresenceWebhook(this, 'Presence', {
-      ...(config.eventBusArn !== undefined && {
-        eventBus: EventBus.fromEventBusArn(this, 'ImportedBus', config.eventBusArn),
-      }),
-      ...(config.eventBusName !== undefined && { eventBusName: config.eventBusName }),
-      webhookSecretParameterName: config.webhookSecretParameter,
-      throttleRateLimit: config.throttleRateLimit,
-      throttleBurstLimit: config.throttleBurstLimit,
-      maxBodyBytes: config.maxBodyBytes,
-      archiveRetention: Duration.days(config.archiveRetentionDays),
-      logRetention: config.logRetentionDays,
-      metricsNamespace: config.metricsNamespace,
-      ...(config.receiverReservedConcurrency !== undefined && {
-        receiverReservedConcurrency: config.receiverReservedConcurrency,
-      }),
-      receiverTimeout: Duration.seconds(config.receiverTimeoutSeconds),
-      receiverMemorySize: config.receiverMemoryMb,
-      sdkAttemptTimeoutMs: config.sdkAttemptTimeoutMs,
-      sdkMaxAttempts: config.sdkMaxAttempts,
-      secretCacheTtl: Duration.seconds(config.secretCacheSeconds),
-      secretGracePeriod: Duration.minutes(config.secretGraceMinutes),
-    });
-
-    if (config.registerWebhook) {
-      this.fleet = new WebhookFleet(this, 'Fleet', {
-        webhook: this.webhook,
-        instanceTokenParameterName: config.instanceTokenParameter,
-        ...(config.clientTokenParameter !== undefined && {
-          clientTokenParameterName: config.clientTokenParameter,
-        }),
-        requiredInstanceIds: config.instanceIds,
-        zapiBaseUrl: config.zapiBaseUrl,
-        zapiAttemptTimeoutMs: config.zapiAttemptTimeoutMs,
-        zapiMaxAttempts: config.zapiMaxAttempts,
-        driftPolicy: config.driftPolicy,
-        sweepInterval: Duration.minutes(config.sweepIntervalMinutes),
-        concurrency: config.reconcileConcurrency,
-        ...(config.currentPaymentStatuses !== undefined && {
-          currentPaymentStatuses: config.currentPaymentStatuses,
-        }),
-        reconcilerTimeout: Duration.seconds(config.reconcilerTimeoutSeconds),
-        dueWarningDays: config.dueWarningDays,
-        registrationTimeout: Duration.seconds(config.registrationTimeoutSeconds),
-        logRetention: config.logRetentionDays,
-      });
-    }
-
-    this.monitoring = new PresenceMonitoring(this, 'Monitoring', {
-      webhook: this.webhook,
-      ...(this.fleet && { fleet: this.fleet }),
-      ...(config.alarmEmail !== undefined && { alarmEmail: config.alarmEmail }),
-      alarmThresholds: config.alarmThresholds,
-    });
-
-    if (config.debugEventLog) {
-      this.debugEventLog = new DebugEventLog(this, 'DebugEvents', {
-        webhook: this.webhook,
-        retention: config.logRetentionDays,
-      });
-    }
-
-    if (config.schemaRegistry) this.schemaRegistry = new PresenceSchemaRegistry(this, 'Schemas');
+    const { config, ...stackProps } = props;
+    super(scope, id, stackProps);
+    // The id 'Default' adds nothing to logical ids: resources keep the ids earlier versions of this app
+    // deployed (a changed id would replace the bus and the API, and with it the webhook URL).
+    this.presence = new ZapiPresence(this, 'Default', presenceProps(config));
+    const presence = this.presence;
 
     new CfnOutput(this, 'WebhookBaseUrl', {
       description:
         'Webhook base URL; instance I is registered at {base}/instances/I/presence?secret=base64url(HMAC-SHA256(master, I))',
-      value: this.webhook.baseUrl,
+      value: presence.webhookBaseUrl,
     });
+    new CfnOutput(this, 'EventBusName', { value: presence.eventBus.eventBusName });
+    new CfnOutput(this, 'EventBusArn', { value: presence.eventBus.eventBusArn });
+    new CfnOutput(this, 'DashboardName', { value: presence.dashboard.dashboardName });
     new CfnOutput(this, 'AlarmTopicArn', {
       description: 'Every alarm notifies this SNS topic: subscribe e-mail, chat or paging to it',
-      value: this.monitoring.alarmTopic.topicArn,
+      value: presence.alarmTopic.topicArn,
     });
-    if (this.fleet) {
+    if (presence.reconciler) {
       new CfnOutput(this, 'ReconcileFunctionName', {
         description:
           'The fleet reconciler: aws lambda invoke --function-name <this> --payload \'{}\' (or {"instanceIds":["ID"]}, {"release":["ID"]}) out.json',
-        value: this.fleet.reconciler.functionName,
+        value: presence.reconciler.functionName,
       });
     }
-    new CfnOutput(this, 'EventBusName', { value: this.webhook.eventBus.eventBusName });
-    new CfnOutput(this, 'EventBusArn', { value: this.webhook.eventBus.eventBusArn });
-    new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName });
-    if (this.debugEventLog) {
+    if (presence.debugEventLog) {
       new CfnOutput(this, 'DebugEventLogGroup', {
         description: 'Watch events arrive: aws logs tail --follow <this name>',
-        value: this.debugEventLog.logGroup.logGroupName,
+        value: presence.debugEventLog.logGroup.logGroupName,
       });
     }
-    if (this.schemaRegistry) {
-      new CfnOutput(this, 'SchemaRegistryName', { value: this.schemaRegistry.registry.attrRegistryName });
+    if (presence.schemaRegistry) {
+      new CfnOutput(this, 'SchemaRegistryName', { value: presence.schemaRegistry.registry.attrRegistryName });
     }
   }
 
-  /** The receiver publishes in its own region, and the archive must live in the bus's account. */
-  private checkSameEnvironment(eventBusArn: string): void {
-    const { region, account } = Arn.split(eventBusArn, ArnFormat.SLASH_RESOURCE_NAME);
-    const problems: string[] = [];
-    if (!Token.isUnresolved(this.region) && region !== this.region)
-      problems.push(`region ${region} (the stack deploys to ${this.region})`);
-    if (!Token.isUnresolved(this.account) && account !== this.account)
-      problems.push(`account ${account} (the stack deploys to ${this.account})`);
-    if (problems.length > 0) {
-      throw new ConfigError([
-        `eventBusArn: the bus is in ${problems.join(' and ')}; use a bus in the same account and region. Example: -c eventBusArn=arn:aws:events:${this.region}:${Token.isUnresolved(this.account) ? 'ACCOUNT' : this.account}:event-bus/NAME`,
-      ]);
-    }
+  /** The building blocks (shortcuts to `presence.*`). */
+  get webhook() {
+    return this.presence.webhook;
+  }
+  get fleet() {
+    return this.presence.fleet;
+  }
+  get monitoring() {
+    return this.presence.monitoring;
+  }
+  get schemaRegistry() {
+    return this.presence.schemaRegistry;
+  }
+  get debugEventLog() {
+    return this.presence.debugEventLog;
   }
 }

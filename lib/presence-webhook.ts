@@ -19,10 +19,11 @@ import {
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Archive, EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
 import { Grant } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type IStringParameter, StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { RECEIVER_DEFAULTS, RECEIVER_ENV } from '../functions/presence-webhook/env.ts';
+import { RECEIVER_DEFAULTS, RECEIVER_ENV } from '../functions/presence-webhook/settings.ts';
 import { EVENT_SOURCE, type PresenceStatus } from '../functions/shared/presence-contract.ts';
 import { PresenceFunction } from './presence-function.ts';
 import { PresenceSubscription, type PresenceSubscriptionOptions } from './presence-subscription.ts';
@@ -69,9 +70,14 @@ export interface PresenceWebhookProps {
   readonly archiveRetention?: Duration;
   /**
    * Retention of the receiver's and the API's log groups.
-   * @default RetentionDays.ONE_MONTH
+   * @default RetentionDays.ONE_YEAR
    */
   readonly logRetention?: RetentionDays;
+  /**
+   * KMS key encrypting the receiver's and the API's log groups.
+   * @default - CloudWatch Logs' own encryption
+   */
+  readonly logEncryptionKey?: IKey;
   /**
    * Memory of the receiver, in MB.
    * @default 256
@@ -148,7 +154,8 @@ export class PresenceWebhook extends Construct {
     this.secretGracePeriod =
       props.secretGracePeriod ?? Duration.seconds(RECEIVER_DEFAULTS.secretGraceSeconds);
     this.metricsNamespace = props.metricsNamespace ?? RECEIVER_DEFAULTS.metricsNamespace;
-    const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
+    const logRetention = props.logRetention ?? RetentionDays.ONE_YEAR;
+    const encryption = props.logEncryptionKey === undefined ? {} : { encryptionKey: props.logEncryptionKey };
 
     // The bus, created or imported, and an archive of our events for replay.
     this.eventBus =
@@ -172,7 +179,7 @@ export class PresenceWebhook extends Construct {
     const E = RECEIVER_ENV;
     const D = RECEIVER_DEFAULTS;
     this.receiver = new PresenceFunction(this, 'Receiver', {
-      entry: 'presence-webhook/handler.ts',
+      function: 'receiver',
       description: 'Z-API chat-presence webhook -> EventBridge',
       memorySize: props.receiverMemorySize ?? D.memoryMb,
       ...(props.receiverReservedConcurrency !== undefined && {
@@ -181,6 +188,7 @@ export class PresenceWebhook extends Construct {
       // The handler answers 503 1 s before this, whatever its dependencies do.
       timeout: props.receiverTimeout ?? Duration.seconds(D.timeoutSeconds),
       logRetentionDays: logRetention,
+      ...(props.logEncryptionKey !== undefined && { logEncryptionKey: props.logEncryptionKey }),
       // Names and numbers only: no instance list (any instance whose derived secret matches is served).
       environment: {
         // An imported bus is addressed by ARN (PutEvents accepts either; the ARN is unambiguous).
@@ -226,17 +234,16 @@ export class PresenceWebhook extends Construct {
     });
     if (!route) throw new Error('PresenceWebhook: the webhook route was not created');
     this.route = route;
-    {
-      Validations.of(this.route).acknowledge({
-        id: 'AwsSolutions::AwsSolutions-APIG4',
-        reason:
-          'Z-API cannot send credentials in headers or sign webhooks; the registered URL carries a secret query ' +
-          'parameter that the receiver compares in constant time (from SSM) before it reads the body.',
-      });
-    }
+    Validations.of(this.route).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-APIG4',
+      reason:
+        'Z-API cannot send credentials in headers or sign webhooks; the registered URL carries a secret query ' +
+        'parameter that the receiver compares in constant time (from SSM) before it reads the body.',
+    });
 
     this.accessLogGroup = new LogGroup(this, 'AccessLogs', {
       retention: logRetention,
+      ...encryption,
       removalPolicy: RemovalPolicy.DESTROY,
     });
     this.stage = new HttpStage(this, 'DefaultStage', {
@@ -329,9 +336,13 @@ function validateProps(props: PresenceWebhookProps): void {
   positive('receiverReservedConcurrency', props.receiverReservedConcurrency, 1_000);
   if (
     props.sdkAttemptTimeoutMs !== undefined &&
-    (!Number.isInteger(props.sdkAttemptTimeoutMs) || props.sdkAttemptTimeoutMs < 100 || props.sdkAttemptTimeoutMs > 30_000)
+    (!Number.isInteger(props.sdkAttemptTimeoutMs) ||
+      props.sdkAttemptTimeoutMs < 100 ||
+      props.sdkAttemptTimeoutMs > 30_000)
   ) {
-    problems.push(`sdkAttemptTimeoutMs: must be a whole number from 100 to 30000, got ${props.sdkAttemptTimeoutMs}`);
+    problems.push(
+      `sdkAttemptTimeoutMs: must be a whole number from 100 to 30000, got ${props.sdkAttemptTimeoutMs}`,
+    );
   }
   positive('sdkMaxAttempts', props.sdkMaxAttempts, 10);
   const timeout = props.receiverTimeout?.toSeconds();

@@ -16,6 +16,7 @@ import { ArnFormat, CustomResource, Duration, RemovalPolicy, Stack, Validations 
 import { EventBus, Match, Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Grant } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
@@ -25,11 +26,16 @@ import {
   REGISTRATION_PROPERTIES,
   REGISTRATION_RESOURCE_TYPE,
 } from '../functions/register-webhook/properties.ts';
-import { DRIFT_POLICIES, type DriftPolicy } from '../functions/shared/fleet/reconcile.ts';
-import { FLEET_DEFAULTS, FLEET_ENV, INSTANCE_PLACEHOLDER } from '../functions/shared/fleet/settings.ts';
+import {
+  DRIFT_POLICIES,
+  type DriftPolicy,
+  FLEET_DEFAULTS,
+  FLEET_ENV,
+  INSTANCE_PLACEHOLDER,
+} from '../functions/shared/fleet/settings.ts';
 import { INSTANCE_ID_PATTERN } from '../functions/shared/presence-contract.ts';
+import { acknowledgeFinding } from './acknowledge.ts';
 import { deadLetterQueue } from './dead-letter-queue.ts';
-import { acknowledgeFinding } from './nag.ts';
 import { PresenceFunction } from './presence-function.ts';
 import type { PresenceWebhook } from './presence-webhook.ts';
 
@@ -88,8 +94,10 @@ export interface WebhookFleetProps {
    * @default - the synthesis time
    */
   readonly deployNonce?: string;
-  /** @default RetentionDays.ONE_MONTH */
+  /** @default RetentionDays.ONE_YEAR */
   readonly logRetention?: RetentionDays;
+  /** KMS key encrypting the fleet functions' log groups. @default - CloudWatch Logs' own encryption */
+  readonly logEncryptionKey?: IKey;
   /** CloudWatch namespace of the fleet's metrics. @default the webhook's */
   readonly metricsNamespace?: string;
 }
@@ -128,7 +136,8 @@ export class WebhookFleet extends Construct {
     this.driftPolicy = props.driftPolicy ?? 'repair';
     this.sweepInterval = props.sweepInterval ?? Duration.minutes(FLEET_DEFAULTS.sweepIntervalMinutes);
     this.metricsNamespace = props.metricsNamespace ?? webhook.metricsNamespace;
-    const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
+    const logRetention = props.logRetention ?? RetentionDays.ONE_YEAR;
+    const logEncryptionKey = props.logEncryptionKey;
 
     const E = FLEET_ENV;
     const environment: Record<string, string> = {
@@ -157,11 +166,12 @@ export class WebhookFleet extends Construct {
     // land in a dead-letter queue (with an alarm), never silently.
     this.reconcilerDeadLetters = deadLetterQueue(this, 'ReconcilerDeadLetters', 'the fleet reconciler');
     this.reconciler = new PresenceFunction(this, 'Reconciler', {
-      entry: 'reconcile-webhooks/handler.ts',
+      function: 'reconciler',
       description: 'Keeps every Z-API instance of the fleet registered (drift sweep, SSM changes)',
       memorySize: 256,
       timeout: reconcilerTimeout,
       logRetentionDays: logRetention,
+      ...(logEncryptionKey !== undefined && { logEncryptionKey }),
       environment,
       // A failed asynchronous invocation (after Lambda's 2 retries) goes to the queue with its error.
       onFailure: new SqsDestination(this.reconcilerDeadLetters),
@@ -180,11 +190,12 @@ export class WebhookFleet extends Construct {
 
     // The deploy-time registration (same core, register mode).
     this.registrationHandler = new PresenceFunction(this, 'Registrar', {
-      entry: 'register-webhook/handler.ts',
+      function: 'registrar',
       description: 'Registers the fleet with Z-API on every deploy',
       memorySize: 256,
       timeout: props.registrationTimeout ?? Duration.seconds(FLEET_DEFAULTS.registrationTimeoutSeconds),
       logRetentionDays: logRetention,
+      ...(logEncryptionKey !== undefined && { logEncryptionKey }),
       environment,
     });
     Validations.of(this.registrationHandler).acknowledge({
@@ -233,6 +244,7 @@ export class WebhookFleet extends Construct {
       onEventHandler: this.registrationHandler,
       logGroup: new LogGroup(this, 'ProviderLogs', {
         retention: logRetention,
+        ...(logEncryptionKey !== undefined && { encryptionKey: logEncryptionKey }),
         removalPolicy: RemovalPolicy.DESTROY,
       }),
     });

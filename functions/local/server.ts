@@ -105,6 +105,29 @@ export function dryRunPublisher(out: (line: string) => void): Publish {
   };
 }
 
+/**
+ * On your machine, a failed publish says why on stderr: missing credentials or region, an unknown bus,
+ * access denied (the SDK's own words). The HTTP answer stays the plain 503 the Lambda gives.
+ */
+function explained(publish: Publish, err: (line: string) => void): Publish {
+  return async (status, detail, deadline) => {
+    try {
+      return await publish(status, detail, deadline);
+    } catch (error) {
+      const cause = error instanceof Error && error.cause instanceof Error ? error.cause : undefined;
+      if (cause) {
+        const hint = /credential/i.test(`${cause.name} ${cause.message}`)
+          ? ' (set AWS credentials: AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)'
+          : /region/i.test(cause.message)
+            ? ' (set AWS_REGION)'
+            : '';
+        err(`${new Date().toISOString()} publish failed: ${cause.name}: ${cause.message}${hint}`);
+      }
+      throw error;
+    }
+  };
+}
+
 const TEXT_TYPES = /^(?:text\/|application\/(?:[\w.+-]+\+)?(?:json|xml|javascript|x-www-form-urlencoded))/i;
 
 /** Reads a body of at most `limit` bytes; 'too-large' (and the rest is not read) past it. */
@@ -190,10 +213,13 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   let inFlight = 0;
 
   const publish = options.eventBusName
-    ? createPublisher({
-        client: options.eventBridge ?? new EventBridgeClient({}),
-        eventBusName: options.eventBusName,
-      })
+    ? explained(
+        createPublisher({
+          client: options.eventBridge ?? new EventBridgeClient({}),
+          eventBusName: options.eventBusName,
+        }),
+        err,
+      )
     : dryRunPublisher(out);
 
   // Same derivation and constant-time comparison as the Lambda, with the local master instead of SSM.

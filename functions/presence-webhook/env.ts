@@ -1,31 +1,10 @@
 /**
- * The receiver's environment: names only, never secret values. Shared with lib/ so the construct sets
- * exactly the variables the function reads.
+ * Reads the receiver's environment (names and numbers only, never secret values); the names and defaults
+ * live in ./settings.ts, which lib/ shares.
  */
-export const RECEIVER_ENV = {
-  eventBusName: 'EVENT_BUS_NAME',
-  secretParameterName: 'WEBHOOK_SECRET_PARAMETER',
-  maxBodyBytes: 'MAX_BODY_BYTES',
-  secretCacheSeconds: 'SECRET_CACHE_SECONDS',
-  secretGraceSeconds: 'SECRET_GRACE_SECONDS',
-  sdkAttemptTimeoutMs: 'SDK_ATTEMPT_TIMEOUT_MS',
-  sdkMaxAttempts: 'SDK_MAX_ATTEMPTS',
-  metricsNamespace: 'METRICS_NAMESPACE',
-} as const;
+import { RECEIVER_DEFAULTS, RECEIVER_ENV } from './settings.ts';
 
-/** Defaults of the receiver's settings (the construct and the local server use the same). */
-export const RECEIVER_DEFAULTS = {
-  maxBodyBytes: 16_384,
-  secretCacheSeconds: 300,
-  /** The previous master's derived secrets stay valid this long after a rotation. */
-  secretGraceSeconds: 3_600,
-  /** Per-attempt timeout of an SSM or EventBridge call (the invocation's deadline still bounds the whole). */
-  sdkAttemptTimeoutMs: 2_000,
-  sdkMaxAttempts: 2,
-  metricsNamespace: 'ZapiPresence',
-  timeoutSeconds: 10,
-  memoryMb: 256,
-} as const;
+export { RECEIVER_DEFAULTS, RECEIVER_ENV } from './settings.ts';
 
 export interface ReceiverEnv {
   readonly eventBusName: string;

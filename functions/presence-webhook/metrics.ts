@@ -15,15 +15,9 @@
  */
 import type { InternalErrorLogger, OutcomeLogger } from './adapter.ts';
 import type { Outcome } from './receive.ts';
+import { METRIC_NAMES } from './settings.ts';
 
-export const METRIC_NAMES = {
-  accepted: 'Accepted',
-  publishLatency: 'PublishLatency',
-  rejected: 'Rejected',
-  publishFailures: 'PublishFailures',
-  secretFailures: 'SecretFailures',
-  internalErrors: 'InternalErrors',
-} as const;
+export { METRIC_NAMES } from './settings.ts';
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
 

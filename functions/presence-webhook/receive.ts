@@ -24,6 +24,7 @@ import {
   PresenceCallbackSchema,
   type PresenceStatus,
 } from '../shared/presence-contract.ts';
+import type { RejectReason } from './settings.ts';
 
 export interface WebhookRequest {
   /** `{instanceId}` from the route. */
@@ -63,16 +64,7 @@ export class DependencyError extends Error {
   }
 }
 
-/** Why a webhook is refused (4xx); also the `Reason` metric dimension. */
-export const REJECT_REASONS = [
-  'unauthorized',
-  'unknown-instance',
-  'unsupported-media-type',
-  'payload-too-large',
-  'malformed-json',
-  'invalid-body',
-] as const;
-export type RejectReason = (typeof REJECT_REASONS)[number];
+export { REJECT_REASONS, type RejectReason } from './settings.ts';
 
 export type FailReason = 'secret-unavailable' | 'bus-unavailable';
 

@@ -23,16 +23,19 @@ export const CALLBACK_TYPE = 'PresenceChatCallback';
 export const EVENT_SOURCE = 'zapi.chat-presence';
 
 /** Common prefix of every detail-type, for rules that want every status (`prefix` matching). */
-export const DETAIL_TYPE_PREFIX = 'Z-API Chat Presence ';
+export const DETAIL_TYPE_PREFIX = 'Z-API Chat Presence ' as const;
 
 /** EventBridge `detail-type` per status: one per status, each naming it. */
-export const DETAIL_TYPES: Readonly<Record<PresenceStatus, string>> = Object.freeze({
+export const DETAIL_TYPES = Object.freeze({
   UNAVAILABLE: `${DETAIL_TYPE_PREFIX}UNAVAILABLE`,
   AVAILABLE: `${DETAIL_TYPE_PREFIX}AVAILABLE`,
   COMPOSING: `${DETAIL_TYPE_PREFIX}COMPOSING`,
   RECORDING: `${DETAIL_TYPE_PREFIX}RECORDING`,
   PAUSED: `${DETAIL_TYPE_PREFIX}PAUSED`,
-});
+} as const) satisfies Readonly<Record<PresenceStatus, `${typeof DETAIL_TYPE_PREFIX}${PresenceStatus}`>>;
+
+/** The detail-type of a status, as a type: `DetailType<'COMPOSING'>` is `'Z-API Chat Presence COMPOSING'`. */
+export type DetailType<S extends PresenceStatus = PresenceStatus> = (typeof DETAIL_TYPES)[S];
 
 /** What each status means, for documentation and the schema. */
 export const STATUS_DESCRIPTIONS: Readonly<Record<PresenceStatus, string>> = Object.freeze({
@@ -115,7 +118,7 @@ export type PresenceEventDetail = PresenceCallback;
 export interface PresenceEvent<S extends PresenceStatus = PresenceStatus> {
   readonly version: string;
   readonly id: string;
-  readonly 'detail-type': (typeof DETAIL_TYPES)[S];
+  readonly 'detail-type': DetailType<S>;
   readonly source: typeof EVENT_SOURCE;
   readonly account: string;
   readonly time: string;
@@ -125,7 +128,7 @@ export interface PresenceEvent<S extends PresenceStatus = PresenceStatus> {
 }
 
 /** The detail-type for a status. */
-export function detailTypeFor(status: PresenceStatus): string {
+export function detailTypeFor<S extends PresenceStatus>(status: S): DetailType<S> {
   return DETAIL_TYPES[status];
 }
 

@@ -19,7 +19,7 @@ export function runNodeScript(
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
       ...(cwd !== undefined && { cwd }),
-      env: { PATH: process.env.PATH ?? '', AWS_SDK_JS_SUPPRESS_NODE_VERSION_WARNING: '1', ...env },
+      env: { PATH: process.env.PATH ?? '', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -20,10 +20,10 @@ import pMap from 'p-map';
 import type { Deadline } from '../deadline.ts';
 import { ParameterError, putParameterCommand } from '../ssm.ts';
 import { instanceWebhookPath, instanceWebhookUrl } from '../webhook-secret.ts';
+import type { DriftPolicy } from './settings.ts';
 import { hostOf, type InstanceState, redact, type ZapiCredentials, ZapiError } from './zapi.ts';
 
-export type DriftPolicy = 'repair' | 'alert';
-export const DRIFT_POLICIES: readonly DriftPolicy[] = ['repair', 'alert'];
+export { DRIFT_POLICIES, type DriftPolicy } from './settings.ts';
 
 /** What started a run (a metric dimension). */
 export type Trigger = 'deploy' | 'sweep' | 'change' | 'manual';
@@ -322,7 +322,8 @@ async function release(
       found: 'stale',
       error: {
         code: 'not-confirmed',
-        message: 'Z-API accepted the empty URL but GET me still shows this endpoint; clear the chat-presence webhook in the Z-API panel',
+        message:
+          'Z-API accepted the empty URL but GET me still shows this endpoint; clear the chat-presence webhook in the Z-API panel',
       },
     };
   }

@@ -2,6 +2,10 @@
  * What lib/ and the two fleet functions (the reconciler and the deploy-time registration) agree on:
  * environment variable names, metric names and defaults. A leaf: no runtime imports.
  */
+/** `repair` puts this endpoint back when another URL replaced it; `alert` only reports it. */
+export type DriftPolicy = 'repair' | 'alert';
+export const DRIFT_POLICIES: readonly DriftPolicy[] = ['repair', 'alert'];
+
 export const FLEET_ENV = {
   webhookBaseUrl: 'WEBHOOK_BASE_URL',
   tokenParameterTemplate: 'TOKEN_PARAMETER_TEMPLATE',

@@ -78,7 +78,9 @@ export class ZapiError extends Error {
 }
 
 /** Z-API error strings recognised in a 4xx answer, each mapped to a code. Nothing else is read. */
-const KNOWN_ERRORS: ReadonlyMap<string, ZapiErrorCode> = new Map([['null not allowed', 'client-token-required']]);
+const KNOWN_ERRORS: ReadonlyMap<string, ZapiErrorCode> = new Map([
+  ['null not allowed', 'client-token-required'],
+]);
 
 /** Largest answer read; the rest is dropped (GET me answers are well under 4 KB). */
 const MAX_ANSWER_BYTES = 256 * 1024;

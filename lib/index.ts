@@ -1,0 +1,36 @@
+/**
+ * zapi-presence-eventbridge: Z-API WhatsApp chat-presence webhooks -> Amazon EventBridge, as one CDK
+ * construct, and the event contract for subscribers.
+ *
+ *   import { ZapiPresence } from 'zapi-presence-eventbridge';
+ *   const presence = new ZapiPresence(this, 'Presence', { instanceIds: ['ID'] });
+ *   presence.onStatus('Typing', ['COMPOSING'], { targets: [new SqsQueue(queue)] });
+ *
+ * Test helpers for your subscribers: `zapi-presence-eventbridge/testing`.
+ */
+
+export { DRIFT_POLICIES, type DriftPolicy } from '../functions/shared/fleet/settings.ts';
+export {
+  CALLBACK_TYPE,
+  DETAIL_TYPE_PREFIX,
+  DETAIL_TYPES,
+  type DetailType,
+  detailTypeFor,
+  EVENT_SOURCE,
+  INSTANCE_ID_PATTERN,
+  PRESENCE_STATUSES,
+  type PresenceCallback,
+  PresenceCallbackSchema,
+  type PresenceEvent,
+  type PresenceEventDetail,
+  type PresenceStatus,
+  presenceEventPattern,
+  STATUS_DESCRIPTIONS,
+} from '../functions/shared/presence-contract.ts';
+export { ALARM_NAMES, type AlarmName } from './monitoring.ts';
+export {
+  PresenceSubscription,
+  type PresenceSubscriptionOptions,
+  type PresenceSubscriptionProps,
+} from './presence-subscription.ts';
+export { ZapiPresence, type ZapiPresenceProps } from './zapi-presence.ts';

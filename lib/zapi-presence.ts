@@ -1,0 +1,416 @@
+/**
+ * `ZapiPresence`: the whole product as one L3 construct. Z-API chat-presence webhooks in, EventBridge
+ * events out, every instance of the fleet kept registered, and operations (alarms, dashboard) included.
+ *
+ *   const presence = new ZapiPresence(stack, 'Presence', { instanceIds: ['ID'] });
+ *   presence.onStatus('Typing', ['COMPOSING'], { targets: [new SqsQueue(queue)] });
+ *
+ * Secrets stay in SSM (parameter names only in the template). See README.md and docs/.
+ */
+import { Arn, ArnFormat, type Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import type { Dashboard } from 'aws-cdk-lib/aws-cloudwatch';
+import { type Archive, EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
+import {
+  AccountPrincipal,
+  AnyPrincipal,
+  Effect,
+  PolicyStatement,
+  ServicePrincipal,
+} from 'aws-cdk-lib/aws-iam';
+import { type IKey, Key } from 'aws-cdk-lib/aws-kms';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { Topic } from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import type { DriftPolicy } from '../functions/shared/fleet/settings.ts';
+import type { PresenceStatus } from '../functions/shared/presence-contract.ts';
+import { DebugEventLog } from './debug-event-log.ts';
+import { type AlarmName, PresenceMonitoring } from './monitoring.ts';
+import { PresenceSchemaRegistry } from './presence-schema.ts';
+import type { PresenceSubscription, PresenceSubscriptionOptions } from './presence-subscription.ts';
+import { PresenceWebhook } from './presence-webhook.ts';
+import { WebhookFleet } from './webhook-fleet.ts';
+
+export interface ZapiPresenceProps {
+  // --- the fleet and Z-API -------------------------------------------------------------------
+  /**
+   * Instances that must register for a deploy to succeed (their token must exist in SSM). The fleet
+   * itself is every instance with a token parameter; these only make a deploy fail loudly.
+   * @default - none
+   */
+  readonly instanceIds?: readonly string[];
+  /**
+   * Keep Z-API pointed at this endpoint: register every instance on deploy, and run the reconciler
+   * (drift sweep, SSM changes). `false`: register URLs by hand (`npm run webhook-url`).
+   * @default true
+   */
+  readonly registerWebhook?: boolean;
+  /**
+   * SSM SecureString of each instance's token; every parameter matching it is an instance.
+   * @default '/zapi/{instanceId}/token'
+   */
+  readonly instanceTokenParameterName?: string;
+  /**
+   * SSM SecureString of the webhook master secret (32 to 512 letters, digits, `-` or `_`).
+   * @default '/zapi/webhook-secret'
+   */
+  readonly webhookSecretParameterName?: string;
+  /**
+   * SSM SecureString of the account security token, sent as `Client-Token`.
+   * @default - no Client-Token
+   */
+  readonly clientTokenParameterName?: string;
+  /** Z-API host (HTTPS). @default 'https://api.z-api.io' */
+  readonly zapiBaseUrl?: string;
+  /** Timeout of one Z-API attempt. @default Duration.seconds(5) */
+  readonly zapiAttemptTimeout?: Duration;
+  /** Attempts per Z-API call. @default 4 */
+  readonly zapiMaxAttempts?: number;
+  /** `repair` puts this endpoint back when another URL replaced it; `alert` only reports. @default 'repair' */
+  readonly driftPolicy?: DriftPolicy;
+  /** How often the drift sweep runs (5 minutes to 12 hours). @default Duration.hours(1) */
+  readonly sweepInterval?: Duration;
+  /** Instances worked on at once. @default 16 */
+  readonly reconcileConcurrency?: number;
+  /** An instance expiring within this many days is reported. @default 7 */
+  readonly dueWarningDays?: number;
+  /** Z-API `paymentStatus` values that count as paid up. @default ['PAID', 'TRIAL', 'ACTIVE', 'CURRENT'] */
+  readonly currentPaymentStatuses?: readonly string[];
+  /** The deploy-time registration's timeout (at most 14 minutes). @default Duration.minutes(5) */
+  readonly registrationTimeout?: Duration;
+  /** The reconciler's timeout (at least the secret cache TTL plus 2 minutes). @default Duration.minutes(15) */
+  readonly reconcilerTimeout?: Duration;
+
+  // --- the bus -----------------------------------------------------------------------------------
+  /**
+   * Publish to this existing bus (same account and region) instead of creating one.
+   * @default - a new bus
+   */
+  readonly eventBusArn?: string;
+  /** Name of the bus to create. @default - generated */
+  readonly eventBusName?: string;
+  /** How long the archive keeps events for replay; `Duration.days(0)` keeps them forever. @default Duration.days(30) */
+  readonly archiveRetention?: Duration;
+  /**
+   * AWS accounts allowed to create rules on the bus (to subscribe from their own account): a bus policy
+   * for cross-account rule management, each rule owned by its creator. Only for a bus this construct
+   * creates.
+   * @default - none
+   */
+  readonly subscriberAccountIds?: readonly string[];
+
+  // --- the receiver ------------------------------------------------------------------------------
+  /** Largest accepted body, in bytes. @default 16384 */
+  readonly maxBodyBytes?: number;
+  /** Stage steady-state requests per second. @default 50 */
+  readonly throttleRateLimit?: number;
+  /** Stage burst. @default 100 */
+  readonly throttleBurstLimit?: number;
+  /** @default 256 */
+  readonly receiverMemorySize?: number;
+  /** The receiver's timeout; it answers 503 one second before. @default Duration.seconds(10) */
+  readonly receiverTimeout?: Duration;
+  /** Concurrency reserved for (and capping) the receiver. @default - none reserved */
+  readonly receiverReservedConcurrency?: number;
+  /** Per-attempt timeout of the receiver's SSM and EventBridge calls. @default Duration.seconds(2) */
+  readonly sdkAttemptTimeout?: Duration;
+  /** Attempts per SSM or EventBridge call. @default 2 */
+  readonly sdkMaxAttempts?: number;
+  /** How long the receiver caches the master. @default Duration.minutes(5) */
+  readonly secretCacheTtl?: Duration;
+  /** After a rotation, how long the previous master's URLs are accepted. @default Duration.hours(1) */
+  readonly secretGracePeriod?: Duration;
+
+  // --- operations ------------------------------------------------------------------------------
+  /** Retention of every log group. @default RetentionDays.ONE_YEAR */
+  readonly logRetention?: RetentionDays;
+  /**
+   * Encrypt every log group with a customer-managed KMS key (created, with yearly rotation, unless
+   * `logEncryptionKey` is given). About $1 a month per key.
+   * @default true
+   */
+  readonly encryptLogs?: boolean;
+  /** The KMS key for the log groups. @default - a new key, when `encryptLogs` */
+  readonly logEncryptionKey?: IKey;
+  /** CloudWatch namespace of the metrics. @default 'ZapiPresence' */
+  readonly metricsNamespace?: string;
+  /** E-mail subscribed to the alarm topic. @default - none; subscribe anything to `alarmTopic` */
+  readonly alarmEmail?: string;
+  /** Thresholds replacing the alarms' defaults (1), by alarm name. @default - every alarm at 1 */
+  readonly alarmThresholds?: Readonly<Partial<Record<AlarmName, number>>>;
+  /** Publish the event schema in an EventBridge Schema Registry. @default true */
+  readonly schemaRegistry?: boolean;
+  /** Send every presence event to a log group too (debugging). @default false */
+  readonly debugEventLog?: boolean;
+}
+
+/** Actions another account needs to manage its own rules on the bus. */
+const RULE_MANAGEMENT_ACTIONS = [
+  'events:PutRule',
+  'events:PutTargets',
+  'events:DeleteRule',
+  'events:RemoveTargets',
+  'events:DisableRule',
+  'events:EnableRule',
+  'events:TagResource',
+  'events:UntagResource',
+  'events:DescribeRule',
+  'events:ListTargetsByRule',
+  'events:ListTagsForResource',
+];
+
+export class ZapiPresence extends Construct {
+  /** The bus every presence event is published to. */
+  readonly eventBus: IEventBus;
+  /** The archive of every presence event (for replay). */
+  readonly archive: Archive;
+  /** `https://{api-id}.execute-api.{region}.amazonaws.com`: instance I's URL is `{base}/instances/I/presence?secret=...`. */
+  readonly webhookBaseUrl: string;
+  readonly httpApi: HttpApi;
+  /** The webhook receiver. */
+  readonly receiver: IFunction;
+  /** The fleet reconciler (invoke with `{}`, `{"instanceIds": [...]}`, `{"release": [...]}`), unless `registerWebhook` is false. */
+  readonly reconciler?: IFunction;
+  /** The deploy-time registration, unless `registerWebhook` is false. */
+  readonly registrationHandler?: IFunction;
+  /** Every alarm notifies this topic. */
+  readonly alarmTopic: Topic;
+  readonly dashboard: Dashboard;
+  /** The KMS key of the log groups, when `encryptLogs`. */
+  readonly logEncryptionKey?: IKey;
+
+  /** The building blocks, for what the facade does not cover. */
+  readonly webhook: PresenceWebhook;
+  readonly fleet?: WebhookFleet;
+  readonly monitoring: PresenceMonitoring;
+  readonly schemaRegistry?: PresenceSchemaRegistry;
+  readonly debugEventLog?: DebugEventLog;
+
+  constructor(scope: Construct, id: string, props: ZapiPresenceProps = {}) {
+    super(scope, id);
+    const problems = validate(props);
+    if (props.eventBusArn !== undefined) problems.push(...this.checkSameEnvironment(props.eventBusArn));
+    if (problems.length > 0) throw new Error(`ZapiPresence: ${problems.join('; ')}`);
+
+    const logRetention = props.logRetention ?? RetentionDays.ONE_YEAR;
+    if (props.encryptLogs !== false) this.logEncryptionKey = props.logEncryptionKey ?? this.createLogsKey();
+    const logKey = this.logEncryptionKey === undefined ? {} : { logEncryptionKey: this.logEncryptionKey };
+
+    this.webhook = new PresenceWebhook(this, 'Presence', {
+      ...(props.eventBusArn !== undefined && {
+        eventBus: EventBus.fromEventBusArn(this, 'ImportedBus', props.eventBusArn),
+      }),
+      ...(props.eventBusName !== undefined && { eventBusName: props.eventBusName }),
+      ...(props.webhookSecretParameterName !== undefined && {
+        webhookSecretParameterName: props.webhookSecretParameterName,
+      }),
+      ...pick(props, [
+        'throttleRateLimit',
+        'throttleBurstLimit',
+        'maxBodyBytes',
+        'archiveRetention',
+        'metricsNamespace',
+        'receiverReservedConcurrency',
+        'receiverTimeout',
+        'receiverMemorySize',
+        'sdkMaxAttempts',
+        'secretCacheTtl',
+        'secretGracePeriod',
+      ]),
+      ...(props.sdkAttemptTimeout !== undefined && {
+        sdkAttemptTimeoutMs: props.sdkAttemptTimeout.toMilliseconds(),
+      }),
+      logRetention,
+      ...logKey,
+    });
+    this.eventBus = this.webhook.eventBus;
+    this.archive = this.webhook.archive;
+    this.httpApi = this.webhook.httpApi;
+    this.receiver = this.webhook.receiver;
+    this.webhookBaseUrl = this.webhook.baseUrl;
+
+    if (props.subscriberAccountIds !== undefined && props.subscriberAccountIds.length > 0) {
+      this.allowSubscribers(props.subscriberAccountIds);
+    }
+
+    if (props.registerWebhook !== false) {
+      this.fleet = new WebhookFleet(this, 'Fleet', {
+        webhook: this.webhook,
+        ...pick(props, [
+          'clientTokenParameterName',
+          'zapiBaseUrl',
+          'zapiMaxAttempts',
+          'driftPolicy',
+          'sweepInterval',
+          'dueWarningDays',
+          'currentPaymentStatuses',
+          'reconcilerTimeout',
+          'registrationTimeout',
+        ]),
+        ...(props.instanceTokenParameterName !== undefined && {
+          instanceTokenParameterName: props.instanceTokenParameterName,
+        }),
+        ...(props.instanceIds !== undefined && { requiredInstanceIds: props.instanceIds }),
+        ...(props.zapiAttemptTimeout !== undefined && {
+          zapiAttemptTimeoutMs: props.zapiAttemptTimeout.toMilliseconds(),
+        }),
+        ...(props.reconcileConcurrency !== undefined && { concurrency: props.reconcileConcurrency }),
+        logRetention,
+        ...logKey,
+      });
+      this.reconciler = this.fleet.reconciler;
+      this.registrationHandler = this.fleet.registrationHandler;
+    }
+
+    this.monitoring = new PresenceMonitoring(this, 'Monitoring', {
+      webhook: this.webhook,
+      ...(this.fleet && { fleet: this.fleet }),
+      ...pick(props, ['alarmEmail', 'alarmThresholds']),
+    });
+    this.alarmTopic = this.monitoring.alarmTopic;
+    this.dashboard = this.monitoring.dashboard;
+
+    if (props.debugEventLog === true) {
+      this.debugEventLog = new DebugEventLog(this, 'DebugEvents', {
+        webhook: this.webhook,
+        retention: logRetention,
+        ...(this.logEncryptionKey !== undefined && { encryptionKey: this.logEncryptionKey }),
+      });
+    }
+    if (props.schemaRegistry !== false) this.schemaRegistry = new PresenceSchemaRegistry(this, 'Schemas');
+  }
+
+  /**
+   * Subscribes targets to the given statuses (every status when the list is empty), with a rule built
+   * from the contract. Each target gets a dead-letter queue, a retry policy and a maximum event age
+   * unless it brings its own; the monitoring adds an alarm on the dead-letter queue.
+   *
+   *   presence.onStatus('Typing', ['COMPOSING', 'RECORDING'], { targets: [new SqsQueue(queue)] });
+   */
+  onStatus(
+    id: string,
+    statuses: readonly PresenceStatus[],
+    options: PresenceSubscriptionOptions = {},
+  ): PresenceSubscription {
+    return this.webhook.onStatus(id, statuses, options);
+  }
+
+  /** The webhook URL of one instance, without its secret (`npm run webhook-url` prints the full one). */
+  webhookUrl(instanceId: string): string {
+    return this.webhook.webhookUrl(instanceId);
+  }
+
+  private createLogsKey(): Key {
+    const key = new Key(this, 'LogsKey', {
+      description: 'Encrypts the Z-API chat-presence log groups',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const stack = Stack.of(this);
+    // CloudWatch Logs encrypts and decrypts with it, for this account's log groups only (as AWS documents).
+    key.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'CloudWatchLogsOfThisAccount',
+        principals: [new ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
+        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+        resources: ['*'],
+        conditions: {
+          ArnLike: {
+            'kms:EncryptionContext:aws:logs:arn': stack.formatArn({
+              service: 'logs',
+              resource: 'log-group',
+              resourceName: '*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
+        },
+      }),
+    );
+    // Grants only for AWS services acting on AWS resources (Control Tower CT.KMS.PR.3).
+    key.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'GrantsForAwsServicesOnly',
+        effect: Effect.DENY,
+        principals: [new AnyPrincipal()],
+        actions: ['kms:CreateGrant'],
+        resources: ['*'],
+        conditions: {
+          BoolIfExists: { 'kms:GrantIsForAWSResource': 'false', 'aws:PrincipalIsAWSService': 'false' },
+        },
+      }),
+    );
+    return key;
+  }
+
+  private allowSubscribers(accountIds: readonly string[]): void {
+    const bus = this.eventBus as EventBus;
+    const stack = Stack.of(this);
+    for (const account of accountIds) {
+      bus.addToResourcePolicy(
+        new PolicyStatement({
+          sid: `zapi-presence-subscriber-${account}`,
+          principals: [new AccountPrincipal(account)],
+          actions: RULE_MANAGEMENT_ACTIONS,
+          resources: [
+            stack.formatArn({
+              service: 'events',
+              resource: 'rule',
+              resourceName: `${bus.eventBusName}/*`,
+              arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+            }),
+          ],
+          // Each account manages only the rules it created.
+          conditions: { StringEqualsIfExists: { 'events:creatorAccount': account } },
+        }),
+      );
+    }
+  }
+
+  /** The receiver publishes in its own region, and the archive must live in the bus's account. */
+  private checkSameEnvironment(eventBusArn: string): string[] {
+    if (!/^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/[A-Za-z0-9._\-/]{1,256}$/.test(eventBusArn)) {
+      return [`eventBusArn: "${eventBusArn}" is not an event bus ARN`];
+    }
+    const stack = Stack.of(this);
+    const { region, account } = Arn.split(eventBusArn, ArnFormat.SLASH_RESOURCE_NAME);
+    const found: string[] = [];
+    if (!Token.isUnresolved(stack.region) && region !== stack.region)
+      found.push(`region ${region} (the stack deploys to ${stack.region})`);
+    if (!Token.isUnresolved(stack.account) && account !== stack.account)
+      found.push(`account ${account} (the stack deploys to ${stack.account})`);
+    return found.length === 0
+      ? []
+      : [
+          `eventBusArn: the bus is in ${found.join(' and ')}; use a bus in the same account and region, e.g. arn:aws:events:${stack.region}:${Token.isUnresolved(stack.account) ? 'ACCOUNT' : stack.account}:event-bus/NAME`,
+        ];
+  }
+}
+
+function pick<T extends object, K extends keyof T>(source: T, keys: readonly K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const key of keys) if (source[key] !== undefined) out[key] = source[key];
+  return out;
+}
+
+function validate(props: ZapiPresenceProps): string[] {
+  const problems: string[] = [];
+  if (props.eventBusArn !== undefined && props.eventBusName !== undefined) {
+    problems.push('eventBusName names a bus to create; it cannot be combined with eventBusArn');
+  }
+  if (props.subscriberAccountIds !== undefined) {
+    if (props.eventBusArn !== undefined && props.subscriberAccountIds.length > 0) {
+      problems.push(
+        'subscriberAccountIds: only for a bus this construct creates (set the policy on your own bus)',
+      );
+    }
+    for (const account of props.subscriberAccountIds) {
+      if (!/^\d{12}$/.test(account))
+        problems.push(`subscriberAccountIds: "${account}" is not a 12-digit AWS account id`);
+    }
+  }
+  if (props.logEncryptionKey !== undefined && props.encryptLogs === false) {
+    problems.push('logEncryptionKey is given but encryptLogs is false');
+  }
+  return problems;
+}

@@ -1,0 +1,183 @@
+/**
+ * The published package, as a consumer gets it: `npm pack`, then a fresh app (ESM, and CommonJS as
+ * `cdk init` makes it) with only aws-cdk-lib, constructs and the tarball installed, typechecked against
+ * the shipped .d.ts and synthesized. No esbuild, no Docker: the Lambda code ships in the package.
+ *
+ * "Installed" means unpacked into the app's node_modules with exactly the dependencies the packed
+ * package.json declares (linked from this repository's node_modules), so nothing reaches the network
+ * and an undeclared dependency fails here as it would for a user.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const NODE_MODULES = join(ROOT, 'node_modules');
+const TSX = join(NODE_MODULES, 'tsx/dist/cli.mjs');
+const TSC = join(NODE_MODULES, 'typescript/bin/tsc');
+
+let packed: string;
+let files: string[];
+let manifest: {
+  dependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+};
+
+function run(file: string, args: string[], cwd: string): string {
+  return execFileSync(process.execPath, [file, ...args], {
+    cwd,
+    encoding: 'utf8',
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: tmpdir(),
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** A fresh app directory with the package and exactly its declared dependencies installed. */
+function consumerApp(type: 'module' | 'commonjs'): string {
+  const app = mkdtempSync(join(tmpdir(), `zapi-consumer-${type}-`));
+  const modules = join(app, 'node_modules');
+  mkdirSync(join(modules, '@valibot'), { recursive: true });
+  const target = join(modules, 'zapi-presence-eventbridge');
+  mkdirSync(target);
+  execFileSync('tar', ['xzf', packed, '-C', target, '--strip-components=1']);
+  for (const name of [
+    ...Object.keys(manifest.dependencies ?? {}),
+    ...Object.keys(manifest.peerDependencies ?? {}),
+  ]) {
+    symlinkSync(join(NODE_MODULES, name), join(modules, name), 'dir');
+  }
+  writeFileSync(
+    join(app, 'package.json'),
+    JSON.stringify({ name: `consumer-${type}`, private: true, ...(type === 'module' && { type: 'module' }) }),
+  );
+  writeFileSync(
+    join(app, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        noEmit: true,
+        skipLibCheck: true,
+        types: [],
+      },
+      include: ['app.ts'],
+    }),
+  );
+  return app;
+}
+
+const APP = `import { App, Stack } from 'aws-cdk-lib';
+import { SqsQueue } from 'aws-cdk-lib/aws-events-targets';
+import { Queue } from 'aws-cdk-lib/aws-sqs';
+import { PRESENCE_STATUSES, type PresenceEvent, ZapiPresence } from 'zapi-presence-eventbridge';
+import { presenceEvent } from 'zapi-presence-eventbridge/testing';
+
+const app = new App({ outdir: 'cdk.out' });
+const stack = new Stack(app, 'Consumer', { env: { account: '123456789012', region: 'sa-east-1' } });
+const presence = new ZapiPresence(stack, 'Presence', { instanceIds: ['ID1'] });
+const queue = new Queue(stack, 'Typing', { enforceSSL: true });
+presence.onStatus('Typing', ['COMPOSING'], { targets: [new SqsQueue(queue)] });
+const event: PresenceEvent<'COMPOSING'> = presenceEvent('COMPOSING');
+console.log(JSON.stringify({ statuses: PRESENCE_STATUSES.length, detailType: event['detail-type'] }));
+app.synth();
+`;
+
+describe('the npm package', () => {
+  beforeAll(() => {
+    const destination = mkdtempSync(join(tmpdir(), 'zapi-pack-'));
+    const output = execFileSync('npm', ['pack', '--json', '--pack-destination', destination], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const [info] = JSON.parse(output.slice(output.indexOf('['))) as Array<{
+      filename: string;
+      files: Array<{ path: string }>;
+    }>;
+    if (!info) throw new Error('npm pack said nothing');
+    packed = join(destination, info.filename);
+    files = info.files.map((f) => f.path).sort();
+    manifest = JSON.parse(
+      execFileSync('tar', ['xzOf', packed, 'package/package.json'], { encoding: 'utf8' }),
+    );
+  }, 180_000);
+
+  it('holds exactly what a consumer needs: the compiled library, its types, the Lambda bundles', () => {
+    expect(files).toContain('dist/lib/index.js');
+    expect(files).toContain('dist/lib/index.d.ts');
+    expect(files).toContain('dist/lib/testing.js');
+    for (const name of ['receiver', 'reconciler', 'registrar'])
+      expect(files).toContain(`dist/bundles/${name}/index.mjs`);
+    expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json']));
+    const unexpected = files.filter(
+      (f) =>
+        !/^(dist\/(lib|functions)\/.*\.(js|d\.ts)|dist\/bundles\/[a-z]+\/index\.mjs|LICENSE|README\.md|package\.json)$/.test(
+          f,
+        ),
+    );
+    expect(unexpected).toEqual([]);
+    expect(files.some((f) => f.startsWith('test/') || f.includes('cdk.out') || f.endsWith('.test.js'))).toBe(
+      false,
+    );
+  });
+
+  it('declares only what the library loads: aws-cdk-lib and constructs as peers, the contract as dependencies', () => {
+    expect(Object.keys(manifest.peerDependencies ?? {}).sort()).toEqual(['aws-cdk-lib', 'constructs']);
+    expect(Object.keys(manifest.dependencies ?? {}).sort()).toEqual(['@valibot/to-json-schema', 'valibot']);
+  });
+
+  it.each(['module', 'commonjs'] as const)(
+    'typechecks and synthesizes in a fresh %s app, with the Lambda code from the package',
+    (type) => {
+      const app = consumerApp(type);
+      writeFileSync(join(app, 'app.ts'), APP);
+      run(TSC, ['-p', 'tsconfig.json'], app);
+      const printed = run(TSX, ['app.ts'], app);
+      expect(JSON.parse(printed.trim().split('\n').at(-1) ?? '{}')).toEqual({
+        statuses: 5,
+        detailType: 'Z-API Chat Presence COMPOSING',
+      });
+      const template = JSON.parse(readFileSync(join(app, 'cdk.out', 'Consumer.template.json'), 'utf8')) as {
+        Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+      };
+      const functions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
+      expect(functions.filter((f) => f.Properties.Handler === 'index.handler')).toHaveLength(3);
+      // Each bundle arrived as an asset, byte for byte the one in the package.
+      const assets = readdirSync(join(app, 'cdk.out')).filter((d) => d.startsWith('asset.'));
+      const shipped = ['receiver', 'reconciler', 'registrar'].map((n) =>
+        readFileSync(
+          join(app, 'node_modules/zapi-presence-eventbridge/dist/bundles', n, 'index.mjs'),
+          'utf8',
+        ),
+      );
+      const copied = assets.flatMap((d) => {
+        try {
+          return [readFileSync(join(app, 'cdk.out', d, 'index.mjs'), 'utf8')];
+        } catch {
+          return [];
+        }
+      });
+      for (const bundle of shipped) expect(copied).toContain(bundle);
+    },
+    120_000,
+  );
+
+  it('loads with require() in plain CommonJS', () => {
+    const app = consumerApp('commonjs');
+    writeFileSync(
+      join(app, 'check.cjs'),
+      "const p = require('zapi-presence-eventbridge'); const t = require('zapi-presence-eventbridge/testing');\n" +
+        "console.log(typeof p.ZapiPresence, p.EVENT_SOURCE, t.presenceEvent('PAUSED').detail.status);\n",
+    );
+    expect(run(join(app, 'check.cjs'), [], app).trim()).toBe('function zapi.chat-presence PAUSED');
+  });
+});
