@@ -2,7 +2,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it } from 'vitest';
 import { RECEIVER_DEFAULTS } from '../../functions/presence-webhook/env.ts';
 import { FLEET_DEFAULTS } from '../../functions/shared/fleet/settings.ts';
-import { CONTEXT_KEYS, ConfigError, type ContextKey, loadConfig } from '../../lib/config.ts';
+import { CONTEXT_KEYS, ConfigError, type ContextKey, loadConfig, stackName } from '../../lib/config.ts';
 import { ALARM_NAMES } from '../../lib/monitoring.ts';
 
 const from = (context: Record<string, unknown>) => loadConfig((key) => context[key]);
@@ -39,7 +39,9 @@ describe('loadConfig: defaults', () => {
       throttleBurstLimit: 100,
       maxBodyBytes: 16_384,
       archiveRetentionDays: 30,
-      logRetentionDays: RetentionDays.ONE_MONTH,
+      logRetentionDays: RetentionDays.ONE_YEAR,
+      encryptLogs: true,
+      subscriberAccountIds: [],
       receiverTimeoutSeconds: 10,
       receiverMemoryMb: 256,
       sdkAttemptTimeoutMs: 2_000,
@@ -63,6 +65,7 @@ describe('loadConfig: defaults', () => {
   it('leaves optional settings out instead of inventing values', () => {
     const config = from({}) as unknown as Record<string, unknown>;
     for (const key of [
+      'stage',
       'eventBusArn',
       'eventBusName',
       'clientTokenParameter',
@@ -425,6 +428,9 @@ const BAD: Record<ContextKey, [unknown, RegExp]> = {
   alarmEmail: ['oncall', /"oncall" is not an e-mail address/],
   schemaRegistry: ['nope', /expected true or false, got "nope"/],
   debugEventLog: ['maybe', /expected true or false, got "maybe"/],
+  stage: ['1st', /"1st" must start with a letter and hold up to 31 letters, digits and -/],
+  encryptLogs: ['no', /expected true or false, got "no"/],
+  subscriberAccountIds: ['12345', /"12345" is not a 12-digit AWS account id/],
 };
 
 describe('loadConfig: problems', () => {
@@ -475,5 +481,158 @@ describe('loadConfig: problems', () => {
         .sort(),
     );
     expect(message.split('\n')).toEqual(['Invalid CDK context:', ...problems.map((p) => `  - ${p}`)]);
+  });
+});
+
+describe('loadConfig: stage', () => {
+  it('has none by default: the stack is ZapiPresence, its parameters and metrics unprefixed', () => {
+    const config = from({});
+    expect(config).not.toHaveProperty('stage');
+    expect(stackName(config)).toBe('ZapiPresence');
+    expect(stackName(from({ stage: '' }))).toBe('ZapiPresence');
+    expect(stackName(from({ stage: '  ' }))).toBe('ZapiPresence');
+  });
+
+  it('deploys a stage side by side: its own stack name, parameters under /zapi/<stage>/, metrics namespace', () => {
+    const config = from({ stage: ' staging ' });
+    expect(config).toMatchObject({
+      stage: 'staging',
+      webhookSecretParameter: '/zapi/staging/webhook-secret',
+      instanceTokenParameter: '/zapi/staging/{instanceId}/token',
+      metricsNamespace: 'ZapiPresence/staging',
+    });
+    expect(stackName(config)).toBe('ZapiPresence-staging');
+    // Everything else is the unstaged default.
+    const staged = ['stage', 'webhookSecretParameter', 'instanceTokenParameter', 'metricsNamespace'];
+    const others = (c: object) => Object.entries(c).filter(([key]) => !staged.includes(key));
+    expect(others(config)).toEqual(others(from({})));
+  });
+
+  it('lets explicit keys win over the stage defaults, even the unstaged values', () => {
+    expect(
+      from({
+        stage: 'prod',
+        webhookSecretParameter: '/team/zapi/master',
+        instanceTokenParameter: '/team/zapi/{instanceId}/token',
+        metricsNamespace: 'Team/Presence',
+      }),
+    ).toMatchObject({
+      stage: 'prod',
+      webhookSecretParameter: '/team/zapi/master',
+      instanceTokenParameter: '/team/zapi/{instanceId}/token',
+      metricsNamespace: 'Team/Presence',
+    });
+    expect(
+      from({
+        stage: 'prod',
+        webhookSecretParameter: '/zapi/webhook-secret',
+        instanceTokenParameter: '/zapi/{instanceId}/token',
+        metricsNamespace: 'ZapiPresence',
+      }),
+    ).toMatchObject({
+      webhookSecretParameter: '/zapi/webhook-secret',
+      instanceTokenParameter: '/zapi/{instanceId}/token',
+      metricsNamespace: 'ZapiPresence',
+    });
+    // Only the unset ones follow the stage.
+    expect(from({ stage: 'prod', webhookSecretParameter: '/team/master' })).toMatchObject({
+      webhookSecretParameter: '/team/master',
+      instanceTokenParameter: '/zapi/prod/{instanceId}/token',
+      metricsNamespace: 'ZapiPresence/prod',
+    });
+  });
+
+  it.each(['a', 'Prod', 'dev-2', 'pr-1234', `s${'x'.repeat(30)}`])('accepts the stage %s', (stage) => {
+    const config = from({ stage });
+    expect(config.stage).toBe(stage);
+    expect(stackName(config)).toBe(`ZapiPresence-${stage}`);
+  });
+
+  it.each([
+    ['a leading digit', '1st'],
+    ['a leading dash', '-dev'],
+    ['an underscore', 'dev_2'],
+    ['a slash (it would nest parameter paths)', 'dev/x'],
+    ['a dot', 'v1.2'],
+    ['32 characters', `s${'x'.repeat(31)}`],
+    ['a number from cdk.json', 2],
+  ])('refuses a stage with %s, naming the key and an example', (_what, stage) => {
+    expect(onlyProblem({ stage })).toBe(
+      `stage: "${stage}" must start with a letter and hold up to 31 letters, digits and -. ${example('stage')}`,
+    );
+  });
+});
+
+describe('loadConfig: a stage with characters SSM refuses', () => {
+  // lib/config.ts derives the default parameter names and namespace from the stage even when the stage
+  // is refused, so `-c stage="my stage"` also reports webhookSecretParameter, instanceTokenParameter and
+  // metricsNamespace, keys the user never set (4 problems instead of 1).
+  it.fails('reports the stage alone, not the defaults derived from it', () => {
+    expect(problemsOf({ stage: 'my stage' })).toEqual([
+      `stage: "my stage" must start with a letter and hold up to 31 letters, digits and -. ${example('stage')}`,
+    ]);
+  });
+
+  it('still names the stage first', () => {
+    expect(problemsOf({ stage: 'my stage' })[0]).toMatch(/^stage: "my stage" must start with a letter/);
+  });
+});
+
+describe('loadConfig: encryptLogs', () => {
+  it('is on unless turned off, from -c or cdk.json', () => {
+    expect(from({}).encryptLogs).toBe(true);
+    expect(from({ encryptLogs: 'false' }).encryptLogs).toBe(false);
+    expect(from({ encryptLogs: ' FALSE ' }).encryptLogs).toBe(false);
+    expect(from({ encryptLogs: false }).encryptLogs).toBe(false);
+    expect(from({ encryptLogs: true }).encryptLogs).toBe(true);
+    expect(from({ encryptLogs: 'true' }).encryptLogs).toBe(true);
+  });
+
+  it.each(['', 'off', '0', 'no'])('refuses %j', (value) => {
+    expect(onlyProblem({ encryptLogs: value })).toBe(
+      `encryptLogs: expected true or false, got ${JSON.stringify(value)}. ${example('encryptLogs')}`,
+    );
+  });
+});
+
+describe('loadConfig: subscriberAccountIds', () => {
+  const ARN = 'arn:aws:events:sa-east-1:123456789012:event-bus/shared';
+
+  it('is empty by default', () => {
+    expect(from({}).subscriberAccountIds).toEqual([]);
+    expect(from({ subscriberAccountIds: '' }).subscriberAccountIds).toEqual([]);
+  });
+
+  it('takes several accounts, comma-separated, trimmed and de-duplicated, from -c or cdk.json', () => {
+    expect(
+      from({ subscriberAccountIds: ' 210987654321, 111122223333 ,210987654321' }).subscriberAccountIds,
+    ).toEqual(['210987654321', '111122223333']);
+    expect(from({ subscriberAccountIds: 210987654321 }).subscriberAccountIds).toEqual(['210987654321']);
+  });
+
+  it('names every malformed id in one problem', () => {
+    const problem = onlyProblem({ subscriberAccountIds: '210987654321,12345,abcdefghijkl,1234567890123' });
+    expect(problem).toBe(
+      `subscriberAccountIds: "12345", "abcdefghijkl", "1234567890123" is not a 12-digit AWS account id. ${example('subscriberAccountIds')}`,
+    );
+  });
+
+  // lib/config.ts does not drop empty entries here, unlike instanceId and currentPaymentStatuses:
+  // `-c subscriberAccountIds=210987654321,` fails with `"" is not a 12-digit AWS account id`.
+  it.fails('ignores empty entries (a trailing comma), as instanceId does', () => {
+    expect(from({ subscriberAccountIds: '210987654321,,' }).subscriberAccountIds).toEqual(['210987654321']);
+  });
+
+  it('is refused with eventBusArn: the policy belongs on that bus', () => {
+    expect(onlyProblem({ subscriberAccountIds: '210987654321', eventBusArn: ARN })).toBe(
+      `subscriberAccountIds: only for a bus this app creates; with eventBusArn, set the policy on your own bus. ${example('subscriberAccountIds')}`,
+    );
+    expect(from({ subscriberAccountIds: '', eventBusArn: ARN }).subscriberAccountIds).toEqual([]);
+  });
+
+  it('refuses a list given as anything but text', () => {
+    expect(onlyProblem({ subscriberAccountIds: ['210987654321'] })).toMatch(
+      /^subscriberAccountIds: expected a string, got \["210987654321"\]/,
+    );
   });
 });

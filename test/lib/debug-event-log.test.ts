@@ -20,7 +20,8 @@ describe('debugEventLog', () => {
     const { template, report } = synth({ debugEventLog: 'true' });
     template.hasResourceProperties('AWS::Logs::LogGroup', {
       LogGroupName: '/aws/events/ZapiPresence/presence',
-      RetentionInDays: 30,
+      RetentionInDays: 365,
+      KmsKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^LogsKey[0-9A-F]{8}$'), 'Arn'] },
     });
     template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: { source: [EVENT_SOURCE], 'detail-type': [{ prefix: DETAIL_TYPE_PREFIX }] },

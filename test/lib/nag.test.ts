@@ -23,8 +23,8 @@ const VARIANTS: ReadonlyArray<[string, Record<string, unknown>]> = [
 const TOKEN_WILDCARD =
   'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:sa-east-1:123456789012:parameter/zapi/*/token]';
 const FLEET_POLICIES = [
-  'ZapiPresence/Fleet/ReconcilerRole/DefaultPolicy',
-  'ZapiPresence/Fleet/RegistrarRole/DefaultPolicy',
+  'ZapiPresence/Default/Fleet/ReconcilerRole/DefaultPolicy',
+  'ZapiPresence/Default/Fleet/RegistrarRole/DefaultPolicy',
 ];
 
 const suppressed = (report: ValidationReport) => report.pluginReports.flatMap((p) => p.suppressedViolations);
@@ -84,7 +84,7 @@ describe('cdk-nag (AwsSolutions, Serverless)', () => {
         [
           ...FLEET_POLICIES.map((path) => `${path} ${TOKEN_WILDCARD}`),
           expect.stringMatching(
-            /^ZapiPresence\/Fleet\/Provider\/framework-onEvent AwsSolutions-IAM5\[Resource::<FleetRegistrar[0-9A-F]{8}\.Arn>:\*\]$/,
+            /^ZapiPresence\/Default\/Fleet\/Provider\/framework-onEvent AwsSolutions-IAM5\[Resource::<FleetRegistrar[0-9A-F]{8}\.Arn>:\*\]$/,
           ),
         ].sort(),
       );
@@ -93,7 +93,7 @@ describe('cdk-nag (AwsSolutions, Serverless)', () => {
     it('excuses CDK’s provider framework on its own function only', () => {
       const framework = suppressed(report).filter((s) => s.acknowledgedAt.includes('Provider'));
       expect(new Set(framework.map((s) => s.acknowledgedAt))).toEqual(
-        new Set(['ZapiPresence/Fleet/Provider/framework-onEvent']),
+        new Set(['ZapiPresence/Default/Fleet/Provider/framework-onEvent']),
       );
       expect(framework.map((s) => s.ruleName.replace(/\[.*$/, '')).sort()).toEqual([
         'AwsSolutions-IAM4',
@@ -123,7 +123,7 @@ describe('cdk-nag (AwsSolutions, Serverless)', () => {
         'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:sa-east-1:123456789012:parameter/other/*]',
       ]);
       expect(violations[0]?.violatingConstructs.map((c) => c.constructPath)).toEqual([
-        'ZapiPresence/Fleet/ReconcilerRole/DefaultPolicy/Resource',
+        'ZapiPresence/Default/Fleet/ReconcilerRole/DefaultPolicy/Resource',
       ]);
     });
   });

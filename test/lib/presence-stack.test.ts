@@ -99,7 +99,26 @@ describe('PresenceStack', () => {
       LoggingConfig: { LogFormat: 'JSON', LogGroup: { Ref: expect.stringMatching(/^PresenceReceiverLogs/) } },
     });
     expect(receiver.Properties).not.toHaveProperty('ReservedConcurrentExecutions');
-    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+  });
+
+  it('keeps every log group a year, encrypted with the stack’s customer-managed key', () => {
+    const groups = resourcesOf(template, 'AWS::Logs::LogGroup');
+    // Receiver, access logs, reconciler, registrar, provider framework.
+    expect(groups.map(([id]) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual([
+      'FleetProviderLogs',
+      'FleetReconcilerLogs',
+      'FleetRegistrarLogs',
+      'PresenceAccessLogs',
+      'PresenceReceiverLogs',
+    ]);
+    const keys = resourcesOf(template, 'AWS::KMS::Key');
+    expect(keys.map(([id]) => id)).toEqual([expect.stringMatching(/^LogsKey[0-9A-F]{8}$/)]);
+    for (const [id, group] of groups) {
+      expect(group.Properties, id).toEqual({
+        RetentionInDays: 365,
+        KmsKeyId: { 'Fn::GetAtt': [(keys[0] as [string, Resource])[0], 'Arn'] },
+      });
+    }
   });
 
   it('gives the receiver names and numbers only: no instance list, no secret', () => {
@@ -366,7 +385,7 @@ describe('PresenceStack', () => {
 
   it('refuses a bus in another region or account, naming the context key', () => {
     expect(() => synth({ eventBusArn: 'arn:aws:events:us-east-1:123456789012:event-bus/x' })).toThrow(
-      /eventBusArn: the bus is in region us-east-1 \(the stack deploys to sa-east-1\); use a bus in the same account and region\. Example: -c eventBusArn=arn:aws:events:sa-east-1:123456789012:event-bus\/NAME/,
+      /^ZapiPresence: eventBusArn: the bus is in region us-east-1 \(the stack deploys to sa-east-1\); use a bus in the same account and region, e\.g\. arn:aws:events:sa-east-1:123456789012:event-bus\/NAME$/,
     );
     expect(() => synth({ eventBusArn: 'arn:aws:events:sa-east-1:999999999999:event-bus/x' })).toThrow(
       /eventBusArn: the bus is in account 999999999999 \(the stack deploys to 123456789012\)/,

@@ -147,6 +147,7 @@ describe('WebhookFleet in the stack', () => {
         });
         expect(propertiesOf(configured, 'AWS::Logs::LogGroup', `${prefix}Logs`)).toEqual({
           RetentionInDays: 90,
+          KmsKeyId: getAtt(idOf(configured, 'AWS::KMS::Key', 'LogsKey')),
         });
       }
       // Defaults: the reconciler may wait out a rotation (15 minutes); the registration has 5.
@@ -351,6 +352,8 @@ describe('WebhookFleet in the stack', () => {
       expect(propertiesOf(configured, 'AWS::SQS::Queue', 'FleetReconcilerDeadLetters')).toEqual({
         MessageRetentionPeriod: 1_209_600,
         SqsManagedSseEnabled: true,
+        // A dead-letter queue: any source queue may use it, and its messages can be redriven.
+        RedriveAllowPolicy: { redrivePermission: 'allowAll' },
       });
     });
   });
@@ -414,6 +417,7 @@ describe('WebhookFleet in the stack', () => {
       });
       expect(propertiesOf(configured, 'AWS::Logs::LogGroup', 'FleetProviderLogs')).toEqual({
         RetentionInDays: 90,
+        KmsKeyId: getAtt(idOf(configured, 'AWS::KMS::Key', 'LogsKey')),
       });
     });
 
