@@ -62,7 +62,7 @@ export const CONTEXT_KEYS = {
 export type ContextKey = keyof typeof CONTEXT_KEYS;
 
 export interface PresenceConfig {
-  /** Side-by-side deployments: the stack is `ZapiPresence-{stage}`, its defaults under `/zapi/{stage}/`. */
+  /** Side-by-side deployments: the stack is `ZapiPresence-{stage}`, its defaults under `/zapi-{stage}/`. */
   readonly stage?: string;
   /** Instances that must register for a deploy to succeed; the fleet is whatever SSM holds. */
   readonly instanceIds: readonly string[];
@@ -197,12 +197,15 @@ export function loadConfig(read: ContextReader): PresenceConfig {
       problem('eventBusName', 'names a bus to create; it cannot be combined with eventBusArn');
   }
 
-  // A stage keeps its own parameters (and metrics) apart: /zapi/{stage}/... unless set explicitly.
-  const stage = text('stage');
-  if (stage !== undefined && !/^[A-Za-z][A-Za-z0-9-]{0,30}$/.test(stage)) {
-    problem('stage', `"${stage}" must start with a letter and hold up to 31 letters, digits and -`);
-  }
-  const under = (name: string) => (stage === undefined ? name : name.replace(/^\/zapi\//, `/zapi/${stage}/`));
+  // A stage keeps its own parameters (and metrics) apart: /zapi-{stage}/... unless set explicitly (a
+  // path of its own, so no other deployment's listing of /zapi or grant on /zapi/*/token reaches it).
+  const stageRaw = text('stage');
+  const stageOk = stageRaw === undefined || /^[A-Za-z][A-Za-z0-9-]{0,30}$/.test(stageRaw);
+  if (!stageOk)
+    problem('stage', `"${stageRaw}" must start with a letter and hold up to 31 letters, digits and -`);
+  // A bad stage is reported alone: the defaults below are not derived from it.
+  const stage = stageOk ? stageRaw : undefined;
+  const under = (name: string) => (stage === undefined ? name : name.replace(/^\/zapi\//, `/zapi-${stage}/`));
   const webhookSecretParameter = ssmName(
     'webhookSecretParameter',
     under(CONTEXT_KEYS.webhookSecretParameter.default),
@@ -242,7 +245,9 @@ export function loadConfig(read: ContextReader): PresenceConfig {
   const encryptLogs = flag('encryptLogs', CONTEXT_KEYS.encryptLogs.default);
   const accountsRaw = text('subscriberAccountIds');
   const subscriberAccountIds =
-    accountsRaw === undefined ? [] : [...new Set(accountsRaw.split(',').map((a) => a.trim()))];
+    accountsRaw === undefined
+      ? []
+      : [...new Set(accountsRaw.split(',').map((a) => a.trim()))].filter(Boolean);
   const badAccounts = subscriberAccountIds.filter((a) => !/^\d{12}$/.test(a));
   if (badAccounts.length > 0) {
     problem(

@@ -149,7 +149,8 @@ export class PresenceWebhook extends Construct {
 
   constructor(scope: Construct, id: string, props: PresenceWebhookProps) {
     super(scope, id);
-    validateProps(props);
+    const problems = presenceWebhookProblems(props);
+    if (problems.length > 0) throw new Error(`PresenceWebhook: ${problems.join('; ')}`);
     this.secretCacheTtl = props.secretCacheTtl ?? Duration.seconds(RECEIVER_DEFAULTS.secretCacheSeconds);
     this.secretGracePeriod =
       props.secretGracePeriod ?? Duration.seconds(RECEIVER_DEFAULTS.secretGraceSeconds);
@@ -322,7 +323,8 @@ export const ACCESS_LOG_FIELDS = {
   lambdaErr: '$context.integrationErrorMessage',
 } as const;
 
-function validateProps(props: PresenceWebhookProps): void {
+/** What is wrong with the props (empty when nothing is). */
+export function presenceWebhookProblems(props: PresenceWebhookProps): string[] {
   const problems: string[] = [];
   const positive = (name: string, value: number | undefined, max: number) => {
     if (value !== undefined && (!Number.isInteger(value) || value < 1 || value > max)) {
@@ -362,5 +364,5 @@ function validateProps(props: PresenceWebhookProps): void {
       `secretGracePeriod: must be whole seconds from the secret cache TTL plus 15 minutes (${cache + 900}) to 7 days, got ${grace}`,
     );
   }
-  if (problems.length > 0) throw new Error(`PresenceWebhook: ${problems.join('; ')}`);
+  return problems;
 }

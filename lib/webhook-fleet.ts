@@ -123,7 +123,8 @@ export class WebhookFleet extends Construct {
   constructor(scope: Construct, id: string, props: WebhookFleetProps) {
     super(scope, id);
     const { webhook } = props;
-    validate(props);
+    const problems = webhookFleetProblems(props);
+    if (problems.length > 0) throw new Error(`WebhookFleet: ${problems.join('; ')}`);
     const reconcilerTimeout =
       props.reconcilerTimeout ?? Duration.seconds(FLEET_DEFAULTS.reconcilerTimeoutSeconds);
     if (reconcilerTimeout.toSeconds() < webhook.secretCacheTtl.toSeconds() + 120) {
@@ -308,7 +309,8 @@ export class WebhookFleet extends Construct {
   }
 }
 
-function validate(props: WebhookFleetProps): void {
+/** What is wrong with the props, the webhook aside (empty when nothing is). */
+export function webhookFleetProblems(props: Omit<WebhookFleetProps, 'webhook'>): string[] {
   const problems: string[] = [];
   const template = props.instanceTokenParameterName ?? FLEET_DEFAULTS.tokenParameterTemplate;
   const at = template.indexOf(INSTANCE_PLACEHOLDER);
@@ -346,7 +348,7 @@ function validate(props: WebhookFleetProps): void {
   whole('reconcilerTimeout (seconds)', props.reconcilerTimeout?.toSeconds(), 30, 900);
   // The provider framework's own function times out at 15 minutes: leave it room to report.
   whole('registrationTimeout (seconds)', props.registrationTimeout?.toSeconds(), 30, 840);
-  if (problems.length > 0) throw new Error(`WebhookFleet: ${problems.join('; ')}`);
+  return problems;
 }
 
 /** The provider framework's own Lambda is CDK's: acknowledge what we cannot change, on that function only. */

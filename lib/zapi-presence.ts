@@ -29,8 +29,8 @@ import { DebugEventLog } from './debug-event-log.ts';
 import { type AlarmName, PresenceMonitoring } from './monitoring.ts';
 import { PresenceSchemaRegistry } from './presence-schema.ts';
 import type { PresenceSubscription, PresenceSubscriptionOptions } from './presence-subscription.ts';
-import { PresenceWebhook } from './presence-webhook.ts';
-import { WebhookFleet } from './webhook-fleet.ts';
+import { PresenceWebhook, type PresenceWebhookProps, presenceWebhookProblems } from './presence-webhook.ts';
+import { WebhookFleet, type WebhookFleetProps, webhookFleetProblems } from './webhook-fleet.ts';
 
 export interface ZapiPresenceProps {
   // --- the fleet and Z-API -------------------------------------------------------------------
@@ -131,7 +131,11 @@ export interface ZapiPresenceProps {
    * @default true
    */
   readonly encryptLogs?: boolean;
-  /** The KMS key for the log groups. @default - a new key, when `encryptLogs` */
+  /**
+   * The KMS key for the log groups; its key policy must let `logs.<region>.amazonaws.com` use it (a key
+   * this construct creates gets that statement).
+   * @default - a new key, when `encryptLogs`
+   */
   readonly logEncryptionKey?: IKey;
   /** CloudWatch namespace of the metrics. @default 'ZapiPresence' */
   readonly metricsNamespace?: string;
@@ -189,8 +193,15 @@ export class ZapiPresence extends Construct {
 
   constructor(scope: Construct, id: string, props: ZapiPresenceProps = {}) {
     super(scope, id);
-    const problems = validate(props);
-    if (props.eventBusArn !== undefined) problems.push(...this.checkSameEnvironment(props.eventBusArn));
+    const webhookProps = this.webhookProps(props);
+    const fleetProps = this.fleetProps(props);
+    // Every problem at once, each named as a ZapiPresence prop.
+    const problems = [
+      ...validate(props),
+      ...(props.eventBusArn !== undefined ? this.checkSameEnvironment(props.eventBusArn) : []),
+      ...renamed(presenceWebhookProblems(webhookProps)),
+      ...(props.registerWebhook !== false ? renamed(webhookFleetProblems(fleetProps)) : []),
+    ];
     if (problems.length > 0) throw new Error(`ZapiPresence: ${problems.join('; ')}`);
 
     const logRetention = props.logRetention ?? RetentionDays.ONE_YEAR;
@@ -198,28 +209,9 @@ export class ZapiPresence extends Construct {
     const logKey = this.logEncryptionKey === undefined ? {} : { logEncryptionKey: this.logEncryptionKey };
 
     this.webhook = new PresenceWebhook(this, 'Presence', {
+      ...webhookProps,
       ...(props.eventBusArn !== undefined && {
         eventBus: EventBus.fromEventBusArn(this, 'ImportedBus', props.eventBusArn),
-      }),
-      ...(props.eventBusName !== undefined && { eventBusName: props.eventBusName }),
-      ...(props.webhookSecretParameterName !== undefined && {
-        webhookSecretParameterName: props.webhookSecretParameterName,
-      }),
-      ...pick(props, [
-        'throttleRateLimit',
-        'throttleBurstLimit',
-        'maxBodyBytes',
-        'archiveRetention',
-        'metricsNamespace',
-        'receiverReservedConcurrency',
-        'receiverTimeout',
-        'receiverMemorySize',
-        'sdkMaxAttempts',
-        'secretCacheTtl',
-        'secretGracePeriod',
-      ]),
-      ...(props.sdkAttemptTimeout !== undefined && {
-        sdkAttemptTimeoutMs: props.sdkAttemptTimeout.toMilliseconds(),
       }),
       logRetention,
       ...logKey,
@@ -236,26 +228,8 @@ export class ZapiPresence extends Construct {
 
     if (props.registerWebhook !== false) {
       this.fleet = new WebhookFleet(this, 'Fleet', {
+        ...fleetProps,
         webhook: this.webhook,
-        ...pick(props, [
-          'clientTokenParameterName',
-          'zapiBaseUrl',
-          'zapiMaxAttempts',
-          'driftPolicy',
-          'sweepInterval',
-          'dueWarningDays',
-          'currentPaymentStatuses',
-          'reconcilerTimeout',
-          'registrationTimeout',
-        ]),
-        ...(props.instanceTokenParameterName !== undefined && {
-          instanceTokenParameterName: props.instanceTokenParameterName,
-        }),
-        ...(props.instanceIds !== undefined && { requiredInstanceIds: props.instanceIds }),
-        ...(props.zapiAttemptTimeout !== undefined && {
-          zapiAttemptTimeoutMs: props.zapiAttemptTimeout.toMilliseconds(),
-        }),
-        ...(props.reconcileConcurrency !== undefined && { concurrency: props.reconcileConcurrency }),
         logRetention,
         ...logKey,
       });
@@ -274,6 +248,8 @@ export class ZapiPresence extends Construct {
     if (props.debugEventLog === true) {
       this.debugEventLog = new DebugEventLog(this, 'DebugEvents', {
         webhook: this.webhook,
+        // One per construct; this repository's app (id 'Default') keeps the documented name.
+        logGroupName: `/aws/events/${Stack.of(this).stackName}${id === 'Default' ? '' : `/${id}`}/presence`,
         retention: logRetention,
         ...(this.logEncryptionKey !== undefined && { encryptionKey: this.logEncryptionKey }),
       });
@@ -346,7 +322,7 @@ export class ZapiPresence extends Construct {
   private allowSubscribers(accountIds: readonly string[]): void {
     const bus = this.eventBus as EventBus;
     const stack = Stack.of(this);
-    for (const account of accountIds) {
+    for (const account of new Set(accountIds)) {
       bus.addToResourcePolicy(
         new PolicyStatement({
           sid: `zapi-presence-subscriber-${account}`,
@@ -367,8 +343,60 @@ export class ZapiPresence extends Construct {
     }
   }
 
+  /** The building block's props for ours (the bus and the log settings aside). */
+  private webhookProps(props: ZapiPresenceProps): PresenceWebhookProps {
+    return {
+      ...(props.eventBusName !== undefined && { eventBusName: props.eventBusName }),
+      ...(props.webhookSecretParameterName !== undefined && {
+        webhookSecretParameterName: props.webhookSecretParameterName,
+      }),
+      ...pick(props, [
+        'throttleRateLimit',
+        'throttleBurstLimit',
+        'maxBodyBytes',
+        'archiveRetention',
+        'metricsNamespace',
+        'receiverReservedConcurrency',
+        'receiverTimeout',
+        'receiverMemorySize',
+        'sdkMaxAttempts',
+        'secretCacheTtl',
+        'secretGracePeriod',
+      ]),
+      ...(props.sdkAttemptTimeout !== undefined && {
+        sdkAttemptTimeoutMs: props.sdkAttemptTimeout.toMilliseconds(),
+      }),
+    };
+  }
+
+  private fleetProps(props: ZapiPresenceProps): Omit<WebhookFleetProps, 'webhook'> {
+    return {
+      ...pick(props, [
+        'clientTokenParameterName',
+        'zapiBaseUrl',
+        'zapiMaxAttempts',
+        'driftPolicy',
+        'sweepInterval',
+        'dueWarningDays',
+        'currentPaymentStatuses',
+        'reconcilerTimeout',
+        'registrationTimeout',
+      ]),
+      ...(props.instanceTokenParameterName !== undefined && {
+        instanceTokenParameterName: props.instanceTokenParameterName,
+      }),
+      ...(props.instanceIds !== undefined && { requiredInstanceIds: props.instanceIds }),
+      ...(props.zapiAttemptTimeout !== undefined && {
+        zapiAttemptTimeoutMs: props.zapiAttemptTimeout.toMilliseconds(),
+      }),
+      ...(props.reconcileConcurrency !== undefined && { concurrency: props.reconcileConcurrency }),
+    };
+  }
+
   /** The receiver publishes in its own region, and the archive must live in the bus's account. */
   private checkSameEnvironment(eventBusArn: string): string[] {
+    // Known only at deploy time (another stack's bus, an import): nothing to check here.
+    if (Token.isUnresolved(eventBusArn)) return [];
     if (!/^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/[A-Za-z0-9._\-/]{1,256}$/.test(eventBusArn)) {
       return [`eventBusArn: "${eventBusArn}" is not an event bus ARN`];
     }
@@ -385,6 +413,18 @@ export class ZapiPresence extends Construct {
           `eventBusArn: the bus is in ${found.join(' and ')}; use a bus in the same account and region, e.g. arn:aws:events:${stack.region}:${Token.isUnresolved(stack.account) ? 'ACCOUNT' : stack.account}:event-bus/NAME`,
         ];
   }
+}
+
+/** The building blocks' prop names, as ZapiPresence calls them. */
+const RENAMES: ReadonlyArray<[RegExp, string]> = [
+  [/^requiredInstanceIds:/, 'instanceIds:'],
+  [/^concurrency:/, 'reconcileConcurrency:'],
+  [/^zapiAttemptTimeoutMs:/, 'zapiAttemptTimeout (ms):'],
+  [/^sdkAttemptTimeoutMs:/, 'sdkAttemptTimeout (ms):'],
+];
+
+function renamed(problems: readonly string[]): string[] {
+  return problems.map((problem) => RENAMES.reduce((text, [from, to]) => text.replace(from, to), problem));
 }
 
 function pick<T extends object, K extends keyof T>(source: T, keys: readonly K[]): Partial<Pick<T, K>> {

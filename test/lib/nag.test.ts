@@ -18,6 +18,9 @@ const VARIANTS: ReadonlyArray<[string, Record<string, unknown>]> = [
   ['an alarm e-mail', { alarmEmail: 'oncall@example.com.br' }],
   ['another token template', { instanceTokenParameter: '/org/zapi/{instanceId}/token' }],
   ['receiver concurrency reserved', { receiverReservedConcurrency: '10' }],
+  ['subscriber accounts', { subscriberAccountIds: '210987654321,111122223333' }],
+  ['encryptLogs=false', { encryptLogs: 'false', debugEventLog: 'true' }],
+  ['a stage', { stage: 'staging', instanceId: 'INST1' }],
 ];
 
 const TOKEN_WILDCARD =

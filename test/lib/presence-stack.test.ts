@@ -1,12 +1,12 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
-import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RECEIVER_ENV } from '../../functions/presence-webhook/env.ts';
 import { REGISTRATION_RESOURCE_TYPE } from '../../functions/register-webhook/properties.ts';
 import { EVENT_SOURCE } from '../../functions/shared/presence-contract.ts';
-import { loadConfig } from '../../lib/config.ts';
+import { loadConfig, stackName } from '../../lib/config.ts';
 import { PresenceStack } from '../../lib/presence-stack.ts';
 import { ACCESS_LOG_FIELDS, PresenceWebhook, type PresenceWebhookProps } from '../../lib/presence-webhook.ts';
 import { synth } from '../support/synth.ts';
@@ -402,6 +402,131 @@ describe('PresenceStack', () => {
     };
     const config = loadConfig((key) => context[key]);
     expect(() => new PresenceStack(app, 'Agnostic', { config })).not.toThrow();
+  });
+});
+
+describe('PresenceStack for a stage', () => {
+  /** The app as bin/app.ts builds it: the stack named by stackName(config). */
+  function stageApp(context: Record<string, unknown>) {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [], ...context } });
+    const config = loadConfig((key) => app.node.tryGetContext(key));
+    const stack = new PresenceStack(app, stackName(config), {
+      config,
+      env: { account: '123456789012', region: 'sa-east-1' },
+    });
+    return { stack, template: Template.fromStack(stack) };
+  }
+
+  /** The SSM grants of a role: `[action, parameter name or pattern]`. */
+  function ssmGrants(template: Template, rolePrefix: string): Array<[string, string]> {
+    const policies = resourcesOf(template, 'AWS::IAM::Policy').filter(([id]) =>
+      id.startsWith(`${rolePrefix}RoleDefaultPolicy`),
+    );
+    expect(policies).toHaveLength(1);
+    const statements = (
+      (policies[0] as [string, Resource])[1].Properties.PolicyDocument as {
+        Statement: Statement[];
+      }
+    ).Statement;
+    return statements.flatMap((statement) =>
+      [statement.Action]
+        .flat()
+        .filter((action) => action.startsWith('ssm:'))
+        .flatMap((action) =>
+          [statement.Resource].flat().map((resource) => {
+            const arn = JSON.stringify(resource);
+            const name = /:parameter(\/[^"]*)"/.exec(arn)?.[1];
+            if (name === undefined) throw new Error(`not a parameter ARN: ${arn}`);
+            return [action, name] as [string, string];
+          }),
+        ),
+    );
+  }
+
+  /** Whether a grant lets its holder read a parameter (a recursive listing reads everything under its path). */
+  const reads = ([action, pattern]: [string, string], name: string) =>
+    action === 'ssm:GetParametersByPath'
+      ? name.startsWith(`${pattern}/`)
+      : new RegExp(
+          `^${pattern
+            .split('*')
+            .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+            .join('.*')}$`,
+        ).test(name);
+
+  let unstaged: Template;
+  let staged: ReturnType<typeof stageApp>;
+
+  beforeAll(() => {
+    unstaged = stageApp({ debugEventLog: 'true' }).template;
+    staged = stageApp({ stage: 'staging', debugEventLog: 'true' });
+  });
+
+  it('deploys ZapiPresence-<stage> with its parameters, metrics and debug log of its own', () => {
+    expect(staged.stack.stackName).toBe('ZapiPresence-staging');
+    const t = staged.template;
+    expect(receiverEnvironment(t)).toMatchObject({
+      [RECEIVER_ENV.secretParameterName]: '/zapi-staging/webhook-secret',
+      [RECEIVER_ENV.metricsNamespace]: 'ZapiPresence/staging',
+    });
+    const reconciler = resourcesOf(t, 'AWS::Lambda::Function').find(([id]) =>
+      /^FleetReconciler[0-9A-F]{8}$/.test(id),
+    );
+    if (!reconciler) throw new Error('no reconciler');
+    expect(
+      (reconciler[1].Properties.Environment as { Variables: Record<string, unknown> }).Variables,
+    ).toMatchObject({
+      TOKEN_PARAMETER_TEMPLATE: '/zapi-staging/{instanceId}/token',
+      WEBHOOK_SECRET_PARAMETER: '/zapi-staging/webhook-secret',
+      METRICS_NAMESPACE: 'ZapiPresence/staging',
+    });
+    expect(ssmGrants(t, 'FleetReconciler').sort()).toEqual([
+      ['ssm:GetParameter', '/zapi-staging/*/token'],
+      ['ssm:GetParameter', '/zapi-staging/webhook-secret'],
+      ['ssm:GetParametersByPath', '/zapi-staging'],
+    ]);
+    t.hasResourceProperties('AWS::Logs::LogGroup', {
+      LogGroupName: '/aws/events/ZapiPresence-staging/presence',
+    });
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'PublishFailures',
+      Namespace: 'ZapiPresence/staging',
+    });
+    // The same resources and logical ids as the unstaged stack: only names and values differ (CDK names
+    // the rules' invoke permissions after the stack id).
+    const ids = (template: Template) =>
+      Object.keys(template.toJSON().Resources)
+        .map((id) => id.replace(/AllowEventRule\w+$/, 'AllowEventRule'))
+        .sort();
+    expect(ids(t)).toEqual(ids(unstaged));
+  });
+
+  it('cannot read the unstaged deployment’s parameters', () => {
+    const own = ssmGrants(unstaged, 'FleetReconciler');
+    // The helper sees what a grant reads.
+    expect(own.some((grant) => reads(grant, '/zapi/webhook-secret'))).toBe(true);
+    expect(own.some((grant) => reads(grant, '/zapi/INST1/token'))).toBe(true);
+    for (const role of ['FleetReconciler', 'FleetRegistrar', 'PresenceReceiver']) {
+      const grants = ssmGrants(staged.template, role);
+      for (const name of ['/zapi/webhook-secret', '/zapi/INST1/token'])
+        expect(
+          grants.filter((grant) => reads(grant, name)),
+          `${role} ${name}`,
+        ).toEqual([]);
+    }
+  });
+
+  // A stage's parameters live on a path of its own: the unstaged deployment's listing of /zapi and its
+  // grant on /zapi/*/token reach none of them.
+  it('keeps a stage’s parameters out of reach of the unstaged deployment', () => {
+    for (const role of ['FleetReconciler', 'FleetRegistrar']) {
+      const grants = ssmGrants(unstaged, role);
+      for (const name of ['/zapi-staging/webhook-secret', '/zapi-staging/INST1/token'])
+        expect(
+          grants.filter((grant) => reads(grant, name)),
+          `${role} ${name}`,
+        ).toEqual([]);
+    }
   });
 });
 
