@@ -3,6 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
+  derivedDetailJsonSchema,
   presenceDetailJsonSchema,
   presenceEventOpenApi,
   SCHEMA_FILES,
@@ -12,4 +13,5 @@ import {
 const root = fileURLToPath(new URL('..', import.meta.url));
 writeFileSync(`${root}${SCHEMA_FILES.detailJsonSchema}`, schemaText(presenceDetailJsonSchema()));
 writeFileSync(`${root}${SCHEMA_FILES.eventOpenApi}`, schemaText(presenceEventOpenApi()));
+writeFileSync(`${root}${SCHEMA_FILES.derivedJsonSchema}`, schemaText(derivedDetailJsonSchema()));
 console.log(`wrote ${SCHEMA_FILES.detailJsonSchema} and ${SCHEMA_FILES.eventOpenApi}`);

@@ -27,6 +27,8 @@ export const FUNCTION_ENTRIES = {
   receiver: 'presence-webhook/handler.ts',
   reconciler: 'reconcile-webhooks/handler.ts',
   registrar: 'register-webhook/handler.ts',
+  state: 'presence-state/handler.ts',
+  read: 'presence-read/handler.ts',
 } as const;
 export type FunctionName = keyof typeof FUNCTION_ENTRIES;
 

@@ -57,6 +57,9 @@ export const CONTEXT_KEYS = {
   alarmEmail: { example: 'oncall@example.com.br' },
   schemaRegistry: { default: true, example: 'false' },
   debugEventLog: { default: false, example: 'true' },
+  presenceStore: { default: false, example: 'true (current presence per chat, derived events, a read API)' },
+  activityExpirySeconds: { default: 25, example: '25' },
+  presenceIdleDays: { default: 30, example: '30' },
 } as const;
 
 export type ContextKey = keyof typeof CONTEXT_KEYS;
@@ -116,6 +119,10 @@ export interface PresenceConfig {
   readonly encryptLogs: boolean;
   /** Accounts allowed to create rules on the bus. */
   readonly subscriberAccountIds: readonly string[];
+  /** Keep each chat's presence state, with derived events and a read API. */
+  readonly presenceStore: boolean;
+  readonly activityExpirySeconds: number;
+  readonly presenceIdleDays: number;
 }
 
 /** Reads one context value; a CDK `App` or `Node` provides this. */
@@ -243,6 +250,14 @@ export function loadConfig(read: ContextReader): PresenceConfig {
   const schemaRegistry = flag('schemaRegistry', CONTEXT_KEYS.schemaRegistry.default);
   const debugEventLog = flag('debugEventLog', CONTEXT_KEYS.debugEventLog.default);
   const encryptLogs = flag('encryptLogs', CONTEXT_KEYS.encryptLogs.default);
+  const presenceStore = flag('presenceStore', CONTEXT_KEYS.presenceStore.default);
+  const activityExpirySeconds = integer(
+    'activityExpirySeconds',
+    CONTEXT_KEYS.activityExpirySeconds.default,
+    5,
+    120,
+  );
+  const presenceIdleDays = integer('presenceIdleDays', CONTEXT_KEYS.presenceIdleDays.default, 1, 3_650);
   const accountsRaw = text('subscriberAccountIds');
   const subscriberAccountIds =
     accountsRaw === undefined
@@ -412,6 +427,9 @@ export function loadConfig(read: ContextReader): PresenceConfig {
     debugEventLog,
     encryptLogs,
     subscriberAccountIds,
+    presenceStore,
+    activityExpirySeconds,
+    presenceIdleDays,
   };
 }
 

@@ -23,6 +23,7 @@ import { METRIC_NAMES, REJECT_REASONS } from '../functions/presence-webhook/sett
 import { FLEET_METRICS } from '../functions/shared/fleet/settings.ts';
 import { PRESENCE_STATUSES } from '../functions/shared/presence-contract.ts';
 import { deadLetterQueue } from './dead-letter-queue.ts';
+import type { PresenceStore } from './presence-store.ts';
 import type { PresenceSubscription } from './presence-subscription.ts';
 import type { PresenceWebhook } from './presence-webhook.ts';
 import type { WebhookFleet } from './webhook-fleet.ts';
@@ -44,6 +45,8 @@ export const ALARM_NAMES = [
   'Disconnected',
   'ExpiringSoon',
   'PaymentIssues',
+  'PresenceStateErrors',
+  'PresenceStateDeadLetters',
 ] as const;
 export type AlarmName = (typeof ALARM_NAMES)[number];
 
@@ -51,6 +54,8 @@ export interface PresenceMonitoringProps {
   readonly webhook: PresenceWebhook;
   /** The fleet reconciler, when Z-API registration is on. */
   readonly fleet?: WebhookFleet;
+  /** The presence store, when on. */
+  readonly store?: PresenceStore;
   /**
    * E-mail address subscribed to the alarm topic (confirm the subscription e-mail).
    * @default - none; subscribe anything to `alarmTopic`
@@ -155,7 +160,26 @@ export class PresenceMonitoring extends Construct {
         height: 2,
       }),
     );
-    const fleetAlarms = fleet ? this.fleetAlarms(fleet, ns) : [];
+    const fleetAlarms = [
+      ...(fleet ? this.fleetAlarms(fleet, ns) : []),
+      ...(props.store
+        ? [
+            this.alarm(
+              'PresenceStateErrors',
+              props.store.stateFunction.metricErrors({ period: Duration.minutes(5) }),
+              'The presence-state function failed (records are retried, then dead-lettered)',
+            ),
+            this.alarm(
+              'PresenceStateDeadLetters',
+              props.store.deadLetters.metricApproximateNumberOfMessagesVisible({
+                period: Duration.minutes(5),
+                statistic: 'Maximum',
+              }),
+              'Presence events or expiry checks the state function gave up on (the chat state missed them)',
+            ),
+          ]
+        : []),
+    ];
     this.dashboard.addWidgets(
       new AlarmStatusWidget({
         title: 'Alarms',

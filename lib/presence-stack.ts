@@ -56,6 +56,9 @@ export function presenceProps(config: PresenceConfig): ZapiPresenceProps {
     alarmThresholds: config.alarmThresholds,
     schemaRegistry: config.schemaRegistry,
     debugEventLog: config.debugEventLog,
+    presenceStore: config.presenceStore,
+    activityExpiry: Duration.seconds(config.activityExpirySeconds),
+    presenceIdleTtl: Duration.days(config.presenceIdleDays),
   };
 }
 
@@ -93,6 +96,16 @@ export class PresenceStack extends Stack {
       new CfnOutput(this, 'DebugEventLogGroup', {
         description: 'Watch events arrive: aws logs tail --follow <this name>',
         value: presence.debugEventLog.logGroup.logGroupName,
+      });
+    }
+    if (presence.presenceStore) {
+      new CfnOutput(this, 'PresenceTableName', {
+        description: 'One item per chat: partition key instanceId, sort key phone',
+        value: presence.presenceStore.table.tableName,
+      });
+      new CfnOutput(this, 'PresenceReadUrl', {
+        description: 'GET with SigV4 (IAM): replace {instanceId} and {phone}',
+        value: `${presence.webhookBaseUrl}/instances/{instanceId}/chats/{phone}/presence`,
       });
     }
     if (presence.schemaRegistry) {

@@ -10,6 +10,7 @@
 import { Arn, ArnFormat, type Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { Dashboard } from 'aws-cdk-lib/aws-cloudwatch';
+import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { type Archive, EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
 import {
   AccountPrincipal,
@@ -28,6 +29,7 @@ import type { PresenceStatus } from '../functions/shared/presence-contract.ts';
 import { DebugEventLog } from './debug-event-log.ts';
 import { type AlarmName, PresenceMonitoring } from './monitoring.ts';
 import { PresenceSchemaRegistry } from './presence-schema.ts';
+import { PresenceStore } from './presence-store.ts';
 import type { PresenceSubscription, PresenceSubscriptionOptions } from './presence-subscription.ts';
 import { PresenceWebhook, type PresenceWebhookProps, presenceWebhookProblems } from './presence-webhook.ts';
 import { WebhookFleet, type WebhookFleetProps, webhookFleetProblems } from './webhook-fleet.ts';
@@ -147,6 +149,19 @@ export interface ZapiPresenceProps {
   readonly schemaRegistry?: boolean;
   /** Send every presence event to a log group too (debugging). @default false */
   readonly debugEventLog?: boolean;
+
+  // --- presence state --------------------------------------------------------------------------
+  /**
+   * Keep each chat's current presence in a DynamoDB table, publish derived events (activity started and
+   * stopped, came online, went offline) and serve `GET /instances/{instanceId}/chats/{phone}/presence`
+   * (IAM-authorized). See docs/presence-state.md.
+   * @default false
+   */
+  readonly presenceStore?: boolean;
+  /** A typing or recording activity with no news for this long ends by itself. @default Duration.seconds(25) */
+  readonly activityExpiry?: Duration;
+  /** Chats idle this long leave the presence table. @default Duration.days(30) */
+  readonly presenceIdleTtl?: Duration;
 }
 
 /** Actions another account needs to manage its own rules on the bus. */
@@ -190,6 +205,10 @@ export class ZapiPresence extends Construct {
   readonly monitoring: PresenceMonitoring;
   readonly schemaRegistry?: PresenceSchemaRegistry;
   readonly debugEventLog?: DebugEventLog;
+  /** With `presenceStore`: the table, the state and read functions, the queues. */
+  readonly presenceStore?: PresenceStore;
+  /** With `presenceStore`: one item per chat (partition key `instanceId`, sort key `phone`), for direct reads. */
+  readonly presenceTable?: ITableV2;
 
   constructor(scope: Construct, id: string, props: ZapiPresenceProps = {}) {
     super(scope, id);
@@ -237,9 +256,21 @@ export class ZapiPresence extends Construct {
       this.registrationHandler = this.fleet.registrationHandler;
     }
 
+    if (props.presenceStore === true) {
+      this.presenceStore = new PresenceStore(this, 'State', {
+        webhook: this.webhook,
+        ...(props.activityExpiry !== undefined && { activityExpiry: props.activityExpiry }),
+        ...(props.presenceIdleTtl !== undefined && { idleTtl: props.presenceIdleTtl }),
+        logRetention,
+        ...logKey,
+      });
+      this.presenceTable = this.presenceStore.table;
+    }
+
     this.monitoring = new PresenceMonitoring(this, 'Monitoring', {
       webhook: this.webhook,
       ...(this.fleet && { fleet: this.fleet }),
+      ...(this.presenceStore && { store: this.presenceStore }),
       ...pick(props, ['alarmEmail', 'alarmThresholds']),
     });
     this.alarmTopic = this.monitoring.alarmTopic;
@@ -254,7 +285,11 @@ export class ZapiPresence extends Construct {
         ...(this.logEncryptionKey !== undefined && { encryptionKey: this.logEncryptionKey }),
       });
     }
-    if (props.schemaRegistry !== false) this.schemaRegistry = new PresenceSchemaRegistry(this, 'Schemas');
+    if (props.schemaRegistry !== false) {
+      this.schemaRegistry = new PresenceSchemaRegistry(this, 'Schemas', {
+        derivedEvents: props.presenceStore === true,
+      });
+    }
   }
 
   /**

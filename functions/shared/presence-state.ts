@@ -1,0 +1,248 @@
+/**
+ * Presence that means something: the current state of each chat (instance, phone) and the events
+ * derived from its changes. Pure: no clock, no I/O. The deployed state subscriber
+ * (functions/presence-state) and the local live view (`npm start`) both run exactly this.
+ *
+ * The state follows the raw statuses:
+ *   online     AVAILABLE, COMPOSING, RECORDING, PAUSED (in the chat); UNAVAILABLE is offline
+ *   activity   COMPOSING is typing, RECORDING is recording; anything else ends an activity
+ * and a typing or recording activity with no news for `expiryMs` (25 s by default, WhatsApp's own
+ * rule) ends by itself: a contact who closes the app may never send PAUSED.
+ *
+ * Ordering: EventBridge guarantees neither order nor exactly-once delivery. An event is **older** than
+ * the state when its EventBridge `time` (whole seconds, stamped when the receiver published it) is
+ * earlier than the time of the newest event the state has applied: it is dropped, so an older event
+ * never overwrites a newer state. Events of the same second apply in the order they are processed (the
+ * receiver publishes in the order Z-API called); a duplicate delivery (same event id as the last one
+ * applied) changes nothing.
+ */
+import { DERIVED_DETAIL_TYPES, type PresenceStatus } from './presence-contract.ts';
+
+export type Activity = 'typing' | 'recording';
+export type StopReason = 'paused' | 'expired' | 'unavailable' | 'switched';
+
+/** The state of one chat. Times are epoch milliseconds. */
+export interface ChatState {
+  readonly instanceId: string;
+  readonly phone: string;
+  /** The last raw status applied. */
+  readonly status: PresenceStatus;
+  /** Since when the last raw status holds. */
+  readonly statusSince: number;
+  readonly online: boolean;
+  /** Since when the contact is online (set while online). */
+  readonly onlineSince?: number;
+  /** When the contact went offline (set while offline, once seen online). */
+  readonly offlineSince?: number;
+  /** The current activity, if any. */
+  readonly activity?: Activity;
+  readonly activitySince?: number;
+  /** The last COMPOSING or RECORDING of the current activity (the expiry counts from it). */
+  readonly activityLastNews?: number;
+  /** `lastSeen` of the last callback that carried one (Z-API's number, as sent). */
+  readonly lastSeen?: number | null;
+  /** The time of the newest event applied: the ordering key. */
+  readonly eventTime: number;
+  /** The id of the last event applied (drops a duplicate delivery). */
+  readonly lastEventId: string;
+}
+
+/** A raw presence event, as the state needs it. */
+export interface PresenceInput {
+  readonly id: string;
+  /** EventBridge `time`, epoch ms. */
+  readonly time: number;
+  readonly instanceId: string;
+  readonly phone: string;
+  readonly status: PresenceStatus;
+  readonly lastSeen?: number | null;
+}
+
+interface ChatKey {
+  readonly instanceId: string;
+  readonly phone: string;
+}
+
+export type DerivedEvent =
+  | (ChatKey & { readonly kind: 'activity-started'; readonly activity: Activity; readonly at: number })
+  | (ChatKey & {
+      readonly kind: 'activity-stopped';
+      readonly activity: Activity;
+      readonly reason: StopReason;
+      readonly startedAt: number;
+      readonly at: number;
+      readonly durationMs: number;
+    })
+  | (ChatKey & { readonly kind: 'came-online'; readonly at: number })
+  | (ChatKey & {
+      readonly kind: 'went-offline';
+      readonly onlineSince: number;
+      readonly at: number;
+      readonly durationMs: number;
+    });
+
+export type Applied =
+  | { readonly kind: 'applied'; readonly state: ChatState; readonly derived: readonly DerivedEvent[] }
+  | { readonly kind: 'older' | 'duplicate' };
+
+export const DEFAULT_EXPIRY_MS = 25_000;
+
+const ACTIVITY_OF: Partial<Record<PresenceStatus, Activity>> = {
+  COMPOSING: 'typing',
+  RECORDING: 'recording',
+};
+
+/** Applies one raw event to a chat's state (undefined: never seen). */
+export function applyPresence(state: ChatState | undefined, input: PresenceInput): Applied {
+  if (state !== undefined) {
+    if (input.id === state.lastEventId) return { kind: 'duplicate' };
+    if (input.time < state.eventTime) return { kind: 'older' };
+  }
+  const at = input.time;
+  const key = { instanceId: input.instanceId, phone: input.phone };
+  const derived: DerivedEvent[] = [];
+  const online = input.status !== 'UNAVAILABLE';
+  const activity = ACTIVITY_OF[input.status];
+
+  // The activity first: a stop before the offline it may come with.
+  let activitySince = state?.activitySince;
+  let activityLastNews = state?.activityLastNews;
+  const previous = state?.activity;
+  if (previous !== undefined && previous !== activity) {
+    const reason: StopReason =
+      activity !== undefined ? 'switched' : input.status === 'UNAVAILABLE' ? 'unavailable' : 'paused';
+    const startedAt = state?.activitySince ?? at;
+    derived.push({
+      ...key,
+      kind: 'activity-stopped',
+      activity: previous,
+      reason,
+      startedAt,
+      at,
+      durationMs: Math.max(0, at - startedAt),
+    });
+    activitySince = undefined;
+    activityLastNews = undefined;
+  }
+  if (activity !== undefined) {
+    if (previous !== activity) {
+      derived.push({ ...key, kind: 'activity-started', activity, at });
+      activitySince = at;
+    }
+    activityLastNews = at;
+  }
+
+  const wasOnline = state?.online === true;
+  let onlineSince = state?.onlineSince;
+  let offlineSince = state?.offlineSince;
+  if (online && !wasOnline) {
+    derived.push({ ...key, kind: 'came-online', at });
+    onlineSince = at;
+    offlineSince = undefined;
+  } else if (!online && wasOnline) {
+    const since = state?.onlineSince ?? at;
+    derived.push({
+      ...key,
+      kind: 'went-offline',
+      onlineSince: since,
+      at,
+      durationMs: Math.max(0, at - since),
+    });
+    onlineSince = undefined;
+    offlineSince = at;
+  } else if (!online && state === undefined) {
+    offlineSince = at;
+  }
+
+  const next: ChatState = {
+    ...key,
+    status: input.status,
+    statusSince: state?.status === input.status ? state.statusSince : at,
+    online,
+    ...(onlineSince !== undefined && { onlineSince }),
+    ...(offlineSince !== undefined && { offlineSince }),
+    ...(activity !== undefined && {
+      activity,
+      activitySince: activitySince ?? at,
+      activityLastNews: activityLastNews ?? at,
+    }),
+    ...(input.lastSeen !== undefined
+      ? { lastSeen: input.lastSeen }
+      : state?.lastSeen !== undefined && { lastSeen: state.lastSeen }),
+    eventTime: Math.max(at, state?.eventTime ?? at),
+    lastEventId: input.id,
+  };
+  return { kind: 'applied', state: next, derived };
+}
+
+/**
+ * Ends an activity that had no news for `expiryMs`, as seen at `now`. The stop is dated at the last
+ * news (the last evidence of the activity); undefined when there is nothing to expire yet.
+ */
+export function expireActivity(
+  state: ChatState,
+  now: number,
+  expiryMs: number = DEFAULT_EXPIRY_MS,
+): { readonly state: ChatState; readonly derived: readonly DerivedEvent[] } | undefined {
+  if (state.activity === undefined || state.activityLastNews === undefined) return undefined;
+  if (now < state.activityLastNews + expiryMs) return undefined;
+  const startedAt = state.activitySince ?? state.activityLastNews;
+  const { activity, activitySince: _since, activityLastNews: _news, ...rest } = state;
+  return {
+    state: rest,
+    derived: [
+      {
+        instanceId: state.instanceId,
+        phone: state.phone,
+        kind: 'activity-stopped',
+        activity,
+        reason: 'expired',
+        startedAt,
+        at: state.activityLastNews,
+        durationMs: Math.max(0, state.activityLastNews - startedAt),
+      },
+    ],
+  };
+}
+
+/** The `detail-type` of a derived event. */
+export function derivedDetailType(event: DerivedEvent): string {
+  switch (event.kind) {
+    case 'activity-started':
+      return DERIVED_DETAIL_TYPES.activityStarted;
+    case 'activity-stopped':
+      return DERIVED_DETAIL_TYPES.activityStopped;
+    case 'came-online':
+      return DERIVED_DETAIL_TYPES.cameOnline;
+    case 'went-offline':
+      return DERIVED_DETAIL_TYPES.wentOffline;
+  }
+}
+
+/** The `detail` of a derived event: ISO times next to the durations. */
+export function derivedDetail(event: DerivedEvent): Record<string, unknown> {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const { kind: _kind, ...fields } = event;
+  const out: Record<string, unknown> = { ...fields, at: iso(event.at) };
+  if ('startedAt' in event) out.startedAt = iso(event.startedAt);
+  if ('onlineSince' in event) out.onlineSince = iso(event.onlineSince);
+  return out;
+}
+
+/** The state as the read API and the live view show it. */
+export function stateView(state: ChatState): Record<string, unknown> {
+  const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+  return {
+    instanceId: state.instanceId,
+    phone: state.phone,
+    status: state.status,
+    statusSince: iso(state.statusSince),
+    online: state.online,
+    ...(state.onlineSince !== undefined && { onlineSince: iso(state.onlineSince) }),
+    ...(state.offlineSince !== undefined && { offlineSince: iso(state.offlineSince) }),
+    activity: state.activity ?? null,
+    ...(state.activitySince !== undefined && { activitySince: iso(state.activitySince) }),
+    ...(state.lastSeen !== undefined && { lastSeen: state.lastSeen }),
+    updatedAt: iso(state.eventTime),
+  };
+}
