@@ -72,6 +72,7 @@ export function createPublisher(options: PublisherOptions): Publish {
       DetailType: DETAIL_TYPES[status],
       Detail: detail,
     };
+    // Stryker disable next-line StringLiteral: equivalent, always replaced before it is read.
     let lastCode = 'unknown';
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       if (attempt > 1) {

@@ -51,6 +51,7 @@ const digestOf = (value: string): Buffer => hash('sha256', value, 'buffer');
 
 /** SHA-256 of the secret derived from `key` for `instanceId` (see deriveInstanceSecret). */
 const expectedDigest = (key: Buffer, instanceId: string): Buffer =>
+  // Stryker disable next-line StringLiteral: equivalent, Node reads an empty encoding as UTF-8 too.
   digestOf(createHmac('sha256', key).update(instanceId, 'utf8').digest('base64url'));
 
 export function createSecretVerifier(options: SecretVerifierOptions): VerifySecret {
@@ -77,9 +78,12 @@ export function createSecretVerifier(options: SecretVerifierOptions): VerifySecr
     }
     const ttl = master.incomplete ? Math.min(ttlMs, incompleteTtlMs) : ttlMs;
     return {
+      // Stryker disable next-line StringLiteral: equivalent, Node reads an empty encoding as UTF-8 too.
       current: Buffer.from(master.current, 'utf8'),
+      // Stryker disable next-line StringLiteral: equivalent, as above.
       previous: master.previous === undefined ? undefined : Buffer.from(master.previous, 'utf8'),
-      previousUntil: master.previous === undefined ? 0 : (master.previousUntil ?? 0),
+      // Read only together with `previous` (see matches).
+      previousUntil: master.previousUntil ?? 0,
       expiresAt: now() + ttl,
     };
   }

@@ -45,7 +45,7 @@ export function masterSecretReader(
     const parameter = await getParameter(options.ssm, name, deadline, options.readCapMs);
     const current = parameter.Value as string;
     const problem = masterSecretProblem(current, name);
-    if (problem !== undefined) throw new ParameterError(problem, 'empty', name);
+    if (problem !== undefined) throw new ParameterError(problem, 'invalid', name);
 
     const version = parameter.Version ?? 1;
     const rotatedAt = parameter.LastModifiedDate?.getTime();

@@ -12,7 +12,7 @@ import { type Deadline, DeadlineExceeded } from './deadline.ts';
 
 export type SsmPort = Pick<SSMClient, 'send'>;
 
-export type ParameterErrorCode = 'not-found' | 'denied' | 'empty' | 'timeout' | 'unavailable';
+export type ParameterErrorCode = 'not-found' | 'denied' | 'empty' | 'invalid' | 'timeout' | 'unavailable';
 
 /** A parameter could not be read; the message names it and says what to do, never its value. */
 export class ParameterError extends Error {

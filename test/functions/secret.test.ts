@@ -288,13 +288,6 @@ describe('masterSecretReader (SSM stand-in)', () => {
     expect((error as ParameterError).code).toBe('timeout');
   });
 
-  it('treats a previous version deleted from the history as permanent', async () => {
-    // Version 2 exists, version 1 does not (the stand-in only knows version 1 of a fresh parameter).
-    standIn.put('/m/single', ROTATED);
-    const secret = await read('/m/single')(soon());
-    expect(secret).toEqual({ current: ROTATED, since: expect.any(Number) });
-  });
-
   it.each([
     ['too short', 'x'.repeat(31)],
     ['with characters outside the alphabet', `${'a'.repeat(31)}+/=`],
@@ -311,5 +304,173 @@ describe('masterSecretReader (SSM stand-in)', () => {
     const error = (await read('/m/missing')(soon()).catch((e: unknown) => e)) as ParameterError;
     expect(error.code).toBe('not-found');
     expect(error.message).toContain('aws ssm put-parameter --type SecureString --name /m/missing');
+  });
+});
+
+describe('createSecretVerifier: defaults and edges', () => {
+  const failing = (thrown: unknown = new Error('down')) =>
+    vi.fn(async (): Promise<MasterSecret> => {
+      throw thrown;
+    });
+  const settle = (result: boolean | Promise<boolean>) => Promise.resolve(result).catch((e: unknown) => e);
+
+  it('after a failed first read, answers 503 for 2 s by default', async () => {
+    const c = clock();
+    const load = failing();
+    const verify = createSecretVerifier({ load, now: c.now });
+    expect(await settle(verify(A, 'x', soon()))).toBeInstanceOf(DependencyError);
+    c.advance(1_999);
+    const refused = (await settle(verify(A, 'x', soon()))) as DependencyError;
+    expect(refused).toBeInstanceOf(DependencyError);
+    expect(refused.dependency).toBe('secret');
+    expect(refused.message).toBe('the webhook master secret could not be read a moment ago');
+    expect(load).toHaveBeenCalledTimes(1);
+    c.advance(1);
+    expect(await settle(verify(A, 'x', soon()))).toBeInstanceOf(DependencyError);
+    expect(load).toHaveBeenCalledTimes(2);
+  });
+
+  it('honours a failedReadBackoffMs other than the default', async () => {
+    const c = clock();
+    const load = failing();
+    const verify = createSecretVerifier({ load, failedReadBackoffMs: 500, now: c.now });
+    await settle(verify(A, 'x', soon()));
+    c.advance(499);
+    expect(((await settle(verify(A, 'x', soon()))) as Error).message).toMatch(/a moment ago/);
+    expect(load).toHaveBeenCalledTimes(1);
+    c.advance(1);
+    await settle(verify(A, 'x', soon()));
+    expect(load).toHaveBeenCalledTimes(2);
+  });
+
+  it('never answers "a moment ago" while a cached value can be served: retries every refresh window', async () => {
+    const c = clock();
+    let fail = false;
+    const load = vi.fn(async (): Promise<MasterSecret> => {
+      if (fail) throw new Error('down');
+      return { current: MASTER };
+    });
+    // The refresh window (500 ms) is shorter than the backoff (5 s): the backoff must not apply here.
+    const verify = createSecretVerifier({
+      load,
+      ttlMs: 1_000,
+      refreshOnMismatchAfterMs: 500,
+      failedReadBackoffMs: 5_000,
+      now: c.now,
+    });
+    const good = deriveInstanceSecret(MASTER, A);
+    expect(await verify(A, good, soon())).toBe(true);
+    fail = true;
+    c.advance(1_000);
+    expect(await verify(A, good, soon())).toBe(true);
+    expect(load).toHaveBeenCalledTimes(2);
+    for (let i = 3; i <= 5; i++) {
+      c.advance(500);
+      expect(await settle(verify(A, good, soon()))).toBe(true);
+      expect(load).toHaveBeenCalledTimes(i);
+    }
+  });
+
+  it("carries the loader's message and the error itself as the cause", async () => {
+    const problem = new ParameterError(
+      'SSM parameter /p cannot be read (AccessDeniedException)',
+      'denied',
+      '/p',
+    );
+    const error = (await settle(createSecretVerifier({ load: failing(problem) })(A, 'x', soon()))) as Error;
+    expect(error).toBeInstanceOf(DependencyError);
+    expect((error as DependencyError).dependency).toBe('secret');
+    expect(error.message).toBe(
+      'the webhook master secret could not be read: SSM parameter /p cannot be read (AccessDeniedException)',
+    );
+    expect(error.cause).toBe(problem);
+  });
+
+  it("says 'unknown error' when the loader throws something that is not an Error", async () => {
+    const thrown = { code: 'weird' };
+    const error = (await settle(createSecretVerifier({ load: failing(thrown) })(A, 'x', soon()))) as Error;
+    expect(error).toBeInstanceOf(DependencyError);
+    expect(error.message).toBe('the webhook master secret could not be read: unknown error');
+    expect(error.cause).toBe(thrown);
+  });
+
+  it('keeps an incomplete answer 30 s by default (then re-reads)', async () => {
+    const c = clock();
+    const load = loader(() => ({ current: ROTATED, incomplete: true }));
+    const verify = createSecretVerifier({ load, now: c.now });
+    const good = deriveInstanceSecret(ROTATED, A);
+    expect(await verify(A, good, soon())).toBe(true);
+    c.advance(29_999);
+    expect(verify(A, good, soon())).toBe(true); // fresh: synchronous
+    expect(load).toHaveBeenCalledTimes(1);
+    c.advance(1);
+    expect(await verify(A, good, soon())).toBe(true);
+    expect(load).toHaveBeenCalledTimes(2);
+  });
+
+  it('honours an incompleteTtlMs other than the default, and never keeps it longer than ttlMs', async () => {
+    const c = clock();
+    const load = loader(() => ({ current: ROTATED, incomplete: true }));
+    const verify = createSecretVerifier({ load, incompleteTtlMs: 10_000, now: c.now });
+    const good = deriveInstanceSecret(ROTATED, A);
+    await verify(A, good, soon());
+    c.advance(9_999);
+    expect(verify(A, good, soon())).toBe(true);
+    c.advance(1);
+    expect(await verify(A, good, soon())).toBe(true);
+    expect(load).toHaveBeenCalledTimes(2);
+
+    const d = clock();
+    const short = loader(() => ({ current: ROTATED, incomplete: true }));
+    const verifyShort = createSecretVerifier({
+      load: short,
+      ttlMs: 5_000,
+      incompleteTtlMs: 60_000,
+      now: d.now,
+    });
+    await verifyShort(A, good, soon());
+    d.advance(5_000);
+    expect(await verifyShort(A, good, soon())).toBe(true);
+    expect(short).toHaveBeenCalledTimes(2);
+  });
+
+  it('a complete answer keeps the full ttlMs, whatever incompleteTtlMs says', async () => {
+    const c = clock();
+    const load = loader(() => ({ current: ROTATED }));
+    const verify = createSecretVerifier({ load, ttlMs: 100_000, incompleteTtlMs: 1_000, now: c.now });
+    const good = deriveInstanceSecret(ROTATED, A);
+    await verify(A, good, soon());
+    c.advance(99_999);
+    expect(verify(A, good, soon())).toBe(true);
+    expect(load).toHaveBeenCalledTimes(1);
+  });
+
+  it('refuses a previous master that comes without a deadline (previousUntil defaults to 0)', async () => {
+    const c = clock();
+    const load = loader(() => ({ current: ROTATED, previous: MASTER }));
+    const verify = createSecretVerifier({ load, now: c.now });
+    expect(await verify(A, deriveInstanceSecret(ROTATED, A), soon())).toBe(true);
+    expect(await verify(A, deriveInstanceSecret(MASTER, A), soon())).toBe(false);
+  });
+
+  it('ignores a deadline that comes without a previous master', async () => {
+    const c = clock();
+    const load = loader(() => ({ current: ROTATED, previousUntil: c.now() + 3_600_000 }));
+    const verify = createSecretVerifier({ load, now: c.now });
+    expect(await verify(A, deriveInstanceSecret(ROTATED, A), soon())).toBe(true);
+    expect(await verify(A, deriveInstanceSecret(MASTER, A), soon())).toBe(false);
+  });
+
+  it('accepts the previous master up to 1 ms before previousUntil, on the hot path too', async () => {
+    const c = clock();
+    const load = loader(() => ({ current: ROTATED, previous: MASTER, previousUntil: c.now() + 1_000 }));
+    const verify = createSecretVerifier({ load, now: c.now, refreshOnMismatchAfterMs: 60_000 });
+    const old = deriveInstanceSecret(MASTER, B);
+    expect(await verify(B, old, soon())).toBe(true);
+    c.advance(999);
+    expect(verify(B, old, soon())).toBe(true);
+    c.advance(1);
+    expect(await verify(B, old, soon())).toBe(false);
+    expect(load).toHaveBeenCalledTimes(1);
   });
 });

@@ -1,0 +1,418 @@
+/**
+ * SSM reads (functions/shared/ssm.ts): the error mapping, the exact requests sent (against a fake client
+ * that records each command's input and the options it was sent with) and the wire (against the SSM
+ * stand-in: paging, versions, SDK error names, a connection torn down at the deadline).
+ */
+import {
+  GetParameterCommand,
+  GetParametersByPathCommand,
+  type Parameter,
+  SSMClient,
+} from '@aws-sdk/client-ssm';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type Deadline, DeadlineExceeded, deadlineAt } from '../../functions/shared/deadline.ts';
+import {
+  getParameter,
+  listParametersByPath,
+  ParameterError,
+  parameterError,
+  putParameterCommand,
+  readSecureString,
+  type SsmPort,
+} from '../../functions/shared/ssm.ts';
+import { type AwsStandIn, startAwsStandIn } from '../support/aws-standin.ts';
+
+const SECRET = 'the-value-nobody-may-see-0123456789';
+const soon = () => deadlineAt(Date.now() + 5_000);
+
+/** An Error whose name is an SDK exception name. */
+function sdkError(name: string, message = `stand-in ${name}`): Error {
+  const error = new Error(message);
+  error.name = name;
+  return error;
+}
+
+interface Sent {
+  readonly command: unknown;
+  readonly input: Record<string, unknown>;
+  readonly options: { abortSignal?: AbortSignal } | undefined;
+}
+
+/** A client that records what it is sent and answers with `answer(input)`. */
+function fakeSsm(answer: (input: Record<string, unknown>) => unknown) {
+  const sent: Sent[] = [];
+  const ssm = {
+    send: async (command: { input: Record<string, unknown> }, options?: { abortSignal?: AbortSignal }) => {
+      sent.push({ command, input: command.input, options });
+      return answer(command.input);
+    },
+  } as unknown as SsmPort;
+  return { ssm, sent };
+}
+
+/** A deadline that records every `run` (what, cap) before running it for real. */
+function spyDeadline(inner: Deadline = soon()) {
+  const runs: Array<{ what: string; capMs: number | undefined }> = [];
+  const deadline: Deadline = {
+    ...inner,
+    run: (what, fn, capMs) => {
+      runs.push({ what, capMs });
+      return inner.run(what, fn, capMs);
+    },
+  };
+  return { deadline, runs };
+}
+
+const never = () => new Promise<never>(() => {});
+
+async function rejection(promise: Promise<unknown>): Promise<ParameterError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ParameterError);
+  return error as ParameterError;
+}
+
+describe('putParameterCommand', () => {
+  it("leaves the value for the operator to fill in ('...') unless given", () => {
+    expect(putParameterCommand('/app/secret')).toBe(
+      'aws ssm put-parameter --type SecureString --name /app/secret --value ...',
+    );
+    expect(putParameterCommand('/app/secret', '"$(openssl rand -hex 32)"')).toBe(
+      'aws ssm put-parameter --type SecureString --name /app/secret --value "$(openssl rand -hex 32)"',
+    );
+  });
+});
+
+describe('parameterError', () => {
+  it('is a named Error carrying the code and the parameter', () => {
+    const error = new ParameterError('message', 'denied', '/p');
+    expect(error).toBeInstanceOf(Error);
+    expect(error.name).toBe('ParameterError');
+    expect(error.message).toBe('message');
+    expect(error.code).toBe('denied');
+    expect(error.parameter).toBe('/p');
+  });
+
+  it.each(['ParameterNotFound', 'ParameterVersionNotFound'])(
+    '%s -> not-found, with the command that creates the parameter',
+    (name) => {
+      const error = parameterError(sdkError(name), '/app/token');
+      expect(error).toBeInstanceOf(ParameterError);
+      expect(error.code).toBe('not-found');
+      expect(error.parameter).toBe('/app/token');
+      expect(error.message).toBe(
+        'SSM parameter /app/token does not exist; create it: aws ssm put-parameter --type SecureString --name /app/token --value ...',
+      );
+    },
+  );
+
+  it.each([
+    'AccessDeniedException',
+    'KMSAccessDeniedException',
+    'KMSDisabledException',
+    'KMSInvalidStateException',
+    'KMSNotFoundException',
+    'KMS',
+    'InvalidKeyId',
+  ])('%s -> denied, with the kms:Decrypt hint', (name) => {
+    const error = parameterError(sdkError(name), '/app/token');
+    expect(error.code).toBe('denied');
+    expect(error.parameter).toBe('/app/token');
+    expect(error.message).toBe(
+      `SSM parameter /app/token cannot be read (${name}); if it is encrypted with a customer-managed KMS key, allow this function's role kms:Decrypt on it`,
+    );
+  });
+
+  it.each([
+    'ThrottlingException',
+    'InternalServerError',
+    'NotKMSException', // KMS only counts at the start of the name
+    'AccessDenied', // not the SDK's AccessDeniedException
+    'InvalidKeyIdentifier',
+    'ParameterNotFoundish',
+    'TypeError',
+  ])('%s -> unavailable, naming the error', (name) => {
+    const error = parameterError(sdkError(name), '/app/token');
+    expect(error.code).toBe('unavailable');
+    expect(error.parameter).toBe('/app/token');
+    expect(error.message).toBe(`SSM parameter /app/token could not be read (${name})`);
+  });
+
+  it('maps a DeadlineExceeded to timeout, with how long it waited', () => {
+    const error = parameterError(new DeadlineExceeded('SSM GetParameter', 1_500), '/app/token');
+    expect(error.code).toBe('timeout');
+    expect(error.parameter).toBe('/app/token');
+    expect(error.message).toBe('SSM parameter /app/token could not be read in time (1500 ms)');
+  });
+
+  it('passes a ParameterError through unchanged (even under another name)', () => {
+    const original = new ParameterError('SSM parameter /a is empty', 'empty', '/a');
+    expect(parameterError(original, '/b')).toBe(original);
+  });
+
+  it.each([
+    ['a string', 'ParameterNotFound'],
+    ['undefined', undefined],
+    ['a plain object with a name', { name: 'AccessDeniedException' }],
+  ])('maps a non-Error value (%s) to UnknownError', (_case, value) => {
+    const error = parameterError(value, '/app/token');
+    expect(error.code).toBe('unavailable');
+    expect(error.message).toBe('SSM parameter /app/token could not be read (UnknownError)');
+  });
+});
+
+describe('getParameter (fake client)', () => {
+  const parameter: Parameter = { Name: '/app/token', Value: SECRET, Version: 3 };
+
+  it('sends GetParameter with the name and WithDecryption, and the run signal as abortSignal', async () => {
+    const { ssm, sent } = fakeSsm(() => ({ Parameter: parameter }));
+    const { deadline, runs } = spyDeadline();
+    expect(await getParameter(ssm, '/app/token:2', deadline)).toBe(parameter);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.command).toBeInstanceOf(GetParameterCommand);
+    expect(sent[0]?.input).toStrictEqual({ Name: '/app/token:2', WithDecryption: true });
+    expect(Object.keys(sent[0]?.options ?? {})).toEqual(['abortSignal']);
+    expect(sent[0]?.options?.abortSignal).toBeInstanceOf(AbortSignal);
+    expect(sent[0]?.options?.abortSignal?.aborted).toBe(false);
+    expect(runs).toEqual([{ what: 'SSM GetParameter', capMs: undefined }]);
+  });
+
+  it('hands the cap to the deadline', async () => {
+    const { ssm } = fakeSsm(() => ({ Parameter: parameter }));
+    const { deadline, runs } = spyDeadline();
+    await getParameter(ssm, '/app/token', deadline, 250);
+    expect(runs).toEqual([{ what: 'SSM GetParameter', capMs: 250 }]);
+  });
+
+  it('aborts the request at the deadline and answers timeout', async () => {
+    const { ssm, sent } = fakeSsm(never);
+    const started = Date.now();
+    const error = await rejection(getParameter(ssm, '/app/token', deadlineAt(Date.now() + 60)));
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(error.code).toBe('timeout');
+    expect(error.parameter).toBe('/app/token');
+    expect(error.message).toMatch(/^SSM parameter \/app\/token could not be read in time \(\d+ ms\)$/);
+    const signal = sent[0]?.options?.abortSignal as AbortSignal;
+    expect(signal.aborted).toBe(true);
+    expect(signal.reason).toBeInstanceOf(DeadlineExceeded);
+    expect((signal.reason as DeadlineExceeded).what).toBe('SSM GetParameter');
+  });
+
+  it('aborts the request at the cap when it comes before the deadline', async () => {
+    const { ssm, sent } = fakeSsm(never);
+    const started = Date.now();
+    const error = await rejection(getParameter(ssm, '/app/token', deadlineAt(Date.now() + 10_000), 50));
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(error.code).toBe('timeout');
+    expect(error.message).toBe('SSM parameter /app/token could not be read in time (50 ms)');
+    const signal = sent[0]?.options?.abortSignal as AbortSignal;
+    expect(signal.aborted).toBe(true);
+    expect((signal.reason as DeadlineExceeded).afterMs).toBe(50);
+  });
+
+  it.each([
+    ['an empty Value', { Parameter: { Name: '/app/token', Value: '' } }],
+    ['no Value', { Parameter: { Name: '/app/token' } }],
+    ['no Parameter', {}],
+  ])('refuses %s as empty, naming the parameter', async (_case, answer) => {
+    const { ssm } = fakeSsm(() => answer);
+    const error = await rejection(getParameter(ssm, '/app/token', soon()));
+    expect(error.code).toBe('empty');
+    expect(error.parameter).toBe('/app/token');
+    expect(error.message).toBe('SSM parameter /app/token is empty');
+  });
+
+  it('maps SDK errors, naming the parameter asked for', async () => {
+    const { ssm } = fakeSsm(() => {
+      throw sdkError('KMSAccessDeniedException');
+    });
+    const error = await rejection(getParameter(ssm, '/app/token:4', soon()));
+    expect(error.code).toBe('denied');
+    expect(error.parameter).toBe('/app/token:4');
+  });
+
+  it('readSecureString answers the value only, with the same request and cap', async () => {
+    const { ssm, sent } = fakeSsm(() => ({ Parameter: parameter }));
+    const { deadline, runs } = spyDeadline();
+    expect(await readSecureString(ssm, '/app/token', deadline, 300)).toBe(SECRET);
+    expect(sent[0]?.input).toStrictEqual({ Name: '/app/token', WithDecryption: true });
+    expect(runs).toEqual([{ what: 'SSM GetParameter', capMs: 300 }]);
+  });
+
+  it('readSecureString refuses an empty value', async () => {
+    const { ssm } = fakeSsm(() => ({ Parameter: { Name: '/app/token', Value: '' } }));
+    const error = await rejection(readSecureString(ssm, '/app/token', soon()));
+    expect(error.code).toBe('empty');
+  });
+});
+
+describe('listParametersByPath (fake client)', () => {
+  const p = (name: string): Parameter => ({ Name: name, Value: `${SECRET}-${name}` });
+
+  /** Pages keyed by the NextToken they answer (the first page by ''). */
+  const paged = (pages: Record<string, object>) => (input: Record<string, unknown>) => {
+    const page = pages[String(input.NextToken ?? '')];
+    if (!page) throw new Error(`no page for ${String(input.NextToken)}`);
+    return page;
+  };
+
+  it('asks for a recursive, decrypted page of 10 and stops when there is no NextToken', async () => {
+    const { ssm, sent } = fakeSsm(paged({ '': { Parameters: [p('/a/1'), p('/a/b/2')] } }));
+    const { deadline, runs } = spyDeadline();
+    expect(await listParametersByPath(ssm, '/a', deadline)).toStrictEqual([p('/a/1'), p('/a/b/2')]);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.command).toBeInstanceOf(GetParametersByPathCommand);
+    // No NextToken key at all on the first call.
+    expect(sent[0]?.input).toStrictEqual({
+      Path: '/a',
+      Recursive: true,
+      WithDecryption: true,
+      MaxResults: 10,
+    });
+    expect(Object.keys(sent[0]?.options ?? {})).toEqual(['abortSignal']);
+    expect(sent[0]?.options?.abortSignal).toBeInstanceOf(AbortSignal);
+    expect(runs).toEqual([{ what: 'SSM GetParametersByPath', capMs: undefined }]);
+  });
+
+  it('threads NextToken from page to page, each call under the deadline', async () => {
+    const { ssm, sent } = fakeSsm(
+      paged({
+        '': { Parameters: [p('/a/1')], NextToken: 't1' },
+        t1: { Parameters: [], NextToken: 't2' }, // an empty page is not the end
+        t2: { NextToken: 't3' }, // nor is a page without Parameters
+        t3: { Parameters: [p('/a/2'), p('/a/3')] },
+      }),
+    );
+    const { deadline, runs } = spyDeadline();
+    expect(await listParametersByPath(ssm, '/a', deadline)).toStrictEqual([p('/a/1'), p('/a/2'), p('/a/3')]);
+    expect(sent.map((s) => s.input)).toStrictEqual([
+      { Path: '/a', Recursive: true, WithDecryption: true, MaxResults: 10 },
+      { Path: '/a', Recursive: true, WithDecryption: true, MaxResults: 10, NextToken: 't1' },
+      { Path: '/a', Recursive: true, WithDecryption: true, MaxResults: 10, NextToken: 't2' },
+      { Path: '/a', Recursive: true, WithDecryption: true, MaxResults: 10, NextToken: 't3' },
+    ]);
+    expect(runs).toHaveLength(4);
+    expect(new Set(sent.map((s) => s.options?.abortSignal)).size).toBe(4);
+  });
+
+  it('answers nothing for a path with nothing under it, and stops on an empty NextToken', async () => {
+    const empty = fakeSsm(() => ({}));
+    expect(await listParametersByPath(empty.ssm, '/none', soon())).toStrictEqual([]);
+    expect(empty.sent).toHaveLength(1);
+    const blankToken = fakeSsm(() => ({ Parameters: [], NextToken: '' }));
+    expect(await listParametersByPath(blankToken.ssm, '/none', soon())).toStrictEqual([]);
+    expect(blankToken.sent).toHaveLength(1);
+  });
+
+  it('maps errors with the path as the name, on any page', async () => {
+    const { ssm } = fakeSsm((input) => {
+      if (input.NextToken === undefined) return { Parameters: [p('/a/1')], NextToken: 't1' };
+      throw sdkError('AccessDeniedException');
+    });
+    const error = await rejection(listParametersByPath(ssm, '/a', soon()));
+    expect(error.code).toBe('denied');
+    expect(error.parameter).toBe('/a');
+    expect(error.message).toContain('SSM parameter /a cannot be read (AccessDeniedException)');
+  });
+
+  it('aborts a page at the deadline and answers timeout', async () => {
+    const { ssm, sent } = fakeSsm(never);
+    const started = Date.now();
+    const error = await rejection(listParametersByPath(ssm, '/a', deadlineAt(Date.now() + 60)));
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(error.code).toBe('timeout');
+    expect(error.parameter).toBe('/a');
+    const signal = sent[0]?.options?.abortSignal as AbortSignal;
+    expect(signal.aborted).toBe(true);
+    expect((signal.reason as DeadlineExceeded).what).toBe('SSM GetParametersByPath');
+  });
+});
+
+describe('SSM over the wire (stand-in)', () => {
+  let standIn: AwsStandIn;
+  let ssm: SSMClient;
+
+  beforeAll(async () => {
+    standIn = await startAwsStandIn();
+    ssm = new SSMClient({
+      region: 'sa-east-1',
+      endpoint: standIn.url,
+      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+      maxAttempts: 1,
+    });
+  });
+  afterAll(async () => {
+    ssm.destroy();
+    await standIn.close();
+  });
+  beforeEach(() => {
+    standIn.misbehave.clear();
+    standIn.misbehaveParameters.clear();
+    standIn.calls.length = 0;
+  });
+
+  it('reads the latest version, or the one asked for with name:version', async () => {
+    standIn.put('/w/token', 'first-value', Date.now() - 60_000);
+    standIn.put('/w/token', 'second-value');
+    const latest = await getParameter(ssm, '/w/token', soon());
+    expect(latest.Value).toBe('second-value');
+    expect(latest.Version).toBe(2);
+    expect(latest.LastModifiedDate).toBeInstanceOf(Date);
+    expect(await readSecureString(ssm, '/w/token:1', soon())).toBe('first-value');
+    expect(standIn.calls).toEqual(['AmazonSSM.GetParameter /w/token', 'AmazonSSM.GetParameter /w/token:1']);
+  });
+
+  it('maps the SDK errors for a missing parameter and a missing version to not-found', async () => {
+    standIn.put('/w/one', 'only-value');
+    const missing = await rejection(getParameter(ssm, '/w/missing', soon()));
+    expect(missing.code).toBe('not-found');
+    expect(missing.message).toContain(
+      'create it: aws ssm put-parameter --type SecureString --name /w/missing',
+    );
+    const version = await rejection(getParameter(ssm, '/w/one:7', soon()));
+    expect(version.code).toBe('not-found');
+    expect(version.parameter).toBe('/w/one:7');
+  });
+
+  it('tears down a hanging read at the deadline', async () => {
+    standIn.put('/w/hang', 'value');
+    standIn.misbehaveParameters.set('/w/hang', 'hang');
+    const started = Date.now();
+    const error = await rejection(getParameter(ssm, '/w/hang', deadlineAt(Date.now() + 300)));
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(error.code).toBe('timeout');
+  });
+
+  it('answers unavailable, never the value, when the connection is reset', async () => {
+    standIn.put('/w/reset', SECRET);
+    standIn.misbehaveParameters.set('/w/reset', 'reset');
+    const error = await rejection(getParameter(ssm, '/w/reset', soon()));
+    expect(error.code).toBe('unavailable');
+    expect(error.message).toMatch(/^SSM parameter \/w\/reset could not be read \(.+\)$/);
+    expect(error.message).not.toContain(SECRET);
+  });
+
+  it('lists every parameter under a path across pages of 10', async () => {
+    const names = Array.from(
+      { length: 23 },
+      (_, i) => `/list/${i % 2 ? 'deep/' : ''}p${String(i).padStart(2, '0')}`,
+    );
+    for (const name of names) standIn.put(name, `value-of-${name}`);
+    standIn.put('/listed-elsewhere/x', 'not-under-the-path');
+    const parameters = await listParametersByPath(ssm, '/list', soon());
+    expect(parameters.map((p) => p.Name).sort()).toEqual([...names].sort());
+    expect(parameters.every((p) => p.Value === `value-of-${p.Name}`)).toBe(true);
+    expect(standIn.calls).toEqual(Array(3).fill('AmazonSSM.GetParametersByPath'));
+  });
+
+  it('cuts a trickling page at the deadline', async () => {
+    standIn.misbehave.set('AmazonSSM.GetParametersByPath', 'trickle');
+    const started = Date.now();
+    const error = await rejection(listParametersByPath(ssm, '/list', deadlineAt(Date.now() + 400)));
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(error.code).toBe('timeout');
+    expect(error.parameter).toBe('/list');
+  });
+});
