@@ -16,6 +16,9 @@
  *                     each event it would publish is printed to stdout as one JSON line
  *   MAX_BODY_BYTES    body limit (default 16384)
  *
+ * http://127.0.0.1:3000/ is a live view of every chat's presence (functions/local/live-view.ts), fed by
+ * the events this server accepts, with the same derivation code as the deployed presence store.
+ *
  * Before reading a body the server checks the route, the instance, the secret and Content-Length, and
  * the bodies it reads at once share one byte budget: unauthenticated or oversized requests cost no memory.
  * Events (dry run) go to stdout, one JSON line each; access lines and notices go to stderr.
@@ -36,6 +39,7 @@ import { createSecretVerifier } from '../presence-webhook/secret.ts';
 import { deadlineAt } from '../shared/deadline.ts';
 import { DETAIL_TYPES, EVENT_SOURCE } from '../shared/presence-contract.ts';
 import { instanceWebhookUrl, MASTER_SECRET_COMMAND, masterSecretDefect } from '../shared/webhook-secret.ts';
+import { createLiveView } from './live-view.ts';
 
 export const DEFAULT_PORT = 3000;
 export const DEFAULT_INSTANCE_ID = 'LOCAL';
@@ -61,6 +65,8 @@ export interface LocalServerOptions {
   readonly err?: (line: string) => void;
   /** EventBridge client for a real bus. @default new EventBridgeClient() (standard environment) */
   readonly eventBridge?: EventBridgeClient;
+  /** The live view's activity expiry. @default 25 s */
+  readonly activityExpiryMs?: number;
 }
 
 export interface LocalServer {
@@ -212,7 +218,10 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const maxInFlight = options.maxInFlightBodyBytes ?? 64 * maxBodyBytes;
   let inFlight = 0;
 
-  const publish = options.eventBusName
+  const liveView = createLiveView({
+    ...(options.activityExpiryMs !== undefined && { expiryMs: options.activityExpiryMs }),
+  });
+  const published = options.eventBusName
     ? explained(
         createPublisher({
           client: options.eventBridge ?? new EventBridgeClient({}),
@@ -221,6 +230,20 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
         err,
       )
     : dryRunPublisher(out);
+  // What was published also feeds the live view.
+  const publish: Publish = async (status, detail, deadline) => {
+    const result = await published(status, detail, deadline);
+    const callback = JSON.parse(detail) as { instanceId: string; phone: string; lastSeen?: number | null };
+    liveView.apply({
+      id: result.eventId,
+      time: Date.now(),
+      instanceId: callback.instanceId,
+      phone: callback.phone,
+      status,
+      ...(callback.lastSeen !== undefined && { lastSeen: callback.lastSeen }),
+    });
+    return result;
+  };
 
   // Same derivation and constant-time comparison as the Lambda, with the local master instead of SSM.
   const verifySecret = createSecretVerifier({ load: async () => ({ current: master }), ttlMs: 2 ** 31 });
@@ -259,6 +282,10 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
       if (error) detail = ` ${error}`;
     };
 
+    if (request.method === 'GET' && liveView.serve(request, response)) {
+      // The live view (the page, its event stream, the state as JSON): no access line per poll.
+      return 200;
+    }
     if (request.method !== 'POST' || instanceId === undefined) {
       // What API Gateway answers for a route it does not have.
       status = 404;
@@ -341,6 +368,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const stateFile = localStateFile(port);
 
   err(`Z-API chat-presence receiver listening on ${baseUrl}`);
+  err(`live view of every chat's presence: ${baseUrl}/`);
   err(
     `any instance id, each with its own secret · ${options.eventBusName ? `publishing to bus ${options.eventBusName}` : 'dry run: events are printed to stdout'}`,
   );
@@ -365,6 +393,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     close: () => {
       closed ??= new Promise<void>((resolve) => {
         if (secretGenerated) rmSync(stateFile, { force: true });
+        liveView.close();
         server.close(() => resolve());
         server.closeAllConnections();
       });

@@ -1,0 +1,197 @@
+/**
+ * `npm start`'s live view: every chat's current presence at http://127.0.0.1:3000/, as it changes,
+ * pushed with server-sent events. The state comes from the same derivation code as the deployed
+ * presence-state subscriber (functions/shared/presence-state.ts), kept in memory, with typing and
+ * recording that stop by themselves after the expiry window.
+ *
+ *   GET /          the page
+ *   GET /events    text/event-stream: `state` (a chat's state) and `derived` (a derived event) messages
+ *   GET /state     every chat's state, as JSON
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  applyPresence,
+  type ChatState,
+  DEFAULT_EXPIRY_MS,
+  type DerivedEvent,
+  derivedDetail,
+  derivedDetailType,
+  expireActivity,
+  type PresenceInput,
+  stateView,
+} from '../shared/presence-state.ts';
+
+export interface LiveViewOptions {
+  readonly expiryMs?: number;
+  /** @default Date.now */
+  readonly now?: () => number;
+}
+
+export interface LiveView {
+  /** Feeds one accepted presence event. */
+  apply(input: PresenceInput): void;
+  /** Answers GET /, /events and /state; false for any other request. */
+  serve(request: IncomingMessage, response: ServerResponse): boolean;
+  readonly chats: ReadonlyMap<string, ChatState>;
+  close(): void;
+}
+
+export function createLiveView(options: LiveViewOptions = {}): LiveView {
+  const expiryMs = options.expiryMs ?? DEFAULT_EXPIRY_MS;
+  const now = options.now ?? Date.now;
+  const chats = new Map<string, ChatState>();
+  const timers = new Map<string, ReturnType<typeof setTimeout>>();
+  const clients = new Set<ServerResponse>();
+  const keyOf = (instanceId: string, phone: string) => `${instanceId}\u0000${phone}`;
+
+  const push = (type: string, data: unknown) => {
+    const message = `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
+    for (const client of clients) client.write(message);
+  };
+  const announce = (state: ChatState, derived: readonly DerivedEvent[]) => {
+    for (const event of derived)
+      push('derived', { detailType: derivedDetailType(event), detail: derivedDetail(event) });
+    push('state', stateView(state));
+  };
+
+  function scheduleExpiry(key: string, state: ChatState): void {
+    clearTimeout(timers.get(key));
+    timers.delete(key);
+    if (state.activityLastNews === undefined) return;
+    const timer = setTimeout(
+      () => {
+        timers.delete(key);
+        const current = chats.get(key);
+        const expired = current === undefined ? undefined : expireActivity(current, now(), expiryMs);
+        if (expired === undefined) return;
+        chats.set(key, expired.state);
+        announce(expired.state, expired.derived);
+      },
+      Math.max(0, state.activityLastNews + expiryMs - now()),
+    );
+    timer.unref();
+    timers.set(key, timer);
+  }
+
+  return {
+    chats,
+    apply(input) {
+      const key = keyOf(input.instanceId, input.phone);
+      const result = applyPresence(chats.get(key), input);
+      if (result.kind !== 'applied') return;
+      chats.set(key, result.state);
+      scheduleExpiry(key, result.state);
+      announce(result.state, result.derived);
+    },
+    serve(request, response) {
+      if (request.method !== 'GET') return false;
+      const path = (request.url ?? '/').split('?', 1)[0];
+      if (path === '/') {
+        response.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+        response.end(PAGE);
+        return true;
+      }
+      if (path === '/state') {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(JSON.stringify([...chats.values()].map(stateView)));
+        return true;
+      }
+      if (path === '/events') {
+        response.writeHead(200, {
+          'content-type': 'text/event-stream',
+          'cache-control': 'no-store',
+          connection: 'keep-alive',
+        });
+        response.write(`retry: 1000\n\n`);
+        for (const state of chats.values())
+          response.write(`event: state\ndata: ${JSON.stringify(stateView(state))}\n\n`);
+        clients.add(response);
+        request.on('close', () => clients.delete(response));
+        return true;
+      }
+      return false;
+    },
+    close() {
+      for (const timer of timers.values()) clearTimeout(timer);
+      for (const client of clients) client.end();
+      clients.clear();
+    },
+  };
+}
+
+/** The page: no dependencies, no build step. */
+const PAGE = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Z-API chat presence: live</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+  body { font: 15px/1.4 system-ui, sans-serif; margin: 2rem; color: #1b1f23; background: #f6f8fa; }
+  h1 { font-size: 1.3rem; margin: 0 0 .3rem; }
+  p.hint { color: #57606a; margin: 0 0 1.2rem; }
+  ul { list-style: none; padding: 0; margin: 0; max-width: 44rem; }
+  li { background: #fff; border: 1px solid #d0d7de; border-radius: 8px; padding: .7rem 1rem; margin: 0 0 .5rem;
+       display: flex; justify-content: space-between; gap: 1rem; }
+  .chat { font-weight: 600; }
+  .instance { color: #57606a; font-size: .85rem; }
+  .what { text-align: right; }
+  .typing, .recording { color: #0969da; font-weight: 600; }
+  .online { color: #1a7f37; }
+  .offline { color: #57606a; }
+  #log { margin-top: 1.5rem; color: #57606a; font-size: .85rem; max-width: 44rem; }
+</style>
+</head>
+<body>
+<h1>Z-API chat presence</h1>
+<p class="hint">Live, from this receiver. Send one: <code>npm run send -- COMPOSING</code></p>
+<ul id="chats"><li id="empty">No presence yet.</li></ul>
+<div id="log"></div>
+<script>
+  const chats = new Map();
+  const list = document.getElementById('chats');
+  const log = document.getElementById('log');
+  const ago = (iso) => {
+    const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+    return s < 60 ? s + ' s' : s < 3600 ? Math.round(s / 60) + ' min' : Math.round(s / 3600) + ' h';
+  };
+  function describe(c) {
+    if (c.activity === 'typing') return ['typing', 'is typing…'];
+    if (c.activity === 'recording') return ['recording', 'is recording audio…'];
+    if (c.online) return ['online', 'online ' + ago(c.onlineSince || c.statusSince)];
+    return ['offline', c.offlineSince ? 'offline for ' + ago(c.offlineSince) : 'offline'];
+  }
+  function render() {
+    list.replaceChildren();
+    if (chats.size === 0) { list.innerHTML = '<li id="empty">No presence yet.</li>'; return; }
+    for (const c of [...chats.values()].sort((a, b) => Date.parse(b.updatedAt) - Date.parse(a.updatedAt))) {
+      const [kind, text] = describe(c);
+      const li = document.createElement('li');
+      li.dataset.chat = c.instanceId + '/' + c.phone;
+      li.innerHTML = '<div><div class="chat"></div><div class="instance"></div></div><div class="what"></div>';
+      li.querySelector('.chat').textContent = c.phone;
+      li.querySelector('.instance').textContent = 'instance ' + c.instanceId;
+      const what = li.querySelector('.what');
+      what.textContent = text;
+      what.className = 'what ' + kind;
+      list.append(li);
+    }
+  }
+  const events = new EventSource('/events');
+  events.addEventListener('state', (e) => {
+    const c = JSON.parse(e.data);
+    chats.set(c.instanceId + '/' + c.phone, c);
+    render();
+  });
+  events.addEventListener('derived', (e) => {
+    const { detailType, detail } = JSON.parse(e.data);
+    const line = document.createElement('div');
+    line.textContent = new Date().toLocaleTimeString() + ' ' + detailType + ' · ' + detail.phone +
+      (detail.reason ? ' (' + detail.reason + ')' : '');
+    log.prepend(line);
+  });
+  setInterval(render, 1000);
+</script>
+</body>
+</html>
+`;

@@ -1,0 +1,115 @@
+/**
+ * `npm start`'s live view in a real headless browser (Debian's chromium, driven by playwright-core):
+ * callbacks sent to the local server show up on the page as they happen, typing stops by itself after
+ * the expiry window, and a screenshot of each moment is left in test-results/.
+ *
+ * Chromium comes from Debian (`apt-get install chromium`; .ci/run installs it). Without it the test is
+ * skipped on a developer machine and fails in CI.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { send } from '../../functions/local/send.ts';
+import { type LocalServer, startLocalServer } from '../../functions/local/server.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARTIFACTS = fileURLToPath(new URL('../../test-results/', import.meta.url));
+const MASTER = 'live-view-master-0123456789abcdefghijklmn';
+const available = existsSync(CHROMIUM);
+if (!available && process.env.CI)
+  throw new Error(`CI needs Chromium at ${CHROMIUM} (apt-get install chromium)`);
+if (!available)
+  process.stderr.write(
+    `live view browser test skipped: no Chromium at ${CHROMIUM} (apt-get install chromium)\n`,
+  );
+
+describe.skipIf(!available)('live view in headless Chromium', () => {
+  let server: LocalServer;
+  let browser: Browser;
+  let page: Page;
+  const post = (status: string, phone: string) =>
+    send(
+      [status, '--url', server.baseUrl, '--instance', 'LIVE1', '--phone', phone],
+      { WEBHOOK_SECRET: MASTER },
+      () => {},
+    );
+
+  beforeAll(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    server = await startLocalServer({
+      port: 0,
+      secret: MASTER,
+      activityExpiryMs: 2_000,
+      out: () => {},
+      err: () => {},
+    });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    page = await browser.newPage({ viewport: { width: 900, height: 600 } });
+    await page.goto(`${server.baseUrl}/`);
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  const chat = (phone: string) => page.locator(`li[data-chat="LIVE1/${phone}"] .what`);
+
+  it('shows nothing before the first callback', async () => {
+    expect(await page.locator('#empty').textContent()).toBe('No presence yet.');
+  });
+
+  it('shows a contact typing as soon as the callback is accepted', async () => {
+    expect((await post('COMPOSING', '5511988887777')).status).toBe(200);
+    await page.waitForFunction(() => document.body.innerText.includes('is typing…'), undefined, {
+      timeout: 5_000,
+    });
+    expect(await chat('5511988887777').textContent()).toBe('is typing…');
+    await page.screenshot({ path: join(ARTIFACTS, 'live-view-typing.png') });
+  });
+
+  it('ends the typing by itself after the expiry window, and says why', async () => {
+    await page.waitForFunction(() => !document.body.innerText.includes('is typing…'), undefined, {
+      timeout: 6_000,
+    });
+    expect(await chat('5511988887777').textContent()).toMatch(/^online \d+ s$/);
+    expect(await page.locator('#log').textContent()).toContain(
+      'Z-API Chat Activity Stopped · 5511988887777 (expired)',
+    );
+  });
+
+  it('follows recording, and a contact leaving', async () => {
+    await post('RECORDING', '5511977776666');
+    await page.waitForFunction(() => document.body.innerText.includes('is recording audio…'), undefined, {
+      timeout: 5_000,
+    });
+    await page.screenshot({ path: join(ARTIFACTS, 'live-view-recording.png') });
+    await post('UNAVAILABLE', '5511977776666');
+    await page.waitForFunction(
+      () =>
+        document
+          .querySelector('li[data-chat="LIVE1/5511977776666"] .what')
+          ?.textContent?.startsWith('offline'),
+      undefined,
+      { timeout: 5_000 },
+    );
+    expect(await page.locator('#log').textContent()).toContain(
+      'Z-API Chat Activity Stopped · 5511977776666 (unavailable)',
+    );
+    await page.screenshot({ path: join(ARTIFACTS, 'live-view-offline.png') });
+  });
+});
