@@ -38,6 +38,7 @@ import { invokeBundle, runNodeScript } from '../support/invoke.ts';
 import { synth } from '../support/synth.ts';
 import { startZapiStandIn } from '../support/zapi-standin.ts';
 import { costModel, formatCost } from './cost.ts';
+import { ASSUMED_BATCH_MS, measureStore, storeCost } from './presence-store.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const args = process.argv.slice(2);
@@ -367,6 +368,9 @@ async function main(): Promise<void> {
     const ourCpu = await ourCodeAlone();
     process.stderr.write(`reconcile: a fleet of ${FLEET_SIZE} instances...\n`);
     const reconcile = await reconcileFleet(reconcileBundle, registerBundle, standIn);
+    process.stderr.write('presence store: counting its work on a simulated stream...\n');
+    const storeCounts = await measureStore(SMOKE ? 20 : 300);
+    const store = { counts: storeCounts, ...storeCost(storeCounts) };
 
     const results = {
       machine: {
@@ -406,6 +410,7 @@ async function main(): Promise<void> {
       memoryMb,
       accessLogFormat,
       reconcile,
+      store,
     };
     const cost = costModel({
       memoryMb,
@@ -451,6 +456,8 @@ function sanity(r: Report): string[] {
   positive('warm.ourCodeCpuUs', r.warm.ourCodeCpuUs);
   positive('cost.perMillion', r.cost.perMillion.total);
   positive('reconcile.sweepMs', r.reconcile.sweepMs);
+  positive('store.perMillion.total', r.store.perMillion.total);
+  if (r.store.counts.expired < 1) problems.push('the simulated stream expired no activity');
   positive('reconcile.bareMeMs', r.reconcile.bareMeMs);
   if (r.reconcile.deployRegistered !== r.reconcile.instances)
     problems.push(`deploy registered ${r.reconcile.deployRegistered} of ${r.reconcile.instances}`);
@@ -480,6 +487,8 @@ function formatReport(r: Report): string {
     `| reconcile: sweep of ${r.reconcile.instances} healthy instances (Z-API ${r.reconcile.zapiLatencyMs} ms, concurrency ${r.reconcile.concurrency}) vs bare GET me calls | ${f(r.reconcile.sweepMs / 1000, 1)} s vs ${f(r.reconcile.bareMeMs / 1000, 1)} s = **${f(r.reconcile.ratio, 2)}** | 1,000 in <= 60 s: ${goal(r.reconcile.instances < 1000 || r.reconcile.sweepMs <= 60_000)} |`,
     `| reconcile: sweep with 10% drifted (PUT + GET me for those) | ${f(r.reconcile.driftSweepMs / 1000, 1)} s, ${r.reconcile.driftCorrected} corrected | – |`,
     `| deploy registration of ${r.reconcile.instances} new instances (PUT + GET me each) | ${f(r.reconcile.deployMs / 1000, 1)} s | – |`,
+    `| presence store, per raw callback (${r.store.counts.callbacks} callbacks of a simulated stream) | ${f(r.store.perCallback.reads)} reads, ${f(r.store.perCallback.writes)} writes, ${f(r.store.perCallback.derived)} derived events, ${f(r.store.perCallback.expiryMessages)} expiry checks | – |`,
+    `| presence store, $ per million callbacks (us-east-1 list prices; batch of 10 assumed ${ASSUMED_BATCH_MS} ms) | ${f(r.store.perMillion.total, 3)}, of which the expiry mechanism (SQS delay queue) ${f(r.store.expiryMechanismPerMillion, 3)} | cents per million for expiry: ${goal(r.store.expiryMechanismPerMillion < 1)} |`,
     `| peak memory (the process's own VmHWM) | first response ${f(r.firstResponse.rssMb, 1)} MB; after the warm loop ${f(r.warm.rssMb, 1)} MB | – |`,
     `| log bytes per accepted webhook (receiver) | ${f(r.warm.logBytesPerWebhook, 0)} B | <= 300: ${goal(r.warm.logBytesPerWebhook <= 300)} |`,
     '',

@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * `npm start`'s live view in a real headless browser (Debian's chromium, driven by playwright-core):
  * callbacks sent to the local server show up on the page as they happen, typing stops by itself after

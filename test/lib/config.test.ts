@@ -42,6 +42,9 @@ describe('loadConfig: defaults', () => {
       logRetentionDays: RetentionDays.ONE_YEAR,
       encryptLogs: true,
       subscriberAccountIds: [],
+      presenceStore: false,
+      activityExpirySeconds: 25,
+      presenceIdleDays: 30,
       receiverTimeoutSeconds: 10,
       receiverMemoryMb: 256,
       sdkAttemptTimeoutMs: 2_000,
@@ -431,6 +434,9 @@ const BAD: Record<ContextKey, [unknown, RegExp]> = {
   stage: ['1st', /"1st" must start with a letter and hold up to 31 letters, digits and -/],
   encryptLogs: ['no', /expected true or false, got "no"/],
   subscriberAccountIds: ['12345', /"12345" is not a 12-digit AWS account id/],
+  presenceStore: ['yes', /presenceStore: expected true or false, got "yes"/],
+  activityExpirySeconds: ['4', /activityExpirySeconds: expected a whole number from 5 to 120, got "4"/],
+  presenceIdleDays: ['0', /presenceIdleDays: expected a whole number from 1 to 3650, got "0"/],
 };
 
 describe('loadConfig: problems', () => {
