@@ -5,8 +5,9 @@
  * Exactly-once effects on the state, at-least-once derived events:
  * - the state is written with an optimistic version check (concurrent deliveries for one chat retry on
  *   the fresh state), together with the derived events it produced (`pending`, an outbox);
- * - the derived events are published after the write, then cleared; if publishing fails, the next
- *   delivery (a retry, or the chat's next event) publishes them first;
+ * - the derived events are published after the write, then cleared (only if no newer version took
+ *   over); if publishing fails, they stay pending and the next delivery (a retry, or the chat's next
+ *   event or expiry check) publishes them with its own: never lost, possibly published twice;
  * - an activity start or refresh schedules an expiry check on a delay queue first, so a failure there is
  *   retried before anything is written.
  */
@@ -17,7 +18,7 @@ import {
   expireActivity,
   type PresenceInput,
 } from '../shared/presence-state.ts';
-import type { PresenceStore } from '../shared/presence-store.ts';
+import type { PresenceStore, StoredChat } from '../shared/presence-store.ts';
 
 export interface StateDeps {
   readonly store: PresenceStore;
@@ -39,15 +40,15 @@ export type StateOutcome =
 
 const MAX_CONFLICTS = 5;
 
-/** Publishes what an earlier delivery wrote but could not confirm published. */
-async function flushPending(instanceId: string, phone: string, deps: StateDeps, deadline: Deadline) {
-  const stored = await deps.store.get(instanceId, phone, deadline);
-  if (stored && stored.pending.length > 0) {
-    await deps.publish(stored.pending, deadline);
-    await deps.store.clearPending(instanceId, phone, stored.version, deadline);
-    return deps.store.get(instanceId, phone, deadline);
-  }
-  return stored;
+/** Publishes what an earlier delivery wrote but could not confirm published, then clears it. */
+async function flushPending(
+  stored: StoredChat | undefined,
+  deps: StateDeps,
+  deadline: Deadline,
+): Promise<void> {
+  if (stored === undefined || stored.pending.length === 0) return;
+  await deps.publish(stored.pending, deadline);
+  await deps.store.clearPending(stored.state.instanceId, stored.state.phone, stored.version, deadline);
 }
 
 export async function processPresence(
@@ -56,9 +57,13 @@ export async function processPresence(
   deadline: Deadline,
 ): Promise<StateOutcome> {
   for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
-    const stored = await flushPending(input.instanceId, input.phone, deps, deadline);
+    const stored = await deps.store.get(input.instanceId, input.phone, deadline);
     const result = applyPresence(stored?.state, input);
-    if (result.kind !== 'applied') return result.kind;
+    if (result.kind !== 'applied') {
+      // A retry of a message whose derived events were written but not published: publish them now.
+      await flushPending(stored, deps, deadline);
+      return result.kind;
+    }
     if (result.state.activity !== undefined && result.state.activityLastNews === input.time) {
       // Counted from the news, plus a second: EventBridge times are whole seconds.
       await deps.scheduleExpiry(
@@ -68,9 +73,12 @@ export async function processPresence(
         deadline,
       );
     }
-    if (!(await deps.store.put(result.state, result.derived, stored?.version, deadline))) continue;
-    if (result.derived.length > 0) {
-      await deps.publish(result.derived, deadline);
+    // What is still pending from earlier deliveries stays pending with this one's events: nothing is
+    // dropped until it is confirmed published.
+    const pending = [...(stored?.pending ?? []), ...result.derived];
+    if (!(await deps.store.put(result.state, pending, stored?.version, deadline))) continue;
+    if (pending.length > 0) {
+      await deps.publish(pending, deadline);
       await deps.store.clearPending(input.instanceId, input.phone, (stored?.version ?? 0) + 1, deadline);
     }
     return 'applied';
@@ -85,12 +93,16 @@ export async function processExpiry(
   deadline: Deadline,
 ): Promise<StateOutcome> {
   for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
-    const stored = await flushPending(instanceId, phone, deps, deadline);
+    const stored = await deps.store.get(instanceId, phone, deadline);
     if (stored === undefined) return 'unknown-chat';
     const expired = expireActivity(stored.state, deps.now(), deps.expiryMs);
-    if (expired === undefined) return 'nothing-to-expire';
-    if (!(await deps.store.put(expired.state, expired.derived, stored.version, deadline))) continue;
-    await deps.publish(expired.derived, deadline);
+    if (expired === undefined) {
+      await flushPending(stored, deps, deadline);
+      return 'nothing-to-expire';
+    }
+    const pending = [...stored.pending, ...expired.derived];
+    if (!(await deps.store.put(expired.state, pending, stored.version, deadline))) continue;
+    await deps.publish(pending, deadline);
     await deps.store.clearPending(instanceId, phone, stored.version + 1, deadline);
     return 'expired';
   }

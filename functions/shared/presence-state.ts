@@ -43,8 +43,10 @@ export interface ChatState {
   readonly lastSeen?: number | null;
   /** The time of the newest event applied: the ordering key. */
   readonly eventTime: number;
-  /** The id of the last event applied (drops a duplicate delivery). */
+  /** The id of the last event applied. */
   readonly lastEventId: string;
+  /** The ids applied at `eventTime` (drops a duplicate delivery of the same second). */
+  readonly recentEventIds?: readonly string[];
 }
 
 /** A raw presence event, as the state needs it. */
@@ -97,6 +99,8 @@ export function applyPresence(state: ChatState | undefined, input: PresenceInput
   if (state !== undefined) {
     if (input.id === state.lastEventId) return { kind: 'duplicate' };
     if (input.time < state.eventTime) return { kind: 'older' };
+    if (input.time === state.eventTime && state.recentEventIds?.includes(input.id))
+      return { kind: 'duplicate' };
   }
   const at = input.time;
   const key = { instanceId: input.instanceId, phone: input.phone };
@@ -104,7 +108,7 @@ export function applyPresence(state: ChatState | undefined, input: PresenceInput
   const online = input.status !== 'UNAVAILABLE';
   const activity = ACTIVITY_OF[input.status];
 
-  // The activity first: a stop before the offline it may come with.
+  // In order: an activity that stops, then coming online or going offline, then an activity that starts.
   let activitySince = state?.activitySince;
   let activityLastNews = state?.activityLastNews;
   const previous = state?.activity;
@@ -124,9 +128,10 @@ export function applyPresence(state: ChatState | undefined, input: PresenceInput
     activitySince = undefined;
     activityLastNews = undefined;
   }
+  const starts: DerivedEvent[] = [];
   if (activity !== undefined) {
     if (previous !== activity) {
-      derived.push({ ...key, kind: 'activity-started', activity, at });
+      starts.push({ ...key, kind: 'activity-started', activity, at });
       activitySince = at;
     }
     activityLastNews = at;
@@ -153,6 +158,7 @@ export function applyPresence(state: ChatState | undefined, input: PresenceInput
   } else if (!online && state === undefined) {
     offlineSince = at;
   }
+  derived.push(...starts);
 
   const next: ChatState = {
     ...key,
@@ -171,6 +177,11 @@ export function applyPresence(state: ChatState | undefined, input: PresenceInput
       : state?.lastSeen !== undefined && { lastSeen: state.lastSeen }),
     eventTime: Math.max(at, state?.eventTime ?? at),
     lastEventId: input.id,
+    // A few ids per second per chat at most; bounded all the same.
+    recentEventIds:
+      state !== undefined && at === state.eventTime
+        ? [...(state.recentEventIds ?? [state.lastEventId]), input.id].slice(-20)
+        : [input.id],
   };
   return { kind: 'applied', state: next, derived };
 }

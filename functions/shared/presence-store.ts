@@ -55,6 +55,8 @@ function toItem(state: ChatState, version: number, pending: readonly DerivedEven
     online: { BOOL: state.online },
     eventTime: n(state.eventTime),
     lastEventId: s(state.lastEventId),
+    ...(state.recentEventIds !== undefined &&
+      state.recentEventIds.length > 0 && { recentEventIds: { SS: [...new Set(state.recentEventIds)] } }),
     updatedAt: n(state.eventTime),
     version: n(version),
     expiresAt: n(expiresAt),
@@ -86,6 +88,7 @@ function fromItem(item: Record<string, AttributeValue>): StoredChat {
     ...(item.lastSeen !== undefined && { lastSeen: item.lastSeen.NULL ? null : Number(item.lastSeen.N) }),
     eventTime: num('eventTime') as number,
     lastEventId: item.lastEventId?.S as string,
+    ...(item.recentEventIds?.SS !== undefined && { recentEventIds: item.recentEventIds.SS }),
   };
   const pending = item.pending?.S === undefined ? [] : (JSON.parse(item.pending.S) as DerivedEvent[]);
   return { state, version: num('version') ?? 0, pending };
