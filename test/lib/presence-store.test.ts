@@ -1,0 +1,163 @@
+/** The optional presence store, as the app and the construct build it. */
+import { Duration } from 'aws-cdk-lib';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  DERIVED_DETAIL_TYPES,
+  DERIVED_EVENT_SOURCE,
+  EVENT_SOURCE,
+} from '../../functions/shared/presence-contract.ts';
+import { STATE_ENV } from '../../functions/shared/presence-state-settings.ts';
+import { buildApp, synth } from '../support/synth.ts';
+
+type Resources = Record<string, { Type: string; Properties: Record<string, unknown>; DependsOn?: string[] }>;
+
+const idOf = (template: Template, type: string, prefix: string): string => {
+  const found = Object.keys(template.findResources(type)).filter((id) => id.startsWith(prefix));
+  expect(found, `${type} ${prefix}*`).toHaveLength(1);
+  return found[0] as string;
+};
+
+describe('presence store (presenceStore=true)', () => {
+  let template: Template;
+  let report: ReturnType<typeof synth>['report'];
+
+  beforeAll(() => {
+    const result = synth({ presenceStore: 'true', activityExpirySeconds: '20', presenceIdleDays: '14' });
+    template = result.template;
+    report = result.report;
+  });
+
+  it('is off by default: no table, no state functions, no read route', () => {
+    const { template: plain } = synth({});
+    plain.resourceCountIs('AWS::DynamoDB::GlobalTable', 0);
+    expect(Object.keys(plain.findResources('AWS::ApiGatewayV2::Route'))).toHaveLength(1);
+    expect(plain.findOutputs('PresenceTableName')).toEqual({});
+  });
+
+  it('keeps one item per chat: on-demand, point-in-time recovery, TTL', () => {
+    template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      KeySchema: [
+        { AttributeName: 'instanceId', KeyType: 'HASH' },
+        { AttributeName: 'phone', KeyType: 'RANGE' },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      Replicas: [
+        Match.objectLike({ PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true } }),
+      ],
+    });
+  });
+
+  it('subscribes to every raw presence event through a queue with a dead-letter queue', () => {
+    const queue = idOf(template, 'AWS::SQS::Queue', 'StateEvents');
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { source: [EVENT_SOURCE], 'detail-type': [{ prefix: 'Z-API Chat Presence ' }] },
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [queue, 'Arn'] } })],
+    });
+    const queues = template.findResources('AWS::SQS::Queue') as Resources;
+    for (const id of [queue, idOf(template, 'AWS::SQS::Queue', 'StateExpiry')]) {
+      expect(queues[id]?.Properties).toMatchObject({
+        RedrivePolicy: {
+          maxReceiveCount: 5,
+          deadLetterTargetArn: {
+            'Fn::GetAtt': [idOf(template, 'AWS::SQS::Queue', 'StateDeadLetters'), 'Arn'],
+          },
+        },
+        SqsManagedSseEnabled: true,
+      });
+    }
+  });
+
+  it('runs the state function on both queues in batches with partial failures', () => {
+    const mappings = Object.values(template.findResources('AWS::Lambda::EventSourceMapping') as Resources);
+    expect(mappings).toHaveLength(2);
+    for (const mapping of mappings) {
+      expect(mapping.Properties).toMatchObject({
+        BatchSize: 10,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        ScalingConfig: { MaximumConcurrency: 20 },
+      });
+    }
+  });
+
+  it('gives the state function its settings and exactly the access it uses', () => {
+    const state = Object.keys(template.findResources('AWS::Lambda::Function')).find((id) =>
+      /^State[0-9A-F]{8}$/.test(id),
+    ) as string;
+    const functions = template.findResources('AWS::Lambda::Function') as Resources;
+    const variables = (functions[state]?.Properties.Environment as { Variables: Record<string, unknown> })
+      .Variables;
+    expect(variables[STATE_ENV.expirySeconds]).toBe('20');
+    expect(variables[STATE_ENV.idleDays]).toBe('14');
+    expect(Object.keys(variables).sort()).toEqual(Object.values(STATE_ENV).sort());
+    const policies = Object.values(template.findResources('AWS::IAM::Policy') as Resources).filter((p) =>
+      JSON.stringify(p.Properties.Roles).includes('StateStateRole'),
+    );
+    const statements = policies.flatMap(
+      (p) => (p.Properties.PolicyDocument as { Statement: Array<{ Action: string | string[] }> }).Statement,
+    );
+    const actions = statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action])).sort();
+    expect(actions).toEqual(
+      expect.arrayContaining([
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+        'events:PutEvents',
+      ]),
+    );
+    expect(actions.filter((a) => a.startsWith('dynamodb:'))).toEqual([
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+    ]);
+    expect(actions).not.toContain('dynamodb:Scan');
+  });
+
+  it('serves GET /instances/{instanceId}/chats/{phone}/presence with IAM authorization, read-only', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+      RouteKey: 'GET /instances/{instanceId}/chats/{phone}/presence',
+      AuthorizationType: 'AWS_IAM',
+    });
+    const policies = Object.values(template.findResources('AWS::IAM::Policy') as Resources).filter((p) =>
+      JSON.stringify(p.Properties.Roles).includes('StateReadRole'),
+    );
+    const actions = policies
+      .flatMap(
+        (p) => (p.Properties.PolicyDocument as { Statement: Array<{ Action: string | string[] }> }).Statement,
+      )
+      .flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]))
+      .filter((a) => a.startsWith('dynamodb:'));
+    expect(actions).toEqual(['dynamodb:GetItem']);
+    const url = JSON.stringify(template.findOutputs('PresenceReadUrl'));
+    expect(url).toContain('/instances/{instanceId}/chats/{phone}/presence');
+  });
+
+  it('alarms on state failures and dead letters, and registers the derived events’ schemas', () => {
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources).map(
+      (a) => a.Properties.AlarmDescription as string,
+    );
+    expect(alarms.some((d) => d.startsWith('The presence-state function failed'))).toBe(true);
+    expect(
+      alarms.some((d) => d.startsWith('Presence events or expiry checks the state function gave up on')),
+    ).toBe(true);
+    const schemas = Object.values(template.findResources('AWS::EventSchemas::Schema') as Resources).map(
+      (s) => s.Properties.SchemaName,
+    );
+    expect(schemas).toHaveLength(1 + Object.keys(DERIVED_DETAIL_TYPES).length);
+    expect(schemas).toContain(`${DERIVED_EVENT_SOURCE}@ZapiChatActivityStarted`);
+  });
+
+  it('is clean under cdk-nag', () => {
+    for (const plugin of report.pluginReports) expect(plugin.violations, plugin.pluginName).toEqual([]);
+  });
+
+  it('refuses an expiry or idle horizon out of range', () => {
+    expect(() => buildApp({ presenceStore: 'true', activityExpirySeconds: '4' })).toThrow(
+      /activityExpirySeconds: expected a whole number from 5 to 120/,
+    );
+    const { stack } = buildApp({}, { nag: false });
+    expect(stack.presence.presenceTable).toBeUndefined();
+    expect(Duration.seconds(25).toSeconds()).toBe(25);
+  });
+});
