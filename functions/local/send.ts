@@ -18,6 +18,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { hostOf, redact } from '../shared/fleet/zapi.ts';
 import { CALLBACK_TYPE, PRESENCE_STATUSES, type PresenceStatus } from '../shared/presence-contract.ts';
 import { deriveInstanceSecret } from '../shared/webhook-secret.ts';
 import { DEFAULT_INSTANCE_ID, DEFAULT_PORT, readLocalMaster } from './server.ts';
@@ -94,10 +95,17 @@ export async function send(
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body,
+    // A redirect would carry the secret (in the URL) elsewhere: show it, do not follow it.
+    redirect: 'manual',
     signal: AbortSignal.timeout(15_000),
   });
   const text = await response.text();
-  print(`< ${response.status} ${text}`);
+  // Whatever the other side echoes back, the secret is not printed.
+  const shownText = redact(text, [secret, values.secret, env.WEBHOOK_SECRET]);
+  const location = response.headers.get('location');
+  print(
+    `< ${response.status} ${shownText}${location ? ` (redirect not followed: ${hostOf(location)})` : ''}`,
+  );
   return { status: response.status, body: text };
 }
 

@@ -34,6 +34,8 @@ const callCapMs = config.sdkAttemptTimeoutMs * config.sdkMaxAttempts + 500;
 
 const verifySecret = createSecretVerifier({
   ttlMs: config.secretCacheSeconds * 1_000,
+  // A rotated-away master stops working within the grace window even if the new value cannot be read.
+  maxStaleMs: config.secretGraceSeconds * 1_000,
   load: masterSecretReader({
     ssm,
     parameterName: config.secretParameterName,

@@ -8,7 +8,7 @@
  *      (nothing about the body is looked at before this)
  *   3. content type is JSON (or absent)                                       -> 415
  *   4. body size                                                              -> 413
- *   5. JSON syntax, and every number finite                                   -> 400
+ *   5. JSON syntax, every number finite, nesting at most 32 levels            -> 400
  *   6. the contract schema, and body.instanceId === the URL's instance        -> 400
  *   7. publish the canonical JSON of what was validated; 2xx only once
  *      EventBridge accepted it                                                -> 200 / 503
@@ -20,7 +20,8 @@ import type { Deadline } from '../shared/deadline.ts';
 import {
   canonicalDetail,
   INSTANCE_ID_PATTERN,
-  nonFiniteNumberPath,
+  jsonProblem,
+  MAX_JSON_DEPTH,
   PresenceCallbackSchema,
   type PresenceStatus,
 } from '../shared/presence-contract.ts';
@@ -207,11 +208,15 @@ export async function receiveWebhook(
       issues: [{ field: '(body)', message: 'must be a JSON object' }],
     });
   }
-  const nonFinite = nonFiniteNumberPath(parsed);
-  if (nonFinite !== undefined) {
-    return reject(400, 'invalid-body', `invalid field(s): ${nonFinite}`, {
+  const problem = jsonProblem(parsed);
+  if (problem !== undefined) {
+    const message =
+      problem.kind === 'non-finite'
+        ? 'must be a finite number'
+        : `must not nest deeper than ${MAX_JSON_DEPTH} levels`;
+    return reject(400, 'invalid-body', `invalid field(s): ${problem.path}`, {
       instanceId,
-      issues: [{ field: nonFinite, message: 'must be a finite number' }],
+      issues: [{ field: problem.path, message }],
     });
   }
 

@@ -29,6 +29,11 @@ export interface SecretVerifierOptions {
   readonly failedReadBackoffMs?: number;
   /** How long an incomplete answer (previous version unreadable) is kept. @default 30_000 */
   readonly incompleteTtlMs?: number;
+  /**
+   * How long a cached master keeps serving while SSM cannot be read (or now holds an invalid value):
+   * after a rotation the old master must not stay valid for ever. @default 3_600_000 (the grace window)
+   */
+  readonly maxStaleMs?: number;
   /** @default Date.now */
   readonly now?: () => number;
 }
@@ -41,6 +46,10 @@ export type VerifySecret = (
 
 interface Cached {
   readonly current: Buffer;
+  /** When it was read from SSM. */
+  readonly loadedAt: number;
+  /** An earlier version could not be read: a mismatch is "cannot verify", not "wrong". */
+  readonly incomplete: boolean;
   readonly previous: Buffer | undefined;
   readonly previousUntil: number;
   /** When the cached value stops being fresh. */
@@ -59,6 +68,7 @@ export function createSecretVerifier(options: SecretVerifierOptions): VerifySecr
   const refreshAfter = options.refreshOnMismatchAfterMs ?? 30_000;
   const failedReadBackoffMs = options.failedReadBackoffMs ?? 2_000;
   const incompleteTtlMs = options.incompleteTtlMs ?? 30_000;
+  const maxStaleMs = options.maxStaleMs ?? 3_600_000;
   const now = options.now ?? Date.now;
   let cached: Cached | undefined;
   let inFlight: Promise<Cached> | undefined;
@@ -85,6 +95,8 @@ export function createSecretVerifier(options: SecretVerifierOptions): VerifySecr
       // Read only together with `previous` (see matches).
       previousUntil: master.previousUntil ?? 0,
       expiresAt: now() + ttl,
+      loadedAt: now(),
+      incomplete: master.incomplete === true,
     };
   }
 
@@ -103,16 +115,29 @@ export function createSecretVerifier(options: SecretVerifierOptions): VerifySecr
       cached = await inFlight;
     } catch (error) {
       lastFailureAt = now();
-      if (cached === undefined) throw error;
-      // Keep serving the last good value; try again after another refresh window.
-      cached = { ...cached, expiresAt: now() + refreshAfter };
+      // Keep serving the last good value for a while (try again after another refresh window), but not
+      // past the staleness bound: a rotated-away master must stop working even if SSM stays down.
+      if (cached === undefined || now() - cached.loadedAt >= maxStaleMs) {
+        cached = undefined;
+        throw error;
+      }
+      cached = { ...cached, expiresAt: Math.min(now() + refreshAfter, cached.loadedAt + maxStaleMs) };
     }
     return cached;
   }
 
   function matches(instanceId: string, candidateDigest: Buffer, secret: Cached): boolean {
     const current = timingSafeEqual(candidateDigest, expectedDigest(secret.current, instanceId));
-    if (secret.previous === undefined || now() >= secret.previousUntil) return current;
+    if (secret.previous === undefined || now() >= secret.previousUntil) {
+      if (!current && secret.incomplete) {
+        // It may be the previous master's URL, which could not be read: a retryable 503, not a 401.
+        throw new DependencyError(
+          'secret',
+          'an earlier version of the webhook master secret could not be read',
+        );
+      }
+      return current;
+    }
     const previous = timingSafeEqual(candidateDigest, expectedDigest(secret.previous, instanceId));
     return current || previous;
   }

@@ -14,7 +14,10 @@ export interface MasterSecret {
   /** The value before the last rotation, valid until `previousUntil` (epoch ms). */
   readonly previous?: string;
   readonly previousUntil?: number;
-  /** The previous version could not be read (it may be valid): keep this answer only briefly. */
+  /**
+   * An earlier version could not be read (it may be valid): keep this answer only briefly, and answer a
+   * candidate that does not match the current value with "cannot verify now" rather than "wrong".
+   */
   readonly incomplete?: boolean;
 }
 
@@ -34,6 +37,8 @@ export interface MasterSecretReaderOptions {
 }
 
 export const DEFAULT_PREVIOUS_READ_CAP_MS = 1_500;
+/** How far back the history is searched for the previous valid master. */
+const MAX_VERSIONS_BACK = 5;
 
 /** Reads the master (and, after a rotation, the previous one); throws {@link ParameterError}. */
 export function masterSecretReader(
@@ -53,27 +58,31 @@ export function masterSecretReader(
     if (version <= 1 || rotatedAt === undefined || now() - rotatedAt >= options.graceMs) {
       return { current, ...since };
     }
-    const previousName = `${name}:${version - 1}`;
-    try {
-      const previous = await getParameter(
-        options.ssm,
-        previousName,
-        deadline,
-        options.previousReadCapMs ?? DEFAULT_PREVIOUS_READ_CAP_MS,
-      );
-      const value = previous.Value as string;
-      // A previous value that was never a valid master was never used to register anything.
-      if (masterSecretProblem(value, name) !== undefined) return { current, ...since };
-      return { current, ...since, previous: value, previousUntil: rotatedAt + options.graceMs };
-    } catch (error) {
-      // Deleted from the history: permanent, the current value alone.
-      if (error instanceof ParameterError && error.code === 'not-found') return { current, ...since };
-      options.warn?.({
-        msg: 'could not read the previous version of the webhook master secret; only the current one is accepted for now',
-        parameter: previousName,
-        error: error instanceof ParameterError ? error.code : 'unknown',
-      });
-      return { current, ...since, incomplete: true };
+    // The most recent valid value before the current one: a version that was never a valid master
+    // (a mistyped rotation) registered nothing, so the one before it is what Z-API may still call.
+    for (let back = version - 1; back >= Math.max(1, version - MAX_VERSIONS_BACK); back--) {
+      const previousName = `${name}:${back}`;
+      try {
+        const previous = await getParameter(
+          options.ssm,
+          previousName,
+          deadline,
+          options.previousReadCapMs ?? DEFAULT_PREVIOUS_READ_CAP_MS,
+        );
+        const value = previous.Value as string;
+        if (masterSecretProblem(value, name) !== undefined) continue;
+        return { current, ...since, previous: value, previousUntil: rotatedAt + options.graceMs };
+      } catch (error) {
+        // Deleted from the history: permanent, the current value alone.
+        if (error instanceof ParameterError && error.code === 'not-found') return { current, ...since };
+        options.warn?.({
+          msg: 'could not read an earlier version of the webhook master secret: callbacks that do not match the current one are answered 503 for now',
+          parameter: previousName,
+          error: error instanceof ParameterError ? error.code : 'unknown',
+        });
+        return { current, ...since, incomplete: true };
+      }
     }
+    return { current, ...since };
   };
 }

@@ -96,19 +96,41 @@ export function canonicalDetail(callback: PresenceCallback): string {
   return JSON.stringify(callback);
 }
 
+/** Deepest nesting accepted in a callback (Z-API's are 2 levels deep; this bounds every walk of it). */
+export const MAX_JSON_DEPTH = 32;
+
+/** What is wrong with a parsed JSON value beyond its schema: the dotted path of the first problem. */
+export type JsonProblem = { readonly kind: 'non-finite' | 'too-deep'; readonly path: string };
+
 /**
- * The dotted path of the first number in a parsed JSON value that is not finite (`1e309` parses to
- * Infinity, which JSON cannot carry), or undefined when every number is finite.
+ * Finds a number JSON cannot carry (`1e309` parses to Infinity) or nesting deeper than
+ * {@link MAX_JSON_DEPTH}, without recursion (a hostile body cannot exhaust the stack).
  */
-export function nonFiniteNumberPath(value: unknown, path = ''): string | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) ? undefined : path || '(body)';
-  if (typeof value !== 'object' || value === null) return undefined;
-  for (const [key, item] of Object.entries(value)) {
-    const name = key === '' ? '""' : key;
-    const found = nonFiniteNumberPath(item, path === '' ? name : `${path}.${name}`);
-    if (found !== undefined) return found;
+export function jsonProblem(value: unknown): JsonProblem | undefined {
+  const stack: Array<{ value: unknown; path: string; depth: number }> = [{ value, path: '', depth: 0 }];
+  while (stack.length > 0) {
+    const { value: item, path, depth } = stack.pop() as { value: unknown; path: string; depth: number };
+    if (typeof item === 'number') {
+      if (!Number.isFinite(item)) return { kind: 'non-finite', path: path || '(body)' };
+      continue;
+    }
+    if (typeof item !== 'object' || item === null) continue;
+    if (depth >= MAX_JSON_DEPTH) return { kind: 'too-deep', path: path || '(body)' };
+    const entries = Object.entries(item);
+    // In reverse, so the first problem in document order is found first.
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [key, child] = entries[i] as [string, unknown];
+      const name = key === '' ? '""' : key;
+      stack.push({ value: child, path: path === '' ? name : `${path}.${name}`, depth: depth + 1 });
+    }
   }
   return undefined;
+}
+
+/** The dotted path of the first number that is not finite, or undefined (see {@link jsonProblem}). */
+export function nonFiniteNumberPath(value: unknown): string | undefined {
+  const problem = jsonProblem(value);
+  return problem?.kind === 'non-finite' ? problem.path : undefined;
 }
 
 /** The `detail` of every event on the bus: the validated callback. */

@@ -66,8 +66,12 @@ function toItem(state: ChatState, version: number, pending: readonly DerivedEven
   if (state.activity !== undefined) item.activity = s(state.activity);
   if (state.activitySince !== undefined) item.activitySince = n(state.activitySince);
   if (state.activityLastNews !== undefined) item.activityLastNews = n(state.activityLastNews);
-  if (state.lastSeen !== undefined)
-    item.lastSeen = state.lastSeen === null ? { NULL: true } : n(state.lastSeen);
+  if (state.lastSeen !== undefined) {
+    // DynamoDB numbers stop near 1e126: a lastSeen beyond any time is kept as null.
+    const x = state.lastSeen;
+    const storable = x !== null && Math.abs(x) < 1e125 && (x === 0 || Math.abs(x) > 1e-125);
+    item.lastSeen = storable ? n(x) : { NULL: true };
+  }
   if (pending.length > 0) item.pending = s(JSON.stringify(pending));
   return item;
 }

@@ -426,7 +426,7 @@ describe('fleetDeps against the SSM and Z-API stand-ins', () => {
       expect(message).toContain(`SSM parameter ${name} ${why}`);
       expect(message).toContain(`--name ${name}`);
       expect(message).not.toContain(value.trim() || '\u0000');
-      expect((error as ParameterError).code).toBe('empty');
+      expect((error as ParameterError).code).toBe('invalid');
     },
   );
 

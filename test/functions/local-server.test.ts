@@ -217,6 +217,7 @@ function headersOnly(
 describe('local server, before reading a body', () => {
   let server: LocalServer;
   const MAX = 1_000;
+  const errLines: string[] = [];
 
   beforeAll(async () => {
     server = await startLocalServer({
@@ -225,8 +226,9 @@ describe('local server, before reading a body', () => {
       secret: MASTER,
       maxBodyBytes: MAX,
       maxInFlightBodyBytes: 2 * MAX,
+      requestTimeoutMs: 1_500,
       out: () => {},
-      err: () => {},
+      err: (line) => errLines.push(line),
     });
   });
   afterAll(async () => {
@@ -267,6 +269,19 @@ describe('local server, before reading a body', () => {
     expect(await pending.status).toBe(413);
     pending.abort();
   });
+
+  it('cuts off bodies that stop arriving, freeing their share of the budget, without an internal error', async () => {
+    const body = callback({ pad: 'z'.repeat(600) });
+    const headers = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
+    const stalled = [1, 2].map(() =>
+      headersOnly(`${server.webhookUrl}?secret=${SECRET}`, headers, body.slice(0, 10)),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await post(`${server.webhookUrl}?secret=${SECRET}`, body)).status).toBe(503);
+    for (const s of stalled) await s.status.catch(() => 0);
+    expect((await post(`${server.webhookUrl}?secret=${SECRET}`, body)).status).toBe(200);
+    expect(errLines.some((l) => l.includes('internal error'))).toBe(false);
+  }, 10_000);
 
   it('caps the body bytes held at once across requests (503 busy), and frees them when done', async () => {
     const body = callback({ pad: 'y'.repeat(600) });
@@ -413,6 +428,47 @@ describe('npm run send', () => {
     expect(printed.at(-1)).toBe(
       '< 401 {"ok":false,"error":"unauthorized","message":"wrong secret for this instance"}',
     );
+  });
+
+  it('never prints the secret a server echoes back, and follows no redirect', async () => {
+    const { createServer } = await import('node:http');
+    const echo = createServer((request, response) => {
+      request.resume();
+      if (request.url?.includes('redirect')) {
+        response.writeHead(307, { location: `http://127.0.0.1:9/elsewhere${request.url}` });
+        response.end();
+        return;
+      }
+      response.writeHead(400, { 'content-type': 'application/json' });
+      response.end(
+        JSON.stringify({
+          error: `unknown route ${request.url}`,
+          again: decodeURIComponent(request.url ?? ''),
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    const { port } = echo.address() as { port: number };
+    try {
+      const secret = deriveInstanceSecret(MASTER, 'ECHO1');
+      for (const path of ['echo', 'redirect']) {
+        const printed: string[] = [];
+        const result = await send(
+          [
+            'AVAILABLE',
+            '--url',
+            `http://127.0.0.1:${port}/${path}/instances/ECHO1/presence?secret=${secret}`,
+          ],
+          {},
+          (l) => printed.push(l),
+        );
+        expect(result.status).toBe(path === 'echo' ? 400 : 307);
+        expect(printed.join('\n')).not.toContain(secret);
+        if (path === 'redirect') expect(printed.at(-1)).toContain('redirect not followed');
+      }
+    } finally {
+      await new Promise<void>((resolve) => echo.close(() => resolve()));
+    }
   });
 
   it('explains its usage for an unknown status', async () => {

@@ -20,7 +20,7 @@ const PREVIOUS = 'previous-master-0123456789abcdefghijklmno';
 const GRACE = 3_600_000;
 const ROTATED_AT = 1_700_000_000_000;
 const MSG =
-  'could not read the previous version of the webhook master secret; only the current one is accepted for now';
+  'could not read an earlier version of the webhook master secret: callbacks that do not match the current one are answered 503 for now';
 
 const soon = () => deadlineAt(Date.now() + 5_000);
 

@@ -9,6 +9,8 @@ import {
   detailTypeFor,
   EVENT_SOURCE,
   INSTANCE_ID_PATTERN,
+  jsonProblem,
+  MAX_JSON_DEPTH,
   nonFiniteNumberPath,
   PRESENCE_STATUSES,
   PresenceCallbackSchema,
@@ -301,9 +303,23 @@ describe('nonFiniteNumberPath', () => {
     expect(nonFiniteNumberPath([Number.POSITIVE_INFINITY])).toBe('0');
   });
 
-  it('starts from the path it is given', () => {
-    expect(nonFiniteNumberPath({ b: Number.NaN }, 'a')).toBe('a.b');
-    expect(nonFiniteNumberPath(Number.NaN, 'a.b')).toBe('a.b');
+  it('refuses nesting deeper than MAX_JSON_DEPTH without recursion (no stack overflow)', () => {
+    const deep = JSON.parse(`${'['.repeat(100_000)}${']'.repeat(100_000)}`) as unknown;
+    expect(jsonProblem(deep)).toEqual({ kind: 'too-deep', path: Array(MAX_JSON_DEPTH).fill('0').join('.') });
+    const atLimit = JSON.parse(`${'['.repeat(MAX_JSON_DEPTH)}1${']'.repeat(MAX_JSON_DEPTH)}`) as unknown;
+    expect(jsonProblem(atLimit)).toBeUndefined();
+    const overLimit = JSON.parse(
+      `${'['.repeat(MAX_JSON_DEPTH + 1)}${']'.repeat(MAX_JSON_DEPTH + 1)}`,
+    ) as unknown;
+    expect(jsonProblem(overLimit)?.kind).toBe('too-deep');
+    expect(jsonProblem({ a: 1, b: [{ c: 'x' }] })).toBeUndefined();
+  });
+
+  it('reports the first problem in document order', () => {
+    expect(jsonProblem({ a: Number.NaN, b: Number.POSITIVE_INFINITY })).toEqual({
+      kind: 'non-finite',
+      path: 'a',
+    });
   });
 
   it('finds what JSON.parse makes of numbers beyond double range', () => {

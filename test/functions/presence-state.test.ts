@@ -80,6 +80,7 @@ describe('applyPresence: the first event of a chat', () => {
         offlineSince: s(0),
         eventTime: s(0),
         lastEventId: e.id,
+        recentEventIds: [e.id],
       },
     });
   });
@@ -97,6 +98,7 @@ describe('applyPresence: the first event of a chat', () => {
         onlineSince: s(0),
         eventTime: s(0),
         lastEventId: e.id,
+        recentEventIds: [e.id],
       },
     });
   });
@@ -104,13 +106,13 @@ describe('applyPresence: the first event of a chat', () => {
   it.each([
     ['COMPOSING', 'typing'],
     ['RECORDING', 'recording'],
-  ] as const)('%s: the activity (%s) starts and the contact comes online', (status, activity) => {
+  ] as const)('%s: the contact comes online, then the activity (%s) starts', (status, activity) => {
     const e = ev(status, s(0));
     expect(applyPresence(undefined, e)).toEqual({
       kind: 'applied',
       derived: [
-        { ...KEY, kind: 'activity-started', activity, at: s(0) },
         { ...KEY, kind: 'came-online', at: s(0) },
+        { ...KEY, kind: 'activity-started', activity, at: s(0) },
       ],
       state: {
         ...KEY,
@@ -123,6 +125,7 @@ describe('applyPresence: the first event of a chat', () => {
         activityLastNews: s(0),
         eventTime: s(0),
         lastEventId: e.id,
+        recentEventIds: [e.id],
       },
     });
   });
@@ -192,34 +195,40 @@ describe('applyPresence: activities', () => {
     expect(back.state).toMatchObject({ activity: 'typing', activitySince: s(9), activityLastNews: s(9) });
   });
 
-  it.each(['PAUSED', 'AVAILABLE'] as const)('%s ends the activity (reason paused), still online', (status) => {
-    const recording = run([ev('AVAILABLE', s(0)), ev('RECORDING', s(4)), ev('RECORDING', s(6))]).state;
-    const { state, derived } = applied(applyPresence(recording, ev(status, s(10))));
-    expect(derived).toEqual([
-      {
+  it.each(['PAUSED', 'AVAILABLE'] as const)(
+    '%s ends the activity (reason paused), still online',
+    (status) => {
+      const recording = run([ev('AVAILABLE', s(0)), ev('RECORDING', s(4)), ev('RECORDING', s(6))]).state;
+      const e = ev(status, s(10));
+      const { state, derived } = applied(applyPresence(recording, e));
+      expect(derived).toEqual([
+        {
+          ...KEY,
+          kind: 'activity-stopped',
+          activity: 'recording',
+          reason: 'paused',
+          startedAt: s(4),
+          at: s(10),
+          durationMs: 6_000,
+        },
+      ]);
+      expect(state).toEqual({
         ...KEY,
-        kind: 'activity-stopped',
-        activity: 'recording',
-        reason: 'paused',
-        startedAt: s(4),
-        at: s(10),
-        durationMs: 6_000,
-      },
-    ]);
-    expect(state).toEqual({
-      ...KEY,
-      status,
-      statusSince: s(10),
-      online: true,
-      onlineSince: s(0),
-      eventTime: s(10),
-      lastEventId: state.lastEventId,
-    });
-  });
+        status,
+        statusSince: s(10),
+        online: true,
+        onlineSince: s(0),
+        eventTime: s(10),
+        lastEventId: e.id,
+        recentEventIds: [e.id],
+      });
+    },
+  );
 
   it('UNAVAILABLE ends the activity (reason unavailable) before the contact goes offline', () => {
     const typing = run([ev('AVAILABLE', s(0)), ev('COMPOSING', s(3))]).state;
-    const { state, derived } = applied(applyPresence(typing, ev('UNAVAILABLE', s(8))));
+    const e = ev('UNAVAILABLE', s(8));
+    const { state, derived } = applied(applyPresence(typing, e));
     expect(derived).toEqual([
       {
         ...KEY,
@@ -239,7 +248,8 @@ describe('applyPresence: activities', () => {
       online: false,
       offlineSince: s(8),
       eventTime: s(8),
-      lastEventId: state.lastEventId,
+      lastEventId: e.id,
+      recentEventIds: [e.id],
     });
   });
 
@@ -266,6 +276,36 @@ describe('applyPresence: online and offline', () => {
     expect(derived).toEqual([{ ...KEY, kind: 'came-online', at: s(60) }]);
     expect(state).toMatchObject({ online: true, onlineSince: s(60), statusSince: s(60) });
     expect(state.offlineSince).toBeUndefined();
+  });
+
+  it('an activity while offline: the contact comes online first, then the activity starts', () => {
+    const offline = run([ev('AVAILABLE', s(0)), ev('UNAVAILABLE', s(5))]).state;
+    const { state, derived } = applied(applyPresence(offline, ev('RECORDING', s(60))));
+    expect(derived).toEqual([
+      { ...KEY, kind: 'came-online', at: s(60) },
+      { ...KEY, kind: 'activity-started', activity: 'recording', at: s(60) },
+    ]);
+    expect(state).toMatchObject({ online: true, onlineSince: s(60), activity: 'recording' });
+  });
+
+  it('in order: an activity that stops, then came-online or went-offline, then an activity that starts', () => {
+    // A state holding an activity while offline (not produced by applyPresence, but a valid ChatState):
+    // a RECORDING stops the typing, brings the contact online and starts the recording, in that order.
+    const offline = run([ev('UNAVAILABLE', s(0))]).state;
+    const odd: ChatState = { ...offline, activity: 'typing', activitySince: s(1), activityLastNews: s(2) };
+    expect(applied(applyPresence(odd, ev('RECORDING', s(4)))).derived).toEqual([
+      {
+        ...KEY,
+        kind: 'activity-stopped',
+        activity: 'typing',
+        reason: 'switched',
+        startedAt: s(1),
+        at: s(4),
+        durationMs: 3_000,
+      },
+      { ...KEY, kind: 'came-online', at: s(4) },
+      { ...KEY, kind: 'activity-started', activity: 'recording', at: s(4) },
+    ]);
   });
 
   it('staying offline or online derives nothing and keeps the since times', () => {
@@ -344,9 +384,7 @@ describe('expireActivity', () => {
 
   it('nothing to expire without an activity (never, paused, already expired)', () => {
     expect(expireActivity(run([ev('AVAILABLE', s(0))]).state, s(1_000))).toBeUndefined();
-    expect(
-      expireActivity(run([ev('COMPOSING', s(0)), ev('PAUSED', s(1))]).state, s(1_000)),
-    ).toBeUndefined();
+    expect(expireActivity(run([ev('COMPOSING', s(0)), ev('PAUSED', s(1))]).state, s(1_000))).toBeUndefined();
     const expired = expireActivity(typing, s(1_000))?.state as ChatState;
     expect(expireActivity(expired, s(2_000))).toBeUndefined();
   });
@@ -387,16 +425,56 @@ describe('applyPresence: ordering', () => {
     expect(b.derived.map((d) => d.kind)).toEqual(['came-online', 'activity-started']);
   });
 
-  // BUG: only the LAST event id is remembered. EventBridge (and the SQS queue behind it) deliver at least
-  // once and times are whole seconds, so COMPOSING then PAUSED in one second, with COMPOSING redelivered
-  // afterwards, is re-applied: typing "starts" again (a spurious activity-started and, later, an
-  // activity-stopped "expired"), contradicting "exactly-once effects on the state" (process.ts).
-  it('a redelivered event of the same second is not applied twice (BUG: re-applied)', () => {
+  // EventBridge (and the SQS queue behind it) deliver at least once and times are whole seconds: COMPOSING
+  // then PAUSED in one second, with COMPOSING redelivered afterwards, must not start the typing again.
+  it('a redelivered event of the same second (not the last applied) is a duplicate', () => {
     const composing = ev('COMPOSING', s(1));
     const paused = ev('PAUSED', s(1));
     const { state } = run([ev('AVAILABLE', s(0)), composing, paused]);
-    const redelivered = applyPresence(state, composing);
-    expect(redelivered.kind).not.toBe('applied');
+    expect(state.lastEventId).toBe(paused.id);
+    expect(applyPresence(state, composing)).toEqual({ kind: 'duplicate' });
+    expect(applyPresence(state, paused)).toEqual({ kind: 'duplicate' });
+    // A new event of that second still applies.
+    const again = applied(applyPresence(state, ev('COMPOSING', s(1))));
+    expect(again.derived.map((d) => d.kind)).toEqual(['activity-started']);
+  });
+
+  it('recentEventIds: the ids applied at eventTime; a later time resets it, the same second appends', () => {
+    const a = ev('AVAILABLE', s(0));
+    const b = ev('COMPOSING', s(1));
+    const c = ev('PAUSED', s(1));
+    const d = ev('COMPOSING', s(1));
+    const e = ev('PAUSED', s(2));
+    const first = run([a]).state;
+    expect(first.recentEventIds).toEqual([a.id]);
+    const second = run([b], first).state;
+    expect(second.recentEventIds).toEqual([b.id]);
+    const third = run([c, d], second).state;
+    expect(third.recentEventIds).toEqual([b.id, c.id, d.id]);
+    expect(third).toMatchObject({ eventTime: s(1), lastEventId: d.id });
+    const later = run([e], third).state;
+    expect(later.recentEventIds).toEqual([e.id]);
+    // An id of an earlier second is older, not a duplicate.
+    expect(applyPresence(later, b)).toEqual({ kind: 'older' });
+  });
+
+  it('recentEventIds keeps the last 20 ids of the second', () => {
+    const events = Array.from({ length: 25 }, (_, i) => ev(i % 2 === 0 ? 'COMPOSING' : 'PAUSED', s(3)));
+    const { state } = run([ev('AVAILABLE', s(0)), ...events]);
+    expect(state.recentEventIds).toEqual(events.slice(-20).map((e) => e.id));
+    for (const event of events.slice(-20)) expect(applyPresence(state, event)).toEqual({ kind: 'duplicate' });
+  });
+
+  it('a state stored without recentEventIds: the last id still counts, the same second appends to it', () => {
+    const composing = ev('COMPOSING', s(1));
+    const { recentEventIds: _r, ...legacy } = run([ev('AVAILABLE', s(0)), composing]).state;
+    expect(applyPresence(legacy, composing)).toEqual({ kind: 'duplicate' });
+    const paused = ev('PAUSED', s(1));
+    const next = applied(applyPresence(legacy, paused)).state;
+    expect(next.recentEventIds).toEqual([composing.id, paused.id]);
+    expect(applyPresence(next, composing)).toEqual({ kind: 'duplicate' });
+    const later = ev('AVAILABLE', s(2));
+    expect(applied(applyPresence(legacy, later)).state.recentEventIds).toEqual([later.id]);
   });
 });
 
@@ -409,16 +487,16 @@ describe('derived event details and the state view', () => {
       ev('UNAVAILABLE', s(4)),
     ]);
     expect(derived.map(derivedDetailType)).toEqual([
-      DERIVED_DETAIL_TYPES.activityStarted,
       DERIVED_DETAIL_TYPES.cameOnline,
+      DERIVED_DETAIL_TYPES.activityStarted,
       DERIVED_DETAIL_TYPES.activityStopped,
       DERIVED_DETAIL_TYPES.activityStarted,
       DERIVED_DETAIL_TYPES.activityStopped,
       DERIVED_DETAIL_TYPES.wentOffline,
     ]);
     expect(derived.map(derivedDetail)).toEqual([
-      { ...KEY, activity: 'typing', at: '2025-03-01T12:00:00.000Z' },
       { ...KEY, at: '2025-03-01T12:00:00.000Z' },
+      { ...KEY, activity: 'typing', at: '2025-03-01T12:00:00.000Z' },
       {
         ...KEY,
         activity: 'typing',
@@ -483,7 +561,12 @@ const lastSeenArb = fc.option(fc.integer({ min: 1_600_000_000, max: 1_900_000_00
 const chatArb = fc.constantFrom({ instanceId: 'I1', phone: '5511' }, { instanceId: 'I1', phone: '5522' });
 
 /** Events of one chat with distinct ids and non-decreasing whole-second times (gaps of 0 to 40 s). */
-const sequenceArb = (chat = fc.constant({ instanceId: INSTANCE, phone: PHONE })) =>
+const sequenceArb = (
+  chat: fc.Arbitrary<{ instanceId: string; phone: string }> = fc.constant({
+    instanceId: INSTANCE,
+    phone: PHONE,
+  }),
+) =>
   fc
     .tuple(
       chat,
@@ -549,18 +632,27 @@ describe('properties', () => {
         expect(state.eventTime).toBe(last(events).time);
         expect(state.lastEventId).toBe(last(events).id);
         expect(state.online).toBe(last(events).status !== 'UNAVAILABLE');
+        expect(state.recentEventIds).toEqual(
+          events
+            .filter((e) => e.time === last(events).time)
+            .map((e) => e.id)
+            .slice(-20),
+        );
       }),
     );
   });
 
-  it('(b) shuffled delivery with duplicates: eventTime never moves backward, nothing older is applied', () => {
+  it('(b) shuffled delivery with duplicates: eventTime never moves backward, nothing older is applied, no id applied twice', () => {
     fc.assert(
       fc.property(deliveryArb, ({ delivery }) => {
         let state: ChatState | undefined;
         let newestApplied = Number.NEGATIVE_INFINITY;
+        const appliedIds = new Set<string>();
         for (const event of delivery) {
           const result = applyPresence(state, event);
           if (result.kind === 'applied') {
+            expect(appliedIds.has(event.id)).toBe(false);
+            appliedIds.add(event.id);
             expect(event.time).toBeGreaterThanOrEqual(newestApplied);
             if (state !== undefined) expect(result.state.eventTime).toBeGreaterThanOrEqual(state.eventTime);
             expect(result.state.eventTime).toBe(event.time);
@@ -569,7 +661,12 @@ describe('properties', () => {
           } else if (result.kind === 'older') {
             expect(event.time).toBeLessThan(newestApplied);
           } else {
-            expect(event.id).toBe(state?.lastEventId);
+            // A duplicate: an event already applied, the last one or one of the newest second.
+            expect(appliedIds.has(event.id)).toBe(true);
+            expect(
+              event.id === state?.lastEventId ||
+                (event.time === state?.eventTime && state.recentEventIds?.includes(event.id)),
+            ).toBe(true);
           }
         }
         expect(state?.eventTime).toBe(newestApplied);
@@ -638,6 +735,23 @@ describe('properties', () => {
           expect(result.issues).toBeUndefined();
           expect(Object.keys(detail).sort()).toEqual(Object.keys(schema.entries).sort());
           expect(JSON.parse(JSON.stringify(detail))).toEqual(detail);
+        }
+      }),
+    );
+  });
+
+  it('(e) within one change: stops, then came-online or went-offline, then starts', () => {
+    const rank = { 'activity-stopped': 0, 'came-online': 1, 'went-offline': 1, 'activity-started': 2 };
+    fc.assert(
+      fc.property(deliveryArb, ({ delivery }) => {
+        let state: ChatState | undefined;
+        for (const event of delivery) {
+          const result = applyPresence(state, event);
+          if (result.kind !== 'applied') continue;
+          const ranks = result.derived.map((d) => rank[d.kind]);
+          expect(ranks).toEqual([...ranks].sort((x, y) => x - y));
+          expect(new Set(result.derived.map((d) => d.kind)).size).toBe(result.derived.length);
+          state = result.state;
         }
       }),
     );

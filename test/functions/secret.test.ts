@@ -474,3 +474,70 @@ describe('createSecretVerifier: defaults and edges', () => {
     expect(load).toHaveBeenCalledTimes(1);
   });
 });
+
+describe('rotation edge cases (adversarial review)', () => {
+  it("answers 503, not 401, to a URL that may be the previous master's when that version could not be read", async () => {
+    const verify = createSecretVerifier({ load: async () => ({ current: ROTATED, incomplete: true }) });
+    await expect(Promise.resolve(verify(A, deriveInstanceSecret(MASTER, A), soon()))).rejects.toBeInstanceOf(
+      DependencyError,
+    );
+    expect(await verify(A, deriveInstanceSecret(ROTATED, A), soon())).toBe(true);
+  });
+
+  it('stops accepting a rotated-away master once the cached value is older than maxStaleMs, even with SSM down', async () => {
+    const c = clock();
+    let fail = false;
+    const load = vi.fn(async (): Promise<MasterSecret> => {
+      if (fail) throw new ParameterError('SSM parameter /m holds characters other than …', 'invalid', '/m');
+      return { current: MASTER };
+    });
+    const verify = createSecretVerifier({
+      load,
+      ttlMs: 60_000,
+      refreshOnMismatchAfterMs: 30_000,
+      maxStaleMs: 3_600_000,
+      now: c.now,
+    });
+    const leaked = deriveInstanceSecret(MASTER, A);
+    expect(await verify(A, leaked, soon())).toBe(true);
+    fail = true; // rotated to a value that cannot be used
+    c.advance(3_599_000);
+    expect(await verify(A, leaked, soon())).toBe(true); // still within the bound: availability
+    c.advance(1_000);
+    await expect(Promise.resolve(verify(A, leaked, soon()))).rejects.toBeInstanceOf(DependencyError);
+    c.advance(60_000);
+    await expect(Promise.resolve(verify(A, leaked, soon()))).rejects.toBeInstanceOf(DependencyError);
+  });
+});
+
+describe('masterSecretReader: the previous valid version (adversarial review)', () => {
+  let standIn: AwsStandIn;
+  let ssm: SSMClient;
+  beforeAll(async () => {
+    standIn = await startAwsStandIn();
+    ssm = new SSMClient({
+      region: 'sa-east-1',
+      endpoint: standIn.url,
+      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+      maxAttempts: 1,
+    });
+  });
+  afterAll(async () => {
+    ssm.destroy();
+    await standIn.close();
+  });
+
+  it('skips a mistyped version: v1 good, v2 invalid, v3 good -> v1 is the previous master', async () => {
+    standIn.put('/m/typo', MASTER, Date.now() - 86_400_000);
+    standIn.put('/m/typo', 'bad+value/=', Date.now() - 600_000);
+    const rotatedAt = Date.now() - 60_000;
+    standIn.put('/m/typo', ROTATED, rotatedAt);
+    const secret = await masterSecretReader({ ssm, parameterName: '/m/typo', graceMs: 3_600_000 })(soon());
+    expect(secret).toEqual({
+      current: ROTATED,
+      since: rotatedAt,
+      previous: MASTER,
+      previousUntil: rotatedAt + 3_600_000,
+    });
+  });
+});

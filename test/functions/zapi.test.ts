@@ -189,17 +189,21 @@ describe('ZapiClient.me', () => {
     }
   });
 
-  it('keeps at most 40 characters of paymentStatus and ignores a non-string one', async () => {
+  it('keeps a paymentStatus only when it is a word of at most 24 characters, ignores a non-string one', async () => {
     zapi.add(ID, TOKEN, {
       script: [
-        { status: 200, body: JSON.stringify({ paymentStatus: 'X'.repeat(41) }) },
-        { status: 200, body: JSON.stringify({ paymentStatus: 'Y'.repeat(40) }) },
+        { status: 200, body: JSON.stringify({ paymentStatus: 'X'.repeat(25) }) },
+        { status: 200, body: JSON.stringify({ paymentStatus: 'Y'.repeat(24) }) },
+        { status: 200, body: JSON.stringify({ paymentStatus: 'OVER_DUE 2' }) },
+        { status: 200, body: JSON.stringify({ paymentStatus: 'past due' }) },
         { status: 200, body: JSON.stringify({ paymentStatus: 7 }) },
       ],
     });
     const c = client();
-    expect((await c.me(soon())).paymentStatus).toBe('X'.repeat(40));
-    expect((await c.me(soon())).paymentStatus).toBe('Y'.repeat(40));
+    expect((await c.me(soon())).paymentStatus).toBe('(unrecognized)');
+    expect((await c.me(soon())).paymentStatus).toBe('Y'.repeat(24));
+    expect((await c.me(soon())).paymentStatus).toBe('(unrecognized)');
+    expect((await c.me(soon())).paymentStatus).toBe('past due');
     expect((await c.me(soon())).paymentStatus).toBeUndefined();
   });
 
@@ -805,16 +809,19 @@ describe('secretForms and redact', () => {
       'k\\/e\\"y\\\\é\\t%2F',
       'k\\u002fe\\u0022y\\u005c\\u00e9\\u0009%2F',
       'k/e"y\\é\t/',
+      'k/e"y\\é\t%2f',
+      'K/E"Y\\É\t%2F',
     ]);
   });
 
   it('drops duplicate forms and skips the decoded form of text that is not percent-encoding', () => {
-    expect(secretForms('plain_token-123')).toEqual(['plain_token-123']);
-    expect(secretForms('a%zz')).toEqual(['a%zz', 'a%25zz']);
+    expect(secretForms('plain_token-123')).toEqual(['plain_token-123', 'PLAIN_TOKEN-123']);
+    expect(secretForms('plain')).toEqual(['plain', 'PLAIN']);
+    expect(secretForms('a%zz')).toEqual(['a%zz', 'a%25zz', 'A%ZZ']);
   });
 
   it('keeps a printable character other than " \\ / as is in the \\u form', () => {
-    expect(secretForms('a b~')).toEqual(['a b~', 'a%20b~']);
+    expect(secretForms('a b~')).toEqual(['a b~', 'a%20b~', 'A B~']);
     expect(secretForms('x\u007fy')).toContain('x\\u007fy');
     expect(secretForms('x y')).not.toContain('x\\u0020y');
   });

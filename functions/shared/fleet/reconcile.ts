@@ -148,6 +148,8 @@ export function isOwnEndpoint(url: string, ownPath: string): boolean {
 }
 
 const NO_TOKEN = 'no-token';
+/** Z-API instance tokens are letters and digits; anything else could change the request's path. */
+const TOKEN_PATTERN = /^[A-Za-z0-9_-]{1,256}$/;
 
 export async function runFleet(
   request: RunRequest,
@@ -201,22 +203,32 @@ export async function runFleet(
           error: { code: 'out-of-time', message: 'not reached before the deadline; the next run covers it' },
         };
       }
+      if (!TOKEN_PATTERN.test(member.token)) {
+        return failure(
+          member.instanceId,
+          'invalid-token',
+          `the token of instance ${member.instanceId} (SSM parameter ${deps.tokenParameterName(member.instanceId)}) holds characters other than letters, digits, - and _: not sent to Z-API`,
+        );
+      }
       const zapi = deps.zapi({
         instanceId: member.instanceId,
         token: member.token,
         ...(clientToken !== undefined && { clientToken }),
       });
       try {
-        if (request.mode === 'release') return await release(member.instanceId, zapi, settings, deadline);
-        return await reconcileOne(
-          member.instanceId,
-          master as string,
-          request.mode,
-          zapi,
-          settings,
-          deadline,
-          now,
-        );
+        const outcome =
+          request.mode === 'release'
+            ? await release(member.instanceId, zapi, settings, deadline)
+            : await reconcileOne(
+                member.instanceId,
+                master as string,
+                request.mode,
+                zapi,
+                settings,
+                deadline,
+                now,
+              );
+        return scrubbed(outcome, [...secrets, member.token]);
       } catch (error) {
         return failure(member.instanceId, errorCode(error), safeMessage(error, [...secrets, member.token]));
       }
@@ -338,6 +350,24 @@ function health(state: InstanceState, settings: FleetSettings, now: () => number
     expiresSoon: state.dueAt !== undefined && state.dueAt - now() < settings.dueWarningMs,
     paymentStatus: state.paymentStatus,
     paymentIssue: state.paymentStatus !== undefined && !paid.has(state.paymentStatus.toUpperCase()),
+  };
+}
+
+/**
+ * What Z-API said (another URL's host, a payment status) is shown, so it is scrubbed of every secret
+ * this run holds, in any form, before it reaches a log, an answer or CloudFormation.
+ */
+function scrubbed(outcome: InstanceOutcome, secrets: readonly (string | undefined)[]): InstanceOutcome {
+  const clean = (text: string) => redact(text, secrets);
+  return {
+    ...outcome,
+    ...(outcome.foundHost !== undefined && { foundHost: clean(outcome.foundHost) }),
+    ...(outcome.error !== undefined && {
+      error: { ...outcome.error, message: clean(outcome.error.message) },
+    }),
+    ...(outcome.health?.paymentStatus !== undefined && {
+      health: { ...outcome.health, paymentStatus: clean(outcome.health.paymentStatus) },
+    }),
   };
 }
 

@@ -173,7 +173,13 @@ export function fleetDeps(config: FleetConfig, ssm: SsmPort, options: FleetRunti
     },
     async readToken(instanceId, deadline) {
       const name = tokenParameterName(config.tokenParameterTemplate, instanceId);
-      if (notTokens.has(name)) return undefined;
+      if (notTokens.has(name)) {
+        throw new ParameterError(
+          `instance id ${instanceId} names ${name}, which holds the webhook master secret or the Client-Token, not a token: it cannot be an instance`,
+          'invalid',
+          name,
+        );
+      }
       try {
         return (await getParameter(ssm, name, deadline)).Value;
       } catch (error) {

@@ -103,6 +103,9 @@ export function secretForms(secret: string): string[] {
   } catch {
     // not percent-encoded text
   }
+  // Hosts are lower-cased, and some systems upper-case what they echo.
+  forms.add(secret.toLowerCase());
+  forms.add(secret.toUpperCase());
   return [...forms];
 }
 
@@ -119,13 +122,25 @@ export function redact(text: string, secrets: readonly (string | undefined)[]): 
 }
 
 /** A URL as it may be shown: its host only (its path may carry a token, its query a secret). */
+/**
+ * A URL as it may be shown: its host only (its path may carry a token, its query a secret), and within
+ * the host any label long enough to be a key (some webhook services put theirs in a subdomain) masked.
+ */
 export function hostOf(url: string): string {
   try {
-    return new URL(url).host || '(no host)';
+    const host = new URL(url).host;
+    if (!host) return '(no host)';
+    return host
+      .split('.')
+      .map((label) => (label.length >= 16 ? '***' : label))
+      .join('.');
   } catch {
     return '(not a URL)';
   }
 }
+
+/** Z-API's `paymentStatus` is a word: anything else (or longer) is not shown. */
+const PAYMENT_STATUS = /^[A-Za-z][A-Za-z_ -]{0,23}$/;
 
 interface Answer {
   readonly status: number;
@@ -167,7 +182,12 @@ export class ZapiClient {
       presenceChatCallbackUrl: typeof url === 'string' && url.trim() !== '' ? url.trim() : undefined,
       connected: typeof connected === 'boolean' ? connected : undefined,
       dueAt: epochMs(body.due),
-      paymentStatus: typeof payment === 'string' && payment !== '' ? payment.slice(0, 40) : undefined,
+      paymentStatus:
+        typeof payment !== 'string' || payment === ''
+          ? undefined
+          : PAYMENT_STATUS.test(payment)
+            ? payment
+            : '(unrecognized)',
     };
   }
 
