@@ -47,6 +47,8 @@ describe('documentation snippets', () => {
   afterAll(() => {
     for (const s of snippets) rmSync(s.file, { force: true });
     rmSync(join(ROOT, 'tsconfig.snippets.json'), { force: true });
+    for (const s of snippets)
+      rmSync(join(ROOT, 'cdk.out', `.snippet-${s.index}`), { recursive: true, force: true });
   });
 
   it('finds the snippets', () => {

@@ -8,18 +8,30 @@
  * and an undeclared dependency fails here as it would for a user.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FUNCTION_ENTRIES } from '../lib/bundling.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NODE_MODULES = join(ROOT, 'node_modules');
 const TSX = join(NODE_MODULES, 'tsx/dist/cli.mjs');
 const TSC = join(NODE_MODULES, 'typescript/bin/tsc');
+const BUNDLES = Object.keys(FUNCTION_ENTRIES);
 
 let packed: string;
+/** Every temporary directory made here, removed at the end. */
+const made: string[] = [];
 let files: string[];
 let manifest: {
   dependencies?: Record<string, string>;
@@ -42,6 +54,7 @@ function run(file: string, args: string[], cwd: string): string {
 /** A fresh app directory with the package and exactly its declared dependencies installed. */
 function consumerApp(type: 'module' | 'commonjs'): string {
   const app = mkdtempSync(join(tmpdir(), `zapi-consumer-${type}-`));
+  made.push(app);
   const modules = join(app, 'node_modules');
   mkdirSync(join(modules, '@valibot'), { recursive: true });
   const target = join(modules, 'zapi-presence-eventbridge');
@@ -94,6 +107,7 @@ app.synth();
 describe('the npm package', () => {
   beforeAll(() => {
     const destination = mkdtempSync(join(tmpdir(), 'zapi-pack-'));
+    made.push(destination);
     const output = execFileSync('npm', ['pack', '--json', '--pack-destination', destination], {
       cwd: ROOT,
       encoding: 'utf8',
@@ -110,6 +124,9 @@ describe('the npm package', () => {
       execFileSync('tar', ['xzOf', packed, 'package/package.json'], { encoding: 'utf8' }),
     );
   }, 180_000);
+  afterAll(() => {
+    for (const directory of made) rmSync(directory, { recursive: true, force: true });
+  });
 
   it('holds exactly what a consumer needs: the compiled library, its types, the Lambda bundles', () => {
     expect(files).toContain('dist/lib/index.js');
@@ -120,7 +137,7 @@ describe('the npm package', () => {
     expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json']));
     const unexpected = files.filter(
       (f) =>
-        !/^(dist\/(lib|functions)\/.*\.(js|d\.ts)|dist\/bundles\/[a-z]+\/index\.mjs|LICENSE|README\.md|package\.json)$/.test(
+        !/^(dist\/(lib|functions)\/.*\.(js|d\.ts)|dist\/cjs\/(index|testing)\.cjs|dist\/bundles\/[a-z]+\/index\.mjs|LICENSE|README\.md|package\.json)$/.test(
           f,
         ),
     );
