@@ -7,7 +7,7 @@ import { PresenceStack } from '../lib/presence-stack.ts';
 
 const app = new App();
 try {
-  const config = loadConfig((key) => app.node.tryGetContext(key));
+  const config = loadConfig((key) => app.node.tryGetContext(key), Object.keys(app.node.getAllContext()));
   new PresenceStack(app, stackName(config), {
     config,
     description: 'Z-API chat-presence webhooks -> Amazon EventBridge',

@@ -144,8 +144,50 @@ const LOG_RETENTIONS = new Set<number>(
   Object.values(RetentionDays).filter((value): value is number => typeof value === 'number' && value > 0),
 );
 
-export function loadConfig(read: ContextReader): PresenceConfig {
+/** Context keys the CDK CLI itself writes into cdk.json (not settings of this app). */
+const CLI_KEYS = new Set(['acknowledged-issue-numbers']);
+
+/** The closest setting name to a mistyped one (edit distance), if any is close. */
+function closestKey(key: string): ContextKey | undefined {
+  const distance = (a: string, b: string) => {
+    const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+    for (let i = 1; i <= a.length; i++) {
+      let previous = row[0] as number;
+      row[0] = i;
+      for (let j = 1; j <= b.length; j++) {
+        const saved = row[j] as number;
+        row[j] = Math.min(
+          (row[j] as number) + 1,
+          (row[j - 1] as number) + 1,
+          previous + (a[i - 1]?.toLowerCase() === b[j - 1]?.toLowerCase() ? 0 : 1),
+        );
+        previous = saved;
+      }
+    }
+    return row[b.length] as number;
+  };
+  let best: [ContextKey, number] | undefined;
+  for (const candidate of Object.keys(CONTEXT_KEYS) as ContextKey[]) {
+    const d = distance(key, candidate);
+    if (best === undefined || d < best[1]) best = [candidate, d];
+  }
+  return best !== undefined && best[1] <= Math.max(2, Math.floor(key.length / 4)) ? best[0] : undefined;
+}
+
+/**
+ * Reads and validates every setting. `contextKeys` (every key the app's context holds) lets a mistyped
+ * setting (`-c instanceIds=...`) fail loudly instead of being ignored; feature flags and CDK's own keys
+ * (they contain `:`) are left alone.
+ */
+export function loadConfig(read: ContextReader, contextKeys: readonly string[] = []): PresenceConfig {
   const problems: string[] = [];
+  for (const key of contextKeys) {
+    if (key.includes(':') || key.startsWith('@') || CLI_KEYS.has(key) || key in CONTEXT_KEYS) continue;
+    const near = closestKey(key);
+    problems.push(
+      `${key}: not a setting of this app${near === undefined ? '' : `; did you mean ${near}?`} (every setting: docs/settings.md)`,
+    );
+  }
   const problem = (key: ContextKey, what: string) =>
     problems.push(`${key}: ${what}. Example: -c ${key}=${CONTEXT_KEYS[key].example}`);
 

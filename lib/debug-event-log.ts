@@ -7,7 +7,7 @@
  * The log group's resource policy comes from a grant (no custom resource, unlike the stock
  * CloudWatchLogGroup target, which installs a Lambda to write the policy).
  */
-import { ArnFormat, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type { IRuleTarget } from 'aws-cdk-lib/aws-events';
 import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
@@ -19,6 +19,8 @@ import type { PresenceWebhook } from './presence-webhook.ts';
 export interface DebugEventLogProps {
   readonly webhook: PresenceWebhook;
   readonly retention: RetentionDays;
+  /** Retention of this log group, when it must differ from the others'. */
+  readonly retentionOverride?: RetentionDays;
   /** @default - CloudWatch Logs' own encryption */
   readonly encryptionKey?: IKey;
   /** Must start with /aws/events/. @default `/aws/events/{stackName}/presence` */
@@ -36,10 +38,17 @@ export class DebugEventLog extends Construct {
       throw new Error(`DebugEventLog: logGroupName must start with /aws/events/, got "${name}"`);
     this.logGroup = new LogGroup(this, 'Events', {
       logGroupName: name,
-      retention: props.retention,
+      retention: props.retentionOverride ?? props.retention,
       ...(props.encryptionKey !== undefined && { encryptionKey: props.encryptionKey }),
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    if (props.retentionOverride !== undefined) {
+      Validations.of(this.logGroup).acknowledge({
+        id: 'cdk-validator-cfnguard::cloudwatch_log_group_retention_period_check',
+        reason:
+          'A debugging aid that holds every event, phone numbers included (personal data under LGPD): kept a short time on purpose; the operational log groups keep a year.',
+      });
+    }
     // EventBridge writes through the log group's resource policy.
     this.logGroup.grantWrite(new ServicePrincipal('events.amazonaws.com'));
     this.logGroup.grantWrite(new ServicePrincipal('delivery.logs.amazonaws.com'));

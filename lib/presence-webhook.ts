@@ -333,7 +333,12 @@ export function presenceWebhookProblems(props: PresenceWebhookProps): string[] {
   };
   positive('throttleRateLimit', props.throttleRateLimit, 10_000);
   positive('throttleBurstLimit', props.throttleBurstLimit, 5_000);
-  positive('maxBodyBytes', props.maxBodyBytes, 200_000);
+  if (
+    props.maxBodyBytes !== undefined &&
+    (!Number.isInteger(props.maxBodyBytes) || props.maxBodyBytes < 256 || props.maxBodyBytes > 200_000)
+  ) {
+    problems.push(`maxBodyBytes: must be a whole number from 256 to 200000, got ${props.maxBodyBytes}`);
+  }
   positive('receiverMemorySize', props.receiverMemorySize, 10_240);
   positive('receiverReservedConcurrency', props.receiverReservedConcurrency, 1_000);
   if (

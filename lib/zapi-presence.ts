@@ -279,6 +279,8 @@ export class ZapiPresence extends Construct {
     if (props.debugEventLog === true) {
       this.debugEventLog = new DebugEventLog(this, 'DebugEvents', {
         webhook: this.webhook,
+        // Every event holds phone numbers (personal data): a debugging aid keeps them a week, not a year.
+        retentionOverride: RetentionDays.ONE_WEEK,
         // One per construct; this repository's app (id 'Default') keeps the documented name.
         logGroupName: `/aws/events/${Stack.of(this).stackName}${id === 'Default' ? '' : `/${id}`}/presence`,
         retention: logRetention,
@@ -483,6 +485,9 @@ function validate(props: ZapiPresenceProps): string[] {
       if (!/^\d{12}$/.test(account))
         problems.push(`subscriberAccountIds: "${account}" is not a 12-digit AWS account id`);
     }
+  }
+  if (props.alarmEmail !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(props.alarmEmail)) {
+    problems.push(`alarmEmail: "${props.alarmEmail}" is not an e-mail address`);
   }
   if (props.logEncryptionKey !== undefined && props.encryptLogs === false) {
     problems.push('logEncryptionKey is given but encryptLogs is false');

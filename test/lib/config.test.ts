@@ -642,3 +642,24 @@ describe('loadConfig: subscriberAccountIds', () => {
     );
   });
 });
+
+describe('loadConfig: settings that do not exist', () => {
+  it('refuses a mistyped setting, suggesting the right one', () => {
+    expect(() => loadConfig((key) => ({ instanceIds: 'ABC' })[key], ['instanceIds'])).toThrow(
+      'instanceIds: not a setting of this app; did you mean instanceId?',
+    );
+    expect(() => loadConfig(() => undefined, ['bogusSetting'])).toThrow(
+      /bogusSetting: not a setting of this app \(/,
+    );
+  });
+
+  it('leaves feature flags, CDK keys and the CLI’s own keys alone', () => {
+    const keys = [
+      '@aws-cdk/core:target-partitions',
+      'aws:cdk:bundling-stacks',
+      'acknowledged-issue-numbers',
+      'instanceId',
+    ];
+    expect(() => loadConfig(() => undefined, keys)).not.toThrow();
+  });
+});

@@ -20,7 +20,8 @@ describe('debugEventLog', () => {
     const { template, report } = synth({ debugEventLog: 'true' });
     template.hasResourceProperties('AWS::Logs::LogGroup', {
       LogGroupName: '/aws/events/ZapiPresence/presence',
-      RetentionInDays: 365,
+      // Personal data (phone numbers): a week, whatever the other log groups keep.
+      RetentionInDays: 7,
       KmsKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^LogsKey[0-9A-F]{8}$'), 'Arn'] },
     });
     template.hasResourceProperties('AWS::Events::Rule', {

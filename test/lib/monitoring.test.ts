@@ -123,7 +123,15 @@ describe('PresenceMonitoring', () => {
       );
       expect(Object.keys(alarmsOf(noFleet)).sort()).toEqual([...RECEIVER_ALARMS].sort());
       // Every alarm this construct can create is a known, configurable name.
-      expect([...RECEIVER_ALARMS, ...FLEET_ALARMS, 'DriftReported'].sort()).toEqual([...ALARM_NAMES].sort());
+      expect(
+        [
+          ...RECEIVER_ALARMS,
+          ...FLEET_ALARMS,
+          'DriftReported',
+          'PresenceStateErrors',
+          'PresenceStateDeadLetters',
+        ].sort(),
+      ).toEqual([...ALARM_NAMES].sort());
     });
 
     it('watches the receiver, the API and the receiver metrics', () => {

@@ -10,6 +10,7 @@ import {
   PresenceCallbackSchema,
 } from '../../functions/shared/presence-contract.ts';
 import {
+  derivedDetailJsonSchema,
   presenceDetailJsonSchema,
   presenceEventOpenApi,
   REGISTRY_SCHEMA_NAME,
@@ -26,7 +27,12 @@ describe('published schema', () => {
   it.each(Object.entries(SCHEMA_FILES))(
     'docs/ holds the current %s (run `npm run schema` if this fails)',
     (key, file) => {
-      const generated = key === 'detailJsonSchema' ? presenceDetailJsonSchema() : presenceEventOpenApi();
+      const generated =
+        key === 'detailJsonSchema'
+          ? presenceDetailJsonSchema()
+          : key === 'derivedJsonSchema'
+            ? derivedDetailJsonSchema()
+            : presenceEventOpenApi();
       expect(read(file)).toBe(schemaText(generated));
     },
   );

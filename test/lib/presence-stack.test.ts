@@ -537,7 +537,7 @@ describe('PresenceWebhook props', () => {
     [
       [{ throttleRateLimit: 0 }, /throttleRateLimit: must be a whole number from 1 to 10000, got 0/],
       [{ throttleBurstLimit: 5_001 }, /throttleBurstLimit: must be a whole number from 1 to 5000/],
-      [{ maxBodyBytes: 200_001 }, /maxBodyBytes: must be a whole number from 1 to 200000/],
+      [{ maxBodyBytes: 200_001 }, /maxBodyBytes: must be a whole number from 256 to 200000/],
       [{ receiverMemorySize: 10_241 }, /receiverMemorySize: must be a whole number from 1 to 10240/],
       [
         { receiverReservedConcurrency: 0 },

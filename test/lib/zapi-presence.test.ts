@@ -371,9 +371,12 @@ describe('ZapiPresence: every prop reaches the template', () => {
 
   it('operations props: log retention, namespace, thresholds, e-mail, schema registry, debug log', () => {
     const groups = allProperties(full, 'AWS::Logs::LogGroup');
-    // Receiver, access logs, reconciler, registrar, provider framework, debug events.
+    // Receiver, access logs, reconciler, registrar, provider framework: the setting. Debug events
+    // (personal data): a week.
     expect(groups).toHaveLength(6);
-    for (const group of groups) expect(group.RetentionInDays).toBe(90);
+    expect(groups.map((g) => g.RetentionInDays).sort((a, b) => Number(a) - Number(b))).toEqual([
+      7, 90, 90, 90, 90, 90,
+    ]);
     for (const group of allProperties(defaults, 'AWS::Logs::LogGroup'))
       expect(group.RetentionInDays).toBe(365);
 
