@@ -85,6 +85,20 @@ export class PresenceStack extends Stack {
       description: 'Every alarm notifies this SNS topic: subscribe e-mail, chat or paging to it',
       value: presence.alarmTopic.topicArn,
     });
+    new CfnOutput(this, 'ReceiverLogGroup', {
+      description: 'The receiver log: one line per webhook (aws logs tail --follow <this>)',
+      value: presence.webhook.receiver.functionLogGroup.logGroupName,
+    });
+    if (presence.fleet) {
+      new CfnOutput(this, 'ReconcilerLogGroup', {
+        description: 'The reconciler log: a line per instance that needs attention, one per run',
+        value: presence.fleet.reconciler.functionLogGroup.logGroupName,
+      });
+      new CfnOutput(this, 'RegistrationLogGroup', {
+        description: 'The deploy-time registration log',
+        value: presence.fleet.registrationHandler.functionLogGroup.logGroupName,
+      });
+    }
     if (presence.reconciler) {
       new CfnOutput(this, 'ReconcileFunctionName', {
         description:

@@ -20,7 +20,7 @@ import { instanceWebhookUrl, masterSecretDefect } from '../shared/webhook-secret
 export const DEFAULT_SECRET_PARAMETER = '/zapi/webhook-secret';
 
 const USAGE =
-  'usage: npm run -s webhook-url -- <INSTANCE_ID> [--base-url URL] [--parameter NAME]\n' +
+  'usage: npm run -s webhook-url -- <INSTANCE_ID> [--base-url URL] [--parameter NAME | --stage NAME]\n' +
   '  base URL: the stack output WebhookBaseUrl, e.g.\n' +
   '  aws cloudformation describe-stacks --stack-name ZapiPresence --query "Stacks[0].Outputs[?OutputKey==\'WebhookBaseUrl\'].OutputValue" --output text';
 
@@ -32,7 +32,7 @@ export async function webhookUrl(
   const { values, positionals } = parseArgs({
     args: [...argv],
     allowPositionals: true,
-    options: { 'base-url': { type: 'string' }, parameter: { type: 'string' } },
+    options: { 'base-url': { type: 'string' }, parameter: { type: 'string' }, stage: { type: 'string' } },
   });
   const instanceId = positionals[0];
   if (instanceId === undefined || !INSTANCE_ID_PATTERN.test(instanceId)) throw new Error(USAGE);
@@ -42,7 +42,11 @@ export async function webhookUrl(
     throw new Error(`--base-url must be a URL like https://host, got "${base}"`);
   let master = env.WEBHOOK_SECRET;
   if (master === undefined) {
-    master = await readMaster(values.parameter ?? DEFAULT_SECRET_PARAMETER);
+    // A stage keeps its master under /zapi-{stage}/ (docs/settings.md).
+    const parameter =
+      values.parameter ??
+      (values.stage === undefined ? DEFAULT_SECRET_PARAMETER : `/zapi-${values.stage}/webhook-secret`);
+    master = await readMaster(parameter);
   } else {
     const defect = masterSecretDefect(master);
     if (defect !== undefined) throw new Error(`WEBHOOK_SECRET ${defect}`);
@@ -51,8 +55,21 @@ export async function webhookUrl(
 }
 
 async function readMasterFromSsm(parameter: string): Promise<string> {
+  if (!process.env.AWS_REGION && !process.env.AWS_DEFAULT_REGION && !process.env.AWS_PROFILE) {
+    throw new Error(
+      `no AWS region to read ${parameter} from SSM: set AWS_REGION (and credentials, or AWS_PROFILE), or give the master itself in WEBHOOK_SECRET`,
+    );
+  }
   const read = masterSecretReader({ ssm: new SSMClient({}), parameterName: parameter, graceMs: 0 });
-  return (await read(deadlineAt(Date.now() + 15_000))).current;
+  try {
+    return (await read(deadlineAt(Date.now() + 15_000))).current;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (/CredentialsProviderError|ExpiredToken|UnrecognizedClient/.test(message)) {
+      throw new Error(`${message}: no usable AWS credentials (AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or give the master itself in WEBHOOK_SECRET`);
+    }
+    throw error;
+  }
 }
 
 async function main(): Promise<void> {

@@ -269,7 +269,10 @@ describe('PresenceStack', () => {
       'DashboardName',
       'EventBusArn',
       'EventBusName',
+      'ReceiverLogGroup',
       'ReconcileFunctionName',
+      'ReconcilerLogGroup',
+      'RegistrationLogGroup',
       'SchemaRegistryName',
       'WebhookBaseUrl',
     ]);
