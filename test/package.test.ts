@@ -132,8 +132,10 @@ describe('the npm package', () => {
     expect(files).toContain('dist/lib/index.js');
     expect(files).toContain('dist/lib/index.d.ts');
     expect(files).toContain('dist/lib/testing.js');
-    for (const name of ['receiver', 'reconciler', 'registrar'])
-      expect(files).toContain(`dist/bundles/${name}/index.mjs`);
+    // Every function the construct can create, presence state and reader included.
+    expect(BUNDLES).toEqual(expect.arrayContaining(['receiver', 'reconciler', 'registrar']));
+    expect(BUNDLES.length).toBeGreaterThanOrEqual(5);
+    for (const name of BUNDLES) expect(files).toContain(`dist/bundles/${name}/index.mjs`);
     expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json']));
     const unexpected = files.filter(
       (f) =>

@@ -1,20 +1,7 @@
 /**
  * `npm run send -- <STATUS> [options]`: posts a Z-API-shaped chat-presence callback (the documented
- * examples) to the local server or any URL, and prints the answer.
- *
- *   npm run send -- COMPOSING                          # to `npm start` on port 3000 (or $PORT)
- *   npm run send -- PAUSED --phone 120363019502650977-group --instance ID
- *   npm run send -- AVAILABLE --url https://abc.execute-api.sa-east-1.amazonaws.com --instance ID
- *   npm run send -- AVAILABLE --url "$(npm run -s webhook-url -- ID)"   # a full URL, secret included
- *
- * Options:
- *   --url URL         base URL, or a full webhook URL (with ?secret=...)   default http://127.0.0.1:$PORT
- *   --instance ID     instance id (URL and body)                           default $ZAPI_INSTANCE_ID or LOCAL
- *   --secret S        the master secret; the instance's URL secret is derived from it
- *                                                                          default $WEBHOOK_SECRET, or the one `npm start` generated
- *   --phone P         chat phone, group id or @lid id                     default 5544999999999
- *   --last-seen N     lastSeen epoch number                                default null
- * The secret is never printed.
+ * examples) to the local server or any URL, and prints the answer. `npm run send -- --help` (HELP below)
+ * lists the options. The secret is never printed.
  */
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -40,23 +27,55 @@ export function sampleCallback(
 
 const USAGE = `usage: npm run send -- <${PRESENCE_STATUSES.join('|')}> [--url URL] [--instance ID] [--secret S] [--phone P] [--last-seen N]`;
 
+/** What `--help` prints. */
+export const HELP = `${USAGE}
+
+Posts a Z-API-shaped chat-presence callback and prints the answer. The secret is never printed.
+
+  --url URL         base URL, or a full webhook URL (with ?secret=...)   default http://127.0.0.1:$PORT (${DEFAULT_PORT})
+  --instance ID     instance id, in the URL and the body                 default $ZAPI_INSTANCE_ID, else ${DEFAULT_INSTANCE_ID}
+  --secret S        the master secret; the instance's URL secret is derived from it
+                                                                          default $WEBHOOK_SECRET, or the one \`npm start\` generated
+  --phone P         chat phone, group id or @lid id                      default 5544999999999
+  --last-seen N     lastSeen epoch number                                default null
+  -h, --help        this text
+
+examples:
+  npm run send -- COMPOSING
+  npm run send -- PAUSED --phone 120363019502650977-group --instance ID
+  npm run send -- AVAILABLE --url "$(npm run -s webhook-url -- ID)"`;
+
+function parseOptions(argv: readonly string[]) {
+  try {
+    return parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: {
+        url: { type: 'string' },
+        instance: { type: 'string' },
+        secret: { type: 'string' },
+        phone: { type: 'string' },
+        'last-seen': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    // node:util names the option it did not know; the usage line says which ones it does.
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+  }
+}
+
 /** Resolves the target URL (without printing the secret) and posts the callback. */
 export async function send(
   argv: readonly string[],
   env: NodeJS.ProcessEnv,
   print: (line: string) => void,
-): Promise<SendResult> {
-  const { values, positionals } = parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    options: {
-      url: { type: 'string' },
-      instance: { type: 'string' },
-      secret: { type: 'string' },
-      phone: { type: 'string' },
-      'last-seen': { type: 'string' },
-    },
-  });
+): Promise<SendResult | undefined> {
+  const { values, positionals } = parseOptions(argv);
+  if (values.help) {
+    print(HELP);
+    return undefined;
+  }
   const status = positionals[0]?.toUpperCase();
   if (!status || !(PRESENCE_STATUSES as readonly string[]).includes(status)) throw new Error(USAGE);
   const lastSeen = values['last-seen'] === undefined ? null : Number(values['last-seen']);
@@ -111,10 +130,10 @@ export async function send(
 
 async function main(): Promise<void> {
   try {
-    const { status } = await send(process.argv.slice(2), process.env, (line) =>
+    const result = await send(process.argv.slice(2), process.env, (line) =>
       process.stdout.write(`${line}\n`),
     );
-    process.exit(status >= 200 && status < 300 ? 0 : 1);
+    process.exit(result === undefined || (result.status >= 200 && result.status < 300) ? 0 : 1);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     const cause =

@@ -66,7 +66,9 @@ async function readMasterFromSsm(parameter: string): Promise<string> {
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     if (/CredentialsProviderError|ExpiredToken|UnrecognizedClient/.test(message)) {
-      throw new Error(`${message}: no usable AWS credentials (AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or give the master itself in WEBHOOK_SECRET`);
+      throw new Error(
+        `${message}: no usable AWS credentials (AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or give the master itself in WEBHOOK_SECRET`,
+      );
     }
     throw error;
   }

@@ -68,6 +68,15 @@ describe.skipIf(!available)('live view in headless Chromium', () => {
     await server?.close();
   });
 
+  /** Waits until the text a person sees (innerText: rendered, hidden elements left out) does or does not show `text`. */
+  const waitForShown = (text: string, shown: boolean, timeout: number) =>
+    page.waitForFunction(
+      // biome-ignore lint/performance/useDomNodeTextContent: what is on screen is the point, not the DOM text
+      ([t, s]) => document.body.innerText.includes(t as string) === s,
+      [text, shown] as const,
+      { timeout },
+    );
+
   const chat = (phone: string) => page.locator(`li[data-chat="LIVE1/${phone}"] .what`);
 
   it('shows nothing before the first callback', async () => {
@@ -75,18 +84,14 @@ describe.skipIf(!available)('live view in headless Chromium', () => {
   });
 
   it('shows a contact typing as soon as the callback is accepted', async () => {
-    expect((await post('COMPOSING', '5511988887777')).status).toBe(200);
-    await page.waitForFunction(() => document.body.innerText.includes('is typing…'), undefined, {
-      timeout: 5_000,
-    });
+    expect((await post('COMPOSING', '5511988887777'))?.status).toBe(200);
+    await waitForShown('is typing…', true, 5_000);
     expect(await chat('5511988887777').textContent()).toBe('is typing…');
     await page.screenshot({ path: join(ARTIFACTS, 'live-view-typing.png') });
   });
 
   it('ends the typing by itself after the expiry window, and says why', async () => {
-    await page.waitForFunction(() => !document.body.innerText.includes('is typing…'), undefined, {
-      timeout: 6_000,
-    });
+    await waitForShown('is typing…', false, 6_000);
     expect(await chat('5511988887777').textContent()).toMatch(/^online \d+ s$/);
     expect(await page.locator('#log').textContent()).toContain(
       'Z-API Chat Activity Stopped · 5511988887777 (expired)',
@@ -95,9 +100,7 @@ describe.skipIf(!available)('live view in headless Chromium', () => {
 
   it('follows recording, and a contact leaving', async () => {
     await post('RECORDING', '5511977776666');
-    await page.waitForFunction(() => document.body.innerText.includes('is recording audio…'), undefined, {
-      timeout: 5_000,
-    });
+    await waitForShown('is recording audio…', true, 5_000);
     await page.screenshot({ path: join(ARTIFACTS, 'live-view-recording.png') });
     await post('UNAVAILABLE', '5511977776666');
     await page.waitForFunction(

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { send } from '../../functions/local/send.ts';
+import { HELP, send } from '../../functions/local/send.ts';
 import {
   type LocalServer,
   localStateFile,
@@ -368,7 +368,7 @@ describe('npm run send', () => {
     });
     const printed: string[] = [];
     const result = await send(['composing'], { PORT: String(server.port) }, (l) => printed.push(l));
-    expect(result.status).toBe(200);
+    expect(result?.status).toBe(200);
     expect(JSON.parse(out.at(-1) ?? '')).toMatchObject({
       DetailType: DETAIL_TYPES.COMPOSING,
       Detail: { instanceId: 'LOCAL', phone: '5544999999999' },
@@ -397,7 +397,7 @@ describe('npm run send', () => {
       {},
       (l) => printed.push(l),
     );
-    expect(result.status).toBe(200);
+    expect(result?.status).toBe(200);
     expect(JSON.parse(out.at(-1) ?? '').Detail).toEqual({
       type: 'PresenceChatCallback',
       phone: '120363019502650977-group',
@@ -413,7 +413,7 @@ describe('npm run send', () => {
     const master = JSON.parse(readFileSync(localStateFile(server.port), 'utf8')).master as string;
     const url = `${server.baseUrl}/instances/FROMURL/presence?secret=${deriveInstanceSecret(master, 'FROMURL')}`;
     const result = await send(['AVAILABLE', '--url', url], {}, () => {});
-    expect(result.status).toBe(200);
+    expect(result?.status).toBe(200);
     expect(JSON.parse(out.at(-1) ?? '').Detail).toMatchObject({ instanceId: 'FROMURL' });
   });
 
@@ -424,7 +424,7 @@ describe('npm run send', () => {
       {},
       (l) => printed.push(l),
     );
-    expect(result.status).toBe(401);
+    expect(result?.status).toBe(401);
     expect(printed.at(-1)).toBe(
       '< 401 {"ok":false,"error":"unauthorized","message":"wrong secret for this instance"}',
     );
@@ -462,13 +462,31 @@ describe('npm run send', () => {
           {},
           (l) => printed.push(l),
         );
-        expect(result.status).toBe(path === 'echo' ? 400 : 307);
+        expect(result?.status).toBe(path === 'echo' ? 400 : 307);
         expect(printed.join('\n')).not.toContain(secret);
         if (path === 'redirect') expect(printed.at(-1)).toContain('redirect not followed');
       }
     } finally {
       await new Promise<void>((resolve) => echo.close(() => resolve()));
     }
+  });
+
+  it('prints its options for --help and -h, and sends nothing', async () => {
+    for (const flag of ['--help', '-h']) {
+      const printed: string[] = [];
+      // No URL answers on this port: a request would fail the test.
+      await expect(send([flag], { PORT: '1' }, (line) => printed.push(line))).resolves.toBeUndefined();
+      expect(printed).toEqual([HELP]);
+      expect(HELP).toMatch(/^usage: npm run send -- </);
+      for (const option of ['--url', '--instance', '--secret', '--phone', '--last-seen', '--help'])
+        expect(HELP).toContain(option);
+    }
+  });
+
+  it('names an unknown option and gives the usage', async () => {
+    await expect(send(['COMPOSING', '--instanse', 'A'], {}, () => {})).rejects.toThrow(
+      /Unknown option '--instanse'[\s\S]*\nusage: npm run send -- </,
+    );
   });
 
   it('explains its usage for an unknown status', async () => {

@@ -8,9 +8,13 @@ const BASE = 'https://abc123.execute-api.sa-east-1.amazonaws.com';
 
 describe('webhook-url', () => {
   it('derives the URL from WEBHOOK_SECRET without asking SSM', async () => {
-    const url = await webhookUrl(['INST1', '--base-url', `${BASE}/`], { WEBHOOK_SECRET: MASTER }, async () => {
-      throw new Error('SSM must not be asked');
-    });
+    const url = await webhookUrl(
+      ['INST1', '--base-url', `${BASE}/`],
+      { WEBHOOK_SECRET: MASTER },
+      async () => {
+        throw new Error('SSM must not be asked');
+      },
+    );
     expect(url).toBe(`${BASE}/instances/INST1/presence?secret=${deriveInstanceSecret(MASTER, 'INST1')}`);
   });
 

@@ -86,8 +86,9 @@ describe('presence store (presenceStore=true)', () => {
       /^State[0-9A-F]{8}$/.test(id),
     ) as string;
     const functions = template.findResources('AWS::Lambda::Function') as Resources;
-    const variables = (functions[state]?.Properties.Environment as { Variables: Record<string, unknown> })
-      .Variables;
+    const variables =
+      (functions[state]?.Properties.Environment as { Variables: Record<string, unknown> } | undefined)
+        ?.Variables ?? {};
     expect(variables[STATE_ENV.expirySeconds]).toBe('20');
     expect(variables[STATE_ENV.idleDays]).toBe('14');
     expect(Object.keys(variables).sort()).toEqual(Object.values(STATE_ENV).sort());
