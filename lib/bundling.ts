@@ -53,8 +53,6 @@ export function esbuildOptions(name: FunctionName, outfile: string): Record<stri
     minify: true,
     sourcemap: false,
     mainFields: ['module', 'main'],
-    // Some bundled CommonJS dependencies call require() for Node built-ins.
-    banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
     alias: {
       '@aws-sdk/credential-provider-node': join(functions, 'shared/bundle/lambda-credentials.ts'),
       '@smithy/core/event-streams': join(functions, 'shared/bundle/no-event-streams.ts'),
@@ -64,13 +62,25 @@ export function esbuildOptions(name: FunctionName, outfile: string): Record<stri
   };
 }
 
+/**
+ * What a bundle gets when a bundled CommonJS dependency calls require() for a Node built-in: an ESM
+ * module has no `require`, and esbuild's own shim would throw "Dynamic require of ... is not supported".
+ */
+export const REQUIRE_BANNER =
+  "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);";
+
 /** Bundles one function into `directory/index.mjs` (esbuild is a devDependency of this repository). */
 export function buildBundle(name: FunctionName, directory: string): void {
   const esbuild = createRequire(import.meta.url)('esbuild') as {
-    buildSync(options: Record<string, unknown>): unknown;
+    buildSync(options: Record<string, unknown>): { outputFiles: { text: string }[] };
   };
   mkdirSync(directory, { recursive: true });
-  esbuild.buildSync(esbuildOptions(name, join(directory, 'index.mjs')));
+  const outfile = join(directory, 'index.mjs');
+  const options = esbuildOptions(name, outfile);
+  // The banner only where a require() call needs it (88 bytes the receiver does not carry).
+  const text = esbuild.buildSync({ ...options, write: false }).outputFiles[0]?.text ?? '';
+  if (text.includes('Dynamic require of')) esbuild.buildSync({ ...options, banner: { js: REQUIRE_BANNER } });
+  else writeFileSync(outfile, text);
 }
 
 /** The code of one function for this synth. */

@@ -11,7 +11,6 @@ import { CfnRegistry, CfnSchema } from 'aws-cdk-lib/aws-eventschemas';
 import { Construct } from 'constructs';
 import {
   CALLBACK_TYPE,
-  DERIVED_DETAIL_SCHEMAS,
   DERIVED_DETAIL_TYPES,
   DERIVED_EVENT_SOURCE,
   DETAIL_TYPE_PREFIX,
@@ -21,6 +20,7 @@ import {
   PRESENCE_STATUSES,
   PresenceCallbackSchema,
 } from '../functions/shared/presence-contract.ts';
+import { DERIVED_DETAIL_SCHEMAS } from '../functions/shared/presence-derived-schemas.ts';
 
 /** Files under docs/ holding the generated schemas (kept fresh by a test; `npm run schema` writes them). */
 export const SCHEMA_FILES = {

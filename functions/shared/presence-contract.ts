@@ -38,7 +38,8 @@ export const DETAIL_TYPES = Object.freeze({
 export type DetailType<S extends PresenceStatus = PresenceStatus> = (typeof DETAIL_TYPES)[S];
 
 /** What each status means, for documentation and the schema. */
-export const STATUS_DESCRIPTIONS: Readonly<Record<PresenceStatus, string>> = Object.freeze({
+// PURE: the receiver's bundle leaves out what it does not use.
+export const STATUS_DESCRIPTIONS: Readonly<Record<PresenceStatus, string>> = /* @__PURE__ */ Object.freeze({
   UNAVAILABLE: 'The contact left the chat (offline or app in background).',
   AVAILABLE: 'The contact is in the chat.',
   COMPOSING: 'The contact is typing.',
@@ -182,51 +183,13 @@ export function presenceEventPattern(statuses: readonly PresenceStatus[] = []): 
 export const DERIVED_EVENT_SOURCE = 'zapi.chat-presence.state';
 
 /** EventBridge `detail-type` per derived event. */
-export const DERIVED_DETAIL_TYPES = Object.freeze({
+export const DERIVED_DETAIL_TYPES = /* @__PURE__ */ Object.freeze({
   activityStarted: 'Z-API Chat Activity Started',
   activityStopped: 'Z-API Chat Activity Stopped',
   cameOnline: 'Z-API Chat Came Online',
   wentOffline: 'Z-API Chat Went Offline',
 } as const);
 export type DerivedDetailType = (typeof DERIVED_DETAIL_TYPES)[keyof typeof DERIVED_DETAIL_TYPES];
-
-const chatFields = {
-  instanceId: v.pipe(v.string(), v.description('The Z-API instance.')),
-  phone: v.pipe(v.string(), v.description('The chat: a phone number, a group id or an "@lid" id.')),
-  at: v.pipe(v.string(), v.isoTimestamp(), v.description('When it happened (ISO 8601, UTC).')),
-};
-const activity = v.pipe(
-  v.picklist(['typing', 'recording']),
-  v.description('typing (COMPOSING) or recording (RECORDING)'),
-);
-
-/** `detail` of each derived event, by detail-type (documentation and the schema registry). */
-export const DERIVED_DETAIL_SCHEMAS = {
-  [DERIVED_DETAIL_TYPES.activityStarted]: v.object({ ...chatFields, activity }),
-  [DERIVED_DETAIL_TYPES.activityStopped]: v.object({
-    ...chatFields,
-    activity,
-    reason: v.pipe(
-      v.picklist(['paused', 'expired', 'unavailable', 'switched']),
-      v.description(
-        'paused: PAUSED or AVAILABLE arrived; expired: no news for the expiry window; unavailable: the contact left; switched: typing became recording or back',
-      ),
-    ),
-    startedAt: v.pipe(v.string(), v.isoTimestamp(), v.description('When the activity started.')),
-    durationMs: v.pipe(
-      v.number(),
-      v.description(
-        'From the start to the stop; for an expired activity, to its last COMPOSING or RECORDING.',
-      ),
-    ),
-  }),
-  [DERIVED_DETAIL_TYPES.cameOnline]: v.object({ ...chatFields }),
-  [DERIVED_DETAIL_TYPES.wentOffline]: v.object({
-    ...chatFields,
-    onlineSince: v.pipe(v.string(), v.isoTimestamp(), v.description('When the contact came online.')),
-    durationMs: v.pipe(v.number(), v.description('How long the contact was online.')),
-  }),
-} as const;
 
 /** The pattern of the given derived events (all of them when none are given). */
 export function derivedEventPattern(detailTypes: readonly DerivedDetailType[] = []): {

@@ -20,7 +20,6 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { readPresence } from '../../functions/presence-read/handler.ts';
 import { deadlineAt } from '../../functions/shared/deadline.ts';
 import {
-  DERIVED_DETAIL_SCHEMAS,
   DERIVED_DETAIL_TYPES,
   DERIVED_EVENT_SOURCE,
   DETAIL_TYPES,
@@ -28,6 +27,7 @@ import {
   EVENT_SOURCE,
   type PresenceStatus,
 } from '../../functions/shared/presence-contract.ts';
+import { DERIVED_DETAIL_SCHEMAS } from '../../functions/shared/presence-derived-schemas.ts';
 import { stateView } from '../../functions/shared/presence-state.ts';
 import { STATE_ENV } from '../../functions/shared/presence-state-settings.ts';
 import { dynamoStore } from '../../functions/shared/presence-store.ts';

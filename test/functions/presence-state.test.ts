@@ -7,7 +7,6 @@ import fc from 'fast-check';
 import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import {
-  DERIVED_DETAIL_SCHEMAS,
   DERIVED_DETAIL_TYPES,
   DERIVED_EVENT_SOURCE,
   type DerivedDetailType,
@@ -15,6 +14,7 @@ import {
   PRESENCE_STATUSES,
   type PresenceStatus,
 } from '../../functions/shared/presence-contract.ts';
+import { DERIVED_DETAIL_SCHEMAS } from '../../functions/shared/presence-derived-schemas.ts';
 import {
   type Activity,
   type Applied,

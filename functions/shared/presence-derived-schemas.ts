@@ -1,0 +1,44 @@
+/**
+ * The `detail` of each derived event as a valibot schema, by detail-type: documentation, the JSON Schema
+ * in docs/ and the schema registry. A module of its own so that the receiver's bundle, which imports the
+ * contract, does not carry these schemas (esbuild keeps module-level calls it cannot prove pure).
+ */
+import * as v from 'valibot';
+import { DERIVED_DETAIL_TYPES } from './presence-contract.ts';
+
+const chatFields = {
+  instanceId: v.pipe(v.string(), v.description('The Z-API instance.')),
+  phone: v.pipe(v.string(), v.description('The chat: a phone number, a group id or an "@lid" id.')),
+  at: v.pipe(v.string(), v.isoTimestamp(), v.description('When it happened (ISO 8601, UTC).')),
+};
+const activity = v.pipe(
+  v.picklist(['typing', 'recording']),
+  v.description('typing (COMPOSING) or recording (RECORDING)'),
+);
+
+export const DERIVED_DETAIL_SCHEMAS = {
+  [DERIVED_DETAIL_TYPES.activityStarted]: v.object({ ...chatFields, activity }),
+  [DERIVED_DETAIL_TYPES.activityStopped]: v.object({
+    ...chatFields,
+    activity,
+    reason: v.pipe(
+      v.picklist(['paused', 'expired', 'unavailable', 'switched']),
+      v.description(
+        'paused: PAUSED or AVAILABLE arrived; expired: no news for the expiry window; unavailable: the contact left; switched: typing became recording or back',
+      ),
+    ),
+    startedAt: v.pipe(v.string(), v.isoTimestamp(), v.description('When the activity started.')),
+    durationMs: v.pipe(
+      v.number(),
+      v.description(
+        'From the start to the stop; for an expired activity, to its last COMPOSING or RECORDING.',
+      ),
+    ),
+  }),
+  [DERIVED_DETAIL_TYPES.cameOnline]: v.object({ ...chatFields }),
+  [DERIVED_DETAIL_TYPES.wentOffline]: v.object({
+    ...chatFields,
+    onlineSince: v.pipe(v.string(), v.isoTimestamp(), v.description('When the contact came online.')),
+    durationMs: v.pipe(v.number(), v.description('How long the contact was online.')),
+  }),
+} as const;
