@@ -12,9 +12,13 @@
 export { DRIFT_POLICIES, type DriftPolicy } from '../functions/shared/fleet/settings.ts';
 export {
   CALLBACK_TYPE,
+  DERIVED_DETAIL_TYPES,
+  DERIVED_EVENT_SOURCE,
   DETAIL_TYPE_PREFIX,
   DETAIL_TYPES,
+  type DerivedDetailType,
   type DetailType,
+  derivedEventPattern,
   detailTypeFor,
   EVENT_SOURCE,
   INSTANCE_ID_PATTERN,
@@ -27,6 +31,11 @@ export {
   presenceEventPattern,
   STATUS_DESCRIPTIONS,
 } from '../functions/shared/presence-contract.ts';
+export {
+  type ChatStateEvent,
+  type ChatStateEventDetail,
+  DERIVED_DETAIL_SCHEMAS,
+} from '../functions/shared/presence-derived-schemas.ts';
 export { ALARM_NAMES, type AlarmName } from './monitoring.ts';
 export {
   PresenceSubscription,

@@ -17,7 +17,12 @@ import {
 import { addToDeadLetterQueueResourcePolicy } from 'aws-cdk-lib/aws-events-targets';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { type PresenceStatus, presenceEventPattern } from '../functions/shared/presence-contract.ts';
+import {
+  type DerivedDetailType,
+  derivedEventPattern,
+  type PresenceStatus,
+  presenceEventPattern,
+} from '../functions/shared/presence-contract.ts';
 import { deadLetterQueue } from './dead-letter-queue.ts';
 
 export interface PresenceSubscriptionOptions {
@@ -52,8 +57,14 @@ export interface PresenceSubscriptionOptions {
 
 export interface PresenceSubscriptionProps extends PresenceSubscriptionOptions {
   readonly eventBus: IEventBus;
-  /** Statuses to receive; empty means every status. */
+  /** Statuses to receive; empty means every status. Must be empty with `derivedEvents`. */
   readonly statuses: readonly PresenceStatus[];
+  /**
+   * Receive derived events of the presence store (`source` `zapi.chat-presence.state`) instead of raw
+   * presence: these detail-types, or every derived event when the list is empty.
+   * @default - raw presence events
+   */
+  readonly derivedEvents?: readonly DerivedDetailType[];
 }
 
 export class PresenceSubscription extends Construct {
@@ -61,6 +72,8 @@ export class PresenceSubscription extends Construct {
   /** Where events go that a target could not take after its retries. */
   readonly deadLetterQueue: IQueue;
   readonly statuses: readonly PresenceStatus[];
+  /** The derived events received, for a subscription to derived events (empty list: every one). */
+  readonly derivedEvents?: readonly DerivedDetailType[];
   private readonly retryAttempts: number;
   private readonly maxEventAge: Duration;
 
@@ -82,14 +95,21 @@ export class PresenceSubscription extends Construct {
     this.retryAttempts = retryAttempts;
     this.maxEventAge = maxEventAge;
     this.statuses = [...new Set(props.statuses)];
+    if (props.derivedEvents !== undefined && this.statuses.length > 0) {
+      throw new Error(
+        `PresenceSubscription ${id}: give statuses or derivedEvents, not both (one rule matches one source)`,
+      );
+    }
+    if (props.derivedEvents !== undefined) this.derivedEvents = [...new Set(props.derivedEvents)];
 
-    const pattern = presenceEventPattern(this.statuses);
+    const pattern =
+      this.derivedEvents === undefined
+        ? presenceEventPattern(this.statuses)
+        : derivedEventPattern(this.derivedEvents);
     const instanceIds = props.instanceIds ? [...new Set(props.instanceIds)] : [];
     this.rule = new Rule(this, 'Rule', {
       eventBus: props.eventBus,
-      description:
-        props.description ??
-        `Z-API chat presence: ${this.statuses.length === 0 ? 'every status' : this.statuses.join(', ')}`,
+      description: props.description ?? defaultDescription(this.statuses, this.derivedEvents),
       ...(props.ruleName !== undefined && { ruleName: props.ruleName }),
       ...(props.enabled !== undefined && { enabled: props.enabled }),
       eventPattern: {
@@ -114,6 +134,16 @@ export class PresenceSubscription extends Construct {
     this.rule.addTarget(withDeadLetters(target, this.deadLetterQueue, this.retryAttempts, this.maxEventAge));
     return this;
   }
+}
+
+function defaultDescription(
+  statuses: readonly PresenceStatus[],
+  derived: readonly DerivedDetailType[] | undefined,
+): string {
+  if (derived !== undefined) {
+    return `Z-API chat state: ${derived.length === 0 ? 'every derived event' : derived.join(', ')}`;
+  }
+  return `Z-API chat presence: ${statuses.length === 0 ? 'every status' : statuses.join(', ')}`;
 }
 
 /** Wraps a target so its config carries a DLQ and a retry policy when the target did not set them. */

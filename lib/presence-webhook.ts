@@ -24,7 +24,11 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type IStringParameter, StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { RECEIVER_DEFAULTS, RECEIVER_ENV } from '../functions/presence-webhook/settings.ts';
-import { EVENT_SOURCE, type PresenceStatus } from '../functions/shared/presence-contract.ts';
+import {
+  type DerivedDetailType,
+  EVENT_SOURCE,
+  type PresenceStatus,
+} from '../functions/shared/presence-contract.ts';
 import { PresenceFunction } from './presence-function.ts';
 import { PresenceSubscription, type PresenceSubscriptionOptions } from './presence-subscription.ts';
 
@@ -283,17 +287,37 @@ export class PresenceWebhook extends Construct {
     statuses: readonly PresenceStatus[],
     options: PresenceSubscriptionOptions = {},
   ): PresenceSubscription {
-    const subscription = new PresenceSubscription(this, id, {
-      ...options,
-      eventBus: this.eventBus,
-      statuses,
-    });
+    return this.subscribe(
+      new PresenceSubscription(this, id, { ...options, eventBus: this.eventBus, statuses }),
+    );
+  }
+
+  /**
+   * Subscribes targets to derived events of the presence store (every one when the list is empty), with
+   * the same dead-letter queue, retry policy and alarm as {@link onStatus}.
+   */
+  onDerived(
+    id: string,
+    detailTypes: readonly DerivedDetailType[],
+    options: PresenceSubscriptionOptions = {},
+  ): PresenceSubscription {
+    return this.subscribe(
+      new PresenceSubscription(this, id, {
+        ...options,
+        eventBus: this.eventBus,
+        statuses: [],
+        derivedEvents: detailTypes,
+      }),
+    );
+  }
+
+  private subscribe(subscription: PresenceSubscription): PresenceSubscription {
     this.subscriptionList.push(subscription);
     for (const listener of this.subscriptionListeners) listener(subscription);
     return subscription;
   }
 
-  /** Subscriptions made with {@link onStatus}, in order. */
+  /** Subscriptions made with {@link onStatus} and {@link onDerived}, in order. */
   get subscriptions(): readonly PresenceSubscription[] {
     return [...this.subscriptionList];
   }

@@ -25,7 +25,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Topic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { DriftPolicy } from '../functions/shared/fleet/settings.ts';
-import type { PresenceStatus } from '../functions/shared/presence-contract.ts';
+import type { DerivedDetailType, PresenceStatus } from '../functions/shared/presence-contract.ts';
 import { DebugEventLog } from './debug-event-log.ts';
 import { type AlarmName, PresenceMonitoring } from './monitoring.ts';
 import { PresenceSchemaRegistry } from './presence-schema.ts';
@@ -307,6 +307,26 @@ export class ZapiPresence extends Construct {
     options: PresenceSubscriptionOptions = {},
   ): PresenceSubscription {
     return this.webhook.onStatus(id, statuses, options);
+  }
+
+  /**
+   * Subscribes targets to the presence store's derived events (every one when the list is empty): activity
+   * started and stopped, came online, went offline. Needs `presenceStore: true`. Same dead-letter queue,
+   * retry policy and alarm as {@link onStatus}.
+   *
+   *   presence.onDerived('Stopped', ['Z-API Chat Activity Stopped'], { targets: [new SqsQueue(queue)] });
+   */
+  onDerived(
+    id: string,
+    detailTypes: readonly DerivedDetailType[],
+    options: PresenceSubscriptionOptions = {},
+  ): PresenceSubscription {
+    if (this.presenceStore === undefined) {
+      throw new Error(
+        `ZapiPresence ${this.node.id}: onDerived("${id}") needs presenceStore: true; derived events come from the presence store`,
+      );
+    }
+    return this.webhook.onDerived(id, detailTypes, options);
   }
 
   /** The webhook URL of one instance, without its secret (`npm run webhook-url` prints the full one). */

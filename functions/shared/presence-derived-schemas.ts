@@ -4,7 +4,11 @@
  * contract, does not carry these schemas (esbuild keeps module-level calls it cannot prove pure).
  */
 import * as v from 'valibot';
-import { DERIVED_DETAIL_TYPES } from './presence-contract.ts';
+import {
+  DERIVED_DETAIL_TYPES,
+  type DERIVED_EVENT_SOURCE,
+  type DerivedDetailType,
+} from './presence-contract.ts';
 
 const chatFields = {
   instanceId: v.pipe(v.string(), v.description('The Z-API instance.')),
@@ -42,3 +46,21 @@ export const DERIVED_DETAIL_SCHEMAS = {
     durationMs: v.pipe(v.number(), v.description('How long the contact was online.')),
   }),
 } as const;
+
+/** The `detail` of a derived event of type `T`. */
+export type ChatStateEventDetail<T extends DerivedDetailType = DerivedDetailType> = v.InferOutput<
+  (typeof DERIVED_DETAIL_SCHEMAS)[T]
+>;
+
+/** A derived event as EventBridge delivers it to a target. */
+export interface ChatStateEvent<T extends DerivedDetailType = DerivedDetailType> {
+  readonly version: string;
+  readonly id: string;
+  readonly 'detail-type': T;
+  readonly source: typeof DERIVED_EVENT_SOURCE;
+  readonly account: string;
+  readonly time: string;
+  readonly region: string;
+  readonly resources: readonly string[];
+  readonly detail: ChatStateEventDetail<T>;
+}

@@ -17,8 +17,11 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  DERIVED_DETAIL_TYPES,
+  DERIVED_EVENT_SOURCE,
   DETAIL_TYPE_PREFIX,
   DETAIL_TYPES,
+  derivedEventPattern,
   EVENT_SOURCE,
   PresenceSubscription,
   presenceEventPattern,
@@ -218,6 +221,89 @@ describe('ZapiPresence: onStatus', () => {
   it('refuses a status the contract does not know', () => {
     const { presence } = userStack({ registerWebhook: false });
     expect(() => presence.onStatus('Typo', ['TYPING' as never])).toThrow(/Unknown presence status "TYPING"/);
+  });
+});
+
+describe('ZapiPresence: onDerived', () => {
+  it('subscribes to derived events of the presence store, with a dead-letter queue and its alarm', () => {
+    const { stack, presence, template } = userStack({ presenceStore: true });
+    const queue = new Queue(stack, 'Stops');
+    const subscription = presence.onDerived('Stops', [DERIVED_DETAIL_TYPES.activityStopped], {
+      targets: [new SqsQueue(queue)],
+      instanceIds: ['INST1'],
+    });
+    expect(subscription.derivedEvents).toEqual([DERIVED_DETAIL_TYPES.activityStopped]);
+    expect(subscription.statuses).toEqual([]);
+    // After the store's own subscription to raw presence; by identity (a deep comparison would walk
+    // into imported constructs CDK will not let it read).
+    expect(presence.webhook.subscriptions).toHaveLength(2);
+    expect(presence.webhook.subscriptions[1]).toBe(subscription);
+    const t = template();
+    const dlq = idOf(t, 'AWS::SQS::Queue', 'PresenceStopsDeadLetters');
+    expect(propertiesOf(t, 'AWS::Events::Rule', 'PresenceStopsRule')).toEqual({
+      Description: 'Z-API chat state: Z-API Chat Activity Stopped',
+      EventBusName: { Ref: idOf(t, 'AWS::Events::EventBus', 'PresenceBus') },
+      EventPattern: {
+        source: [DERIVED_EVENT_SOURCE],
+        'detail-type': ['Z-API Chat Activity Stopped'],
+        detail: { instanceId: ['INST1'] },
+      },
+      State: 'ENABLED',
+      Targets: [
+        {
+          Arn: getAtt(idOf(t, 'AWS::SQS::Queue', 'Stops')),
+          Id: 'Target0',
+          DeadLetterConfig: { Arn: getAtt(dlq) },
+          RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 7200 },
+        },
+      ],
+    });
+    expect(
+      propertiesOf(t, 'AWS::CloudWatch::Alarm', 'PresenceMonitoringSubscriptionStopsDeadLetters'),
+    ).toMatchObject({ MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 1 });
+  });
+
+  it('takes every derived event with an empty list, and never raw presence', () => {
+    const { presence, template } = userStack({ presenceStore: true, registerWebhook: false });
+    presence.onDerived('AllState', []);
+    const pattern = propertiesOf(template(), 'AWS::Events::Rule', 'PresenceAllStateRule').EventPattern;
+    expect(pattern).toEqual(derivedEventPattern());
+    expect(pattern).toEqual({
+      source: [DERIVED_EVENT_SOURCE],
+      'detail-type': [
+        'Z-API Chat Activity Started',
+        'Z-API Chat Activity Stopped',
+        'Z-API Chat Came Online',
+        'Z-API Chat Went Offline',
+      ],
+    });
+    expect(JSON.stringify(pattern)).not.toContain(DETAIL_TYPE_PREFIX);
+  });
+
+  it('needs the presence store, and names it', () => {
+    const { presence } = userStack({ registerWebhook: false });
+    expect(() => presence.onDerived('Stops', [DERIVED_DETAIL_TYPES.activityStopped])).toThrow(
+      'ZapiPresence Presence: onDerived("Stops") needs presenceStore: true; derived events come from the presence store',
+    );
+  });
+
+  it('refuses a derived event the contract does not know', () => {
+    const { presence } = userStack({ presenceStore: true, registerWebhook: false });
+    expect(() => presence.onDerived('Typo', ['Z-API Chat Typing' as never])).toThrow(
+      /Unknown derived event "Z-API Chat Typing"; use one of Z-API Chat Activity Started, /,
+    );
+  });
+
+  it('will not mix statuses and derived events in one rule', () => {
+    const { presence, stack } = userStack({ presenceStore: true, registerWebhook: false });
+    expect(
+      () =>
+        new PresenceSubscription(stack, 'Mixed', {
+          eventBus: presence.eventBus,
+          statuses: ['COMPOSING'],
+          derivedEvents: [],
+        }),
+    ).toThrow('PresenceSubscription Mixed: give statuses or derivedEvents, not both');
   });
 });
 
