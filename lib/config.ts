@@ -13,12 +13,21 @@ import { INSTANCE_ID_PATTERN } from '../functions/shared/presence-contract.ts';
 import { ALARM_NAMES, type AlarmName } from './monitoring.ts';
 import { DEFAULT_SECRET_PARAMETER } from './presence-webhook.ts';
 
+/** Settings that hold a list: comma-separated, or a JSON array in cdk.json. */
+const LIST_KEYS: ReadonlySet<string> = new Set([
+  'instanceId',
+  'subscriberAccountIds',
+  'currentPaymentStatuses',
+]);
+
 /** Every context key this app reads, with its default (if any) and an example. */
 export const CONTEXT_KEYS = {
   stage: {
-    example: 'staging (deploys the stack ZapiPresence-staging, with its parameters under /zapi/staging/)',
+    example: 'staging (deploys the stack ZapiPresence-staging, with its parameters under /zapi-staging/)',
   },
-  instanceId: { example: '3C01A2B3C4D5E6F7A8B9C0D1E2F3A4B5 (several: ID1,ID2; optional)' },
+  instanceId: {
+    example: '3C01A2B3C4D5E6F7A8B9C0D1E2F3A4B5 (several: ID1,ID2; in cdk.json also ["ID1", "ID2"]; optional)',
+  },
   eventBusArn: { example: 'arn:aws:events:sa-east-1:123456789012:event-bus/my-bus' },
   eventBusName: { example: 'zapi-chat-presence' },
   webhookSecretParameter: { default: DEFAULT_SECRET_PARAMETER, example: '/zapi/webhook-secret' },
@@ -192,7 +201,14 @@ export function loadConfig(read: ContextReader, contextKeys: readonly string[] =
     problems.push(`${key}: ${what}. Example: -c ${key}=${CONTEXT_KEYS[key].example}`);
 
   const text = (key: ContextKey): string | undefined => {
-    const value = read(key);
+    const raw = read(key);
+    // A list setting may be a JSON array in cdk.json: the same as its comma-separated form.
+    const value =
+      LIST_KEYS.has(key) &&
+      Array.isArray(raw) &&
+      raw.every((item) => typeof item === 'string' || typeof item === 'number')
+        ? raw.join(',')
+        : raw;
     if (value === undefined || value === null) return undefined;
     if (typeof value !== 'string' && typeof value !== 'number') {
       problem(key, `expected a string, got ${JSON.stringify(value)}`);

@@ -114,7 +114,8 @@ export class PresenceStack extends Stack {
     }
     if (presence.presenceStore) {
       new CfnOutput(this, 'PresenceTableName', {
-        description: 'One item per chat: partition key instanceId, sort key phone',
+        description:
+          'One item per chat: partition key instanceId, sort key chat (the phone, or group#member)',
         value: presence.presenceStore.table.tableName,
       });
       new CfnOutput(this, 'PresenceReadUrl', {

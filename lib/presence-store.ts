@@ -14,13 +14,15 @@ import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AttributeType, Billing, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { SqsQueue } from 'aws-cdk-lib/aws-events-targets';
+import { Grant } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { CfnEventSourceMapping } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { STATE_DEFAULTS, STATE_ENV } from '../functions/shared/presence-state-settings.ts';
+import { DERIVED_EVENT_SOURCE } from '../functions/shared/presence-contract.ts';
+import { STATE_DEFAULTS, STATE_ENV, TABLE_ATTRIBUTES } from '../functions/shared/presence-state-settings.ts';
 import { deadLetterQueue } from './dead-letter-queue.ts';
 import { PresenceFunction } from './presence-function.ts';
 import type { PresenceSubscription } from './presence-subscription.ts';
@@ -42,11 +44,14 @@ export interface PresenceStoreProps {
   readonly logEncryptionKey?: IKey;
 }
 
+/** The state function's timeout (the queues' visibility timeout is six times it). */
+const STATE_TIMEOUT = Duration.seconds(30);
+
 /** The read route (IAM-authorized). */
 export const PRESENCE_READ_ROUTE = '/instances/{instanceId}/chats/{phone}/presence';
 
 export class PresenceStore extends Construct {
-  /** One item per chat: partition key `instanceId`, sort key `phone` (docs/presence-state.md). */
+  /** One item per chat: partition key `instanceId`, sort key `chat` (the phone, or `group#member`) (docs/presence-state.md). */
   readonly table: TableV2;
   readonly stateFunction: PresenceFunction;
   readonly readFunction: PresenceFunction;
@@ -77,11 +82,12 @@ export class PresenceStore extends Construct {
     }
 
     this.table = new TableV2(this, 'Table', {
-      partitionKey: { name: 'instanceId', type: AttributeType.STRING },
-      sortKey: { name: 'phone', type: AttributeType.STRING },
+      partitionKey: { name: TABLE_ATTRIBUTES.partitionKey, type: AttributeType.STRING },
+      // The chat: its phone, or `group#participant` (functions/shared/presence-state.ts chatKeyOf).
+      sortKey: { name: TABLE_ATTRIBUTES.sortKey, type: AttributeType.STRING },
       billing: Billing.onDemand(),
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      timeToLiveAttribute: 'expiresAt',
+      timeToLiveAttribute: TABLE_ATTRIBUTES.ttl,
       // Derived state: rebuilt from the events as they come (or replayed from the archive).
       removalPolicy: RemovalPolicy.DESTROY,
     });
@@ -91,8 +97,8 @@ export class PresenceStore extends Construct {
       new Queue(this, queueId, {
         encryption: QueueEncryption.SQS_MANAGED,
         enforceSSL: true,
-        // Longer than the state function's timeout, so a record in flight is not delivered twice.
-        visibilityTimeout: Duration.seconds(60),
+        // Six times the state function's timeout, as AWS advises for SQS sources (batches, retries).
+        visibilityTimeout: Duration.seconds(STATE_TIMEOUT.toSeconds() * 6),
         ...(delay !== undefined && { deliveryDelay: delay }),
         deadLetterQueue: { queue: this.deadLetters, maxReceiveCount: 5 },
       });
@@ -107,7 +113,7 @@ export class PresenceStore extends Construct {
       function: 'state',
       description: "Z-API chat presence: keeps each chat's state and publishes the derived events",
       memorySize: 256,
-      timeout: Duration.seconds(30),
+      timeout: STATE_TIMEOUT,
       ...logs,
       environment: {
         [STATE_ENV.tableName]: this.table.tableName,
@@ -133,7 +139,13 @@ export class PresenceStore extends Construct {
     }
     // Exactly what the state function does: read, write and update items; publish; schedule expiries.
     this.table.grant(this.stateFunction, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
-    webhook.eventBus.grantPutEventsTo(this.stateFunction);
+    // Derived events only: it can never put raw presence (which its own rule would feed back to it).
+    Grant.addToPrincipal({
+      grantee: this.stateFunction,
+      actions: ['events:PutEvents'],
+      resourceArns: [webhook.eventBus.eventBusArn],
+      conditions: { StringEquals: { 'events:source': DERIVED_EVENT_SOURCE } },
+    });
     this.expiryQueue.grantSendMessages(this.stateFunction);
     Validations.of(this.stateFunction).acknowledge({
       id: 'Serverless::Serverless-LambdaDLQ',
@@ -156,9 +168,13 @@ export class PresenceStore extends Construct {
       memorySize: 256,
       timeout: Duration.seconds(5),
       ...logs,
-      environment: { [STATE_ENV.tableName]: this.table.tableName },
+      environment: {
+        [STATE_ENV.tableName]: this.table.tableName,
+        [STATE_ENV.expirySeconds]: String(expirySeconds),
+      },
     });
-    this.table.grant(this.readFunction, 'dynamodb:GetItem');
+    // One chat (GetItem), or the participants of a group (Query).
+    this.table.grant(this.readFunction, 'dynamodb:GetItem', 'dynamodb:Query');
     Validations.of(this.readFunction).acknowledge({
       id: 'Serverless::Serverless-LambdaDLQ',
       reason: 'Invoked synchronously by API Gateway; a failure is answered to the caller.',

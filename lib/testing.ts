@@ -83,13 +83,19 @@ export function presenceEvent<S extends PresenceStatus>(
 }
 
 export interface ChatStateEventOverrides<T extends DerivedDetailType> extends EnvelopeOverrides {
+  /** The chat (as `presenceEvent`'s). */
+  readonly phone?: string;
+  readonly instanceId?: string;
+  /** A member of a group chat (`phone` is then the group id). */
+  readonly participant?: string;
   /** Fields of `detail` to change. */
   readonly detail?: Partial<ChatStateEventDetail<T>>;
 }
 
 /**
  * A derived event of the presence store (`presenceStore: true`), with a plausible detail for its type:
- * an activity of typing, stopped after 4 s because it paused; online for 90 s.
+ * an activity of typing, stopped after 4 s because it paused; online for 90 s; `sequence` 2. For a
+ * member of a group chat, pass `{ phone: 'GROUP-group', participant: 'PHONE' }`.
  */
 export function chatStateEvent<T extends DerivedDetailType>(
   detailType: T,
@@ -99,7 +105,13 @@ export function chatStateEvent<T extends DerivedDetailType>(
   // Detail times are ISO 8601 with milliseconds, as the presence store writes them.
   const before = (ms: number) => new Date(Date.parse(base.time) - ms).toISOString();
   const at = before(0);
-  const chat = { instanceId: SAMPLE_INSTANCE_ID, phone: SAMPLE_PHONE, at };
+  const chat = {
+    instanceId: overrides.instanceId ?? SAMPLE_INSTANCE_ID,
+    phone: overrides.phone ?? SAMPLE_PHONE,
+    ...(overrides.participant !== undefined && { participant: overrides.participant }),
+    at,
+    sequence: 2,
+  };
   const samples: { readonly [K in DerivedDetailType]: ChatStateEventDetail<K> } = {
     [DERIVED_DETAIL_TYPES.activityStarted]: { ...chat, activity: 'typing' },
     [DERIVED_DETAIL_TYPES.activityStopped]: {
@@ -112,8 +124,7 @@ export function chatStateEvent<T extends DerivedDetailType>(
     [DERIVED_DETAIL_TYPES.cameOnline]: chat,
     [DERIVED_DETAIL_TYPES.wentOffline]: { ...chat, onlineSince: before(90_000), durationMs: 90_000 },
   };
-  const sample = samples[detailType];
-  if (sample === undefined) {
+  if (!Object.hasOwn(samples, detailType)) {
     throw new Error(
       `chatStateEvent: unknown derived event "${String(detailType)}"; use one of ${Object.values(DERIVED_DETAIL_TYPES).join(', ')}`,
     );
@@ -122,6 +133,6 @@ export function chatStateEvent<T extends DerivedDetailType>(
     ...base,
     'detail-type': detailType,
     source: DERIVED_EVENT_SOURCE,
-    detail: { ...sample, ...overrides.detail } as ChatStateEventDetail<T>,
+    detail: { ...samples[detailType], ...overrides.detail } as ChatStateEventDetail<T>,
   };
 }

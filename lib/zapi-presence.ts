@@ -207,7 +207,7 @@ export class ZapiPresence extends Construct {
   readonly debugEventLog?: DebugEventLog;
   /** With `presenceStore`: the table, the state and read functions, the queues. */
   readonly presenceStore?: PresenceStore;
-  /** With `presenceStore`: one item per chat (partition key `instanceId`, sort key `phone`), for direct reads. */
+  /** With `presenceStore`: one item per chat (partition key `instanceId`, sort key `chat`: the phone, or `group#member`), for direct reads. */
   readonly presenceTable?: ITableV2;
 
   constructor(scope: Construct, id: string, props: ZapiPresenceProps = {}) {

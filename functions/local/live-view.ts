@@ -11,7 +11,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   applyPresence,
+  type ChatKey,
   type ChatState,
+  chatKeyOf,
   DEFAULT_EXPIRY_MS,
   type DerivedEvent,
   derivedDetail,
@@ -42,7 +44,7 @@ export function createLiveView(options: LiveViewOptions = {}): LiveView {
   const chats = new Map<string, ChatState>();
   const timers = new Map<string, ReturnType<typeof setTimeout>>();
   const clients = new Set<ServerResponse>();
-  const keyOf = (instanceId: string, phone: string) => `${instanceId}\u0000${phone}`;
+  const keyOf = (key: ChatKey) => `${key.instanceId}\u0000${chatKeyOf(key)}`;
 
   const push = (type: string, data: unknown) => {
     const message = `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
@@ -76,7 +78,7 @@ export function createLiveView(options: LiveViewOptions = {}): LiveView {
   return {
     chats,
     apply(input) {
-      const key = keyOf(input.instanceId, input.phone);
+      const key = keyOf(input);
       const result = applyPresence(chats.get(key), input);
       if (result.kind !== 'applied') return;
       chats.set(key, result.state);
@@ -167,9 +169,9 @@ const PAGE = `<!doctype html>
     for (const c of [...chats.values()].sort((a, b) => Date.parse(b.updatedAt) - Date.parse(a.updatedAt))) {
       const [kind, text] = describe(c);
       const li = document.createElement('li');
-      li.dataset.chat = c.instanceId + '/' + c.phone;
+      li.dataset.chat = c.instanceId + '/' + c.phone + (c.participant ? '#' + c.participant : '');
       li.innerHTML = '<div><div class="chat"></div><div class="instance"></div></div><div class="what"></div>';
-      li.querySelector('.chat').textContent = c.phone;
+      li.querySelector('.chat').textContent = c.participant ? c.participant + ' in ' + c.phone : c.phone;
       li.querySelector('.instance').textContent = 'instance ' + c.instanceId;
       const what = li.querySelector('.what');
       what.textContent = text;
@@ -180,13 +182,14 @@ const PAGE = `<!doctype html>
   const events = new EventSource('/events');
   events.addEventListener('state', (e) => {
     const c = JSON.parse(e.data);
-    chats.set(c.instanceId + '/' + c.phone, c);
+    chats.set(c.instanceId + '/' + c.phone + '#' + (c.participant || ''), c);
     render();
   });
   events.addEventListener('derived', (e) => {
     const { detailType, detail } = JSON.parse(e.data);
     const line = document.createElement('div');
-    line.textContent = new Date().toLocaleTimeString() + ' ' + detailType + ' · ' + detail.phone +
+    line.textContent = new Date().toLocaleTimeString() + ' ' + detailType + ' · ' +
+      (detail.participant ? detail.participant + ' in ' : '') + detail.phone +
       (detail.reason ? ' (' + detail.reason + ')' : '');
     log.prepend(line);
   });

@@ -43,7 +43,7 @@ Posts a Z-API-shaped chat-presence callback and prints the answer. The secret is
 examples:
   npm run send -- COMPOSING
   npm run send -- PAUSED --phone 120363019502650977-group --instance ID
-  npm run send -- AVAILABLE --url "$(npm run -s webhook-url -- ID)"`;
+  npm run send -- AVAILABLE --url "$(npm run -s webhook-url -- ID --base-url "$WEBHOOK_BASE_URL")"   # deployed`;
 
 function parseOptions(argv: readonly string[]) {
   try {
@@ -77,7 +77,9 @@ export async function send(
     return undefined;
   }
   const status = positionals[0]?.toUpperCase();
-  if (!status || !(PRESENCE_STATUSES as readonly string[]).includes(status)) throw new Error(USAGE);
+  if (!status) throw new Error(`no status given\n${USAGE}`);
+  if (!(PRESENCE_STATUSES as readonly string[]).includes(status))
+    throw new Error(`unknown status ${positionals[0]}\n${USAGE}`);
   const lastSeen = values['last-seen'] === undefined ? null : Number(values['last-seen']);
   if (lastSeen !== null && !Number.isFinite(lastSeen)) throw new Error('--last-seen must be a number');
 
@@ -120,7 +122,12 @@ export async function send(
   });
   const text = await response.text();
   // Whatever the other side echoes back, the secret is not printed.
-  const shownText = redact(text, [secret, values.secret, env.WEBHOOK_SECRET]);
+  // (Eight characters at least: a real secret has 32 or more, and masking a test value such as "wrong"
+  // would garble the server's own words.)
+  const shownText = redact(
+    text,
+    [secret, values.secret, env.WEBHOOK_SECRET].filter((x): x is string => x !== undefined && x.length >= 8),
+  );
   const location = response.headers.get('location');
   print(
     `< ${response.status} ${shownText}${location ? ` (redirect not followed: ${hostOf(location)})` : ''}`,

@@ -38,6 +38,7 @@ import { authenticate, responseBody } from '../presence-webhook/receive.ts';
 import { createSecretVerifier } from '../presence-webhook/secret.ts';
 import { deadlineAt } from '../shared/deadline.ts';
 import { DETAIL_TYPES, EVENT_SOURCE } from '../shared/presence-contract.ts';
+import { participantOf } from '../shared/presence-state.ts';
 import { instanceWebhookUrl, MASTER_SECRET_COMMAND, masterSecretDefect } from '../shared/webhook-secret.ts';
 import { createLiveView } from './live-view.ts';
 
@@ -260,12 +261,18 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   // What was published also feeds the live view.
   const publish: Publish = async (status, detail, deadline) => {
     const result = await published(status, detail, deadline);
-    const callback = JSON.parse(detail) as { instanceId: string; phone: string; lastSeen?: number | null };
+    const callback = JSON.parse(detail) as Record<string, unknown> & {
+      instanceId: string;
+      phone: string;
+      lastSeen?: number | null;
+    };
+    const participant = participantOf(callback);
     liveView.apply({
       id: result.eventId,
       time: Date.now(),
       instanceId: callback.instanceId,
       phone: callback.phone,
+      ...(participant !== undefined && { participant }),
       status,
       ...(callback.lastSeen !== undefined && { lastSeen: callback.lastSeen }),
     });

@@ -16,31 +16,73 @@ import { deadlineAt } from '../shared/deadline.ts';
 import { masterSecretReader } from '../shared/master-secret.ts';
 import { INSTANCE_ID_PATTERN } from '../shared/presence-contract.ts';
 import { instanceWebhookUrl, masterSecretDefect } from '../shared/webhook-secret.ts';
+import { DEFAULT_PORT, readLocalMaster } from './server.ts';
 
 export const DEFAULT_SECRET_PARAMETER = '/zapi/webhook-secret';
 
 const USAGE =
-  'usage: npm run -s webhook-url -- <INSTANCE_ID> [--base-url URL] [--parameter NAME | --stage NAME]\n' +
+  'usage: npm run -s webhook-url -- <INSTANCE_ID> [--base-url URL] [--parameter NAME | --stage NAME | --local]\n' +
   '  base URL: the stack output WebhookBaseUrl, e.g.\n' +
   '  aws cloudformation describe-stacks --stack-name ZapiPresence --query "Stacks[0].Outputs[?OutputKey==\'WebhookBaseUrl\'].OutputValue" --output text';
 
+/** What `--help` prints. */
+export const HELP = `${USAGE}
+
+Prints an instance's full webhook URL, its secret included (treat it like one).
+
+  --base-url URL     the deployed stack's WebhookBaseUrl       default $WEBHOOK_BASE_URL
+  --parameter NAME   the master secret's SSM parameter         default ${DEFAULT_SECRET_PARAMETER}
+  --stage NAME       a stage's master, /zapi-NAME/webhook-secret
+  --local            \`npm start\`'s receiver: http://127.0.0.1:$PORT and the master it generated
+  -h, --help         this text
+The master is $WEBHOOK_SECRET when set; otherwise it is read from SSM with your AWS credentials.`;
+
+function parseOptions(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      'base-url': { type: 'string' },
+      parameter: { type: 'string' },
+      stage: { type: 'string' },
+      local: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+/** The instance's full webhook URL, or the help text for `--help`. */
 export async function webhookUrl(
   argv: readonly string[],
   env: NodeJS.ProcessEnv,
   readMaster: (parameter: string) => Promise<string> = readMasterFromSsm,
 ): Promise<string> {
-  const { values, positionals } = parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    options: { 'base-url': { type: 'string' }, parameter: { type: 'string' }, stage: { type: 'string' } },
-  });
+  let parsed: ReturnType<typeof parseOptions>;
+  try {
+    parsed = parseOptions(argv);
+  } catch (error) {
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return HELP;
   const instanceId = positionals[0];
-  if (instanceId === undefined || !INSTANCE_ID_PATTERN.test(instanceId)) throw new Error(USAGE);
-  const base = (values['base-url'] ?? env.WEBHOOK_BASE_URL)?.trim();
+  if (instanceId === undefined) throw new Error(`no instance id given\n${USAGE}`);
+  if (!INSTANCE_ID_PATTERN.test(instanceId))
+    throw new Error(`"${instanceId}" is not a Z-API instance id (letters, digits, - and _)\n${USAGE}`);
+  const port = env.PORT?.trim() ? Number(env.PORT) : DEFAULT_PORT;
+  const local = values.local === true;
+  const base = (
+    values['base-url'] ??
+    env.WEBHOOK_BASE_URL ??
+    (local ? `http://127.0.0.1:${port}` : undefined)
+  )?.trim();
   if (!base) throw new Error(`no base URL: give --base-url or set WEBHOOK_BASE_URL\n${USAGE}`);
   if (!/^https?:\/\/[^/?#\s]+\/?$/.test(base))
     throw new Error(`--base-url must be a URL like https://host, got "${base}"`);
-  let master = env.WEBHOOK_SECRET;
+  let master = env.WEBHOOK_SECRET ?? (local ? readLocalMaster(port) : undefined);
+  if (master === undefined && local) {
+    throw new Error(`no master from \`npm start\` on port ${port}: start it first, or set WEBHOOK_SECRET`);
+  }
   if (master === undefined) {
     // A stage keeps its master under /zapi-{stage}/ (docs/settings.md).
     const parameter =

@@ -1,14 +1,28 @@
 /**
  * `GET /instances/{instanceId}/chats/{phone}/presence` (IAM-authorized on the webhook's HTTP API): a
- * chat's current presence from the presence table, as JSON; 404 for a chat never seen.
+ * chat's current presence from the presence table, as JSON; 404 for a chat never seen (or idle past
+ * the horizon). For a group chat (`...-group`), every participant seen, or one with `?participant=`.
+ * An activity whose expiry window has passed is shown ended, even if its expiry check is still on the
+ * way.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { invocationDeadline } from '../shared/deadline.ts';
 import { INSTANCE_ID_PATTERN } from '../shared/presence-contract.ts';
-import { stateView } from '../shared/presence-state.ts';
+import { type ChatState, DEFAULT_EXPIRY_MS, expireActivity, stateView } from '../shared/presence-state.ts';
 import { STATE_ENV } from '../shared/presence-state-settings.ts';
-import { dynamoStore, type PresenceStore } from '../shared/presence-store.ts';
+import { dynamoStore, type PresenceStore, type StoredChat } from '../shared/presence-store.ts';
+
+/** The longest chat id or participant the table holds (functions/presence-state/handler.ts). */
+const MAX_ID_LENGTH = 128;
+/** WhatsApp groups have at most 1,024 members. */
+const MAX_PARTICIPANTS = 1_024;
+
+export interface ReadOptions {
+  /** The activity expiry window (ACTIVITY_EXPIRY_SECONDS). */
+  readonly expiryMs?: number;
+  readonly now?: () => number;
+}
 
 const json = (statusCode: number, body: unknown): APIGatewayProxyStructuredResultV2 => ({
   statusCode,
@@ -18,12 +32,16 @@ const json = (statusCode: number, body: unknown): APIGatewayProxyStructuredResul
 
 /** The read core (the store is passed in). */
 export async function readPresence(
-  event: Pick<APIGatewayProxyEventV2, 'pathParameters'>,
+  event: Pick<APIGatewayProxyEventV2, 'pathParameters' | 'queryStringParameters'>,
   store: PresenceStore,
   context?: Pick<Context, 'getRemainingTimeInMillis'>,
+  options: ReadOptions = {},
 ): Promise<APIGatewayProxyStructuredResultV2> {
+  const now = options.now ?? Date.now;
+  const expiryMs = options.expiryMs ?? DEFAULT_EXPIRY_MS;
   const instanceId = event.pathParameters?.instanceId;
   const phone = event.pathParameters?.phone;
+  const participant = event.queryStringParameters?.participant;
   if (instanceId === undefined || !INSTANCE_ID_PATTERN.test(instanceId)) {
     return json(400, {
       ok: false,
@@ -31,14 +49,42 @@ export async function readPresence(
       message: 'the URL does not name a Z-API instance',
     });
   }
-  if (phone === undefined || phone === '' || phone.length > 128) {
+  if (phone === undefined || phone === '' || phone.length > MAX_ID_LENGTH || phone.includes('#')) {
     return json(400, { ok: false, error: 'invalid-phone', message: 'the URL does not name a chat' });
   }
+  if (participant !== undefined && (participant === '' || participant.length > MAX_ID_LENGTH)) {
+    return json(400, {
+      ok: false,
+      error: 'invalid-participant',
+      message: `participant must be 1 to ${MAX_ID_LENGTH} characters`,
+    });
+  }
+  // What a reader sees: idle past the horizon is gone (DynamoDB deletes expired items late), an
+  // activity past its window has ended.
+  const current = (stored: StoredChat | undefined): ChatState | undefined => {
+    if (stored === undefined || (stored.expiresAt !== undefined && stored.expiresAt <= now()))
+      return undefined;
+    return expireActivity(stored.state, now(), expiryMs)?.state ?? stored.state;
+  };
+  const unknown = () =>
+    json(404, { ok: false, error: 'unknown-chat', message: 'no presence seen for this chat' });
   try {
-    const stored = await store.get(instanceId, phone, invocationDeadline(context, 1_000, 5_000));
-    if (stored === undefined)
-      return json(404, { ok: false, error: 'unknown-chat', message: 'no presence seen for this chat' });
-    return json(200, stateView(stored.state));
+    const deadline = invocationDeadline(context, 1_000, 5_000);
+    if (participant === undefined && phone.endsWith('-group')) {
+      const members = (await store.participants(instanceId, phone, MAX_PARTICIPANTS, deadline))
+        .map(current)
+        .filter((state) => state !== undefined);
+      // A group whose callbacks named no participant is kept as one chat.
+      const whole =
+        members.length === 0 ? current(await store.get({ instanceId, phone }, deadline)) : undefined;
+      if (whole !== undefined) return json(200, stateView(whole));
+      if (members.length === 0) return unknown();
+      return json(200, { instanceId, phone, participants: members.map(stateView) });
+    }
+    const state = current(
+      await store.get({ instanceId, phone, ...(participant !== undefined && { participant }) }, deadline),
+    );
+    return state === undefined ? unknown() : json(200, stateView(state));
   } catch (error) {
     console.error({ msg: 'presence read failed', error: error instanceof Error ? error.name : 'unknown' });
     return json(503, {
@@ -63,5 +109,8 @@ export async function handler(
     process.env[STATE_ENV.tableName] ?? '',
     { ttlSeconds: 0 },
   );
-  return readPresence(event, store, context);
+  const expirySeconds = Number(process.env[STATE_ENV.expirySeconds]);
+  return readPresence(event, store, context, {
+    ...(Number.isInteger(expirySeconds) && expirySeconds > 0 && { expiryMs: expirySeconds * 1_000 }),
+  });
 }

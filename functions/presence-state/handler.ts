@@ -13,7 +13,15 @@ import pMap from 'p-map';
 import * as v from 'valibot';
 import { type Deadline, invocationDeadline } from '../shared/deadline.ts';
 import { DERIVED_EVENT_SOURCE, EVENT_SOURCE, PRESENCE_STATUSES } from '../shared/presence-contract.ts';
-import { type DerivedEvent, derivedDetail, derivedDetailType } from '../shared/presence-state.ts';
+import {
+  type ChatKey,
+  chatKeyOf,
+  type DerivedEvent,
+  derivedDetail,
+  derivedDetailType,
+  type PresenceInput,
+  participantOf,
+} from '../shared/presence-state.ts';
 import { STATE_DEFAULTS, STATE_ENV } from '../shared/presence-state-settings.ts';
 import { dynamoStore } from '../shared/presence-store.ts';
 import { processExpiry, processPresence, type StateDeps } from './process.ts';
@@ -60,12 +68,13 @@ const deps: StateDeps = {
         throw new Error(`PutEvents: ${result.FailedEntryCount} derived event(s) not accepted`);
     }
   },
-  async scheduleExpiry(instanceId, phone, delaySeconds, deadline) {
+  async scheduleExpiry(key, delaySeconds, deadline, news) {
+    const { instanceId, phone, participant } = key;
     await deadline.run('SQS SendMessage', (abortSignal) =>
       sqs.send(
         new SendMessageCommand({
           QueueUrl: expiryQueueUrl,
-          MessageBody: JSON.stringify({ expire: { instanceId, phone } }),
+          MessageBody: JSON.stringify({ expire: { instanceId, phone, participant, news } }),
           DelaySeconds: Math.min(900, delaySeconds),
         }),
         { abortSignal },
@@ -74,10 +83,14 @@ const deps: StateDeps = {
   },
 };
 
+/** A chat id or participant longer than this is not a WhatsApp id (and could not be a table key). */
+export const MAX_CHAT_ID_LENGTH = 128;
+
 const PresenceMessage = v.object({
   id: v.string(),
   time: v.pipe(v.string(), v.isoTimestamp()),
   source: v.literal(EVENT_SOURCE),
+  'replay-name': v.optional(v.string()),
   detail: v.looseObject({
     instanceId: v.string(),
     phone: v.string(),
@@ -85,66 +98,117 @@ const PresenceMessage = v.object({
     lastSeen: v.optional(v.nullable(v.number())),
   }),
 });
-const ExpiryMessage = v.object({ expire: v.object({ instanceId: v.string(), phone: v.string() }) });
+const ExpiryMessage = v.object({
+  expire: v.object({
+    instanceId: v.string(),
+    phone: v.string(),
+    participant: v.optional(v.string()),
+    news: v.optional(v.number()),
+  }),
+});
 
-async function handleRecord(record: SQSRecord, deadline: Deadline): Promise<string> {
+type Parsed =
+  | { readonly kind: 'presence'; readonly input: PresenceInput; readonly replay: boolean }
+  | { readonly kind: 'expiry'; readonly key: ChatKey; readonly news?: number };
+
+/** What a record asks for; throws (the record is retried, then dead-lettered) when it is not readable. */
+function parseRecord(record: SQSRecord): Parsed {
   const body = JSON.parse(record.body) as unknown;
-  if (v.is(ExpiryMessage, body))
-    return processExpiry(body.expire.instanceId, body.expire.phone, deps, deadline);
+  if (v.is(ExpiryMessage, body)) {
+    const { instanceId, phone, participant, news } = body.expire;
+    return {
+      kind: 'expiry',
+      key: { instanceId, phone, ...(participant !== undefined && { participant }) },
+      ...(news !== undefined && { news }),
+    };
+  }
   const event = v.parse(PresenceMessage, body);
-  return processPresence(
-    {
+  const participant = participantOf(event.detail);
+  return {
+    kind: 'presence',
+    replay: event['replay-name'] !== undefined,
+    input: {
       id: event.id,
       time: Date.parse(event.time),
       instanceId: event.detail.instanceId,
       phone: event.detail.phone,
+      ...(participant !== undefined && { participant }),
       status: event.detail.status,
       ...(event.detail.lastSeen !== undefined && { lastSeen: event.detail.lastSeen }),
     },
-    deps,
-    deadline,
-  );
+  };
+}
+
+/** `#` separates a group from its member in the table's sort key: no WhatsApp chat id holds one. */
+const storable = (key: ChatKey) =>
+  key.phone.length <= MAX_CHAT_ID_LENGTH &&
+  !key.phone.includes('#') &&
+  (key.participant?.length ?? 0) <= MAX_CHAT_ID_LENGTH;
+
+async function handleRecord(parsed: Parsed, deadline: Deadline): Promise<string> {
+  const key = parsed.kind === 'expiry' ? parsed.key : parsed.input;
+  // Never a real chat, and never storable: dropped (logged), not retried into the dead-letter queue.
+  if (!storable(key)) return 'unstorable';
+  if (parsed.kind === 'expiry') return processExpiry(parsed.key, deps, deadline, parsed.news);
+  return processPresence(parsed.input, deps, deadline, { publish: !parsed.replay });
 }
 
 /** The chat a record is about (records of one chat run one after the other). */
-function chatOf(record: SQSRecord): string {
-  try {
-    const body = JSON.parse(record.body) as {
-      expire?: { instanceId?: string; phone?: string };
-      detail?: { instanceId?: string; phone?: string };
-    };
-    const key = body.expire ?? body.detail;
-    return `${key?.instanceId}\u0000${key?.phone}`;
-  } catch {
-    return record.messageId;
-  }
+function chatOf(parsed: Parsed | undefined, record: SQSRecord): string {
+  if (parsed === undefined) return `unreadable\u0000${record.messageId}`;
+  const key = parsed.kind === 'expiry' ? parsed.key : parsed.input;
+  return `${key.instanceId}\u0000${chatKeyOf(key)}`;
 }
+
+const QUIET_OUTCOMES = new Set(['applied', 'expired', 'nothing-to-expire', 'rescheduled']);
 
 export async function handler(
   event: SQSEvent,
   context?: Pick<Context, 'getRemainingTimeInMillis'>,
 ): Promise<SQSBatchResponse> {
   const deadline = invocationDeadline(context, 2_000, 60_000);
-  const chats = new Map<string, SQSRecord[]>();
-  for (const record of event.Records)
-    chats.set(chatOf(record), [...(chats.get(chatOf(record)) ?? []), record]);
+  const chats = new Map<string, { record: SQSRecord; parsed?: Parsed; error?: unknown }[]>();
+  for (const record of event.Records) {
+    let entry: { record: SQSRecord; parsed?: Parsed; error?: unknown };
+    try {
+      entry = { record, parsed: parseRecord(record) };
+    } catch (error) {
+      entry = { record, error };
+    }
+    const chat = chatOf(entry.parsed, record);
+    chats.set(chat, [...(chats.get(chat) ?? []), entry]);
+  }
   const failures: string[] = [];
+  const fail = (record: SQSRecord, error: unknown, msg: string) => {
+    failures.push(record.messageId);
+    console.error({
+      msg,
+      messageId: record.messageId,
+      error: error instanceof Error ? error.name : 'unknown',
+    });
+  };
   await pMap(
     [...chats.values()],
-    async (records) => {
-      for (const record of records) {
+    async (entries) => {
+      let blocked = false;
+      for (const { record, parsed, error } of entries) {
+        if (parsed === undefined) {
+          fail(record, error, 'presence state message unreadable; retried by SQS, then dead-lettered');
+          continue;
+        }
+        // After a failure, the chat's later records wait for it: applied now, they would overtake it.
+        if (blocked) {
+          failures.push(record.messageId);
+          continue;
+        }
         try {
-          const outcome = await handleRecord(record, deadline);
-          if (outcome !== 'applied' && outcome !== 'expired' && outcome !== 'nothing-to-expire') {
+          const outcome = await handleRecord(parsed, deadline);
+          if (!QUIET_OUTCOMES.has(outcome)) {
             console.info({ msg: 'presence event not applied', outcome, messageId: record.messageId });
           }
-        } catch (error) {
-          failures.push(record.messageId);
-          console.error({
-            msg: 'presence state update failed; retried by SQS',
-            messageId: record.messageId,
-            error: error instanceof Error ? error.name : 'unknown',
-          });
+        } catch (failure) {
+          blocked = true;
+          fail(record, failure, 'presence state update failed; retried by SQS');
         }
       }
     },

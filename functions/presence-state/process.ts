@@ -6,14 +6,18 @@
  * - the state is written with an optimistic version check (concurrent deliveries for one chat retry on
  *   the fresh state), together with the derived events it produced (`pending`, an outbox);
  * - the derived events are published after the write, then cleared (only if no newer version took
- *   over); if publishing fails, they stay pending and the next delivery (a retry, or the chat's next
- *   event or expiry check) publishes them with its own: never lost, possibly published twice;
+ *   over). If publishing fails they stay pending, and the chat's next delivery (the retry, its next
+ *   event or its expiry check) publishes them **before** it applies anything: the outbox never holds
+ *   more than one step's events, and nothing is lost; an event may be published twice (its `sequence`
+ *   tells a subscriber);
  * - an activity start or refresh schedules an expiry check on a delay queue first, so a failure there is
- *   retried before anything is written.
+ *   retried before anything is written; a check that comes early schedules the next one.
  */
 import type { Deadline } from '../shared/deadline.ts';
 import {
   applyPresence,
+  type ChatKey,
+  type ChatState,
   type DerivedEvent,
   expireActivity,
   type PresenceInput,
@@ -24,8 +28,11 @@ export interface StateDeps {
   readonly store: PresenceStore;
   /** Puts the derived events on the bus; throws when any was not accepted. */
   publish(events: readonly DerivedEvent[], deadline: Deadline): Promise<void>;
-  /** Asks for an expiry check of the chat after `delaySeconds`. */
-  scheduleExpiry(instanceId: string, phone: string, delaySeconds: number, deadline: Deadline): Promise<void>;
+  /**
+   * Asks for an expiry check of the chat after `delaySeconds`, for the activity's news of time `news`
+   * (handed back to processExpiry).
+   */
+  scheduleExpiry(key: ChatKey, delaySeconds: number, deadline: Deadline, news?: number): Promise<void>;
   readonly now: () => number;
   readonly expiryMs: number;
 }
@@ -36,74 +43,99 @@ export type StateOutcome =
   | 'duplicate'
   | 'expired'
   | 'nothing-to-expire'
+  | 'rescheduled'
   | 'unknown-chat';
 
 const MAX_CONFLICTS = 5;
 
-/** Publishes what an earlier delivery wrote but could not confirm published, then clears it. */
+/** Counted from the news, plus two seconds: EventBridge times are whole seconds. */
+function expiryDelaySeconds(lastNews: number, deps: StateDeps): number {
+  return Math.max(1, Math.ceil((lastNews + deps.expiryMs - deps.now()) / 1_000) + 2);
+}
+
+/**
+ * Publishes what an earlier delivery wrote but could not confirm published, then clears it. True when
+ * there was something (the caller reads the chat again: the clear made a new version).
+ */
 async function flushPending(
   stored: StoredChat | undefined,
   deps: StateDeps,
   deadline: Deadline,
-): Promise<void> {
-  if (stored === undefined || stored.pending.length === 0) return;
+): Promise<boolean> {
+  if (stored === undefined || stored.pending.length === 0) return false;
   await deps.publish(stored.pending, deadline);
-  await deps.store.clearPending(stored.state.instanceId, stored.state.phone, stored.version, deadline);
+  await deps.store.clearPending(stored.state, stored.version, deadline);
+  return true;
+}
+
+/** Reads the chat with its outbox published first (so pending never piles up behind a failing bus). */
+async function readFlushed(key: ChatKey, deps: StateDeps, deadline: Deadline) {
+  for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
+    const stored = await deps.store.get(key, deadline);
+    // Published and cleared: read again, the clear made a new version (and a writer may have slipped in).
+    if (!(await flushPending(stored, deps, deadline))) return stored;
+  }
+  throw new Error(`chat outbox kept refilling under ${MAX_CONFLICTS} attempts; retried with the message`);
+}
+
+function withoutActivity(state: ChatState): ChatState {
+  const { activity: _activity, activitySince: _since, activityLastNews: _news, ...rest } = state;
+  return rest;
 }
 
 export async function processPresence(
   input: PresenceInput,
   deps: StateDeps,
   deadline: Deadline,
+  options: { readonly publish?: boolean } = {},
 ): Promise<StateOutcome> {
   for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
-    const stored = await deps.store.get(input.instanceId, input.phone, deadline);
+    const stored = await readFlushed(input, deps, deadline);
     const result = applyPresence(stored?.state, input);
-    if (result.kind !== 'applied') {
-      // A retry of a message whose derived events were written but not published: publish them now.
-      await flushPending(stored, deps, deadline);
-      return result.kind;
+    if (result.kind !== 'applied') return result.kind;
+    // A replayed event (EventBridge archive replay) rebuilds the state without announcing history again,
+    // and without an activity: one from the past has expired long ago (and its start was never announced).
+    const replay = options.publish === false;
+    const state = replay ? withoutActivity(result.state) : result.state;
+    if (state.activity !== undefined && state.activityLastNews === input.time) {
+      await deps.scheduleExpiry(input, expiryDelaySeconds(input.time, deps), deadline, input.time);
     }
-    if (result.state.activity !== undefined && result.state.activityLastNews === input.time) {
-      // Counted from the news, plus a second: EventBridge times are whole seconds.
-      await deps.scheduleExpiry(
-        input.instanceId,
-        input.phone,
-        Math.ceil(deps.expiryMs / 1_000) + 2,
-        deadline,
-      );
-    }
-    // What is still pending from earlier deliveries stays pending with this one's events: nothing is
-    // dropped until it is confirmed published.
-    const pending = [...(stored?.pending ?? []), ...result.derived];
-    if (!(await deps.store.put(result.state, pending, stored?.version, deadline))) continue;
+    const pending = replay ? [] : result.derived;
+    if (!(await deps.store.put(state, pending, stored?.version, deadline))) continue;
     if (pending.length > 0) {
       await deps.publish(pending, deadline);
-      await deps.store.clearPending(input.instanceId, input.phone, (stored?.version ?? 0) + 1, deadline);
+      await deps.store.clearPending(input, (stored?.version ?? 0) + 1, deadline);
     }
     return 'applied';
   }
   throw new Error(`chat state kept changing under ${MAX_CONFLICTS} attempts; retried with the message`);
 }
 
+/**
+ * An expiry check. `news`: the time of the COMPOSING or RECORDING it was scheduled for (absent in
+ * checks written before it was carried: those are treated as early).
+ */
 export async function processExpiry(
-  instanceId: string,
-  phone: string,
+  key: ChatKey,
   deps: StateDeps,
   deadline: Deadline,
+  news?: number,
 ): Promise<StateOutcome> {
   for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
-    const stored = await deps.store.get(instanceId, phone, deadline);
+    const stored = await readFlushed(key, deps, deadline);
     if (stored === undefined) return 'unknown-chat';
     const expired = expireActivity(stored.state, deps.now(), deps.expiryMs);
     if (expired === undefined) {
-      await flushPending(stored, deps, deadline);
-      return 'nothing-to-expire';
+      const lastNews = stored.state.activityLastNews;
+      // No activity, or a newer COMPOSING or RECORDING since, which scheduled a check of its own.
+      if (lastNews === undefined || (news !== undefined && lastNews > news)) return 'nothing-to-expire';
+      // Early for this very news (a clock ahead, a shorter delay): check again when the window ends.
+      await deps.scheduleExpiry(key, expiryDelaySeconds(lastNews, deps), deadline, lastNews);
+      return 'rescheduled';
     }
-    const pending = [...stored.pending, ...expired.derived];
-    if (!(await deps.store.put(expired.state, pending, stored.version, deadline))) continue;
-    await deps.publish(pending, deadline);
-    await deps.store.clearPending(instanceId, phone, stored.version + 1, deadline);
+    if (!(await deps.store.put(expired.state, expired.derived, stored.version, deadline))) continue;
+    await deps.publish(expired.derived, deadline);
+    await deps.store.clearPending(key, stored.version + 1, deadline);
     return 'expired';
   }
   throw new Error(`chat state kept changing under ${MAX_CONFLICTS} attempts; retried with the message`);

@@ -13,7 +13,23 @@ import {
 const chatFields = {
   instanceId: v.pipe(v.string(), v.description('The Z-API instance.')),
   phone: v.pipe(v.string(), v.description('The chat: a phone number, a group id or an "@lid" id.')),
+  participant: v.optional(
+    v.pipe(
+      v.string(),
+      v.description(
+        'In a group chat: the member it is about (participantPhone, else participant, else participantLid of the callback). Each member has a state of its own.',
+      ),
+    ),
+  ),
   at: v.pipe(v.string(), v.isoTimestamp(), v.description('When it happened (ISO 8601, UTC).')),
+  sequence: v.pipe(
+    v.number(),
+    v.integer(),
+    v.minValue(1),
+    v.description(
+      "One more than the chat's previous derived event (a chat's first: its time in epoch milliseconds, so the numbers keep increasing after a chat idle past the TTL comes back). Delivery is at least once and unordered: keep the highest sequence seen per chat and ignore any event at or below it.",
+    ),
+  ),
 };
 const activity = v.pipe(
   v.picklist(['typing', 'recording']),

@@ -14,7 +14,20 @@ export const STATE_DEFAULTS = {
   idleDays: 30,
 } as const;
 
+/** Attribute names, for readers of the table (sort key: the chat's phone, or `group#participant`). */
+export const TABLE_ATTRIBUTES = {
+  partitionKey: 'instanceId',
+  sortKey: 'chat',
+  ttl: 'expiresAt',
+} as const;
+
 /** An expiry check on the delay queue. */
 export interface ExpiryCheck {
-  readonly expire: { readonly instanceId: string; readonly phone: string };
+  readonly expire: {
+    readonly instanceId: string;
+    readonly phone: string;
+    readonly participant?: string;
+    /** The time of the COMPOSING or RECORDING the check is for (epoch ms). */
+    readonly news?: number;
+  };
 }

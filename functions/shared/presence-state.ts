@@ -1,6 +1,6 @@
 /**
- * Presence that means something: the current state of each chat (instance, phone) and the events
- * derived from its changes. Pure: no clock, no I/O. The deployed state subscriber
+ * Presence that means something: the current state of each chat (instance, phone; in a group, each
+ * participant of it: instance, group, participant) and the events derived from its changes. Pure: no clock, no I/O. The deployed state subscriber
  * (functions/presence-state) and the local live view (`npm start`) both run exactly this.
  *
  * The state follows the raw statuses:
@@ -21,10 +21,37 @@ import { DERIVED_DETAIL_TYPES, type PresenceStatus } from './presence-contract.t
 export type Activity = 'typing' | 'recording';
 export type StopReason = 'paused' | 'expired' | 'unavailable' | 'switched';
 
-/** The state of one chat. Times are epoch milliseconds. */
-export interface ChatState {
+/**
+ * Whose presence: a chat (`phone`: a phone number or an `@lid` id), or one participant of a group chat
+ * (`phone`: the group id; `participant`: the member, from the callback's `participantPhone`,
+ * `participant` or `participantLid`). Each participant of a group has a state of its own, as in
+ * WhatsApp, where presence is per person.
+ */
+export interface ChatKey {
   readonly instanceId: string;
   readonly phone: string;
+  readonly participant?: string;
+}
+
+/** The chat key as one string: `phone`, or `phone#participant` (the presence table's sort key). */
+export function chatKeyOf(key: Pick<ChatKey, 'phone' | 'participant'>): string {
+  return key.participant === undefined ? key.phone : `${key.phone}#${key.participant}`;
+}
+
+/**
+ * The member of a group chat a callback is about: `participantPhone`, else `participant`, else
+ * `participantLid` (Z-API does not document them; seen in group presence). Undefined for a direct chat.
+ */
+export function participantOf(detail: Record<string, unknown>): string | undefined {
+  for (const field of ['participantPhone', 'participant', 'participantLid']) {
+    const value = detail[field];
+    if (typeof value === 'string' && value.trim() !== '') return value.trim();
+  }
+  return undefined;
+}
+
+/** The state of one chat. Times are epoch milliseconds. */
+export interface ChatState extends ChatKey {
   /** The last raw status applied. */
   readonly status: PresenceStatus;
   /** Since when the last raw status holds. */
@@ -47,27 +74,30 @@ export interface ChatState {
   readonly lastEventId: string;
   /** The ids applied at `eventTime` (drops a duplicate delivery of the same second). */
   readonly recentEventIds?: readonly string[];
+  /** The `sequence` of the last derived event of this chat (0: none yet). */
+  readonly sequence?: number;
 }
 
 /** A raw presence event, as the state needs it. */
-export interface PresenceInput {
+export interface PresenceInput extends ChatKey {
   readonly id: string;
   /** EventBridge `time`, epoch ms. */
   readonly time: number;
-  readonly instanceId: string;
-  readonly phone: string;
   readonly status: PresenceStatus;
   readonly lastSeen?: number | null;
 }
 
-interface ChatKey {
-  readonly instanceId: string;
-  readonly phone: string;
-}
+/**
+ * Every derived event carries the chat's `sequence`: one more than the chat's previous derived event
+ * (the first: its time in epoch milliseconds).
+ * Derived events are published at least once and EventBridge does not keep order, so a subscriber
+ * that keeps its own per-chat state applies an event only when its sequence is above the last it saw.
+ */
+type Derived = ChatKey & { readonly sequence: number };
 
 export type DerivedEvent =
-  | (ChatKey & { readonly kind: 'activity-started'; readonly activity: Activity; readonly at: number })
-  | (ChatKey & {
+  | (Derived & { readonly kind: 'activity-started'; readonly activity: Activity; readonly at: number })
+  | (Derived & {
       readonly kind: 'activity-stopped';
       readonly activity: Activity;
       readonly reason: StopReason;
@@ -75,13 +105,32 @@ export type DerivedEvent =
       readonly at: number;
       readonly durationMs: number;
     })
-  | (ChatKey & { readonly kind: 'came-online'; readonly at: number })
-  | (ChatKey & {
+  | (Derived & { readonly kind: 'came-online'; readonly at: number })
+  | (Derived & {
       readonly kind: 'went-offline';
       readonly onlineSince: number;
       readonly at: number;
       readonly durationMs: number;
     });
+
+/** A derived event before its sequence number is given. */
+type Draft = DerivedEvent extends infer E ? (E extends DerivedEvent ? Omit<E, 'sequence'> : never) : never;
+
+/**
+ * Numbers the drafts after the chat's last sequence. A chat's first derived event takes its time in
+ * epoch milliseconds: so a chat that left the table (idle past the TTL) and comes back still continues
+ * above every number it had (it would have needed more derived events than milliseconds went by).
+ */
+function numbered(state: ChatState | undefined, drafts: readonly Draft[]): DerivedEvent[] {
+  const last = state?.sequence || (drafts[0]?.at ?? 1) - 1;
+  return drafts.map((draft, index) => ({ ...draft, sequence: last + index + 1 }) as DerivedEvent);
+}
+
+const keyOf = (key: ChatKey): ChatKey => ({
+  instanceId: key.instanceId,
+  phone: key.phone,
+  ...(key.participant !== undefined && { participant: key.participant }),
+});
 
 export type Applied =
   | { readonly kind: 'applied'; readonly state: ChatState; readonly derived: readonly DerivedEvent[] }
@@ -103,8 +152,8 @@ export function applyPresence(state: ChatState | undefined, input: PresenceInput
       return { kind: 'duplicate' };
   }
   const at = input.time;
-  const key = { instanceId: input.instanceId, phone: input.phone };
-  const derived: DerivedEvent[] = [];
+  const key = keyOf(input);
+  const derived: Draft[] = [];
   const online = input.status !== 'UNAVAILABLE';
   const activity = ACTIVITY_OF[input.status];
 
@@ -128,7 +177,7 @@ export function applyPresence(state: ChatState | undefined, input: PresenceInput
     activitySince = undefined;
     activityLastNews = undefined;
   }
-  const starts: DerivedEvent[] = [];
+  const starts: Draft[] = [];
   if (activity !== undefined) {
     if (previous !== activity) {
       starts.push({ ...key, kind: 'activity-started', activity, at });
@@ -159,6 +208,7 @@ export function applyPresence(state: ChatState | undefined, input: PresenceInput
     offlineSince = at;
   }
   derived.push(...starts);
+  const events = numbered(state, derived);
 
   const next: ChatState = {
     ...key,
@@ -182,8 +232,9 @@ export function applyPresence(state: ChatState | undefined, input: PresenceInput
       state !== undefined && at === state.eventTime
         ? [...(state.recentEventIds ?? [state.lastEventId]), input.id].slice(-20)
         : [input.id],
+    sequence: events.at(-1)?.sequence ?? state?.sequence ?? 0,
   };
-  return { kind: 'applied', state: next, derived };
+  return { kind: 'applied', state: next, derived: events };
 }
 
 /**
@@ -199,21 +250,18 @@ export function expireActivity(
   if (now < state.activityLastNews + expiryMs) return undefined;
   const startedAt = state.activitySince ?? state.activityLastNews;
   const { activity, activitySince: _since, activityLastNews: _news, ...rest } = state;
-  return {
-    state: rest,
-    derived: [
-      {
-        instanceId: state.instanceId,
-        phone: state.phone,
-        kind: 'activity-stopped',
-        activity,
-        reason: 'expired',
-        startedAt,
-        at: state.activityLastNews,
-        durationMs: Math.max(0, state.activityLastNews - startedAt),
-      },
-    ],
-  };
+  const derived = numbered(state, [
+    {
+      ...keyOf(state),
+      kind: 'activity-stopped',
+      activity,
+      reason: 'expired',
+      startedAt,
+      at: state.activityLastNews,
+      durationMs: Math.max(0, state.activityLastNews - startedAt),
+    },
+  ]);
+  return { state: { ...rest, sequence: derived[0]?.sequence ?? 0 }, derived };
 }
 
 /** The `detail-type` of a derived event. */
@@ -246,6 +294,7 @@ export function stateView(state: ChatState): Record<string, unknown> {
   return {
     instanceId: state.instanceId,
     phone: state.phone,
+    ...(state.participant !== undefined && { participant: state.participant }),
     status: state.status,
     statusSince: iso(state.statusSince),
     online: state.online,

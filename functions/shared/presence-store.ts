@@ -1,6 +1,6 @@
 /**
- * The presence table: one item per chat (partition key `instanceId`, sort key `phone`) holding its
- * state (functions/shared/presence-state.ts) as plain attributes, so it can be read directly, plus an
+ * The presence table: one item per chat (partition key `instanceId`, sort key `chat`: the phone, or
+ * `group#participant` for a member of a group chat; see chatKeyOf) holding its state (functions/shared/presence-state.ts) as plain attributes, so it can be read directly, plus an
  * optimistic-concurrency `version`, the derived events not yet published (`pending`, an outbox) and a
  * TTL (`expiresAt`, epoch seconds) for chats idle past the horizon. Every call carries the deadline.
  */
@@ -10,21 +10,37 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
+  QueryCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { Deadline } from './deadline.ts';
 import type { PresenceStatus } from './presence-contract.ts';
-import type { Activity, ChatState, DerivedEvent } from './presence-state.ts';
+import {
+  type Activity,
+  type ChatKey,
+  type ChatState,
+  chatKeyOf,
+  type DerivedEvent,
+} from './presence-state.ts';
 
 export interface StoredChat {
   readonly state: ChatState;
   readonly version: number;
   /** Derived events written with the state and not yet confirmed published. */
   readonly pending: readonly DerivedEvent[];
+  /** When the item's TTL runs out (epoch ms): DynamoDB deletes expired items late, readers check it. */
+  readonly expiresAt?: number;
 }
 
 export interface PresenceStore {
-  get(instanceId: string, phone: string, deadline: Deadline): Promise<StoredChat | undefined>;
+  get(key: ChatKey, deadline: Deadline): Promise<StoredChat | undefined>;
+  /** Every participant of a group chat seen so far (at most `limit`). */
+  participants(
+    instanceId: string,
+    group: string,
+    limit: number,
+    deadline: Deadline,
+  ): Promise<readonly StoredChat[]>;
   /** Writes a new version; false when another writer got there first (`expectedVersion` changed). */
   put(
     state: ChatState,
@@ -33,15 +49,10 @@ export interface PresenceStore {
     deadline: Deadline,
   ): Promise<boolean>;
   /** Drops the pending events of exactly this version (a newer version keeps its own). */
-  clearPending(instanceId: string, phone: string, version: number, deadline: Deadline): Promise<void>;
+  clearPending(key: ChatKey, version: number, deadline: Deadline): Promise<void>;
 }
 
-/** Attribute names, for readers of the table. */
-export const TABLE_ATTRIBUTES = {
-  partitionKey: 'instanceId',
-  sortKey: 'phone',
-  ttl: 'expiresAt',
-} as const;
+export { TABLE_ATTRIBUTES } from './presence-state-settings.ts';
 
 const n = (value: number): AttributeValue => ({ N: String(value) });
 const s = (value: string): AttributeValue => ({ S: value });
@@ -49,7 +60,9 @@ const s = (value: string): AttributeValue => ({ S: value });
 function toItem(state: ChatState, version: number, pending: readonly DerivedEvent[], expiresAt: number) {
   const item: Record<string, AttributeValue> = {
     instanceId: s(state.instanceId),
+    chat: s(chatKeyOf(state)),
     phone: s(state.phone),
+    ...(state.participant !== undefined && { participant: s(state.participant) }),
     status: s(state.status),
     statusSince: n(state.statusSince),
     online: { BOOL: state.online },
@@ -58,6 +71,7 @@ function toItem(state: ChatState, version: number, pending: readonly DerivedEven
     ...(state.recentEventIds !== undefined &&
       state.recentEventIds.length > 0 && { recentEventIds: { SS: [...new Set(state.recentEventIds)] } }),
     updatedAt: n(state.eventTime),
+    sequence: n(state.sequence ?? 0),
     version: n(version),
     expiresAt: n(expiresAt),
   };
@@ -81,6 +95,7 @@ function fromItem(item: Record<string, AttributeValue>): StoredChat {
   const state: ChatState = {
     instanceId: item.instanceId?.S as string,
     phone: item.phone?.S as string,
+    ...(item.participant?.S !== undefined && { participant: item.participant.S }),
     status: item.status?.S as PresenceStatus,
     statusSince: num('statusSince') as number,
     online: item.online?.BOOL === true,
@@ -93,9 +108,16 @@ function fromItem(item: Record<string, AttributeValue>): StoredChat {
     eventTime: num('eventTime') as number,
     lastEventId: item.lastEventId?.S as string,
     ...(item.recentEventIds?.SS !== undefined && { recentEventIds: item.recentEventIds.SS }),
+    sequence: num('sequence') ?? 0,
   };
   const pending = item.pending?.S === undefined ? [] : (JSON.parse(item.pending.S) as DerivedEvent[]);
-  return { state, version: num('version') ?? 0, pending };
+  const expiresAt = num('expiresAt');
+  return {
+    state,
+    version: num('version') ?? 0,
+    pending,
+    ...(expiresAt !== undefined && { expiresAt: expiresAt * 1_000 }),
+  };
 }
 
 export function dynamoStore(
@@ -104,16 +126,36 @@ export function dynamoStore(
   options: { readonly ttlSeconds: number; readonly now?: () => number },
 ): PresenceStore {
   const now = options.now ?? Date.now;
-  const key = (instanceId: string, phone: string) => ({ instanceId: s(instanceId), phone: s(phone) });
+  const itemKey = (key: ChatKey) => ({ instanceId: s(key.instanceId), chat: s(chatKeyOf(key)) });
   return {
-    async get(instanceId, phone, deadline) {
+    async get(key, deadline) {
       const { Item } = await deadline.run('DynamoDB GetItem', (abortSignal) =>
-        client.send(
-          new GetItemCommand({ TableName: tableName, Key: key(instanceId, phone), ConsistentRead: true }),
-          { abortSignal },
-        ),
+        client.send(new GetItemCommand({ TableName: tableName, Key: itemKey(key), ConsistentRead: true }), {
+          abortSignal,
+        }),
       );
       return Item === undefined ? undefined : fromItem(Item);
+    },
+    async participants(instanceId, group, limit, deadline) {
+      const found: StoredChat[] = [];
+      let start: Record<string, AttributeValue> | undefined;
+      do {
+        const page = await deadline.run('DynamoDB Query', (abortSignal) =>
+          client.send(
+            new QueryCommand({
+              TableName: tableName,
+              KeyConditionExpression: 'instanceId = :instance AND begins_with(chat, :group)',
+              ExpressionAttributeValues: { ':instance': s(instanceId), ':group': s(`${group}#`) },
+              Limit: Math.min(100, limit - found.length),
+              ...(start !== undefined && { ExclusiveStartKey: start }),
+            }),
+            { abortSignal },
+          ),
+        );
+        for (const item of page.Items ?? []) found.push(fromItem(item));
+        start = page.LastEvaluatedKey;
+      } while (start !== undefined && found.length < limit);
+      return found;
     },
     async put(state, pending, expectedVersion, deadline) {
       const version = (expectedVersion ?? 0) + 1;
@@ -144,13 +186,13 @@ export function dynamoStore(
         throw error;
       }
     },
-    async clearPending(instanceId, phone, version, deadline) {
+    async clearPending(key, version, deadline) {
       try {
         await deadline.run('DynamoDB UpdateItem', (abortSignal) =>
           client.send(
             new UpdateItemCommand({
               TableName: tableName,
-              Key: key(instanceId, phone),
+              Key: itemKey(key),
               UpdateExpression: 'REMOVE pending',
               ConditionExpression: 'version = :version',
               ExpressionAttributeValues: { ':version': n(version) },

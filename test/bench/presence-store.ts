@@ -67,11 +67,11 @@ export async function measureStore(chats: number): Promise<StoreCounts> {
         TableName: 'bench',
         KeySchema: [
           { AttributeName: 'instanceId', KeyType: 'HASH' },
-          { AttributeName: 'phone', KeyType: 'RANGE' },
+          { AttributeName: 'chat', KeyType: 'RANGE' },
         ],
         AttributeDefinitions: [
           { AttributeName: 'instanceId', AttributeType: 'S' },
-          { AttributeName: 'phone', AttributeType: 'S' },
+          { AttributeName: 'chat', AttributeType: 'S' },
         ],
         BillingMode: 'PAY_PER_REQUEST',
       }),
@@ -82,7 +82,7 @@ export async function measureStore(chats: number): Promise<StoreCounts> {
       return seed / 2 ** 31;
     };
     let clock = Date.parse('2026-11-25T12:00:00Z');
-    const pendingChecks: Array<{ phone: string; at: number }> = [];
+    const pendingChecks: Array<{ phone: string; at: number; news?: number }> = [];
     const deps: StateDeps = {
       store: dynamoStore(counting, 'bench', { ttlSeconds: 30 * 86_400, now: () => clock }),
       expiryMs: 25_000,
@@ -90,9 +90,9 @@ export async function measureStore(chats: number): Promise<StoreCounts> {
       publish: async (events) => {
         counts.derived += events.length;
       },
-      scheduleExpiry: async (_instanceId, phone, delaySeconds) => {
+      scheduleExpiry: async ({ phone }, delaySeconds, _deadline, news) => {
         counts.expiryMessages++;
-        pendingChecks.push({ phone, at: clock + delaySeconds * 1_000 });
+        pendingChecks.push({ phone, at: clock + delaySeconds * 1_000, news });
       },
     };
     const deadline = deadlineAt(Date.now() + 600_000);
@@ -105,7 +105,11 @@ export async function measureStore(chats: number): Promise<StoreCounts> {
         const due = pendingChecks.filter((p) => p.at <= clock);
         pendingChecks.splice(0, pendingChecks.length, ...pendingChecks.filter((p) => p.at > clock));
         for (const check of due) {
-          if ((await processExpiry('BENCH', check.phone, deps, deadline)) === 'expired') counts.expired++;
+          if (
+            (await processExpiry({ instanceId: 'BENCH', phone: check.phone }, deps, deadline, check.news)) ===
+            'expired'
+          )
+            counts.expired++;
         }
         counts.callbacks++;
         await processPresence(
@@ -117,7 +121,11 @@ export async function measureStore(chats: number): Promise<StoreCounts> {
       // A quiet gap: a typing contact who closed the app expires here.
       clock += 30_000;
       for (const check of pendingChecks.splice(0)) {
-        if ((await processExpiry('BENCH', check.phone, deps, deadline)) === 'expired') counts.expired++;
+        if (
+          (await processExpiry({ instanceId: 'BENCH', phone: check.phone }, deps, deadline, check.news)) ===
+          'expired'
+        )
+          counts.expired++;
       }
     }
     return counts;

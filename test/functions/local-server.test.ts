@@ -417,6 +417,17 @@ describe('npm run send', () => {
     expect(JSON.parse(out.at(-1) ?? '').Detail).toMatchObject({ instanceId: 'FROMURL' });
   });
 
+  it('prints the answer of a refusal to a short test secret as the server wrote it (README: ?secret=wrong)', async () => {
+    const printed: string[] = [];
+    const result = await send(['AVAILABLE', '--url', `${server.webhookUrl}?secret=wrong`], {}, (l) =>
+      printed.push(l),
+    );
+    expect(result?.status).toBe(401);
+    expect(printed.at(-1)).toBe(
+      '< 401 {"ok":false,"error":"unauthorized","message":"wrong secret for this instance"}',
+    );
+  });
+
   it('prints the answer of a refusal', async () => {
     const printed: string[] = [];
     const result = await send(
@@ -489,9 +500,14 @@ describe('npm run send', () => {
     );
   });
 
-  it('explains its usage for an unknown status', async () => {
+  it('names an unknown status, or a missing one, and explains its usage', async () => {
     await expect(send(['TYPING'], {}, () => {})).rejects.toThrow(
-      /usage: npm run send -- <UNAVAILABLE\|AVAILABLE\|COMPOSING\|RECORDING\|PAUSED>/,
+      /^unknown status TYPING\nusage: npm run send -- <UNAVAILABLE\|AVAILABLE\|COMPOSING\|RECORDING\|PAUSED>/,
+    );
+    await expect(send([], {}, () => {})).rejects.toThrow(/^no status given\nusage: npm run send -- </);
+    // Any case is fine for a known status.
+    await expect(send(['composing', '--url', 'http://127.0.0.1:1'], {}, () => {})).rejects.toThrow(
+      /fetch failed/,
     );
   });
 });

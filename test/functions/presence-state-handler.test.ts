@@ -28,8 +28,8 @@ import {
   type PresenceStatus,
 } from '../../functions/shared/presence-contract.ts';
 import { DERIVED_DETAIL_SCHEMAS } from '../../functions/shared/presence-derived-schemas.ts';
-import { stateView } from '../../functions/shared/presence-state.ts';
-import { STATE_ENV } from '../../functions/shared/presence-state-settings.ts';
+import { type ChatState, stateView } from '../../functions/shared/presence-state.ts';
+import { STATE_ENV, TABLE_ATTRIBUTES } from '../../functions/shared/presence-state-settings.ts';
 import { dynamoStore } from '../../functions/shared/presence-store.ts';
 import { type AwsStandIn, standInEnvironment, startAwsStandIn } from '../support/aws-standin.ts';
 
@@ -163,6 +163,19 @@ const newPhone = () => {
   chatCounter += 1;
   return `55219${String(chatCounter).padStart(8, '0')}`;
 };
+const newGroup = () => {
+  chatCounter += 1;
+  return `120363${String(chatCounter).padStart(12, '0')}-group`;
+};
+
+/** A read route request: the path parameters, and `?participant=` when given. */
+const path = (instanceId: string | undefined, phone: string | undefined, participant?: string) => ({
+  pathParameters: {
+    ...(instanceId !== undefined && { instanceId }),
+    ...(phone !== undefined && { phone }),
+  },
+  ...(participant !== undefined && { queryStringParameters: { participant } }),
+});
 
 /** Whole seconds, as EventBridge stamps `time`. */
 const isoSeconds = (ms: number) =>
@@ -173,7 +186,13 @@ function presenceEvent(
   phone: string,
   status: PresenceStatus,
   timeMs: number,
-  extra: { id?: string; lastSeen?: number | null; instanceId?: string } = {},
+  extra: {
+    id?: string;
+    lastSeen?: number | null;
+    instanceId?: string;
+    /** More callback fields (a group's participantPhone, participant, participantLid…). */
+    detail?: Record<string, unknown>;
+  } = {},
 ) {
   const instanceId = extra.instanceId ?? INSTANCE;
   return {
@@ -191,6 +210,7 @@ function presenceEvent(
       status,
       lastSeen: extra.lastSeen === undefined ? null : extra.lastSeen,
       instanceId,
+      ...extra.detail,
     },
   };
 }
@@ -218,20 +238,40 @@ function record(body: unknown): SQSRecord {
 }
 
 const batch = (...records: SQSRecord[]): SQSEvent => ({ Records: records });
-const expiry = (phone: string, instanceId = INSTANCE) => ({ expire: { instanceId, phone } });
+/** An expiry check as the handler sends it (`news`: the COMPOSING or RECORDING it is for). */
+const expiry = (phone: string, instanceId = INSTANCE, participant?: string, news?: number) => ({
+  expire: {
+    instanceId,
+    phone,
+    ...(participant !== undefined && { participant }),
+    ...(news !== undefined && { news }),
+  },
+});
 
-/** Derived events that reached EventBridge for a chat, as [detail-type, detail]. */
-const derivedFor = (phone: string) =>
+/** Derived events that reached EventBridge for a chat (or one participant of it), with the detail parsed. */
+const derivedFor = (phone: string, participant?: string) =>
   aws.events
     .map((entry) => ({ ...entry, detail: JSON.parse(String(entry.Detail)) as Record<string, unknown> }))
-    .filter((entry) => entry.detail.phone === phone);
+    .filter((entry) => entry.detail.phone === phone && entry.detail.participant === participant);
 
-const stored = async (phone: string, instanceId = INSTANCE) =>
+/**
+ * Freezes `Date` (timers stay real) at a whole second, so what is counted from the clock (the expiry
+ * check's delay) is exact. Call it before loadStateHandler: the handler keeps `Date.now` as its clock
+ * when it loads. Undone after each test.
+ */
+function freezeClock(): number {
+  const now = Math.floor(Date.now() / 1_000) * 1_000;
+  vi.useFakeTimers({ toFake: ['Date'], now });
+  return now;
+}
+
+/** The raw item of a chat (`chat`: its phone, or `group#participant`). */
+const stored = async (chat: string, instanceId = INSTANCE) =>
   (
     await client.send(
       new GetItemCommand({
         TableName: TABLE,
-        Key: { instanceId: { S: instanceId }, phone: { S: phone } },
+        Key: { instanceId: { S: instanceId }, chat: { S: chat } },
         ConsistentRead: true,
       }),
     )
@@ -254,12 +294,12 @@ beforeAll(async () => {
     new CreateTableCommand({
       TableName: TABLE,
       AttributeDefinitions: [
-        { AttributeName: 'instanceId', AttributeType: 'S' },
-        { AttributeName: 'phone', AttributeType: 'S' },
+        { AttributeName: TABLE_ATTRIBUTES.partitionKey, AttributeType: 'S' },
+        { AttributeName: TABLE_ATTRIBUTES.sortKey, AttributeType: 'S' },
       ],
       KeySchema: [
-        { AttributeName: 'instanceId', KeyType: 'HASH' },
-        { AttributeName: 'phone', KeyType: 'RANGE' },
+        { AttributeName: TABLE_ATTRIBUTES.partitionKey, KeyType: 'HASH' },
+        { AttributeName: TABLE_ATTRIBUTES.sortKey, KeyType: 'RANGE' },
       ],
       BillingMode: 'PAY_PER_REQUEST',
     }),
@@ -292,6 +332,7 @@ beforeEach(() => {
   vi.spyOn(console, 'warn').mockImplementation(() => {});
 });
 afterEach(() => {
+  vi.useRealTimers();
   vi.unstubAllEnvs();
 });
 
@@ -308,17 +349,19 @@ describe('presence-state Lambda handler', () => {
     await expect(loadStateHandler({ [STATE_ENV.idleDays]: '0' })).rejects.toThrow(STATE_ENV.idleDays);
   });
 
-  it('a batch of presence events: state written, derived events on the bus, the expiry check sent with DelaySeconds 27', async () => {
+  it('a batch of presence events: state written, derived events on the bus, the expiry check sent with DelaySeconds 27 (counted from the news)', async () => {
+    const now = freezeClock();
     const handler = await loadStateHandler();
     const typing = newPhone();
     const online = newPhone();
-    const now = Date.now();
+    const recording = newPhone();
     const sentBefore = sqs.sent.length;
     const result = await handler(
       batch(
         record(presenceEvent(typing, 'COMPOSING', now - 2_000)),
         record(presenceEvent(online, 'AVAILABLE', now - 2_000, { lastSeen: 1_740_830_400 })),
         record(presenceEvent(typing, 'PAUSED', now)),
+        record(presenceEvent(recording, 'RECORDING', now)),
       ),
     );
     expect(result).toEqual({ batchItemFailures: [] });
@@ -334,6 +377,11 @@ describe('presence-state Lambda handler', () => {
       reason: 'paused',
       durationMs: 2_000,
     });
+    expect(typingEvents.map((e) => e.detail.sequence)).toEqual([
+      now - 2_000,
+      now - 2_000 + 1,
+      now - 2_000 + 2,
+    ]);
     expect(derivedFor(online).map((e) => e.DetailType)).toEqual([DERIVED_DETAIL_TYPES.cameOnline]);
     for (const entry of [...typingEvents, ...derivedFor(online)]) {
       expect(entry.Source).toBe(DERIVED_EVENT_SOURCE);
@@ -343,39 +391,48 @@ describe('presence-state Lambda handler', () => {
       expect(entry.detail.instanceId).toBe(INSTANCE);
     }
 
-    expect(sqs.sent.slice(sentBefore)).toEqual([
-      {
-        QueueUrl: queueUrl,
-        MessageBody: JSON.stringify(expiry(typing)),
-        DelaySeconds: 27,
-      },
-    ]);
+    // Processed at once: 25 s + 2. The COMPOSING of 2 s before: 23 s of its window left, + 2.
+    expect(sqs.sent.slice(sentBefore).sort((x, y) => x.MessageBody.localeCompare(y.MessageBody))).toEqual(
+      [
+        {
+          QueueUrl: queueUrl,
+          MessageBody: JSON.stringify(expiry(typing, INSTANCE, undefined, now - 2_000)),
+          DelaySeconds: 25,
+        },
+        {
+          QueueUrl: queueUrl,
+          MessageBody: JSON.stringify(expiry(recording, INSTANCE, undefined, now)),
+          DelaySeconds: 27,
+        },
+      ].sort((x, y) => x.MessageBody.localeCompare(y.MessageBody)),
+    );
 
     const item = await stored(typing);
     expect(item?.status).toEqual({ S: 'PAUSED' });
     expect(item?.pending).toBeUndefined();
+    expect(item?.sequence).toEqual({ N: String(now - 2_000 + 2) });
     const expiresAt = Number(item?.expiresAt?.N);
     expect(Math.abs(expiresAt - (Math.floor(Date.now() / 1_000) + 30 * 86_400))).toBeLessThan(60);
     expect((await stored(online))?.lastSeen).toEqual({ N: '1740830400' });
   });
 
   it('ACTIVITY_EXPIRY_SECONDS and IDLE_DAYS are honoured', async () => {
+    const now = freezeClock();
     const handler = await loadStateHandler({ [STATE_ENV.expirySeconds]: '10', [STATE_ENV.idleDays]: '2' });
     const phone = newPhone();
     const sentBefore = sqs.sent.length;
-    expect(await handler(batch(record(presenceEvent(phone, 'RECORDING', Date.now()))))).toEqual({
+    expect(await handler(batch(record(presenceEvent(phone, 'RECORDING', now))))).toEqual({
       batchItemFailures: [],
     });
     expect(sqs.sent.slice(sentBefore).map((m) => m.DelaySeconds)).toEqual([12]);
-    const expiresAt = Number((await stored(phone))?.expiresAt?.N);
-    expect(Math.abs(expiresAt - (Math.floor(Date.now() / 1_000) + 2 * 86_400))).toBeLessThan(60);
+    expect(Number((await stored(phone))?.expiresAt?.N)).toBe(now / 1_000 + 2 * 86_400);
   });
 
-  it('an expiry message ends an activity with no news for 25 s (and an early one does nothing)', async () => {
+  it('an expiry message ends an activity with no news for 25 s (and an early one reschedules the check)', async () => {
+    const now = freezeClock();
     const handler = await loadStateHandler();
     const stale = newPhone();
     const fresh = newPhone();
-    const now = Date.now();
     await handler(
       batch(
         record(presenceEvent(stale, 'COMPOSING', now - 40_000)),
@@ -383,10 +440,19 @@ describe('presence-state Lambda handler', () => {
         record(presenceEvent(fresh, 'COMPOSING', now)),
       ),
     );
+    const sentBefore = sqs.sent.length;
     const result = await handler(
       batch(record(expiry(stale)), record(expiry(fresh)), record(expiry(newPhone()))),
     );
     expect(result).toEqual({ batchItemFailures: [] });
+    // The fresh typing's window ends in 25 s: checked again then (+ 2 s).
+    expect(sqs.sent.slice(sentBefore)).toEqual([
+      {
+        QueueUrl: queueUrl,
+        MessageBody: JSON.stringify(expiry(fresh, INSTANCE, undefined, now)),
+        DelaySeconds: 27,
+      },
+    ]);
     const stopped = derivedFor(stale).filter((e) => e.DetailType === DERIVED_DETAIL_TYPES.activityStopped);
     expect(stopped).toHaveLength(1);
     expect(stopped[0]?.Source).toBe(DERIVED_EVENT_SOURCE);
@@ -396,6 +462,7 @@ describe('presence-state Lambda handler', () => {
       startedAt: new Date(Math.floor((now - 40_000) / 1_000) * 1_000).toISOString(),
       at: new Date(Math.floor((now - 30_000) / 1_000) * 1_000).toISOString(),
       durationMs: 10_000,
+      sequence: now - 40_000 + 2,
     });
     expect(derivedFor(fresh).map((e) => e.DetailType)).not.toContain(DERIVED_DETAIL_TYPES.activityStopped);
     expect((await stored(stale))?.activity).toBeUndefined();
@@ -466,15 +533,17 @@ describe('presence-state Lambda handler', () => {
   });
 
   it('EventBridge refusing an entry fails the record; its redelivery publishes the pending events once', async () => {
+    const now = freezeClock();
     const handler = await loadStateHandler();
     const phone = newPhone();
-    const event = record(presenceEvent(phone, 'AVAILABLE', Date.now()));
+    const event = record(presenceEvent(phone, 'AVAILABLE', now));
     aws.failNextEntries('InternalFailure');
     expect(await handler(batch(event))).toEqual({ batchItemFailures: [{ itemIdentifier: event.messageId }] });
     expect(derivedFor(phone)).toEqual([]);
     expect((await stored(phone))?.pending?.S).toContain('came-online');
     expect(await handler(batch(event))).toEqual({ batchItemFailures: [] });
     expect(derivedFor(phone).map((e) => e.DetailType)).toEqual([DERIVED_DETAIL_TYPES.cameOnline]);
+    expect(derivedFor(phone)[0]?.detail.sequence).toBe(now);
     expect((await stored(phone))?.pending).toBeUndefined();
   });
 
@@ -496,22 +565,340 @@ describe('presence-state Lambda handler', () => {
       ]);
     }
   });
+
+  it('a record that fails holds back the chat’s later records of the batch (failures too, not applied); other chats go on', async () => {
+    const now = freezeClock();
+    const handler = await loadStateHandler();
+    const a = newPhone();
+    const b = newPhone();
+    const a1 = record(presenceEvent(a, 'AVAILABLE', now - 3_000));
+    const a2 = record(presenceEvent(a, 'COMPOSING', now - 2_000));
+    const a3 = record(presenceEvent(a, 'PAUSED', now - 1_000));
+    const a4 = record(presenceEvent(a, 'UNAVAILABLE', now));
+    const b1 = record(presenceEvent(b, 'AVAILABLE', now - 2_000));
+    const b2 = record(presenceEvent(b, 'UNAVAILABLE', now));
+    const junk = record('{not json');
+    // Only a2 (a COMPOSING) asks SQS for an expiry check: it fails.
+    sqs.failNext = 1;
+    const result = await handler(batch(a1, b1, a2, junk, b2, a3, a4));
+    expect(result.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(
+      [a2, junk, a3, a4].map((r) => r.messageId).sort(),
+    );
+    // a3 and a4 did not overtake a2.
+    expect(await stored(a)).toMatchObject({ status: { S: 'AVAILABLE' }, version: { N: '1' } });
+    expect(derivedFor(a).map((e) => e.DetailType)).toEqual([DERIVED_DETAIL_TYPES.cameOnline]);
+    expect((await stored(b))?.status).toEqual({ S: 'UNAVAILABLE' });
+    expect(derivedFor(b).map((e) => e.DetailType)).toEqual([
+      DERIVED_DETAIL_TYPES.cameOnline,
+      DERIVED_DETAIL_TYPES.wentOffline,
+    ]);
+    // Logged: the failure and the unreadable record (the held-back ones are not failures of their own).
+    expect(errors.map((e) => (e as { messageId: string }).messageId).sort()).toEqual(
+      [a2.messageId, junk.messageId].sort(),
+    );
+
+    // SQS delivers them again: in order now, nothing lost.
+    expect(await handler(batch(a2, a3, a4))).toEqual({ batchItemFailures: [] });
+    expect(derivedFor(a).map((e) => [e.DetailType, e.detail.sequence])).toEqual([
+      [DERIVED_DETAIL_TYPES.cameOnline, now - 3_000],
+      [DERIVED_DETAIL_TYPES.activityStarted, now - 3_000 + 1],
+      [DERIVED_DETAIL_TYPES.activityStopped, now - 3_000 + 2],
+      [DERIVED_DETAIL_TYPES.wentOffline, now - 3_000 + 3],
+    ]);
+  });
+
+  it('an unreadable record fails alone: it holds back nothing (it names no chat)', async () => {
+    const handler = await loadStateHandler();
+    const phone = newPhone();
+    const now = Date.now();
+    const bad = record({ ...presenceEvent(phone, 'AVAILABLE', now), time: 'yesterday' });
+    const later = record(presenceEvent(phone, 'UNAVAILABLE', now + 1_000));
+    expect(await handler(batch(bad, later))).toEqual({
+      batchItemFailures: [{ itemIdentifier: bad.messageId }],
+    });
+    expect((await stored(phone))?.status).toEqual({ S: 'UNAVAILABLE' });
+  });
+
+  it('a phone or participant longer than 128 characters: unstorable, logged and acknowledged (not retried), nothing written', async () => {
+    const now = freezeClock();
+    const handler = await loadStateHandler();
+    const infos: unknown[] = [];
+    vi.spyOn(console, 'info').mockImplementation((entry: unknown) => {
+      infos.push(entry);
+    });
+    const long = '5'.repeat(200);
+    const group = newGroup();
+    const member = 'p'.repeat(200);
+    const unstorable = [
+      record(presenceEvent(long, 'COMPOSING', now)),
+      record(presenceEvent(group, 'RECORDING', now, { detail: { participantPhone: member } })),
+      record(presenceEvent(long, 'AVAILABLE', now, { detail: { participantPhone: '5511' } })),
+      record(expiry(long)),
+      record(expiry(group, INSTANCE, member)),
+    ];
+    // The longest that is kept: 128.
+    const edge = '6'.repeat(128);
+    const kept = record(presenceEvent(edge, 'AVAILABLE', now));
+    const sentBefore = sqs.sent.length;
+    const eventsBefore = aws.events.length;
+    expect(await handler(batch(...unstorable, kept))).toEqual({ batchItemFailures: [] });
+    expect(infos).toEqual(
+      expect.arrayContaining(
+        unstorable.map((r) => ({
+          msg: 'presence event not applied',
+          outcome: 'unstorable',
+          messageId: r.messageId,
+        })),
+      ),
+    );
+    expect(infos).toHaveLength(unstorable.length);
+    expect(errors).toEqual([]);
+    expect(await stored(long)).toBeUndefined();
+    expect(await stored(`${long}#5511`)).toBeUndefined();
+    expect(await stored(`${group}#${member}`)).toBeUndefined();
+    expect(sqs.sent.length).toBe(sentBefore);
+    expect(aws.events.slice(eventsBefore).map((e) => JSON.parse(String(e.Detail)).phone)).toEqual([edge]);
+    expect((await stored(edge))?.status).toEqual({ S: 'AVAILABLE' });
+  });
+
+  it('an event replayed from the archive (replay-name) updates the state and publishes nothing', async () => {
+    const now = freezeClock();
+    const handler = await loadStateHandler();
+    const phone = newPhone();
+    const replayed = (status: PresenceStatus, at: number) => ({
+      ...presenceEvent(phone, status, at),
+      'replay-name': 'presence-rebuild',
+    });
+    expect(await handler(batch(record(presenceEvent(phone, 'AVAILABLE', now - 10_000))))).toEqual({
+      batchItemFailures: [],
+    });
+    const eventsBefore = aws.events.length;
+    const replay = [replayed('UNAVAILABLE', now - 8_000), replayed('AVAILABLE', now - 6_000)];
+    expect(await handler(batch(...replay.map(record)))).toEqual({ batchItemFailures: [] });
+    expect(aws.events.length).toBe(eventsBefore);
+    const item = await stored(phone);
+    expect(item).toMatchObject({
+      status: { S: 'AVAILABLE' },
+      lastEventId: { S: replay[1]?.id },
+      onlineSince: { N: String(now - 6_000) },
+      // came-online (numbered from its time); replayed: went-offline +1, came-online +2 (counted, not
+      // published).
+      sequence: { N: String(now - 10_000 + 2) },
+    });
+    expect(item?.pending).toBeUndefined();
+    // A live event after the replay is published, numbered after it.
+    expect(await handler(batch(record(presenceEvent(phone, 'UNAVAILABLE', now))))).toEqual({
+      batchItemFailures: [],
+    });
+    expect(derivedFor(phone).map((e) => [e.DetailType, e.detail.sequence])).toEqual([
+      [DERIVED_DETAIL_TYPES.cameOnline, now - 10_000],
+      [DERIVED_DETAIL_TYPES.wentOffline, now - 10_000 + 3],
+    ]);
+  });
+
+  it('at least once: an entry accepted next to one refused is published again with the same sequence', async () => {
+    const now = freezeClock();
+    const handler = await loadStateHandler();
+    const phone = newPhone();
+    const event = record(presenceEvent(phone, 'COMPOSING', now));
+    // came-online accepted, activity-started refused.
+    aws.failNextEntries('', 'InternalFailure');
+    expect(await handler(batch(event))).toEqual({ batchItemFailures: [{ itemIdentifier: event.messageId }] });
+    expect(await handler(batch(event))).toEqual({ batchItemFailures: [] });
+    const published = derivedFor(phone);
+    expect(published.map((e) => [e.DetailType, e.detail.sequence])).toEqual([
+      [DERIVED_DETAIL_TYPES.cameOnline, now],
+      [DERIVED_DETAIL_TYPES.cameOnline, now],
+      [DERIVED_DETAIL_TYPES.activityStarted, now + 1],
+    ]);
+    expect(published[1]?.Detail).toBe(published[0]?.Detail);
+  });
+});
+
+describe('group chats (a state per participant)', () => {
+  const A = '5511911110000';
+  const B = '5511922220000';
+
+  it('A typing, B pausing then leaving: A’s typing goes on; an item per participant; the read route lists them and reads one', async () => {
+    const now = freezeClock();
+    const handler = await loadStateHandler();
+    const group = newGroup();
+    const sentBefore = sqs.sent.length;
+    const result = await handler(
+      batch(
+        record(presenceEvent(group, 'COMPOSING', now - 2_000, { detail: { participantPhone: A } })),
+        // Z-API's participant fields, in the order participantOf reads them.
+        record(
+          presenceEvent(group, 'PAUSED', now - 1_000, {
+            detail: { participant: B, participantLid: '9@lid' },
+          }),
+        ),
+        record(
+          presenceEvent(group, 'UNAVAILABLE', now, {
+            detail: { participantPhone: ` ${B} `, participant: A },
+          }),
+        ),
+      ),
+    );
+    expect(result).toEqual({ batchItemFailures: [] });
+    const at = (ms: number) => new Date(ms).toISOString();
+    const key = (participant: string) => ({ instanceId: INSTANCE, phone: group, participant });
+    expect(derivedFor(group, A).map((e) => [e.DetailType, e.detail])).toEqual([
+      [DERIVED_DETAIL_TYPES.cameOnline, { ...key(A), at: at(now - 2_000), sequence: now - 2_000 }],
+      [
+        DERIVED_DETAIL_TYPES.activityStarted,
+        { ...key(A), activity: 'typing', at: at(now - 2_000), sequence: now - 2_000 + 1 },
+      ],
+    ]);
+    expect(derivedFor(group, B).map((e) => [e.DetailType, e.detail])).toEqual([
+      [DERIVED_DETAIL_TYPES.cameOnline, { ...key(B), at: at(now - 1_000), sequence: now - 1_000 }],
+      [
+        DERIVED_DETAIL_TYPES.wentOffline,
+        {
+          ...key(B),
+          onlineSince: at(now - 1_000),
+          at: at(now),
+          durationMs: 1_000,
+          sequence: now - 1_000 + 1,
+        },
+      ],
+    ]);
+    expect(derivedFor(group)).toEqual([]);
+    for (const entry of [...derivedFor(group, A), ...derivedFor(group, B)]) {
+      const schema = DERIVED_DETAIL_SCHEMAS[entry.DetailType as DerivedDetailType];
+      expect(v.safeParse(schema, entry.detail).issues).toBeUndefined();
+    }
+    expect(sqs.sent.slice(sentBefore)).toEqual([
+      {
+        QueueUrl: queueUrl,
+        MessageBody: JSON.stringify(expiry(group, INSTANCE, A, now - 2_000)),
+        DelaySeconds: 25,
+      },
+    ]);
+    expect(await stored(`${group}#${A}`)).toMatchObject({
+      chat: { S: `${group}#${A}` },
+      phone: { S: group },
+      participant: { S: A },
+      activity: { S: 'typing' },
+    });
+    expect(await stored(`${group}#${B}`)).toMatchObject({ participant: { S: B }, online: { BOOL: false } });
+    expect(await stored(group)).toBeUndefined();
+
+    // The read route: every participant, or one.
+    const store = dynamoStore(client, TABLE, { ttlSeconds: 60 });
+    const d = deadlineAt(Date.now() + 5_000);
+    const viewA = stateView((await store.get(key(A), d))?.state as ChatState);
+    const viewB = stateView((await store.get(key(B), d))?.state as ChatState);
+    expect(viewA).toMatchObject({ participant: A, activity: 'typing' });
+    const list = await readPresence(path(INSTANCE, group), store, undefined, { now: () => now });
+    expect(list.statusCode).toBe(200);
+    expect(JSON.parse(String(list.body))).toEqual({
+      instanceId: INSTANCE,
+      phone: group,
+      participants: [viewA, viewB],
+    });
+    const one = await readPresence(path(INSTANCE, group, B), store, undefined, { now: () => now });
+    expect(one.statusCode).toBe(200);
+    expect(JSON.parse(String(one.body))).toEqual(viewB);
+    const nobody = await readPresence(path(INSTANCE, group, '5511933330000'), store, undefined, {
+      now: () => now,
+    });
+    expect(nobody.statusCode).toBe(404);
+    expect(JSON.parse(String(nobody.body))).toMatchObject({ ok: false, error: 'unknown-chat' });
+
+    // A's expiry check, with its participant, when A's window has ended.
+    vi.setSystemTime(now + 23_000);
+    expect(await handler(batch(record(expiry(group, INSTANCE, A))))).toEqual({ batchItemFailures: [] });
+    expect(derivedFor(group, A).at(-1)?.detail).toEqual({
+      ...key(A),
+      activity: 'typing',
+      reason: 'expired',
+      startedAt: at(now - 2_000),
+      at: at(now - 2_000),
+      durationMs: 0,
+      sequence: now - 2_000 + 2,
+    });
+    expect(derivedFor(group, B)).toHaveLength(2);
+  });
+
+  // `#` joins a group and its member in the table's sort key (`group#participant`): a direct chat whose
+  // phone is `G-group#P` would be participant P of group G-group. No WhatsApp id holds a `#`.
+  it('a phone containing `#` (a direct chat `G-group#P`): unstorable, acknowledged (not retried), nothing written; participant P of G-group untouched', async () => {
+    const now = freezeClock();
+    const handler = await loadStateHandler();
+    const group = newGroup();
+    const P = '5511944440000';
+    expect(
+      await handler(
+        batch(record(presenceEvent(group, 'AVAILABLE', now - 5_000, { detail: { participantPhone: P } }))),
+      ),
+    ).toEqual({ batchItemFailures: [] });
+    const member = await stored(`${group}#${P}`);
+    expect(member).toMatchObject({ phone: { S: group }, participant: { S: P }, status: { S: 'AVAILABLE' } });
+    const memberEvents = derivedFor(group, P);
+    expect(memberEvents.map((e) => e.DetailType)).toEqual([DERIVED_DETAIL_TYPES.cameOnline]);
+
+    const infos: unknown[] = [];
+    vi.spyOn(console, 'info').mockImplementation((entry: unknown) => {
+      infos.push(entry);
+    });
+    const odd = `${group}#${P}`;
+    const unstorable = [
+      record(presenceEvent(odd, 'UNAVAILABLE', now)),
+      record(presenceEvent(odd, 'COMPOSING', now)),
+      record(expiry(odd)),
+      // A `#` anywhere, with or without a participant.
+      record(presenceEvent('5511#', 'AVAILABLE', now)),
+      record(presenceEvent('#', 'AVAILABLE', now)),
+      record(presenceEvent(`${group}#`, 'RECORDING', now, { detail: { participantPhone: '5522' } })),
+      record(expiry(`${group}#`, INSTANCE, '5522')),
+    ];
+    const sentBefore = sqs.sent.length;
+    const eventsBefore = aws.events.length;
+    expect(await handler(batch(...unstorable))).toEqual({ batchItemFailures: [] });
+    expect(infos).toEqual(
+      unstorable.map((r) => ({
+        msg: 'presence event not applied',
+        outcome: 'unstorable',
+        messageId: r.messageId,
+      })),
+    );
+    expect(errors).toEqual([]);
+    // Nothing published, no expiry check, and P's item exactly as it was.
+    expect(aws.events.length).toBe(eventsBefore);
+    expect(sqs.sent.length).toBe(sentBefore);
+    expect(await stored(odd)).toEqual(member);
+    expect(derivedFor(odd)).toEqual([]);
+    expect(derivedFor(group, P)).toEqual(memberEvents);
+    for (const chat of ['5511#', '#', `${group}#`, `${group}##5522`, `${group}#5522`])
+      expect(await stored(chat), chat).toBeUndefined();
+  });
+
+  it('a group whose callbacks name no participant is one chat: GET on the group reads it', async () => {
+    const handler = await loadStateHandler();
+    const group = newGroup();
+    const now = Date.now();
+    await handler(
+      batch(record(presenceEvent(group, 'AVAILABLE', now, { detail: { participantPhone: '  ' } }))),
+    );
+    expect((await stored(group))?.participant).toBeUndefined();
+    const store = dynamoStore(client, TABLE, { ttlSeconds: 60 });
+    const chat = await store.get({ instanceId: INSTANCE, phone: group }, deadlineAt(Date.now() + 5_000));
+    const read = await readPresence(path(INSTANCE, group), store);
+    expect(read.statusCode).toBe(200);
+    expect(JSON.parse(String(read.body))).toEqual(stateView(chat?.state as ChatState));
+    expect(JSON.parse(String(read.body))).not.toHaveProperty('participants');
+    expect((await readPresence(path(INSTANCE, newGroup()), store)).statusCode).toBe(404);
+  });
 });
 
 describe('presence read', () => {
-  const path = (instanceId: string | undefined, phone: string | undefined) => ({
-    pathParameters: {
-      ...(instanceId !== undefined && { instanceId }),
-      ...(phone !== undefined && { phone }),
-    },
-  });
-
   it('readPresence: 200 with the stateView, 404 for an unknown chat, 400 for a bad instance or phone', async () => {
     const handler = await loadStateHandler();
     const phone = newPhone();
     await handler(batch(record(presenceEvent(phone, 'COMPOSING', Date.now(), { lastSeen: null }))));
     const store = dynamoStore(client, TABLE, { ttlSeconds: 60 });
-    const chat = await store.get(INSTANCE, phone, deadlineAt(Date.now() + 5_000));
+    const chat = await store.get({ instanceId: INSTANCE, phone: phone }, deadlineAt(Date.now() + 5_000));
     if (chat === undefined) throw new Error('the chat was not stored');
 
     const ok = await readPresence(path(INSTANCE, phone), store);
@@ -563,5 +950,160 @@ describe('presence read', () => {
       activity: null,
     });
     expect((await handler(path(INSTANCE, newPhone()) as APIGatewayProxyEventV2)).statusCode).toBe(404);
+  });
+
+  it('readPresence: an activity past its expiry window is shown ended, before its expiry check comes (nothing written)', async () => {
+    const now = freezeClock();
+    const handler = await loadStateHandler();
+    const phone = newPhone();
+    await handler(batch(record(presenceEvent(phone, 'COMPOSING', now, { lastSeen: null }))));
+    const store = dynamoStore(client, TABLE, { ttlSeconds: 60 });
+    const chat = await store.get({ instanceId: INSTANCE, phone }, deadlineAt(Date.now() + 5_000));
+    const read = async (at: number, expiryMs?: number) => {
+      const result = await readPresence(path(INSTANCE, phone), store, undefined, {
+        now: () => at,
+        ...(expiryMs !== undefined && { expiryMs }),
+      });
+      expect(result.statusCode).toBe(200);
+      return JSON.parse(String(result.body)) as Record<string, unknown>;
+    };
+    const iso = new Date(now).toISOString();
+    const ended = {
+      instanceId: INSTANCE,
+      phone,
+      status: 'COMPOSING',
+      statusSince: iso,
+      online: true,
+      onlineSince: iso,
+      activity: null,
+      lastSeen: null,
+      updatedAt: iso,
+    };
+    expect(await read(now + 24_999)).toEqual(stateView(chat?.state as ChatState));
+    expect(await read(now + 24_999)).toMatchObject({ activity: 'typing', activitySince: iso });
+    // The default window: 25 s.
+    expect(await read(now + 25_000)).toEqual(ended);
+    // Another window.
+    expect(await read(now + 9_999, 10_000)).toMatchObject({ activity: 'typing' });
+    expect(await read(now + 10_000, 10_000)).toEqual(ended);
+    expect((await stored(phone))?.activity).toEqual({ S: 'typing' });
+  });
+
+  it('readPresence: an item past its expiresAt (DynamoDB deletes expired items late) is 404, a participant of a group too', async () => {
+    const now = freezeClock();
+    const handler = await loadStateHandler({ [STATE_ENV.idleDays]: '1' });
+    const phone = newPhone();
+    const group = newGroup();
+    await handler(
+      batch(
+        record(presenceEvent(phone, 'UNAVAILABLE', now)),
+        record(presenceEvent(group, 'UNAVAILABLE', now, { detail: { participantPhone: '5511' } })),
+      ),
+    );
+    vi.setSystemTime(now + 3_600_000);
+    await handler(
+      batch(
+        record(presenceEvent(group, 'AVAILABLE', now + 3_600_000, { detail: { participantPhone: '5522' } })),
+      ),
+    );
+    const expiresAt = Number((await stored(phone))?.expiresAt?.N) * 1_000;
+    expect(expiresAt).toBe(now + 86_400_000);
+    const store = dynamoStore(client, TABLE, { ttlSeconds: 60 });
+    const at = (ms: number, participant?: string, chat = phone) =>
+      readPresence(path(INSTANCE, chat, participant), store, undefined, { now: () => ms });
+
+    expect((await at(expiresAt - 1)).statusCode).toBe(200);
+    const gone = await at(expiresAt);
+    expect(gone.statusCode).toBe(404);
+    expect(JSON.parse(String(gone.body))).toMatchObject({ ok: false, error: 'unknown-chat' });
+
+    const members = async (ms: number) => {
+      const result = await at(ms, undefined, group);
+      return result.statusCode === 200
+        ? (
+            JSON.parse(String(result.body)) as { participants: Array<{ participant: string }> }
+          ).participants.map((m) => m.participant)
+        : result.statusCode;
+    };
+    expect(await members(expiresAt - 1)).toEqual(['5511', '5522']);
+    expect(await members(expiresAt)).toEqual(['5522']);
+    expect((await at(expiresAt, '5511', group)).statusCode).toBe(404);
+    expect((await at(expiresAt, '5522', group)).statusCode).toBe(200);
+    expect(await members(expiresAt + 3_600_000)).toBe(404);
+  });
+
+  it('readPresence: a phone containing `#` is 400 invalid-phone (never a group participant’s item)', async () => {
+    const handler = await loadStateHandler();
+    const group = newGroup();
+    const P = '5511955550000';
+    await handler(
+      batch(record(presenceEvent(group, 'AVAILABLE', Date.now(), { detail: { participantPhone: P } }))),
+    );
+    const store = dynamoStore(client, TABLE, { ttlSeconds: 60 });
+    // P's item is there, read as a participant of the group.
+    expect((await readPresence(path(INSTANCE, group, P), store)).statusCode).toBe(200);
+    for (const [phone, participant] of [
+      [`${group}#${P}`, undefined],
+      [`${group}#${P}`, P],
+      [`${group}#`, undefined],
+      ['#', undefined],
+      ['5511#99', undefined],
+    ] as const) {
+      const bad = await readPresence(path(INSTANCE, phone, participant), store);
+      expect(bad.statusCode, phone).toBe(400);
+      expect(JSON.parse(String(bad.body))).toEqual({
+        ok: false,
+        error: 'invalid-phone',
+        message: 'the URL does not name a chat',
+      });
+    }
+  });
+
+  it('readPresence: ?participant= must be 1 to 128 characters (400 invalid-participant)', async () => {
+    const store = dynamoStore(client, TABLE, { ttlSeconds: 60 });
+    for (const participant of ['', 'p'.repeat(129)]) {
+      for (const phone of [newGroup(), newPhone()]) {
+        const bad = await readPresence(path(INSTANCE, phone, participant), store);
+        expect(bad.statusCode, `${participant.length}`).toBe(400);
+        expect(JSON.parse(String(bad.body))).toEqual({
+          ok: false,
+          error: 'invalid-participant',
+          message: 'participant must be 1 to 128 characters',
+        });
+      }
+    }
+    for (const participant of ['p', 'p'.repeat(128)]) {
+      const unknown = await readPresence(path(INSTANCE, newGroup(), participant), store);
+      expect(unknown.statusCode).toBe(404);
+      expect(JSON.parse(String(unknown.body))).toMatchObject({ ok: false, error: 'unknown-chat' });
+    }
+    // The instance and the phone are checked first.
+    const badPhone = await readPresence(path(INSTANCE, '', ''), store);
+    expect(JSON.parse(String(badPhone.body))).toMatchObject({ error: 'invalid-phone' });
+  });
+
+  it('the read Lambda handler takes the expiry window from ACTIVITY_EXPIRY_SECONDS', async () => {
+    const now = freezeClock();
+    const stateHandler = await loadStateHandler({ [STATE_ENV.expirySeconds]: '5' });
+    const phone = newPhone();
+    await stateHandler(batch(record(presenceEvent(phone, 'RECORDING', now - 6_000))));
+    expect((await stored(phone))?.activity).toEqual({ S: 'recording' });
+    vi.resetModules();
+    const { handler } = await import('../../functions/presence-read/handler.ts');
+    const activity = async () =>
+      (
+        JSON.parse(String((await handler(path(INSTANCE, phone) as APIGatewayProxyEventV2)).body)) as {
+          activity: unknown;
+        }
+      ).activity;
+    // 6 s without news: past a 5 s window.
+    expect(await activity()).toBeNull();
+    // Without the setting (or a bad one): the default 25 s.
+    for (const value of [undefined, '', 'soon', '2.5', '0']) {
+      vi.stubEnv(STATE_ENV.expirySeconds, value);
+      expect(await activity(), String(value)).toBe('recording');
+    }
+    vi.stubEnv(STATE_ENV.expirySeconds, '7');
+    expect(await activity()).toBe('recording');
   });
 });

@@ -20,12 +20,14 @@ import {
   type Applied,
   applyPresence,
   type ChatState,
+  chatKeyOf,
   DEFAULT_EXPIRY_MS,
   type DerivedEvent,
   derivedDetail,
   derivedDetailType,
   expireActivity,
   type PresenceInput,
+  participantOf,
   stateView,
 } from '../../functions/shared/presence-state.ts';
 
@@ -35,6 +37,11 @@ const KEY = { instanceId: INSTANCE, phone: PHONE };
 /** Whole seconds, as EventBridge stamps them. */
 const T0 = Date.parse('2025-03-01T12:00:00Z');
 const s = (seconds: number) => T0 + seconds * 1_000;
+/**
+ * The `sequence` of a chat's n-th derived event (n from 1) when its first derived event was at `first`:
+ * a chat's numbering starts at the time (epoch ms) of its first derived event, then one more each.
+ */
+const seq = (first: number, n: number) => first + n - 1;
 
 let counter = 0;
 function ev(
@@ -81,6 +88,7 @@ describe('applyPresence: the first event of a chat', () => {
         eventTime: s(0),
         lastEventId: e.id,
         recentEventIds: [e.id],
+        sequence: 0,
       },
     });
   });
@@ -89,7 +97,7 @@ describe('applyPresence: the first event of a chat', () => {
     const e = ev('AVAILABLE', s(0));
     expect(applyPresence(undefined, e)).toEqual({
       kind: 'applied',
-      derived: [{ ...KEY, kind: 'came-online', at: s(0) }],
+      derived: [{ ...KEY, kind: 'came-online', at: s(0), sequence: seq(s(0), 1) }],
       state: {
         ...KEY,
         status: 'AVAILABLE',
@@ -99,6 +107,7 @@ describe('applyPresence: the first event of a chat', () => {
         eventTime: s(0),
         lastEventId: e.id,
         recentEventIds: [e.id],
+        sequence: seq(s(0), 1),
       },
     });
   });
@@ -111,8 +120,8 @@ describe('applyPresence: the first event of a chat', () => {
     expect(applyPresence(undefined, e)).toEqual({
       kind: 'applied',
       derived: [
-        { ...KEY, kind: 'came-online', at: s(0) },
-        { ...KEY, kind: 'activity-started', activity, at: s(0) },
+        { ...KEY, kind: 'came-online', at: s(0), sequence: seq(s(0), 1) },
+        { ...KEY, kind: 'activity-started', activity, at: s(0), sequence: seq(s(0), 2) },
       ],
       state: {
         ...KEY,
@@ -126,14 +135,20 @@ describe('applyPresence: the first event of a chat', () => {
         eventTime: s(0),
         lastEventId: e.id,
         recentEventIds: [e.id],
+        sequence: seq(s(0), 2),
       },
     });
   });
 
   it('PAUSED: online, no activity', () => {
     const { state, derived } = applied(applyPresence(undefined, ev('PAUSED', s(0))));
-    expect(derived).toEqual([{ ...KEY, kind: 'came-online', at: s(0) }]);
-    expect(state).toMatchObject({ status: 'PAUSED', online: true, onlineSince: s(0) });
+    expect(derived).toEqual([{ ...KEY, kind: 'came-online', at: s(0), sequence: seq(s(0), 1) }]);
+    expect(state).toMatchObject({
+      status: 'PAUSED',
+      online: true,
+      onlineSince: s(0),
+      sequence: seq(s(0), 1),
+    });
     expect(state.activity).toBeUndefined();
     expect(state.offlineSince).toBeUndefined();
   });
@@ -152,6 +167,7 @@ describe('applyPresence: activities', () => {
       activityLastNews: s(3),
       onlineSince: s(0),
       eventTime: s(3),
+      sequence: seq(s(0), 2),
     });
   });
 
@@ -167,8 +183,9 @@ describe('applyPresence: activities', () => {
         startedAt: s(0),
         at: s(5),
         durationMs: 5_000,
+        sequence: seq(s(0), 3),
       },
-      { ...KEY, kind: 'activity-started', activity: 'recording', at: s(5) },
+      { ...KEY, kind: 'activity-started', activity: 'recording', at: s(5), sequence: seq(s(0), 4) },
     ]);
     expect(toRecording.state).toMatchObject({
       status: 'RECORDING',
@@ -178,6 +195,7 @@ describe('applyPresence: activities', () => {
       activityLastNews: s(5),
       online: true,
       onlineSince: s(0),
+      sequence: seq(s(0), 4),
     });
     const back = applied(applyPresence(toRecording.state, ev('COMPOSING', s(9))));
     expect(back.derived).toEqual([
@@ -189,10 +207,16 @@ describe('applyPresence: activities', () => {
         startedAt: s(5),
         at: s(9),
         durationMs: 4_000,
+        sequence: seq(s(0), 5),
       },
-      { ...KEY, kind: 'activity-started', activity: 'typing', at: s(9) },
+      { ...KEY, kind: 'activity-started', activity: 'typing', at: s(9), sequence: seq(s(0), 6) },
     ]);
-    expect(back.state).toMatchObject({ activity: 'typing', activitySince: s(9), activityLastNews: s(9) });
+    expect(back.state).toMatchObject({
+      activity: 'typing',
+      activitySince: s(9),
+      activityLastNews: s(9),
+      sequence: seq(s(0), 6),
+    });
   });
 
   it.each(['PAUSED', 'AVAILABLE'] as const)(
@@ -210,6 +234,7 @@ describe('applyPresence: activities', () => {
           startedAt: s(4),
           at: s(10),
           durationMs: 6_000,
+          sequence: seq(s(0), 3),
         },
       ]);
       expect(state).toEqual({
@@ -221,6 +246,7 @@ describe('applyPresence: activities', () => {
         eventTime: s(10),
         lastEventId: e.id,
         recentEventIds: [e.id],
+        sequence: seq(s(0), 3),
       });
     },
   );
@@ -238,8 +264,16 @@ describe('applyPresence: activities', () => {
         startedAt: s(3),
         at: s(8),
         durationMs: 5_000,
+        sequence: seq(s(0), 3),
       },
-      { ...KEY, kind: 'went-offline', onlineSince: s(0), at: s(8), durationMs: 8_000 },
+      {
+        ...KEY,
+        kind: 'went-offline',
+        onlineSince: s(0),
+        at: s(8),
+        durationMs: 8_000,
+        sequence: seq(s(0), 4),
+      },
     ]);
     expect(state).toEqual({
       ...KEY,
@@ -250,12 +284,16 @@ describe('applyPresence: activities', () => {
       eventTime: s(8),
       lastEventId: e.id,
       recentEventIds: [e.id],
+      sequence: seq(s(0), 4),
     });
   });
 
   it('PAUSED with no activity derives nothing', () => {
     const online = run([ev('AVAILABLE', s(0))]).state;
-    expect(applied(applyPresence(online, ev('PAUSED', s(1)))).derived).toEqual([]);
+    const paused = applied(applyPresence(online, ev('PAUSED', s(1))));
+    expect(paused.derived).toEqual([]);
+    // Nothing derived: the sequence stays where it was.
+    expect(paused.state.sequence).toBe(seq(s(0), 1));
   });
 });
 
@@ -264,17 +302,29 @@ describe('applyPresence: online and offline', () => {
     const online = run([ev('AVAILABLE', s(0)), ev('PAUSED', s(30))]).state;
     const { state, derived } = applied(applyPresence(online, ev('UNAVAILABLE', s(90))));
     expect(derived).toEqual([
-      { ...KEY, kind: 'went-offline', onlineSince: s(0), at: s(90), durationMs: 90_000 },
+      {
+        ...KEY,
+        kind: 'went-offline',
+        onlineSince: s(0),
+        at: s(90),
+        durationMs: 90_000,
+        sequence: seq(s(0), 2),
+      },
     ]);
-    expect(state).toMatchObject({ online: false, offlineSince: s(90) });
+    expect(state).toMatchObject({ online: false, offlineSince: s(90), sequence: seq(s(0), 2) });
     expect(state.onlineSince).toBeUndefined();
   });
 
   it('came online after being offline: offlineSince dropped, onlineSince set', () => {
     const offline = run([ev('AVAILABLE', s(0)), ev('UNAVAILABLE', s(5))]).state;
     const { state, derived } = applied(applyPresence(offline, ev('AVAILABLE', s(60))));
-    expect(derived).toEqual([{ ...KEY, kind: 'came-online', at: s(60) }]);
-    expect(state).toMatchObject({ online: true, onlineSince: s(60), statusSince: s(60) });
+    expect(derived).toEqual([{ ...KEY, kind: 'came-online', at: s(60), sequence: seq(s(0), 3) }]);
+    expect(state).toMatchObject({
+      online: true,
+      onlineSince: s(60),
+      statusSince: s(60),
+      sequence: seq(s(0), 3),
+    });
     expect(state.offlineSince).toBeUndefined();
   });
 
@@ -282,10 +332,15 @@ describe('applyPresence: online and offline', () => {
     const offline = run([ev('AVAILABLE', s(0)), ev('UNAVAILABLE', s(5))]).state;
     const { state, derived } = applied(applyPresence(offline, ev('RECORDING', s(60))));
     expect(derived).toEqual([
-      { ...KEY, kind: 'came-online', at: s(60) },
-      { ...KEY, kind: 'activity-started', activity: 'recording', at: s(60) },
+      { ...KEY, kind: 'came-online', at: s(60), sequence: seq(s(0), 3) },
+      { ...KEY, kind: 'activity-started', activity: 'recording', at: s(60), sequence: seq(s(0), 4) },
     ]);
-    expect(state).toMatchObject({ online: true, onlineSince: s(60), activity: 'recording' });
+    expect(state).toMatchObject({
+      online: true,
+      onlineSince: s(60),
+      activity: 'recording',
+      sequence: seq(s(0), 4),
+    });
   });
 
   it('in order: an activity that stops, then came-online or went-offline, then an activity that starts', () => {
@@ -302,9 +357,10 @@ describe('applyPresence: online and offline', () => {
         startedAt: s(1),
         at: s(4),
         durationMs: 3_000,
+        sequence: seq(s(4), 1),
       },
-      { ...KEY, kind: 'came-online', at: s(4) },
-      { ...KEY, kind: 'activity-started', activity: 'recording', at: s(4) },
+      { ...KEY, kind: 'came-online', at: s(4), sequence: seq(s(4), 2) },
+      { ...KEY, kind: 'activity-started', activity: 'recording', at: s(4), sequence: seq(s(4), 3) },
     ]);
   });
 
@@ -312,12 +368,22 @@ describe('applyPresence: online and offline', () => {
     const offline = run([ev('UNAVAILABLE', s(0))]).state;
     const again = applied(applyPresence(offline, ev('UNAVAILABLE', s(20))));
     expect(again.derived).toEqual([]);
-    expect(again.state).toMatchObject({ offlineSince: s(0), statusSince: s(0), eventTime: s(20) });
+    expect(again.state).toMatchObject({
+      offlineSince: s(0),
+      statusSince: s(0),
+      eventTime: s(20),
+      sequence: 0,
+    });
 
     const online = run([ev('AVAILABLE', s(0))]).state;
     const still = applied(applyPresence(online, ev('AVAILABLE', s(20))));
     expect(still.derived).toEqual([]);
-    expect(still.state).toMatchObject({ onlineSince: s(0), statusSince: s(0), eventTime: s(20) });
+    expect(still.state).toMatchObject({
+      onlineSince: s(0),
+      statusSince: s(0),
+      eventTime: s(20),
+      sequence: seq(s(0), 1),
+    });
   });
 });
 
@@ -359,10 +425,13 @@ describe('expireActivity', () => {
         startedAt: s(2),
         at: s(7),
         durationMs: 5_000,
+        sequence: seq(s(0), 3),
       },
     ]);
     const { activity: _a, activitySince: _s, activityLastNews: _n, ...rest } = typing;
-    expect(result?.state).toEqual(rest);
+    expect(typing.sequence).toBe(seq(s(0), 2));
+    // The expiry is numbered after the chat's last derived event, and the state remembers it.
+    expect(result?.state).toEqual({ ...rest, sequence: seq(s(0), 3) });
     // A custom window.
     expect(expireActivity(typing, s(7) + 10_000, 10_000)?.derived[0]).toMatchObject({ reason: 'expired' });
   });
@@ -378,6 +447,7 @@ describe('expireActivity', () => {
         startedAt: s(0),
         at: s(0),
         durationMs: 0,
+        sequence: seq(s(0), 3),
       },
     ]);
   });
@@ -393,7 +463,7 @@ describe('expireActivity', () => {
     const expired = expireActivity(typing, s(100))?.state as ChatState;
     expect(applied(applyPresence(expired, ev('PAUSED', s(101)))).derived).toEqual([]);
     expect(applied(applyPresence(expired, ev('COMPOSING', s(101)))).derived).toEqual([
-      { ...KEY, kind: 'activity-started', activity: 'typing', at: s(101) },
+      { ...KEY, kind: 'activity-started', activity: 'typing', at: s(101), sequence: seq(s(0), 4) },
     ]);
   });
 });
@@ -495,8 +565,8 @@ describe('derived event details and the state view', () => {
       DERIVED_DETAIL_TYPES.wentOffline,
     ]);
     expect(derived.map(derivedDetail)).toEqual([
-      { ...KEY, at: '2025-03-01T12:00:00.000Z' },
-      { ...KEY, activity: 'typing', at: '2025-03-01T12:00:00.000Z' },
+      { ...KEY, at: '2025-03-01T12:00:00.000Z', sequence: seq(s(0), 1) },
+      { ...KEY, activity: 'typing', at: '2025-03-01T12:00:00.000Z', sequence: seq(s(0), 2) },
       {
         ...KEY,
         activity: 'typing',
@@ -504,8 +574,9 @@ describe('derived event details and the state view', () => {
         startedAt: '2025-03-01T12:00:00.000Z',
         at: '2025-03-01T12:00:02.000Z',
         durationMs: 2_000,
+        sequence: seq(s(0), 3),
       },
-      { ...KEY, activity: 'recording', at: '2025-03-01T12:00:02.000Z' },
+      { ...KEY, activity: 'recording', at: '2025-03-01T12:00:02.000Z', sequence: seq(s(0), 4) },
       {
         ...KEY,
         activity: 'recording',
@@ -513,14 +584,21 @@ describe('derived event details and the state view', () => {
         startedAt: '2025-03-01T12:00:02.000Z',
         at: '2025-03-01T12:00:03.000Z',
         durationMs: 1_000,
+        sequence: seq(s(0), 5),
       },
       {
         ...KEY,
         onlineSince: '2025-03-01T12:00:00.000Z',
         at: '2025-03-01T12:00:04.000Z',
         durationMs: 4_000,
+        sequence: seq(s(0), 6),
       },
     ]);
+    for (const [i, detail] of derived.map(derivedDetail).entries()) {
+      const schema =
+        DERIVED_DETAIL_SCHEMAS[derivedDetailType(derived[i] as DerivedEvent) as DerivedDetailType];
+      expect(v.safeParse(schema, detail).issues).toBeUndefined();
+    }
     expect(DERIVED_EVENT_SOURCE).toBe('zapi.chat-presence.state');
     expect(derivedEventPattern()).toEqual({
       source: [DERIVED_EVENT_SOURCE],
@@ -554,15 +632,204 @@ describe('derived event details and the state view', () => {
   });
 });
 
+describe('sequence', () => {
+  it('the first derived event of a chat takes its time (epoch ms); each next one is one more; the state keeps the last; an expiry continues it', () => {
+    const steps = run([
+      ev('UNAVAILABLE', s(0)), // nothing derived: the state's sequence stays 0
+      ev('COMPOSING', s(1)), // came-online s(1), activity-started s(1) + 1
+      ev('COMPOSING', s(2)), // refresh: nothing
+      ev('RECORDING', s(3)), // activity-stopped s(1) + 2, activity-started s(1) + 3
+    ]);
+    expect(steps.derived.map((d) => [d.kind, d.sequence])).toEqual([
+      ['came-online', s(1)],
+      ['activity-started', s(1) + 1],
+      ['activity-stopped', s(1) + 2],
+      ['activity-started', s(1) + 3],
+    ]);
+    expect(steps.state.sequence).toBe(s(1) + 3);
+    const expired = expireActivity(steps.state, s(100));
+    expect(expired?.derived.map((d) => [d.kind, d.sequence])).toEqual([['activity-stopped', s(1) + 4]]);
+    expect(expired?.state.sequence).toBe(s(1) + 4);
+    const next = applied(applyPresence(expired?.state, ev('UNAVAILABLE', s(101))));
+    expect(next.derived.map((d) => [d.kind, d.sequence])).toEqual([['went-offline', s(1) + 5]]);
+    expect(next.state.sequence).toBe(s(1) + 5);
+  });
+
+  it('a state stored before sequences (none, or 0): numbering starts at the time of its first derived event', () => {
+    const { sequence: _q, ...legacy } = run([ev('AVAILABLE', s(0))]).state;
+    expect(applied(applyPresence(legacy, ev('UNAVAILABLE', s(5)))).derived).toEqual([
+      { ...KEY, kind: 'went-offline', onlineSince: s(0), at: s(5), durationMs: 5_000, sequence: s(5) },
+    ]);
+    expect(applied(applyPresence({ ...legacy, sequence: 0 }, ev('UNAVAILABLE', s(5)))).derived).toEqual([
+      { ...KEY, kind: 'went-offline', onlineSince: s(0), at: s(5), durationMs: 5_000, sequence: s(5) },
+    ]);
+    // An expiry is dated at the activity's last news: numbered from there.
+    const typing = { ...legacy, activity: 'typing' as const, activitySince: s(0), activityLastNews: s(3) };
+    expect(expireActivity(typing, s(100))?.derived[0]?.sequence).toBe(s(3));
+    expect(expireActivity(typing, s(100))?.state.sequence).toBe(s(3));
+    // Several events of one change: numbered from the first one's time, one more each.
+    const offline = { ...run([ev('UNAVAILABLE', s(0))]).state, sequence: 0 };
+    expect(
+      applied(applyPresence(offline, ev('COMPOSING', s(7)))).derived.map((d) => [d.kind, d.sequence]),
+    ).toEqual([
+      ['came-online', s(7)],
+      ['activity-started', s(7) + 1],
+    ]);
+  });
+
+  it('a chat whose state is gone (the table item deleted after IDLE_DAYS) comes back numbered above its old numbers', () => {
+    const before = run([ev('AVAILABLE', s(0)), ev('UNAVAILABLE', s(1)), ev('AVAILABLE', s(2))]);
+    expect(before.derived.map((d) => d.sequence)).toEqual([s(0), s(0) + 1, s(0) + 2]);
+    // Thirty days later, with no state: the numbering starts again from that time.
+    const later = s(30 * 86_400);
+    const again = run([ev('COMPOSING', later)]);
+    expect(again.derived.map((d) => d.sequence)).toEqual([later, later + 1]);
+    expect(Math.min(...again.derived.map((d) => d.sequence))).toBeGreaterThan(before.state.sequence ?? 0);
+  });
+
+  it('an older or duplicate delivery numbers nothing', () => {
+    const e = ev('COMPOSING', s(5));
+    const { state } = run([ev('AVAILABLE', s(0)), e]);
+    expect(applyPresence(state, e)).toEqual({ kind: 'duplicate' });
+    expect(applyPresence(state, ev('UNAVAILABLE', s(4)))).toEqual({ kind: 'older' });
+    expect(applied(applyPresence(state, ev('PAUSED', s(6)))).derived).toEqual([
+      {
+        ...KEY,
+        kind: 'activity-stopped',
+        activity: 'typing',
+        reason: 'paused',
+        startedAt: s(5),
+        at: s(6),
+        durationMs: 1_000,
+        sequence: seq(s(0), 3),
+      },
+    ]);
+  });
+});
+
+describe('group chats: one state per participant', () => {
+  const GROUP = '120363000000000000-group';
+  const member = (participant: string) => ({ instanceId: INSTANCE, phone: GROUP, participant });
+  let groupCounter = 0;
+  const gev = (participant: string, status: PresenceStatus, time: number): PresenceInput => {
+    groupCounter += 1;
+    return { id: `group-${groupCounter}`, time, ...member(participant), status };
+  };
+
+  it('chatKeyOf: the phone, or phone#participant', () => {
+    expect(chatKeyOf({ phone: PHONE })).toBe(PHONE);
+    expect(chatKeyOf(KEY)).toBe(PHONE);
+    expect(chatKeyOf({ phone: GROUP, participant: '5511888888888' })).toBe(`${GROUP}#5511888888888`);
+  });
+
+  it('participantOf: participantPhone, else participant, else participantLid; trimmed; blank or not a string is none', () => {
+    expect(participantOf({ phone: PHONE })).toBeUndefined();
+    expect(participantOf({ participantPhone: '5511', participant: '5522', participantLid: '99@lid' })).toBe(
+      '5511',
+    );
+    expect(participantOf({ participant: '5522', participantLid: '99@lid' })).toBe('5522');
+    expect(participantOf({ participantLid: '99@lid' })).toBe('99@lid');
+    expect(participantOf({ participantPhone: '  5511 ' })).toBe('5511');
+    expect(participantOf({ participantPhone: '   ', participant: '5522' })).toBe('5522');
+    expect(participantOf({ participantPhone: '', participant: '', participantLid: ' ' })).toBeUndefined();
+    expect(participantOf({ participantPhone: 5511, participant: null, participantLid: {} })).toBeUndefined();
+  });
+
+  it('A typing, B pausing then leaving: A’s typing goes on; every derived event and state names its participant', () => {
+    const states = new Map<string, ChatState>();
+    const derived: DerivedEvent[] = [];
+    for (const event of [
+      gev('A', 'COMPOSING', s(0)),
+      gev('B', 'PAUSED', s(1)),
+      gev('B', 'UNAVAILABLE', s(2)),
+    ]) {
+      const result = applied(applyPresence(states.get(chatKeyOf(event)), event));
+      states.set(chatKeyOf(event), result.state);
+      derived.push(...result.derived);
+    }
+    expect(derived).toEqual([
+      { ...member('A'), kind: 'came-online', at: s(0), sequence: seq(s(0), 1) },
+      { ...member('A'), kind: 'activity-started', activity: 'typing', at: s(0), sequence: seq(s(0), 2) },
+      { ...member('B'), kind: 'came-online', at: s(1), sequence: seq(s(1), 1) },
+      {
+        ...member('B'),
+        kind: 'went-offline',
+        onlineSince: s(1),
+        at: s(2),
+        durationMs: 1_000,
+        sequence: seq(s(1), 2),
+      },
+    ]);
+    expect(states.get(`${GROUP}#A`)).toMatchObject({
+      ...member('A'),
+      status: 'COMPOSING',
+      online: true,
+      activity: 'typing',
+      activitySince: s(0),
+      sequence: seq(s(0), 2),
+    });
+    expect(states.get(`${GROUP}#B`)).toMatchObject({
+      ...member('B'),
+      status: 'UNAVAILABLE',
+      online: false,
+      sequence: seq(s(1), 2),
+    });
+    expect(states.get(`${GROUP}#B`)?.activity).toBeUndefined();
+    // The expiry of A's typing names A too.
+    expect(expireActivity(states.get(`${GROUP}#A`) as ChatState, s(25))?.derived).toEqual([
+      {
+        ...member('A'),
+        kind: 'activity-stopped',
+        activity: 'typing',
+        reason: 'expired',
+        startedAt: s(0),
+        at: s(0),
+        durationMs: 0,
+        sequence: seq(s(0), 3),
+      },
+    ]);
+  });
+
+  it('the derived detail and the state view carry the participant; the detail validates against its schema', () => {
+    const { state, derived } = run([gev('C', 'RECORDING', s(0))]);
+    expect(derived.map(derivedDetail)).toEqual([
+      { ...member('C'), at: '2025-03-01T12:00:00.000Z', sequence: seq(s(0), 1) },
+      { ...member('C'), activity: 'recording', at: '2025-03-01T12:00:00.000Z', sequence: seq(s(0), 2) },
+    ]);
+    for (const event of derived) {
+      const schema = DERIVED_DETAIL_SCHEMAS[derivedDetailType(event) as DerivedDetailType];
+      expect(v.safeParse(schema, derivedDetail(event)).issues).toBeUndefined();
+    }
+    expect(stateView(state)).toEqual({
+      ...member('C'),
+      status: 'RECORDING',
+      statusSince: '2025-03-01T12:00:00.000Z',
+      online: true,
+      onlineSince: '2025-03-01T12:00:00.000Z',
+      activity: 'recording',
+      activitySince: '2025-03-01T12:00:00.000Z',
+      updatedAt: '2025-03-01T12:00:00.000Z',
+    });
+    // A direct chat's view has no participant field at all.
+    expect('participant' in stateView(run([ev('AVAILABLE', s(0))]).state)).toBe(false);
+  });
+});
+
 // --- Properties ----------------------------------------------------------------------------------
 
 const statusArb = fc.constantFrom(...PRESENCE_STATUSES);
 const lastSeenArb = fc.option(fc.integer({ min: 1_600_000_000, max: 1_900_000_000 }), { nil: undefined });
-const chatArb = fc.constantFrom({ instanceId: 'I1', phone: '5511' }, { instanceId: 'I1', phone: '5522' });
+type Key = { instanceId: string; phone: string; participant?: string };
+/** A second chat: another phone, the group the first chat is in, or a member of that group. */
+const chatArb = fc.constantFrom<Key>(
+  { instanceId: 'I1', phone: '5522' },
+  { instanceId: 'I1', phone: '1203-group', participant: '5511' },
+  { instanceId: 'I1', phone: '1203-group', participant: '5533' },
+);
 
 /** Events of one chat with distinct ids and non-decreasing whole-second times (gaps of 0 to 40 s). */
 const sequenceArb = (
-  chat: fc.Arbitrary<{ instanceId: string; phone: string }> = fc.constant({
+  chat: fc.Arbitrary<Key> = fc.constant({
     instanceId: INSTANCE,
     phone: PHONE,
   }),
@@ -580,7 +847,7 @@ const sequenceArb = (
       return steps.map(({ status, gap, lastSeen }, i): PresenceInput => {
         time += gap * 1_000;
         return {
-          id: `${key.phone}-${i}`,
+          id: `${chatKeyOf(key)}-${i}`,
           time,
           ...key,
           status,
@@ -680,7 +947,7 @@ describe('properties', () => {
     const derived: DerivedEvent[] = [];
     for (const step of steps) {
       if ('event' in step) {
-        const chat = `${step.event.instanceId}/${step.event.phone}`;
+        const chat = `${step.event.instanceId}/${chatKeyOf(step.event)}`;
         const result = applyPresence(states.get(chat), step.event);
         if (result.kind === 'applied') {
           states.set(chat, result.state);
@@ -704,7 +971,7 @@ describe('properties', () => {
       fc.property(interleavedArb, (steps) => {
         const open = new Map<string, { activity: Activity; at: number }>();
         for (const event of simulate(steps)) {
-          const chat = `${event.instanceId}/${event.phone}`;
+          const chat = `${event.instanceId}/${chatKeyOf(event)}`;
           if (event.kind === 'activity-started') {
             expect(open.get(chat)).toBeUndefined();
             open.set(chat, { activity: event.activity, at: event.at });
@@ -733,8 +1000,28 @@ describe('properties', () => {
           const detail = derivedDetail(event);
           const result = v.safeParse(schema, detail);
           expect(result.issues).toBeUndefined();
-          expect(Object.keys(detail).sort()).toEqual(Object.keys(schema.entries).sort());
+          // `participant` only for a member of a group chat.
+          const fields = Object.keys(schema.entries).filter(
+            (field) => field !== 'participant' || event.participant !== undefined,
+          );
+          expect(Object.keys(detail).sort()).toEqual(fields.sort());
+          expect(detail.participant).toBe(event.participant);
           expect(JSON.parse(JSON.stringify(detail))).toEqual(detail);
+        }
+      }),
+    );
+  });
+
+  it('(f) per chat, the derived events (expiries included) are numbered from the first one’s time (epoch ms), one more each, with no gap or repeat', () => {
+    fc.assert(
+      fc.property(interleavedArb, (steps) => {
+        const last = new Map<string, number>();
+        for (const event of simulate(steps)) {
+          const chat = `${event.instanceId}/${chatKeyOf(event)}`;
+          const previous = last.get(chat);
+          expect(event.sequence).toBe(previous === undefined ? event.at : previous + 1);
+          expect(Number.isSafeInteger(event.sequence)).toBe(true);
+          last.set(chat, event.sequence);
         }
       }),
     );

@@ -7,9 +7,11 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   CreateTableCommand,
+  DeleteItemCommand,
   DescribeTableCommand,
   DynamoDBClient,
   GetItemCommand,
+  PutItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +20,7 @@ import { type Deadline, deadlineAt } from '../../functions/shared/deadline.ts';
 import type { PresenceStatus } from '../../functions/shared/presence-contract.ts';
 import {
   applyPresence,
+  type ChatKey,
   type ChatState,
   type DerivedEvent,
   type PresenceInput,
@@ -32,7 +35,18 @@ import {
 const TABLE = 'presence';
 const T0 = Date.parse('2025-03-01T12:00:00Z');
 const s = (seconds: number) => T0 + seconds * 1_000;
+/**
+ * The `sequence` of a chat's n-th derived event (n from 1) when its first derived event was at `first`:
+ * a chat's numbering starts at the time (epoch ms) of its first derived event, then one more each.
+ */
+const seq = (first: number, n: number) => first + n - 1;
+/** The sequences of a chat's first `count` derived events, the first at `first`. */
+const seqs = (first: number, count: number) => Array.from({ length: count }, (_, i) => seq(first, i + 1));
 const TTL_SECONDS = 30 * 86_400;
+/** The store's clock (the TTL it writes): fixed, so `expiresAt` is exact. */
+const STORE_NOW = Date.parse('2025-03-01T12:00:30.750Z');
+/** The `expiresAt` (epoch ms) the store reads back for what it wrote. */
+const EXPIRES_AT = (Math.floor(STORE_NOW / 1_000) + TTL_SECONDS) * 1_000;
 
 let server: Server;
 let client: DynamoDBClient;
@@ -56,12 +70,12 @@ beforeAll(async () => {
     new CreateTableCommand({
       TableName: TABLE,
       AttributeDefinitions: [
-        { AttributeName: 'instanceId', AttributeType: 'S' },
-        { AttributeName: 'phone', AttributeType: 'S' },
+        { AttributeName: TABLE_ATTRIBUTES.partitionKey, AttributeType: 'S' },
+        { AttributeName: TABLE_ATTRIBUTES.sortKey, AttributeType: 'S' },
       ],
       KeySchema: [
-        { AttributeName: 'instanceId', KeyType: 'HASH' },
-        { AttributeName: 'phone', KeyType: 'RANGE' },
+        { AttributeName: TABLE_ATTRIBUTES.partitionKey, KeyType: 'HASH' },
+        { AttributeName: TABLE_ATTRIBUTES.sortKey, KeyType: 'RANGE' },
       ],
       BillingMode: 'PAY_PER_REQUEST',
     }),
@@ -71,7 +85,7 @@ beforeAll(async () => {
     if (Table?.TableStatus === 'ACTIVE') break;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-  store = dynamoStore(client, TABLE, { ttlSeconds: TTL_SECONDS });
+  store = dynamoStore(client, TABLE, { ttlSeconds: TTL_SECONDS, now: () => STORE_NOW });
 });
 
 afterAll(async () => {
@@ -85,19 +99,26 @@ const newChat = () => {
   chatCounter += 1;
   return { instanceId: 'INSTANCEA', phone: `55119${String(chatCounter).padStart(8, '0')}` };
 };
+/** A group chat no other test touches. */
+const newGroup = () => {
+  chatCounter += 1;
+  return `120363${String(chatCounter).padStart(12, '0')}-group`;
+};
+const GROUP = '120363999999999999-group';
 
-const rawItem = async (instanceId: string, phone: string) =>
+/** The raw item of a chat (`chat`: the sort key, the phone or `group#participant`). */
+const rawItem = async (instanceId: string, chat: string) =>
   (
     await client.send(
       new GetItemCommand({
         TableName: TABLE,
-        Key: { instanceId: { S: instanceId }, phone: { S: phone } },
+        Key: { instanceId: { S: instanceId }, chat: { S: chat } },
         ConsistentRead: true,
       }),
     )
   ).Item;
 
-function fullState(chat: { instanceId: string; phone: string }): ChatState {
+function fullState(chat: ChatKey): ChatState {
   return {
     ...chat,
     status: 'COMPOSING',
@@ -112,6 +133,7 @@ function fullState(chat: { instanceId: string; phone: string }): ChatState {
     eventTime: s(4),
     lastEventId: 'event-4',
     recentEventIds: ['event-3', 'event-4'],
+    sequence: 7,
   };
 }
 
@@ -126,15 +148,23 @@ describe('dynamoStore', () => {
     const chat = newChat();
     const state = fullState(chat);
     const pending: DerivedEvent[] = [
-      { ...chat, kind: 'activity-started', activity: 'typing', at: s(1) },
-      { ...chat, kind: 'went-offline', onlineSince: s(0), at: s(2), durationMs: 2_000 },
+      { ...chat, kind: 'activity-started', activity: 'typing', at: s(1), sequence: 1 },
+      { ...chat, kind: 'went-offline', onlineSince: s(0), at: s(2), durationMs: 2_000, sequence: 2 },
     ];
     expect(await store.put(state, pending, undefined, deadline())).toBe(true);
-    expect(sortIds(await store.get(chat.instanceId, chat.phone, deadline()))).toStrictEqual({
+    expect(
+      sortIds(await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline())),
+    ).toStrictEqual({
       state,
       version: 1,
       pending,
+      expiresAt: EXPIRES_AT,
     });
+    const item = await rawItem(chat.instanceId, chat.phone);
+    expect(item?.chat).toEqual({ S: chat.phone });
+    expect(item?.phone).toEqual({ S: chat.phone });
+    expect(item?.sequence).toEqual({ N: '7' });
+    expect(item?.participant).toBeUndefined();
   });
 
   it('recentEventIds: a string set (each id once); an empty list is no attribute', async () => {
@@ -144,7 +174,9 @@ describe('dynamoStore', () => {
     const item = await rawItem(chat.instanceId, chat.phone);
     expect(Object.keys(item?.recentEventIds ?? {})).toEqual(['SS']);
     expect([...(item?.recentEventIds?.SS ?? [])].sort()).toEqual(['event-2', 'event-3', 'event-4']);
-    expect(sortIds(await store.get(chat.instanceId, chat.phone, deadline()))?.state).toStrictEqual({
+    expect(
+      sortIds(await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline()))?.state,
+    ).toStrictEqual({
       ...state,
       recentEventIds: ['event-2', 'event-3', 'event-4'],
     });
@@ -153,7 +185,9 @@ describe('dynamoStore', () => {
     expect(await store.put(none, [], 1, deadline())).toBe(true);
     expect((await rawItem(chat.instanceId, chat.phone))?.recentEventIds).toBeUndefined();
     const { recentEventIds: _r, ...withoutIds } = none;
-    expect((await store.get(chat.instanceId, chat.phone, deadline()))?.state).toStrictEqual(withoutIds);
+    expect(
+      (await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline()))?.state,
+    ).toStrictEqual(withoutIds);
   });
 
   it('lastSeen: null stays null, a number stays that number, absent stays absent (as does no activity)', async () => {
@@ -166,10 +200,11 @@ describe('dynamoStore', () => {
       offlineSince: s(0),
       eventTime: s(0),
       lastEventId: 'e0',
+      sequence: 0,
     };
     expect(await store.put(base, [], undefined, deadline())).toBe(true);
-    const absent = await store.get(chat.instanceId, chat.phone, deadline());
-    expect(absent).toStrictEqual({ state: base, version: 1, pending: [] });
+    const absent = await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline());
+    expect(absent).toStrictEqual({ state: base, version: 1, pending: [], expiresAt: EXPIRES_AT });
     expect(absent && 'lastSeen' in absent.state).toBe(false);
     expect(absent && 'activity' in absent.state).toBe(false);
     expect(absent && 'activitySince' in absent.state).toBe(false);
@@ -178,6 +213,7 @@ describe('dynamoStore', () => {
     expect(item && Object.keys(item).sort()).toEqual(
       [
         'instanceId',
+        'chat',
         'phone',
         'status',
         'statusSince',
@@ -186,6 +222,7 @@ describe('dynamoStore', () => {
         'eventTime',
         'lastEventId',
         'updatedAt',
+        'sequence',
         'version',
         'expiresAt',
       ].sort(),
@@ -193,7 +230,9 @@ describe('dynamoStore', () => {
 
     const withNull = { ...base, lastSeen: null, lastEventId: 'e1' };
     expect(await store.put(withNull, [], 1, deadline())).toBe(true);
-    expect((await store.get(chat.instanceId, chat.phone, deadline()))?.state).toStrictEqual(withNull);
+    expect(
+      (await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline()))?.state,
+    ).toStrictEqual(withNull);
     expect((await rawItem(chat.instanceId, chat.phone))?.lastSeen).toEqual({ NULL: true });
 
     for (const [version, lastSeen] of [
@@ -206,7 +245,9 @@ describe('dynamoStore', () => {
     ] as const) {
       const withNumber = { ...base, lastSeen, lastEventId: `e${version}` };
       expect(await store.put(withNumber, [], version, deadline())).toBe(true);
-      expect((await store.get(chat.instanceId, chat.phone, deadline()))?.state).toStrictEqual(withNumber);
+      expect(
+        (await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline()))?.state,
+      ).toStrictEqual(withNumber);
     }
   });
 
@@ -220,6 +261,7 @@ describe('dynamoStore', () => {
       offlineSince: s(0),
       eventTime: s(0),
       lastEventId: 'e0',
+      sequence: 0,
     };
     let version = 0;
     const cases: Array<readonly [number, number | null]> = [
@@ -247,7 +289,7 @@ describe('dynamoStore', () => {
       expect(written, String(lastSeen)).toBe(true);
       version += 1;
       expect(
-        (await store.get(chat.instanceId, chat.phone, deadline()))?.state,
+        (await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline()))?.state,
         String(lastSeen),
       ).toStrictEqual({
         ...state,
@@ -264,7 +306,7 @@ describe('dynamoStore', () => {
     const state = fullState(chat);
     // Expecting a version of a chat that does not exist.
     expect(await store.put(state, [], 3, deadline())).toBe(false);
-    expect(await store.get(chat.instanceId, chat.phone, deadline())).toBeUndefined();
+    expect(await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline())).toBeUndefined();
 
     expect(await store.put(state, [], undefined, deadline())).toBe(true);
     expect(await store.put({ ...state, lastEventId: 'other' }, [], undefined, deadline())).toBe(false);
@@ -279,42 +321,56 @@ describe('dynamoStore', () => {
     expect(await store.put(second, [], 1, deadline())).toBe(true);
     expect(await store.put({ ...state, lastEventId: 'stale' }, [], 1, deadline())).toBe(false);
     expect(await store.put({ ...state, lastEventId: 'ahead' }, [], 7, deadline())).toBe(false);
-    expect(sortIds(await store.get(chat.instanceId, chat.phone, deadline()))).toStrictEqual({
+    expect(
+      sortIds(await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline())),
+    ).toStrictEqual({
       state: second,
       version: 2,
       pending: [],
+      expiresAt: EXPIRES_AT,
     });
   });
 
   it('clearPending removes the pending events of exactly that version', async () => {
     const chat = newChat();
     const state = fullState(chat);
-    const pending: DerivedEvent[] = [{ ...chat, kind: 'came-online', at: s(0) }];
+    const pending: DerivedEvent[] = [{ ...chat, kind: 'came-online', at: s(0), sequence: 1 }];
     await store.put(state, pending, undefined, deadline());
-    await store.clearPending(chat.instanceId, chat.phone, 2, deadline()); // not this version
-    expect((await store.get(chat.instanceId, chat.phone, deadline()))?.pending).toEqual(pending);
+    await store.clearPending({ instanceId: chat.instanceId, phone: chat.phone }, 2, deadline()); // not this version
+    expect(
+      (await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline()))?.pending,
+    ).toEqual(pending);
 
-    const newer: DerivedEvent[] = [{ ...chat, kind: 'activity-started', activity: 'typing', at: s(1) }];
+    const newer: DerivedEvent[] = [
+      { ...chat, kind: 'activity-started', activity: 'typing', at: s(1), sequence: 2 },
+    ];
     await store.put(state, newer, 1, deadline());
-    await store.clearPending(chat.instanceId, chat.phone, 1, deadline()); // an older version: kept
-    expect((await store.get(chat.instanceId, chat.phone, deadline()))?.pending).toEqual(newer);
+    await store.clearPending({ instanceId: chat.instanceId, phone: chat.phone }, 1, deadline()); // an older version: kept
+    expect(
+      (await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline()))?.pending,
+    ).toEqual(newer);
 
     const before = await rawItem(chat.instanceId, chat.phone);
-    await store.clearPending(chat.instanceId, chat.phone, 2, deadline());
+    await store.clearPending({ instanceId: chat.instanceId, phone: chat.phone }, 2, deadline());
     const after = await rawItem(chat.instanceId, chat.phone);
     expect(after?.pending).toBeUndefined();
     const { pending: _p, ...rest } = before ?? {};
     expect(after).toEqual(rest);
-    expect(sortIds(await store.get(chat.instanceId, chat.phone, deadline()))).toStrictEqual({
+    expect(
+      sortIds(await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline())),
+    ).toStrictEqual({
       state,
       version: 2,
       pending: [],
+      expiresAt: EXPIRES_AT,
     });
   });
 
   it('clearPending of a chat never seen does nothing (creates no item)', async () => {
     const chat = newChat();
-    await expect(store.clearPending(chat.instanceId, chat.phone, 1, deadline())).resolves.toBeUndefined();
+    await expect(
+      store.clearPending({ instanceId: chat.instanceId, phone: chat.phone }, 1, deadline()),
+    ).resolves.toBeUndefined();
     expect(await rawItem(chat.instanceId, chat.phone)).toBeUndefined();
   });
 
@@ -327,6 +383,8 @@ describe('dynamoStore', () => {
     expect(item?.[TABLE_ATTRIBUTES.ttl]).toEqual({ N: String(1_740_830_400 + 86_400) });
     expect(item?.updatedAt).toEqual({ N: String(s(4)) });
     expect(item?.version).toEqual({ N: '1' });
+    // Read back in epoch milliseconds (readers compare it with their clock: DynamoDB deletes late).
+    expect((await clocked.get(chat, deadline()))?.expiresAt).toBe((1_740_830_400 + 86_400) * 1_000);
   });
 
   it('rethrows errors other than a condition failure', async () => {
@@ -335,8 +393,108 @@ describe('dynamoStore', () => {
     await expect(other.put(fullState(chat), [], undefined, deadline())).rejects.toMatchObject({
       name: 'ResourceNotFoundException',
     });
-    await expect(other.clearPending(chat.instanceId, chat.phone, 1, deadline())).rejects.toMatchObject({
+    await expect(
+      other.clearPending({ instanceId: chat.instanceId, phone: chat.phone }, 1, deadline()),
+    ).rejects.toMatchObject({
       name: 'ResourceNotFoundException',
+    });
+    await expect(other.participants(chat.instanceId, GROUP, 10, deadline())).rejects.toMatchObject({
+      name: 'ResourceNotFoundException',
+    });
+  });
+
+  it('a group participant: sort key `group#participant`, phone and participant kept as attributes', async () => {
+    const group = newGroup();
+    const key = { instanceId: 'INSTANCEA', phone: group, participant: '5511988887777' };
+    const state = fullState(key);
+    const pending: DerivedEvent[] = [
+      { ...key, kind: 'activity-started', activity: 'typing', at: s(1), sequence: 7 },
+    ];
+    expect(await store.put(state, pending, undefined, deadline())).toBe(true);
+    const item = await rawItem(key.instanceId, `${group}#5511988887777`);
+    expect(item?.chat).toEqual({ S: `${group}#5511988887777` });
+    expect(item?.phone).toEqual({ S: group });
+    expect(item?.participant).toEqual({ S: '5511988887777' });
+    expect(sortIds(await store.get(key, deadline()))).toStrictEqual({
+      state,
+      version: 1,
+      pending,
+      expiresAt: EXPIRES_AT,
+    });
+    // The group itself (a callback that named no participant) is another item.
+    expect(await store.get({ instanceId: key.instanceId, phone: group }, deadline())).toBeUndefined();
+    await store.clearPending(key, 1, deadline());
+    expect((await store.get(key, deadline()))?.pending).toEqual([]);
+  });
+
+  it('participants: the members of exactly that group (not the whole-group item, another group or instance), up to limit, across pages', async () => {
+    const group = newGroup();
+    const other = newGroup();
+    const instanceId = 'INSTANCEP';
+    const members = Array.from({ length: 150 }, (_, i) => `55119${String(i).padStart(8, '0')}`);
+    for (const participant of members)
+      expect(
+        await store.put(fullState({ instanceId, phone: group, participant }), [], undefined, deadline()),
+      ).toBe(true);
+    await store.put(fullState({ instanceId, phone: group }), [], undefined, deadline());
+    await store.put(
+      fullState({ instanceId, phone: other, participant: members[0] as string }),
+      [],
+      undefined,
+      deadline(),
+    );
+    await store.put(
+      fullState({ instanceId: 'INSTANCEQ', phone: group, participant: 'x' }),
+      [],
+      undefined,
+      deadline(),
+    );
+    await store.put(fullState({ instanceId, phone: '5511999990000' }), [], undefined, deadline());
+
+    const all = await store.participants(instanceId, group, 1_024, deadline());
+    expect(all.map((m) => m.state.participant).sort()).toEqual([...members].sort());
+    for (const m of all) {
+      expect(m.state).toMatchObject({ instanceId, phone: group, status: 'COMPOSING', sequence: 7 });
+      expect(m).toMatchObject({ version: 1, pending: [], expiresAt: EXPIRES_AT });
+    }
+    // More than one page (100 a page), cut at the limit.
+    expect(await store.participants(instanceId, group, 120, deadline())).toHaveLength(120);
+    expect(await store.participants(instanceId, group, 3, deadline())).toHaveLength(3);
+    expect(await store.participants(instanceId, newGroup(), 1_024, deadline())).toEqual([]);
+  });
+
+  it('an item written before sequences and groups (no `sequence`): read with sequence 0, no participant', async () => {
+    const chat = newChat();
+    await client.send(
+      new PutItemCommand({
+        TableName: TABLE,
+        Item: {
+          instanceId: { S: chat.instanceId },
+          chat: { S: chat.phone },
+          phone: { S: chat.phone },
+          status: { S: 'AVAILABLE' },
+          statusSince: { N: String(s(0)) },
+          online: { BOOL: true },
+          onlineSince: { N: String(s(0)) },
+          eventTime: { N: String(s(0)) },
+          lastEventId: { S: 'e0' },
+          version: { N: '3' },
+        },
+      }),
+    );
+    expect(await store.get(chat, deadline())).toStrictEqual({
+      state: {
+        ...chat,
+        status: 'AVAILABLE',
+        statusSince: s(0),
+        online: true,
+        onlineSince: s(0),
+        eventTime: s(0),
+        lastEventId: 'e0',
+        sequence: 0,
+      },
+      version: 3,
+      pending: [],
     });
   });
 });
@@ -347,11 +505,14 @@ interface Harness {
   readonly deps: StateDeps;
   readonly published: DerivedEvent[];
   readonly publishCalls: DerivedEvent[][];
-  readonly scheduled: Array<{ instanceId: string; phone: string; delaySeconds: number }>;
+  /** Expiry checks asked for: the chat's key (only its key fields) and the delay. */
+  readonly scheduled: Array<ChatKey & { delaySeconds: number }>;
   /** Derived events of every successful put (what the outbox committed to publish). */
   readonly committed: DerivedEvent[];
   clock: number;
   failPublish: number;
+  /** Next publishes put the events on the bus, then fail (the answer lost): published again later. */
+  failAfterPublish: number;
   failSchedule: number;
   /** Puts refused because another writer got there first. */
   conflicts: number;
@@ -365,6 +526,7 @@ function harness(options: { store?: PresenceStore; expiryMs?: number } = {}): Ha
     committed: [],
     clock: T0,
     failPublish: 0,
+    failAfterPublish: 0,
     failSchedule: 0,
     conflicts: 0,
     deps: undefined as unknown as StateDeps,
@@ -372,6 +534,7 @@ function harness(options: { store?: PresenceStore; expiryMs?: number } = {}): Ha
   const inner = options.store ?? store;
   const recording: PresenceStore = {
     get: (...args) => inner.get(...args),
+    participants: (...args) => inner.participants(...args),
     clearPending: (...args) => inner.clearPending(...args),
     async put(state, pending, expected, d) {
       const ok = await inner.put(state, pending, expected, d);
@@ -391,13 +554,23 @@ function harness(options: { store?: PresenceStore; expiryMs?: number } = {}): Ha
       }
       h.publishCalls.push([...events]);
       h.published.push(...events);
+      if (h.failAfterPublish > 0) {
+        h.failAfterPublish -= 1;
+        throw new Error('PutEvents: socket hang up');
+      }
     },
-    async scheduleExpiry(instanceId, phone, delaySeconds) {
+    async scheduleExpiry(key, delaySeconds) {
       if (h.failSchedule > 0) {
         h.failSchedule -= 1;
         throw new Error('SQS down');
       }
-      h.scheduled.push({ instanceId, phone, delaySeconds });
+      const { instanceId, phone, participant } = key;
+      h.scheduled.push({
+        instanceId,
+        phone,
+        ...(participant !== undefined && { participant }),
+        delaySeconds,
+      });
     },
   };
   return h;
@@ -437,11 +610,12 @@ describe('processPresence and processExpiry on dynalite', () => {
       'activity-stopped:typing:paused',
       'went-offline',
     ]);
-    const stored = await store.get(chat.instanceId, chat.phone, deadline());
+    expect(h.published.map((e) => e.sequence)).toEqual(seqs(s(0), 4));
+    const stored = await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline());
     expect(stored).toMatchObject({
       version: 4,
       pending: [],
-      state: { status: 'UNAVAILABLE', online: false },
+      state: { status: 'UNAVAILABLE', online: false, sequence: seq(s(0), 4) },
     });
     expect(h.committed).toEqual(h.published);
   });
@@ -459,7 +633,7 @@ describe('processPresence and processExpiry on dynalite', () => {
     expect(await processPresence(e1, h.deps, deadline())).toBe('older');
     expect(kinds(h.published)).toEqual(['came-online']);
     expect(h.scheduled).toEqual([]);
-    const stored = await store.get(chat.instanceId, chat.phone, deadline());
+    const stored = await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline());
     expect(stored).toMatchObject({ version: 2, state: { status: 'PAUSED', lastEventId: e3.id } });
   });
 
@@ -471,7 +645,7 @@ describe('processPresence and processExpiry on dynalite', () => {
     const paused = presence(chat, 'PAUSED', s(1));
     for (const e of [e1, composing, paused])
       expect(await processPresence(e, h.deps, deadline())).toBe('applied');
-    const before = await store.get(chat.instanceId, chat.phone, deadline());
+    const before = await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline());
     expect(before?.state).toMatchObject({ lastEventId: paused.id, eventTime: s(1) });
     expect([...(before?.state.recentEventIds ?? [])].sort()).toEqual([composing.id, paused.id].sort());
     expect([...((await rawItem(chat.instanceId, chat.phone))?.recentEventIds?.SS ?? [])].sort()).toEqual(
@@ -484,7 +658,7 @@ describe('processPresence and processExpiry on dynalite', () => {
     expect(await processPresence(paused, h.deps, deadline())).toBe('duplicate');
     expect(h.published).toHaveLength(published);
     expect(h.scheduled).toHaveLength(scheduled);
-    expect(await store.get(chat.instanceId, chat.phone, deadline())).toEqual(before);
+    expect(await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline())).toEqual(before);
     expect(kinds(h.published)).toEqual([
       'came-online',
       'activity-started:typing',
@@ -492,14 +666,24 @@ describe('processPresence and processExpiry on dynalite', () => {
     ]);
   });
 
-  it('an activity with no news expires after 25 s (the injected now), once', async () => {
+  it('an activity with no news expires after 25 s (the injected now), once; a check 1 ms early reschedules', async () => {
     const chat = newChat();
     const h = harness();
     await processPresence(presence(chat, 'COMPOSING', s(0)), h.deps, deadline());
     h.clock = s(0) + 24_999;
-    expect(await processExpiry(chat.instanceId, chat.phone, h.deps, deadline())).toBe('nothing-to-expire');
+    expect(await processExpiry({ instanceId: chat.instanceId, phone: chat.phone }, h.deps, deadline())).toBe(
+      'rescheduled',
+    );
+    // ceil(1 ms) + 2 s.
+    expect(h.scheduled).toEqual([
+      { ...chat, delaySeconds: 27 },
+      { ...chat, delaySeconds: 3 },
+    ]);
+    expect(h.published).toHaveLength(2);
     h.clock = s(0) + 25_000;
-    expect(await processExpiry(chat.instanceId, chat.phone, h.deps, deadline())).toBe('expired');
+    expect(await processExpiry({ instanceId: chat.instanceId, phone: chat.phone }, h.deps, deadline())).toBe(
+      'expired',
+    );
     expect(h.published.slice(2)).toEqual([
       {
         ...chat,
@@ -509,43 +693,89 @@ describe('processPresence and processExpiry on dynalite', () => {
         startedAt: s(0),
         at: s(0),
         durationMs: 0,
+        sequence: seq(s(0), 3),
       },
     ]);
-    const stored = await store.get(chat.instanceId, chat.phone, deadline());
+    const stored = await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline());
     expect(stored?.pending).toEqual([]);
     expect(stored?.state.activity).toBeUndefined();
+    expect(stored?.state.sequence).toBe(seq(s(0), 3));
     h.clock = s(0) + 90_000;
-    expect(await processExpiry(chat.instanceId, chat.phone, h.deps, deadline())).toBe('nothing-to-expire');
+    expect(await processExpiry({ instanceId: chat.instanceId, phone: chat.phone }, h.deps, deadline())).toBe(
+      'nothing-to-expire',
+    );
     expect(h.published).toHaveLength(3);
-    expect(h.scheduled).toHaveLength(1);
+    expect(h.scheduled).toHaveLength(2);
   });
 
   it('an expiry check of a chat never seen: unknown-chat', async () => {
     const chat = newChat();
     const h = harness();
-    expect(await processExpiry(chat.instanceId, chat.phone, h.deps, deadline())).toBe('unknown-chat');
+    expect(await processExpiry({ instanceId: chat.instanceId, phone: chat.phone }, h.deps, deadline())).toBe(
+      'unknown-chat',
+    );
     expect(h.published).toEqual([]);
   });
 
-  it('a refreshed COMPOSING postpones the expiry: the early check does nothing', async () => {
+  it('a refreshed COMPOSING postpones the expiry: the first check, early now, reschedules to the end of the window', async () => {
     const chat = newChat();
     const h = harness();
     await processPresence(presence(chat, 'COMPOSING', s(0)), h.deps, deadline());
+    h.clock = s(10);
     await processPresence(presence(chat, 'COMPOSING', s(10)), h.deps, deadline());
     // The first check arrives (scheduled at +27 s from the first COMPOSING).
     h.clock = s(27);
-    expect(await processExpiry(chat.instanceId, chat.phone, h.deps, deadline())).toBe('nothing-to-expire');
+    expect(await processExpiry({ instanceId: chat.instanceId, phone: chat.phone }, h.deps, deadline())).toBe(
+      'rescheduled',
+    );
     expect(h.published).toHaveLength(2);
+    // The window ends at s(35): 8 s left, plus 2.
+    expect(h.scheduled).toEqual([
+      { ...chat, delaySeconds: 27 },
+      { ...chat, delaySeconds: 27 },
+      { ...chat, delaySeconds: 10 },
+    ]);
     // The second one.
     h.clock = s(37);
-    expect(await processExpiry(chat.instanceId, chat.phone, h.deps, deadline())).toBe('expired');
+    expect(await processExpiry({ instanceId: chat.instanceId, phone: chat.phone }, h.deps, deadline())).toBe(
+      'expired',
+    );
     expect(h.published[2]).toMatchObject({
       kind: 'activity-stopped',
       reason: 'expired',
       startedAt: s(0),
       at: s(10),
       durationMs: 10_000,
+      sequence: seq(s(0), 3),
     });
+    // The rescheduled check (due at s(37) too) finds nothing left.
+    expect(await processExpiry({ instanceId: chat.instanceId, phone: chat.phone }, h.deps, deadline())).toBe(
+      'nothing-to-expire',
+    );
+    expect(h.published).toHaveLength(3);
+    expect(h.scheduled).toHaveLength(3);
+  });
+
+  it('a check that carries its news: superseded by a newer COMPOSING it stops at once (the newer one has its own); for its own news it reschedules', async () => {
+    const chat = newChat();
+    const h = harness();
+    const key = { instanceId: chat.instanceId, phone: chat.phone };
+    await processPresence(presence(chat, 'COMPOSING', s(0)), h.deps, deadline());
+    h.clock = s(10);
+    await processPresence(presence(chat, 'COMPOSING', s(10)), h.deps, deadline());
+    expect(h.scheduled).toHaveLength(2);
+    // The first COMPOSING's check, at s(27): the window of s(10) still runs, but that one scheduled its own.
+    h.clock = s(27);
+    expect(await processExpiry(key, h.deps, deadline(), s(0))).toBe('nothing-to-expire');
+    expect(h.scheduled).toHaveLength(2);
+    // The check of s(10) itself, arriving early (a clock ahead): checked again when its window ends.
+    h.clock = s(30);
+    expect(await processExpiry(key, h.deps, deadline(), s(10))).toBe('rescheduled');
+    expect(h.scheduled.at(-1)).toEqual({ ...chat, delaySeconds: 7 });
+    expect(h.published).toHaveLength(2);
+    h.clock = s(37);
+    expect(await processExpiry(key, h.deps, deadline(), s(10))).toBe('expired');
+    expect(h.published[2]).toMatchObject({ kind: 'activity-stopped', reason: 'expired', at: s(10) });
   });
 
   it('outbox: publish fails once → state written with pending; the retry publishes them once and clears', async () => {
@@ -554,7 +784,7 @@ describe('processPresence and processExpiry on dynalite', () => {
     const e1 = presence(chat, 'COMPOSING', s(0));
     h.failPublish = 1;
     await expect(processPresence(e1, h.deps, deadline())).rejects.toThrow('not accepted');
-    const written = await store.get(chat.instanceId, chat.phone, deadline());
+    const written = await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline());
     expect(written?.state).toMatchObject({ status: 'COMPOSING', activity: 'typing', lastEventId: e1.id });
     expect(kinds(written?.pending ?? [])).toEqual(['came-online', 'activity-started:typing']);
     expect(h.published).toEqual([]);
@@ -563,61 +793,85 @@ describe('processPresence and processExpiry on dynalite', () => {
     expect(await processPresence(e1, h.deps, deadline())).toBe('duplicate');
     expect(h.published).toEqual(written?.pending);
     expect(h.publishCalls).toHaveLength(1);
-    expect((await store.get(chat.instanceId, chat.phone, deadline()))?.pending).toEqual([]);
+    expect(
+      (await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline()))?.pending,
+    ).toEqual([]);
 
     // And again: nothing more.
     expect(await processPresence(e1, h.deps, deadline())).toBe('duplicate');
     expect(h.publishCalls).toHaveLength(1);
   });
 
-  it('outbox: the chat’s next event carries the earlier pending events and publishes them, first', async () => {
+  it('outbox: the chat’s next event publishes the earlier pending events first, then applies with its own', async () => {
     const chat = newChat();
     const h = harness();
     h.failPublish = 1;
     await expect(processPresence(presence(chat, 'AVAILABLE', s(0)), h.deps, deadline())).rejects.toThrow();
-    expect(kinds((await store.get(chat.instanceId, chat.phone, deadline()))?.pending ?? [])).toEqual([
-      'came-online',
-    ]);
+    expect(
+      kinds((await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline()))?.pending ?? []),
+    ).toEqual(['came-online']);
     expect(await processPresence(presence(chat, 'RECORDING', s(3)), h.deps, deadline())).toBe('applied');
     expect(kinds(h.published)).toEqual(['came-online', 'activity-started:recording']);
-    expect((await store.get(chat.instanceId, chat.phone, deadline()))?.pending).toEqual([]);
+    // Published apart: the earlier outbox first, then this event's own (its write held only those).
+    expect(h.publishCalls.map(kinds)).toEqual([['came-online'], ['activity-started:recording']]);
+    expect(kinds(h.committed)).toEqual(['came-online', 'activity-started:recording']);
+    expect(
+      (await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline()))?.pending,
+    ).toEqual([]);
   });
 
-  it('outbox: publish failing on consecutive events: the pending events accumulate, in order, until one succeeds', async () => {
+  it('outbox: publish failing on consecutive events: the next event is not applied until the earlier pending events are published; pending never holds more than one step', async () => {
     const chat = newChat();
     const h = harness();
     h.failPublish = 2;
-    await expect(processPresence(presence(chat, 'AVAILABLE', s(0)), h.deps, deadline())).rejects.toThrow();
-    await expect(processPresence(presence(chat, 'COMPOSING', s(1)), h.deps, deadline())).rejects.toThrow();
-    const written = await store.get(chat.instanceId, chat.phone, deadline());
-    expect(kinds(written?.pending ?? [])).toEqual(['came-online', 'activity-started:typing']);
+    const e1 = presence(chat, 'AVAILABLE', s(0));
+    const e2 = presence(chat, 'COMPOSING', s(1));
+    await expect(processPresence(e1, h.deps, deadline())).rejects.toThrow('not accepted');
+    // e2 first tries to publish e1's pending events: that fails too, and e2 is not applied (retried).
+    await expect(processPresence(e2, h.deps, deadline())).rejects.toThrow('not accepted');
+    const written = await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline());
+    expect(written).toMatchObject({ version: 1, state: { status: 'AVAILABLE', lastEventId: e1.id } });
+    expect(kinds(written?.pending ?? [])).toEqual(['came-online']);
     expect(h.published).toEqual([]);
+    // Not even its expiry check: nothing of e2 happened.
+    expect(h.scheduled).toEqual([]);
+    // SQS retries e2: the outbox goes first, then e2 applies.
+    expect(await processPresence(e2, h.deps, deadline())).toBe('applied');
+    expect(h.scheduled).toEqual([{ ...chat, delaySeconds: 28 }]);
     expect(await processPresence(presence(chat, 'PAUSED', s(2)), h.deps, deadline())).toBe('applied');
-    expect(kinds(h.published)).toEqual([
-      'came-online',
-      'activity-started:typing',
-      'activity-stopped:typing:paused',
+    expect(h.publishCalls.map(kinds)).toEqual([
+      ['came-online'],
+      ['activity-started:typing'],
+      ['activity-stopped:typing:paused'],
     ]);
-    expect(await store.get(chat.instanceId, chat.phone, deadline())).toMatchObject({
+    expect(h.published.map((e) => e.sequence)).toEqual(seqs(s(0), 3));
+    expect(await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline())).toMatchObject({
       version: 3,
       pending: [],
       state: { status: 'PAUSED' },
     });
   });
 
-  it('outbox: an expiry carries the pending events of a failed publish and publishes them, first', async () => {
+  it('outbox: an expiry check publishes the pending events of a failed publish first, then expires', async () => {
     const chat = newChat();
     const h = harness();
     h.failPublish = 1;
     await expect(processPresence(presence(chat, 'RECORDING', s(0)), h.deps, deadline())).rejects.toThrow();
     h.clock = s(30);
-    expect(await processExpiry(chat.instanceId, chat.phone, h.deps, deadline())).toBe('expired');
+    expect(await processExpiry({ instanceId: chat.instanceId, phone: chat.phone }, h.deps, deadline())).toBe(
+      'expired',
+    );
     expect(kinds(h.published)).toEqual([
       'came-online',
       'activity-started:recording',
       'activity-stopped:recording:expired',
     ]);
-    const stored = await store.get(chat.instanceId, chat.phone, deadline());
+    expect(h.publishCalls.map(kinds)).toEqual([
+      ['came-online', 'activity-started:recording'],
+      ['activity-stopped:recording:expired'],
+    ]);
+    expect(h.published.map((e) => e.sequence)).toEqual(seqs(s(0), 3));
+    const stored = await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline());
     expect(stored?.pending).toEqual([]);
     expect(stored?.state.activity).toBeUndefined();
   });
@@ -628,17 +882,23 @@ describe('processPresence and processExpiry on dynalite', () => {
     await processPresence(presence(chat, 'RECORDING', s(0)), h.deps, deadline());
     h.clock = s(30);
     h.failPublish = 1;
-    await expect(processExpiry(chat.instanceId, chat.phone, h.deps, deadline())).rejects.toThrow();
-    const written = await store.get(chat.instanceId, chat.phone, deadline());
+    await expect(
+      processExpiry({ instanceId: chat.instanceId, phone: chat.phone }, h.deps, deadline()),
+    ).rejects.toThrow();
+    const written = await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline());
     expect(written?.state.activity).toBeUndefined();
     expect(kinds(written?.pending ?? [])).toEqual(['activity-stopped:recording:expired']);
-    expect(await processExpiry(chat.instanceId, chat.phone, h.deps, deadline())).toBe('nothing-to-expire');
+    expect(await processExpiry({ instanceId: chat.instanceId, phone: chat.phone }, h.deps, deadline())).toBe(
+      'nothing-to-expire',
+    );
     expect(kinds(h.published)).toEqual([
       'came-online',
       'activity-started:recording',
       'activity-stopped:recording:expired',
     ]);
-    expect((await store.get(chat.instanceId, chat.phone, deadline()))?.pending).toEqual([]);
+    expect(
+      (await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline()))?.pending,
+    ).toEqual([]);
   });
 
   it('schedules the expiry check first: when it fails nothing is written', async () => {
@@ -647,12 +907,12 @@ describe('processPresence and processExpiry on dynalite', () => {
     h.failSchedule = 1;
     const e1 = presence(chat, 'COMPOSING', s(0));
     await expect(processPresence(e1, h.deps, deadline())).rejects.toThrow('SQS down');
-    expect(await store.get(chat.instanceId, chat.phone, deadline())).toBeUndefined();
+    expect(await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline())).toBeUndefined();
     expect(await processPresence(e1, h.deps, deadline())).toBe('applied');
     expect(h.scheduled).toHaveLength(1);
   });
 
-  it('scheduleExpiry: Math.ceil(expiryMs / 1000) + 2 seconds when an activity starts or refreshes, not otherwise', async () => {
+  it('scheduleExpiry: processed at once, Math.ceil(expiryMs / 1000) + 2 seconds when an activity starts or refreshes, not otherwise', async () => {
     for (const [expiryMs, delaySeconds] of [
       [25_000, 27],
       [10_000, 12],
@@ -675,6 +935,7 @@ describe('processPresence and processExpiry on dynalite', () => {
       ];
       for (const [status, at, schedules] of steps) {
         const before = h.scheduled.length;
+        h.clock = at;
         await processPresence(presence(chat, status, at), h.deps, deadline());
         expect(h.scheduled.length - before, `${status} at ${at - T0}`).toBe(schedules ? 1 : 0);
       }
@@ -682,12 +943,29 @@ describe('processPresence and processExpiry on dynalite', () => {
       const before = h.scheduled.length;
       await processPresence(presence(chat, 'COMPOSING', s(1)), h.deps, deadline());
       h.clock = s(100);
-      await processExpiry(chat.instanceId, chat.phone, h.deps, deadline());
+      await processExpiry({ instanceId: chat.instanceId, phone: chat.phone }, h.deps, deadline());
       expect(h.scheduled.length).toBe(before);
-      expect(h.scheduled.every((call) => call.delaySeconds === delaySeconds)).toBe(true);
-      expect(
-        h.scheduled.every((call) => call.instanceId === chat.instanceId && call.phone === chat.phone),
-      ).toBe(true);
+      expect(h.scheduled).toEqual(Array.from({ length: 5 }, () => ({ ...chat, delaySeconds })));
+    }
+  });
+
+  it('scheduleExpiry: counted from the news, not from when it is processed: max(1, ceil((news + expiry − now) / 1000) + 2)', async () => {
+    for (const [expiryMs, lateMs, delaySeconds] of [
+      [25_000, 0, 27],
+      [25_000, 400, 27], // 24.6 s left: 25 + 2
+      [25_000, 10_000, 17],
+      [25_500, 10_000, 18],
+      [25_000, 24_000, 3],
+      [25_000, 25_000, 2],
+      [25_000, 26_500, 1], // -1.5 s: ceil = -1, + 2
+      [25_000, 40_000, 1], // long past: at least one second
+      [25_000, -3_000, 30], // processed before its own time (a clock behind)
+    ] as const) {
+      const chat = newChat();
+      const h = harness({ expiryMs });
+      h.clock = s(5) + lateMs;
+      expect(await processPresence(presence(chat, 'RECORDING', s(5)), h.deps, deadline())).toBe('applied');
+      expect(h.scheduled, `${expiryMs} ${lateMs}`).toEqual([{ ...chat, delaySeconds }]);
     }
   });
 
@@ -700,8 +978,8 @@ describe('processPresence and processExpiry on dynalite', () => {
     });
     return {
       ...store,
-      async get(instanceId, phone, d) {
-        const result = await store.get(instanceId, phone, d);
+      async get(key, d) {
+        const result = await store.get(key, d);
         if (arrived < parties) {
           arrived += 1;
           if (arrived === parties) release();
@@ -722,7 +1000,7 @@ describe('processPresence and processExpiry on dynalite', () => {
       const outcomes = await Promise.all(pair.map((e) => processPresence(e, h.deps, deadline())));
       expect(outcomes).toContain('applied');
       expect(h.conflicts).toBe(1);
-      const stored = await store.get(chat.instanceId, chat.phone, deadline());
+      const stored = await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline());
       expect(stored?.state).toMatchObject({ status: 'COMPOSING', lastEventId: newer.id, activity: 'typing' });
       expect(stored?.pending).toEqual([]);
       // Every derived event a successful write committed was published (at least once).
@@ -746,14 +1024,14 @@ describe('processPresence and processExpiry on dynalite', () => {
       const h = harness();
       const events = [presence(chat, 'COMPOSING', s(0)), presence(chat, 'PAUSED', s(4))];
       await Promise.all(events.map((e) => processPresence(e, h.deps, deadline())));
-      const stored = await store.get(chat.instanceId, chat.phone, deadline());
+      const stored = await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline());
       expect(stored?.state.lastEventId).toBe(events[1]?.id);
       expect(stored?.pending).toEqual([]);
       for (const event of h.committed) expect(h.published).toContainEqual(event);
     }
   });
 
-  it('a concurrent writer holding a publish: the other writer carries its pending events along and publishes them', async () => {
+  it('a concurrent writer holding a publish: the other writer publishes its pending events before applying its own', async () => {
     const chat = newChat();
     // Writer A commits, then stalls in publish; writer B reads A's version with its pending events.
     let releaseA: () => void = () => {};
@@ -774,16 +1052,19 @@ describe('processPresence and processExpiry on dynalite', () => {
     const first = processPresence(e1, slowA, deadline());
     // Wait until A has written.
     for (;;) {
-      if ((await store.get(chat.instanceId, chat.phone, deadline())) !== undefined) break;
+      if ((await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline())) !== undefined)
+        break;
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     expect(await processPresence(e2, b.deps, deadline())).toBe('applied');
     expect(kinds(b.published)).toEqual(['came-online', 'went-offline']);
+    expect(b.publishCalls.map(kinds)).toEqual([['came-online'], ['went-offline']]);
+    expect(kinds(b.committed)).toEqual(['went-offline']);
     releaseA();
     expect(await first).toBe('applied');
     // At least once: A publishes its own events too, late.
     for (const event of a.committed) expect(a.published).toContainEqual(event);
-    const stored = await store.get(chat.instanceId, chat.phone, deadline());
+    const stored = await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline());
     // A's late clear of its own version must not remove anything of B's version.
     expect(stored).toMatchObject({ version: 2, pending: [], state: { status: 'UNAVAILABLE' } });
   });
@@ -811,7 +1092,9 @@ describe('processPresence and processExpiry on dynalite', () => {
     ).catch((error: Error) => `${error.name}: ${error.message}`);
     expect(outcome).toBe('applied');
     expect(kinds(h.published)).toEqual(['came-online']);
-    expect((await store.get(chat.instanceId, chat.phone, deadline()))?.state).toMatchObject({
+    expect(
+      (await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline()))?.state,
+    ).toMatchObject({
       status: 'AVAILABLE',
       lastSeen: null,
     });
@@ -821,7 +1104,7 @@ describe('processPresence and processExpiry on dynalite', () => {
   // A writer that read a version and then lost the race to a concurrent writer whose publish failed must
   // carry that writer's pending events along, not overwrite them: otherwise the subscribers would get
   // "typing stopped" but never "typing started".
-  it('pending events of a concurrent writer whose publish failed are carried along, not overwritten', async () => {
+  it('pending events of a concurrent writer whose publish failed are published before the other writer applies, not overwritten', async () => {
     const chat = newChat();
     const e1 = presence(chat, 'AVAILABLE', s(0));
     const e3 = presence(chat, 'COMPOSING', s(1));
@@ -830,7 +1113,8 @@ describe('processPresence and processExpiry on dynalite', () => {
     const w1 = harness();
     w1.failPublish = 1;
     await expect(processPresence(e1, w1.deps, deadline())).rejects.toThrow();
-    // W2 (e2) reads v1; before it writes, W3 (e3) commits v2 (carrying v1's pending) and fails to publish.
+    // W2 (e2) publishes v1's pending and reads v1 again; before it writes, W3 (e3) commits v2 and fails
+    // to publish.
     const w3 = harness();
     w3.failPublish = 1;
     let hook: (() => Promise<unknown>) | undefined = () =>
@@ -848,14 +1132,17 @@ describe('processPresence and processExpiry on dynalite', () => {
     expect(await processPresence(e2, w2.deps, deadline())).toBe('applied');
     expect(hook).toBeUndefined();
     expect(w2.conflicts).toBe(1);
-    expect(kinds(w3.committed)).toEqual(['came-online', 'activity-started:typing']);
-    // W2's write holds everything still pending, then its own events; all of it published, in order.
-    expect(kinds(w2.published)).toEqual([
-      'came-online',
-      'activity-started:typing',
-      'activity-stopped:typing:paused',
+    // W3's write held its own events only (v1's were published by then).
+    expect(kinds(w3.committed)).toEqual(['activity-started:typing']);
+    // W2 publishes v1's pending, then (after the conflict) v2's, then writes and publishes its own.
+    expect(w2.publishCalls.map(kinds)).toEqual([
+      ['came-online'],
+      ['activity-started:typing'],
+      ['activity-stopped:typing:paused'],
     ]);
-    expect(await store.get(chat.instanceId, chat.phone, deadline())).toMatchObject({
+    expect(kinds(w2.committed)).toEqual(['activity-stopped:typing:paused']);
+    expect(w2.published.map((e) => e.sequence)).toEqual(seqs(s(0), 3));
+    expect(await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline())).toMatchObject({
       version: 3,
       pending: [],
       state: { status: 'PAUSED', lastEventId: e2.id },
@@ -865,5 +1152,333 @@ describe('processPresence and processExpiry on dynalite', () => {
     const published = [...w1.published, ...w2.published, ...w3.published];
     for (const event of [...w1.committed, ...w2.committed, ...w3.committed])
       expect(published).toContainEqual(event);
+  });
+
+  it('sequence: per chat, from the time of its first derived event, one more per derived event (expiries included); an event published again keeps its sequence', async () => {
+    const chat = newChat();
+    const other = newChat();
+    const h = harness();
+    const e2 = presence(chat, 'COMPOSING', s(1));
+    expect(await processPresence(presence(chat, 'AVAILABLE', s(0)), h.deps, deadline())).toBe('applied');
+    expect(await processPresence(presence(other, 'RECORDING', s(0)), h.deps, deadline())).toBe('applied');
+    // Accepted by the bus, but the answer is lost: the retry publishes it again, as it was.
+    h.failAfterPublish = 1;
+    await expect(processPresence(e2, h.deps, deadline())).rejects.toThrow('socket hang up');
+    expect(await processPresence(e2, h.deps, deadline())).toBe('duplicate');
+    expect(await processPresence(presence(chat, 'PAUSED', s(3)), h.deps, deadline())).toBe('applied');
+    expect(await processPresence(presence(chat, 'COMPOSING', s(5)), h.deps, deadline())).toBe('applied');
+    h.clock = s(30);
+    expect(await processExpiry(chat, h.deps, deadline())).toBe('expired');
+    expect(await processExpiry(other, h.deps, deadline())).toBe('expired');
+    expect(await processPresence(presence(chat, 'UNAVAILABLE', s(31)), h.deps, deadline())).toBe('applied');
+
+    const ofChat = h.published.filter((e) => e.phone === chat.phone);
+    expect(ofChat.map((e) => [kinds([e])[0], e.sequence])).toEqual([
+      ['came-online', seq(s(0), 1)],
+      ['activity-started:typing', seq(s(0), 2)],
+      ['activity-started:typing', seq(s(0), 2)], // published again: the same event
+      ['activity-stopped:typing:paused', seq(s(0), 3)],
+      ['activity-started:typing', seq(s(0), 4)],
+      ['activity-stopped:typing:expired', seq(s(0), 5)],
+      ['went-offline', seq(s(0), 6)],
+    ]);
+    expect(ofChat[2]).toEqual(ofChat[1]);
+    expect(
+      h.published.filter((e) => e.phone === other.phone).map((e) => [kinds([e])[0], e.sequence]),
+    ).toEqual([
+      ['came-online', seq(s(0), 1)],
+      ['activity-started:recording', seq(s(0), 2)],
+      ['activity-stopped:recording:expired', seq(s(0), 3)],
+    ]);
+    expect((await store.get(chat, deadline()))?.state.sequence).toBe(seq(s(0), 6));
+    expect((await rawItem(chat.instanceId, chat.phone))?.sequence).toEqual({ N: String(seq(s(0), 6)) });
+  });
+
+  it('EventBridge down for 2,000 consecutive COMPOSING/PAUSED events: pending never holds more than one step; after recovery all of it is published once, in sequence', async () => {
+    const chat = newChat();
+    const h = harness();
+    const events = Array.from({ length: 2_000 }, (_, i) =>
+      presence(chat, i % 2 === 0 ? 'COMPOSING' : 'PAUSED', s(i)),
+    );
+    h.failPublish = Number.POSITIVE_INFINITY;
+    let most = 0;
+    for (const event of events) {
+      h.clock = event.time;
+      await expect(processPresence(event, h.deps, deadline())).rejects.toThrow('not accepted');
+      const pending = JSON.parse(
+        (await rawItem(chat.instanceId, chat.phone))?.pending?.S ?? '[]',
+      ) as unknown[];
+      most = Math.max(most, pending.length);
+      expect(pending.length).toBeLessThanOrEqual(4);
+    }
+    // Only the first event was applied; every later one waits (SQS retries it) behind the outbox.
+    expect(most).toBe(2);
+    expect(await store.get(chat, deadline())).toMatchObject({
+      version: 1,
+      state: { status: 'COMPOSING', lastEventId: events[0]?.id, sequence: seq(s(0), 2) },
+    });
+    expect(kinds((await store.get(chat, deadline()))?.pending ?? [])).toEqual([
+      'came-online',
+      'activity-started:typing',
+    ]);
+    expect(h.published).toEqual([]);
+
+    // EventBridge is back; SQS delivers the events again, in order.
+    h.failPublish = 0;
+    for (const event of events) {
+      h.clock = event.time;
+      expect(await processPresence(event, h.deps, deadline())).toBe(
+        event === events[0] ? 'duplicate' : 'applied',
+      );
+    }
+    // came-online, then a start and a stop per pair: 1 + 2,000 events, each published once, in order.
+    expect(h.published).toHaveLength(2_001);
+    expect(h.published.map((e) => e.sequence)).toEqual(seqs(s(0), 2_001));
+    expect(kinds(h.published.slice(0, 4))).toEqual([
+      'came-online',
+      'activity-started:typing',
+      'activity-stopped:typing:paused',
+      'activity-started:typing',
+    ]);
+    expect(h.committed).toEqual(h.published);
+    expect(await store.get(chat, deadline())).toMatchObject({
+      version: 2_000,
+      pending: [],
+      state: { status: 'PAUSED', sequence: seq(s(0), 2_001) },
+    });
+  }, 120_000);
+
+  it('an early expiry check reschedules itself for the rest of the window; the rescheduled one expires it', async () => {
+    const chat = newChat();
+    const h = harness();
+    await processPresence(presence(chat, 'COMPOSING', s(0)), h.deps, deadline());
+    const before = await store.get(chat, deadline());
+    // 15 s of the window left (a clock ahead, or a delay cut short): 15 + 2.
+    h.clock = s(10);
+    expect(await processExpiry(chat, h.deps, deadline())).toBe('rescheduled');
+    expect(h.scheduled).toEqual([
+      { ...chat, delaySeconds: 27 },
+      { ...chat, delaySeconds: 17 },
+    ]);
+    // Nothing written, nothing published.
+    expect(await store.get(chat, deadline())).toEqual(before);
+    expect(h.published).toHaveLength(2);
+    // 0.5 s left.
+    h.clock = s(24) + 500;
+    expect(await processExpiry(chat, h.deps, deadline())).toBe('rescheduled');
+    expect(h.scheduled.at(-1)).toEqual({ ...chat, delaySeconds: 3 });
+    // The rescheduled check, when it comes.
+    h.clock = s(27) + 500;
+    expect(await processExpiry(chat, h.deps, deadline())).toBe('expired');
+    expect(h.published.at(-1)).toEqual({
+      ...chat,
+      kind: 'activity-stopped',
+      activity: 'typing',
+      reason: 'expired',
+      startedAt: s(0),
+      at: s(0),
+      durationMs: 0,
+      sequence: seq(s(0), 3),
+    });
+    // Nothing running any more: checks stop, none scheduled.
+    expect(await processExpiry(chat, h.deps, deadline())).toBe('nothing-to-expire');
+    expect(h.scheduled).toHaveLength(3);
+  });
+
+  it('an early expiry check of a group participant reschedules with the participant', async () => {
+    const group = newGroup();
+    const member = { instanceId: 'INSTANCEA', phone: group, participant: '5511977776666' };
+    const h = harness();
+    await processPresence(presence(member, 'RECORDING', s(0)), h.deps, deadline());
+    h.clock = s(20);
+    expect(await processExpiry(member, h.deps, deadline())).toBe('rescheduled');
+    expect(h.scheduled).toEqual([
+      { ...member, delaySeconds: 27 },
+      { ...member, delaySeconds: 7 },
+    ]);
+    // The group itself is another chat.
+    expect(await processExpiry({ instanceId: 'INSTANCEA', phone: group }, h.deps, deadline())).toBe(
+      'unknown-chat',
+    );
+    h.clock = s(25);
+    expect(await processExpiry(member, h.deps, deadline())).toBe('expired');
+    expect(h.published.at(-1)).toMatchObject({ ...member, kind: 'activity-stopped', sequence: seq(s(0), 3) });
+  });
+
+  it('publish: false (a replayed event) updates the state and derives nothing into the outbox; the sequence still counts', async () => {
+    const chat = newChat();
+    const h = harness();
+    for (const [status, at] of [
+      ['AVAILABLE', s(0)],
+      ['UNAVAILABLE', s(5)],
+    ] as const) {
+      h.clock = at;
+      expect(await processPresence(presence(chat, status, at), h.deps, deadline(), { publish: false })).toBe(
+        'applied',
+      );
+      expect((await rawItem(chat.instanceId, chat.phone))?.pending).toBeUndefined();
+    }
+    expect(h.published).toEqual([]);
+    expect(h.committed).toEqual([]);
+    expect(await store.get(chat, deadline())).toMatchObject({
+      version: 2,
+      pending: [],
+      state: { status: 'UNAVAILABLE', online: false, offlineSince: s(5), sequence: seq(s(0), 2) },
+    });
+    // Live again: numbered after what the replay counted.
+    expect(await processPresence(presence(chat, 'AVAILABLE', s(9)), h.deps, deadline())).toBe('applied');
+    expect(h.published).toEqual([{ ...chat, kind: 'came-online', at: s(9), sequence: seq(s(0), 3) }]);
+  });
+
+  it('publish: false still publishes what an earlier delivery left pending first (it is not the replay’s)', async () => {
+    const chat = newChat();
+    const h = harness();
+    h.failPublish = 1;
+    await expect(processPresence(presence(chat, 'AVAILABLE', s(0)), h.deps, deadline())).rejects.toThrow();
+    expect(
+      await processPresence(presence(chat, 'UNAVAILABLE', s(3)), h.deps, deadline(), { publish: false }),
+    ).toBe('applied');
+    expect(h.publishCalls.map(kinds)).toEqual([['came-online']]);
+    expect(await store.get(chat, deadline())).toMatchObject({
+      pending: [],
+      state: { status: 'UNAVAILABLE' },
+    });
+  });
+
+  it('group: A typing, B pausing then leaving: A’s typing goes on; one item per participant', async () => {
+    const group = newGroup();
+    const a = { instanceId: 'INSTANCEA', phone: group, participant: '5511911110000' };
+    const b = { instanceId: 'INSTANCEA', phone: group, participant: '5511922220000' };
+    const h = harness();
+    for (const [who, status, at] of [
+      [a, 'COMPOSING', s(0)],
+      [b, 'PAUSED', s(1)],
+      [b, 'UNAVAILABLE', s(2)],
+    ] as const) {
+      h.clock = at;
+      expect(await processPresence(presence(who, status, at), h.deps, deadline())).toBe('applied');
+    }
+    expect(h.published).toEqual([
+      { ...a, kind: 'came-online', at: s(0), sequence: seq(s(0), 1) },
+      { ...a, kind: 'activity-started', activity: 'typing', at: s(0), sequence: seq(s(0), 2) },
+      { ...b, kind: 'came-online', at: s(1), sequence: seq(s(1), 1) },
+      { ...b, kind: 'went-offline', onlineSince: s(1), at: s(2), durationMs: 1_000, sequence: seq(s(1), 2) },
+    ]);
+    expect(h.scheduled).toEqual([{ ...a, delaySeconds: 27 }]);
+    expect((await store.get(a, deadline()))?.state).toMatchObject({ ...a, activity: 'typing', online: true });
+    expect((await store.get(b, deadline()))?.state).toMatchObject({ ...b, online: false });
+    expect((await store.get(b, deadline()))?.state.activity).toBeUndefined();
+    expect((await rawItem('INSTANCEA', `${group}#${a.participant}`))?.participant).toEqual({
+      S: a.participant,
+    });
+    expect(await store.get({ instanceId: 'INSTANCEA', phone: group }, deadline())).toBeUndefined();
+    const members = await store.participants('INSTANCEA', group, 10, deadline());
+    expect(members.map((m) => m.state.participant).sort()).toEqual([a.participant, b.participant].sort());
+  });
+});
+
+// --- Fixed defects, found while testing the refactor ----------------------------------------------
+
+describe('replays and chats that come back', () => {
+  // A replayed COMPOSING used to publish nothing but still schedule an expiry check, which then
+  // published an activity-stopped whose activity-started was never published. A replay now keeps no
+  // activity at all (one from the past has long expired).
+  it('a replayed COMPOSING leads to no derived event at all: no expiry check, and the state keeps no activity', async () => {
+    const chat = newChat();
+    const h = harness();
+    h.clock = s(600); // the replay runs ten minutes after the event
+    expect(
+      await processPresence(presence(chat, 'COMPOSING', s(0)), h.deps, deadline(), { publish: false }),
+    ).toBe('applied');
+    expect(h.published).toEqual([]);
+    expect(h.committed).toEqual([]);
+    expect(h.scheduled).toEqual([]);
+    const stored = await store.get(chat, deadline());
+    expect(stored).toMatchObject({
+      version: 1,
+      pending: [],
+      state: { status: 'COMPOSING', online: true, onlineSince: s(0), eventTime: s(0) },
+    });
+    expect(stored?.state.activity).toBeUndefined();
+    expect(stored?.state.activitySince).toBeUndefined();
+    expect(stored?.state.activityLastNews).toBeUndefined();
+    const raw = await rawItem(chat.instanceId, chat.phone);
+    expect(raw?.activity).toBeUndefined();
+    expect(raw?.activitySince).toBeUndefined();
+    expect(raw?.activityLastNews).toBeUndefined();
+    // Even an expiry check that came anyway (an earlier one, say) finds nothing to end.
+    h.clock = s(900);
+    expect(await processExpiry(chat, h.deps, deadline())).toBe('nothing-to-expire');
+    expect(h.published).toEqual([]);
+    expect(h.scheduled).toEqual([]);
+    // A live COMPOSING afterwards starts a typing of its own (and its check), numbered after the replay.
+    expect(await processPresence(presence(chat, 'COMPOSING', s(900)), h.deps, deadline())).toBe('applied');
+    expect(h.published).toEqual([
+      { ...chat, kind: 'activity-started', activity: 'typing', at: s(900), sequence: seq(s(0), 3) },
+    ]);
+    expect(h.scheduled).toEqual([{ ...chat, delaySeconds: 27 }]);
+  });
+
+  it('a replayed COMPOSING over a stored typing drops it too: nothing scheduled, nothing published', async () => {
+    const chat = newChat();
+    const h = harness();
+    const state: ChatState = {
+      ...chat,
+      status: 'COMPOSING',
+      statusSince: s(0),
+      online: true,
+      onlineSince: s(0),
+      activity: 'typing',
+      activitySince: s(0),
+      activityLastNews: s(0),
+      eventTime: s(0),
+      lastEventId: 'stored',
+      sequence: seq(s(0), 2),
+    };
+    expect(await store.put(state, [], undefined, deadline())).toBe(true);
+    h.clock = s(600);
+    expect(
+      await processPresence(presence(chat, 'COMPOSING', s(5)), h.deps, deadline(), { publish: false }),
+    ).toBe('applied');
+    expect(h.published).toEqual([]);
+    expect(h.scheduled).toEqual([]);
+    const stored = await store.get(chat, deadline());
+    expect(stored?.state).toMatchObject({ status: 'COMPOSING', eventTime: s(5), sequence: seq(s(0), 2) });
+    expect(stored?.state.activity).toBeUndefined();
+    expect(stored?.state.activityLastNews).toBeUndefined();
+  });
+
+  // When DynamoDB's TTL deletes an idle chat (IDLE_DAYS), its numbering used to start again at 1; a
+  // subscriber that follows the schema ("keep the highest sequence seen per chat and ignore any event at
+  // or below it") then dropped the chat's events. A chat's numbering now starts at the time of its
+  // first derived event.
+  it('a chat that comes back after its item expired is numbered above what subscribers saw', async () => {
+    const chat = newChat();
+    const h = harness();
+    for (const [status, at] of [
+      ['AVAILABLE', s(0)],
+      ['UNAVAILABLE', s(1)],
+      ['AVAILABLE', s(2)],
+      ['UNAVAILABLE', s(3)],
+    ] as const)
+      expect(await processPresence(presence(chat, status, at), h.deps, deadline())).toBe('applied');
+    expect(h.published.map((e) => e.sequence)).toEqual(seqs(s(0), 4));
+    const highest = Math.max(...h.published.map((e) => e.sequence));
+    // What the TTL does, 30 days later.
+    await client.send(
+      new DeleteItemCommand({
+        TableName: TABLE,
+        Key: { instanceId: { S: chat.instanceId }, chat: { S: chat.phone } },
+      }),
+    );
+    expect(await store.get(chat, deadline())).toBeUndefined();
+    h.clock = s(31 * 86_400);
+    expect(await processPresence(presence(chat, 'COMPOSING', h.clock), h.deps, deadline())).toBe('applied');
+    expect(h.published.slice(4)).toEqual([
+      { ...chat, kind: 'came-online', at: h.clock, sequence: h.clock },
+      { ...chat, kind: 'activity-started', activity: 'typing', at: h.clock, sequence: h.clock + 1 },
+    ]);
+    expect(h.published[4]?.sequence).toBeGreaterThan(highest);
+    expect((await store.get(chat, deadline()))?.state.sequence).toBe(h.clock + 1);
   });
 });

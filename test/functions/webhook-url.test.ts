@@ -1,6 +1,8 @@
 /** `npm run webhook-url`: an instance's full webhook URL, for registering it by hand. */
+import { rmSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { webhookUrl } from '../../functions/local/webhook-url.ts';
+import { localStateFile } from '../../functions/local/server.ts';
+import { HELP, webhookUrl } from '../../functions/local/webhook-url.ts';
 import { deriveInstanceSecret } from '../../functions/shared/webhook-secret.ts';
 
 const MASTER = 'url-master-0123456789abcdefghijklmnopqrs';
@@ -33,11 +35,53 @@ describe('webhook-url', () => {
   });
 
   it.each([
-    [['bad id'], {}, /^usage: npm run -s webhook-url/],
+    [['bad id'], {}, /^"bad id" is not a Z-API instance id[\s\S]*\nusage: npm run -s webhook-url/],
     [['INST1'], {}, /^no base URL: give --base-url or set WEBHOOK_BASE_URL/],
     [['INST1', '--base-url', 'ftp://x'], {}, /--base-url must be a URL like https:\/\/host/],
     [['INST1', '--base-url', BASE], { WEBHOOK_SECRET: 'short' }, /^WEBHOOK_SECRET holds 5 characters/],
   ])('explains what is wrong: %j', async (argv, env, message) => {
     await expect(webhookUrl(argv, env, async () => MASTER)).rejects.toThrow(message);
+  });
+});
+
+describe('webhook-url: help, mistakes, and the local receiver', () => {
+  const ssmMustNotBeAsked = async (): Promise<string> => {
+    throw new Error('SSM must not be asked');
+  };
+
+  it('prints its options for --help and -h', async () => {
+    for (const flag of ['--help', '-h']) {
+      const text = await webhookUrl([flag], {}, ssmMustNotBeAsked);
+      expect(text).toBe(HELP);
+      for (const option of ['--base-url', '--parameter', '--stage', '--local', '--help'])
+        expect(text).toContain(option);
+    }
+  });
+
+  it('names what is wrong: an unknown option, no instance, a bad instance id', async () => {
+    await expect(webhookUrl(['INST1', '--base', BASE], {}, ssmMustNotBeAsked)).rejects.toThrow(
+      /Unknown option '--base'[\s\S]*\nusage: npm run -s webhook-url -- <INSTANCE_ID>/,
+    );
+    await expect(webhookUrl([], {}, ssmMustNotBeAsked)).rejects.toThrow(/^no instance id given\nusage:/);
+    await expect(webhookUrl(['bad/id'], {}, ssmMustNotBeAsked)).rejects.toThrow(
+      /^"bad\/id" is not a Z-API instance id \(letters, digits, - and _\)\nusage:/,
+    );
+  });
+
+  it('--local: the master `npm start` generated and its address, no SSM', async () => {
+    const port = 40_000 + Math.floor(Math.random() * 20_000);
+    const file = localStateFile(port);
+    writeFileSync(file, JSON.stringify({ master: MASTER }), { mode: 0o600 });
+    try {
+      const url = await webhookUrl(['LOCAL', '--local'], { PORT: String(port) }, ssmMustNotBeAsked);
+      expect(url).toBe(
+        `http://127.0.0.1:${port}/instances/LOCAL/presence?secret=${deriveInstanceSecret(MASTER, 'LOCAL')}`,
+      );
+    } finally {
+      rmSync(file, { force: true });
+    }
+    await expect(webhookUrl(['LOCAL', '--local'], { PORT: String(port) }, ssmMustNotBeAsked)).rejects.toThrow(
+      `no master from \`npm start\` on port ${port}: start it first, or set WEBHOOK_SECRET`,
+    );
   });
 });

@@ -144,6 +144,10 @@ describe('loadConfig: defaults', () => {
       currentPaymentStatuses: ['PAID', 'TRIAL'],
       zapiBaseUrl: 'https://zapi.example.com/api',
     });
+    expect(from({ currentPaymentStatuses: ['PAID', 'TRIAL'] }).currentPaymentStatuses).toEqual([
+      'PAID',
+      'TRIAL',
+    ]);
   });
 });
 
@@ -170,8 +174,22 @@ describe('loadConfig: instanceId', () => {
     expect(onlyProblem({ instanceId: 'A'.repeat(65) })).toMatch(/^instanceId: "A{65}"/);
   });
 
-  it('refuses a list given as anything but text', () => {
-    expect(onlyProblem({ instanceId: ['A'] })).toMatch(/^instanceId: expected a string, got \["A"\]/);
+  it('takes a JSON array from cdk.json as the comma-separated list, and refuses any other shape', () => {
+    expect(from({ instanceId: ['A', ' B ', 'A'] }).instanceIds).toEqual(['A', 'B']);
+    expect(from({ instanceId: ['A,B', 'C'] }).instanceIds).toEqual(['A', 'B', 'C']);
+    expect(from({ instanceId: [] }).instanceIds).toEqual([]);
+    expect(onlyProblem({ instanceId: [['A']] })).toMatch(/^instanceId: expected a string, got \[\["A"\]\]/);
+    expect(onlyProblem({ instanceId: [{ id: 'A' }] })).toMatch(
+      /^instanceId: expected a string, got \[\{"id":"A"\}\]/,
+    );
+    expect(onlyProblem({ instanceId: { A: true } })).toMatch(
+      /^instanceId: expected a string, got \{"A":true\}/,
+    );
+    // A setting that is not a list takes no array.
+    expect(onlyProblem({ eventBusName: ['a', 'b'] })).toMatch(
+      /^eventBusName: expected a string, got \["a","b"\]/,
+    );
+    expect(onlyProblem({ instanceId: [['A']] })).toContain('in cdk.json also ["ID1", "ID2"]');
   });
 });
 
@@ -500,6 +518,8 @@ describe('loadConfig: stage', () => {
   });
 
   it('deploys a stage side by side: its own stack name, parameters under /zapi-<stage>/, metrics namespace', () => {
+    // The example names the stage's own parameter path, never one under the default /zapi/ fleet path.
+    expect(example('stage')).toContain('under /zapi-staging/)');
     const config = from({ stage: ' staging ' });
     expect(config).toMatchObject({
       stage: 'staging',
@@ -636,9 +656,13 @@ describe('loadConfig: subscriberAccountIds', () => {
     expect(from({ subscriberAccountIds: '', eventBusArn: ARN }).subscriberAccountIds).toEqual([]);
   });
 
-  it('refuses a list given as anything but text', () => {
-    expect(onlyProblem({ subscriberAccountIds: ['210987654321'] })).toMatch(
-      /^subscriberAccountIds: expected a string, got \["210987654321"\]/,
+  it('takes a JSON array from cdk.json, and refuses any other shape', () => {
+    expect(from({ subscriberAccountIds: ['210987654321', 210987654322] }).subscriberAccountIds).toEqual([
+      '210987654321',
+      '210987654322',
+    ]);
+    expect(onlyProblem({ subscriberAccountIds: [true] })).toMatch(
+      /^subscriberAccountIds: expected a string, got \[true\]/,
     );
   });
 });

@@ -7,7 +7,7 @@ import {
   DERIVED_EVENT_SOURCE,
   EVENT_SOURCE,
 } from '../../functions/shared/presence-contract.ts';
-import { STATE_ENV } from '../../functions/shared/presence-state-settings.ts';
+import { STATE_ENV, TABLE_ATTRIBUTES } from '../../functions/shared/presence-state-settings.ts';
 import { buildApp, synth } from '../support/synth.ts';
 
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown>; DependsOn?: string[] }>;
@@ -35,11 +35,16 @@ describe('presence store (presenceStore=true)', () => {
     expect(plain.findOutputs('PresenceTableName')).toEqual({});
   });
 
-  it('keeps one item per chat: on-demand, point-in-time recovery, TTL', () => {
+  it('keeps one item per chat (or group participant: sort key `chat`): on-demand, point-in-time recovery, TTL', () => {
+    expect(TABLE_ATTRIBUTES).toEqual({ partitionKey: 'instanceId', sortKey: 'chat', ttl: 'expiresAt' });
     template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
       KeySchema: [
         { AttributeName: 'instanceId', KeyType: 'HASH' },
-        { AttributeName: 'phone', KeyType: 'RANGE' },
+        { AttributeName: 'chat', KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: [
+        { AttributeName: 'instanceId', AttributeType: 'S' },
+        { AttributeName: 'chat', AttributeType: 'S' },
       ],
       BillingMode: 'PAY_PER_REQUEST',
       TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
@@ -65,6 +70,8 @@ describe('presence store (presenceStore=true)', () => {
           },
         },
         SqsManagedSseEnabled: true,
+        // Six times the state function's 30 s timeout.
+        VisibilityTimeout: 180,
       });
     }
   });
@@ -113,6 +120,18 @@ describe('presence store (presenceStore=true)', () => {
       'dynamodb:UpdateItem',
     ]);
     expect(actions).not.toContain('dynamodb:Scan');
+    expect(functions[state]?.Properties.Timeout).toBe(30);
+    // It puts derived events only (never raw presence, which its own rule would feed back to it).
+    const putEvents = statements.filter((s) => JSON.stringify(s.Action).includes('events:'));
+    expect(putEvents).toEqual([
+      {
+        Action: 'events:PutEvents',
+        Effect: 'Allow',
+        Condition: { StringEquals: { 'events:source': DERIVED_EVENT_SOURCE } },
+        Resource: { 'Fn::GetAtt': [idOf(template, 'AWS::Events::EventBus', 'PresenceBus'), 'Arn'] },
+      },
+    ]);
+    expect(DERIVED_EVENT_SOURCE).toBe('zapi.chat-presence.state');
   });
 
   it('serves GET /instances/{instanceId}/chats/{phone}/presence with IAM authorization, read-only', () => {
@@ -128,8 +147,19 @@ describe('presence store (presenceStore=true)', () => {
         (p) => (p.Properties.PolicyDocument as { Statement: Array<{ Action: string | string[] }> }).Statement,
       )
       .flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]))
-      .filter((a) => a.startsWith('dynamodb:'));
-    expect(actions).toEqual(['dynamodb:GetItem']);
+      .filter((a) => !a.startsWith('logs:'));
+    // One chat (GetItem) or a group's participants (Query); nothing that writes.
+    expect(actions).toEqual(['dynamodb:GetItem', 'dynamodb:Query']);
+    const read = Object.keys(template.findResources('AWS::Lambda::Function')).find((id) =>
+      /^StateRead[0-9A-F]{8}$/.test(id),
+    ) as string;
+    const functions = template.findResources('AWS::Lambda::Function') as Resources;
+    expect(functions[read]?.Properties.Environment).toEqual({
+      Variables: {
+        [STATE_ENV.tableName]: { Ref: idOf(template, 'AWS::DynamoDB::GlobalTable', 'StateTable') },
+        [STATE_ENV.expirySeconds]: '20',
+      },
+    });
     const url = JSON.stringify(template.findOutputs('PresenceReadUrl'));
     expect(url).toContain('/instances/{instanceId}/chats/{phone}/presence');
   });

@@ -112,6 +112,28 @@ describe('chatStateEvent', () => {
     ).toBe(true);
   });
 
+  it('refuses names inherited from Object.prototype', () => {
+    for (const name of ['toString', 'constructor', '__proto__'])
+      expect(() => chatStateEvent(name as never)).toThrow(`chatStateEvent: unknown derived event "${name}"`);
+  });
+
+  it('builds a group member’s event, still valid against its schema', () => {
+    const event = chatStateEvent(DERIVED_DETAIL_TYPES.activityStarted, {
+      phone: '120363019502650977-group',
+      participant: '5544988887777',
+      instanceId: 'INST1',
+    });
+    expect(event.detail.instanceId).toBe('INST1');
+    expect(event.detail).toMatchObject({
+      phone: '120363019502650977-group',
+      participant: '5544988887777',
+      sequence: 2,
+    });
+    expect(
+      v.safeParse(DERIVED_DETAIL_SCHEMAS[DERIVED_DETAIL_TYPES.activityStarted], event.detail).success,
+    ).toBe(true);
+  });
+
   it('names the derived events it knows when given another', () => {
     expect(() => chatStateEvent('Z-API Chat Typing' as never)).toThrow(
       'chatStateEvent: unknown derived event "Z-API Chat Typing"; use one of Z-API Chat Activity Started, Z-API Chat Activity Stopped, Z-API Chat Came Online, Z-API Chat Went Offline',
