@@ -316,6 +316,14 @@ export function loadConfig(read: ContextReader, contextKeys: readonly string[] =
     120,
   );
   const presenceIdleDays = integer('presenceIdleDays', CONTEXT_KEYS.presenceIdleDays.default, 1, 3_650);
+  if (!presenceStore) {
+    for (const key of ['activityExpirySeconds', 'presenceIdleDays'] as const) {
+      // (A bad value is reported as such: one problem per key.)
+      if (read(key) !== undefined && !problems.some((p) => p.startsWith(`${key}: `))) {
+        problems.push(`${key}: a setting of the presence store, which is off; add -c presenceStore=true`);
+      }
+    }
+  }
   const accountsRaw = text('subscriberAccountIds');
   const subscriberAccountIds =
     accountsRaw === undefined

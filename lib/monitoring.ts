@@ -50,6 +50,22 @@ export const ALARM_NAMES = [
 ] as const;
 export type AlarmName = (typeof ALARM_NAMES)[number];
 
+const WITH_FLEET = 'with Z-API registration on (registerWebhook)';
+/** When the alarms that not every deployment has exist. */
+const ALARM_CONDITIONS: Partial<Record<AlarmName, string>> = {
+  ReconcilerErrors: WITH_FLEET,
+  ReconcilerDeadLetters: WITH_FLEET,
+  SweepMissing: WITH_FLEET,
+  Unregistered: WITH_FLEET,
+  DeployRegistrationFailures: WITH_FLEET,
+  Disconnected: WITH_FLEET,
+  ExpiringSoon: WITH_FLEET,
+  PaymentIssues: WITH_FLEET,
+  DriftReported: "with driftPolicy 'alert'",
+  PresenceStateErrors: 'with the presence store (presenceStore)',
+  PresenceStateDeadLetters: 'with the presence store (presenceStore)',
+};
+
 export interface PresenceMonitoringProps {
   readonly webhook: PresenceWebhook;
   /** The fleet reconciler, when Z-API registration is on. */
@@ -233,6 +249,17 @@ export class PresenceMonitoring extends Construct {
       ]),
     );
     if (fleet) this.fleetWidgets(fleet, ns);
+
+    // A threshold for an alarm this deployment does not have would otherwise be ignored without a word.
+    const created = new Set(this.alarmList.map((alarm) => alarm.node.id));
+    const absent = Object.keys(this.thresholds).filter((name) => !created.has(name));
+    if (absent.length > 0) {
+      throw new Error(
+        `PresenceMonitoring: alarmThresholds: ${absent
+          .map((name) => `${name} is an alarm only ${ALARM_CONDITIONS[name as AlarmName] ?? 'elsewhere'}`)
+          .join('; ')}`,
+      );
+    }
 
     // Dead-letter queues of every subscription, now and later.
     webhook.forEachSubscription((subscription) => this.watchSubscription(subscription));

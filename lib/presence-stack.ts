@@ -57,8 +57,10 @@ export function presenceProps(config: PresenceConfig): ZapiPresenceProps {
     schemaRegistry: config.schemaRegistry,
     debugEventLog: config.debugEventLog,
     presenceStore: config.presenceStore,
-    activityExpiry: Duration.seconds(config.activityExpirySeconds),
-    presenceIdleTtl: Duration.days(config.presenceIdleDays),
+    ...(config.presenceStore && {
+      activityExpiry: Duration.seconds(config.activityExpirySeconds),
+      presenceIdleTtl: Duration.days(config.presenceIdleDays),
+    }),
   };
 }
 

@@ -83,6 +83,13 @@ export interface ZapiPresenceProps {
   readonly registrationTimeout?: Duration;
   /** The reconciler's timeout (at least the secret cache TTL plus 2 minutes). @default Duration.minutes(15) */
   readonly reconcilerTimeout?: Duration;
+  /**
+   * A value that changes on every deploy, so the deploy-time registration runs each time (it is the
+   * registration's `DeployNonce` property). Give a fixed value in unit tests that snapshot the template;
+   * a deploy with an unchanged value skips the registration (the reconciler still sweeps).
+   * @default - the synthesis time
+   */
+  readonly deployNonce?: string;
 
   // --- the bus -----------------------------------------------------------------------------------
   /**
@@ -438,6 +445,7 @@ export class ZapiPresence extends Construct {
         'currentPaymentStatuses',
         'reconcilerTimeout',
         'registrationTimeout',
+        'deployNonce',
       ]),
       ...(props.instanceTokenParameterName !== undefined && {
         instanceTokenParameterName: props.instanceTokenParameterName,
@@ -508,6 +516,12 @@ function validate(props: ZapiPresenceProps): string[] {
   }
   if (props.alarmEmail !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(props.alarmEmail)) {
     problems.push(`alarmEmail: "${props.alarmEmail}" is not an e-mail address`);
+  }
+  if (props.presenceStore !== true) {
+    for (const key of ['activityExpiry', 'presenceIdleTtl'] as const) {
+      if (props[key] !== undefined)
+        problems.push(`${key}: a prop of the presence store; add presenceStore: true`);
+    }
   }
   if (props.logEncryptionKey !== undefined && props.encryptLogs === false) {
     problems.push('logEncryptionKey is given but encryptLogs is false');

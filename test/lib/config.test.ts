@@ -404,7 +404,9 @@ describe('loadConfig: examples', () => {
   it.each((Object.keys(CONTEXT_KEYS) as ContextKey[]).filter((key) => key !== 'eventBusName'))(
     'accepts the example it shows for %s',
     (key) => {
-      expect(() => from({ [key]: exampleValue(key) })).not.toThrow();
+      // The presence store's own settings need the store on.
+      const store = key === 'activityExpirySeconds' || key === 'presenceIdleDays';
+      expect(() => from({ ...(store && { presenceStore: 'true' }), [key]: exampleValue(key) })).not.toThrow();
     },
   );
 
@@ -505,6 +507,23 @@ describe('loadConfig: problems', () => {
         .sort(),
     );
     expect(message.split('\n')).toEqual(['Invalid CDK context:', ...problems.map((p) => `  - ${p}`)]);
+  });
+});
+
+describe('loadConfig: presence store settings', () => {
+  it('refuses activityExpirySeconds or presenceIdleDays while the store is off (they would do nothing)', () => {
+    expect(onlyProblem({ activityExpirySeconds: '60' })).toBe(
+      'activityExpirySeconds: a setting of the presence store, which is off; add -c presenceStore=true',
+    );
+    expect(onlyProblem({ presenceIdleDays: 7, presenceStore: 'false' })).toMatch(
+      /^presenceIdleDays: a setting of the presence store/,
+    );
+    expect(from({ activityExpirySeconds: '60', presenceIdleDays: '7', presenceStore: 'true' })).toMatchObject(
+      {
+        activityExpirySeconds: 60,
+        presenceIdleDays: 7,
+      },
+    );
   });
 });
 

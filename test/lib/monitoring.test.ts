@@ -378,6 +378,24 @@ describe('PresenceMonitoring props', () => {
     ).toThrow(message);
   });
 
+  it('refuses a threshold for an alarm the deployment does not have, saying when it exists', () => {
+    const { stack, webhook: w } = webhook();
+    expect(
+      () =>
+        new PresenceMonitoring(stack, 'Monitoring', {
+          webhook: w,
+          alarmThresholds: { PublishFailures: 2, Disconnected: 2, PresenceStateErrors: 3 },
+        }),
+    ).toThrow(
+      'PresenceMonitoring: alarmThresholds: Disconnected is an alarm only with Z-API registration on (registerWebhook); PresenceStateErrors is an alarm only with the presence store (presenceStore)',
+    );
+    // With the fleet (repair policy), DriftReported does not exist either.
+    expect(() => synth({ alarmThresholds: '{"DriftReported":2}' })).toThrow(
+      /DriftReported is an alarm only with driftPolicy 'alert'/,
+    );
+    expect(() => synth({ driftPolicy: 'alert', alarmThresholds: '{"DriftReported":2}' })).not.toThrow();
+  });
+
   it('refuses an alarm e-mail that is not an address', () => {
     const { stack, webhook: w } = webhook();
     expect(() => new PresenceMonitoring(stack, 'Monitoring', { webhook: w, alarmEmail: 'oncall' })).toThrow(

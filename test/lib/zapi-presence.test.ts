@@ -416,6 +416,24 @@ describe('ZapiPresence: every prop reaches the template', () => {
     ).toEqual(['/team/zapi/master', '/team/zapi/client-token', { wildcard: '/team/zapi/*/token' }]);
   });
 
+  it('deployNonce: the registration runs on every deploy unless a fixed value pins it (template snapshots)', () => {
+    const nonce = (props: ZapiPresenceProps) =>
+      propertiesOf(userStack(props).template(), REGISTRATION_RESOURCE_TYPE, 'PresenceFleetRegistration')[
+        REGISTRATION_PROPERTIES.deployNonce
+      ];
+    expect(nonce({ deployNonce: 'fixed' })).toBe('fixed');
+    expect(Date.parse(String(nonce({})))).toBeGreaterThan(Date.now() - 60_000);
+  });
+
+  it('refuses the presence store’s props while the store is off', () => {
+    expect(() =>
+      userStack({ activityExpiry: Duration.seconds(60), presenceIdleTtl: Duration.days(7) }),
+    ).toThrow(
+      'ZapiPresence: activityExpiry: a prop of the presence store; add presenceStore: true; presenceIdleTtl: a prop of the presence store; add presenceStore: true',
+    );
+    expect(() => userStack({ presenceStore: true, activityExpiry: Duration.seconds(60) })).not.toThrow();
+  });
+
   it('bus props: the bus name, the archive retention, the subscriber policy', () => {
     expect(propertiesOf(full, 'AWS::Events::EventBus', 'PresenceBus').Name).toBe('presence-bus');
     expect(propertiesOf(full, 'AWS::Events::Archive', 'PresenceArchive').RetentionDays).toBe(90);
