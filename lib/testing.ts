@@ -94,7 +94,8 @@ export interface ChatStateEventOverrides<T extends DerivedDetailType> extends En
 
 /**
  * A derived event of the presence store (`presenceStore: true`), with a plausible detail for its type:
- * an activity of typing, stopped after 4 s because it paused; online for 90 s; `sequence` 2. For a
+ * an activity of typing, stopped after 4 s because it paused; online for 90 s; `sequence` 2; `current`
+ * the presence each leaves (typing: online and typing; offline: neither). For a
  * member of a group chat, pass `{ phone: 'GROUP-group', participant: 'PHONE' }`.
  */
 export function chatStateEvent<T extends DerivedDetailType>(
@@ -113,16 +114,26 @@ export function chatStateEvent<T extends DerivedDetailType>(
     sequence: 2,
   };
   const samples: { readonly [K in DerivedDetailType]: ChatStateEventDetail<K> } = {
-    [DERIVED_DETAIL_TYPES.activityStarted]: { ...chat, activity: 'typing' },
+    [DERIVED_DETAIL_TYPES.activityStarted]: {
+      ...chat,
+      activity: 'typing',
+      current: { online: true, activity: 'typing' },
+    },
     [DERIVED_DETAIL_TYPES.activityStopped]: {
       ...chat,
       activity: 'typing',
       reason: 'paused',
       startedAt: before(4_000),
       durationMs: 4_000,
+      current: { online: true, activity: null },
     },
-    [DERIVED_DETAIL_TYPES.cameOnline]: chat,
-    [DERIVED_DETAIL_TYPES.wentOffline]: { ...chat, onlineSince: before(90_000), durationMs: 90_000 },
+    [DERIVED_DETAIL_TYPES.cameOnline]: { ...chat, current: { online: true, activity: null } },
+    [DERIVED_DETAIL_TYPES.wentOffline]: {
+      ...chat,
+      onlineSince: before(90_000),
+      durationMs: 90_000,
+      current: { online: false, activity: null },
+    },
   };
   if (!Object.hasOwn(samples, detailType)) {
     throw new Error(

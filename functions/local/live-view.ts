@@ -10,6 +10,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
+  activityExpiresAt,
   applyPresence,
   type ChatKey,
   type ChatState,
@@ -19,6 +20,7 @@ import {
   derivedDetail,
   derivedDetailType,
   expireActivity,
+  isStorableChat,
   type PresenceInput,
   stateView,
 } from '../shared/presence-state.ts';
@@ -56,20 +58,22 @@ export function createLiveView(options: LiveViewOptions = {}): LiveView {
     push('state', stateView(state));
   };
 
+  // Local events carry their time in milliseconds: no whole-second allowance (resolution 0).
   function scheduleExpiry(key: string, state: ChatState): void {
     clearTimeout(timers.get(key));
     timers.delete(key);
-    if (state.activityLastNews === undefined) return;
+    const expiresAt = activityExpiresAt(state, expiryMs, 0);
+    if (expiresAt === undefined) return;
     const timer = setTimeout(
       () => {
         timers.delete(key);
         const current = chats.get(key);
-        const expired = current === undefined ? undefined : expireActivity(current, now(), expiryMs);
+        const expired = current === undefined ? undefined : expireActivity(current, now(), expiryMs, 0);
         if (expired === undefined) return;
         chats.set(key, expired.state);
         announce(expired.state, expired.derived);
       },
-      Math.max(0, state.activityLastNews + expiryMs - now()),
+      Math.max(0, expiresAt - now()),
     );
     timer.unref();
     timers.set(key, timer);
@@ -78,6 +82,8 @@ export function createLiveView(options: LiveViewOptions = {}): LiveView {
   return {
     chats,
     apply(input) {
+      // As the deployed subscriber: a chat that could not have a state there has none here either.
+      if (!isStorableChat(input)) return;
       const key = keyOf(input);
       const result = applyPresence(chats.get(key), input);
       if (result.kind !== 'applied') return;
@@ -128,6 +134,7 @@ const PAGE = `<!doctype html>
 <meta charset="utf-8">
 <title>Z-API chat presence: live</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <style>
   body { font: 15px/1.4 system-ui, sans-serif; margin: 2rem; color: #1b1f23; background: #f6f8fa; }
   h1 { font-size: 1.3rem; margin: 0 0 .3rem; }

@@ -9,12 +9,16 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { invocationDeadline } from '../shared/deadline.ts';
 import { INSTANCE_ID_PATTERN } from '../shared/presence-contract.ts';
-import { type ChatState, DEFAULT_EXPIRY_MS, expireActivity, stateView } from '../shared/presence-state.ts';
+import {
+  type ChatState,
+  DEFAULT_EXPIRY_MS,
+  expireActivity,
+  MAX_CHAT_ID_LENGTH as MAX_ID_LENGTH,
+  stateView,
+} from '../shared/presence-state.ts';
 import { STATE_ENV } from '../shared/presence-state-settings.ts';
 import { dynamoStore, type PresenceStore, type StoredChat } from '../shared/presence-store.ts';
 
-/** The longest chat id or participant the table holds (functions/presence-state/handler.ts). */
-const MAX_ID_LENGTH = 128;
 /** WhatsApp groups have at most 1,024 members. */
 const MAX_PARTICIPANTS = 1_024;
 

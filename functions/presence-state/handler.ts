@@ -7,7 +7,7 @@
 
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import pMap from 'p-map';
 import * as v from 'valibot';
@@ -19,6 +19,7 @@ import {
   type DerivedEvent,
   derivedDetail,
   derivedDetailType,
+  isStorableChat,
   type PresenceInput,
   participantOf,
 } from '../shared/presence-state.ts';
@@ -83,14 +84,10 @@ const deps: StateDeps = {
   },
 };
 
-/** A chat id or participant longer than this is not a WhatsApp id (and could not be a table key). */
-export const MAX_CHAT_ID_LENGTH = 128;
-
 const PresenceMessage = v.object({
   id: v.string(),
   time: v.pipe(v.string(), v.isoTimestamp()),
   source: v.literal(EVENT_SOURCE),
-  'replay-name': v.optional(v.string()),
   detail: v.looseObject({
     instanceId: v.string(),
     phone: v.string(),
@@ -108,7 +105,7 @@ const ExpiryMessage = v.object({
 });
 
 type Parsed =
-  | { readonly kind: 'presence'; readonly input: PresenceInput; readonly replay: boolean }
+  | { readonly kind: 'presence'; readonly input: PresenceInput }
   | { readonly kind: 'expiry'; readonly key: ChatKey; readonly news?: number };
 
 /** What a record asks for; throws (the record is retried, then dead-lettered) when it is not readable. */
@@ -126,7 +123,6 @@ function parseRecord(record: SQSRecord): Parsed {
   const participant = participantOf(event.detail);
   return {
     kind: 'presence',
-    replay: event['replay-name'] !== undefined,
     input: {
       id: event.id,
       time: Date.parse(event.time),
@@ -139,18 +135,12 @@ function parseRecord(record: SQSRecord): Parsed {
   };
 }
 
-/** `#` separates a group from its member in the table's sort key: no WhatsApp chat id holds one. */
-const storable = (key: ChatKey) =>
-  key.phone.length <= MAX_CHAT_ID_LENGTH &&
-  !key.phone.includes('#') &&
-  (key.participant?.length ?? 0) <= MAX_CHAT_ID_LENGTH;
-
 async function handleRecord(parsed: Parsed, deadline: Deadline): Promise<string> {
   const key = parsed.kind === 'expiry' ? parsed.key : parsed.input;
   // Never a real chat, and never storable: dropped (logged), not retried into the dead-letter queue.
-  if (!storable(key)) return 'unstorable';
+  if (!isStorableChat(key)) return 'unstorable';
   if (parsed.kind === 'expiry') return processExpiry(parsed.key, deps, deadline, parsed.news);
-  return processPresence(parsed.input, deps, deadline, { publish: !parsed.replay });
+  return processPresence(parsed.input, deps, deadline);
 }
 
 /** The chat a record is about (records of one chat run one after the other). */
@@ -162,11 +152,47 @@ function chatOf(parsed: Parsed | undefined, record: SQSRecord): string {
 
 const QUIET_OUTCOMES = new Set(['applied', 'expired', 'nothing-to-expire', 'rescheduled']);
 
+/**
+ * Seconds until a failed expiry check is tried again, by how often it was received: soon at first, so
+ * one transient failure costs seconds, not the queue's visibility timeout (minutes); then backing off,
+ * so an outage still reaches the dead-letter queue after its 5 receives.
+ */
+export const EXPIRY_RETRY_SECONDS = [5, 15, 60, 180] as const;
+
+/** Brings a failed expiry check back early; SQS's own timeout applies when this call fails. */
+async function retryExpirySoon(record: SQSRecord, deadline: Deadline): Promise<void> {
+  const receives = Math.max(1, Number(record.attributes?.ApproximateReceiveCount) || 1);
+  const seconds = EXPIRY_RETRY_SECONDS[Math.min(receives, EXPIRY_RETRY_SECONDS.length) - 1];
+  try {
+    await deadline.run(
+      'SQS ChangeMessageVisibility',
+      (abortSignal) =>
+        sqs.send(
+          new ChangeMessageVisibilityCommand({
+            QueueUrl: expiryQueueUrl,
+            ReceiptHandle: record.receiptHandle,
+            VisibilityTimeout: seconds,
+          }),
+          { abortSignal },
+        ),
+      1_000,
+    );
+  } catch (error) {
+    console.warn({
+      msg: "failed expiry check not brought forward: retried after the queue's visibility timeout",
+      messageId: record.messageId,
+      error: error instanceof Error ? error.name : 'unknown',
+    });
+  }
+}
+
 export async function handler(
   event: SQSEvent,
   context?: Pick<Context, 'getRemainingTimeInMillis'>,
 ): Promise<SQSBatchResponse> {
   const deadline = invocationDeadline(context, 2_000, 60_000);
+  // The last calls of a failing batch (bringing expiry checks back early) may use part of the reserve.
+  const lastCalls = invocationDeadline(context, 500, 60_000);
   const chats = new Map<string, { record: SQSRecord; parsed?: Parsed; error?: unknown }[]>();
   for (const record of event.Records) {
     let entry: { record: SQSRecord; parsed?: Parsed; error?: unknown };
@@ -209,6 +235,7 @@ export async function handler(
         } catch (failure) {
           blocked = true;
           fail(record, failure, 'presence state update failed; retried by SQS');
+          if (parsed.kind === 'expiry') await retryExpirySoon(record, lastCalls);
         }
       }
     },

@@ -48,7 +48,10 @@ export type StateOutcome =
 
 const MAX_CONFLICTS = 5;
 
-/** Counted from the news, plus two seconds: EventBridge times are whole seconds. */
+/**
+ * Counted from the news, plus two seconds: one for EventBridge's whole-second times (see
+ * EVENT_TIME_RESOLUTION_MS), one to spare, so the check does not come early for its own news.
+ */
 function expiryDelaySeconds(lastNews: number, deps: StateDeps): number {
   return Math.max(1, Math.ceil((lastNews + deps.expiryMs - deps.now()) / 1_000) + 2);
 }
@@ -68,43 +71,51 @@ async function flushPending(
   return true;
 }
 
-/** Reads the chat with its outbox published first (so pending never piles up behind a failing bus). */
-async function readFlushed(key: ChatKey, deps: StateDeps, deadline: Deadline) {
+/**
+ * Reads the chat with its outbox published first (so pending never piles up behind a failing bus).
+ * `state` is undefined for a chat never seen, and for one idle past the TTL whose item DynamoDB has
+ * not deleted yet (it deletes late): the writer sees what the read route sees. `version` is the item's
+ * all the same, for the conditional write.
+ */
+async function readFlushed(
+  key: ChatKey,
+  deps: StateDeps,
+  deadline: Deadline,
+): Promise<{ readonly state?: ChatState; readonly version?: number }> {
   for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
     const stored = await deps.store.get(key, deadline);
     // Published and cleared: read again, the clear made a new version (and a writer may have slipped in).
-    if (!(await flushPending(stored, deps, deadline))) return stored;
+    if (await flushPending(stored, deps, deadline)) continue;
+    if (stored === undefined) return {};
+    const idle = stored.expiresAt !== undefined && stored.expiresAt <= deps.now();
+    return idle ? { version: stored.version } : { state: stored.state, version: stored.version };
   }
   throw new Error(`chat outbox kept refilling under ${MAX_CONFLICTS} attempts; retried with the message`);
 }
 
-function withoutActivity(state: ChatState): ChatState {
-  const { activity: _activity, activitySince: _since, activityLastNews: _news, ...rest } = state;
-  return rest;
-}
-
+/**
+ * Applies one raw presence event. A replayed one (an EventBridge archive replay) is applied like any
+ * other: it is dropped when older than the chat's state, so what it changes is news the subscribers
+ * missed too, and its derived events are published; an activity it starts whose window has passed
+ * ends with the expiry check, a second later.
+ */
 export async function processPresence(
   input: PresenceInput,
   deps: StateDeps,
   deadline: Deadline,
-  options: { readonly publish?: boolean } = {},
 ): Promise<StateOutcome> {
   for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
     const stored = await readFlushed(input, deps, deadline);
-    const result = applyPresence(stored?.state, input);
+    const result = applyPresence(stored.state, input);
     if (result.kind !== 'applied') return result.kind;
-    // A replayed event (EventBridge archive replay) rebuilds the state without announcing history again,
-    // and without an activity: one from the past has expired long ago (and its start was never announced).
-    const replay = options.publish === false;
-    const state = replay ? withoutActivity(result.state) : result.state;
+    const { state, derived } = result;
     if (state.activity !== undefined && state.activityLastNews === input.time) {
       await deps.scheduleExpiry(input, expiryDelaySeconds(input.time, deps), deadline, input.time);
     }
-    const pending = replay ? [] : result.derived;
-    if (!(await deps.store.put(state, pending, stored?.version, deadline))) continue;
-    if (pending.length > 0) {
-      await deps.publish(pending, deadline);
-      await deps.store.clearPending(input, (stored?.version ?? 0) + 1, deadline);
+    if (!(await deps.store.put(state, derived, stored.version, deadline))) continue;
+    if (derived.length > 0) {
+      await deps.publish(derived, deadline);
+      await deps.store.clearPending(input, (stored.version ?? 0) + 1, deadline);
     }
     return 'applied';
   }
@@ -123,7 +134,7 @@ export async function processExpiry(
 ): Promise<StateOutcome> {
   for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
     const stored = await readFlushed(key, deps, deadline);
-    if (stored === undefined) return 'unknown-chat';
+    if (stored.state === undefined || stored.version === undefined) return 'unknown-chat';
     const expired = expireActivity(stored.state, deps.now(), deps.expiryMs);
     if (expired === undefined) {
       const lastNews = stored.state.activityLastNews;

@@ -27,7 +27,19 @@ const chatFields = {
     v.integer(),
     v.minValue(1),
     v.description(
-      "One more than the chat's previous derived event (a chat's first: its time in epoch milliseconds, so the numbers keep increasing after a chat idle past the TTL comes back). Delivery is at least once and unordered: keep the highest sequence seen per chat and ignore any event at or below it.",
+      "One more than the chat's previous derived event (a chat's first: its time in epoch milliseconds, so the numbers keep increasing after a chat idle past the TTL comes back). Delivery is at least once and unordered: a subscriber keeping its own presence per chat takes `current` from the event with the highest sequence it has seen, and ignores any event at or below it.",
+    ),
+  ),
+  current: v.pipe(
+    v.object({
+      online: v.pipe(v.boolean(), v.description('In the chat (AVAILABLE, COMPOSING, RECORDING, PAUSED).')),
+      activity: v.pipe(
+        v.nullable(v.picklist(['typing', 'recording'])),
+        v.description('typing or recording while one lasts, else null'),
+      ),
+    }),
+    v.description(
+      "The chat's presence once the change this event is part of is applied (all events of one change carry the same): the whole presence, so the event with the highest sequence tells it even when others arrive late, twice or never.",
     ),
   ),
 };

@@ -16,7 +16,7 @@
  * receiver publishes in the order Z-API called); a duplicate delivery (same event id as the last one
  * applied) changes nothing.
  */
-import { DERIVED_DETAIL_TYPES, type PresenceStatus } from './presence-contract.ts';
+import { DERIVED_DETAIL_TYPES, INSTANCE_ID_PATTERN, type PresenceStatus } from './presence-contract.ts';
 
 export type Activity = 'typing' | 'recording';
 export type StopReason = 'paused' | 'expired' | 'unavailable' | 'switched';
@@ -48,6 +48,25 @@ export function participantOf(detail: Record<string, unknown>): string | undefin
     if (typeof value === 'string' && value.trim() !== '') return value.trim();
   }
   return undefined;
+}
+
+/** A chat id or participant longer than this is not a WhatsApp id (and could not be a table key). */
+export const MAX_CHAT_ID_LENGTH = 128;
+
+/**
+ * Whether a chat can have a state: a Z-API instance id, a chat id of 1 to 128 characters without `#`
+ * (it separates a group from its member in the table's sort key; no WhatsApp id holds one) and a member
+ * of at most 128. Anything else never comes from Z-API through the receiver.
+ */
+export function isStorableChat(key: ChatKey): boolean {
+  return (
+    INSTANCE_ID_PATTERN.test(key.instanceId) &&
+    key.phone.length > 0 &&
+    key.phone.length <= MAX_CHAT_ID_LENGTH &&
+    !key.phone.includes('#') &&
+    (key.participant === undefined ||
+      (key.participant.length > 0 && key.participant.length <= MAX_CHAT_ID_LENGTH))
+  );
 }
 
 /** The state of one chat. Times are epoch milliseconds. */
@@ -87,13 +106,22 @@ export interface PresenceInput extends ChatKey {
   readonly lastSeen?: number | null;
 }
 
+/** The chat's presence right after a derived event's step: what a subscriber's own state becomes. */
+export interface CurrentPresence {
+  readonly online: boolean;
+  readonly activity: Activity | null;
+}
+
 /**
- * Every derived event carries the chat's `sequence`: one more than the chat's previous derived event
- * (the first: its time in epoch milliseconds).
- * Derived events are published at least once and EventBridge does not keep order, so a subscriber
- * that keeps its own per-chat state applies an event only when its sequence is above the last it saw.
+ * Every derived event carries the chat's `sequence`, one more than the chat's previous derived event
+ * (the first: its time in epoch milliseconds), and `current`, the chat's presence once the step that
+ * produced it is applied (every event of one step carries the same).
+ * Derived events are published at least once and EventBridge does not keep order, so a subscriber that
+ * keeps its own per-chat presence takes `current` from the event with the highest sequence it has
+ * seen: a late or repeated event never turns it back, and one that went missing in between changes
+ * nothing (the next one carries the whole presence).
  */
-type Derived = ChatKey & { readonly sequence: number };
+type Derived = ChatKey & { readonly sequence: number; readonly current: CurrentPresence };
 
 export type DerivedEvent =
   | (Derived & { readonly kind: 'activity-started'; readonly activity: Activity; readonly at: number })
@@ -113,17 +141,27 @@ export type DerivedEvent =
       readonly durationMs: number;
     });
 
-/** A derived event before its sequence number is given. */
-type Draft = DerivedEvent extends infer E ? (E extends DerivedEvent ? Omit<E, 'sequence'> : never) : never;
+/** A derived event before its sequence number and the step's outcome are given. */
+type Draft = DerivedEvent extends infer E
+  ? E extends DerivedEvent
+    ? Omit<E, 'sequence' | 'current'>
+    : never
+  : never;
 
 /**
- * Numbers the drafts after the chat's last sequence. A chat's first derived event takes its time in
- * epoch milliseconds: so a chat that left the table (idle past the TTL) and comes back still continues
- * above every number it had (it would have needed more derived events than milliseconds went by).
+ * Numbers the drafts after the chat's last sequence, each with the presence the step leaves (`after`).
+ * A chat's first derived event takes its time in epoch milliseconds: so a chat that left the table (idle
+ * past the TTL) and comes back still continues above every number it had (it would have needed more
+ * derived events than milliseconds went by).
  */
-function numbered(state: ChatState | undefined, drafts: readonly Draft[]): DerivedEvent[] {
+function numbered(
+  state: ChatState | undefined,
+  drafts: readonly Draft[],
+  after: Pick<ChatState, 'online' | 'activity'>,
+): DerivedEvent[] {
   const last = state?.sequence || (drafts[0]?.at ?? 1) - 1;
-  return drafts.map((draft, index) => ({ ...draft, sequence: last + index + 1 }) as DerivedEvent);
+  const current: CurrentPresence = { online: after.online, activity: after.activity ?? null };
+  return drafts.map((draft, index) => ({ ...draft, sequence: last + index + 1, current }) as DerivedEvent);
 }
 
 const keyOf = (key: ChatKey): ChatKey => ({
@@ -137,6 +175,13 @@ export type Applied =
   | { readonly kind: 'older' | 'duplicate' };
 
 export const DEFAULT_EXPIRY_MS = 25_000;
+
+/**
+ * EventBridge's `time` has whole seconds: an event happened up to a second after its `time`. So an
+ * activity is over only `expiryMs` plus this after its last news's `time`: never sooner than
+ * `expiryMs` after the real last COMPOSING or RECORDING. (The local live view stamps milliseconds: 0.)
+ */
+export const EVENT_TIME_RESOLUTION_MS = 1_000;
 
 const ACTIVITY_OF: Partial<Record<PresenceStatus, Activity>> = {
   COMPOSING: 'typing',
@@ -208,7 +253,7 @@ export function applyPresence(state: ChatState | undefined, input: PresenceInput
     offlineSince = at;
   }
   derived.push(...starts);
-  const events = numbered(state, derived);
+  const events = numbered(state, derived, { online, ...(activity !== undefined && { activity }) });
 
   const next: ChatState = {
     ...key,
@@ -237,30 +282,48 @@ export function applyPresence(state: ChatState | undefined, input: PresenceInput
   return { kind: 'applied', state: next, derived: events };
 }
 
+/** When the current activity is over without news (undefined: no activity). */
+export function activityExpiresAt(
+  state: ChatState,
+  expiryMs: number = DEFAULT_EXPIRY_MS,
+  resolutionMs: number = EVENT_TIME_RESOLUTION_MS,
+): number | undefined {
+  if (state.activity === undefined || state.activityLastNews === undefined) return undefined;
+  return state.activityLastNews + expiryMs + resolutionMs;
+}
+
 /**
- * Ends an activity that had no news for `expiryMs`, as seen at `now`. The stop is dated at the last
- * news (the last evidence of the activity); undefined when there is nothing to expire yet.
+ * Ends an activity that had no news for `expiryMs` (see {@link activityExpiresAt}), as seen at `now`.
+ * The stop is dated at the last news (the last evidence of the activity); undefined when there is
+ * nothing to expire yet.
  */
 export function expireActivity(
   state: ChatState,
   now: number,
   expiryMs: number = DEFAULT_EXPIRY_MS,
+  resolutionMs: number = EVENT_TIME_RESOLUTION_MS,
 ): { readonly state: ChatState; readonly derived: readonly DerivedEvent[] } | undefined {
-  if (state.activity === undefined || state.activityLastNews === undefined) return undefined;
-  if (now < state.activityLastNews + expiryMs) return undefined;
+  const expiresAt = activityExpiresAt(state, expiryMs, resolutionMs);
+  if (expiresAt === undefined || state.activity === undefined || state.activityLastNews === undefined)
+    return undefined;
+  if (now < expiresAt) return undefined;
   const startedAt = state.activitySince ?? state.activityLastNews;
   const { activity, activitySince: _since, activityLastNews: _news, ...rest } = state;
-  const derived = numbered(state, [
-    {
-      ...keyOf(state),
-      kind: 'activity-stopped',
-      activity,
-      reason: 'expired',
-      startedAt,
-      at: state.activityLastNews,
-      durationMs: Math.max(0, state.activityLastNews - startedAt),
-    },
-  ]);
+  const derived = numbered(
+    state,
+    [
+      {
+        ...keyOf(state),
+        kind: 'activity-stopped',
+        activity,
+        reason: 'expired',
+        startedAt,
+        at: state.activityLastNews,
+        durationMs: Math.max(0, state.activityLastNews - startedAt),
+      },
+    ],
+    { online: state.online },
+  );
   return { state: { ...rest, sequence: derived[0]?.sequence ?? 0 }, derived };
 }
 

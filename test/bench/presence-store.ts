@@ -11,10 +11,10 @@ import { deadlineAt } from '../../functions/shared/deadline.ts';
 import type { PresenceStatus } from '../../functions/shared/presence-contract.ts';
 import { dynamoStore } from '../../functions/shared/presence-store.ts';
 
-/** List prices, us-east-1, on-demand. */
+/** List prices, us-east-1, on-demand (DynamoDB's since November 2024). */
 export const STORE_PRICES = {
-  dynamoReadPerMillion: 0.25, // strongly consistent read of an item under 4 KB: 1 RRU
-  dynamoWritePerMillion: 1.25, // write of an item under 1 KB: 1 WRU
+  dynamoReadPerMillion: 0.125, // strongly consistent read of an item under 4 KB: 1 RRU
+  dynamoWritePerMillion: 0.625, // write of an item under 1 KB: 1 WRU
   sqsPerMillion: 0.4, // standard queue requests (send; receive and delete come in batches of 10)
   eventBridgePerMillion: 1.0,
   lambdaRequestsPerMillion: 0.2,
@@ -150,7 +150,16 @@ export function storeCost(counts: StoreCounts, memoryMb = 256) {
     lambdaRequests: batches * P.lambdaRequestsPerMillion,
     lambdaDuration: batches * 1e6 * (memoryMb / 1024) * (ASSUMED_BATCH_MS / 1000) * P.lambdaArmGbSecond,
   };
-  const expiryMechanism = per(counts.expiryMessages) * (1.2 * P.sqsPerMillion);
+  // The delay queue: a send, and a receive and a delete per batch of 10, plus the check's read of the
+  // chat. What an expiry writes and publishes is the stop itself, counted with the other derived events.
+  const expiryMechanism = per(counts.expiryMessages) * (1.2 * P.sqsPerMillion + P.dynamoReadPerMillion);
+  // At low volume a check may come alone: a receive, a delete and a Lambda invocation of its own.
+  const expiryMechanismAlone =
+    per(counts.expiryMessages) *
+    (3 * P.sqsPerMillion +
+      P.dynamoReadPerMillion +
+      P.lambdaRequestsPerMillion +
+      1e6 * (memoryMb / 1024) * (ASSUMED_BATCH_MS / 10_000) * P.lambdaArmGbSecond);
   return {
     perCallback: {
       reads: per(counts.reads),
@@ -160,5 +169,6 @@ export function storeCost(counts: StoreCounts, memoryMb = 256) {
     },
     perMillion: { ...lines, total: Object.values(lines).reduce((a, b) => a + b, 0) },
     expiryMechanismPerMillion: expiryMechanism,
+    expiryMechanismAlonePerMillion: expiryMechanismAlone,
   };
 }

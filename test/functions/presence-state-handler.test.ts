@@ -48,6 +48,8 @@ interface SqsStandIn {
   failNext: number;
   /** Next SendMessage calls answer a wrong MD5OfMessageBody. */
   wrongMd5Next: number;
+  /** Every ChangeMessageVisibility received. */
+  readonly visibility: { QueueUrl: string; ReceiptHandle: string; VisibilityTimeout: number }[];
   close(): Promise<void>;
 }
 
@@ -73,10 +75,15 @@ function answerJson10(response: ServerResponse, status: number, body: unknown, h
 
 async function startSqsStandIn(): Promise<SqsStandIn> {
   const sent: SentMessage[] = [];
+  const visibility: SqsStandIn['visibility'] = [];
   const state = { failNext: 0, wrongMd5Next: 0 };
   const server: Server = createServer(async (request, response) => {
     const target = String(request.headers['x-amz-target'] ?? '');
     const body = JSON.parse((await readBody(request)) || '{}') as SentMessage;
+    if (target === 'AmazonSQS.ChangeMessageVisibility') {
+      visibility.push(body as unknown as SqsStandIn['visibility'][number]);
+      return answerJson10(response, 200, {});
+    }
     if (target !== 'AmazonSQS.SendMessage') {
       return answerJson10(response, 400, {
         __type: 'com.amazonaws.sqs#UnsupportedOperation',
@@ -106,6 +113,7 @@ async function startSqsStandIn(): Promise<SqsStandIn> {
   return {
     url: `http://127.0.0.1:${port}`,
     sent,
+    visibility,
     get failNext() {
       return state.failNext;
     },
@@ -216,7 +224,7 @@ function presenceEvent(
 }
 
 let messageCounter = 0;
-function record(body: unknown): SQSRecord {
+function record(body: unknown, receiveCount = 1): SQSRecord {
   messageCounter += 1;
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   return {
@@ -224,7 +232,7 @@ function record(body: unknown): SQSRecord {
     receiptHandle: `receipt-${messageCounter}`,
     body: text,
     attributes: {
-      ApproximateReceiveCount: '1',
+      ApproximateReceiveCount: String(receiveCount),
       SentTimestamp: String(Date.now()),
       SenderId: 'AIDAEXAMPLE',
       ApproximateFirstReceiveTimestamp: String(Date.now()),
@@ -547,6 +555,42 @@ describe('presence-state Lambda handler', () => {
     expect((await stored(phone))?.pending).toBeUndefined();
   });
 
+  it('a failed expiry check is brought back in seconds, backing off by receive count (not after the queue’s 3-minute visibility timeout); a failed presence event keeps the queue’s', async () => {
+    const now = freezeClock();
+    const handler = await loadStateHandler();
+    const phone = newPhone();
+    await handler(batch(record(presenceEvent(phone, 'COMPOSING', now - 30_000))));
+    const seen = sqs.visibility.length;
+    for (const [receives, seconds] of [
+      [1, 5],
+      [2, 15],
+      [3, 60],
+      [4, 180],
+      [5, 180],
+    ] as const) {
+      aws.failNextEntries('InternalFailure');
+      const check = record(expiry(phone, INSTANCE, undefined, now - 30_000), receives);
+      expect(await handler(batch(check))).toEqual({
+        batchItemFailures: [{ itemIdentifier: check.messageId }],
+      });
+      expect(sqs.visibility.at(-1)).toEqual({
+        QueueUrl: queueUrl,
+        ReceiptHandle: check.receiptHandle,
+        VisibilityTimeout: seconds,
+      });
+    }
+    expect(sqs.visibility.length).toBe(seen + 5);
+    // A presence event that fails is left to the queue.
+    aws.failNextEntries('InternalFailure');
+    const event = record(presenceEvent(newPhone(), 'AVAILABLE', now));
+    expect(await handler(batch(event))).toEqual({ batchItemFailures: [{ itemIdentifier: event.messageId }] });
+    expect(sqs.visibility.length).toBe(seen + 5);
+    // The check, when it comes back, ends the typing.
+    const again = record(expiry(phone, INSTANCE, undefined, now - 30_000), 2);
+    expect(await handler(batch(again))).toEqual({ batchItemFailures: [] });
+    expect(derivedFor(phone).at(-1)).toMatchObject({ DetailType: DERIVED_DETAIL_TYPES.activityStopped });
+  });
+
   it('SQS failing (or answering a wrong MD5) fails the record before anything is written', async () => {
     const handler = await loadStateHandler();
     for (const breakIt of [() => (sqs.failNext = 1), () => (sqs.wrongMd5Next = 1)]) {
@@ -619,7 +663,7 @@ describe('presence-state Lambda handler', () => {
     expect((await stored(phone))?.status).toEqual({ S: 'UNAVAILABLE' });
   });
 
-  it('a phone or participant longer than 128 characters: unstorable, logged and acknowledged (not retried), nothing written', async () => {
+  it('an empty or overlong chat id or participant, or an instance id Z-API never gives: unstorable, logged and acknowledged (not retried), nothing written', async () => {
     const now = freezeClock();
     const handler = await loadStateHandler();
     const infos: unknown[] = [];
@@ -635,6 +679,11 @@ describe('presence-state Lambda handler', () => {
       record(presenceEvent(long, 'AVAILABLE', now, { detail: { participantPhone: '5511' } })),
       record(expiry(long)),
       record(expiry(group, INSTANCE, member)),
+      // Never from the receiver (it validates them), but another publisher of the source could send them.
+      record(presenceEvent(newPhone(), 'AVAILABLE', now, { instanceId: '' })),
+      record(presenceEvent(newPhone(), 'AVAILABLE', now, { instanceId: 'I'.repeat(3_000) })),
+      record(presenceEvent(newPhone(), 'AVAILABLE', now, { instanceId: 'not/an instance' })),
+      record(presenceEvent('', 'AVAILABLE', now)),
     ];
     // The longest that is kept: 128.
     const edge = '6'.repeat(128);
@@ -661,39 +710,36 @@ describe('presence-state Lambda handler', () => {
     expect((await stored(edge))?.status).toEqual({ S: 'AVAILABLE' });
   });
 
-  it('an event replayed from the archive (replay-name) updates the state and publishes nothing', async () => {
+  it('an event replayed from the archive (replay-name) is applied like any: what it changes is published (subscribers missed it too)', async () => {
     const now = freezeClock();
     const handler = await loadStateHandler();
     const phone = newPhone();
     const replayed = (status: PresenceStatus, at: number) => ({
       ...presenceEvent(phone, status, at),
-      'replay-name': 'presence-rebuild',
+      'replay-name': 'presence-recovery',
     });
-    expect(await handler(batch(record(presenceEvent(phone, 'AVAILABLE', now - 10_000))))).toEqual({
+    // Live: the contact came online and typed; the PAUSED and UNAVAILABLE after it were lost.
+    expect(await handler(batch(record(presenceEvent(phone, 'COMPOSING', now - 10_000))))).toEqual({
       batchItemFailures: [],
     });
-    const eventsBefore = aws.events.length;
-    const replay = [replayed('UNAVAILABLE', now - 8_000), replayed('AVAILABLE', now - 6_000)];
+    // The replay brings them back, with an older copy of the COMPOSING (dropped).
+    const replay = [
+      replayed('COMPOSING', now - 10_000),
+      replayed('PAUSED', now - 8_000),
+      replayed('UNAVAILABLE', now - 6_000),
+    ];
     expect(await handler(batch(...replay.map(record)))).toEqual({ batchItemFailures: [] });
-    expect(aws.events.length).toBe(eventsBefore);
-    const item = await stored(phone);
-    expect(item).toMatchObject({
-      status: { S: 'AVAILABLE' },
-      lastEventId: { S: replay[1]?.id },
-      onlineSince: { N: String(now - 6_000) },
-      // came-online (numbered from its time); replayed: went-offline +1, came-online +2 (counted, not
-      // published).
-      sequence: { N: String(now - 10_000 + 2) },
-    });
-    expect(item?.pending).toBeUndefined();
-    // A live event after the replay is published, numbered after it.
-    expect(await handler(batch(record(presenceEvent(phone, 'UNAVAILABLE', now))))).toEqual({
-      batchItemFailures: [],
-    });
-    expect(derivedFor(phone).map((e) => [e.DetailType, e.detail.sequence])).toEqual([
-      [DERIVED_DETAIL_TYPES.cameOnline, now - 10_000],
-      [DERIVED_DETAIL_TYPES.wentOffline, now - 10_000 + 3],
+    expect(derivedFor(phone).map((e) => [e.DetailType, e.detail.sequence, e.detail.current])).toEqual([
+      [DERIVED_DETAIL_TYPES.cameOnline, now - 10_000, { online: true, activity: 'typing' }],
+      [DERIVED_DETAIL_TYPES.activityStarted, now - 10_000 + 1, { online: true, activity: 'typing' }],
+      [DERIVED_DETAIL_TYPES.activityStopped, now - 10_000 + 2, { online: true, activity: null }],
+      [DERIVED_DETAIL_TYPES.wentOffline, now - 10_000 + 3, { online: false, activity: null }],
     ]);
+    expect(await stored(phone)).toMatchObject({
+      status: { S: 'UNAVAILABLE' },
+      lastEventId: { S: replay[2]?.id },
+      sequence: { N: String(now - 10_000 + 3) },
+    });
   });
 
   it('at least once: an entry accepted next to one refused is published again with the same sequence', async () => {
@@ -743,15 +789,22 @@ describe('group chats (a state per participant)', () => {
     expect(result).toEqual({ batchItemFailures: [] });
     const at = (ms: number) => new Date(ms).toISOString();
     const key = (participant: string) => ({ instanceId: INSTANCE, phone: group, participant });
+    const typing = { online: true, activity: 'typing' };
     expect(derivedFor(group, A).map((e) => [e.DetailType, e.detail])).toEqual([
-      [DERIVED_DETAIL_TYPES.cameOnline, { ...key(A), at: at(now - 2_000), sequence: now - 2_000 }],
+      [
+        DERIVED_DETAIL_TYPES.cameOnline,
+        { ...key(A), at: at(now - 2_000), sequence: now - 2_000, current: typing },
+      ],
       [
         DERIVED_DETAIL_TYPES.activityStarted,
-        { ...key(A), activity: 'typing', at: at(now - 2_000), sequence: now - 2_000 + 1 },
+        { ...key(A), activity: 'typing', at: at(now - 2_000), sequence: now - 2_000 + 1, current: typing },
       ],
     ]);
     expect(derivedFor(group, B).map((e) => [e.DetailType, e.detail])).toEqual([
-      [DERIVED_DETAIL_TYPES.cameOnline, { ...key(B), at: at(now - 1_000), sequence: now - 1_000 }],
+      [
+        DERIVED_DETAIL_TYPES.cameOnline,
+        { ...key(B), at: at(now - 1_000), sequence: now - 1_000, current: { online: true, activity: null } },
+      ],
       [
         DERIVED_DETAIL_TYPES.wentOffline,
         {
@@ -760,6 +813,7 @@ describe('group chats (a state per participant)', () => {
           at: at(now),
           durationMs: 1_000,
           sequence: now - 1_000 + 1,
+          current: { online: false, activity: null },
         },
       ],
     ]);
@@ -806,8 +860,9 @@ describe('group chats (a state per participant)', () => {
     expect(nobody.statusCode).toBe(404);
     expect(JSON.parse(String(nobody.body))).toMatchObject({ ok: false, error: 'unknown-chat' });
 
-    // A's expiry check, with its participant, when A's window has ended.
-    vi.setSystemTime(now + 23_000);
+    // A's expiry check, with its participant, when A's window (25 s, and the second of the news's
+    // EventBridge time) has ended.
+    vi.setSystemTime(now + 24_000);
     expect(await handler(batch(record(expiry(group, INSTANCE, A))))).toEqual({ batchItemFailures: [] });
     expect(derivedFor(group, A).at(-1)?.detail).toEqual({
       ...key(A),
@@ -817,6 +872,7 @@ describe('group chats (a state per participant)', () => {
       at: at(now - 2_000),
       durationMs: 0,
       sequence: now - 2_000 + 2,
+      current: { online: true, activity: null },
     });
     expect(derivedFor(group, B)).toHaveLength(2);
   });
@@ -979,13 +1035,13 @@ describe('presence read', () => {
       lastSeen: null,
       updatedAt: iso,
     };
-    expect(await read(now + 24_999)).toEqual(stateView(chat?.state as ChatState));
-    expect(await read(now + 24_999)).toMatchObject({ activity: 'typing', activitySince: iso });
-    // The default window: 25 s.
-    expect(await read(now + 25_000)).toEqual(ended);
+    expect(await read(now + 25_999)).toEqual(stateView(chat?.state as ChatState));
+    expect(await read(now + 25_999)).toMatchObject({ activity: 'typing', activitySince: iso });
+    // The default window: 25 s, and the second of EventBridge's whole-second times.
+    expect(await read(now + 26_000)).toEqual(ended);
     // Another window.
-    expect(await read(now + 9_999, 10_000)).toMatchObject({ activity: 'typing' });
-    expect(await read(now + 10_000, 10_000)).toEqual(ended);
+    expect(await read(now + 10_999, 10_000)).toMatchObject({ activity: 'typing' });
+    expect(await read(now + 11_000, 10_000)).toEqual(ended);
     expect((await stored(phone))?.activity).toEqual({ S: 'typing' });
   });
 

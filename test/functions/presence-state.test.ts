@@ -18,6 +18,7 @@ import { DERIVED_DETAIL_SCHEMAS } from '../../functions/shared/presence-derived-
 import {
   type Activity,
   type Applied,
+  activityExpiresAt,
   applyPresence,
   type ChatState,
   chatKeyOf,
@@ -25,7 +26,10 @@ import {
   type DerivedEvent,
   derivedDetail,
   derivedDetailType,
+  EVENT_TIME_RESOLUTION_MS,
   expireActivity,
+  isStorableChat,
+  MAX_CHAT_ID_LENGTH,
   type PresenceInput,
   participantOf,
   stateView,
@@ -42,6 +46,13 @@ const s = (seconds: number) => T0 + seconds * 1_000;
  * a chat's numbering starts at the time (epoch ms) of its first derived event, then one more each.
  */
 const seq = (first: number, n: number) => first + n - 1;
+/** The presence a derived event's step leaves (its `current`). */
+const AFTER = {
+  on: { online: true, activity: null },
+  off: { online: false, activity: null },
+  typing: { online: true, activity: 'typing' },
+  recording: { online: true, activity: 'recording' },
+} as const;
 
 let counter = 0;
 function ev(
@@ -97,7 +108,7 @@ describe('applyPresence: the first event of a chat', () => {
     const e = ev('AVAILABLE', s(0));
     expect(applyPresence(undefined, e)).toEqual({
       kind: 'applied',
-      derived: [{ ...KEY, kind: 'came-online', at: s(0), sequence: seq(s(0), 1) }],
+      derived: [{ ...KEY, kind: 'came-online', at: s(0), sequence: seq(s(0), 1), current: AFTER.on }],
       state: {
         ...KEY,
         status: 'AVAILABLE',
@@ -120,8 +131,21 @@ describe('applyPresence: the first event of a chat', () => {
     expect(applyPresence(undefined, e)).toEqual({
       kind: 'applied',
       derived: [
-        { ...KEY, kind: 'came-online', at: s(0), sequence: seq(s(0), 1) },
-        { ...KEY, kind: 'activity-started', activity, at: s(0), sequence: seq(s(0), 2) },
+        {
+          ...KEY,
+          kind: 'came-online',
+          at: s(0),
+          sequence: seq(s(0), 1),
+          current: { online: true, activity },
+        },
+        {
+          ...KEY,
+          kind: 'activity-started',
+          activity,
+          at: s(0),
+          sequence: seq(s(0), 2),
+          current: { online: true, activity },
+        },
       ],
       state: {
         ...KEY,
@@ -142,7 +166,9 @@ describe('applyPresence: the first event of a chat', () => {
 
   it('PAUSED: online, no activity', () => {
     const { state, derived } = applied(applyPresence(undefined, ev('PAUSED', s(0))));
-    expect(derived).toEqual([{ ...KEY, kind: 'came-online', at: s(0), sequence: seq(s(0), 1) }]);
+    expect(derived).toEqual([
+      { ...KEY, kind: 'came-online', at: s(0), sequence: seq(s(0), 1), current: AFTER.on },
+    ]);
     expect(state).toMatchObject({
       status: 'PAUSED',
       online: true,
@@ -184,8 +210,16 @@ describe('applyPresence: activities', () => {
         at: s(5),
         durationMs: 5_000,
         sequence: seq(s(0), 3),
+        current: AFTER.recording,
       },
-      { ...KEY, kind: 'activity-started', activity: 'recording', at: s(5), sequence: seq(s(0), 4) },
+      {
+        ...KEY,
+        kind: 'activity-started',
+        activity: 'recording',
+        at: s(5),
+        sequence: seq(s(0), 4),
+        current: AFTER.recording,
+      },
     ]);
     expect(toRecording.state).toMatchObject({
       status: 'RECORDING',
@@ -208,8 +242,16 @@ describe('applyPresence: activities', () => {
         at: s(9),
         durationMs: 4_000,
         sequence: seq(s(0), 5),
+        current: AFTER.typing,
       },
-      { ...KEY, kind: 'activity-started', activity: 'typing', at: s(9), sequence: seq(s(0), 6) },
+      {
+        ...KEY,
+        kind: 'activity-started',
+        activity: 'typing',
+        at: s(9),
+        sequence: seq(s(0), 6),
+        current: AFTER.typing,
+      },
     ]);
     expect(back.state).toMatchObject({
       activity: 'typing',
@@ -235,6 +277,7 @@ describe('applyPresence: activities', () => {
           at: s(10),
           durationMs: 6_000,
           sequence: seq(s(0), 3),
+          current: AFTER.on,
         },
       ]);
       expect(state).toEqual({
@@ -265,6 +308,7 @@ describe('applyPresence: activities', () => {
         at: s(8),
         durationMs: 5_000,
         sequence: seq(s(0), 3),
+        current: AFTER.off,
       },
       {
         ...KEY,
@@ -273,6 +317,7 @@ describe('applyPresence: activities', () => {
         at: s(8),
         durationMs: 8_000,
         sequence: seq(s(0), 4),
+        current: AFTER.off,
       },
     ]);
     expect(state).toEqual({
@@ -309,6 +354,7 @@ describe('applyPresence: online and offline', () => {
         at: s(90),
         durationMs: 90_000,
         sequence: seq(s(0), 2),
+        current: AFTER.off,
       },
     ]);
     expect(state).toMatchObject({ online: false, offlineSince: s(90), sequence: seq(s(0), 2) });
@@ -318,7 +364,9 @@ describe('applyPresence: online and offline', () => {
   it('came online after being offline: offlineSince dropped, onlineSince set', () => {
     const offline = run([ev('AVAILABLE', s(0)), ev('UNAVAILABLE', s(5))]).state;
     const { state, derived } = applied(applyPresence(offline, ev('AVAILABLE', s(60))));
-    expect(derived).toEqual([{ ...KEY, kind: 'came-online', at: s(60), sequence: seq(s(0), 3) }]);
+    expect(derived).toEqual([
+      { ...KEY, kind: 'came-online', at: s(60), sequence: seq(s(0), 3), current: AFTER.on },
+    ]);
     expect(state).toMatchObject({
       online: true,
       onlineSince: s(60),
@@ -332,8 +380,15 @@ describe('applyPresence: online and offline', () => {
     const offline = run([ev('AVAILABLE', s(0)), ev('UNAVAILABLE', s(5))]).state;
     const { state, derived } = applied(applyPresence(offline, ev('RECORDING', s(60))));
     expect(derived).toEqual([
-      { ...KEY, kind: 'came-online', at: s(60), sequence: seq(s(0), 3) },
-      { ...KEY, kind: 'activity-started', activity: 'recording', at: s(60), sequence: seq(s(0), 4) },
+      { ...KEY, kind: 'came-online', at: s(60), sequence: seq(s(0), 3), current: AFTER.recording },
+      {
+        ...KEY,
+        kind: 'activity-started',
+        activity: 'recording',
+        at: s(60),
+        sequence: seq(s(0), 4),
+        current: AFTER.recording,
+      },
     ]);
     expect(state).toMatchObject({
       online: true,
@@ -358,9 +413,17 @@ describe('applyPresence: online and offline', () => {
         at: s(4),
         durationMs: 3_000,
         sequence: seq(s(4), 1),
+        current: AFTER.recording,
       },
-      { ...KEY, kind: 'came-online', at: s(4), sequence: seq(s(4), 2) },
-      { ...KEY, kind: 'activity-started', activity: 'recording', at: s(4), sequence: seq(s(4), 3) },
+      { ...KEY, kind: 'came-online', at: s(4), sequence: seq(s(4), 2), current: AFTER.recording },
+      {
+        ...KEY,
+        kind: 'activity-started',
+        activity: 'recording',
+        at: s(4),
+        sequence: seq(s(4), 3),
+        current: AFTER.recording,
+      },
     ]);
   });
 
@@ -408,14 +471,24 @@ describe('applyPresence: lastSeen', () => {
 describe('expireActivity', () => {
   const typing = run([ev('AVAILABLE', s(0)), ev('COMPOSING', s(2)), ev('COMPOSING', s(7))]).state;
 
-  it('nothing to expire before lastNews + expiryMs', () => {
-    expect(expireActivity(typing, s(7) + DEFAULT_EXPIRY_MS - 1)).toBeUndefined();
-    expect(expireActivity(typing, s(7) + 9_999, 10_000)).toBeUndefined();
-    expect(expireActivity(typing, s(2) + DEFAULT_EXPIRY_MS)).toBeUndefined();
+  // EventBridge's whole-second times: the last news may have come up to a second after its `time`.
+  const window = DEFAULT_EXPIRY_MS + EVENT_TIME_RESOLUTION_MS;
+
+  it('nothing to expire before lastNews + expiryMs + the second of EventBridge times', () => {
+    expect(EVENT_TIME_RESOLUTION_MS).toBe(1_000);
+    expect(activityExpiresAt(typing)).toBe(s(7) + window);
+    expect(expireActivity(typing, s(7) + window - 1)).toBeUndefined();
+    expect(expireActivity(typing, s(7) + DEFAULT_EXPIRY_MS)).toBeUndefined();
+    expect(expireActivity(typing, s(7) + 10_999, 10_000)).toBeUndefined();
+    expect(expireActivity(typing, s(2) + window)).toBeUndefined();
+    // With millisecond times (the local live view): no allowance.
+    expect(expireActivity(typing, s(7) + DEFAULT_EXPIRY_MS - 1, DEFAULT_EXPIRY_MS, 0)).toBeUndefined();
+    expect(expireActivity(typing, s(7) + DEFAULT_EXPIRY_MS, DEFAULT_EXPIRY_MS, 0)).toBeDefined();
+    expect(activityExpiresAt(run([ev('PAUSED', s(0))]).state)).toBeUndefined();
   });
 
-  it('expires exactly at lastNews + expiryMs, dated at the last news (duration to it)', () => {
-    const result = expireActivity(typing, s(7) + DEFAULT_EXPIRY_MS);
+  it('expires exactly at lastNews + expiryMs + 1 s, dated at the last news (duration to it)', () => {
+    const result = expireActivity(typing, s(7) + window);
     expect(result?.derived).toEqual([
       {
         ...KEY,
@@ -426,6 +499,7 @@ describe('expireActivity', () => {
         at: s(7),
         durationMs: 5_000,
         sequence: seq(s(0), 3),
+        current: AFTER.on,
       },
     ]);
     const { activity: _a, activitySince: _s, activityLastNews: _n, ...rest } = typing;
@@ -433,7 +507,7 @@ describe('expireActivity', () => {
     // The expiry is numbered after the chat's last derived event, and the state remembers it.
     expect(result?.state).toEqual({ ...rest, sequence: seq(s(0), 3) });
     // A custom window.
-    expect(expireActivity(typing, s(7) + 10_000, 10_000)?.derived[0]).toMatchObject({ reason: 'expired' });
+    expect(expireActivity(typing, s(7) + 11_000, 10_000)?.derived[0]).toMatchObject({ reason: 'expired' });
   });
 
   it('a lone COMPOSING expires with a zero duration', () => {
@@ -448,6 +522,7 @@ describe('expireActivity', () => {
         at: s(0),
         durationMs: 0,
         sequence: seq(s(0), 3),
+        current: AFTER.on,
       },
     ]);
   });
@@ -463,7 +538,14 @@ describe('expireActivity', () => {
     const expired = expireActivity(typing, s(100))?.state as ChatState;
     expect(applied(applyPresence(expired, ev('PAUSED', s(101)))).derived).toEqual([]);
     expect(applied(applyPresence(expired, ev('COMPOSING', s(101)))).derived).toEqual([
-      { ...KEY, kind: 'activity-started', activity: 'typing', at: s(101), sequence: seq(s(0), 4) },
+      {
+        ...KEY,
+        kind: 'activity-started',
+        activity: 'typing',
+        at: s(101),
+        sequence: seq(s(0), 4),
+        current: AFTER.typing,
+      },
     ]);
   });
 });
@@ -565,8 +647,14 @@ describe('derived event details and the state view', () => {
       DERIVED_DETAIL_TYPES.wentOffline,
     ]);
     expect(derived.map(derivedDetail)).toEqual([
-      { ...KEY, at: '2025-03-01T12:00:00.000Z', sequence: seq(s(0), 1) },
-      { ...KEY, activity: 'typing', at: '2025-03-01T12:00:00.000Z', sequence: seq(s(0), 2) },
+      { ...KEY, at: '2025-03-01T12:00:00.000Z', sequence: seq(s(0), 1), current: AFTER.typing },
+      {
+        ...KEY,
+        activity: 'typing',
+        at: '2025-03-01T12:00:00.000Z',
+        sequence: seq(s(0), 2),
+        current: AFTER.typing,
+      },
       {
         ...KEY,
         activity: 'typing',
@@ -575,8 +663,15 @@ describe('derived event details and the state view', () => {
         at: '2025-03-01T12:00:02.000Z',
         durationMs: 2_000,
         sequence: seq(s(0), 3),
+        current: AFTER.recording,
       },
-      { ...KEY, activity: 'recording', at: '2025-03-01T12:00:02.000Z', sequence: seq(s(0), 4) },
+      {
+        ...KEY,
+        activity: 'recording',
+        at: '2025-03-01T12:00:02.000Z',
+        sequence: seq(s(0), 4),
+        current: AFTER.recording,
+      },
       {
         ...KEY,
         activity: 'recording',
@@ -585,6 +680,7 @@ describe('derived event details and the state view', () => {
         at: '2025-03-01T12:00:03.000Z',
         durationMs: 1_000,
         sequence: seq(s(0), 5),
+        current: AFTER.on,
       },
       {
         ...KEY,
@@ -592,6 +688,7 @@ describe('derived event details and the state view', () => {
         at: '2025-03-01T12:00:04.000Z',
         durationMs: 4_000,
         sequence: seq(s(0), 6),
+        current: AFTER.off,
       },
     ]);
     for (const [i, detail] of derived.map(derivedDetail).entries()) {
@@ -658,10 +755,26 @@ describe('sequence', () => {
   it('a state stored before sequences (none, or 0): numbering starts at the time of its first derived event', () => {
     const { sequence: _q, ...legacy } = run([ev('AVAILABLE', s(0))]).state;
     expect(applied(applyPresence(legacy, ev('UNAVAILABLE', s(5)))).derived).toEqual([
-      { ...KEY, kind: 'went-offline', onlineSince: s(0), at: s(5), durationMs: 5_000, sequence: s(5) },
+      {
+        ...KEY,
+        kind: 'went-offline',
+        onlineSince: s(0),
+        at: s(5),
+        durationMs: 5_000,
+        sequence: s(5),
+        current: AFTER.off,
+      },
     ]);
     expect(applied(applyPresence({ ...legacy, sequence: 0 }, ev('UNAVAILABLE', s(5)))).derived).toEqual([
-      { ...KEY, kind: 'went-offline', onlineSince: s(0), at: s(5), durationMs: 5_000, sequence: s(5) },
+      {
+        ...KEY,
+        kind: 'went-offline',
+        onlineSince: s(0),
+        at: s(5),
+        durationMs: 5_000,
+        sequence: s(5),
+        current: AFTER.off,
+      },
     ]);
     // An expiry is dated at the activity's last news: numbered from there.
     const typing = { ...legacy, activity: 'typing' as const, activitySince: s(0), activityLastNews: s(3) };
@@ -702,6 +815,7 @@ describe('sequence', () => {
         at: s(6),
         durationMs: 1_000,
         sequence: seq(s(0), 3),
+        current: AFTER.on,
       },
     ]);
   });
@@ -715,6 +829,25 @@ describe('group chats: one state per participant', () => {
     groupCounter += 1;
     return { id: `group-${groupCounter}`, time, ...member(participant), status };
   };
+
+  it('isStorableChat: a Z-API instance, a chat id of 1 to 128 characters without #, a member of 1 to 128', () => {
+    expect(isStorableChat(KEY)).toBe(true);
+    expect(isStorableChat(member('5511'))).toBe(true);
+    expect(isStorableChat({ ...KEY, phone: 'x'.repeat(MAX_CHAT_ID_LENGTH) })).toBe(true);
+    expect(isStorableChat({ ...member('5'.repeat(MAX_CHAT_ID_LENGTH)) })).toBe(true);
+    for (const bad of [
+      { ...KEY, instanceId: '' },
+      { ...KEY, instanceId: 'not an instance' },
+      { ...KEY, instanceId: 'I'.repeat(65) },
+      { ...KEY, phone: '' },
+      { ...KEY, phone: 'x'.repeat(MAX_CHAT_ID_LENGTH + 1) },
+      { ...KEY, phone: `${GROUP}#5511` },
+      member(''),
+      member('5'.repeat(MAX_CHAT_ID_LENGTH + 1)),
+    ]) {
+      expect(isStorableChat(bad), JSON.stringify(bad).slice(0, 80)).toBe(false);
+    }
+  });
 
   it('chatKeyOf: the phone, or phone#participant', () => {
     expect(chatKeyOf({ phone: PHONE })).toBe(PHONE);
@@ -748,9 +881,16 @@ describe('group chats: one state per participant', () => {
       derived.push(...result.derived);
     }
     expect(derived).toEqual([
-      { ...member('A'), kind: 'came-online', at: s(0), sequence: seq(s(0), 1) },
-      { ...member('A'), kind: 'activity-started', activity: 'typing', at: s(0), sequence: seq(s(0), 2) },
-      { ...member('B'), kind: 'came-online', at: s(1), sequence: seq(s(1), 1) },
+      { ...member('A'), kind: 'came-online', at: s(0), sequence: seq(s(0), 1), current: AFTER.typing },
+      {
+        ...member('A'),
+        kind: 'activity-started',
+        activity: 'typing',
+        at: s(0),
+        sequence: seq(s(0), 2),
+        current: AFTER.typing,
+      },
+      { ...member('B'), kind: 'came-online', at: s(1), sequence: seq(s(1), 1), current: AFTER.on },
       {
         ...member('B'),
         kind: 'went-offline',
@@ -758,6 +898,7 @@ describe('group chats: one state per participant', () => {
         at: s(2),
         durationMs: 1_000,
         sequence: seq(s(1), 2),
+        current: AFTER.off,
       },
     ]);
     expect(states.get(`${GROUP}#A`)).toMatchObject({
@@ -776,7 +917,7 @@ describe('group chats: one state per participant', () => {
     });
     expect(states.get(`${GROUP}#B`)?.activity).toBeUndefined();
     // The expiry of A's typing names A too.
-    expect(expireActivity(states.get(`${GROUP}#A`) as ChatState, s(25))?.derived).toEqual([
+    expect(expireActivity(states.get(`${GROUP}#A`) as ChatState, s(26))?.derived).toEqual([
       {
         ...member('A'),
         kind: 'activity-stopped',
@@ -786,6 +927,7 @@ describe('group chats: one state per participant', () => {
         at: s(0),
         durationMs: 0,
         sequence: seq(s(0), 3),
+        current: AFTER.on,
       },
     ]);
   });
@@ -793,8 +935,14 @@ describe('group chats: one state per participant', () => {
   it('the derived detail and the state view carry the participant; the detail validates against its schema', () => {
     const { state, derived } = run([gev('C', 'RECORDING', s(0))]);
     expect(derived.map(derivedDetail)).toEqual([
-      { ...member('C'), at: '2025-03-01T12:00:00.000Z', sequence: seq(s(0), 1) },
-      { ...member('C'), activity: 'recording', at: '2025-03-01T12:00:00.000Z', sequence: seq(s(0), 2) },
+      { ...member('C'), at: '2025-03-01T12:00:00.000Z', sequence: seq(s(0), 1), current: AFTER.recording },
+      {
+        ...member('C'),
+        activity: 'recording',
+        at: '2025-03-01T12:00:00.000Z',
+        sequence: seq(s(0), 2),
+        current: AFTER.recording,
+      },
     ]);
     for (const event of derived) {
       const schema = DERIVED_DETAIL_SCHEMAS[derivedDetailType(event) as DerivedDetailType];
@@ -943,6 +1091,11 @@ describe('properties', () => {
 
   /** Runs interleaved steps over two chats; every derived event in order, per chat. */
   function simulate(steps: readonly Step[]) {
+    return simulateAll(steps).derived;
+  }
+
+  /** The derived events of the steps, and every chat's final state. */
+  function simulateAll(steps: readonly Step[]) {
     const states = new Map<string, ChatState>();
     const derived: DerivedEvent[] = [];
     for (const step of steps) {
@@ -963,7 +1116,7 @@ describe('properties', () => {
         }
       }
     }
-    return derived;
+    return { derived, states };
   }
 
   it('(c) every activity-stopped follows an activity-started of the same activity for that chat; durations >= 0', () => {
@@ -1024,6 +1177,69 @@ describe('properties', () => {
           last.set(chat, event.sequence);
         }
       }),
+    );
+  });
+
+  it('(g) every derived event carries the presence its change leaves; every event of one change the same', () => {
+    fc.assert(
+      fc.property(deliveryArb, ({ delivery }) => {
+        let state: ChatState | undefined;
+        for (const event of delivery) {
+          const result = applyPresence(state, event);
+          if (result.kind !== 'applied') continue;
+          for (const derived of result.derived) {
+            expect(derived.current).toEqual({
+              online: result.state.online,
+              activity: result.state.activity ?? null,
+            });
+          }
+          state = result.state;
+          const expired = expireActivity(state, state.eventTime + 60_000);
+          if (expired !== undefined && event.id.endsWith('0')) {
+            expect(expired.derived.map((d) => d.current)).toEqual([{ online: state.online, activity: null }]);
+            state = expired.state;
+          }
+        }
+      }),
+    );
+  });
+
+  it('(h) a subscriber that keeps the `current` of the highest sequence it saw ends at the chat’s presence, whatever order, repeats or losses of earlier events it gets', () => {
+    fc.assert(
+      fc.property(
+        interleavedArb.chain((steps) => {
+          const { derived, states } = simulateAll(steps);
+          return fc
+            .tuple(
+              fc.shuffledSubarray(derived, { minLength: derived.length, maxLength: derived.length }),
+              fc.array(fc.nat({ max: Math.max(0, derived.length - 1) }), { maxLength: 6 }),
+              fc.array(fc.boolean(), { minLength: derived.length, maxLength: derived.length }),
+            )
+            .map(([shuffled, repeats, kept]) => ({ derived, states, shuffled, repeats, kept }));
+        }),
+        ({ derived, states, shuffled, repeats, kept }) => {
+          // The last derived event of each chat is delivered (at least once); any other may be lost.
+          const lastOf = new Map(derived.map((d) => [`${d.instanceId}/${chatKeyOf(d)}`, d]));
+          const delivered = [
+            ...shuffled.filter((d, i) => kept[i] || lastOf.get(`${d.instanceId}/${chatKeyOf(d)}`) === d),
+            ...repeats.flatMap((i) => (shuffled[i] === undefined ? [] : [shuffled[i]])),
+          ];
+          const seen = new Map<string, { sequence: number; current: DerivedEvent['current'] }>();
+          for (const d of delivered) {
+            const chat = `${d.instanceId}/${chatKeyOf(d)}`;
+            if ((seen.get(chat)?.sequence ?? 0) >= d.sequence) continue;
+            seen.set(chat, { sequence: d.sequence, current: d.current });
+          }
+          for (const [chat, last] of lastOf) {
+            const state = states.get(chat) as ChatState;
+            expect(seen.get(chat)?.current).toEqual({
+              online: state.online,
+              activity: state.activity ?? null,
+            });
+            expect(seen.get(chat)?.sequence).toBe(last.sequence);
+          }
+        },
+      ),
     );
   });
 

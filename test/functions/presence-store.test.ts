@@ -42,6 +42,13 @@ const s = (seconds: number) => T0 + seconds * 1_000;
 const seq = (first: number, n: number) => first + n - 1;
 /** The sequences of a chat's first `count` derived events, the first at `first`. */
 const seqs = (first: number, count: number) => Array.from({ length: count }, (_, i) => seq(first, i + 1));
+/** The presence a derived event's step leaves (its `current`). */
+const AFTER = {
+  on: { online: true, activity: null },
+  off: { online: false, activity: null },
+  typing: { online: true, activity: 'typing' },
+  recording: { online: true, activity: 'recording' },
+} as const;
 const TTL_SECONDS = 30 * 86_400;
 /** The store's clock (the TTL it writes): fixed, so `expiresAt` is exact. */
 const STORE_NOW = Date.parse('2025-03-01T12:00:30.750Z');
@@ -148,8 +155,16 @@ describe('dynamoStore', () => {
     const chat = newChat();
     const state = fullState(chat);
     const pending: DerivedEvent[] = [
-      { ...chat, kind: 'activity-started', activity: 'typing', at: s(1), sequence: 1 },
-      { ...chat, kind: 'went-offline', onlineSince: s(0), at: s(2), durationMs: 2_000, sequence: 2 },
+      { ...chat, kind: 'activity-started', activity: 'typing', at: s(1), sequence: 1, current: AFTER.typing },
+      {
+        ...chat,
+        kind: 'went-offline',
+        onlineSince: s(0),
+        at: s(2),
+        durationMs: 2_000,
+        sequence: 2,
+        current: AFTER.off,
+      },
     ];
     expect(await store.put(state, pending, undefined, deadline())).toBe(true);
     expect(
@@ -334,7 +349,9 @@ describe('dynamoStore', () => {
   it('clearPending removes the pending events of exactly that version', async () => {
     const chat = newChat();
     const state = fullState(chat);
-    const pending: DerivedEvent[] = [{ ...chat, kind: 'came-online', at: s(0), sequence: 1 }];
+    const pending: DerivedEvent[] = [
+      { ...chat, kind: 'came-online', at: s(0), sequence: 1, current: AFTER.on },
+    ];
     await store.put(state, pending, undefined, deadline());
     await store.clearPending({ instanceId: chat.instanceId, phone: chat.phone }, 2, deadline()); // not this version
     expect(
@@ -342,7 +359,7 @@ describe('dynamoStore', () => {
     ).toEqual(pending);
 
     const newer: DerivedEvent[] = [
-      { ...chat, kind: 'activity-started', activity: 'typing', at: s(1), sequence: 2 },
+      { ...chat, kind: 'activity-started', activity: 'typing', at: s(1), sequence: 2, current: AFTER.typing },
     ];
     await store.put(state, newer, 1, deadline());
     await store.clearPending({ instanceId: chat.instanceId, phone: chat.phone }, 1, deadline()); // an older version: kept
@@ -408,7 +425,7 @@ describe('dynamoStore', () => {
     const key = { instanceId: 'INSTANCEA', phone: group, participant: '5511988887777' };
     const state = fullState(key);
     const pending: DerivedEvent[] = [
-      { ...key, kind: 'activity-started', activity: 'typing', at: s(1), sequence: 7 },
+      { ...key, kind: 'activity-started', activity: 'typing', at: s(1), sequence: 7, current: AFTER.typing },
     ];
     expect(await store.put(state, pending, undefined, deadline())).toBe(true);
     const item = await rawItem(key.instanceId, `${group}#5511988887777`);
@@ -666,21 +683,21 @@ describe('processPresence and processExpiry on dynalite', () => {
     ]);
   });
 
-  it('an activity with no news expires after 25 s (the injected now), once; a check 1 ms early reschedules', async () => {
+  it('an activity with no news expires after 25 s and the second of its EventBridge time (the injected now), once; a check 1 ms early reschedules', async () => {
     const chat = newChat();
     const h = harness();
     await processPresence(presence(chat, 'COMPOSING', s(0)), h.deps, deadline());
-    h.clock = s(0) + 24_999;
+    h.clock = s(0) + 25_999;
     expect(await processExpiry({ instanceId: chat.instanceId, phone: chat.phone }, h.deps, deadline())).toBe(
       'rescheduled',
     );
-    // ceil(1 ms) + 2 s.
+    // Past the 25 s already: ceil(-0.999 s) + 2 s.
     expect(h.scheduled).toEqual([
       { ...chat, delaySeconds: 27 },
-      { ...chat, delaySeconds: 3 },
+      { ...chat, delaySeconds: 2 },
     ]);
     expect(h.published).toHaveLength(2);
-    h.clock = s(0) + 25_000;
+    h.clock = s(0) + 26_000;
     expect(await processExpiry({ instanceId: chat.instanceId, phone: chat.phone }, h.deps, deadline())).toBe(
       'expired',
     );
@@ -694,6 +711,7 @@ describe('processPresence and processExpiry on dynalite', () => {
         at: s(0),
         durationMs: 0,
         sequence: seq(s(0), 3),
+        current: AFTER.on,
       },
     ]);
     const stored = await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline());
@@ -1167,7 +1185,7 @@ describe('processPresence and processExpiry on dynalite', () => {
     expect(await processPresence(e2, h.deps, deadline())).toBe('duplicate');
     expect(await processPresence(presence(chat, 'PAUSED', s(3)), h.deps, deadline())).toBe('applied');
     expect(await processPresence(presence(chat, 'COMPOSING', s(5)), h.deps, deadline())).toBe('applied');
-    h.clock = s(30);
+    h.clock = s(31);
     expect(await processExpiry(chat, h.deps, deadline())).toBe('expired');
     expect(await processExpiry(other, h.deps, deadline())).toBe('expired');
     expect(await processPresence(presence(chat, 'UNAVAILABLE', s(31)), h.deps, deadline())).toBe('applied');
@@ -1279,6 +1297,7 @@ describe('processPresence and processExpiry on dynalite', () => {
       at: s(0),
       durationMs: 0,
       sequence: seq(s(0), 3),
+      current: AFTER.on,
     });
     // Nothing running any more: checks stop, none scheduled.
     expect(await processExpiry(chat, h.deps, deadline())).toBe('nothing-to-expire');
@@ -1300,49 +1319,9 @@ describe('processPresence and processExpiry on dynalite', () => {
     expect(await processExpiry({ instanceId: 'INSTANCEA', phone: group }, h.deps, deadline())).toBe(
       'unknown-chat',
     );
-    h.clock = s(25);
+    h.clock = s(26);
     expect(await processExpiry(member, h.deps, deadline())).toBe('expired');
     expect(h.published.at(-1)).toMatchObject({ ...member, kind: 'activity-stopped', sequence: seq(s(0), 3) });
-  });
-
-  it('publish: false (a replayed event) updates the state and derives nothing into the outbox; the sequence still counts', async () => {
-    const chat = newChat();
-    const h = harness();
-    for (const [status, at] of [
-      ['AVAILABLE', s(0)],
-      ['UNAVAILABLE', s(5)],
-    ] as const) {
-      h.clock = at;
-      expect(await processPresence(presence(chat, status, at), h.deps, deadline(), { publish: false })).toBe(
-        'applied',
-      );
-      expect((await rawItem(chat.instanceId, chat.phone))?.pending).toBeUndefined();
-    }
-    expect(h.published).toEqual([]);
-    expect(h.committed).toEqual([]);
-    expect(await store.get(chat, deadline())).toMatchObject({
-      version: 2,
-      pending: [],
-      state: { status: 'UNAVAILABLE', online: false, offlineSince: s(5), sequence: seq(s(0), 2) },
-    });
-    // Live again: numbered after what the replay counted.
-    expect(await processPresence(presence(chat, 'AVAILABLE', s(9)), h.deps, deadline())).toBe('applied');
-    expect(h.published).toEqual([{ ...chat, kind: 'came-online', at: s(9), sequence: seq(s(0), 3) }]);
-  });
-
-  it('publish: false still publishes what an earlier delivery left pending first (it is not the replay’s)', async () => {
-    const chat = newChat();
-    const h = harness();
-    h.failPublish = 1;
-    await expect(processPresence(presence(chat, 'AVAILABLE', s(0)), h.deps, deadline())).rejects.toThrow();
-    expect(
-      await processPresence(presence(chat, 'UNAVAILABLE', s(3)), h.deps, deadline(), { publish: false }),
-    ).toBe('applied');
-    expect(h.publishCalls.map(kinds)).toEqual([['came-online']]);
-    expect(await store.get(chat, deadline())).toMatchObject({
-      pending: [],
-      state: { status: 'UNAVAILABLE' },
-    });
   });
 
   it('group: A typing, B pausing then leaving: A’s typing goes on; one item per participant', async () => {
@@ -1359,10 +1338,25 @@ describe('processPresence and processExpiry on dynalite', () => {
       expect(await processPresence(presence(who, status, at), h.deps, deadline())).toBe('applied');
     }
     expect(h.published).toEqual([
-      { ...a, kind: 'came-online', at: s(0), sequence: seq(s(0), 1) },
-      { ...a, kind: 'activity-started', activity: 'typing', at: s(0), sequence: seq(s(0), 2) },
-      { ...b, kind: 'came-online', at: s(1), sequence: seq(s(1), 1) },
-      { ...b, kind: 'went-offline', onlineSince: s(1), at: s(2), durationMs: 1_000, sequence: seq(s(1), 2) },
+      { ...a, kind: 'came-online', at: s(0), sequence: seq(s(0), 1), current: AFTER.typing },
+      {
+        ...a,
+        kind: 'activity-started',
+        activity: 'typing',
+        at: s(0),
+        sequence: seq(s(0), 2),
+        current: AFTER.typing,
+      },
+      { ...b, kind: 'came-online', at: s(1), sequence: seq(s(1), 1), current: AFTER.on },
+      {
+        ...b,
+        kind: 'went-offline',
+        onlineSince: s(1),
+        at: s(2),
+        durationMs: 1_000,
+        sequence: seq(s(1), 2),
+        current: AFTER.off,
+      },
     ]);
     expect(h.scheduled).toEqual([{ ...a, delaySeconds: 27 }]);
     expect((await store.get(a, deadline()))?.state).toMatchObject({ ...a, activity: 'typing', online: true });
@@ -1380,72 +1374,92 @@ describe('processPresence and processExpiry on dynalite', () => {
 // --- Fixed defects, found while testing the refactor ----------------------------------------------
 
 describe('replays and chats that come back', () => {
-  // A replayed COMPOSING used to publish nothing but still schedule an expiry check, which then
-  // published an activity-stopped whose activity-started was never published. A replay now keeps no
-  // activity at all (one from the past has long expired).
-  it('a replayed COMPOSING leads to no derived event at all: no expiry check, and the state keeps no activity', async () => {
+  // A replay (EventBridge archive) used to update the state without publishing and without an
+  // activity: a replayed PAUSED that the live stream had lost then dropped an announced typing with no
+  // Activity Stopped, and subscribers kept it for ever. A replay is now applied like any event: what it
+  // changes is news the subscribers missed too.
+  it('a replayed PAUSED the live stream lost stops the announced typing (published), and the typing’s check then has nothing to do', async () => {
     const chat = newChat();
     const h = harness();
-    h.clock = s(600); // the replay runs ten minutes after the event
-    expect(
-      await processPresence(presence(chat, 'COMPOSING', s(0)), h.deps, deadline(), { publish: false }),
-    ).toBe('applied');
-    expect(h.published).toEqual([]);
-    expect(h.committed).toEqual([]);
-    expect(h.scheduled).toEqual([]);
-    const stored = await store.get(chat, deadline());
-    expect(stored).toMatchObject({
-      version: 1,
-      pending: [],
-      state: { status: 'COMPOSING', online: true, onlineSince: s(0), eventTime: s(0) },
-    });
-    expect(stored?.state.activity).toBeUndefined();
-    expect(stored?.state.activitySince).toBeUndefined();
-    expect(stored?.state.activityLastNews).toBeUndefined();
-    const raw = await rawItem(chat.instanceId, chat.phone);
-    expect(raw?.activity).toBeUndefined();
-    expect(raw?.activitySince).toBeUndefined();
-    expect(raw?.activityLastNews).toBeUndefined();
-    // Even an expiry check that came anyway (an earlier one, say) finds nothing to end.
-    h.clock = s(900);
-    expect(await processExpiry(chat, h.deps, deadline())).toBe('nothing-to-expire');
-    expect(h.published).toEqual([]);
-    expect(h.scheduled).toEqual([]);
-    // A live COMPOSING afterwards starts a typing of its own (and its check), numbered after the replay.
-    expect(await processPresence(presence(chat, 'COMPOSING', s(900)), h.deps, deadline())).toBe('applied');
-    expect(h.published).toEqual([
-      { ...chat, kind: 'activity-started', activity: 'typing', at: s(900), sequence: seq(s(0), 3) },
+    expect(await processPresence(presence(chat, 'COMPOSING', s(0)), h.deps, deadline())).toBe('applied');
+    h.clock = s(600); // the replay runs ten minutes later
+    expect(await processPresence(presence(chat, 'PAUSED', s(3)), h.deps, deadline())).toBe('applied');
+    expect(kinds(h.published)).toEqual([
+      'came-online',
+      'activity-started:typing',
+      'activity-stopped:typing:paused',
     ]);
-    expect(h.scheduled).toEqual([{ ...chat, delaySeconds: 27 }]);
+    expect(h.published[2]).toMatchObject({ at: s(3), durationMs: 3_000, current: AFTER.on });
+    expect(await processExpiry(chat, h.deps, deadline(), s(0))).toBe('nothing-to-expire');
+    expect(h.published).toHaveLength(3);
   });
 
-  it('a replayed COMPOSING over a stored typing drops it too: nothing scheduled, nothing published', async () => {
+  it('a replayed COMPOSING of a chat the table has not seen: announced as it happened, and its check, a second later, ends it', async () => {
     const chat = newChat();
     const h = harness();
-    const state: ChatState = {
-      ...chat,
-      status: 'COMPOSING',
-      statusSince: s(0),
-      online: true,
-      onlineSince: s(0),
-      activity: 'typing',
-      activitySince: s(0),
-      activityLastNews: s(0),
-      eventTime: s(0),
-      lastEventId: 'stored',
-      sequence: seq(s(0), 2),
-    };
-    expect(await store.put(state, [], undefined, deadline())).toBe(true);
     h.clock = s(600);
-    expect(
-      await processPresence(presence(chat, 'COMPOSING', s(5)), h.deps, deadline(), { publish: false }),
-    ).toBe('applied');
-    expect(h.published).toEqual([]);
-    expect(h.scheduled).toEqual([]);
-    const stored = await store.get(chat, deadline());
-    expect(stored?.state).toMatchObject({ status: 'COMPOSING', eventTime: s(5), sequence: seq(s(0), 2) });
-    expect(stored?.state.activity).toBeUndefined();
-    expect(stored?.state.activityLastNews).toBeUndefined();
+    expect(await processPresence(presence(chat, 'COMPOSING', s(0)), h.deps, deadline())).toBe('applied');
+    expect(kinds(h.published)).toEqual(['came-online', 'activity-started:typing']);
+    // Its window is long over: the check comes at once (SQS's shortest delay that is not none).
+    expect(h.scheduled).toEqual([{ ...chat, delaySeconds: 1 }]);
+    h.clock = s(601);
+    expect(await processExpiry(chat, h.deps, deadline(), s(0))).toBe('expired');
+    expect(h.published.at(-1)).toEqual({
+      ...chat,
+      kind: 'activity-stopped',
+      activity: 'typing',
+      reason: 'expired',
+      startedAt: s(0),
+      at: s(0),
+      durationMs: 0,
+      sequence: seq(s(0), 3),
+      current: AFTER.on,
+    });
+    // An older replayed event changes nothing.
+    expect(await processPresence(presence(chat, 'UNAVAILABLE', s(0) - 1_000), h.deps, deadline())).toBe(
+      'older',
+    );
+  });
+
+  // DynamoDB deletes an item past its TTL up to days late. The writer used to treat such an item as a
+  // live state while the read route answered 404: no Came Online, and a Went Offline counting the whole
+  // idle month. Both now see a chat idle past the horizon as a chat never seen.
+  it('an item past its TTL, not deleted yet: a chat never seen, as the read route says (written over, numbered above)', async () => {
+    const chat = newChat();
+    let clock = s(0);
+    // A store whose TTL runs from the harness's clock.
+    const h = harness({ store: dynamoStore(client, TABLE, { ttlSeconds: TTL_SECONDS, now: () => clock }) });
+    const tick = (ms: number) => {
+      clock = ms;
+      h.clock = ms;
+    };
+    tick(s(0));
+    expect(await processPresence(presence(chat, 'AVAILABLE', s(0)), h.deps, deadline())).toBe('applied');
+    const expiresAt = (await store.get(chat, deadline()))?.expiresAt as number;
+    expect(expiresAt).toBe(s(0) + TTL_SECONDS * 1_000);
+    const back = expiresAt + 1_000;
+    tick(back);
+    // An expiry check for it finds no chat.
+    expect(await processExpiry(chat, h.deps, deadline())).toBe('unknown-chat');
+    expect(await processPresence(presence(chat, 'AVAILABLE', back), h.deps, deadline())).toBe('applied');
+    tick(back + 5_000);
+    expect(await processPresence(presence(chat, 'UNAVAILABLE', back + 5_000), h.deps, deadline())).toBe(
+      'applied',
+    );
+    expect(h.published.slice(1)).toEqual([
+      { ...chat, kind: 'came-online', at: back, sequence: back, current: AFTER.on },
+      {
+        ...chat,
+        kind: 'went-offline',
+        onlineSince: back,
+        at: back + 5_000,
+        durationMs: 5_000,
+        sequence: back + 1,
+        current: AFTER.off,
+      },
+    ]);
+    // The same item, written over with the next version.
+    expect((await store.get(chat, deadline()))?.version).toBe(3);
   });
 
   // When DynamoDB's TTL deletes an idle chat (IDLE_DAYS), its numbering used to start again at 1; a
@@ -1475,8 +1489,15 @@ describe('replays and chats that come back', () => {
     h.clock = s(31 * 86_400);
     expect(await processPresence(presence(chat, 'COMPOSING', h.clock), h.deps, deadline())).toBe('applied');
     expect(h.published.slice(4)).toEqual([
-      { ...chat, kind: 'came-online', at: h.clock, sequence: h.clock },
-      { ...chat, kind: 'activity-started', activity: 'typing', at: h.clock, sequence: h.clock + 1 },
+      { ...chat, kind: 'came-online', at: h.clock, sequence: h.clock, current: AFTER.typing },
+      {
+        ...chat,
+        kind: 'activity-started',
+        activity: 'typing',
+        at: h.clock,
+        sequence: h.clock + 1,
+        current: AFTER.typing,
+      },
     ]);
     expect(h.published[4]?.sequence).toBeGreaterThan(highest);
     expect((await store.get(chat, deadline()))?.state.sequence).toBe(h.clock + 1);
