@@ -10,6 +10,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { RECEIVER_DEFAULTS } from '../functions/presence-webhook/settings.ts';
 import { DRIFT_POLICIES, type DriftPolicy, FLEET_DEFAULTS } from '../functions/shared/fleet/settings.ts';
 import { INSTANCE_ID_PATTERN } from '../functions/shared/presence-contract.ts';
+import { STAGE_PATTERN, stageParameter } from '../functions/shared/stage.ts';
 import { ALARM_NAMES, type AlarmName } from './monitoring.ts';
 import { DEFAULT_SECRET_PARAMETER } from './presence-webhook.ts';
 
@@ -265,12 +266,12 @@ export function loadConfig(read: ContextReader, contextKeys: readonly string[] =
   // A stage keeps its own parameters (and metrics) apart: /zapi-{stage}/... unless set explicitly (a
   // path of its own, so no other deployment's listing of /zapi or grant on /zapi/*/token reaches it).
   const stageRaw = text('stage');
-  const stageOk = stageRaw === undefined || /^[A-Za-z][A-Za-z0-9-]{0,30}$/.test(stageRaw);
+  const stageOk = stageRaw === undefined || STAGE_PATTERN.test(stageRaw);
   if (!stageOk)
     problem('stage', `"${stageRaw}" must start with a letter and hold up to 31 letters, digits and -`);
   // A bad stage is reported alone: the defaults below are not derived from it.
   const stage = stageOk ? stageRaw : undefined;
-  const under = (name: string) => (stage === undefined ? name : name.replace(/^\/zapi\//, `/zapi-${stage}/`));
+  const under = (name: string) => stageParameter(name, stage);
   const webhookSecretParameter = ssmName(
     'webhookSecretParameter',
     under(CONTEXT_KEYS.webhookSecretParameter.default),

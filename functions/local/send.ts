@@ -15,17 +15,31 @@ export interface SendResult {
   readonly body: string;
 }
 
-/** A callback shaped like Z-API's documented examples. */
+/**
+ * A callback shaped like Z-API's documented examples; with `participant`, a group member's presence as
+ * group callbacks carry it (`isGroup`, `participantPhone`).
+ */
 export function sampleCallback(
   status: PresenceStatus,
   instanceId: string,
   phone = '5544999999999',
   lastSeen: number | null = null,
+  participant?: string,
 ) {
-  return { type: CALLBACK_TYPE, phone, status, lastSeen, instanceId };
+  return {
+    type: CALLBACK_TYPE,
+    phone,
+    status,
+    lastSeen,
+    instanceId,
+    ...(participant !== undefined && { isGroup: true, participantPhone: participant }),
+  };
 }
 
-const USAGE = `usage: npm run send -- <${PRESENCE_STATUSES.join('|')}> [--url URL] [--instance ID] [--secret S] [--phone P] [--last-seen N]`;
+/** The local server's own host names: its generated master may be used for them, never elsewhere. */
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+const USAGE = `usage: npm run send -- <${PRESENCE_STATUSES.join('|')}> [--url URL] [--instance ID] [--secret S] [--phone P] [--participant P] [--last-seen N]`;
 
 /** What `--help` prints. */
 export const HELP = `${USAGE}
@@ -36,13 +50,16 @@ Posts a Z-API-shaped chat-presence callback and prints the answer. The secret is
   --instance ID     instance id, in the URL and the body                 default $ZAPI_INSTANCE_ID, else ${DEFAULT_INSTANCE_ID}
   --secret S        the master secret; the instance's URL secret is derived from it
                                                                           default $WEBHOOK_SECRET, or the one \`npm start\` generated
+                                                                          (that one only for a URL on 127.0.0.1 or localhost)
   --phone P         chat phone, group id or @lid id                      default 5544999999999
+  --participant P   in a group chat (--phone ...-group): the member whose presence it is
   --last-seen N     lastSeen epoch number                                default null
   -h, --help        this text
 
 examples:
   npm run send -- COMPOSING
   npm run send -- PAUSED --phone 120363019502650977-group --instance ID
+  npm run send -- COMPOSING --phone 120363019502650977-group --participant 5511977776666
   npm run send -- AVAILABLE --url "$(npm run -s webhook-url -- ID --base-url "$WEBHOOK_BASE_URL")"   # deployed`;
 
 function parseOptions(argv: readonly string[]) {
@@ -55,6 +72,7 @@ function parseOptions(argv: readonly string[]) {
         instance: { type: 'string' },
         secret: { type: 'string' },
         phone: { type: 'string' },
+        participant: { type: 'string' },
         'last-seen': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -102,13 +120,19 @@ export async function send(
   // from the master, exactly as the deployed receiver and the reconciler do.
   let secret = url.searchParams.get('secret') ?? undefined;
   if (secret === undefined) {
+    // The master `npm start` generated goes only to the local server (the default URL, or one on loopback).
+    const local = values.url === undefined || LOOPBACK.has(url.hostname);
     const master =
-      values.secret ?? env.WEBHOOK_SECRET ?? (values.url === undefined ? readLocalMaster(port) : undefined);
+      values.secret ??
+      env.WEBHOOK_SECRET ??
+      (local ? readLocalMaster(url.port ? Number(url.port) : port) : undefined);
     if (master !== undefined) secret = deriveInstanceSecret(master, instanceId);
   }
   if (secret !== undefined) url.searchParams.set('secret', secret);
 
-  const body = JSON.stringify(sampleCallback(status as PresenceStatus, instanceId, values.phone, lastSeen));
+  const body = JSON.stringify(
+    sampleCallback(status as PresenceStatus, instanceId, values.phone, lastSeen, values.participant),
+  );
   const shown = `${url.origin}${url.pathname}${secret === undefined ? ' (no secret)' : '?secret=***'}`;
   print(`POST ${shown}`);
   print(`> ${body}`);

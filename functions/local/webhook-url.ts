@@ -15,6 +15,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { deadlineAt } from '../shared/deadline.ts';
 import { masterSecretReader } from '../shared/master-secret.ts';
 import { INSTANCE_ID_PATTERN } from '../shared/presence-contract.ts';
+import { STAGE_PATTERN, stageParameter } from '../shared/stage.ts';
 import { instanceWebhookUrl, masterSecretDefect } from '../shared/webhook-secret.ts';
 import { DEFAULT_PORT, readLocalMaster } from './server.ts';
 
@@ -69,6 +70,13 @@ export async function webhookUrl(
   if (instanceId === undefined) throw new Error(`no instance id given\n${USAGE}`);
   if (!INSTANCE_ID_PATTERN.test(instanceId))
     throw new Error(`"${instanceId}" is not a Z-API instance id (letters, digits, - and _)\n${USAGE}`);
+  const sources = (['parameter', 'stage', 'local'] as const).filter((o) => values[o] !== undefined);
+  if (sources.length > 1)
+    throw new Error(`--${sources.join(' and --')} name different masters: give one\n${USAGE}`);
+  if (values.stage !== undefined && !STAGE_PATTERN.test(values.stage))
+    throw new Error(
+      `--stage "${values.stage}" is not a stage name (a letter, then up to 30 letters, digits and -)`,
+    );
   const port = env.PORT?.trim() ? Number(env.PORT) : DEFAULT_PORT;
   const local = values.local === true;
   const base = (
@@ -78,16 +86,16 @@ export async function webhookUrl(
   )?.trim();
   if (!base) throw new Error(`no base URL: give --base-url or set WEBHOOK_BASE_URL\n${USAGE}`);
   if (!/^https?:\/\/[^/?#\s]+\/?$/.test(base))
-    throw new Error(`--base-url must be a URL like https://host, got "${base}"`);
+    throw new Error(
+      `--base-url must be a URL like https://host (the stack's WebhookBaseUrl: the route is at its root, so no path), got "${base}"`,
+    );
   let master = env.WEBHOOK_SECRET ?? (local ? readLocalMaster(port) : undefined);
   if (master === undefined && local) {
     throw new Error(`no master from \`npm start\` on port ${port}: start it first, or set WEBHOOK_SECRET`);
   }
   if (master === undefined) {
     // A stage keeps its master under /zapi-{stage}/ (docs/settings.md).
-    const parameter =
-      values.parameter ??
-      (values.stage === undefined ? DEFAULT_SECRET_PARAMETER : `/zapi-${values.stage}/webhook-secret`);
+    const parameter = values.parameter ?? stageParameter(DEFAULT_SECRET_PARAMETER, values.stage);
     master = await readMaster(parameter);
   } else {
     const defect = masterSecretDefect(master);

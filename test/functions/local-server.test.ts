@@ -409,6 +409,40 @@ describe('npm run send', () => {
     expect(printed.join('\n')).not.toContain(deriveInstanceSecret(secret, 'LOCAL'));
   });
 
+  it('uses the generated master for a base URL on loopback (it is the local server), never for another host', async () => {
+    const printed: string[] = [];
+    const result = await send(['COMPOSING', '--url', server.baseUrl], {}, (l) => printed.push(l));
+    expect(result?.status).toBe(200);
+    expect(printed[0]).toBe(`POST ${server.webhookUrl}?secret=***`);
+    const localhost = server.baseUrl.replace('127.0.0.1', 'localhost');
+    expect((await send(['COMPOSING', '--url', localhost], {}, () => {}))?.status).toBe(200);
+    // Another host name (127.0.0.2 stands in for one, and stays on this machine): no secret is sent,
+    // and the request fails (nothing listens there).
+    const elsewhere: string[] = [];
+    await expect(
+      send(['COMPOSING', '--url', 'http://127.0.0.2:1'], {}, (l) => elsewhere.push(l)),
+    ).rejects.toThrow();
+    expect(elsewhere[0]).toBe('POST http://127.0.0.2:1/instances/LOCAL/presence (no secret)');
+  });
+
+  it('sends a group member’s presence with --participant (isGroup, participantPhone, as group callbacks carry it)', async () => {
+    const result = await send(
+      ['COMPOSING', '--phone', '120363019502650977-group', '--participant', '5511977776666'],
+      { PORT: String(server.port) },
+      () => {},
+    );
+    expect(result?.status).toBe(200);
+    expect(JSON.parse(out.at(-1) ?? '').Detail).toEqual({
+      type: 'PresenceChatCallback',
+      phone: '120363019502650977-group',
+      status: 'COMPOSING',
+      lastSeen: null,
+      instanceId: 'LOCAL',
+      isGroup: true,
+      participantPhone: '5511977776666',
+    });
+  });
+
   it('takes the instance from a full webhook URL that carries its secret', async () => {
     const master = JSON.parse(readFileSync(localStateFile(server.port), 'utf8')).master as string;
     const url = `${server.baseUrl}/instances/FROMURL/presence?secret=${deriveInstanceSecret(master, 'FROMURL')}`;

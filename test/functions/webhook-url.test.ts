@@ -39,6 +39,14 @@ describe('webhook-url', () => {
     [['INST1'], {}, /^no base URL: give --base-url or set WEBHOOK_BASE_URL/],
     [['INST1', '--base-url', 'ftp://x'], {}, /--base-url must be a URL like https:\/\/host/],
     [['INST1', '--base-url', BASE], { WEBHOOK_SECRET: 'short' }, /^WEBHOOK_SECRET holds 5 characters/],
+    [['INST1', '--base-url', `${BASE}/prod`], {}, /the route is at its root, so no path\), got/],
+    [
+      ['INST1', '--base-url', BASE, '--stage', 'staging', '--parameter', '/x'],
+      {},
+      /^--parameter and --stage name different masters: give one\nusage:/,
+    ],
+    [['INST1', '--local', '--stage', 'staging'], {}, /^--stage and --local name different masters/],
+    [['INST1', '--base-url', BASE, '--stage', 'Bad_Stage'], {}, /^--stage "Bad_Stage" is not a stage name/],
   ])('explains what is wrong: %j', async (argv, env, message) => {
     await expect(webhookUrl(argv, env, async () => MASTER)).rejects.toThrow(message);
   });
