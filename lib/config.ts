@@ -13,6 +13,7 @@ import { INSTANCE_ID_PATTERN } from '../functions/shared/presence-contract.ts';
 import { STAGE_PATTERN, stageParameter } from '../functions/shared/stage.ts';
 import { ALARM_NAMES, type AlarmName } from './monitoring.ts';
 import { DEFAULT_SECRET_PARAMETER } from './presence-webhook.ts';
+import { minimumGraceSeconds } from './webhook-fleet.ts';
 
 /** Settings that hold a list: comma-separated, or a JSON array in cdk.json. */
 const LIST_KEYS: ReadonlySet<string> = new Set([
@@ -52,7 +53,7 @@ export const CONTEXT_KEYS = {
   sdkAttemptTimeoutMs: { default: RECEIVER_DEFAULTS.sdkAttemptTimeoutMs, example: '2000' },
   sdkMaxAttempts: { default: RECEIVER_DEFAULTS.sdkMaxAttempts, example: '2' },
   secretCacheSeconds: { default: RECEIVER_DEFAULTS.secretCacheSeconds, example: '300' },
-  secretGraceMinutes: { default: RECEIVER_DEFAULTS.secretGraceSeconds / 60, example: '60' },
+  secretGraceMinutes: { default: RECEIVER_DEFAULTS.secretGraceSeconds / 60, example: '120' },
   driftPolicy: { default: FLEET_DEFAULTS.driftPolicy, example: 'repair (or alert)' },
   sweepIntervalMinutes: { default: FLEET_DEFAULTS.sweepIntervalMinutes, example: '60' },
   reconcileConcurrency: { default: FLEET_DEFAULTS.concurrency, example: '16' },
@@ -356,16 +357,20 @@ export function loadConfig(read: ContextReader, contextKeys: readonly string[] =
   const sdkMaxAttempts = integer('sdkMaxAttempts', K.sdkMaxAttempts.default, 1, 10);
   const secretCacheSeconds = integer('secretCacheSeconds', K.secretCacheSeconds.default, 1, 600);
   const secretGraceMinutes = integer('secretGraceMinutes', K.secretGraceMinutes.default, 0, 10_080);
-  if (secretGraceMinutes * 60 < secretCacheSeconds + 900) {
-    problem(
-      'secretGraceMinutes',
-      `${secretGraceMinutes} is too short: after a rotation the previous master must stay valid while receivers learn the new one (secretCacheSeconds) and the reconciler re-registers every instance; use at least ${Math.ceil((secretCacheSeconds + 900) / 60)}`,
-    );
-  }
   const driftPolicy = (text('driftPolicy') ?? K.driftPolicy.default) as DriftPolicy;
   if (!DRIFT_POLICIES.includes(driftPolicy))
     problem('driftPolicy', `expected ${DRIFT_POLICIES.join(' or ')}, got "${driftPolicy}"`);
   const sweepIntervalMinutes = integer('sweepIntervalMinutes', K.sweepIntervalMinutes.default, 5, 720);
+  const minimumGrace = minimumGraceSeconds(
+    secretCacheSeconds,
+    registerWebhook ? sweepIntervalMinutes : undefined,
+  );
+  if (secretGraceMinutes * 60 < minimumGrace) {
+    problem(
+      'secretGraceMinutes',
+      `${secretGraceMinutes} is too short: after a rotation the previous master must stay valid while receivers learn the new one (secretCacheSeconds), the reconciler re-registers every instance${registerWebhook ? ', and the next sweep (sweepIntervalMinutes) retries any Z-API failed for' : ''}; use at least ${Math.ceil(minimumGrace / 60)}`,
+    );
+  }
   const reconcileConcurrency = integer('reconcileConcurrency', K.reconcileConcurrency.default, 1, 100);
   const zapiAttemptTimeoutMs = integer('zapiAttemptTimeoutMs', K.zapiAttemptTimeoutMs.default, 100, 60_000);
   const zapiMaxAttempts = integer('zapiMaxAttempts', K.zapiMaxAttempts.default, 1, 10);

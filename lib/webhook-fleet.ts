@@ -309,6 +309,19 @@ export class WebhookFleet extends Construct {
   }
 }
 
+/**
+ * The shortest grace window (seconds) that carries every instance through a master rotation without a
+ * refused callback: receivers learn the new master within their cache TTL; the rotation's own run waits
+ * that out (plus the settle margin) and re-registers every instance; an instance Z-API failed for then is
+ * retried by the next sweep, which may start up to a sweep interval later and run up to 15 minutes.
+ * Without the fleet (URLs registered by hand): the cache TTL plus 15 minutes.
+ */
+export function minimumGraceSeconds(cacheSeconds: number, sweepIntervalMinutes: number | undefined): number {
+  return sweepIntervalMinutes === undefined
+    ? cacheSeconds + 900
+    : cacheSeconds + FLEET_DEFAULTS.settleMarginMs / 1_000 + sweepIntervalMinutes * 60 + 900;
+}
+
 /** What is wrong with the props, the webhook aside (empty when nothing is). */
 export function webhookFleetProblems(props: Omit<WebhookFleetProps, 'webhook'>): string[] {
   const problems: string[] = [];

@@ -24,7 +24,8 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Topic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import type { DriftPolicy } from '../functions/shared/fleet/settings.ts';
+import { RECEIVER_DEFAULTS } from '../functions/presence-webhook/settings.ts';
+import { type DriftPolicy, FLEET_DEFAULTS } from '../functions/shared/fleet/settings.ts';
 import type { DerivedDetailType, PresenceStatus } from '../functions/shared/presence-contract.ts';
 import { DebugEventLog } from './debug-event-log.ts';
 import { type AlarmName, PresenceMonitoring } from './monitoring.ts';
@@ -32,7 +33,12 @@ import { PresenceSchemaRegistry } from './presence-schema.ts';
 import { PresenceStore } from './presence-store.ts';
 import type { PresenceSubscription, PresenceSubscriptionOptions } from './presence-subscription.ts';
 import { PresenceWebhook, type PresenceWebhookProps, presenceWebhookProblems } from './presence-webhook.ts';
-import { WebhookFleet, type WebhookFleetProps, webhookFleetProblems } from './webhook-fleet.ts';
+import {
+  minimumGraceSeconds,
+  WebhookFleet,
+  type WebhookFleetProps,
+  webhookFleetProblems,
+} from './webhook-fleet.ts';
 
 export interface ZapiPresenceProps {
   // --- the fleet and Z-API -------------------------------------------------------------------
@@ -516,6 +522,17 @@ function validate(props: ZapiPresenceProps): string[] {
   }
   if (props.alarmEmail !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(props.alarmEmail)) {
     problems.push(`alarmEmail: "${props.alarmEmail}" is not an e-mail address`);
+  }
+  // A rotation needs the grace window to cover the next sweep too (see minimumGraceSeconds).
+  if (props.registerWebhook !== false && props.secretGracePeriod !== undefined) {
+    const cache = props.secretCacheTtl?.toSeconds() ?? RECEIVER_DEFAULTS.secretCacheSeconds;
+    const sweep = props.sweepInterval?.toMinutes({ integral: false }) ?? FLEET_DEFAULTS.sweepIntervalMinutes;
+    const minimum = minimumGraceSeconds(cache, sweep);
+    if (props.secretGracePeriod.toSeconds() < minimum) {
+      problems.push(
+        `secretGracePeriod: ${props.secretGracePeriod.toSeconds()} s is too short for a sweepInterval of ${sweep} minutes: an instance Z-API fails for during a rotation is retried by the next sweep, which must come within the window; use at least ${minimum} s (or a shorter sweepInterval)`,
+      );
+    }
   }
   if (props.presenceStore !== true) {
     for (const key of ['activityExpiry', 'presenceIdleTtl'] as const) {

@@ -103,6 +103,10 @@ export async function send(
 
   const port = env.PORT?.trim() ? Number(env.PORT) : DEFAULT_PORT;
   let url = new URL(values.url ?? `http://127.0.0.1:${port}`);
+  if (url.username !== '' || url.password !== '')
+    throw new Error(
+      '--url must not carry a user name or password (user:password@): they would be sent and printed',
+    );
   // A full webhook URL names its instance; otherwise --instance, $ZAPI_INSTANCE_ID or LOCAL.
   const inPath = /\/instances\/([^/]+)\/presence\/?$/.exec(url.pathname)?.[1];
   const instanceId =
@@ -136,14 +140,32 @@ export async function send(
   const shown = `${url.origin}${url.pathname}${secret === undefined ? ' (no secret)' : '?secret=***'}`;
   print(`POST ${shown}`);
   print(`> ${body}`);
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body,
-    // A redirect would carry the secret (in the URL) elsewhere: show it, do not follow it.
-    redirect: 'manual',
-    signal: AbortSignal.timeout(15_000),
-  });
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+      // A redirect would carry the secret (in the URL) elsewhere: show it, do not follow it.
+      redirect: 'manual',
+      signal: AbortSignal.timeout(15_000),
+    });
+  } catch (error) {
+    // fetch's own messages can hold the whole URL, its secret included: name the host and the cause.
+    const cause = error instanceof Error && error.cause instanceof Error ? error.cause : undefined;
+    const code = (cause as { code?: unknown } | undefined)?.code;
+    const why =
+      typeof code === 'string' && /^[A-Z_]{2,40}$/.test(code)
+        ? code
+        : error instanceof Error && error.name === 'TimeoutError'
+          ? 'no answer within 15 s'
+          : // undici's own words ("bad port"), scrubbed all the same.
+            redact(cause?.message ?? 'the request failed', [secret, values.secret, env.WEBHOOK_SECRET]).slice(
+              0,
+              120,
+            );
+    throw new Error(`POST to ${url.host} failed: ${why}`);
+  }
   const text = await response.text();
   // Whatever the other side echoes back, the secret is not printed.
   // (Eight characters at least: a real secret has 32 or more, and masking a test value such as "wrong"
@@ -167,12 +189,9 @@ async function main(): Promise<void> {
     process.exit(result === undefined || (result.status >= 200 && result.status < 300) ? 0 : 1);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    const cause =
-      error instanceof Error && error.cause instanceof Error
-        ? ` (${(error.cause as { code?: string }).code ?? error.cause.message})`
-        : '';
-    process.stderr.write(`${message}${cause}\n`);
-    if (cause.includes('ECONNREFUSED')) process.stderr.write('is `npm start` running in another terminal?\n');
+    process.stderr.write(`${message}\n`);
+    if (message.includes('ECONNREFUSED'))
+      process.stderr.write('is `npm start` running in another terminal?\n');
     process.exit(2);
   }
 }

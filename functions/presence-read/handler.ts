@@ -8,6 +8,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { invocationDeadline } from '../shared/deadline.ts';
+import { errorName } from '../shared/error-name.ts';
 import { INSTANCE_ID_PATTERN } from '../shared/presence-contract.ts';
 import {
   type ChatState,
@@ -90,7 +91,7 @@ export async function readPresence(
     );
     return state === undefined ? unknown() : json(200, stateView(state));
   } catch (error) {
-    console.error({ msg: 'presence read failed', error: error instanceof Error ? error.name : 'unknown' });
+    console.error({ msg: 'presence read failed', error: errorName(error) });
     return json(503, {
       ok: false,
       error: 'store-unavailable',

@@ -12,6 +12,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import pMap from 'p-map';
 import * as v from 'valibot';
 import { type Deadline, invocationDeadline } from '../shared/deadline.ts';
+import { errorName } from '../shared/error-name.ts';
 import { DERIVED_EVENT_SOURCE, EVENT_SOURCE, PRESENCE_STATUSES } from '../shared/presence-contract.ts';
 import {
   type ChatKey,
@@ -181,7 +182,7 @@ async function retryExpirySoon(record: SQSRecord, deadline: Deadline): Promise<v
     console.warn({
       msg: "failed expiry check not brought forward: retried after the queue's visibility timeout",
       messageId: record.messageId,
-      error: error instanceof Error ? error.name : 'unknown',
+      error: errorName(error),
     });
   }
 }
@@ -210,7 +211,7 @@ export async function handler(
     console.error({
       msg,
       messageId: record.messageId,
-      error: error instanceof Error ? error.name : 'unknown',
+      error: errorName(error),
     });
   };
   await pMap(

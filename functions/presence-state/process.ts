@@ -22,7 +22,7 @@ import {
   expireActivity,
   type PresenceInput,
 } from '../shared/presence-state.ts';
-import type { PresenceStore, StoredChat } from '../shared/presence-store.ts';
+import type { PresenceStore } from '../shared/presence-store.ts';
 
 export interface StateDeps {
   readonly store: PresenceStore;
@@ -56,41 +56,29 @@ function expiryDelaySeconds(lastNews: number, deps: StateDeps): number {
   return Math.max(1, Math.ceil((lastNews + deps.expiryMs - deps.now()) / 1_000) + 2);
 }
 
-/**
- * Publishes what an earlier delivery wrote but could not confirm published, then clears it. True when
- * there was something (the caller reads the chat again: the clear made a new version).
- */
-async function flushPending(
-  stored: StoredChat | undefined,
-  deps: StateDeps,
-  deadline: Deadline,
-): Promise<boolean> {
-  if (stored === undefined || stored.pending.length === 0) return false;
-  await deps.publish(stored.pending, deadline);
-  await deps.store.clearPending(stored.state, stored.version, deadline);
-  return true;
-}
+/** A chat as the writer sees it: `state` and its item's `version`, or neither (never seen). */
+type Current =
+  | { readonly state: ChatState; readonly version: number }
+  | { readonly state?: undefined; readonly version?: number };
 
 /**
- * Reads the chat with its outbox published first (so pending never piles up behind a failing bus).
- * `state` is undefined for a chat never seen, and for one idle past the TTL whose item DynamoDB has
- * not deleted yet (it deletes late): the writer sees what the read route sees. `version` is the item's
- * all the same, for the conditional write.
+ * Reads the chat, with what an earlier delivery wrote but could not confirm published (its outbox)
+ * published and cleared first: nothing new is applied behind it, so it never holds more than one step.
+ * The clear keeps the item's version: a writer that slipped in meanwhile makes the caller's conditional
+ * write fail, and the caller starts over.
+ * `state` is undefined for a chat never seen, and for one idle past the TTL whose item DynamoDB has not
+ * deleted yet (it deletes late): the writer sees what the read route sees; `version` is the item's all
+ * the same, for the conditional write.
  */
-async function readFlushed(
-  key: ChatKey,
-  deps: StateDeps,
-  deadline: Deadline,
-): Promise<{ readonly state?: ChatState; readonly version?: number }> {
-  for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
-    const stored = await deps.store.get(key, deadline);
-    // Published and cleared: read again, the clear made a new version (and a writer may have slipped in).
-    if (await flushPending(stored, deps, deadline)) continue;
-    if (stored === undefined) return {};
-    const idle = stored.expiresAt !== undefined && stored.expiresAt <= deps.now();
-    return idle ? { version: stored.version } : { state: stored.state, version: stored.version };
+async function readFlushed(key: ChatKey, deps: StateDeps, deadline: Deadline): Promise<Current> {
+  const stored = await deps.store.get(key, deadline);
+  if (stored === undefined) return {};
+  if (stored.pending.length > 0) {
+    await deps.publish(stored.pending, deadline);
+    await deps.store.clearPending(stored.state, stored.version, deadline);
   }
-  throw new Error(`chat outbox kept refilling under ${MAX_CONFLICTS} attempts; retried with the message`);
+  const idle = stored.expiresAt !== undefined && stored.expiresAt <= deps.now();
+  return idle ? { version: stored.version } : { state: stored.state, version: stored.version };
 }
 
 /**
@@ -109,7 +97,8 @@ export async function processPresence(
     const result = applyPresence(stored.state, input);
     if (result.kind !== 'applied') return result.kind;
     const { state, derived } = result;
-    if (state.activity !== undefined && state.activityLastNews === input.time) {
+    // An activity is current only right after its own news (COMPOSING or RECORDING): this event's.
+    if (state.activity !== undefined) {
       await deps.scheduleExpiry(input, expiryDelaySeconds(input.time, deps), deadline, input.time);
     }
     if (!(await deps.store.put(state, derived, stored.version, deadline))) continue;
@@ -134,12 +123,13 @@ export async function processExpiry(
 ): Promise<StateOutcome> {
   for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
     const stored = await readFlushed(key, deps, deadline);
-    if (stored.state === undefined || stored.version === undefined) return 'unknown-chat';
+    if (stored.state === undefined) return 'unknown-chat';
     const expired = expireActivity(stored.state, deps.now(), deps.expiryMs);
     if (expired === undefined) {
       const lastNews = stored.state.activityLastNews;
-      // No activity, or a newer COMPOSING or RECORDING since, which scheduled a check of its own.
-      if (lastNews === undefined || (news !== undefined && lastNews > news)) return 'nothing-to-expire';
+      // No activity, or a newer COMPOSING or RECORDING since, which scheduled a check of its own. (A
+      // check without its news, from before it was carried, is taken as early.)
+      if (lastNews === undefined || lastNews > (news ?? Number.POSITIVE_INFINITY)) return 'nothing-to-expire';
       // Early for this very news (a clock ahead, a shorter delay): check again when the window ends.
       await deps.scheduleExpiry(key, expiryDelaySeconds(lastNews, deps), deadline, lastNews);
       return 'rescheduled';

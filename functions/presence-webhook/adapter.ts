@@ -4,6 +4,7 @@
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { invocationDeadline, type RemainingTime } from '../shared/deadline.ts';
+import { errorName } from '../shared/error-name.ts';
 import {
   type Outcome,
   type ReceiveDeps,
@@ -89,7 +90,7 @@ export function createApiGatewayHandler(
       return toHttpResponse(outcome);
     } catch (error) {
       // A bug, not a dependency failure: name it in the log, never in the answer.
-      logInternalError({ requestId, error: error instanceof Error ? error.name : 'unknown' });
+      logInternalError({ requestId, error: errorName(error) });
       return { statusCode: 500, headers: { 'content-type': 'application/json' }, body: INTERNAL_ERROR };
     }
   };

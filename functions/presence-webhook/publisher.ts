@@ -14,6 +14,7 @@ import {
   type PutEventsCommandOutput,
 } from '@aws-sdk/client-eventbridge';
 import type { Deadline } from '../shared/deadline.ts';
+import { errorName, knownName } from '../shared/error-name.ts';
 import { DETAIL_TYPES, EVENT_SOURCE, type PresenceStatus } from '../shared/presence-contract.ts';
 import { DependencyError } from './receive.ts';
 
@@ -95,13 +96,11 @@ export function createPublisher(options: PublisherOptions): Publish {
       }
       const result = response.Entries?.[0];
       if (!response.FailedEntryCount && result?.EventId) return { eventId: result.EventId };
-      lastCode = result?.ErrorCode ?? 'NoEventId';
-      if (!RETRYABLE_ENTRY_ERRORS.has(lastCode)) break;
+      const code = result?.ErrorCode ?? 'NoEventId';
+      // The entry's code is the answer's text: shown only when known.
+      lastCode = knownName(code);
+      if (!RETRYABLE_ENTRY_ERRORS.has(code)) break;
     }
     throw new DependencyError('bus', `PutEvents entry failed: ${lastCode}`);
   };
-}
-
-function errorName(error: unknown): string {
-  return error instanceof Error ? error.name : 'UnknownError';
 }

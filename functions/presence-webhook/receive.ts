@@ -21,6 +21,7 @@ import {
   canonicalDetail,
   INSTANCE_ID_PATTERN,
   jsonProblem,
+  MAX_DETAIL_BYTES,
   MAX_JSON_DEPTH,
   PresenceCallbackSchema,
   type PresenceStatus,
@@ -213,7 +214,9 @@ export async function receiveWebhook(
     const message =
       problem.kind === 'non-finite'
         ? 'must be a finite number'
-        : `must not nest deeper than ${MAX_JSON_DEPTH} levels`;
+        : problem.kind === 'ill-formed'
+          ? 'must be well-formed Unicode (it holds an unpaired surrogate)'
+          : `must not nest deeper than ${MAX_JSON_DEPTH} levels`;
     return reject(400, 'invalid-body', `invalid field(s): ${problem.path}`, {
       instanceId,
       issues: [{ field: problem.path, message }],
@@ -239,11 +242,22 @@ export async function receiveWebhook(
     });
   }
 
-  // 7. Publish exactly what was validated.
+  // 7. Publish exactly what was validated, if EventBridge can take it: its canonical form can be longer
+  // than the body (`9e15` is written out in full), and an entry over the limit would fail every retry.
+  const detail = canonicalDetail(callback);
+  const detailBytes = Buffer.byteLength(detail, 'utf8');
+  if (detailBytes > MAX_DETAIL_BYTES) {
+    return reject(
+      413,
+      'payload-too-large',
+      `the event would be ${detailBytes} bytes on the bus; EventBridge takes at most ${MAX_DETAIL_BYTES}`,
+      { instanceId },
+    );
+  }
   const now = deps.now ?? defaultNow;
   const started = now();
   try {
-    const { eventId } = await deps.publish(callback.status, canonicalDetail(callback), deadline);
+    const { eventId } = await deps.publish(callback.status, detail, deadline);
     return {
       kind: 'accepted',
       statusCode: 200,

@@ -17,8 +17,12 @@ export const RECEIVER_ENV = {
 export const RECEIVER_DEFAULTS = {
   maxBodyBytes: 16_384,
   secretCacheSeconds: 300,
-  /** The previous master's derived secrets stay valid this long after a rotation. */
-  secretGraceSeconds: 3_600,
+  /**
+   * The previous master's derived secrets stay valid this long after a rotation: receivers learn the
+   * new master, the reconciler re-registers every instance, and one hourly sweep after that retries any
+   * instance Z-API failed for (see minimumGraceSeconds in lib/webhook-fleet.ts).
+   */
+  secretGraceSeconds: 5_400,
   /** Per-attempt timeout of an SSM or EventBridge call (the invocation's deadline still bounds the whole). */
   sdkAttemptTimeoutMs: 2_000,
   sdkMaxAttempts: 2,

@@ -6,22 +6,18 @@
  * cannot proceed: the token path cannot be listed or the master cannot be read. One instance's failure is
  * reported (log line, metric, alarm) and never stops the others.
  */
-import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
 import { invocationDeadline } from '../shared/deadline.ts';
 import { runFleet } from '../shared/fleet/reconcile.ts';
 import { type FleetCounts, failureList, reportRun } from '../shared/fleet/report.ts';
-import { fleetDeps, readFleetConfig, tokenPattern } from '../shared/fleet/runtime.ts';
+import { fleetDeps, fleetSsmClient, readFleetConfig, tokenPattern } from '../shared/fleet/runtime.ts';
 import { triggerFor } from './trigger.ts';
 
 /** Kept back from the Lambda timeout to write the run's report. */
 const REPORT_RESERVE_MS = 5_000;
 
 const config = readFleetConfig(process.env);
-const ssm = new SSMClient({
-  maxAttempts: 3,
-  requestHandler: { connectionTimeout: 2_000, requestTimeout: 5_000, throwOnRequestTimeout: true },
-});
+const ssm = fleetSsmClient();
 const deps = fleetDeps(config, ssm, { log: (record) => console.info(record) });
 const tokens = tokenPattern(config.tokenParameterTemplate);
 

@@ -12,22 +12,19 @@
  * Returns `{ PhysicalResourceId, Data }` or throws; the framework answers CloudFormation. The event is
  * never logged (its ResponseURL is a presigned URL). Every remote call carries the invocation's deadline.
  */
-import { SSMClient } from '@aws-sdk/client-ssm';
 import type { CloudFormationCustomResourceEvent, Context } from 'aws-lambda';
 import { invocationDeadline } from '../shared/deadline.ts';
+import { errorName } from '../shared/error-name.ts';
 import { type Mode, runFleet } from '../shared/fleet/reconcile.ts';
 import { failureList, reportRun } from '../shared/fleet/report.ts';
-import { fleetDeps, readFleetConfig } from '../shared/fleet/runtime.ts';
+import { fleetDeps, fleetSsmClient, readFleetConfig } from '../shared/fleet/runtime.ts';
 import { REGISTRATION_PHYSICAL_ID, REGISTRATION_PROPERTIES } from './properties.ts';
 
 /** Kept back from the Lambda timeout so a failure is still reported to CloudFormation. */
 const SAFETY_MARGIN_MS = 10_000;
 
 const config = readFleetConfig(process.env);
-const ssm = new SSMClient({
-  maxAttempts: 3,
-  requestHandler: { connectionTimeout: 2_000, requestTimeout: 5_000, throwOnRequestTimeout: true },
-});
+const ssm = fleetSsmClient();
 const deps = fleetDeps(config, ssm, { log: (record) => console.info(record) });
 
 export interface OnEventResponse {
@@ -118,9 +115,7 @@ export async function handler(
       if (error instanceof RegistrationError) throw error;
       // Our own errors carry safe messages (no value, no remote text); anything else shows its name only.
       const safe = error instanceof Error && error.name === 'ParameterError' ? error.message : undefined;
-      throw new RegistrationError(
-        safe ?? `registration failed unexpectedly (${error instanceof Error ? error.name : 'error'})`,
-      );
+      throw new RegistrationError(safe ?? `registration failed unexpectedly (${errorName(error)})`);
     }
     console.warn({
       msg: `${event.RequestType === 'Delete' ? 'delete' : 'rollback'}: could not finish; check the chat-presence webhook in the Z-API panel`,

@@ -97,15 +97,29 @@ export function canonicalDetail(callback: PresenceCallback): string {
   return JSON.stringify(callback);
 }
 
+/**
+ * The largest `detail` published, in UTF-8 bytes: EventBridge takes entries of at most 256 KB (detail,
+ * detail-type, source and the rest together); 1 KiB is left for the rest.
+ */
+export const MAX_DETAIL_BYTES = 256 * 1024 - 1024;
+
 /** Deepest nesting accepted in a callback (Z-API's are 2 levels deep; this bounds every walk of it). */
 export const MAX_JSON_DEPTH = 32;
 
 /** What is wrong with a parsed JSON value beyond its schema: the dotted path of the first problem. */
-export type JsonProblem = { readonly kind: 'non-finite' | 'too-deep'; readonly path: string };
+export type JsonProblem = {
+  readonly kind: 'non-finite' | 'too-deep' | 'ill-formed';
+  readonly path: string;
+};
+
+/** An unpaired UTF-16 surrogate (`"\ud800"` in JSON): text no UTF-8 reader can take. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
- * Finds a number JSON cannot carry (`1e309` parses to Infinity) or nesting deeper than
- * {@link MAX_JSON_DEPTH}, without recursion (a hostile body cannot exhaust the stack).
+ * Finds a number JSON cannot carry (`1e309` parses to Infinity), a string or key that is not
+ * well-formed Unicode (an unpaired surrogate escape: valid JSON, but `jq`, Python and UTF-8 stores
+ * refuse or mangle it), or nesting deeper than {@link MAX_JSON_DEPTH}, without recursion (a hostile
+ * body cannot exhaust the stack).
  */
 export function jsonProblem(value: unknown): JsonProblem | undefined {
   const stack: Array<{ value: unknown; path: string; depth: number }> = [{ value, path: '', depth: 0 }];
@@ -115,13 +129,19 @@ export function jsonProblem(value: unknown): JsonProblem | undefined {
       if (!Number.isFinite(item)) return { kind: 'non-finite', path: path || '(body)' };
       continue;
     }
+    if (typeof item === 'string') {
+      if (LONE_SURROGATE.test(item)) return { kind: 'ill-formed', path: path || '(body)' };
+      continue;
+    }
     if (typeof item !== 'object' || item === null) continue;
     if (depth >= MAX_JSON_DEPTH) return { kind: 'too-deep', path: path || '(body)' };
     const entries = Object.entries(item);
     // In reverse, so the first problem in document order is found first.
     for (let i = entries.length - 1; i >= 0; i--) {
       const [key, child] = entries[i] as [string, unknown];
-      const name = key === '' ? '""' : key;
+      const name = key === '' ? '""' : LONE_SURROGATE.test(key) ? '(a key that is not well-formed)' : key;
+      if (name !== key && key !== '')
+        return { kind: 'ill-formed', path: path === '' ? name : `${path}.${name}` };
       stack.push({ value: child, path: path === '' ? name : `${path}.${name}`, depth: depth + 1 });
     }
   }

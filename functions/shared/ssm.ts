@@ -9,6 +9,7 @@ import {
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { type Deadline, DeadlineExceeded } from './deadline.ts';
+import { knownName } from './error-name.ts';
 
 export type SsmPort = Pick<SSMClient, 'send'>;
 
@@ -42,6 +43,8 @@ export function parameterError(error: unknown, name: string): ParameterError {
     );
   }
   const kind = error instanceof Error ? error.name : 'UnknownError';
+  // Shown only when known: the SDK takes a service error's name from the answer.
+  const shown = knownName(kind);
   if (kind === 'ParameterNotFound' || kind === 'ParameterVersionNotFound') {
     return new ParameterError(
       `SSM parameter ${name} does not exist; create it: ${putParameterCommand(name)}`,
@@ -51,12 +54,12 @@ export function parameterError(error: unknown, name: string): ParameterError {
   }
   if (kind === 'AccessDeniedException' || kind.startsWith('KMS') || kind === 'InvalidKeyId') {
     return new ParameterError(
-      `SSM parameter ${name} cannot be read (${kind}); if it is encrypted with a customer-managed KMS key, allow this function's role kms:Decrypt on it`,
+      `SSM parameter ${name} cannot be read (${shown}); if it is encrypted with a customer-managed KMS key, allow this function's role kms:Decrypt on it`,
       'denied',
       name,
     );
   }
-  return new ParameterError(`SSM parameter ${name} could not be read (${kind})`, 'unavailable', name);
+  return new ParameterError(`SSM parameter ${name} could not be read (${shown})`, 'unavailable', name);
 }
 
 /** GetParameter WithDecryption, cut off at the deadline (or `capMs`). `name` may carry `:version`. */
@@ -90,34 +93,53 @@ export async function readSecureString(
   return (await getParameter(ssm, name, deadline, capMs)).Value as string;
 }
 
+/** The most pages a listing reads: 10,000 parameters, far more than a fleet has. */
+export const MAX_LISTING_PAGES = 1_000;
+
 /**
  * Every parameter under `path` (recursive, decrypted), page by page (SSM returns at most 10 per call).
- * Each page call carries the deadline.
+ * Each page call carries the deadline (and `pageCapMs`). A listing that does not end (more than
+ * {@link MAX_LISTING_PAGES} pages, or a page token seen before) fails instead of growing for ever.
  */
 export async function listParametersByPath(
   ssm: SsmPort,
   path: string,
   deadline: Deadline,
+  options: { readonly pageCapMs?: number; readonly maxPages?: number } = {},
 ): Promise<Parameter[]> {
   const parameters: Parameter[] = [];
+  const seen = new Set<string>();
+  const maxPages = options.maxPages ?? MAX_LISTING_PAGES;
   let nextToken: string | undefined;
   try {
-    do {
-      const page = await deadline.run('SSM GetParametersByPath', (abortSignal) =>
-        ssm.send(
-          new GetParametersByPathCommand({
-            Path: path,
-            Recursive: true,
-            WithDecryption: true,
-            MaxResults: 10,
-            ...(nextToken !== undefined && { NextToken: nextToken }),
-          }),
-          { abortSignal },
-        ),
+    for (let pages = 0; ; pages++) {
+      if (pages >= maxPages || (nextToken !== undefined && seen.has(nextToken))) {
+        throw new ParameterError(
+          `SSM listing of ${path} did not end (${pages} pages${pages >= maxPages ? '' : ', a page token repeated'}): not used`,
+          'unavailable',
+          path,
+        );
+      }
+      if (nextToken !== undefined) seen.add(nextToken);
+      const page = await deadline.run(
+        'SSM GetParametersByPath',
+        (abortSignal) =>
+          ssm.send(
+            new GetParametersByPathCommand({
+              Path: path,
+              Recursive: true,
+              WithDecryption: true,
+              MaxResults: 10,
+              ...(nextToken !== undefined && { NextToken: nextToken }),
+            }),
+            { abortSignal },
+          ),
+        options.pageCapMs,
       );
       parameters.push(...(page.Parameters ?? []));
       nextToken = page.NextToken || undefined;
-    } while (nextToken !== undefined);
+      if (nextToken === undefined) break;
+    }
   } catch (error) {
     throw parameterError(error, path);
   }

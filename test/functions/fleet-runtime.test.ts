@@ -269,6 +269,8 @@ describe('fleetDeps against the SSM and Z-API stand-ins', () => {
       '/bad/short': 'too-short-master',
       '/bad/chars': `${'a'.repeat(40)}!"#$`,
       '/bad/empty-ish': ' ',
+      '/bad/client-token-newline': 'CtAccount0123456789\n',
+      '/bad/client-token-euro': 'CtAccount€0123456789',
     };
     for (const id of TOKEN_IDS) parameters[`/zapi/${id}/token`] = tokenOf(id);
     aws = await startAwsStandIn(parameters);
@@ -410,6 +412,21 @@ describe('fleetDeps against the SSM and Z-API stand-ins', () => {
       .catch((e: unknown) => e);
     expect(missing).toMatchObject({ code: 'not-found', parameter: '/zapi/none' });
   });
+
+  it.each(['/bad/client-token-newline', '/bad/client-token-euro'])(
+    'readClientToken refuses a Client-Token a header cannot carry (%s), naming the parameter, never the value',
+    async (name) => {
+      const error = await fleetDeps(config({ clientTokenParameter: name }), ssm)
+        .readClientToken(soon())
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ParameterError);
+      expect(error).toMatchObject({ code: 'invalid', parameter: name });
+      expect((error as Error).message).toBe(
+        `SSM parameter ${name} (the Client-Token) holds characters other than letters, digits, - and _ (Z-API's account security token has none; a trailing newline or space, say): store it again: aws ssm put-parameter --type SecureString --name ${name} --value 'YOUR_ACCOUNT_SECURITY_TOKEN' --overwrite`,
+      );
+      expect((error as Error).message).not.toContain('CtAccount');
+    },
+  );
 
   it.each([
     ['/bad/short', 'too-short-master', 'holds 16 characters; a master secret has 32 to 512'],

@@ -3,7 +3,8 @@
  * publishing through the real SDK to an EventBridge stand-in on 127.0.0.1.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HELP, send } from '../../functions/local/send.ts';
@@ -349,6 +350,15 @@ describe('local server, publishing to a bus', () => {
   });
 });
 
+/** A port on 127.0.0.1 that nothing listens on (one just closed). */
+async function closedPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
 describe('npm run send', () => {
   let server: LocalServer;
   const out: string[] = [];
@@ -540,9 +550,31 @@ describe('npm run send', () => {
     );
     await expect(send([], {}, () => {})).rejects.toThrow(/^no status given\nusage: npm run send -- </);
     // Any case is fine for a known status.
-    await expect(send(['composing', '--url', 'http://127.0.0.1:1'], {}, () => {})).rejects.toThrow(
-      /fetch failed/,
+    const closed = await closedPort();
+    await expect(send(['composing', '--url', `http://127.0.0.1:${closed}`], {}, () => {})).rejects.toThrow(
+      new RegExp(`^POST to 127\\.0\\.0\\.1:${closed} failed: ECONNREFUSED$`),
     );
+    // fetch refuses some ports itself.
+    await expect(send(['composing', '--url', 'http://127.0.0.1:1'], {}, () => {})).rejects.toThrow(
+      /^POST to 127\.0\.0\.1:1 failed: bad port$/,
+    );
+  });
+
+  it('never shows the secret when the request fails, and refuses credentials in --url', async () => {
+    const master = 'aaaaaaaaaaaaaaaaB1c2D3e4F5g6H7i8j9K0lmnopqrstuvw';
+    const derived = deriveInstanceSecret(master, 'INST1');
+    const printed: string[] = [];
+    const closed = await closedPort();
+    const error = await send(
+      ['COMPOSING', '--url', `http://127.0.0.1:${closed}/instances/INST1/presence`],
+      { WEBHOOK_SECRET: master },
+      (l) => printed.push(l),
+    ).catch((e: unknown) => e);
+    expect((error as Error).message).toBe(`POST to 127.0.0.1:${closed} failed: ECONNREFUSED`);
+    expect(`${(error as Error).message} ${printed.join(' ')}`).not.toContain(derived);
+    await expect(
+      send(['COMPOSING', '--url', 'https://user:pw@127.0.0.1:9/instances/INST1/presence'], {}, () => {}),
+    ).rejects.toThrow(/^--url must not carry a user name or password/);
   });
 });
 

@@ -533,6 +533,8 @@ interface Harness {
   failSchedule: number;
   /** Puts refused because another writer got there first. */
   conflicts: number;
+  /** Writes of every kind (puts and outbox clears), as DynamoDB bills them. */
+  writes: number;
 }
 
 function harness(options: { store?: PresenceStore; expiryMs?: number } = {}): Harness {
@@ -546,14 +548,19 @@ function harness(options: { store?: PresenceStore; expiryMs?: number } = {}): Ha
     failAfterPublish: 0,
     failSchedule: 0,
     conflicts: 0,
+    writes: 0,
     deps: undefined as unknown as StateDeps,
   };
   const inner = options.store ?? store;
   const recording: PresenceStore = {
     get: (...args) => inner.get(...args),
     participants: (...args) => inner.participants(...args),
-    clearPending: (...args) => inner.clearPending(...args),
+    clearPending: (...args) => {
+      h.writes += 1;
+      return inner.clearPending(...args);
+    },
     async put(state, pending, expected, d) {
+      h.writes += 1;
       const ok = await inner.put(state, pending, expected, d);
       if (ok) h.committed.push(...pending);
       else h.conflicts += 1;
@@ -794,6 +801,71 @@ describe('processPresence and processExpiry on dynalite', () => {
     h.clock = s(37);
     expect(await processExpiry(key, h.deps, deadline(), s(10))).toBe('expired');
     expect(h.published[2]).toMatchObject({ kind: 'activity-stopped', reason: 'expired', at: s(10) });
+  });
+
+  it('a step that derives nothing publishes nothing and clears nothing: one write', async () => {
+    const chat = newChat();
+    const h = harness();
+    await processPresence(presence(chat, 'AVAILABLE', s(0)), h.deps, deadline());
+    expect([h.publishCalls.length, h.writes]).toEqual([1, 2]); // came-online: put, then the clear
+    await processPresence(presence(chat, 'PAUSED', s(1)), h.deps, deadline());
+    expect([h.publishCalls.length, h.writes]).toEqual([1, 3]);
+  });
+
+  it('an outbox left by a failed publish is published and cleared before the next step, with no conflict and no re-read', async () => {
+    const chat = newChat();
+    const h = harness();
+    h.failPublish = 1;
+    await expect(processPresence(presence(chat, 'AVAILABLE', s(0)), h.deps, deadline())).rejects.toThrow();
+    expect(await processPresence(presence(chat, 'UNAVAILABLE', s(5)), h.deps, deadline())).toBe('applied');
+    expect(h.publishCalls.map(kinds)).toEqual([['came-online'], ['went-offline']]);
+    expect(h.conflicts).toBe(0);
+    expect((await store.get(chat, deadline()))?.pending).toEqual([]);
+  });
+
+  it('gives up after 5 conflicting writes in a row (the message is retried by SQS), for an event and a check alike', async () => {
+    const chat = newChat();
+    let puts = 0;
+    const h = harness({
+      store: {
+        get: (...args) => store.get(...args),
+        participants: (...args) => store.participants(...args),
+        clearPending: (...args) => store.clearPending(...args),
+        async put() {
+          puts += 1;
+          return false;
+        },
+      },
+    });
+    await expect(processPresence(presence(chat, 'COMPOSING', s(0)), h.deps, deadline())).rejects.toThrow(
+      'chat state kept changing under 5 attempts; retried with the message',
+    );
+    expect(puts).toBe(5);
+    expect(h.published).toEqual([]);
+    // A chat with a typing past its window, whose expiry write keeps losing.
+    await processPresence(presence(chat, 'COMPOSING', s(0)), harness().deps, deadline());
+    h.clock = s(60);
+    puts = 0;
+    await expect(processExpiry(chat, h.deps, deadline())).rejects.toThrow(
+      'chat state kept changing under 5 attempts; retried with the message',
+    );
+    expect(puts).toBe(5);
+  });
+
+  it('an item is idle from its expiresAt exactly: a millisecond before, it is the chat’s state', async () => {
+    const chat = newChat();
+    const h = harness();
+    await processPresence(presence(chat, 'AVAILABLE', s(0)), h.deps, deadline());
+    h.clock = EXPIRES_AT - 1;
+    expect(await processPresence(presence(chat, 'AVAILABLE', EXPIRES_AT - 1), h.deps, deadline())).toBe(
+      'applied',
+    );
+    expect(kinds(h.published)).toEqual(['came-online']);
+    h.clock = EXPIRES_AT;
+    expect(await processPresence(presence(chat, 'AVAILABLE', EXPIRES_AT), h.deps, deadline())).toBe(
+      'applied',
+    );
+    expect(kinds(h.published)).toEqual(['came-online', 'came-online']);
   });
 
   it('outbox: publish fails once → state written with pending; the retry publishes them once and clears', async () => {

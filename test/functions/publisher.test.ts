@@ -301,7 +301,9 @@ describe('createPublisher', () => {
     const publish = createPublisher({ client, eventBusName: 'bus', sleep });
     const error = await publish('PAUSED', '{}', ample()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DependencyError);
-    expect(error).toMatchObject({ dependency: 'bus', message: `PutEvents entry failed: ${code}` });
+    // A code EventBridge does not use is the answer's text: not shown.
+    const shown = code === 'throttlingexception' ? 'UnexpectedError' : code;
+    expect(error).toMatchObject({ dependency: 'bus', message: `PutEvents entry failed: ${shown}` });
     expect(send).toHaveBeenCalledOnce();
     expect(sleep).not.toHaveBeenCalled();
   });
@@ -422,13 +424,29 @@ describe('createPublisher', () => {
       expect(send).toHaveBeenCalledOnce();
     });
 
-    it('names a thrown non-Error UnknownError', async () => {
+    it('shows neither an entry ErrorCode nor an error name it does not know (remote text)', async () => {
+      const remote = 'REMOTE TEXT anything-the-server-wants';
+      const { client } = fakeClient(failedEntry(remote));
+      const publish = createPublisher({ client, eventBusName: 'bus' });
+      const error = await publish('PAUSED', '{}', ample()).catch((e: unknown) => e);
+      expect(error).toMatchObject({ message: 'PutEvents entry failed: UnexpectedError' });
+      const thrown = Object.assign(new Error('x'), { name: remote });
+      const failing = createPublisher({
+        client: { send: vi.fn(() => Promise.reject(thrown)) } as unknown as PublisherOptions['client'],
+        eventBusName: 'bus',
+      });
+      expect(await failing('PAUSED', '{}', ample()).catch((e: unknown) => e)).toMatchObject({
+        message: 'PutEvents failed: UnexpectedError',
+      });
+    });
+
+    it('names a thrown non-Error UnexpectedError', async () => {
       const client = {
         send: vi.fn(() => Promise.reject('just a string')),
       } as unknown as PublisherOptions['client'];
       const publish = createPublisher({ client, eventBusName: 'bus' });
       const error = await publish('PAUSED', '{}', ample()).catch((e: unknown) => e);
-      expect(error).toMatchObject({ dependency: 'bus', message: 'PutEvents failed: UnknownError' });
+      expect(error).toMatchObject({ dependency: 'bus', message: 'PutEvents failed: UnexpectedError' });
       expect((error as Error).cause).toBe('just a string');
     });
 

@@ -17,6 +17,7 @@ import { type Deadline, deadlineAt } from '../../functions/shared/deadline.ts';
 import {
   CALLBACK_TYPE,
   canonicalDetail,
+  MAX_DETAIL_BYTES,
   PRESENCE_STATUSES,
   type PresenceCallback,
   PresenceCallbackSchema,
@@ -949,6 +950,62 @@ describe('receiveWebhook', () => {
         issues: [{ field, message: 'must be a finite number' }],
       });
       expect(publish).not.toHaveBeenCalled();
+    });
+
+    it.each([
+      ['phone', body().replace(/"phone":"[^"]*"/, '"phone":"5544\\ud800"'), 'phone'],
+      ['a trailing low surrogate', body({ chatName: 'x' }).replace('"x"', '"x\\udc00"'), 'chatName'],
+      ['a nested value', body({ extra: { name: 'x' } }).replace('"x"', '"\\udbffz"'), 'extra.name'],
+      ['a key', body({ k: 1 }).replace('"k":1', '"\\ud800k":1'), '(a key that is not well-formed)'],
+    ])(
+      'answers 400 for a string that is not well-formed Unicode (%s), naming it',
+      async (_case, raw, field) => {
+        const { deps: d, publish } = deps();
+        const outcome = await receiveWebhook(request({ body: raw }), d, deadline);
+        expect(outcome).toStrictEqual({
+          kind: 'rejected',
+          statusCode: 400,
+          reason: 'invalid-body',
+          message: `invalid field(s): ${field}`,
+          instanceId: INSTANCE,
+          issues: [{ field, message: 'must be well-formed Unicode (it holds an unpaired surrogate)' }],
+        });
+        expect(publish).not.toHaveBeenCalled();
+      },
+    );
+
+    it('accepts a well-formed pair of surrogates (an emoji written as escapes)', async () => {
+      const { deps: d, published } = deps();
+      const raw = body({ chatName: 'x' }).replace('"x"', '"Vendas \\ud83d\\ude00"');
+      expect((await receiveWebhook(request({ body: raw }), d, deadline)).statusCode).toBe(200);
+      expect(JSON.parse(published[0]?.detail ?? '{}').chatName).toBe('Vendas 😀');
+    });
+
+    it('answers 413 when the canonical event would be over EventBridge’s limit (numbers written out grow it), publishing nothing', async () => {
+      const { deps: d, publish } = deps({ maxBodyBytes: 200_000 });
+      const numbers = Array.from({ length: 39_000 }, () => '9e15').join(',');
+      const raw = body({ big: 0 }).replace('"big":0', `"big":[${numbers}]`);
+      expect(Buffer.byteLength(raw)).toBeLessThan(200_000);
+      const outcome = await receiveWebhook(request({ body: raw }), d, deadline);
+      expect(outcome).toMatchObject({
+        kind: 'rejected',
+        statusCode: 413,
+        reason: 'payload-too-large',
+        message: expect.stringMatching(
+          new RegExp(
+            `^the event would be \\d+ bytes on the bus; EventBridge takes at most ${MAX_DETAIL_BYTES}$`,
+          ),
+        ),
+      });
+      expect(publish).not.toHaveBeenCalled();
+      // Just under the limit is published.
+      const fits = body({ pad: 'x' }).replace(
+        '"x"',
+        `"${'a'.repeat(MAX_DETAIL_BYTES - body().length - 20)}"`,
+      );
+      const { deps: d2, published } = deps({ maxBodyBytes: 300_000 });
+      expect((await receiveWebhook(request({ body: fits }), d2, deadline)).statusCode).toBe(200);
+      expect(Buffer.byteLength(published[0]?.detail ?? '')).toBeLessThanOrEqual(MAX_DETAIL_BYTES);
     });
 
     it('accepts the largest finite numbers', async () => {

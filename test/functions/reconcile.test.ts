@@ -607,6 +607,55 @@ describe('runFleet instance lists, required instances and token reads', () => {
     expect(new Set(zapi.requests.map((r) => r.instanceId))).toEqual(new Set(['EMPTY_A', 'RIGHT_A']));
   });
 
+  it('works on the instances a deploy names first, whatever the listing order: a slow fleet never leaves them unreached', async () => {
+    seedFleet(['EMPTY_A', 'STALE_A', 'RIGHT_A', 'RIGHT_B']);
+    const deps = makeDeps();
+    const order: string[] = [];
+    const zapiOf = deps.zapi.getMockImplementation() as (c: ZapiCredentials) => ZapiPort;
+    deps.zapi.mockImplementation((credentials) => {
+      order.push(credentials.instanceId);
+      return zapiOf(credentials);
+    });
+    const report = await runFleet(
+      { mode: 'register', trigger: 'deploy', required: ['RIGHT_B', 'STALE_A'] },
+      { ...SETTINGS, concurrency: 1 },
+      deps,
+      soon(),
+    );
+    expect(order).toEqual(['STALE_A', 'RIGHT_B', 'EMPTY_A', 'RIGHT_A']);
+    expect(report.outcomes.every((o) => o.registered)).toBe(true);
+    // Z-API slow, time for about one instance: the named one is the one done.
+    zapi.latencyMs = 300;
+    const late = await runFleet(
+      { mode: 'reconcile', trigger: 'deploy', required: ['RIGHT_A'] },
+      { ...SETTINGS, concurrency: 1 },
+      makeDeps(),
+      soon(500),
+    );
+    expect(byId(late).RIGHT_A).toMatchObject({ action: 'unchanged', registered: true });
+    expect(late.outcomes.filter((o) => o.registered).map((o) => o.instanceId)).toEqual(['RIGHT_A']);
+  });
+
+  it('reads each named instance’s token in its own task: one read that hangs until the deadline fails that instance alone', async () => {
+    seedFleet(['EMPTY_A', 'STALE_A', 'RIGHT_A']);
+    const deps = makeDeps();
+    const readToken = deps.readToken.getMockImplementation() as FleetDeps['readToken'];
+    deps.readToken.mockImplementation((instanceId, deadline) =>
+      instanceId === 'EMPTY_A'
+        ? deadline.run('SSM GetParameter', () => new Promise<never>(() => {}))
+        : readToken(instanceId, deadline),
+    );
+    const report = await runFleet(
+      { mode: 'reconcile', trigger: 'manual', instanceIds: ['EMPTY_A', 'STALE_A', 'RIGHT_A'] },
+      SETTINGS,
+      deps,
+      soon(1_500),
+    );
+    expect(byId(report).EMPTY_A).toMatchObject({ action: 'failed', registered: false });
+    expect(byId(report).STALE_A).toMatchObject({ action: 'registered', registered: true });
+    expect(byId(report).RIGHT_A).toMatchObject({ action: 'unchanged', registered: true });
+  });
+
   it('reports a required instance missing from SSM as failed (no-token) with the command that creates it', async () => {
     seedFleet(['RIGHT_A', 'EMPTY_A']);
     const report = await runFleet(

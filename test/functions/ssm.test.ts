@@ -14,6 +14,7 @@ import { type Deadline, DeadlineExceeded, deadlineAt } from '../../functions/sha
 import {
   getParameter,
   listParametersByPath,
+  MAX_LISTING_PAGES,
   ParameterError,
   parameterError,
   putParameterCommand,
@@ -120,8 +121,10 @@ describe('parameterError', () => {
     const error = parameterError(sdkError(name), '/app/token');
     expect(error.code).toBe('denied');
     expect(error.parameter).toBe('/app/token');
+    // A name SSM does not use is not shown (it is the answer's text).
+    const shown = name === 'KMS' ? 'UnexpectedError' : name;
     expect(error.message).toBe(
-      `SSM parameter /app/token cannot be read (${name}); if it is encrypted with a customer-managed KMS key, allow this function's role kms:Decrypt on it`,
+      `SSM parameter /app/token cannot be read (${shown}); if it is encrypted with a customer-managed KMS key, allow this function's role kms:Decrypt on it`,
     );
   });
 
@@ -133,11 +136,22 @@ describe('parameterError', () => {
     'InvalidKeyIdentifier',
     'ParameterNotFoundish',
     'TypeError',
-  ])('%s -> unavailable, naming the error', (name) => {
+  ])('%s -> unavailable, naming the error when it is a known one', (name) => {
     const error = parameterError(sdkError(name), '/app/token');
     expect(error.code).toBe('unavailable');
     expect(error.parameter).toBe('/app/token');
-    expect(error.message).toBe(`SSM parameter /app/token could not be read (${name})`);
+    const known = ['ThrottlingException', 'InternalServerError', 'AccessDenied', 'TypeError'];
+    expect(error.message).toBe(
+      `SSM parameter /app/token could not be read (${known.includes(name) ? name : 'UnexpectedError'})`,
+    );
+  });
+
+  it('never shows an error name it does not know: the SDK takes it from the answer (remote text)', () => {
+    for (const name of ['REMOTE-TEXT-FROM-THE-ANSWER_anything the server wants', 'SecretValueAbc123', '']) {
+      expect(parameterError(sdkError(name), '/app/token').message).toBe(
+        'SSM parameter /app/token could not be read (UnexpectedError)',
+      );
+    }
   });
 
   it('maps a DeadlineExceeded to timeout, with how long it waited', () => {
@@ -156,10 +170,10 @@ describe('parameterError', () => {
     ['a string', 'ParameterNotFound'],
     ['undefined', undefined],
     ['a plain object with a name', { name: 'AccessDeniedException' }],
-  ])('maps a non-Error value (%s) to UnknownError', (_case, value) => {
+  ])('maps a non-Error value (%s) to UnexpectedError', (_case, value) => {
     const error = parameterError(value, '/app/token');
     expect(error.code).toBe('unavailable');
-    expect(error.message).toBe('SSM parameter /app/token could not be read (UnknownError)');
+    expect(error.message).toBe('SSM parameter /app/token could not be read (UnexpectedError)');
   });
 });
 
@@ -315,6 +329,38 @@ describe('listParametersByPath (fake client)', () => {
     expect(error.code).toBe('denied');
     expect(error.parameter).toBe('/a');
     expect(error.message).toContain('SSM parameter /a cannot be read (AccessDeniedException)');
+  });
+
+  it('hands a page cap to the deadline for every page', async () => {
+    const { ssm } = fakeSsm(
+      paged({ '': { Parameters: [p('/a/1')], NextToken: 't1' }, t1: { Parameters: [] } }),
+    );
+    const { deadline, runs } = spyDeadline();
+    await listParametersByPath(ssm, '/a', deadline, { pageCapMs: 1_234 });
+    expect(runs).toEqual([
+      { what: 'SSM GetParametersByPath', capMs: 1_234 },
+      { what: 'SSM GetParametersByPath', capMs: 1_234 },
+    ]);
+  });
+
+  it('fails a listing that does not end, instead of growing until memory runs out: a page token repeated, or too many pages', async () => {
+    const loop = fakeSsm(() => ({ Parameters: [p('/a/1')], NextToken: 'same' }));
+    const repeated = await listParametersByPath(loop.ssm, '/a', soon()).catch((e: unknown) => e);
+    expect(repeated).toBeInstanceOf(ParameterError);
+    expect(repeated).toMatchObject({
+      code: 'unavailable',
+      parameter: '/a',
+      message: 'SSM listing of /a did not end (2 pages, a page token repeated): not used',
+    });
+    expect(loop.sent).toHaveLength(2);
+    let n = 0;
+    const endless = fakeSsm(() => ({ Parameters: [], NextToken: `t${++n}` }));
+    const many = await listParametersByPath(endless.ssm, '/a', soon(), { maxPages: 50 }).catch(
+      (e: unknown) => e,
+    );
+    expect(many).toMatchObject({ message: 'SSM listing of /a did not end (50 pages): not used' });
+    expect(endless.sent).toHaveLength(50);
+    expect(MAX_LISTING_PAGES).toBe(1_000);
   });
 
   it('aborts a page at the deadline and answers timeout', async () => {

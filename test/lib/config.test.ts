@@ -50,7 +50,7 @@ describe('loadConfig: defaults', () => {
       sdkAttemptTimeoutMs: 2_000,
       sdkMaxAttempts: 2,
       secretCacheSeconds: 300,
-      secretGraceMinutes: 60,
+      secretGraceMinutes: 90,
       driftPolicy: 'repair',
       sweepIntervalMinutes: 60,
       reconcileConcurrency: 16,
@@ -307,7 +307,8 @@ describe('loadConfig: fleet settings', () => {
 
   it('bounds the sweep interval to 5 minutes .. 12 hours', () => {
     expect(from({ sweepIntervalMinutes: '5' }).sweepIntervalMinutes).toBe(5);
-    expect(from({ sweepIntervalMinutes: 720 }).sweepIntervalMinutes).toBe(720);
+    // (A twelve-hour sweep needs a grace window to match: see rotation timing.)
+    expect(from({ sweepIntervalMinutes: 720, secretGraceMinutes: 741 }).sweepIntervalMinutes).toBe(720);
     for (const bad of ['4', '721', '0', '7.5', 'hourly']) {
       expect(onlyProblem({ sweepIntervalMinutes: bad })).toBe(
         `sweepIntervalMinutes: expected a whole number from 5 to 720, got "${bad}". ${example('sweepIntervalMinutes')}`,
@@ -344,7 +345,9 @@ const RANGES: ReadonlyArray<[ContextKey, number, number]> = [
 describe('loadConfig: whole-number ranges', () => {
   it.each(RANGES)('%s accepts %i .. %i and nothing outside', (key, min, max) => {
     expect((from({ [key]: String(min) }) as unknown as Record<string, unknown>)[key]).toBe(min);
-    expect((from({ [key]: max }) as unknown as Record<string, unknown>)[key]).toBe(max);
+    // The longest sweep interval needs a grace window to match (rotation timing, below).
+    const grace = key === 'sweepIntervalMinutes' ? { secretGraceMinutes: 10_080 } : {};
+    expect((from({ ...grace, [key]: max }) as unknown as Record<string, unknown>)[key]).toBe(max);
     for (const bad of [min - 1, max + 1, min + 0.5]) {
       expect(onlyProblem({ [key]: String(bad) })).toBe(
         `${key}: expected a whole number from ${min} to ${max}, got "${bad}". ${example(key)}`,
@@ -354,18 +357,33 @@ describe('loadConfig: whole-number ranges', () => {
 });
 
 describe('loadConfig: rotation timing', () => {
-  it('keeps the previous master valid for the cache TTL plus 15 minutes', () => {
-    // Default cache 300 s: at least ceil((300 + 900) / 60) = 20 minutes.
-    expect(from({ secretGraceMinutes: '20' }).secretGraceMinutes).toBe(20);
+  it('keeps the previous master valid through the rotation run and the next sweep (cache TTL + 30 s + sweep interval + 15 min)', () => {
+    // Defaults: 300 s + 30 s + 60 min + 15 min = 80.5 min, so at least 81; the default is 90.
+    expect(from({}).secretGraceMinutes).toBe(90);
+    expect(from({ secretGraceMinutes: '81' }).secretGraceMinutes).toBe(81);
     expect(from({ secretGraceMinutes: 10_080 }).secretGraceMinutes).toBe(10_080);
-    expect(onlyProblem({ secretGraceMinutes: '19' })).toBe(
-      `secretGraceMinutes: 19 is too short: after a rotation the previous master must stay valid while receivers learn the new one (secretCacheSeconds) and the reconciler re-registers every instance; use at least 20. ${example('secretGraceMinutes')}`,
+    expect(onlyProblem({ secretGraceMinutes: '80' })).toBe(
+      `secretGraceMinutes: 80 is too short: after a rotation the previous master must stay valid while receivers learn the new one (secretCacheSeconds), the reconciler re-registers every instance, and the next sweep (sweepIntervalMinutes) retries any Z-API failed for; use at least 81. ${example('secretGraceMinutes')}`,
     );
     expect(onlyProblem({ secretGraceMinutes: '0' })).toMatch(/^secretGraceMinutes: 0 is too short/);
-    // The bound follows the cache TTL.
-    expect(from({ secretCacheSeconds: '1', secretGraceMinutes: '16' }).secretGraceMinutes).toBe(16);
-    expect(onlyProblem({ secretCacheSeconds: '600', secretGraceMinutes: '24' })).toMatch(
-      /^secretGraceMinutes: 24 is too short.*use at least 25\./,
+    // The bound follows the sweep interval and the cache TTL.
+    expect(onlyProblem({ sweepIntervalMinutes: '720', secretGraceMinutes: '90' })).toMatch(
+      /^secretGraceMinutes: 90 is too short.*use at least 741\./,
+    );
+    expect(
+      from({ secretCacheSeconds: '1', sweepIntervalMinutes: '5', secretGraceMinutes: '21' })
+        .secretGraceMinutes,
+    ).toBe(21);
+    expect(
+      onlyProblem({ secretCacheSeconds: '1', sweepIntervalMinutes: '5', secretGraceMinutes: '20' }),
+    ).toMatch(/^secretGraceMinutes: 20 is too short.*use at least 21\./);
+    expect(onlyProblem({ secretCacheSeconds: '600', secretGraceMinutes: '85' })).toMatch(
+      /^secretGraceMinutes: 85 is too short.*use at least 86\./,
+    );
+    // URLs registered by hand (no reconciler): the cache TTL plus 15 minutes.
+    expect(from({ registerWebhook: 'false', secretGraceMinutes: '20' }).secretGraceMinutes).toBe(20);
+    expect(onlyProblem({ registerWebhook: 'false', secretGraceMinutes: '19' })).toBe(
+      `secretGraceMinutes: 19 is too short: after a rotation the previous master must stay valid while receivers learn the new one (secretCacheSeconds), the reconciler re-registers every instance; use at least 20. ${example('secretGraceMinutes')}`,
     );
     for (const bad of ['-1', '10081', '30.5']) {
       expect(onlyProblem({ secretGraceMinutes: bad })).toBe(

@@ -128,7 +128,7 @@ describe('PresenceStack', () => {
       [RECEIVER_ENV.secretParameterName]: '/zapi/webhook-secret',
       [RECEIVER_ENV.maxBodyBytes]: '16384',
       [RECEIVER_ENV.secretCacheSeconds]: '300',
-      [RECEIVER_ENV.secretGraceSeconds]: '3600',
+      [RECEIVER_ENV.secretGraceSeconds]: '5400',
       [RECEIVER_ENV.sdkAttemptTimeoutMs]: '2000',
       [RECEIVER_ENV.sdkMaxAttempts]: '2',
       [RECEIVER_ENV.metricsNamespace]: 'ZapiPresence',

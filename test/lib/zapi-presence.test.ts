@@ -425,6 +425,19 @@ describe('ZapiPresence: every prop reaches the template', () => {
     expect(Date.parse(String(nonce({})))).toBeGreaterThan(Date.now() - 60_000);
   });
 
+  it('refuses a grace window that the next sweep would not fit in (a rotation must never refuse a callback)', () => {
+    expect(() => userStack({ secretGracePeriod: Duration.minutes(60) })).toThrow(
+      'ZapiPresence: secretGracePeriod: 3600 s is too short for a sweepInterval of 60 minutes: an instance Z-API fails for during a rotation is retried by the next sweep, which must come within the window; use at least 4830 s (or a shorter sweepInterval)',
+    );
+    expect(() =>
+      userStack({ secretGracePeriod: Duration.minutes(60), sweepInterval: Duration.minutes(30) }),
+    ).not.toThrow();
+    // Without the fleet, the receiver's own bound (cache TTL + 15 min) is all.
+    expect(() =>
+      userStack({ secretGracePeriod: Duration.minutes(20), registerWebhook: false }),
+    ).not.toThrow();
+  });
+
   it('refuses the presence store’s props while the store is off', () => {
     expect(() =>
       userStack({ activityExpiry: Duration.seconds(60), presenceIdleTtl: Duration.days(7) }),

@@ -18,10 +18,18 @@
  */
 import pMap from 'p-map';
 import type { Deadline } from '../deadline.ts';
+import { errorName } from '../error-name.ts';
 import { ParameterError, putParameterCommand } from '../ssm.ts';
 import { instanceWebhookPath, instanceWebhookUrl } from '../webhook-secret.ts';
 import type { DriftPolicy } from './settings.ts';
-import { hostOf, type InstanceState, redact, type ZapiCredentials, ZapiError } from './zapi.ts';
+import {
+  hostOf,
+  type InstanceState,
+  redact,
+  ZAPI_TOKEN_PATTERN,
+  type ZapiCredentials,
+  ZapiError,
+} from './zapi.ts';
 
 export { DRIFT_POLICIES, type DriftPolicy } from './settings.ts';
 
@@ -148,8 +156,6 @@ export function isOwnEndpoint(url: string, ownPath: string): boolean {
 }
 
 const NO_TOKEN = 'no-token';
-/** Z-API instance tokens are letters and digits; anything else could change the request's path. */
-const TOKEN_PATTERN = /^[A-Za-z0-9_-]{1,256}$/;
 
 export async function runFleet(
   request: RunRequest,
@@ -171,39 +177,44 @@ export async function runFleet(
       NO_TOKEN,
       `instance ${instanceId} has no token parameter; create it: ${putParameterCommand(deps.tokenParameterName(instanceId), 'INSTANCE_TOKEN')}`,
     );
-  const members: Array<FleetMember | InstanceOutcome> =
+  // An instance named in the request has its token read in its own task (a read that hangs holds
+  // that instance only); the whole fleet comes with its tokens from the listing.
+  type Work = { readonly instanceId: string; readonly token?: string };
+  const listed: Work[] =
     request.instanceIds === undefined
       ? await deps.listFleet(deadline)
-      : await pMap(
-          [...new Set(request.instanceIds)],
-          async (instanceId): Promise<FleetMember | InstanceOutcome> => {
-            try {
-              const token = await deps.readToken(instanceId, deadline);
-              return token === undefined ? noToken(instanceId) : { instanceId, token };
-            } catch (error) {
-              return failure(instanceId, errorCode(error), safeMessage(error, secrets));
-            }
-          },
-          { concurrency: settings.concurrency },
-        );
-  const present = new Set(members.map((m) => m.instanceId));
-  for (const instanceId of new Set(request.required ?? [])) {
-    if (!present.has(instanceId)) members.push(noToken(instanceId));
-  }
+      : [...new Set(request.instanceIds)].map((instanceId) => ({ instanceId }));
+  const present = new Set(listed.map((m) => m.instanceId));
+  const required = new Set(request.required ?? []);
+  const absent = [...required].filter((instanceId) => !present.has(instanceId));
+  // The instances a deploy must register go first: a large or slow fleet never leaves them unreached.
+  const work = [
+    ...listed.filter((m) => required.has(m.instanceId)),
+    ...listed.filter((m) => !required.has(m.instanceId)),
+  ];
 
   const outcomes = await pMap(
-    members,
-    async (member): Promise<InstanceOutcome> => {
-      if (!('token' in member)) return member;
+    work,
+    async (item): Promise<InstanceOutcome> => {
       if (deadline.remainingMs() <= 0) {
         return {
-          instanceId: member.instanceId,
+          instanceId: item.instanceId,
           action: 'skipped',
           registered: false,
           error: { code: 'out-of-time', message: 'not reached before the deadline; the next run covers it' },
         };
       }
-      if (!TOKEN_PATTERN.test(member.token)) {
+      let token = item.token;
+      if (token === undefined) {
+        try {
+          token = await deps.readToken(item.instanceId, deadline);
+        } catch (error) {
+          return failure(item.instanceId, errorCode(error), safeMessage(error, secrets));
+        }
+        if (token === undefined) return noToken(item.instanceId);
+      }
+      const member: FleetMember = { instanceId: item.instanceId, token };
+      if (!ZAPI_TOKEN_PATTERN.test(member.token)) {
         return failure(
           member.instanceId,
           'invalid-token',
@@ -239,7 +250,7 @@ export async function runFleet(
     mode: request.mode,
     trigger: request.trigger,
     wholeFleet: request.instanceIds === undefined,
-    outcomes,
+    outcomes: [...outcomes, ...absent.map(noToken)],
   };
 }
 
@@ -384,5 +395,5 @@ function errorCode(error: unknown): string {
 /** An error's message when it is one of ours (built without remote text), else only its name. */
 function safeMessage(error: unknown, secrets: readonly (string | undefined)[]): string {
   if (error instanceof ZapiError || error instanceof ParameterError) return redact(error.message, secrets);
-  return `unexpected ${error instanceof Error ? error.name : 'error'}`;
+  return `unexpected ${error instanceof Error ? errorName(error) : 'error'}`;
 }

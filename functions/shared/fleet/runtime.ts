@@ -2,6 +2,7 @@
  * Wiring shared by the reconciler and the deploy-time registration: settings from the environment, and
  * the fleet's dependencies on SSM and Z-API. Secrets are read at run time, never from the environment.
  */
+import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Deadline } from '../deadline.ts';
 import { masterSecretReader } from '../master-secret.ts';
 import { INSTANCE_ID_PATTERN } from '../presence-contract.ts';
@@ -9,6 +10,7 @@ import {
   getParameter,
   listParametersByPath,
   ParameterError,
+  putParameterCommand,
   readSecureString,
   type SsmPort,
 } from '../ssm.ts';
@@ -20,7 +22,30 @@ import {
   type FleetSettings,
 } from './reconcile.ts';
 import { FLEET_DEFAULTS, FLEET_ENV, INSTANCE_PLACEHOLDER } from './settings.ts';
-import { ZapiClient } from './zapi.ts';
+import { ZAPI_TOKEN_PATTERN, ZapiClient } from './zapi.ts';
+
+/** The fleet functions' SSM calls: three attempts of at most 5 s each (an idle socket included). */
+const SSM_ATTEMPTS = 3;
+const SSM_ATTEMPT_MS = 5_000;
+/**
+ * The most one SSM call (a token, the Client-Token, a page of the listing) may take, its attempts and
+ * their backoff included: a read that hangs or trickles never holds the other instances for longer.
+ */
+export const SSM_CALL_CAP_MS = SSM_ATTEMPTS * SSM_ATTEMPT_MS + 2_000;
+
+/** The SSM client of the reconciler and the deploy-time registration. */
+export function fleetSsmClient(): SSMClient {
+  return new SSMClient({
+    maxAttempts: SSM_ATTEMPTS,
+    requestHandler: {
+      connectionTimeout: 2_000,
+      requestTimeout: SSM_ATTEMPT_MS,
+      // An answer that stops half-way: requestTimeout stops counting once headers arrive.
+      socketTimeout: SSM_ATTEMPT_MS,
+      throwOnRequestTimeout: true,
+    },
+  });
+}
 
 export interface FleetConfig extends FleetSettings {
   readonly tokenParameterTemplate: string;
@@ -135,6 +160,7 @@ export function effectiveMasterReader(
     ssm,
     parameterName: config.masterSecretParameter,
     graceMs: settleMs,
+    readCapMs: SSM_CALL_CAP_MS,
     now,
   });
   return async (deadline, request) => {
@@ -164,7 +190,8 @@ export function fleetDeps(config: FleetConfig, ssm: SsmPort, options: FleetRunti
   return {
     async listFleet(deadline: Deadline): Promise<FleetMember[]> {
       const members = new Map<string, string>();
-      for (const parameter of await listParametersByPath(ssm, pattern.path, deadline)) {
+      const listing = await listParametersByPath(ssm, pattern.path, deadline, { pageCapMs: SSM_CALL_CAP_MS });
+      for (const parameter of listing) {
         if (notTokens.has(parameter.Name)) continue;
         const instanceId = parameter.Name === undefined ? undefined : pattern.match(parameter.Name);
         if (instanceId !== undefined && parameter.Value) members.set(instanceId, parameter.Value);
@@ -181,16 +208,27 @@ export function fleetDeps(config: FleetConfig, ssm: SsmPort, options: FleetRunti
         );
       }
       try {
-        return (await getParameter(ssm, name, deadline)).Value;
+        return (await getParameter(ssm, name, deadline, SSM_CALL_CAP_MS)).Value;
       } catch (error) {
         if (error instanceof ParameterError && error.code === 'not-found') return undefined;
         throw error;
       }
     },
-    readClientToken: async (deadline) =>
-      config.clientTokenParameter === undefined
-        ? undefined
-        : readSecureString(ssm, config.clientTokenParameter, deadline),
+    async readClientToken(deadline) {
+      const name = config.clientTokenParameter;
+      if (name === undefined) return undefined;
+      const value = await readSecureString(ssm, name, deadline, SSM_CALL_CAP_MS);
+      // Sent in a header of every call: a character a header cannot carry would fail each one as a
+      // network error, naming nothing.
+      if (!ZAPI_TOKEN_PATTERN.test(value)) {
+        throw new ParameterError(
+          `SSM parameter ${name} (the Client-Token) holds characters other than letters, digits, - and _ (Z-API's account security token has none; a trailing newline or space, say): store it again: ${putParameterCommand(name, "'YOUR_ACCOUNT_SECURITY_TOKEN' --overwrite")}`,
+          'invalid',
+          name,
+        );
+      }
+      return value;
+    },
     readMaster: effectiveMasterReader(config, ssm, options),
     zapi: (credentials) =>
       new ZapiClient(credentials, {

@@ -85,13 +85,31 @@ const KNOWN_ERRORS: ReadonlyMap<string, ZapiErrorCode> = new Map([
 /** Largest answer read; the rest is dropped (GET me answers are well under 4 KB). */
 const MAX_ANSWER_BYTES = 256 * 1024;
 
+/** Z-API instance tokens and Client-Tokens are letters and digits; anything else could change a request. */
+export const ZAPI_TOKEN_PATTERN = /^[A-Za-z0-9_-]{1,256}$/;
+
 /**
- * Every form a secret can take in text someone else produced: raw, percent-encoded (upper and lower
- * case hex), JSON-escaped (`\/`, `\"`, `\uXXXX`) and percent-decoded.
+ * Every form a secret can take in text someone else produced: raw, percent-encoded (only where needed,
+ * or every byte; upper and lower case hex), JSON-escaped (`\/`, `\"`, `\uXXXX`), percent-decoded,
+ * upper- and lower-cased, and as base64, base64url and hex of its bytes.
  */
 export function secretForms(secret: string): string[] {
   const encoded = encodeURIComponent(secret);
-  const forms = new Set([secret, encoded, encoded.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase())]);
+  const bytes = Buffer.from(secret, 'utf8');
+  const hex = bytes.toString('hex');
+  const everyByte = hex.replace(/../g, (pair) => `%${pair}`);
+  const forms = new Set([
+    secret,
+    encoded,
+    encoded.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()),
+    everyByte,
+    everyByte.toUpperCase(),
+    hex,
+    hex.toUpperCase(),
+    bytes.toString('base64'),
+    bytes.toString('base64').replace(/=+$/, ''),
+    bytes.toString('base64url'),
+  ]);
   const json = JSON.stringify(secret).slice(1, -1);
   forms.add(json);
   forms.add(json.replaceAll('/', '\\/'));
