@@ -356,7 +356,6 @@ export function loadConfig(read: ContextReader, contextKeys: readonly string[] =
   const sdkAttemptTimeoutMs = integer('sdkAttemptTimeoutMs', K.sdkAttemptTimeoutMs.default, 100, 30_000);
   const sdkMaxAttempts = integer('sdkMaxAttempts', K.sdkMaxAttempts.default, 1, 10);
   const secretCacheSeconds = integer('secretCacheSeconds', K.secretCacheSeconds.default, 1, 600);
-  const secretGraceMinutes = integer('secretGraceMinutes', K.secretGraceMinutes.default, 0, 10_080);
   const driftPolicy = (text('driftPolicy') ?? K.driftPolicy.default) as DriftPolicy;
   if (!DRIFT_POLICIES.includes(driftPolicy))
     problem('driftPolicy', `expected ${DRIFT_POLICIES.join(' or ')}, got "${driftPolicy}"`);
@@ -365,10 +364,17 @@ export function loadConfig(read: ContextReader, contextKeys: readonly string[] =
     secretCacheSeconds,
     registerWebhook ? sweepIntervalMinutes : undefined,
   );
+  // Unless given, the grace window is 90 minutes, or what a longer sweep interval needs.
+  const secretGraceMinutes = integer(
+    'secretGraceMinutes',
+    Math.max(K.secretGraceMinutes.default, Math.ceil(minimumGrace / 60)),
+    0,
+    10_080,
+  );
   if (secretGraceMinutes * 60 < minimumGrace) {
-    problem(
-      'secretGraceMinutes',
-      `${secretGraceMinutes} is too short: after a rotation the previous master must stay valid while receivers learn the new one (secretCacheSeconds), the reconciler re-registers every instance${registerWebhook ? ', and the next sweep (sweepIntervalMinutes) retries any Z-API failed for' : ''}; use at least ${Math.ceil(minimumGrace / 60)}`,
+    const least = Math.ceil(minimumGrace / 60);
+    problems.push(
+      `secretGraceMinutes: ${secretGraceMinutes} is too short: after a rotation the previous master must stay valid while receivers learn the new one (secretCacheSeconds), the reconciler re-registers every instance${registerWebhook ? ', and the next sweep (sweepIntervalMinutes) retries any Z-API failed for' : ''}; use at least ${least}, or leave it out (the default covers it). Example: -c secretGraceMinutes=${least}`,
     );
   }
   const reconcileConcurrency = integer('reconcileConcurrency', K.reconcileConcurrency.default, 1, 100);

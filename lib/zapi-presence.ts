@@ -7,7 +7,7 @@
  *
  * Secrets stay in SSM (parameter names only in the template). See README.md and docs/.
  */
-import { Arn, ArnFormat, type Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Arn, ArnFormat, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { Dashboard } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
@@ -433,6 +433,19 @@ export class ZapiPresence extends Construct {
         'secretCacheTtl',
         'secretGracePeriod',
       ]),
+      // Unless given: 90 minutes, or what the sweep interval needs (see minimumGraceSeconds).
+      ...(props.secretGracePeriod === undefined &&
+        props.registerWebhook !== false && {
+          secretGracePeriod: Duration.seconds(
+            Math.max(
+              RECEIVER_DEFAULTS.secretGraceSeconds,
+              minimumGraceSeconds(
+                props.secretCacheTtl?.toSeconds() ?? RECEIVER_DEFAULTS.secretCacheSeconds,
+                props.sweepInterval?.toMinutes({ integral: false }) ?? FLEET_DEFAULTS.sweepIntervalMinutes,
+              ),
+            ),
+          ),
+        }),
       ...(props.sdkAttemptTimeout !== undefined && {
         sdkAttemptTimeoutMs: props.sdkAttemptTimeout.toMilliseconds(),
       }),
@@ -523,7 +536,8 @@ function validate(props: ZapiPresenceProps): string[] {
   if (props.alarmEmail !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(props.alarmEmail)) {
     problems.push(`alarmEmail: "${props.alarmEmail}" is not an e-mail address`);
   }
-  // A rotation needs the grace window to cover the next sweep too (see minimumGraceSeconds).
+  // A rotation needs the grace window to cover the next sweep too (see minimumGraceSeconds); the
+  // default grows with the sweep interval, so only a given one can be too short.
   if (props.registerWebhook !== false && props.secretGracePeriod !== undefined) {
     const cache = props.secretCacheTtl?.toSeconds() ?? RECEIVER_DEFAULTS.secretCacheSeconds;
     const sweep = props.sweepInterval?.toMinutes({ integral: false }) ?? FLEET_DEFAULTS.sweepIntervalMinutes;

@@ -21,6 +21,7 @@ const KNOWN = new Set([
   'RequestTimeout',
   'RequestTimeoutException',
   'NoEventId',
+  'ValiError',
   // Any AWS service
   'AccessDenied',
   'AccessDeniedException',
@@ -68,6 +69,8 @@ const KNOWN = new Set([
   'MalformedDetail',
   'NotAuthorizedForSourceException',
   'NotAuthorizedForDetailTypeException',
+  'InvalidAccountIdException',
+  'RedactionFailure',
   // DynamoDB and SQS
   'ConditionalCheckFailedException',
   'ProvisionedThroughputExceededException',
@@ -75,6 +78,14 @@ const KNOWN = new Set([
   'ItemCollectionSizeLimitExceededException',
   'QueueDoesNotExist',
   'InvalidMessageContents',
+  'RequestThrottled',
+  'OverLimit',
+  'KmsThrottled',
+  'InvalidAddress',
+  'InvalidSecurity',
+  'UnsupportedOperation',
+  'ReceiptHandleIsInvalid',
+  'MessageNotInflight',
 ]);
 
 /** `name` when it is a known error name, else `UnexpectedError`. */

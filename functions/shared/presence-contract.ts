@@ -94,8 +94,17 @@ export type PresenceCallback = v.InferOutput<typeof PresenceCallbackSchema>;
  * are kept as plain data, as JSON.parse made them).
  */
 export function canonicalDetail(callback: PresenceCallback): string {
-  return JSON.stringify(callback);
+  // An unpaired surrogate outside the documented fields (a chat name cut in the middle of an emoji, say)
+  // is not refused: it becomes U+FFFD, so the event is one every UTF-8 reader takes. JSON.stringify
+  // writes such a surrogate, and only such a one, as a `\udXXX` escape.
+  return JSON.stringify(callback).replace(LONE_SURROGATE_ESCAPE, '$1\\ufffd');
 }
+
+/** A `\uD800`-`\uDFFF` escape that is not itself escaped (an even number of backslashes before it). */
+const LONE_SURROGATE_ESCAPE = /(?<!\\)((?:\\\\)*)\\u[dD][89a-fA-F][0-9a-fA-F]{2}/g;
+
+/** The documented text fields: in these, text that is not well-formed Unicode is refused. */
+const WELL_FORMED_FIELDS = new Set(['type', 'phone', 'status', 'instanceId']);
 
 /**
  * The largest `detail` published, in UTF-8 bytes: EventBridge takes entries of at most 256 KB (detail,
@@ -116,10 +125,10 @@ export type JsonProblem = {
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
- * Finds a number JSON cannot carry (`1e309` parses to Infinity), a string or key that is not
+ * Finds a number JSON cannot carry (`1e309` parses to Infinity), a documented text field that is not
  * well-formed Unicode (an unpaired surrogate escape: valid JSON, but `jq`, Python and UTF-8 stores
- * refuse or mangle it), or nesting deeper than {@link MAX_JSON_DEPTH}, without recursion (a hostile
- * body cannot exhaust the stack).
+ * refuse or mangle it; elsewhere one is replaced, see {@link canonicalDetail}), or nesting deeper than
+ * {@link MAX_JSON_DEPTH}, without recursion (a hostile body cannot exhaust the stack).
  */
 export function jsonProblem(value: unknown): JsonProblem | undefined {
   const stack: Array<{ value: unknown; path: string; depth: number }> = [{ value, path: '', depth: 0 }];
@@ -130,7 +139,7 @@ export function jsonProblem(value: unknown): JsonProblem | undefined {
       continue;
     }
     if (typeof item === 'string') {
-      if (LONE_SURROGATE.test(item)) return { kind: 'ill-formed', path: path || '(body)' };
+      if (WELL_FORMED_FIELDS.has(path) && LONE_SURROGATE.test(item)) return { kind: 'ill-formed', path };
       continue;
     }
     if (typeof item !== 'object' || item === null) continue;
@@ -139,9 +148,7 @@ export function jsonProblem(value: unknown): JsonProblem | undefined {
     // In reverse, so the first problem in document order is found first.
     for (let i = entries.length - 1; i >= 0; i--) {
       const [key, child] = entries[i] as [string, unknown];
-      const name = key === '' ? '""' : LONE_SURROGATE.test(key) ? '(a key that is not well-formed)' : key;
-      if (name !== key && key !== '')
-        return { kind: 'ill-formed', path: path === '' ? name : `${path}.${name}` };
+      const name = key === '' ? '""' : key;
       stack.push({ value: child, path: path === '' ? name : `${path}.${name}`, depth: depth + 1 });
     }
   }

@@ -93,8 +93,11 @@ export async function readSecureString(
   return (await getParameter(ssm, name, deadline, capMs)).Value as string;
 }
 
-/** The most pages a listing reads: 10,000 parameters, far more than a fleet has. */
-export const MAX_LISTING_PAGES = 1_000;
+/**
+ * The most pages a listing reads (SSM may answer fewer than 10 parameters a page): far more than any
+ * fleet needs, and a bound on memory all the same.
+ */
+export const MAX_LISTING_PAGES = 10_000;
 
 /**
  * Every parameter under `path` (recursive, decrypted), page by page (SSM returns at most 10 per call).

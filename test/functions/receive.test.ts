@@ -954,11 +954,9 @@ describe('receiveWebhook', () => {
 
     it.each([
       ['phone', body().replace(/"phone":"[^"]*"/, '"phone":"5544\\ud800"'), 'phone'],
-      ['a trailing low surrogate', body({ chatName: 'x' }).replace('"x"', '"x\\udc00"'), 'chatName'],
-      ['a nested value', body({ extra: { name: 'x' } }).replace('"x"', '"\\udbffz"'), 'extra.name'],
-      ['a key', body({ k: 1 }).replace('"k":1', '"\\ud800k":1'), '(a key that is not well-formed)'],
+      ['instanceId', body().replace(/"instanceId":"[^"]*"/, '"instanceId":"\\udc00"'), 'instanceId'],
     ])(
-      'answers 400 for a string that is not well-formed Unicode (%s), naming it',
+      'answers 400 for a documented field that is not well-formed Unicode (%s), naming it',
       async (_case, raw, field) => {
         const { deps: d, publish } = deps();
         const outcome = await receiveWebhook(request({ body: raw }), d, deadline);
@@ -973,6 +971,27 @@ describe('receiveWebhook', () => {
         expect(publish).not.toHaveBeenCalled();
       },
     );
+
+    it('keeps a callback whose other text is not well-formed (a chat name cut inside an emoji): U+FFFD on the bus, in values and keys', async () => {
+      const { deps: d, published } = deps();
+      const raw = body({ chatName: 'x', extra: { name: 'y' }, k: 1 })
+        .replace('"x"', '"Vendas \\ud83d"')
+        .replace('"y"', '"\\udc00z"')
+        .replace('"k":1', '"\\ud800k":1');
+      expect((await receiveWebhook(request({ body: raw }), d, deadline)).statusCode).toBe(200);
+      const detail = published[0]?.detail ?? '';
+      expect(detail).not.toMatch(/\\ud[89a-f]/i);
+      expect(JSON.parse(detail)).toMatchObject({
+        chatName: 'Vendas \ufffd',
+        extra: { name: '\ufffdz' },
+        '\ufffdk': 1,
+      });
+      // A backslash followed by the text "ud800" is text, not an escape: kept.
+      const { deps: d2, published: p2 } = deps();
+      const text = body({ chatName: 'x' }).replace('"x"', '"a\\\\ud800"');
+      expect((await receiveWebhook(request({ body: text }), d2, deadline)).statusCode).toBe(200);
+      expect(JSON.parse(p2[0]?.detail ?? '{}').chatName).toBe('a\\ud800');
+    });
 
     it('accepts a well-formed pair of surrogates (an emoji written as escapes)', async () => {
       const { deps: d, published } = deps();

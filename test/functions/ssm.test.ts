@@ -360,7 +360,7 @@ describe('listParametersByPath (fake client)', () => {
     );
     expect(many).toMatchObject({ message: 'SSM listing of /a did not end (50 pages): not used' });
     expect(endless.sent).toHaveLength(50);
-    expect(MAX_LISTING_PAGES).toBe(1_000);
+    expect(MAX_LISTING_PAGES).toBe(10_000);
   });
 
   it('aborts a page at the deadline and answers timeout', async () => {

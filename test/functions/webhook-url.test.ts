@@ -85,6 +85,14 @@ describe('webhook-url: help, mistakes, and the local receiver', () => {
       expect(url).toBe(
         `http://127.0.0.1:${port}/instances/LOCAL/presence?secret=${deriveInstanceSecret(MASTER, 'LOCAL')}`,
       );
+      // A deployed base URL in the environment is not the local receiver's.
+      expect(
+        await webhookUrl(
+          ['LOCAL', '--local'],
+          { PORT: String(port), WEBHOOK_BASE_URL: 'https://abc.example.com' },
+          ssmMustNotBeAsked,
+        ),
+      ).toBe(url);
     } finally {
       rmSync(file, { force: true });
     }

@@ -363,12 +363,17 @@ describe('loadConfig: rotation timing', () => {
     expect(from({ secretGraceMinutes: '81' }).secretGraceMinutes).toBe(81);
     expect(from({ secretGraceMinutes: 10_080 }).secretGraceMinutes).toBe(10_080);
     expect(onlyProblem({ secretGraceMinutes: '80' })).toBe(
-      `secretGraceMinutes: 80 is too short: after a rotation the previous master must stay valid while receivers learn the new one (secretCacheSeconds), the reconciler re-registers every instance, and the next sweep (sweepIntervalMinutes) retries any Z-API failed for; use at least 81. ${example('secretGraceMinutes')}`,
+      'secretGraceMinutes: 80 is too short: after a rotation the previous master must stay valid while receivers learn the new one (secretCacheSeconds), the reconciler re-registers every instance, and the next sweep (sweepIntervalMinutes) retries any Z-API failed for; use at least 81, or leave it out (the default covers it). Example: -c secretGraceMinutes=81',
     );
+    // Left out, it grows with the sweep interval and the cache TTL: any valid sweep interval works alone.
+    expect(from({ sweepIntervalMinutes: '720' }).secretGraceMinutes).toBe(741);
+    expect(from({ sweepIntervalMinutes: '70' }).secretGraceMinutes).toBe(91);
+    expect(from({ secretCacheSeconds: '600', sweepIntervalMinutes: '65' }).secretGraceMinutes).toBe(91);
+    expect(from({ sweepIntervalMinutes: '30' }).secretGraceMinutes).toBe(90);
     expect(onlyProblem({ secretGraceMinutes: '0' })).toMatch(/^secretGraceMinutes: 0 is too short/);
     // The bound follows the sweep interval and the cache TTL.
     expect(onlyProblem({ sweepIntervalMinutes: '720', secretGraceMinutes: '90' })).toMatch(
-      /^secretGraceMinutes: 90 is too short.*use at least 741\./,
+      /^secretGraceMinutes: 90 is too short.*use at least 741,/,
     );
     expect(
       from({ secretCacheSeconds: '1', sweepIntervalMinutes: '5', secretGraceMinutes: '21' })
@@ -376,14 +381,14 @@ describe('loadConfig: rotation timing', () => {
     ).toBe(21);
     expect(
       onlyProblem({ secretCacheSeconds: '1', sweepIntervalMinutes: '5', secretGraceMinutes: '20' }),
-    ).toMatch(/^secretGraceMinutes: 20 is too short.*use at least 21\./);
+    ).toMatch(/^secretGraceMinutes: 20 is too short.*use at least 21,/);
     expect(onlyProblem({ secretCacheSeconds: '600', secretGraceMinutes: '85' })).toMatch(
-      /^secretGraceMinutes: 85 is too short.*use at least 86\./,
+      /^secretGraceMinutes: 85 is too short.*use at least 86,/,
     );
     // URLs registered by hand (no reconciler): the cache TTL plus 15 minutes.
     expect(from({ registerWebhook: 'false', secretGraceMinutes: '20' }).secretGraceMinutes).toBe(20);
     expect(onlyProblem({ registerWebhook: 'false', secretGraceMinutes: '19' })).toBe(
-      `secretGraceMinutes: 19 is too short: after a rotation the previous master must stay valid while receivers learn the new one (secretCacheSeconds), the reconciler re-registers every instance; use at least 20. ${example('secretGraceMinutes')}`,
+      'secretGraceMinutes: 19 is too short: after a rotation the previous master must stay valid while receivers learn the new one (secretCacheSeconds), the reconciler re-registers every instance; use at least 20, or leave it out (the default covers it). Example: -c secretGraceMinutes=20',
     );
     for (const bad of ['-1', '10081', '30.5']) {
       expect(onlyProblem({ secretGraceMinutes: bad })).toBe(

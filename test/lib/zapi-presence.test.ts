@@ -436,6 +436,16 @@ describe('ZapiPresence: every prop reaches the template', () => {
     expect(() =>
       userStack({ secretGracePeriod: Duration.minutes(20), registerWebhook: false }),
     ).not.toThrow();
+    // Left out, it grows with the sweep interval: 2 h of sweep, 141 min of grace (300 + 30 + 7200 + 900 s).
+    const receiverEnv = (props: ZapiPresenceProps) =>
+      (
+        propertiesOf(userStack(props).template(), 'AWS::Lambda::Function', 'PresenceReceiver')
+          .Environment as {
+          Variables: Record<string, string>;
+        }
+      ).Variables;
+    expect(receiverEnv({ sweepInterval: Duration.hours(2) }).SECRET_GRACE_SECONDS).toBe('8430');
+    expect(receiverEnv({}).SECRET_GRACE_SECONDS).toBe('5400');
   });
 
   it('refuses the presence store’s props while the store is off', () => {
