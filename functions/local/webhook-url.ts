@@ -80,9 +80,7 @@ export async function webhookUrl(
   const port = env.PORT?.trim() ? Number(env.PORT) : DEFAULT_PORT;
   const local = values.local === true;
   // --local is the local receiver: a deployed base URL in the environment does not apply to it.
-  const base = (
-    values['base-url'] ?? (local ? `http://127.0.0.1:${port}` : env.WEBHOOK_BASE_URL)
-  )?.trim();
+  const base = (values['base-url'] ?? (local ? `http://127.0.0.1:${port}` : env.WEBHOOK_BASE_URL))?.trim();
   if (!base) throw new Error(`no base URL: give --base-url or set WEBHOOK_BASE_URL\n${USAGE}`);
   if (!/^https?:\/\/[^/?#\s]+\/?$/.test(base))
     throw new Error(
