@@ -13,7 +13,7 @@ import { INSTANCE_ID_PATTERN } from '../functions/shared/presence-contract.ts';
 import { STAGE_PATTERN, stageParameter } from '../functions/shared/stage.ts';
 import { ALARM_NAMES, type AlarmName } from './monitoring.ts';
 import { DEFAULT_SECRET_PARAMETER } from './presence-webhook.ts';
-import { minimumGraceSeconds } from './webhook-fleet.ts';
+import { defaultGraceSeconds, minimumGraceSeconds } from './webhook-fleet.ts';
 
 /** Settings that hold a list: comma-separated, or a JSON array in cdk.json. */
 const LIST_KEYS: ReadonlySet<string> = new Set([
@@ -367,7 +367,9 @@ export function loadConfig(read: ContextReader, contextKeys: readonly string[] =
   // Unless given, the grace window is 90 minutes, or what a longer sweep interval needs.
   const secretGraceMinutes = integer(
     'secretGraceMinutes',
-    Math.max(K.secretGraceMinutes.default, Math.ceil(minimumGrace / 60)),
+    Math.ceil(
+      defaultGraceSeconds(secretCacheSeconds, registerWebhook ? sweepIntervalMinutes : undefined) / 60,
+    ),
     0,
     10_080,
   );

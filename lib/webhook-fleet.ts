@@ -22,6 +22,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Provider } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
+import { RECEIVER_DEFAULTS } from '../functions/presence-webhook/settings.ts';
 import {
   REGISTRATION_PROPERTIES,
   REGISTRATION_RESOURCE_TYPE,
@@ -320,6 +321,14 @@ export function minimumGraceSeconds(cacheSeconds: number, sweepIntervalMinutes: 
   return sweepIntervalMinutes === undefined
     ? cacheSeconds + 900
     : cacheSeconds + FLEET_DEFAULTS.settleMarginMs / 1_000 + sweepIntervalMinutes * 60 + 900;
+}
+
+/** The grace window when none is given: 90 minutes, or what a longer sweep interval needs. */
+export function defaultGraceSeconds(cacheSeconds: number, sweepIntervalMinutes: number | undefined): number {
+  return Math.max(
+    RECEIVER_DEFAULTS.secretGraceSeconds,
+    minimumGraceSeconds(cacheSeconds, sweepIntervalMinutes),
+  );
 }
 
 /** What is wrong with the props, the webhook aside (empty when nothing is). */

@@ -34,6 +34,7 @@ import { PresenceStore } from './presence-store.ts';
 import type { PresenceSubscription, PresenceSubscriptionOptions } from './presence-subscription.ts';
 import { PresenceWebhook, type PresenceWebhookProps, presenceWebhookProblems } from './presence-webhook.ts';
 import {
+  defaultGraceSeconds,
   minimumGraceSeconds,
   WebhookFleet,
   type WebhookFleetProps,
@@ -433,18 +434,10 @@ export class ZapiPresence extends Construct {
         'secretCacheTtl',
         'secretGracePeriod',
       ]),
-      // Unless given: 90 minutes, or what the sweep interval needs (see minimumGraceSeconds).
+      // Unless given: 90 minutes, or what the sweep interval needs.
       ...(props.secretGracePeriod === undefined &&
         props.registerWebhook !== false && {
-          secretGracePeriod: Duration.seconds(
-            Math.max(
-              RECEIVER_DEFAULTS.secretGraceSeconds,
-              minimumGraceSeconds(
-                props.secretCacheTtl?.toSeconds() ?? RECEIVER_DEFAULTS.secretCacheSeconds,
-                props.sweepInterval?.toMinutes({ integral: false }) ?? FLEET_DEFAULTS.sweepIntervalMinutes,
-              ),
-            ),
-          ),
+          secretGracePeriod: Duration.seconds(defaultGraceSeconds(...rotationTiming(props))),
         }),
       ...(props.sdkAttemptTimeout !== undefined && {
         sdkAttemptTimeoutMs: props.sdkAttemptTimeout.toMilliseconds(),
@@ -517,6 +510,14 @@ function pick<T extends object, K extends keyof T>(source: T, keys: readonly K[]
   return out;
 }
 
+/** What the grace window is measured against: the secret cache TTL (s) and the sweep interval (min). */
+function rotationTiming(props: ZapiPresenceProps): [cacheSeconds: number, sweepIntervalMinutes: number] {
+  return [
+    props.secretCacheTtl?.toSeconds() ?? RECEIVER_DEFAULTS.secretCacheSeconds,
+    props.sweepInterval?.toMinutes({ integral: false }) ?? FLEET_DEFAULTS.sweepIntervalMinutes,
+  ];
+}
+
 function validate(props: ZapiPresenceProps): string[] {
   const problems: string[] = [];
   if (props.eventBusArn !== undefined && props.eventBusName !== undefined) {
@@ -539,8 +540,7 @@ function validate(props: ZapiPresenceProps): string[] {
   // A rotation needs the grace window to cover the next sweep too (see minimumGraceSeconds); the
   // default grows with the sweep interval, so only a given one can be too short.
   if (props.registerWebhook !== false && props.secretGracePeriod !== undefined) {
-    const cache = props.secretCacheTtl?.toSeconds() ?? RECEIVER_DEFAULTS.secretCacheSeconds;
-    const sweep = props.sweepInterval?.toMinutes({ integral: false }) ?? FLEET_DEFAULTS.sweepIntervalMinutes;
+    const [cache, sweep] = rotationTiming(props);
     const minimum = minimumGraceSeconds(cache, sweep);
     if (props.secretGracePeriod.toSeconds() < minimum) {
       problems.push(

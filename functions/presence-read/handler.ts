@@ -18,7 +18,7 @@ import {
   stateView,
 } from '../shared/presence-state.ts';
 import { STATE_ENV } from '../shared/presence-state-settings.ts';
-import { dynamoStore, type PresenceStore, type StoredChat } from '../shared/presence-store.ts';
+import { dynamoStore, isIdle, type PresenceStore, type StoredChat } from '../shared/presence-store.ts';
 
 /** WhatsApp groups have at most 1,024 members. */
 const MAX_PARTICIPANTS = 1_024;
@@ -67,8 +67,7 @@ export async function readPresence(
   // What a reader sees: idle past the horizon is gone (DynamoDB deletes expired items late), an
   // activity past its window has ended.
   const current = (stored: StoredChat | undefined): ChatState | undefined => {
-    if (stored === undefined || (stored.expiresAt !== undefined && stored.expiresAt <= now()))
-      return undefined;
+    if (stored === undefined || isIdle(stored, now())) return undefined;
     return expireActivity(stored.state, now(), expiryMs)?.state ?? stored.state;
   };
   const unknown = () =>

@@ -19,10 +19,11 @@ import {
   type ChatKey,
   type ChatState,
   type DerivedEvent,
+  EVENT_TIME_RESOLUTION_MS,
   expireActivity,
   type PresenceInput,
 } from '../shared/presence-state.ts';
-import type { PresenceStore } from '../shared/presence-store.ts';
+import { isIdle, type PresenceStore } from '../shared/presence-store.ts';
 
 export interface StateDeps {
   readonly store: PresenceStore;
@@ -49,11 +50,12 @@ export type StateOutcome =
 const MAX_CONFLICTS = 5;
 
 /**
- * Counted from the news, plus two seconds: one for EventBridge's whole-second times (see
- * EVENT_TIME_RESOLUTION_MS), one to spare, so the check does not come early for its own news.
+ * Until the activity of news `lastNews` is over (the window and EventBridge's whole second, see
+ * EVENT_TIME_RESOLUTION_MS), plus a second to spare, so the check does not come early for its own news.
  */
 function expiryDelaySeconds(lastNews: number, deps: StateDeps): number {
-  return Math.max(1, Math.ceil((lastNews + deps.expiryMs - deps.now()) / 1_000) + 2);
+  const over = lastNews + deps.expiryMs + EVENT_TIME_RESOLUTION_MS;
+  return Math.max(1, Math.ceil((over - deps.now()) / 1_000) + 1);
 }
 
 /** A chat as the writer sees it: `state` and its item's `version`, or neither (never seen). */
@@ -77,8 +79,9 @@ async function readFlushed(key: ChatKey, deps: StateDeps, deadline: Deadline): P
     await deps.publish(stored.pending, deadline);
     await deps.store.clearPending(stored.state, stored.version, deadline);
   }
-  const idle = stored.expiresAt !== undefined && stored.expiresAt <= deps.now();
-  return idle ? { version: stored.version } : { state: stored.state, version: stored.version };
+  return isIdle(stored, deps.now())
+    ? { version: stored.version }
+    : { state: stored.state, version: stored.version };
 }
 
 /**

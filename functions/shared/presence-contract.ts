@@ -97,7 +97,8 @@ export function canonicalDetail(callback: PresenceCallback): string {
   // An unpaired surrogate outside the documented fields (a chat name cut in the middle of an emoji, say)
   // is not refused: it becomes U+FFFD, so the event is one every UTF-8 reader takes. JSON.stringify
   // writes such a surrogate, and only such a one, as a `\udXXX` escape.
-  return JSON.stringify(callback).replace(LONE_SURROGATE_ESCAPE, '$1\\ufffd');
+  const text = JSON.stringify(callback);
+  return text.includes('\\u') ? text.replace(LONE_SURROGATE_ESCAPE, '$1\\ufffd') : text;
 }
 
 /** A `\uD800`-`\uDFFF` escape that is not itself escaped (an even number of backslashes before it). */

@@ -54,6 +54,14 @@ export interface PresenceStore {
 
 export { TABLE_ATTRIBUTES } from './presence-state-settings.ts';
 
+/**
+ * An item past its TTL (`expiresAt`) is a chat idle past the horizon: gone, for the writer and the
+ * reader alike, whenever DynamoDB gets round to deleting it (up to days late).
+ */
+export function isIdle(stored: StoredChat, now: number): boolean {
+  return stored.expiresAt !== undefined && stored.expiresAt <= now;
+}
+
 const n = (value: number): AttributeValue => ({ N: String(value) });
 const s = (value: string): AttributeValue => ({ S: value });
 
