@@ -954,7 +954,19 @@ describe('receiveWebhook', () => {
 
     it.each([
       ['phone', body().replace(/"phone":"[^"]*"/, '"phone":"5544\\ud800"'), 'phone'],
+      [
+        'phone, a high surrogate before text',
+        body().replace(/"phone":"[^"]*"/, '"phone":"\\ud800z"'),
+        'phone',
+      ],
+      [
+        'phone, a low surrogate after text',
+        body().replace(/"phone":"[^"]*"/, '"phone":"a\\udc00b"'),
+        'phone',
+      ],
       ['instanceId', body().replace(/"instanceId":"[^"]*"/, '"instanceId":"\\udc00"'), 'instanceId'],
+      ['type', body().replace(/"type":"[^"]*"/, '"type":"\\ud800"'), 'type'],
+      ['status', body().replace(/"status":"[^"]*"/, '"status":"\\udc00"'), 'status'],
     ])(
       'answers 400 for a documented field that is not well-formed Unicode (%s), naming it',
       async (_case, raw, field) => {
@@ -1001,6 +1013,8 @@ describe('receiveWebhook', () => {
     });
 
     it('answers 413 when the canonical event would be over EventBridge’s limit (numbers written out grow it), publishing nothing', async () => {
+      // EventBridge's 256 KB entry, less 1 KiB for its other fields.
+      expect(MAX_DETAIL_BYTES).toBe(261_120);
       const { deps: d, publish } = deps({ maxBodyBytes: 200_000 });
       const numbers = Array.from({ length: 39_000 }, () => '9e15').join(',');
       const raw = body({ big: 0 }).replace('"big":0', `"big":[${numbers}]`);
