@@ -8,8 +8,8 @@
  */
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { RECEIVER_DEFAULTS } from '../functions/presence-webhook/settings.ts';
+import { INSTANCE_ID_PATTERN } from '../functions/shared/contract/presence-contract.ts';
 import { DRIFT_POLICIES, type DriftPolicy, FLEET_DEFAULTS } from '../functions/shared/fleet/settings.ts';
-import { INSTANCE_ID_PATTERN } from '../functions/shared/presence-contract.ts';
 import { STAGE_PATTERN, stageParameter } from '../functions/shared/stage.ts';
 import { ALARM_NAMES, type AlarmName } from './monitoring.ts';
 import { DEFAULT_SECRET_PARAMETER } from './presence-webhook.ts';

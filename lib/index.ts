@@ -9,7 +9,6 @@
  * Test helpers for your subscribers: `zapi-presence-eventbridge/testing`.
  */
 
-export { DRIFT_POLICIES, type DriftPolicy } from '../functions/shared/fleet/settings.ts';
 export {
   CALLBACK_TYPE,
   DERIVED_DETAIL_TYPES,
@@ -30,12 +29,13 @@ export {
   type PresenceStatus,
   presenceEventPattern,
   STATUS_DESCRIPTIONS,
-} from '../functions/shared/presence-contract.ts';
+} from '../functions/shared/contract/presence-contract.ts';
 export {
   type ChatStateEvent,
   type ChatStateEventDetail,
   DERIVED_DETAIL_SCHEMAS,
-} from '../functions/shared/presence-derived-schemas.ts';
+} from '../functions/shared/contract/presence-derived-schemas.ts';
+export { DRIFT_POLICIES, type DriftPolicy } from '../functions/shared/fleet/settings.ts';
 export { ALARM_NAMES, type AlarmName } from './monitoring.ts';
 export {
   PresenceSubscription,

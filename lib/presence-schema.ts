@@ -19,8 +19,8 @@ import {
   EVENT_SOURCE,
   PRESENCE_STATUSES,
   PresenceCallbackSchema,
-} from '../functions/shared/presence-contract.ts';
-import { DERIVED_DETAIL_SCHEMAS } from '../functions/shared/presence-derived-schemas.ts';
+} from '../functions/shared/contract/presence-contract.ts';
+import { DERIVED_DETAIL_SCHEMAS } from '../functions/shared/contract/presence-derived-schemas.ts';
 
 /** Files under docs/ holding the generated schemas (kept fresh by a test; `npm run schema` writes them). */
 export const SCHEMA_FILES = {

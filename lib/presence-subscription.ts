@@ -22,7 +22,7 @@ import {
   derivedEventPattern,
   type PresenceStatus,
   presenceEventPattern,
-} from '../functions/shared/presence-contract.ts';
+} from '../functions/shared/contract/presence-contract.ts';
 import { deadLetterQueue } from './dead-letter-queue.ts';
 
 export interface PresenceSubscriptionOptions {

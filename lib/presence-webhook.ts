@@ -4,7 +4,7 @@
  *   POST /instances/{instanceId}/presence?secret=...
  *
  * The receiver authenticates, validates and publishes one event per callback; see
- * functions/presence-webhook/receive.ts for the order of checks and functions/shared/presence-contract.ts
+ * functions/presence-webhook/receive.ts for the order of checks and functions/shared/contract/presence-contract.ts
  * for the event contract.
  */
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
@@ -28,7 +28,7 @@ import {
   type DerivedDetailType,
   EVENT_SOURCE,
   type PresenceStatus,
-} from '../functions/shared/presence-contract.ts';
+} from '../functions/shared/contract/presence-contract.ts';
 import { PresenceFunction } from './presence-function.ts';
 import { PresenceSubscription, type PresenceSubscriptionOptions } from './presence-subscription.ts';
 

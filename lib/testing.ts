@@ -16,8 +16,11 @@ import {
   type PresenceEvent,
   type PresenceEventDetail,
   type PresenceStatus,
-} from '../functions/shared/presence-contract.ts';
-import type { ChatStateEvent, ChatStateEventDetail } from '../functions/shared/presence-derived-schemas.ts';
+} from '../functions/shared/contract/presence-contract.ts';
+import type {
+  ChatStateEvent,
+  ChatStateEventDetail,
+} from '../functions/shared/contract/presence-derived-schemas.ts';
 
 export interface PresenceEventOverrides {
   /** Fields of `detail` (the callback) to change or add. */

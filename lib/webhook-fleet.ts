@@ -27,6 +27,7 @@ import {
   REGISTRATION_PROPERTIES,
   REGISTRATION_RESOURCE_TYPE,
 } from '../functions/register-webhook/properties.ts';
+import { INSTANCE_ID_PATTERN } from '../functions/shared/contract/presence-contract.ts';
 import {
   DRIFT_POLICIES,
   type DriftPolicy,
@@ -34,7 +35,6 @@ import {
   FLEET_ENV,
   INSTANCE_PLACEHOLDER,
 } from '../functions/shared/fleet/settings.ts';
-import { INSTANCE_ID_PATTERN } from '../functions/shared/presence-contract.ts';
 import { acknowledgeFinding } from './acknowledge.ts';
 import { deadLetterQueue } from './dead-letter-queue.ts';
 import { PresenceFunction } from './presence-function.ts';

@@ -5,8 +5,12 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canonicalDetail, DETAIL_TYPES, EVENT_SOURCE } from '../functions/shared/presence-contract.ts';
-import { deriveInstanceSecret, instanceWebhookUrl } from '../functions/shared/webhook-secret.ts';
+import {
+  canonicalDetail,
+  DETAIL_TYPES,
+  EVENT_SOURCE,
+} from '../functions/shared/contract/presence-contract.ts';
+import { deriveInstanceSecret, instanceWebhookUrl } from '../functions/shared/secrets/webhook-secret.ts';
 import docsExamples from './fixtures/zapi-docs-examples.json' with { type: 'json' };
 import { type AwsStandIn, standInEnvironment, startAwsStandIn } from './support/aws-standin.ts';
 import { bundleDirectory } from './support/bundle.ts';

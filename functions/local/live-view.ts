@@ -1,7 +1,7 @@
 /**
  * `npm start`'s live view: every chat's current presence at http://127.0.0.1:3000/, as it changes,
  * pushed with server-sent events. The state comes from the same derivation code as the deployed
- * presence-state subscriber (functions/shared/presence-state.ts), kept in memory, with typing and
+ * presence-state subscriber (functions/shared/presence/presence-state.ts), kept in memory, with typing and
  * recording that stop by themselves after the expiry window.
  *
  *   GET /          the page
@@ -23,7 +23,7 @@ import {
   isStorableChat,
   type PresenceInput,
   stateView,
-} from '../shared/presence-state.ts';
+} from '../shared/presence/presence-state.ts';
 
 export interface LiveViewOptions {
   readonly expiryMs?: number;

@@ -5,9 +5,13 @@
  */
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import {
+  CALLBACK_TYPE,
+  PRESENCE_STATUSES,
+  type PresenceStatus,
+} from '../shared/contract/presence-contract.ts';
 import { hostOf, redact } from '../shared/fleet/zapi.ts';
-import { CALLBACK_TYPE, PRESENCE_STATUSES, type PresenceStatus } from '../shared/presence-contract.ts';
-import { deriveInstanceSecret } from '../shared/webhook-secret.ts';
+import { deriveInstanceSecret } from '../shared/secrets/webhook-secret.ts';
 import { DEFAULT_INSTANCE_ID, DEFAULT_PORT, readLocalMaster } from './server.ts';
 
 export interface SendResult {

@@ -5,7 +5,7 @@
  *   POST http://127.0.0.1:3000/instances/{instanceId}/presence?secret=...
  *
  * The secret of each instance is derived from the master exactly as in AWS
- * (functions/shared/webhook-secret.ts): any instance id works, with its own secret.
+ * (functions/shared/secrets/webhook-secret.ts): any instance id works, with its own secret.
  *
  * Environment:
  *   PORT              port on 127.0.0.1 (default 3000; 0 picks a free one)
@@ -36,10 +36,14 @@ import { RECEIVER_DEFAULTS } from '../presence-webhook/env.ts';
 import { createPublisher, type Publish } from '../presence-webhook/publisher.ts';
 import { authenticate, responseBody } from '../presence-webhook/receive.ts';
 import { createSecretVerifier } from '../presence-webhook/secret.ts';
-import { deadlineAt } from '../shared/deadline.ts';
-import { DETAIL_TYPES, EVENT_SOURCE } from '../shared/presence-contract.ts';
-import { participantOf } from '../shared/presence-state.ts';
-import { instanceWebhookUrl, MASTER_SECRET_COMMAND, masterSecretDefect } from '../shared/webhook-secret.ts';
+import { deadlineAt } from '../shared/aws/deadline.ts';
+import { DETAIL_TYPES, EVENT_SOURCE } from '../shared/contract/presence-contract.ts';
+import { participantOf } from '../shared/presence/presence-state.ts';
+import {
+  instanceWebhookUrl,
+  MASTER_SECRET_COMMAND,
+  masterSecretDefect,
+} from '../shared/secrets/webhook-secret.ts';
 import { createLiveView } from './live-view.ts';
 
 export const DEFAULT_PORT = 3000;

@@ -12,11 +12,11 @@
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { deadlineAt } from '../shared/deadline.ts';
-import { masterSecretReader } from '../shared/master-secret.ts';
-import { INSTANCE_ID_PATTERN } from '../shared/presence-contract.ts';
+import { deadlineAt } from '../shared/aws/deadline.ts';
+import { INSTANCE_ID_PATTERN } from '../shared/contract/presence-contract.ts';
+import { masterSecretReader } from '../shared/secrets/master-secret.ts';
+import { instanceWebhookUrl, masterSecretDefect } from '../shared/secrets/webhook-secret.ts';
 import { STAGE_PATTERN, stageParameter } from '../shared/stage.ts';
-import { instanceWebhookUrl, masterSecretDefect } from '../shared/webhook-secret.ts';
 import { DEFAULT_PORT, readLocalMaster } from './server.ts';
 
 export const DEFAULT_SECRET_PARAMETER = '/zapi/webhook-secret';

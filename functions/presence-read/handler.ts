@@ -7,18 +7,23 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { invocationDeadline } from '../shared/deadline.ts';
-import { errorName } from '../shared/error-name.ts';
-import { INSTANCE_ID_PATTERN } from '../shared/presence-contract.ts';
+import { invocationDeadline } from '../shared/aws/deadline.ts';
+import { errorName } from '../shared/aws/error-name.ts';
+import { INSTANCE_ID_PATTERN } from '../shared/contract/presence-contract.ts';
 import {
   type ChatState,
   DEFAULT_EXPIRY_MS,
   expireActivity,
   MAX_CHAT_ID_LENGTH as MAX_ID_LENGTH,
   stateView,
-} from '../shared/presence-state.ts';
-import { STATE_ENV } from '../shared/presence-state-settings.ts';
-import { dynamoStore, isIdle, type PresenceStore, type StoredChat } from '../shared/presence-store.ts';
+} from '../shared/presence/presence-state.ts';
+import { STATE_ENV } from '../shared/presence/presence-state-settings.ts';
+import {
+  dynamoStore,
+  isIdle,
+  type PresenceStore,
+  type StoredChat,
+} from '../shared/presence/presence-store.ts';
 
 /** WhatsApp groups have at most 1,024 members. */
 const MAX_PARTICIPANTS = 1_024;

@@ -11,9 +11,13 @@ import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from '@
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import pMap from 'p-map';
 import * as v from 'valibot';
-import { type Deadline, invocationDeadline } from '../shared/deadline.ts';
-import { errorName } from '../shared/error-name.ts';
-import { DERIVED_EVENT_SOURCE, EVENT_SOURCE, PRESENCE_STATUSES } from '../shared/presence-contract.ts';
+import { type Deadline, invocationDeadline } from '../shared/aws/deadline.ts';
+import { errorName } from '../shared/aws/error-name.ts';
+import {
+  DERIVED_EVENT_SOURCE,
+  EVENT_SOURCE,
+  PRESENCE_STATUSES,
+} from '../shared/contract/presence-contract.ts';
 import {
   type ChatKey,
   chatKeyOf,
@@ -23,9 +27,9 @@ import {
   isStorableChat,
   type PresenceInput,
   participantOf,
-} from '../shared/presence-state.ts';
-import { STATE_DEFAULTS, STATE_ENV } from '../shared/presence-state-settings.ts';
-import { dynamoStore } from '../shared/presence-store.ts';
+} from '../shared/presence/presence-state.ts';
+import { STATE_DEFAULTS, STATE_ENV } from '../shared/presence/presence-state-settings.ts';
+import { dynamoStore } from '../shared/presence/presence-store.ts';
 import { processExpiry, processPresence, type StateDeps } from './process.ts';
 
 function required(name: string): string {

@@ -13,7 +13,7 @@
  * - an activity start or refresh schedules an expiry check on a delay queue first, so a failure there is
  *   retried before anything is written; a check that comes early schedules the next one.
  */
-import type { Deadline } from '../shared/deadline.ts';
+import type { Deadline } from '../shared/aws/deadline.ts';
 import {
   applyPresence,
   type ChatKey,
@@ -22,8 +22,8 @@ import {
   EVENT_TIME_RESOLUTION_MS,
   expireActivity,
   type PresenceInput,
-} from '../shared/presence-state.ts';
-import { isIdle, type PresenceStore } from '../shared/presence-store.ts';
+} from '../shared/presence/presence-state.ts';
+import { isIdle, type PresenceStore } from '../shared/presence/presence-store.ts';
 
 export interface StateDeps {
   readonly store: PresenceStore;

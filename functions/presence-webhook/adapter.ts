@@ -3,8 +3,8 @@
  * server, so both answer identically.
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { invocationDeadline, type RemainingTime } from '../shared/deadline.ts';
-import { errorName } from '../shared/error-name.ts';
+import { invocationDeadline, type RemainingTime } from '../shared/aws/deadline.ts';
+import { errorName } from '../shared/aws/error-name.ts';
 import {
   type Outcome,
   type ReceiveDeps,

@@ -10,7 +10,7 @@
  */
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { masterSecretReader } from '../shared/master-secret.ts';
+import { masterSecretReader } from '../shared/secrets/master-secret.ts';
 import { createApiGatewayHandler } from './adapter.ts';
 import { readReceiverEnv } from './env.ts';
 import { createInternalErrorLogger, createMetricsLogger } from './metrics.ts';

@@ -13,9 +13,9 @@ import {
   PutEventsCommand,
   type PutEventsCommandOutput,
 } from '@aws-sdk/client-eventbridge';
-import type { Deadline } from '../shared/deadline.ts';
-import { errorName, knownName } from '../shared/error-name.ts';
-import { DETAIL_TYPES, EVENT_SOURCE, type PresenceStatus } from '../shared/presence-contract.ts';
+import type { Deadline } from '../shared/aws/deadline.ts';
+import { errorName, knownName } from '../shared/aws/error-name.ts';
+import { DETAIL_TYPES, EVENT_SOURCE, type PresenceStatus } from '../shared/contract/presence-contract.ts';
 import { DependencyError } from './receive.ts';
 
 export const RETRYABLE_ENTRY_ERRORS: ReadonlySet<string> = new Set([

@@ -16,7 +16,7 @@
  * dependency is answered with a 503 before the function times out.
  */
 import * as v from 'valibot';
-import type { Deadline } from '../shared/deadline.ts';
+import type { Deadline } from '../shared/aws/deadline.ts';
 import {
   canonicalDetail,
   INSTANCE_ID_PATTERN,
@@ -25,7 +25,7 @@ import {
   MAX_JSON_DEPTH,
   PresenceCallbackSchema,
   type PresenceStatus,
-} from '../shared/presence-contract.ts';
+} from '../shared/contract/presence-contract.ts';
 import type { RejectReason } from './settings.ts';
 
 export interface WebhookRequest {

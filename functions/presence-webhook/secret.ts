@@ -1,6 +1,6 @@
 /**
  * Checks the secret in a webhook URL against the one derived for the instance in its path
- * (functions/shared/webhook-secret.ts), with the master read from SSM once and cached across invocations.
+ * (functions/shared/secrets/webhook-secret.ts), with the master read from SSM once and cached across invocations.
  *
  * - No instance list and no SSM call per request: one master serves every instance, so the SSM calls of a
  *   container do not grow with the fleet.
@@ -14,8 +14,8 @@
  *   requests are answered 503 for `failedReadBackoffMs` without asking SSM again.
  */
 import { createHmac, hash, timingSafeEqual } from 'node:crypto';
-import type { Deadline } from '../shared/deadline.ts';
-import type { MasterSecret } from '../shared/master-secret.ts';
+import type { Deadline } from '../shared/aws/deadline.ts';
+import type { MasterSecret } from '../shared/secrets/master-secret.ts';
 import { DependencyError } from './receive.ts';
 
 export interface SecretVerifierOptions {

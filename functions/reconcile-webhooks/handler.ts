@@ -7,7 +7,7 @@
  * reported (log line, metric, alarm) and never stops the others.
  */
 import type { Context } from 'aws-lambda';
-import { invocationDeadline } from '../shared/deadline.ts';
+import { invocationDeadline } from '../shared/aws/deadline.ts';
 import { runFleet } from '../shared/fleet/reconcile.ts';
 import { type FleetCounts, failureList, reportRun } from '../shared/fleet/report.ts';
 import { fleetDeps, fleetSsmClient, readFleetConfig, tokenPattern } from '../shared/fleet/runtime.ts';

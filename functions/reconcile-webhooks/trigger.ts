@@ -11,8 +11,8 @@
  *                                        deleted: reported (Z-API cannot be called without it)
  */
 import * as v from 'valibot';
+import { INSTANCE_ID_PATTERN } from '../shared/contract/presence-contract.ts';
 import type { RunRequest } from '../shared/fleet/reconcile.ts';
-import { INSTANCE_ID_PATTERN } from '../shared/presence-contract.ts';
 
 const InstanceIds = v.pipe(
   v.array(v.pipe(v.string('must be a string'), v.regex(INSTANCE_ID_PATTERN, 'must be a Z-API instance id'))),

@@ -13,8 +13,8 @@
  * never logged (its ResponseURL is a presigned URL). Every remote call carries the invocation's deadline.
  */
 import type { CloudFormationCustomResourceEvent, Context } from 'aws-lambda';
-import { invocationDeadline } from '../shared/deadline.ts';
-import { errorName } from '../shared/error-name.ts';
+import { invocationDeadline } from '../shared/aws/deadline.ts';
+import { errorName } from '../shared/aws/error-name.ts';
 import { type Mode, runFleet } from '../shared/fleet/reconcile.ts';
 import { failureList, reportRun } from '../shared/fleet/report.ts';
 import { fleetDeps, fleetSsmClient, readFleetConfig } from '../shared/fleet/runtime.ts';

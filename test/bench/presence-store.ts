@@ -7,9 +7,9 @@
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { processExpiry, processPresence, type StateDeps } from '../../functions/presence-state/process.ts';
-import { deadlineAt } from '../../functions/shared/deadline.ts';
-import type { PresenceStatus } from '../../functions/shared/presence-contract.ts';
-import { dynamoStore } from '../../functions/shared/presence-store.ts';
+import { deadlineAt } from '../../functions/shared/aws/deadline.ts';
+import type { PresenceStatus } from '../../functions/shared/contract/presence-contract.ts';
+import { dynamoStore } from '../../functions/shared/presence/presence-store.ts';
 
 /** List prices, us-east-1, on-demand (DynamoDB's since November 2024). */
 export const STORE_PRICES = {

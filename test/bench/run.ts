@@ -31,7 +31,7 @@ import { createApiGatewayHandler } from '../../functions/presence-webhook/adapte
 import { createMetricsLogger } from '../../functions/presence-webhook/metrics.ts';
 import { createSecretVerifier, type VerifySecret } from '../../functions/presence-webhook/secret.ts';
 import { FLEET_DEFAULTS } from '../../functions/shared/fleet/settings.ts';
-import { deriveInstanceSecret } from '../../functions/shared/webhook-secret.ts';
+import { deriveInstanceSecret } from '../../functions/shared/secrets/webhook-secret.ts';
 import { type AwsStandIn, standInEnvironment, startAwsStandIn } from '../support/aws-standin.ts';
 import { bundleDirectory } from '../support/bundle.ts';
 import { invokeBundle, runNodeScript } from '../support/invoke.ts';

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DeadlineExceeded, deadlineAt, invocationDeadline } from '../../functions/shared/deadline.ts';
+import { DeadlineExceeded, deadlineAt, invocationDeadline } from '../../functions/shared/aws/deadline.ts';
 
 const START = 1_700_000_000_000;
 

@@ -3,11 +3,11 @@
  * Z-API answers that carry secrets in fields that are shown (another URL's host, the payment status).
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { deadlineAt } from '../../functions/shared/deadline.ts';
+import { deadlineAt } from '../../functions/shared/aws/deadline.ts';
 import { type FleetDeps, type FleetSettings, runFleet } from '../../functions/shared/fleet/reconcile.ts';
 import { countOutcomes, logOutcomes } from '../../functions/shared/fleet/report.ts';
 import { hostOf, ZapiClient } from '../../functions/shared/fleet/zapi.ts';
-import { deriveInstanceSecret } from '../../functions/shared/webhook-secret.ts';
+import { deriveInstanceSecret } from '../../functions/shared/secrets/webhook-secret.ts';
 import { startZapiStandIn, type ZapiStandIn } from '../support/zapi-standin.ts';
 
 const BASE = 'https://hard123.execute-api.sa-east-1.amazonaws.com';

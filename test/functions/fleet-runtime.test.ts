@@ -5,7 +5,8 @@
  */
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type Deadline, deadlineAt } from '../../functions/shared/deadline.ts';
+import { type Deadline, deadlineAt } from '../../functions/shared/aws/deadline.ts';
+import { ParameterError } from '../../functions/shared/aws/ssm.ts';
 import { runFleet } from '../../functions/shared/fleet/reconcile.ts';
 import { failureList, type LogSink, reportRun } from '../../functions/shared/fleet/report.ts';
 import {
@@ -19,8 +20,7 @@ import {
 } from '../../functions/shared/fleet/runtime.ts';
 import { FLEET_DEFAULTS, FLEET_ENV, INSTANCE_PLACEHOLDER } from '../../functions/shared/fleet/settings.ts';
 import { secretForms, ZapiError } from '../../functions/shared/fleet/zapi.ts';
-import { ParameterError } from '../../functions/shared/ssm.ts';
-import { deriveInstanceSecret, instanceWebhookUrl } from '../../functions/shared/webhook-secret.ts';
+import { deriveInstanceSecret, instanceWebhookUrl } from '../../functions/shared/secrets/webhook-secret.ts';
 import { type AwsStandIn, startAwsStandIn } from '../support/aws-standin.ts';
 import { startZapiStandIn, type ZapiStandIn } from '../support/zapi-standin.ts';
 

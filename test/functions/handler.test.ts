@@ -12,8 +12,8 @@ import {
   DETAIL_TYPES,
   EVENT_SOURCE,
   PRESENCE_STATUSES,
-} from '../../functions/shared/presence-contract.ts';
-import { deriveInstanceSecret } from '../../functions/shared/webhook-secret.ts';
+} from '../../functions/shared/contract/presence-contract.ts';
+import { deriveInstanceSecret } from '../../functions/shared/secrets/webhook-secret.ts';
 import docsExamples from '../fixtures/zapi-docs-examples.json' with { type: 'json' };
 import {
   type AwsStandIn,

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLiveView } from '../../functions/local/live-view.ts';
-import type { PresenceInput } from '../../functions/shared/presence-state.ts';
+import type { PresenceInput } from '../../functions/shared/presence/presence-state.ts';
 
 const T0 = Date.parse('2026-11-25T12:00:00.000Z');
 let counter = 0;

@@ -16,8 +16,12 @@ import {
 } from '../../functions/local/server.ts';
 import { createApiGatewayHandler } from '../../functions/presence-webhook/adapter.ts';
 import { createSecretVerifier } from '../../functions/presence-webhook/secret.ts';
-import { DETAIL_TYPES, EVENT_SOURCE, PRESENCE_STATUSES } from '../../functions/shared/presence-contract.ts';
-import { deriveInstanceSecret } from '../../functions/shared/webhook-secret.ts';
+import {
+  DETAIL_TYPES,
+  EVENT_SOURCE,
+  PRESENCE_STATUSES,
+} from '../../functions/shared/contract/presence-contract.ts';
+import { deriveInstanceSecret } from '../../functions/shared/secrets/webhook-secret.ts';
 import { type AwsStandIn, standInEnvironment, startAwsStandIn } from '../support/aws-standin.ts';
 
 const MASTER = 'local-test-master-0123456789abcdefghijkl';

@@ -1,17 +1,17 @@
 /**
- * masterSecretReader (functions/shared/master-secret.ts), branch by branch, against a fake SSM client
+ * masterSecretReader (functions/shared/secrets/master-secret.ts), branch by branch, against a fake SSM client
  * that answers per parameter name (`name` or `name:version`) and records what it was asked; the wire is
  * covered in secret.test.ts and once here.
  */
 import { type Parameter, SSMClient } from '@aws-sdk/client-ssm';
 import { describe, expect, it } from 'vitest';
-import { type Deadline, DeadlineExceeded, deadlineAt } from '../../functions/shared/deadline.ts';
+import { type Deadline, DeadlineExceeded, deadlineAt } from '../../functions/shared/aws/deadline.ts';
+import { ParameterError, type SsmPort } from '../../functions/shared/aws/ssm.ts';
 import {
   DEFAULT_PREVIOUS_READ_CAP_MS,
   type MasterSecretReaderOptions,
   masterSecretReader,
-} from '../../functions/shared/master-secret.ts';
-import { ParameterError, type SsmPort } from '../../functions/shared/ssm.ts';
+} from '../../functions/shared/secrets/master-secret.ts';
 import { startAwsStandIn } from '../support/aws-standin.ts';
 
 const NAME = '/app/webhook-master';

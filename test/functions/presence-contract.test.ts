@@ -16,7 +16,7 @@ import {
   PresenceCallbackSchema,
   presenceEventPattern,
   STATUS_DESCRIPTIONS,
-} from '../../functions/shared/presence-contract.ts';
+} from '../../functions/shared/contract/presence-contract.ts';
 import groupPresence from '../fixtures/group-presence.json' with { type: 'json' };
 import docsExamples from '../fixtures/zapi-docs-examples.json' with { type: 'json' };
 

@@ -18,7 +18,7 @@ import dynalite from 'dynalite';
 import * as v from 'valibot';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { readPresence } from '../../functions/presence-read/handler.ts';
-import { deadlineAt } from '../../functions/shared/deadline.ts';
+import { deadlineAt } from '../../functions/shared/aws/deadline.ts';
 import {
   DERIVED_DETAIL_TYPES,
   DERIVED_EVENT_SOURCE,
@@ -26,11 +26,11 @@ import {
   type DerivedDetailType,
   EVENT_SOURCE,
   type PresenceStatus,
-} from '../../functions/shared/presence-contract.ts';
-import { DERIVED_DETAIL_SCHEMAS } from '../../functions/shared/presence-derived-schemas.ts';
-import { type ChatState, stateView } from '../../functions/shared/presence-state.ts';
-import { STATE_ENV, TABLE_ATTRIBUTES } from '../../functions/shared/presence-state-settings.ts';
-import { dynamoStore } from '../../functions/shared/presence-store.ts';
+} from '../../functions/shared/contract/presence-contract.ts';
+import { DERIVED_DETAIL_SCHEMAS } from '../../functions/shared/contract/presence-derived-schemas.ts';
+import { type ChatState, stateView } from '../../functions/shared/presence/presence-state.ts';
+import { STATE_ENV, TABLE_ATTRIBUTES } from '../../functions/shared/presence/presence-state-settings.ts';
+import { dynamoStore } from '../../functions/shared/presence/presence-store.ts';
 import { type AwsStandIn, standInEnvironment, startAwsStandIn } from '../support/aws-standin.ts';
 
 // --- A tiny SQS stand-in (AWS JSON 1.0, SendMessage only) -----------------------------------------

@@ -1,5 +1,5 @@
 /**
- * The pure presence-state derivation (functions/shared/presence-state.ts): every transition, the expiry,
+ * The pure presence-state derivation (functions/shared/presence/presence-state.ts): every transition, the expiry,
  * the ordering rule (older dropped, duplicates ignored, same-second events in processing order) and
  * fast-check properties over arbitrary deliveries.
  */
@@ -13,8 +13,8 @@ import {
   derivedEventPattern,
   PRESENCE_STATUSES,
   type PresenceStatus,
-} from '../../functions/shared/presence-contract.ts';
-import { DERIVED_DETAIL_SCHEMAS } from '../../functions/shared/presence-derived-schemas.ts';
+} from '../../functions/shared/contract/presence-contract.ts';
+import { DERIVED_DETAIL_SCHEMAS } from '../../functions/shared/contract/presence-derived-schemas.ts';
 import {
   type Activity,
   type Applied,
@@ -33,7 +33,7 @@ import {
   type PresenceInput,
   participantOf,
   stateView,
-} from '../../functions/shared/presence-state.ts';
+} from '../../functions/shared/presence/presence-state.ts';
 
 const INSTANCE = 'INSTANCEA';
 const PHONE = '5511999999999';

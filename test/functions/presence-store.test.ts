@@ -1,5 +1,5 @@
 /**
- * The presence table (functions/shared/presence-store.ts) against a real DynamoDB emulator (dynalite on
+ * The presence table (functions/shared/presence/presence-store.ts) against a real DynamoDB emulator (dynalite on
  * 127.0.0.1), and the state subscriber's core (functions/presence-state/process.ts) end to end on it with
  * fake publish and scheduleExpiry: ordering, duplicates, expiry, the outbox and concurrent writers.
  */
@@ -16,21 +16,21 @@ import {
 import dynalite from 'dynalite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processExpiry, processPresence, type StateDeps } from '../../functions/presence-state/process.ts';
-import { type Deadline, deadlineAt } from '../../functions/shared/deadline.ts';
-import type { PresenceStatus } from '../../functions/shared/presence-contract.ts';
+import { type Deadline, deadlineAt } from '../../functions/shared/aws/deadline.ts';
+import type { PresenceStatus } from '../../functions/shared/contract/presence-contract.ts';
 import {
   applyPresence,
   type ChatKey,
   type ChatState,
   type DerivedEvent,
   type PresenceInput,
-} from '../../functions/shared/presence-state.ts';
+} from '../../functions/shared/presence/presence-state.ts';
 import {
   dynamoStore,
   type PresenceStore,
   type StoredChat,
   TABLE_ATTRIBUTES,
-} from '../../functions/shared/presence-store.ts';
+} from '../../functions/shared/presence/presence-store.ts';
 
 const TABLE = 'presence';
 const T0 = Date.parse('2025-03-01T12:00:00Z');

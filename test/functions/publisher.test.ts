@@ -13,8 +13,12 @@ import {
   RETRYABLE_ENTRY_ERRORS,
 } from '../../functions/presence-webhook/publisher.ts';
 import { DependencyError } from '../../functions/presence-webhook/receive.ts';
-import { type Deadline, DeadlineExceeded, deadlineAt } from '../../functions/shared/deadline.ts';
-import { DETAIL_TYPES, EVENT_SOURCE, PRESENCE_STATUSES } from '../../functions/shared/presence-contract.ts';
+import { type Deadline, DeadlineExceeded, deadlineAt } from '../../functions/shared/aws/deadline.ts';
+import {
+  DETAIL_TYPES,
+  EVENT_SOURCE,
+  PRESENCE_STATUSES,
+} from '../../functions/shared/contract/presence-contract.ts';
 
 type Answer = { FailedEntryCount?: number; Entries?: PutEventsResultEntry[] } | Error;
 

@@ -13,7 +13,7 @@ import {
   responseBody,
   type WebhookRequest,
 } from '../../functions/presence-webhook/receive.ts';
-import { type Deadline, deadlineAt } from '../../functions/shared/deadline.ts';
+import { type Deadline, deadlineAt } from '../../functions/shared/aws/deadline.ts';
 import {
   CALLBACK_TYPE,
   canonicalDetail,
@@ -22,7 +22,7 @@ import {
   type PresenceCallback,
   PresenceCallbackSchema,
   type PresenceStatus,
-} from '../../functions/shared/presence-contract.ts';
+} from '../../functions/shared/contract/presence-contract.ts';
 
 const SECRET = 'correct-horse-battery-staple';
 const INSTANCE = '3C01A5B2E0F4D8E1A2B3C4D5E6F7A8B9';

@@ -4,7 +4,8 @@
  * (counts, log lines, the EMF line, the failure list).
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type Deadline, deadlineAt } from '../../functions/shared/deadline.ts';
+import { type Deadline, deadlineAt } from '../../functions/shared/aws/deadline.ts';
+import { ParameterError } from '../../functions/shared/aws/ssm.ts';
 import {
   classify,
   DRIFT_POLICIES,
@@ -33,12 +34,11 @@ import {
   type ZapiCredentials,
   ZapiError,
 } from '../../functions/shared/fleet/zapi.ts';
-import { ParameterError } from '../../functions/shared/ssm.ts';
 import {
   deriveInstanceSecret,
   instanceWebhookPath,
   instanceWebhookUrl,
-} from '../../functions/shared/webhook-secret.ts';
+} from '../../functions/shared/secrets/webhook-secret.ts';
 import { type StandInInstance, startZapiStandIn, type ZapiStandIn } from '../support/zapi-standin.ts';
 
 const BASE = 'https://abc123.execute-api.sa-east-1.amazonaws.com';

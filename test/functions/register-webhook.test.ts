@@ -11,7 +11,7 @@ import {
   REGISTRATION_RESOURCE_TYPE,
 } from '../../functions/register-webhook/properties.ts';
 import { FLEET_ENV, FLEET_METRICS } from '../../functions/shared/fleet/settings.ts';
-import { deriveInstanceSecret, instanceWebhookUrl } from '../../functions/shared/webhook-secret.ts';
+import { deriveInstanceSecret, instanceWebhookUrl } from '../../functions/shared/secrets/webhook-secret.ts';
 import { type AwsStandIn, standInEnvironment, startAwsStandIn } from '../support/aws-standin.ts';
 import { startZapiStandIn, type ZapiStandIn } from '../support/zapi-standin.ts';
 

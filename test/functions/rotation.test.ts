@@ -7,11 +7,11 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RECEIVER_ENV } from '../../functions/presence-webhook/env.ts';
-import { deadlineAt } from '../../functions/shared/deadline.ts';
+import { deadlineAt } from '../../functions/shared/aws/deadline.ts';
 import { runFleet } from '../../functions/shared/fleet/reconcile.ts';
 import { fleetDeps, readFleetConfig } from '../../functions/shared/fleet/runtime.ts';
 import { FLEET_ENV } from '../../functions/shared/fleet/settings.ts';
-import { deriveInstanceSecret } from '../../functions/shared/webhook-secret.ts';
+import { deriveInstanceSecret } from '../../functions/shared/secrets/webhook-secret.ts';
 import { type AwsStandIn, standInEnvironment, startAwsStandIn } from '../support/aws-standin.ts';
 import { startZapiStandIn, type ZapiStandIn } from '../support/zapi-standin.ts';
 

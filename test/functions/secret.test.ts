@@ -6,10 +6,10 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DependencyError } from '../../functions/presence-webhook/receive.ts';
 import { createSecretVerifier } from '../../functions/presence-webhook/secret.ts';
-import { deadlineAt } from '../../functions/shared/deadline.ts';
-import { type MasterSecret, masterSecretReader } from '../../functions/shared/master-secret.ts';
-import { ParameterError } from '../../functions/shared/ssm.ts';
-import { deriveInstanceSecret } from '../../functions/shared/webhook-secret.ts';
+import { deadlineAt } from '../../functions/shared/aws/deadline.ts';
+import { ParameterError } from '../../functions/shared/aws/ssm.ts';
+import { type MasterSecret, masterSecretReader } from '../../functions/shared/secrets/master-secret.ts';
+import { deriveInstanceSecret } from '../../functions/shared/secrets/webhook-secret.ts';
 import { type AwsStandIn, startAwsStandIn } from '../support/aws-standin.ts';
 
 const MASTER = 'master-secret-0123456789abcdefghijklmnop';

@@ -1,5 +1,5 @@
 /**
- * SSM reads (functions/shared/ssm.ts): the error mapping, the exact requests sent (against a fake client
+ * SSM reads (functions/shared/aws/ssm.ts): the error mapping, the exact requests sent (against a fake client
  * that records each command's input and the options it was sent with) and the wire (against the SSM
  * stand-in: paging, versions, SDK error names, a connection torn down at the deadline).
  */
@@ -10,7 +10,7 @@ import {
   SSMClient,
 } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type Deadline, DeadlineExceeded, deadlineAt } from '../../functions/shared/deadline.ts';
+import { type Deadline, DeadlineExceeded, deadlineAt } from '../../functions/shared/aws/deadline.ts';
 import {
   getParameter,
   listParametersByPath,
@@ -20,7 +20,7 @@ import {
   putParameterCommand,
   readSecureString,
   type SsmPort,
-} from '../../functions/shared/ssm.ts';
+} from '../../functions/shared/aws/ssm.ts';
 import { type AwsStandIn, startAwsStandIn } from '../support/aws-standin.ts';
 
 const SECRET = 'the-value-nobody-may-see-0123456789';

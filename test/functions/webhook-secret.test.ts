@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { INSTANCE_ID_PATTERN } from '../../functions/shared/presence-contract.ts';
+import { INSTANCE_ID_PATTERN } from '../../functions/shared/contract/presence-contract.ts';
 import {
   deriveInstanceSecret,
   instanceWebhookPath,
@@ -11,7 +11,7 @@ import {
   MIN_MASTER_LENGTH,
   masterSecretDefect,
   masterSecretProblem,
-} from '../../functions/shared/webhook-secret.ts';
+} from '../../functions/shared/secrets/webhook-secret.ts';
 
 const MASTER = '0123456789abcdef0123456789abcdef';
 const INSTANCE = '3C01A5B2E0F4D8E1A2B3C4D5E6F7A8B9';

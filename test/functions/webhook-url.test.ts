@@ -3,7 +3,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { localStateFile } from '../../functions/local/server.ts';
 import { HELP, webhookUrl } from '../../functions/local/webhook-url.ts';
-import { deriveInstanceSecret } from '../../functions/shared/webhook-secret.ts';
+import { deriveInstanceSecret } from '../../functions/shared/secrets/webhook-secret.ts';
 
 const MASTER = 'url-master-0123456789abcdefghijklmnopqrs';
 const BASE = 'https://abc123.execute-api.sa-east-1.amazonaws.com';

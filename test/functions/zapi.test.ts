@@ -7,7 +7,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type Deadline, deadlineAt } from '../../functions/shared/deadline.ts';
+import { type Deadline, deadlineAt } from '../../functions/shared/aws/deadline.ts';
 import {
   DEFAULT_ZAPI_BASE_URL,
   hostOf,
@@ -18,7 +18,7 @@ import {
   ZapiError,
   type ZapiErrorCode,
 } from '../../functions/shared/fleet/zapi.ts';
-import { instanceWebhookUrl } from '../../functions/shared/webhook-secret.ts';
+import { instanceWebhookUrl } from '../../functions/shared/secrets/webhook-secret.ts';
 import { startZapiStandIn, type ZapiStandIn } from '../support/zapi-standin.ts';
 
 const ID = '3C01A2B3C4D5E6F7';

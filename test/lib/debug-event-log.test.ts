@@ -1,6 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { DETAIL_TYPE_PREFIX, EVENT_SOURCE } from '../../functions/shared/presence-contract.ts';
+import { DETAIL_TYPE_PREFIX, EVENT_SOURCE } from '../../functions/shared/contract/presence-contract.ts';
 import { synth } from '../support/synth.ts';
 
 describe('debugEventLog', () => {

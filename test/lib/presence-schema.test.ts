@@ -8,7 +8,7 @@ import {
   CALLBACK_TYPE,
   PRESENCE_STATUSES,
   PresenceCallbackSchema,
-} from '../../functions/shared/presence-contract.ts';
+} from '../../functions/shared/contract/presence-contract.ts';
 import {
   derivedDetailJsonSchema,
   presenceDetailJsonSchema,

@@ -5,7 +5,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RECEIVER_ENV } from '../../functions/presence-webhook/env.ts';
 import { REGISTRATION_RESOURCE_TYPE } from '../../functions/register-webhook/properties.ts';
-import { EVENT_SOURCE } from '../../functions/shared/presence-contract.ts';
+import { EVENT_SOURCE } from '../../functions/shared/contract/presence-contract.ts';
 import { loadConfig, stackName } from '../../lib/config.ts';
 import { PresenceStack } from '../../lib/presence-stack.ts';
 import { ACCESS_LOG_FIELDS, PresenceWebhook, type PresenceWebhookProps } from '../../lib/presence-webhook.ts';

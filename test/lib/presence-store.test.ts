@@ -6,8 +6,8 @@ import {
   DERIVED_DETAIL_TYPES,
   DERIVED_EVENT_SOURCE,
   EVENT_SOURCE,
-} from '../../functions/shared/presence-contract.ts';
-import { STATE_ENV, TABLE_ATTRIBUTES } from '../../functions/shared/presence-state-settings.ts';
+} from '../../functions/shared/contract/presence-contract.ts';
+import { STATE_ENV, TABLE_ATTRIBUTES } from '../../functions/shared/presence/presence-state-settings.ts';
 import { buildApp, synth } from '../support/synth.ts';
 
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown>; DependsOn?: string[] }>;

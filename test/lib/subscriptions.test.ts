@@ -5,7 +5,11 @@ import { LambdaFunction, SqsQueue } from 'aws-cdk-lib/aws-events-targets';
 import { Code, Function as LambdaFn, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { describe, expect, it } from 'vitest';
-import { DETAIL_TYPE_PREFIX, DETAIL_TYPES, EVENT_SOURCE } from '../../functions/shared/presence-contract.ts';
+import {
+  DETAIL_TYPE_PREFIX,
+  DETAIL_TYPES,
+  EVENT_SOURCE,
+} from '../../functions/shared/contract/presence-contract.ts';
 import { PresenceSubscription } from '../../lib/presence-subscription.ts';
 import { buildApp } from '../support/synth.ts';
 

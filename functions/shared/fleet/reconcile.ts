@@ -5,7 +5,7 @@
  *
  * Per instance (each remote call cut off at the run's deadline):
  *   1. GET me: the URL Z-API calls now, and the instance's health (connected, due, paymentStatus).
- *   2. Compare with the expected URL (functions/shared/webhook-secret.ts):
+ *   2. Compare with the expected URL (functions/shared/secrets/webhook-secret.ts):
  *        right    the expected URL                          sweep: nothing to do
  *        missing  no URL                                    PUT
  *        stale    this endpoint with another secret         PUT (a rotated master, or the old scheme)
@@ -17,10 +17,10 @@
  * started before the deadline is reported as skipped.
  */
 import pMap from 'p-map';
-import type { Deadline } from '../deadline.ts';
-import { errorName } from '../error-name.ts';
-import { ParameterError, putParameterCommand } from '../ssm.ts';
-import { instanceWebhookPath, instanceWebhookUrl } from '../webhook-secret.ts';
+import type { Deadline } from '../aws/deadline.ts';
+import { errorName } from '../aws/error-name.ts';
+import { ParameterError, putParameterCommand } from '../aws/ssm.ts';
+import { instanceWebhookPath, instanceWebhookUrl } from '../secrets/webhook-secret.ts';
 import type { DriftPolicy } from './settings.ts';
 import {
   hostOf,

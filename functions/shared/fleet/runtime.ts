@@ -3,9 +3,7 @@
  * the fleet's dependencies on SSM and Z-API. Secrets are read at run time, never from the environment.
  */
 import { SSMClient } from '@aws-sdk/client-ssm';
-import type { Deadline } from '../deadline.ts';
-import { masterSecretReader } from '../master-secret.ts';
-import { INSTANCE_ID_PATTERN } from '../presence-contract.ts';
+import type { Deadline } from '../aws/deadline.ts';
 import {
   getParameter,
   listParametersByPath,
@@ -13,7 +11,9 @@ import {
   putParameterCommand,
   readSecureString,
   type SsmPort,
-} from '../ssm.ts';
+} from '../aws/ssm.ts';
+import { INSTANCE_ID_PATTERN } from '../contract/presence-contract.ts';
+import { masterSecretReader } from '../secrets/master-secret.ts';
 import {
   DRIFT_POLICIES,
   type DriftPolicy,

@@ -10,7 +10,7 @@
  * @see ../../../../shared/zapi-docs/webhooks-on-chat-presence.en.md (PUT update-webhook-chat-presence)
  * @see ../../../../shared/zapi-docs/instance-me.en.md (GET me)
  */
-import { type Deadline, DeadlineExceeded } from '../deadline.ts';
+import { type Deadline, DeadlineExceeded } from '../aws/deadline.ts';
 
 export const DEFAULT_ZAPI_BASE_URL = 'https://api.z-api.io';
 

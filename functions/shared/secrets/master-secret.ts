@@ -3,8 +3,8 @@
  * the previous one (callbacks Z-API still sends with the old derived secret are accepted until the
  * reconciler has re-registered every instance). Shared by the receiver and the reconciler.
  */
-import type { Deadline } from './deadline.ts';
-import { getParameter, ParameterError, type SsmPort } from './ssm.ts';
+import type { Deadline } from '../aws/deadline.ts';
+import { getParameter, ParameterError, type SsmPort } from '../aws/ssm.ts';
 import { masterSecretProblem } from './webhook-secret.ts';
 
 export interface MasterSecret {

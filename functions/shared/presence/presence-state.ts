@@ -16,7 +16,11 @@
  * receiver publishes in the order Z-API called); a duplicate delivery (same event id as the last one
  * applied) changes nothing.
  */
-import { DERIVED_DETAIL_TYPES, INSTANCE_ID_PATTERN, type PresenceStatus } from './presence-contract.ts';
+import {
+  DERIVED_DETAIL_TYPES,
+  INSTANCE_ID_PATTERN,
+  type PresenceStatus,
+} from '../contract/presence-contract.ts';
 
 export type Activity = 'typing' | 'recording';
 export type StopReason = 'paused' | 'expired' | 'unavailable' | 'switched';

@@ -1,6 +1,6 @@
 /**
  * The presence table: one item per chat (partition key `instanceId`, sort key `chat`: the phone, or
- * `group#participant` for a member of a group chat; see chatKeyOf) holding its state (functions/shared/presence-state.ts) as plain attributes, so it can be read directly, plus an
+ * `group#participant` for a member of a group chat; see chatKeyOf) holding its state (functions/shared/presence/presence-state.ts) as plain attributes, so it can be read directly, plus an
  * optimistic-concurrency `version`, the derived events not yet published (`pending`, an outbox) and a
  * TTL (`expiresAt`, epoch seconds) for chats idle past the horizon. Every call carries the deadline.
  */
@@ -13,8 +13,8 @@ import {
   QueryCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import type { Deadline } from './deadline.ts';
-import type { PresenceStatus } from './presence-contract.ts';
+import type { Deadline } from '../aws/deadline.ts';
+import type { PresenceStatus } from '../contract/presence-contract.ts';
 import {
   type Activity,
   type ChatKey,
