@@ -22,6 +22,19 @@ export const CALLBACK_TYPE = 'PresenceChatCallback';
 /** EventBridge `source` of every event this project publishes. */
 export const EVENT_SOURCE = 'zapi.chat-presence';
 
+/**
+ * The canary's instance id. Z-API instance ids are 32 upper-case hex digits, so this one (lower case,
+ * with dashes) can never be a real instance: the fleet never registers it at Z-API, and the receiver
+ * publishes its callbacks under {@link CANARY_EVENT_SOURCE}, never {@link EVENT_SOURCE}.
+ */
+export const CANARY_INSTANCE_ID = 'zapi-presence-canary';
+
+/**
+ * EventBridge `source` of the canary's callbacks (detail-types as for any callback). No rule on
+ * {@link EVENT_SOURCE} matches it: EventBridge matches `source` exactly unless a rule uses `prefix`.
+ */
+export const CANARY_EVENT_SOURCE = 'zapi.chat-presence.canary';
+
 /** Common prefix of every detail-type, for rules that want every status (`prefix` matching). */
 export const DETAIL_TYPE_PREFIX = 'Z-API Chat Presence ' as const;
 
@@ -202,7 +215,7 @@ export function presenceEventPattern(statuses: readonly PresenceStatus[] = []): 
   };
 }
 
-// --- Derived events (the optional presence store, functions/shared/presence-state.ts) -------------
+// --- Derived events (the optional presence store, functions/shared/presence/presence-state.ts) -------------
 
 /**
  * EventBridge `source` of the events derived from presence changes. A source of their own, so rules on
