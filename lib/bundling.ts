@@ -1,5 +1,5 @@
 /**
- * The Lambda code of this project's three functions: one esbuild configuration, used at synth time in
+ * The Lambda code of this project's functions: one esbuild configuration, used at synth time in
  * this repository and at pack time for the published package.
  *
  * - Installed as a package, the compiled library finds the bundles built when the package was packed
@@ -29,6 +29,8 @@ export const FUNCTION_ENTRIES = {
   registrar: 'register-webhook/handler.ts',
   state: 'presence-state/handler.ts',
   read: 'presence-read/handler.ts',
+  canary: 'canary/handler.ts',
+  canaryArrival: 'canary/arrival.ts',
 } as const;
 export type FunctionName = keyof typeof FUNCTION_ENTRIES;
 

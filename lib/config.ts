@@ -7,8 +7,9 @@
  * Values given with `-c` arrive as strings; values in cdk.json may be numbers or booleans: both work.
  */
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { CANARY_DEFAULTS } from '../functions/canary/settings.ts';
 import { RECEIVER_DEFAULTS } from '../functions/presence-webhook/settings.ts';
-import { INSTANCE_ID_PATTERN } from '../functions/shared/contract/presence-contract.ts';
+import { CANARY_INSTANCE_ID, INSTANCE_ID_PATTERN } from '../functions/shared/contract/presence-contract.ts';
 import { DRIFT_POLICIES, type DriftPolicy, FLEET_DEFAULTS } from '../functions/shared/fleet/settings.ts';
 import { STAGE_PATTERN, stageParameter } from '../functions/shared/stage.ts';
 import { ALARM_NAMES, type AlarmName } from './monitoring.ts';
@@ -69,6 +70,11 @@ export const CONTEXT_KEYS = {
   schemaRegistry: { default: true, example: 'false' },
   debugEventLog: { default: false, example: 'true' },
   presenceStore: { default: false, example: 'true (current presence per chat, derived events, a read API)' },
+  canary: { default: true, example: 'false (no canary: nothing proves the path between callbacks)' },
+  canaryIntervalMinutes: {
+    default: CANARY_DEFAULTS.intervalMinutes,
+    example: `5 (whole minutes from ${CANARY_DEFAULTS.minIntervalMinutes} to ${CANARY_DEFAULTS.maxIntervalMinutes})`,
+  },
   activityExpirySeconds: { default: 25, example: '25' },
   presenceIdleDays: { default: 30, example: '30' },
 } as const;
@@ -132,6 +138,9 @@ export interface PresenceConfig {
   readonly subscriberAccountIds: readonly string[];
   /** Keep each chat's presence state, with derived events and a read API. */
   readonly presenceStore: boolean;
+  /** A canary proves the path every `canaryIntervalMinutes`. */
+  readonly canary: boolean;
+  readonly canaryIntervalMinutes: number;
   readonly activityExpirySeconds: number;
   readonly presenceIdleDays: number;
 }
@@ -326,6 +335,26 @@ export function loadConfig(read: ContextReader, contextKeys: readonly string[] =
       }
     }
   }
+  const canary = flag('canary', CONTEXT_KEYS.canary.default);
+  const canaryIntervalMinutes = integer(
+    'canaryIntervalMinutes',
+    CONTEXT_KEYS.canaryIntervalMinutes.default,
+    CANARY_DEFAULTS.minIntervalMinutes,
+    CANARY_DEFAULTS.maxIntervalMinutes,
+  );
+  if (
+    !canary &&
+    read('canaryIntervalMinutes') !== undefined &&
+    !problems.some((p) => p.startsWith('canaryIntervalMinutes: '))
+  ) {
+    problems.push('canaryIntervalMinutes: a setting of the canary, which is off; remove -c canary=false');
+  }
+  if (instanceIds.includes(CANARY_INSTANCE_ID)) {
+    problem(
+      'instanceId',
+      `"${CANARY_INSTANCE_ID}" is the canary's reserved instance id, never a Z-API instance (Z-API ids are 32 hex digits)`,
+    );
+  }
   const accountsRaw = text('subscriberAccountIds');
   const subscriberAccountIds =
     accountsRaw === undefined
@@ -510,6 +539,8 @@ export function loadConfig(read: ContextReader, contextKeys: readonly string[] =
     presenceStore,
     activityExpirySeconds,
     presenceIdleDays,
+    canary,
+    canaryIntervalMinutes,
   };
 }
 

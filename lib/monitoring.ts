@@ -16,12 +16,14 @@ import {
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { FilterPattern, MetricFilter } from 'aws-cdk-lib/aws-logs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { METRIC_NAMES, REJECT_REASONS } from '../functions/presence-webhook/settings.ts';
 import { PRESENCE_STATUSES } from '../functions/shared/contract/presence-contract.ts';
 import { FLEET_METRICS } from '../functions/shared/fleet/settings.ts';
+import type { PresenceCanary } from './canary.ts';
 import { deadLetterQueue } from './dead-letter-queue.ts';
 import type { PresenceStore } from './presence-store.ts';
 import type { PresenceSubscription } from './presence-subscription.ts';
@@ -36,6 +38,9 @@ export const ALARM_NAMES = [
   'PublishFailures',
   'SecretFailures',
   'InternalErrors',
+  'Throttled',
+  'WrongSecrets',
+  'CanaryArrivals',
   'ReconcilerErrors',
   'ReconcilerDeadLetters',
   'SweepMissing',
@@ -62,6 +67,7 @@ const ALARM_CONDITIONS: Partial<Record<AlarmName, string>> = {
   ExpiringSoon: WITH_FLEET,
   PaymentIssues: WITH_FLEET,
   DriftReported: "with driftPolicy 'alert'",
+  CanaryArrivals: 'with the canary (canary)',
   PresenceStateErrors: 'with the presence store (presenceStore)',
   PresenceStateDeadLetters: 'with the presence store (presenceStore)',
 };
@@ -72,18 +78,32 @@ export interface PresenceMonitoringProps {
   readonly fleet?: WebhookFleet;
   /** The presence store, when on. */
   readonly store?: PresenceStore;
+  /** The canary, when on. */
+  readonly canary?: PresenceCanary;
   /**
    * E-mail address subscribed to the alarm topic (confirm the subscription e-mail).
    * @default - none; subscribe anything to `alarmTopic`
    */
   readonly alarmEmail?: string;
-  /** Thresholds replacing the defaults (1 for every alarm), by alarm name. */
+  /**
+   * Thresholds replacing the defaults, by alarm name: 1 for every alarm but WrongSecrets (60 in 5
+   * minutes); CanaryArrivals has none (it fires on silence).
+   */
   readonly alarmThresholds?: Readonly<Partial<Record<AlarmName, number>>>;
   /** @default - generated */
   readonly dashboardName?: string;
 }
 
 const PERIOD = Duration.minutes(1);
+
+/** The metric counting requests API Gateway refused with 429 (a metric filter on the access log). */
+export const THROTTLED_METRIC = 'ThrottledRequests';
+/**
+ * Wrong-secret answers (401) in 5 minutes that raise WrongSecrets. Z-API itself never sends a wrong
+ * secret while the fleet is registered (a rotation keeps the previous master valid for its grace
+ * window), and a stray scanner sends a few: 60 is a sustained 0.2 a second, someone trying.
+ */
+export const WRONG_SECRETS_THRESHOLD = 60;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 export class PresenceMonitoring extends Construct {
@@ -100,6 +120,10 @@ export class PresenceMonitoring extends Construct {
       throw new Error(`PresenceMonitoring: alarmEmail "${props.alarmEmail}" is not an e-mail address`);
     }
     for (const [name, value] of Object.entries(props.alarmThresholds ?? {})) {
+      if (name === 'CanaryArrivals')
+        throw new Error(
+          'PresenceMonitoring: alarmThresholds: CanaryArrivals has no threshold (it fires when no canary callback arrives); change canaryInterval instead',
+        );
       if (!(ALARM_NAMES as readonly string[]).includes(name))
         throw new Error(
           `PresenceMonitoring: alarmThresholds: "${name}" is not one of ${ALARM_NAMES.join(', ')}`,
@@ -162,6 +186,8 @@ export class PresenceMonitoring extends Construct {
         custom(METRIC_NAMES.internalErrors),
         'The receiver hit a bug and answered 500',
       ),
+      ...this.floodAlarms(webhook, ns),
+      ...(props.canary ? [this.canaryAlarm(props.canary)] : []),
     ];
 
     // Dashboard.
@@ -248,6 +274,22 @@ export class PresenceMonitoring extends Construct {
         }),
       ]),
     );
+    if (props.canary) {
+      const canary = props.canary;
+      this.dashboard.addWidgets(
+        graph('Canary: arrivals on the bus and failed runs', [
+          canary.metricArrivals(),
+          canary.metricFailures(),
+        ]),
+        graph('Canary: send to bus (ms)', [canary.metricLatency('p50'), canary.metricLatency('Maximum')]),
+      );
+    }
+    this.dashboard.addWidgets(
+      graph('Refused before the receiver (429) and wrong secrets (401)', [
+        this.throttledMetric(webhook, ns).with({ label: '429 (stage throttle)' }),
+        custom(METRIC_NAMES.rejected, { Reason: 'unauthorized' }).with({ label: '401 (wrong secret)' }),
+      ]),
+    );
     if (fleet) this.fleetWidgets(fleet, ns);
 
     // A threshold for an alarm this deployment does not have would otherwise be ignored without a word.
@@ -268,6 +310,68 @@ export class PresenceMonitoring extends Construct {
   /** Every alarm created so far. */
   get alarms(): readonly Alarm[] {
     return [...this.alarmList];
+  }
+
+  /** 429s API Gateway answered before the receiver ran, counted from this API's access log. */
+  private throttledMetric(webhook: PresenceWebhook, ns: string): Metric {
+    return new Metric({
+      namespace: ns,
+      metricName: THROTTLED_METRIC,
+      dimensionsMap: { ApiId: webhook.httpApi.apiId },
+      statistic: 'Sum',
+      period: PERIOD,
+    });
+  }
+
+  /**
+   * Someone who knows the hostname: requests the stage throttle refused (429: callbacks of Z-API may be
+   * among them), and a spike of wrong secrets (401).
+   */
+  private floodAlarms(webhook: PresenceWebhook, ns: string): Alarm[] {
+    // Only this API's 429s: a datapoint only when one happens (no series in a quiet month).
+    new MetricFilter(this, 'ThrottledFilter', {
+      logGroup: webhook.accessLogGroup,
+      filterPattern: FilterPattern.stringValue('$.status', '=', '429'),
+      metricNamespace: ns,
+      metricName: THROTTLED_METRIC,
+      metricValue: '1',
+      dimensions: { ApiId: '$.api' },
+    });
+    return [
+      this.alarm(
+        'Throttled',
+        this.throttledMetric(webhook, ns),
+        'API Gateway refused webhook requests with 429 before the receiver ran (the stage throttle, throttleRateLimit/throttleBurstLimit, is exhausted): callbacks from Z-API may be among them and are lost unless Z-API retries. Check the access log (status 429, ip): one source address is a flood (see docs/security.md, "Someone who knows the hostname"); Z-API addresses mean real traffic above the throttle (raise throttleRateLimit).',
+      ),
+      this.alarm(
+        'WrongSecrets',
+        new Metric({
+          namespace: ns,
+          metricName: METRIC_NAMES.rejected,
+          dimensionsMap: { Reason: 'unauthorized' },
+          statistic: 'Sum',
+          period: Duration.minutes(5),
+        }),
+        `At least ${this.thresholds.WrongSecrets ?? WRONG_SECRETS_THRESHOLD} webhook requests in 5 minutes carried a wrong or no secret (401). Check the receiver log (Reason unauthorized, instanceId) and the access log (ip): one source is someone trying URLs (see docs/security.md); Z-API addresses mean instances registered with an old master (a rotation past its grace window: run the reconciler).`,
+        { defaultThreshold: WRONG_SECRETS_THRESHOLD },
+      ),
+    ];
+  }
+
+  /** No canary callback arrived on the bus: the path Z-API's callbacks take is broken somewhere. */
+  private canaryAlarm(canary: PresenceCanary): Alarm {
+    const minutes = canary.alarmMinutes;
+    return this.alarm(
+      'CanaryArrivals',
+      canary.metricArrivals(),
+      `Canary: no canary callback arrived on the bus for ${minutes} minutes (it runs every ${canary.interval.toHumanString()}): Z-API's callbacks are probably not becoming events either. Check, in order: 1. the canary function's log (output CanaryFunctionName): its last line names the status it got (401 secret mismatch, 403/404 route or stage, 429 throttled, 503 bus or SSM, 5xx receiver, timeout); 2. the receiver's log and alarms (SecretFailures, PublishFailures); 3. the API: route POST /instances/{instanceId}/presence, the $default stage, the receiver's invoke permission; 4. the bus and the canary arrival rule (enabled, its target); 5. the canary schedule rule (enabled) and the arrival function's errors.`,
+      {
+        comparison: ComparisonOperator.LESS_THAN_THRESHOLD,
+        evaluationPeriods: minutes,
+        treatMissingData: TreatMissingData.BREACHING,
+        fixedThreshold: 1,
+      },
+    );
   }
 
   /** The fleet's alarms: a reconciler that stopped, instances left unregistered, sessions that dropped. */
@@ -424,13 +528,17 @@ export class PresenceMonitoring extends Construct {
       comparison?: ComparisonOperator;
       evaluationPeriods?: number;
       treatMissingData?: TreatMissingData;
+      /** Used unless alarmThresholds names this alarm. @default 1 */
+      defaultThreshold?: number;
+      /** The threshold, whatever alarmThresholds says. */
+      fixedThreshold?: number;
     } = {},
   ): Alarm {
     const evaluationPeriods = options.evaluationPeriods ?? 1;
     const alarm = new Alarm(this, id, {
       metric,
       alarmDescription: description,
-      threshold: this.thresholds[id as AlarmName] ?? 1,
+      threshold: options.fixedThreshold ?? this.thresholds[id as AlarmName] ?? options.defaultThreshold ?? 1,
       evaluationPeriods,
       datapointsToAlarm: evaluationPeriods,
       comparisonOperator: options.comparison ?? ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

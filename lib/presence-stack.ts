@@ -57,6 +57,8 @@ export function presenceProps(config: PresenceConfig): ZapiPresenceProps {
     schemaRegistry: config.schemaRegistry,
     debugEventLog: config.debugEventLog,
     presenceStore: config.presenceStore,
+    canary: config.canary,
+    ...(config.canary && { canaryInterval: Duration.minutes(config.canaryIntervalMinutes) }),
     ...(config.presenceStore && {
       activityExpiry: Duration.seconds(config.activityExpirySeconds),
       presenceIdleTtl: Duration.days(config.presenceIdleDays),
@@ -106,6 +108,17 @@ export class PresenceStack extends Stack {
         description:
           'The fleet reconciler: aws lambda invoke --function-name <this> --payload \'{}\' (or {"instanceIds":["ID"]}, {"release":["ID"]}) out.json',
         value: presence.reconciler.functionName,
+      });
+    }
+    if (presence.canary) {
+      new CfnOutput(this, 'CanaryFunctionName', {
+        description:
+          'The canary: aws lambda invoke --function-name <this> out.json proves the path (API, receiver, secret, bus); out.json holds the status',
+        value: presence.canary.canaryFunction.functionName,
+      });
+      new CfnOutput(this, 'CanaryLogGroup', {
+        description: 'The canary log: one line per run naming the status it got',
+        value: presence.canary.canaryFunction.functionLogGroup.logGroupName,
       });
     }
     if (presence.debugEventLog) {

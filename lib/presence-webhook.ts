@@ -337,6 +337,8 @@ export const ACCESS_LOG_FIELDS = {
   // Short keys on purpose: a line is written per webhook and CloudWatch Logs bills by the byte.
   // The log event's own timestamp stands in for $context.requestTime.
   id: '$context.requestId',
+  // The API, so the throttle metric filter (lib/monitoring.ts) counts this API's 429s and no other's.
+  api: '$context.apiId',
   ip: '$context.identity.sourceIp',
   ua: '$context.identity.userAgent',
   route: '$context.routeKey',

@@ -27,6 +27,7 @@ import { Construct } from 'constructs';
 import { RECEIVER_DEFAULTS } from '../functions/presence-webhook/settings.ts';
 import type { DerivedDetailType, PresenceStatus } from '../functions/shared/contract/presence-contract.ts';
 import { type DriftPolicy, FLEET_DEFAULTS } from '../functions/shared/fleet/settings.ts';
+import { PresenceCanary, presenceCanaryProblems } from './canary.ts';
 import { DebugEventLog } from './debug-event-log.ts';
 import { type AlarmName, PresenceMonitoring } from './monitoring.ts';
 import { PresenceSchemaRegistry } from './presence-schema.ts';
@@ -163,6 +164,15 @@ export interface ZapiPresenceProps {
   readonly schemaRegistry?: boolean;
   /** Send every presence event to a log group too (debugging). @default false */
   readonly debugEventLog?: boolean;
+  /**
+   * Prove the path every few minutes: a canary POSTs a callback for the reserved instance
+   * `zapi-presence-canary` through the public webhook URL; its events (source
+   * `zapi.chat-presence.canary`) reach no subscriber; an alarm fires when none arrives on the bus.
+   * @default true
+   */
+  readonly canary?: boolean;
+  /** Time between two canary runs, whole minutes from 1 to 10. @default Duration.minutes(5) */
+  readonly canaryInterval?: Duration;
 
   // --- presence state --------------------------------------------------------------------------
   /**
@@ -212,6 +222,8 @@ export class ZapiPresence extends Construct {
   readonly dashboard: Dashboard;
   /** The KMS key of the log groups, when `encryptLogs`. */
   readonly logEncryptionKey?: IKey;
+  /** The canary function (`aws lambda invoke --function-name <its name> out.json` proves the path), unless `canary` is false. */
+  readonly canaryFunction?: IFunction;
 
   /** The building blocks, for what the facade does not cover. */
   readonly webhook: PresenceWebhook;
@@ -219,6 +231,8 @@ export class ZapiPresence extends Construct {
   readonly monitoring: PresenceMonitoring;
   readonly schemaRegistry?: PresenceSchemaRegistry;
   readonly debugEventLog?: DebugEventLog;
+  /** The canary: its functions, schedule and arrival rule, unless `canary` is false. */
+  readonly canary?: PresenceCanary;
   /** With `presenceStore`: the table, the state and read functions, the queues. */
   readonly presenceStore?: PresenceStore;
   /** With `presenceStore`: one item per chat (partition key `instanceId`, sort key `chat`: the phone, or `group#member`), for direct reads. */
@@ -281,8 +295,19 @@ export class ZapiPresence extends Construct {
       this.presenceTable = this.presenceStore.table;
     }
 
+    if (props.canary !== false) {
+      this.canary = new PresenceCanary(this, 'Canary', {
+        webhook: this.webhook,
+        ...(props.canaryInterval !== undefined && { interval: props.canaryInterval }),
+        logRetention,
+        ...logKey,
+      });
+      this.canaryFunction = this.canary.canaryFunction;
+    }
+
     this.monitoring = new PresenceMonitoring(this, 'Monitoring', {
       webhook: this.webhook,
+      ...(this.canary && { canary: this.canary }),
       ...(this.fleet && { fleet: this.fleet }),
       ...(this.presenceStore && { store: this.presenceStore }),
       ...pick(props, ['alarmEmail', 'alarmThresholds']),
@@ -553,6 +578,16 @@ function validate(props: ZapiPresenceProps): string[] {
       if (props[key] !== undefined)
         problems.push(`${key}: a prop of the presence store; add presenceStore: true`);
     }
+  }
+  if (props.canary === false) {
+    if (props.canaryInterval !== undefined)
+      problems.push('canaryInterval: a prop of the canary, which is off (canary: false)');
+  } else {
+    problems.push(
+      ...presenceCanaryProblems({
+        ...(props.canaryInterval !== undefined && { interval: props.canaryInterval }),
+      }),
+    );
   }
   if (props.logEncryptionKey !== undefined && props.encryptLogs === false) {
     problems.push('logEncryptionKey is given but encryptLogs is false');

@@ -103,13 +103,13 @@ export function readLocalMaster(port: number): string | undefined {
 
 /** A dry-run publisher: prints the PutEvents entry it would send. */
 export function dryRunPublisher(out: (line: string) => void): Publish {
-  return async (status, detail) => {
+  return async (status, detail, _deadline, source = EVENT_SOURCE) => {
     const eventId = `dry-run-${randomUUID()}`;
     out(
       JSON.stringify({
         eventId,
         EventBusName: '(dry run)',
-        Source: EVENT_SOURCE,
+        Source: source,
         DetailType: DETAIL_TYPES[status],
         Detail: JSON.parse(detail) as unknown,
       }),
@@ -123,9 +123,9 @@ export function dryRunPublisher(out: (line: string) => void): Publish {
  * access denied (the SDK's own words). The HTTP answer stays the plain 503 the Lambda gives.
  */
 function explained(publish: Publish, err: (line: string) => void): Publish {
-  return async (status, detail, deadline) => {
+  return async (status, detail, deadline, source) => {
     try {
-      return await publish(status, detail, deadline);
+      return await publish(status, detail, deadline, source);
     } catch (error) {
       const cause = error instanceof Error && error.cause instanceof Error ? error.cause : undefined;
       if (cause) {
@@ -262,9 +262,11 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
         err,
       )
     : dryRunPublisher(out);
-  // What was published also feeds the live view.
-  const publish: Publish = async (status, detail, deadline) => {
-    const result = await published(status, detail, deadline);
+  // What was published also feeds the live view; the canary's callbacks do not (as on AWS, where no
+  // rule on the presence source sees them).
+  const publish: Publish = async (status, detail, deadline, source = EVENT_SOURCE) => {
+    const result = await published(status, detail, deadline, source);
+    if (source !== EVENT_SOURCE) return result;
     const callback = JSON.parse(detail) as Record<string, unknown> & {
       instanceId: string;
       phone: string;

@@ -2,7 +2,10 @@
  * Reads the receiver's environment (names and numbers only, never secret values); the names and defaults
  * live in ./settings.ts, which lib/ shares.
  */
+import { requiredEnv as required, wholeNumber } from '../shared/env.ts';
 import { RECEIVER_DEFAULTS, RECEIVER_ENV } from './settings.ts';
+
+export { wholeNumber } from '../shared/env.ts';
 
 export { RECEIVER_DEFAULTS, RECEIVER_ENV } from './settings.ts';
 
@@ -15,22 +18,6 @@ export interface ReceiverEnv {
   readonly sdkAttemptTimeoutMs: number;
   readonly sdkMaxAttempts: number;
   readonly metricsNamespace: string;
-}
-
-function required(env: NodeJS.ProcessEnv, name: string): string {
-  const value = env[name]?.trim();
-  if (!value) throw new Error(`environment variable ${name} is required`);
-  return value;
-}
-
-/** A whole number from `min` up, or the fallback when unset. */
-export function wholeNumber(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 1): number {
-  const raw = env[name]?.trim();
-  if (!raw) return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min)
-    throw new Error(`environment variable ${name} must be a whole number of at least ${min}, got "${raw}"`);
-  return value;
 }
 
 export function readReceiverEnv(env: NodeJS.ProcessEnv): ReceiverEnv {

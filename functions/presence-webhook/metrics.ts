@@ -10,9 +10,12 @@
  *   SecretFailures  Count                   503: the secret could not be read
  *   InternalErrors  Count                   500: a bug (the handler caught it, so Lambda's Errors misses it)
  *
+ * The canary's accepted callbacks (CANARY_INSTANCE_ID) are logged without a metric: they are not traffic.
+ *
  * Written straight to stdout: with Lambda's JSON log format, console.* output is wrapped in another
  * JSON object, which CloudWatch would not read as EMF. Never the body, the path or the query string.
  */
+import { CANARY_INSTANCE_ID } from '../shared/contract/presence-contract.ts';
 import type { InternalErrorLogger, OutcomeLogger } from './adapter.ts';
 import type { Outcome } from './receive.ts';
 import { METRIC_NAMES } from './settings.ts';
@@ -97,6 +100,14 @@ export function createMetricsLogger(
   const acceptedHead = `{"_aws":{"Timestamp":`;
   const acceptedMiddle = `,"CloudWatchMetrics":${directive}},"Status":"`;
   return (outcome, context) => {
+    if (outcome.kind === 'accepted' && outcome.instanceId === CANARY_INSTANCE_ID) {
+      // The canary's callbacks are not traffic: a log line, no Accepted datapoint (the canary's own
+      // metrics measure its arrival on the bus).
+      write(
+        `${JSON.stringify({ msg: 'canary callback accepted', instanceId: outcome.instanceId, Status: outcome.status, eventId: outcome.eventId, ms: round(outcome.publishMs), requestId: context.requestId })}\n`,
+      );
+      return;
+    }
     if (outcome.kind === 'accepted') {
       write(
         `${acceptedHead}${clock()}${acceptedMiddle}${outcome.status}","${METRIC_NAMES.accepted}":1,"${METRIC_NAMES.publishLatency}":${round(outcome.publishMs)},"requestId":${JSON.stringify(context.requestId)}}\n`,

@@ -16,7 +16,7 @@ import {
 import type { Deadline } from '../shared/aws/deadline.ts';
 import { errorName, knownName } from '../shared/aws/error-name.ts';
 import { DETAIL_TYPES, EVENT_SOURCE, type PresenceStatus } from '../shared/contract/presence-contract.ts';
-import { DependencyError } from './receive.ts';
+import { DependencyError, type EventSource } from './receive.ts';
 
 export const RETRYABLE_ENTRY_ERRORS: ReadonlySet<string> = new Set([
   'InternalFailure',
@@ -50,6 +50,8 @@ export type Publish = (
   status: PresenceStatus,
   detail: string,
   deadline: Deadline,
+  /** @default EVENT_SOURCE */
+  source?: EventSource,
 ) => Promise<{ readonly eventId: string }>;
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -66,10 +68,10 @@ export function createPublisher(options: PublisherOptions): Publish {
   const minRetryMs = options.minRetryMs ?? 500;
   const random = options.random ?? Math.random;
 
-  return async function publish(status, detail, deadline) {
+  return async function publish(status, detail, deadline, source = EVENT_SOURCE) {
     const entry = {
       EventBusName: options.eventBusName,
-      Source: EVENT_SOURCE,
+      Source: source,
       DetailType: DETAIL_TYPES[status],
       Detail: detail,
     };

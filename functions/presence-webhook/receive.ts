@@ -12,13 +12,17 @@
  *   6. the contract schema, and body.instanceId === the URL's instance        -> 400
  *   7. publish the canonical JSON of what was validated; 2xx only once
  *      EventBridge accepted it                                                -> 200 / 503
+ *      (the canary's instance, CANARY_INSTANCE_ID, under CANARY_EVENT_SOURCE; every other under EVENT_SOURCE)
  * Every remote call (the master secret's read, PutEvents) carries the invocation's deadline, so a sick
  * dependency is answered with a 503 before the function times out.
  */
 import * as v from 'valibot';
 import type { Deadline } from '../shared/aws/deadline.ts';
 import {
+  CANARY_EVENT_SOURCE,
+  CANARY_INSTANCE_ID,
   canonicalDetail,
+  EVENT_SOURCE,
   INSTANCE_ID_PATTERN,
   jsonProblem,
   MAX_DETAIL_BYTES,
@@ -48,10 +52,27 @@ export interface ReceiveDeps {
    * {@link DependencyError} when the master cannot be read.
    */
   verifySecret(instanceId: string, candidate: string, deadline: Deadline): boolean | Promise<boolean>;
-  /** Puts one event on the bus; resolves only once EventBridge accepted it, else throws {@link DependencyError}. */
-  publish(status: PresenceStatus, detail: string, deadline: Deadline): Promise<{ readonly eventId: string }>;
+  /**
+   * Puts one event on the bus under `source`; resolves only once EventBridge accepted it, else throws
+   * {@link DependencyError}.
+   */
+  publish(
+    status: PresenceStatus,
+    detail: string,
+    deadline: Deadline,
+    source: EventSource,
+  ): Promise<{ readonly eventId: string }>;
   /** Monotonic clock in ms, to time the publish. @default performance.now */
   readonly now?: () => number;
+}
+
+/** Where a callback is published: the canary's own instance has a source of its own, which no rule on
+ * {@link EVENT_SOURCE} (subscriptions, the presence store, the archive, users' rules) matches. */
+export type EventSource = typeof EVENT_SOURCE | typeof CANARY_EVENT_SOURCE;
+
+/** The source a callback of `instanceId` is published under. */
+export function eventSourceFor(instanceId: string): EventSource {
+  return instanceId === CANARY_INSTANCE_ID ? CANARY_EVENT_SOURCE : EVENT_SOURCE;
 }
 
 /** A dependency (SSM, EventBridge) could not do its part; the caller should retry later. */
@@ -257,7 +278,7 @@ export async function receiveWebhook(
   const now = deps.now ?? defaultNow;
   const started = now();
   try {
-    const { eventId } = await deps.publish(callback.status, detail, deadline);
+    const { eventId } = await deps.publish(callback.status, detail, deadline, eventSourceFor(instanceId));
     return {
       kind: 'accepted',
       statusCode: 200,

@@ -56,6 +56,7 @@ export interface CostInputs {
 
 const SAMPLE_CONTEXT: Record<string, string> = {
   '$context.requestId': 'JxLb4gN3IAMEbDw=',
+  '$context.apiId': 'a1b2c3d4e5',
   '$context.requestTime': '25/Nov/2026:12:00:00 +0000',
   '$context.identity.sourceIp': '54.233.120.10',
   '$context.identity.userAgent': 'ReactorNetty/1.1.10',

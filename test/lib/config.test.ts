@@ -1,6 +1,7 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it } from 'vitest';
 import { RECEIVER_DEFAULTS } from '../../functions/presence-webhook/env.ts';
+import { CANARY_INSTANCE_ID } from '../../functions/shared/contract/presence-contract.ts';
 import { FLEET_DEFAULTS } from '../../functions/shared/fleet/settings.ts';
 import { CONTEXT_KEYS, ConfigError, type ContextKey, loadConfig, stackName } from '../../lib/config.ts';
 import { ALARM_NAMES } from '../../lib/monitoring.ts';
@@ -45,6 +46,8 @@ describe('loadConfig: defaults', () => {
       presenceStore: false,
       activityExpirySeconds: 25,
       presenceIdleDays: 30,
+      canary: true,
+      canaryIntervalMinutes: 5,
       receiverTimeoutSeconds: 10,
       receiverMemoryMb: 256,
       sdkAttemptTimeoutMs: 2_000,
@@ -480,7 +483,41 @@ const BAD: Record<ContextKey, [unknown, RegExp]> = {
   presenceStore: ['yes', /presenceStore: expected true or false, got "yes"/],
   activityExpirySeconds: ['4', /activityExpirySeconds: expected a whole number from 5 to 120, got "4"/],
   presenceIdleDays: ['0', /presenceIdleDays: expected a whole number from 1 to 3650, got "0"/],
+  canary: ['off', /canary: expected true or false, got "off"/],
+  canaryIntervalMinutes: ['11', /canaryIntervalMinutes: expected a whole number from 1 to 10, got "11"/],
 };
+
+describe('loadConfig: the canary', () => {
+  it('is on by default, every 5 minutes', () => {
+    const config = from({});
+    expect(config.canary).toBe(true);
+    expect(config.canaryIntervalMinutes).toBe(5);
+  });
+
+  it('takes -c canary=false and an interval', () => {
+    expect(from({ canary: 'false' }).canary).toBe(false);
+    expect(from({ canaryIntervalMinutes: '1' }).canaryIntervalMinutes).toBe(1);
+    expect(from({ canaryIntervalMinutes: 10 }).canaryIntervalMinutes).toBe(10);
+  });
+
+  it.each(['0', '2.5', 'five'])('refuses the interval %s, naming the range', (value) => {
+    expect(onlyProblem({ canaryIntervalMinutes: value })).toMatch(
+      /^canaryIntervalMinutes: expected a whole number from 1 to 10/,
+    );
+  });
+
+  it('refuses an interval for a canary that is off', () => {
+    expect(onlyProblem({ canary: 'false', canaryIntervalMinutes: '5' })).toBe(
+      'canaryIntervalMinutes: a setting of the canary, which is off; remove -c canary=false',
+    );
+  });
+
+  it("refuses the canary's reserved id as an instance", () => {
+    expect(onlyProblem({ instanceId: `ABC,${CANARY_INSTANCE_ID}` })).toMatch(
+      /^instanceId: "zapi-presence-canary" is the canary's reserved instance id/,
+    );
+  });
+});
 
 describe('loadConfig: problems', () => {
   it('has a bad-value case for every context key', () => {

@@ -1,0 +1,76 @@
+/**
+ * What lib/ and the canary agree on: environment variable names, defaults, metric names and the failure
+ * kinds. A leaf: no imports, so lib/ loads nothing of the function's runtime.
+ */
+export const CANARY_ENV = {
+  /** The API's endpoint (`https://{api}.execute-api.{region}.amazonaws.com`); a trailing `/` is fine. */
+  webhookBaseUrl: 'WEBHOOK_BASE_URL',
+  /** The webhook master secret's SSM parameter (the receiver's). */
+  secretParameterName: 'WEBHOOK_SECRET_PARAMETER',
+  metricsNamespace: 'METRICS_NAMESPACE',
+  /** Value of the `ApiId` dimension of the canary's metrics, so two deployments never share a series. */
+  apiId: 'CANARY_API_ID',
+  /** Longest wait for the webhook's answer. */
+  requestTimeoutMs: 'CANARY_REQUEST_TIMEOUT_MS',
+  sdkAttemptTimeoutMs: 'SDK_ATTEMPT_TIMEOUT_MS',
+  sdkMaxAttempts: 'SDK_MAX_ATTEMPTS',
+} as const;
+
+export const CANARY_DEFAULTS = {
+  /** Minutes between two runs. */
+  intervalMinutes: 5,
+  /** Runs may be 1 to 10 minutes apart: the arrival alarm must fire within 15 minutes of the last arrival. */
+  minIntervalMinutes: 1,
+  maxIntervalMinutes: 10,
+  /** The canary function's timeout: the receiver's 10 s, the master's read and room to report. */
+  timeoutSeconds: 30,
+  memoryMb: 256,
+  /** The webhook answers within the receiver's timeout (10 s) and API Gateway's (30 s). */
+  requestTimeoutMs: 15_000,
+  sdkAttemptTimeoutMs: 2_000,
+  sdkMaxAttempts: 2,
+  metricsNamespace: 'ZapiPresence',
+} as const;
+
+export const CANARY_METRICS = {
+  /**
+   * One datapoint per canary callback that arrived on the bus: milliseconds from the canary's send to
+   * its arrival. Its SampleCount is the arrivals; the arrival alarm watches it.
+   */
+  latency: 'CanaryLatency',
+  /** One per failed run, by `Status` (the HTTP status, or timeout, network, redirect, secret-read). */
+  failures: 'CanaryFailures',
+} as const;
+
+/** The dimension both canary metrics carry (the API id). */
+export const CANARY_DIMENSION = 'ApiId';
+
+/**
+ * Minutes of silence (no arrival) after which the arrival alarm fires: two intervals and one minute, so
+ * one failed run alone never alarms, at most 14 minutes, so a broken path is alarmed within 15.
+ */
+export function arrivalAlarmMinutes(intervalMinutes: number): number {
+  return Math.min(2 * intervalMinutes + 1, 14);
+}
+
+/** What a failed run blames: each names where to look first. */
+export const CANARY_FAILURES = {
+  'secret-mismatch':
+    "401: the receiver refused the canary instance's secret (a master rotated in SSM that the receiver has not read yet, or two different master parameters)",
+  route: '403/404: the route POST /instances/{instanceId}/presence or the $default stage is gone or changed',
+  rejected: '4xx: the receiver refused the canary callback (a contract change)',
+  throttled:
+    '429: API Gateway refused the request before the receiver (the stage throttle is exhausted: a flood, or traffic above throttleRateLimit)',
+  'bus-unavailable':
+    '503: EventBridge did not accept the event (bus deleted, policy or grant changed, EventBridge down)',
+  'secret-unavailable': '503: the receiver could not read the master secret from SSM',
+  'receiver-error':
+    '5xx: the receiver crashed, timed out or could not be invoked (a broken invoke permission or integration)',
+  redirect: '3xx: something between the canary and the API redirects (a custom domain or proxy)',
+  unexpected: 'an answer no part of the path gives',
+  timeout: 'no complete answer before the deadline (the API or the receiver hangs)',
+  network: 'the endpoint could not be reached (DNS, TLS, connection refused or reset)',
+  'secret-read':
+    'the canary could not read the master secret from SSM (its grant, the parameter, SSM itself)',
+} as const;
+export type CanaryFailure = keyof typeof CANARY_FAILURES;

@@ -1,0 +1,189 @@
+/**
+ * L3 construct: the canary that proves the stack's own path every few minutes.
+ *
+ *   schedule (every `interval`) -> canary Lambda -> HTTPS POST {api}/instances/zapi-presence-canary/presence
+ *     -> API Gateway (route, stage throttle) -> receiver (secret, contract) -> bus, source zapi.chat-presence.canary
+ *     -> arrival rule (that source only) -> arrival Lambda -> CanaryLatency (ms from send; SampleCount = arrivals)
+ *
+ * The monitoring alarms when no arrival is counted for `arrivalAlarmMinutes(interval)` minutes. No rule on
+ * the presence source (subscriptions, the presence store, the archive) matches the canary's events.
+ */
+import { Duration, Validations } from 'aws-cdk-lib';
+import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { Grant } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import {
+  arrivalAlarmMinutes,
+  CANARY_DEFAULTS,
+  CANARY_DIMENSION,
+  CANARY_ENV,
+  CANARY_METRICS,
+} from '../functions/canary/settings.ts';
+import { RECEIVER_DEFAULTS } from '../functions/presence-webhook/settings.ts';
+import { CANARY_EVENT_SOURCE } from '../functions/shared/contract/presence-contract.ts';
+import { PresenceFunction } from './presence-function.ts';
+import type { PresenceWebhook } from './presence-webhook.ts';
+
+export interface PresenceCanaryProps {
+  readonly webhook: PresenceWebhook;
+  /**
+   * Time between two runs, whole minutes from 1 to 10 (the arrival alarm fires within 15 minutes of
+   * the last arrival).
+   * @default Duration.minutes(5)
+   */
+  readonly interval?: Duration;
+  /** @default RetentionDays.ONE_YEAR */
+  readonly logRetention?: RetentionDays;
+  /** @default - CloudWatch Logs' own encryption */
+  readonly logEncryptionKey?: IKey;
+}
+
+export class PresenceCanary extends Construct {
+  /** POSTs the canary callback through the public URL; fails (Lambda `Errors`) on any non-2xx. */
+  readonly canaryFunction: PresenceFunction;
+  /** Times each canary event's arrival on the bus. */
+  readonly arrivalFunction: PresenceFunction;
+  /** Runs the canary every `interval`. */
+  readonly scheduleRule: Rule;
+  /** On the presence bus: the canary source only. */
+  readonly arrivalRule: Rule;
+  readonly interval: Duration;
+  /** Minutes without an arrival before the arrival alarm fires. */
+  readonly alarmMinutes: number;
+  private readonly namespace: string;
+  private readonly apiId: string;
+
+  constructor(scope: Construct, id: string, props: PresenceCanaryProps) {
+    super(scope, id);
+    const problems = presenceCanaryProblems(props);
+    if (problems.length > 0) throw new Error(`PresenceCanary: ${problems.join('; ')}`);
+    const { webhook } = props;
+    this.interval = props.interval ?? Duration.minutes(CANARY_DEFAULTS.intervalMinutes);
+    this.alarmMinutes = arrivalAlarmMinutes(this.interval.toMinutes());
+    this.namespace = webhook.metricsNamespace;
+    this.apiId = webhook.httpApi.apiId;
+    const logs = {
+      ...(props.logRetention !== undefined && { logRetentionDays: props.logRetention }),
+      ...(props.logEncryptionKey !== undefined && { logEncryptionKey: props.logEncryptionKey }),
+    };
+    const E = CANARY_ENV;
+
+    this.canaryFunction = new PresenceFunction(this, 'Function', {
+      function: 'canary',
+      description: 'Z-API chat presence canary: one callback through the public webhook URL',
+      memorySize: CANARY_DEFAULTS.memoryMb,
+      timeout: Duration.seconds(CANARY_DEFAULTS.timeoutSeconds),
+      // The next scheduled run is the retry: a failed run is reported, not repeated.
+      retryAttempts: 0,
+      environment: {
+        [E.webhookBaseUrl]: webhook.baseUrl,
+        [E.secretParameterName]: webhook.webhookSecretParameter.parameterName,
+        [E.metricsNamespace]: this.namespace,
+        [E.apiId]: this.apiId,
+        [E.requestTimeoutMs]: String(CANARY_DEFAULTS.requestTimeoutMs),
+        [E.sdkAttemptTimeoutMs]: String(RECEIVER_DEFAULTS.sdkAttemptTimeoutMs),
+        [E.sdkMaxAttempts]: String(RECEIVER_DEFAULTS.sdkMaxAttempts),
+      },
+      ...logs,
+    });
+    // The master only, one action: the canary derives its instance's secret as any instance's.
+    Grant.addToPrincipal({
+      grantee: this.canaryFunction,
+      actions: ['ssm:GetParameter'],
+      resourceArns: [webhook.webhookSecretParameter.parameterArn],
+    });
+    Validations.of(this.canaryFunction).acknowledge({
+      id: 'Serverless::Serverless-LambdaDLQ',
+      reason:
+        'A failed run is the finding itself: it is logged with its status, counted (CanaryFailures) and seen by the arrival alarm; the next scheduled run is the retry.',
+    });
+    Validations.of(this.canaryFunction).acknowledge({
+      id: 'Serverless::Serverless-LambdaTracing',
+      reason:
+        'One HTTPS call per run, logged with its status and duration; X-Ray would add cost and a wildcard xray:Put* grant.',
+    });
+
+    this.scheduleRule = new Rule(this, 'Schedule', {
+      description: `Z-API chat presence: canary every ${this.interval.toHumanString()}`,
+      schedule: Schedule.rate(this.interval),
+      targets: [
+        new LambdaFunction(this.canaryFunction, { retryAttempts: 0, maxEventAge: Duration.minutes(1) }),
+      ],
+    });
+
+    this.arrivalFunction = new PresenceFunction(this, 'Arrival', {
+      function: 'canaryArrival',
+      description: 'Z-API chat presence canary: times each canary event on the bus',
+      memorySize: 128,
+      timeout: Duration.seconds(10),
+      environment: {
+        [E.metricsNamespace]: this.namespace,
+        [E.apiId]: this.apiId,
+      },
+      ...logs,
+    });
+    Validations.of(this.arrivalFunction).acknowledge({
+      id: 'Serverless::Serverless-LambdaDLQ',
+      reason:
+        'An arrival that cannot be counted is a missing datapoint, which the arrival alarm reports; a dead-letter queue would keep a stale measurement.',
+    });
+    Validations.of(this.arrivalFunction).acknowledge({
+      id: 'Serverless::Serverless-LambdaTracing',
+      reason: 'Writes one metrics line per canary event and calls nothing.',
+    });
+    this.arrivalRule = new Rule(this, 'ArrivalRule', {
+      description: 'Z-API chat presence: canary events (their own source) to the arrival timer',
+      eventBus: webhook.eventBus,
+      eventPattern: { source: [CANARY_EVENT_SOURCE] },
+      targets: [
+        new LambdaFunction(this.arrivalFunction, {
+          // A late arrival is still an arrival, but not one older than the alarm's window.
+          retryAttempts: 3,
+          maxEventAge: Duration.minutes(this.alarmMinutes),
+        }),
+      ],
+    });
+  }
+
+  /** Canary callbacks that arrived on the bus, per minute (the SampleCount of CanaryLatency). */
+  metricArrivals(): Metric {
+    return this.latencyMetric('SampleCount', 'arrivals');
+  }
+
+  /** Milliseconds from the canary's send to its arrival on the bus. */
+  metricLatency(statistic = 'p50'): Metric {
+    return this.latencyMetric(statistic, `latency ${statistic} (ms)`);
+  }
+
+  /** Failed runs per minute, all statuses (each status is its own series: `Status` dimension). */
+  metricFailures(): Metric {
+    return this.canaryFunction.metricErrors({ period: Duration.minutes(1), label: 'failed runs' });
+  }
+
+  private latencyMetric(statistic: string, label: string): Metric {
+    return new Metric({
+      namespace: this.namespace,
+      metricName: CANARY_METRICS.latency,
+      dimensionsMap: { [CANARY_DIMENSION]: this.apiId },
+      statistic,
+      period: Duration.minutes(1),
+      label,
+    });
+  }
+}
+
+/** What is wrong with the props (empty when nothing is). */
+export function presenceCanaryProblems(props: Pick<PresenceCanaryProps, 'interval'>): string[] {
+  if (props.interval === undefined) return [];
+  const minutes = props.interval.toSeconds() / 60;
+  const { minIntervalMinutes: min, maxIntervalMinutes: max } = CANARY_DEFAULTS;
+  return Number.isInteger(minutes) && minutes >= min && minutes <= max
+    ? []
+    : [
+        `canaryInterval: must be whole minutes from ${min} to ${max} (the arrival alarm must fire within 15 minutes of the last arrival), got ${minutes} minutes; e.g. Duration.minutes(5)`,
+      ];
+}
