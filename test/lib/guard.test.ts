@@ -171,6 +171,8 @@ describe('the disabled Control Tower rules', () => {
     // receiver's invoke permission (its SourceArn is an intrinsic the rule cannot evaluate).
     expect(found[RULES.get('ct-lambda-pr-3') as string]).toEqual(
       [
+        'ZapiPresence/Default/Canary/Arrival/Resource',
+        'ZapiPresence/Default/Canary/Function/Resource',
         'ZapiPresence/Default/Fleet/Provider/framework-onEvent/Resource',
         'ZapiPresence/Default/Fleet/Reconciler/Resource',
         'ZapiPresence/Default/Fleet/Registrar/Resource',
@@ -204,6 +206,8 @@ describe('the log-group encryption control (CT.CLOUDWATCH.PR.3)', () => {
         'Fleet/ReconcilerLogs',
         'Fleet/RegistrarLogs',
         'Fleet/ProviderLogs',
+        'Canary/FunctionLogs',
+        'Canary/ArrivalLogs',
       ]
         .map((path) => `${GUARD} cloudwatch_log_group_encrypted_check ZapiPresence/Default/${path}/Resource`)
         .sort(),

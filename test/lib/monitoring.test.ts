@@ -1,11 +1,18 @@
 import { App, Stack } from 'aws-cdk-lib';
-import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { CANARY_METRICS } from '../../functions/canary/settings.ts';
 import { METRIC_NAMES } from '../../functions/presence-webhook/metrics.ts';
 import { PRESENCE_STATUSES } from '../../functions/shared/contract/presence-contract.ts';
 import { FLEET_METRICS } from '../../functions/shared/fleet/settings.ts';
-import { ALARM_NAMES, type AlarmName, PresenceMonitoring } from '../../lib/monitoring.ts';
-import { PresenceWebhook } from '../../lib/presence-webhook.ts';
+import {
+  ALARM_NAMES,
+  type AlarmName,
+  PresenceMonitoring,
+  THROTTLED_METRIC,
+  WRONG_SECRETS_THRESHOLD,
+} from '../../lib/monitoring.ts';
+import { ACCESS_LOG_FIELDS, PresenceWebhook } from '../../lib/presence-webhook.ts';
 import { buildApp, synth } from '../support/synth.ts';
 
 type Alarm = { Properties: Record<string, unknown> };
@@ -17,7 +24,10 @@ const RECEIVER_ALARMS = [
   'PublishFailures',
   'SecretFailures',
   'InternalErrors',
+  'Throttled',
+  'WrongSecrets',
 ] as const;
+const CANARY_ALARMS = ['CanaryArrivals'] as const;
 const FLEET_ALARMS = [
   'ReconcilerErrors',
   'ReconcilerDeadLetters',
@@ -46,6 +56,12 @@ function alarm(template: Template, name: string): Record<string, unknown> {
   return found.Properties;
 }
 
+/** The template of the app for this context, without cdk-nag (fast). */
+function templateOf(context: Record<string, unknown>): Template {
+  const { stack } = buildApp(context, { nag: false });
+  return Template.fromStack(stack);
+}
+
 const topicRef = { Ref: expect.stringMatching(/^MonitoringAlarmTopic[0-9A-F]{8}$/) };
 
 describe('PresenceMonitoring', () => {
@@ -53,6 +69,7 @@ describe('PresenceMonitoring', () => {
   let defaults: Template;
   let alert: Template;
   let noFleet: Template;
+  let noCanary: Template;
 
   beforeAll(() => {
     configured = synth({
@@ -64,6 +81,7 @@ describe('PresenceMonitoring', () => {
     defaults = synth({}).template;
     alert = synth({ driftPolicy: 'alert' }).template;
     noFleet = synth({ registerWebhook: 'false' }).template;
+    noCanary = synth({ canary: 'false' }).template;
   });
 
   describe('alarm topic', () => {
@@ -117,15 +135,19 @@ describe('PresenceMonitoring', () => {
 
   describe('alarms', () => {
     it('has the receiver alarms and, with the fleet, the fleet alarms', () => {
-      expect(Object.keys(alarmsOf(defaults)).sort()).toEqual([...RECEIVER_ALARMS, ...FLEET_ALARMS].sort());
-      expect(Object.keys(alarmsOf(alert)).sort()).toEqual(
-        [...RECEIVER_ALARMS, ...FLEET_ALARMS, 'DriftReported'].sort(),
+      expect(Object.keys(alarmsOf(defaults)).sort()).toEqual(
+        [...RECEIVER_ALARMS, ...CANARY_ALARMS, ...FLEET_ALARMS].sort(),
       );
-      expect(Object.keys(alarmsOf(noFleet)).sort()).toEqual([...RECEIVER_ALARMS].sort());
+      expect(Object.keys(alarmsOf(alert)).sort()).toEqual(
+        [...RECEIVER_ALARMS, ...CANARY_ALARMS, ...FLEET_ALARMS, 'DriftReported'].sort(),
+      );
+      expect(Object.keys(alarmsOf(noFleet)).sort()).toEqual([...RECEIVER_ALARMS, ...CANARY_ALARMS].sort());
+      expect(Object.keys(alarmsOf(noCanary)).sort()).toEqual([...RECEIVER_ALARMS, ...FLEET_ALARMS].sort());
       // Every alarm this construct can create is a known, configurable name.
       expect(
         [
           ...RECEIVER_ALARMS,
+          ...CANARY_ALARMS,
           ...FLEET_ALARMS,
           'DriftReported',
           'PresenceStateErrors',
@@ -284,9 +306,9 @@ describe('PresenceMonitoring', () => {
       });
     });
 
-    it('uses threshold 1 unless alarmThresholds says otherwise', () => {
+    it('uses threshold 1 (60 for WrongSecrets) unless alarmThresholds says otherwise', () => {
       for (const [name, { Properties }] of Object.entries(alarmsOf(defaults))) {
-        expect(Properties.Threshold, name).toBe(1);
+        expect(Properties.Threshold, name).toBe(name === 'WrongSecrets' ? WRONG_SECRETS_THRESHOLD : 1);
       }
       const overridden: Partial<Record<AlarmName, number>> = {
         PublishFailures: 5,
@@ -295,14 +317,107 @@ describe('PresenceMonitoring', () => {
         SweepMissing: 2,
       };
       for (const [name, { Properties }] of Object.entries(alarmsOf(configured))) {
-        expect(Properties.Threshold, name).toBe(overridden[name as AlarmName] ?? 1);
+        expect(Properties.Threshold, name).toBe(
+          overridden[name as AlarmName] ?? (name === 'WrongSecrets' ? WRONG_SECRETS_THRESHOLD : 1),
+        );
+      }
+      const wrong = templateOf({ alarmThresholds: '{"WrongSecrets":500,"Throttled":10}' });
+      expect(alarm(wrong, 'WrongSecrets').Threshold).toBe(500);
+      expect(alarm(wrong, 'Throttled').Threshold).toBe(10);
+    });
+
+    it('refuses a threshold for CanaryArrivals, which fires on silence', () => {
+      expect(() => templateOf({ alarmThresholds: '{"CanaryArrivals":2}' })).toThrow(
+        /CanaryArrivals has no threshold \(it fires when no canary callback arrives\); change canaryInterval instead/,
+      );
+    });
+
+    it('alarms when no canary callback arrived for two intervals and a minute, at most 14 minutes', () => {
+      const canary = alarm(defaults, 'CanaryArrivals');
+      expect(canary).toMatchObject({
+        Namespace: 'ZapiPresence',
+        MetricName: CANARY_METRICS.latency,
+        Dimensions: [{ Name: 'ApiId', Value: { Ref: expect.stringMatching(/^PresenceApi[0-9A-F]{8}$/) } }],
+        Statistic: 'SampleCount',
+        Period: 60,
+        EvaluationPeriods: 11,
+        DatapointsToAlarm: 11,
+        Threshold: 1,
+        ComparisonOperator: 'LessThanThreshold',
+        TreatMissingData: 'breaching',
+        AlarmActions: [topicRef],
+      });
+      const description = canary.AlarmDescription as string;
+      expect(description).toMatch(/^Canary: no canary callback arrived on the bus for 11 minutes/);
+      expect(description.length).toBeLessThanOrEqual(1024);
+      // In order: the canary's own log first, the schedule last.
+      expect(description).toMatch(
+        /1\. the canary function's log.*2\. the receiver's log.*3\. the API.*4\. the bus.*5\. the canary schedule/,
+      );
+      for (const [minutes, window] of [
+        [1, 3],
+        [5, 11],
+        [6, 13],
+        [7, 14],
+        [10, 14],
+      ] as const) {
+        const t = templateOf({ canaryIntervalMinutes: String(minutes) });
+        const props = alarm(t, 'CanaryArrivals');
+        const seconds = (props.Period as number) * (props.DatapointsToAlarm as number);
+        expect(props.DatapointsToAlarm, `${minutes} min`).toBe(window);
+        // No alarm between two healthy runs; within 15 minutes of the last arrival.
+        expect(seconds).toBeGreaterThan(minutes * 60);
+        expect(seconds).toBeLessThanOrEqual(900);
       }
     });
 
-    it('treats missing data as fine everywhere except for the missing sweep', () => {
+    it('alarms on 429s API Gateway answered before the receiver, counted from the access log of this API', () => {
+      defaults.hasResourceProperties('AWS::Logs::MetricFilter', {
+        LogGroupName: { Ref: Match.stringLikeRegexp('^PresenceAccessLogs[0-9A-F]{8}$') },
+        FilterPattern: '{ $.status = "429" }',
+        MetricTransformations: [
+          {
+            MetricNamespace: 'ZapiPresence',
+            MetricName: THROTTLED_METRIC,
+            MetricValue: '1',
+            Dimensions: [{ Key: 'ApiId', Value: '$.api' }],
+          },
+        ],
+      });
+      expect(alarm(defaults, 'Throttled')).toMatchObject({
+        Namespace: 'ZapiPresence',
+        MetricName: THROTTLED_METRIC,
+        Dimensions: [{ Name: 'ApiId', Value: { Ref: expect.stringMatching(/^PresenceApi[0-9A-F]{8}$/) } }],
+        Statistic: 'Sum',
+        Period: 60,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        AlarmActions: [topicRef],
+      });
+      // The access log carries the API id the filter reads.
+      expect(ACCESS_LOG_FIELDS.api).toBe('$context.apiId');
+      expect(ACCESS_LOG_FIELDS.status).toBe('$context.status');
+    });
+
+    it('alarms on a spike of wrong secrets (401)', () => {
+      expect(alarm(defaults, 'WrongSecrets')).toMatchObject({
+        Namespace: 'ZapiPresence',
+        MetricName: METRIC_NAMES.rejected,
+        Dimensions: [{ Name: 'Reason', Value: 'unauthorized' }],
+        Statistic: 'Sum',
+        Period: 300,
+        Threshold: WRONG_SECRETS_THRESHOLD,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        AlarmActions: [topicRef],
+      });
+      expect(alarm(defaults, 'WrongSecrets').AlarmDescription).toMatch(
+        /^At least 60 webhook requests in 5 minutes/,
+      );
+    });
+
+    it('treats missing data as fine everywhere except for the missing sweep and the canary', () => {
       for (const [name, { Properties }] of Object.entries(alarmsOf(alert))) {
         expect(Properties.TreatMissingData, name).toBe(
-          name === 'SweepMissing' ? 'breaching' : 'notBreaching',
+          name === 'SweepMissing' || name === 'CanaryArrivals' ? 'breaching' : 'notBreaching',
         );
       }
     });
@@ -341,7 +456,7 @@ describe('PresenceMonitoring', () => {
     const { stack } = buildApp({ registerWebhook: 'false' }, { nag: false });
     stack.webhook.onStatus('Typing', ['COMPOSING']);
     expect(stack.monitoring.alarms.map((a) => a.node.id).sort()).toEqual(
-      [...RECEIVER_ALARMS, 'SubscriptionTypingDeadLetters'].sort(),
+      [...RECEIVER_ALARMS, ...CANARY_ALARMS, 'SubscriptionTypingDeadLetters'].sort(),
     );
     const early = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Early');
     const webhook = new PresenceWebhook(early, 'Presence', {});

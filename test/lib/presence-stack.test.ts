@@ -103,8 +103,10 @@ describe('PresenceStack', () => {
 
   it('keeps every log group a year, encrypted with the stack’s customer-managed key', () => {
     const groups = resourcesOf(template, 'AWS::Logs::LogGroup');
-    // Receiver, access logs, reconciler, registrar, provider framework.
+    // Receiver, access logs, reconciler, registrar, provider framework, canary and its arrival timer.
     expect(groups.map(([id]) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual([
+      'CanaryArrivalLogs',
+      'CanaryFunctionLogs',
       'FleetProviderLogs',
       'FleetReconcilerLogs',
       'FleetRegistrarLogs',
@@ -255,8 +257,9 @@ describe('PresenceStack', () => {
     expect(required(template)).toBe('TEST,OTHER');
     expect(required(none.template)).toBe('');
     // Nothing else depends on the instance ids.
-    template.resourceCountIs('AWS::Lambda::Function', 4);
-    none.template.resourceCountIs('AWS::Lambda::Function', 4);
+    // Receiver, reconciler, registrar, provider framework, canary, arrival timer.
+    template.resourceCountIs('AWS::Lambda::Function', 6);
+    none.template.resourceCountIs('AWS::Lambda::Function', 6);
     expect(Object.keys(template.toJSON().Resources).length).toBe(
       Object.keys(none.template.toJSON().Resources).length,
     );
@@ -266,6 +269,8 @@ describe('PresenceStack', () => {
     const outputs = template.findOutputs('*') as Record<string, { Value: unknown }>;
     expect(Object.keys(outputs).sort()).toEqual([
       'AlarmTopicArn',
+      'CanaryFunctionName',
+      'CanaryLogGroup',
       'DashboardName',
       'EventBusArn',
       'EventBusName',
@@ -359,7 +364,7 @@ describe('PresenceStack', () => {
   });
 
   it('removes the fleet with registerWebhook=false', () => {
-    const { template: t } = synth({ instanceId: 'TEST', registerWebhook: 'false' });
+    const { template: t } = synth({ instanceId: 'TEST', registerWebhook: 'false', canary: 'false' });
     t.resourceCountIs(REGISTRATION_RESOURCE_TYPE, 0);
     t.resourceCountIs('AWS::Events::Rule', 0);
     t.resourceCountIs('AWS::Lambda::EventInvokeConfig', 0);

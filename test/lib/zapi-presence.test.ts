@@ -146,7 +146,11 @@ describe('ZapiPresence: public members', () => {
   });
 
   it('has no reconciler, registration or fleet with registerWebhook false', () => {
-    const { presence, template } = userStack({ registerWebhook: false, instanceIds: ['INST1'] });
+    const { presence, template } = userStack({
+      registerWebhook: false,
+      instanceIds: ['INST1'],
+      canary: false,
+    });
     expect(presence.reconciler).toBeUndefined();
     expect(presence.registrationHandler).toBeUndefined();
     expect(presence.fleet).toBeUndefined();
@@ -498,11 +502,11 @@ describe('ZapiPresence: every prop reaches the template', () => {
 
   it('operations props: log retention, namespace, thresholds, e-mail, schema registry, debug log', () => {
     const groups = allProperties(full, 'AWS::Logs::LogGroup');
-    // Receiver, access logs, reconciler, registrar, provider framework: the setting. Debug events
-    // (personal data): a week.
-    expect(groups).toHaveLength(6);
+    // Receiver, access logs, reconciler, registrar, provider framework, canary, arrival timer: the
+    // setting. Debug events (personal data): a week.
+    expect(groups).toHaveLength(8);
     expect(groups.map((g) => g.RetentionInDays).sort((a, b) => Number(a) - Number(b))).toEqual([
-      7, 90, 90, 90, 90, 90,
+      7, 90, 90, 90, 90, 90, 90, 90,
     ]);
     for (const group of allProperties(defaults, 'AWS::Logs::LogGroup'))
       expect(group.RetentionInDays).toBe(365);
@@ -588,7 +592,7 @@ describe('ZapiPresence: log encryption', () => {
       },
     ]);
     const groups = resourcesOf(t, 'AWS::Logs::LogGroup');
-    expect(groups).toHaveLength(6);
+    expect(groups).toHaveLength(8);
     for (const [id, group] of groups) expect(group.Properties.KmsKeyId, id).toEqual(getAtt(keyId));
   });
 
@@ -626,7 +630,7 @@ describe('ZapiPresence: log encryption', () => {
     expect(presence.logEncryptionKey).toBeUndefined();
     t.resourceCountIs('AWS::KMS::Key', 0);
     const groups = allProperties(t, 'AWS::Logs::LogGroup');
-    expect(groups).toHaveLength(6);
+    expect(groups).toHaveLength(8);
     for (const group of groups) expect(group).not.toHaveProperty('KmsKeyId');
     expect(JSON.stringify(t.toJSON())).not.toContain('kms:');
   });
@@ -642,7 +646,7 @@ describe('ZapiPresence: log encryption', () => {
       expect.stringMatching(/^OwnKey[0-9A-F]{8}$/),
     ]);
     const groups = resourcesOf(t, 'AWS::Logs::LogGroup');
-    expect(groups).toHaveLength(6);
+    expect(groups).toHaveLength(8);
     for (const [id, group] of groups) {
       expect(group.Properties.KmsKeyId, id).toEqual(getAtt(idOf(t, 'AWS::KMS::Key', 'OwnKey')));
     }
@@ -656,7 +660,7 @@ describe('ZapiPresence: log encryption', () => {
     const t = Template.fromStack(stack);
     t.resourceCountIs('AWS::KMS::Key', 0);
     const groups = allProperties(t, 'AWS::Logs::LogGroup');
-    expect(groups).toHaveLength(5);
+    expect(groups).toHaveLength(7);
     for (const group of groups) expect(group.KmsKeyId).toBe(arn);
   });
 
