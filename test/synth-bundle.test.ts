@@ -4,14 +4,17 @@
  * SSM and EventBridge on 127.0.0.1 (reached through AWS_ENDPOINT_URL_*, so the real SDK path runs).
  */
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
+  CANARY_EVENT_SOURCE,
+  CANARY_INSTANCE_ID,
   canonicalDetail,
   DETAIL_TYPES,
   EVENT_SOURCE,
 } from '../functions/shared/contract/presence-contract.ts';
 import { deriveInstanceSecret, instanceWebhookUrl } from '../functions/shared/secrets/webhook-secret.ts';
 import docsExamples from './fixtures/zapi-docs-examples.json' with { type: 'json' };
+import { type ApiStandIn, startApiStandIn } from './support/api-standin.ts';
 import { type AwsStandIn, standInEnvironment, startAwsStandIn } from './support/aws-standin.ts';
 import { bundleDirectory } from './support/bundle.ts';
 import { invokeBundle } from './support/invoke.ts';
@@ -28,6 +31,8 @@ describe('synthesized app', () => {
   let bundleFile: string;
   let registerBundleFile: string;
   let reconcileBundleFile: string;
+  let canaryBundleFile: string;
+  let arrivalBundleFile: string;
   let busName: string;
   let report: ReturnType<typeof synth>['report'];
 
@@ -41,6 +46,8 @@ describe('synthesized app', () => {
     bundleFile = bundle('PresenceReceiver');
     registerBundleFile = bundle('FleetRegistrar');
     reconcileBundleFile = bundle('FleetReconciler');
+    canaryBundleFile = bundle('CanaryFunction');
+    arrivalBundleFile = bundle('CanaryArrival');
     busName = 'presence-bus-under-test';
     standIn = await startAwsStandIn({ '/zapi/webhook-secret': MASTER });
   }, 120_000);
@@ -103,6 +110,121 @@ describe('synthesized app', () => {
     expect(`${stdout}${stderr}`).not.toContain(SECRET);
     expect(`${stdout}${stderr}`).not.toContain(MASTER);
   }, 60_000);
+
+  describe('the shipped canary against the shipped receiver behind an HTTP API stand-in', () => {
+    let api: ApiStandIn;
+    let bus: AwsStandIn;
+    const canaryEnv = (secretParameter = '/zapi/webhook-secret') => ({
+      ...standInEnvironment(bus.url),
+      // Any base URL works, with or without a trailing slash.
+      WEBHOOK_BASE_URL: `${api.url}/`,
+      WEBHOOK_SECRET_PARAMETER: secretParameter,
+      METRICS_NAMESPACE: 'CanaryTest',
+      CANARY_API_ID: 'api123',
+      CANARY_REQUEST_TIMEOUT_MS: '1500',
+    });
+
+    beforeAll(async () => {
+      bus = await startAwsStandIn({
+        '/zapi/webhook-secret': MASTER,
+        '/zapi/other-master': 'another-master-0123456789abcdefghijkl',
+      });
+      api = await startApiStandIn(bundleFile, { ...receiverEnv(bus.url) });
+    }, 30_000);
+
+    afterAll(async () => {
+      await api?.close();
+      await bus?.close();
+    });
+
+    beforeEach(async () => {
+      bus.events.length = 0;
+      bus.misbehave.clear();
+      await api.setMode('normal');
+    });
+
+    it('publishes exactly one event, under the canary source, that the arrival bundle times', async () => {
+      const { results, stdout, stderr } = await invokeBundle(canaryBundleFile, [{}], canaryEnv());
+      expect(results).toEqual([
+        { ok: true, status: 200, eventId: expect.any(String), ms: expect.any(Number) },
+      ]);
+      expect(bus.events).toHaveLength(1);
+      const [entry] = bus.events;
+      expect(entry).toMatchObject({
+        EventBusName: busName,
+        Source: CANARY_EVENT_SOURCE,
+        DetailType: DETAIL_TYPES.AVAILABLE,
+      });
+      const detail = JSON.parse(entry?.Detail ?? '{}');
+      expect(detail).toMatchObject({ instanceId: CANARY_INSTANCE_ID, type: 'PresenceChatCallback' });
+      expect(detail.canary.sentAt).toBeGreaterThan(Date.now() - 60_000);
+      expect(stdout).toContain('canary run: the webhook accepted the canary callback');
+      // A healthy run writes no metric.
+      expect(stdout).not.toContain('CanaryFailures');
+      // The receiver counted it as the canary's, not as traffic.
+      expect(api.output()).toContain('canary callback accepted');
+      for (const secret of [MASTER, deriveInstanceSecret(MASTER, CANARY_INSTANCE_ID)])
+        expect(`${stdout}${stderr}${api.output()}`).not.toContain(secret);
+
+      // What EventBridge would deliver to the arrival rule's target.
+      const arrival = await invokeBundle(
+        arrivalBundleFile,
+        [{ id: 'e1', source: entry?.Source, time: new Date().toISOString(), detail }],
+        { METRICS_NAMESPACE: 'CanaryTest', CANARY_API_ID: 'api123' },
+      );
+      const line = JSON.parse(arrival.stdout.trim().split('\n').at(-1) ?? '{}');
+      expect(line._aws.CloudWatchMetrics).toEqual([
+        {
+          Namespace: 'CanaryTest',
+          Dimensions: [['ApiId']],
+          Metrics: [{ Name: 'CanaryLatency', Unit: 'Milliseconds' }],
+        },
+      ]);
+      expect(line.ApiId).toBe('api123');
+      expect(line.CanaryLatency).toBeGreaterThanOrEqual(0);
+      expect(line.CanaryLatency).toBeLessThan(60_000);
+    }, 60_000);
+
+    it.each([
+      [
+        'a failing bus',
+        503,
+        'bus-unavailable',
+        async () => bus.misbehave.set('AWSEvents.PutEvents', 'reset'),
+      ],
+      ['a throttled stage', 429, 'throttled', async () => api.setMode('throttle')],
+      ['a hung endpoint', 'timeout', 'timeout', async () => api.setMode('hang')],
+    ] as const)(
+      'reports %s with its status, in one line and a metric, and fails',
+      async (_name, status, failure, breakIt) => {
+        await breakIt();
+        const { results, stdout, stderr } = await invokeBundle(canaryBundleFile, [{}], canaryEnv());
+        expect((results[0] as { error: string }).error).toMatch(
+          new RegExp(`^canary: ${status} \\(${failure}\\)`),
+        );
+        const lines = stdout.split('\n').filter((l) => l.includes('CanaryFailures'));
+        expect(lines).toHaveLength(1);
+        expect(JSON.parse(lines[0] as string)).toMatchObject({
+          ApiId: 'api123',
+          Status: String(status),
+          CanaryFailures: 1,
+          failure,
+          level: 'ERROR',
+        });
+        expect(bus.events).toEqual([]);
+        for (const secret of [MASTER, deriveInstanceSecret(MASTER, CANARY_INSTANCE_ID)])
+          expect(`${stdout}${stderr}`).not.toContain(secret);
+      },
+      60_000,
+    );
+
+    it('gets 401 with a secret derived from another master, and says so', async () => {
+      const { results, stdout } = await invokeBundle(canaryBundleFile, [{}], canaryEnv('/zapi/other-master'));
+      expect((results[0] as { error: string }).error).toMatch(/^canary: 401 \(secret-mismatch\)/);
+      expect(stdout).toContain('"Status":"401"');
+      expect(bus.events).toEqual([]);
+    }, 60_000);
+  });
 
   it('ships a reconciler bundle that sweeps the fleet: registers, repairs drift, reports health', async () => {
     const zapi = await startZapiStandIn();
