@@ -37,6 +37,7 @@ import { bundleDirectory } from '../support/bundle.ts';
 import { invokeBundle, runNodeScript } from '../support/invoke.ts';
 import { synth } from '../support/synth.ts';
 import { startZapiStandIn } from '../support/zapi-standin.ts';
+import { formatCanary, formatFlood, measureCanary, measureFlood } from './canary.ts';
 import { costModel, formatCost } from './cost.ts';
 import { ASSUMED_BATCH_MS, measureStore, storeCost } from './presence-store.ts';
 
@@ -305,6 +306,64 @@ async function reconcileFleet(reconcileBundle: string, registerBundle: string, s
   }
 }
 
+/** The canary's cost and the flood trade-off, from the shipped bundles and the synthesized template. */
+async function canaryAndFlood(
+  synthesized: ReturnType<typeof synth>,
+  receiverBundle: string,
+  env: Record<string, string>,
+  standIn: AwsStandIn,
+  receiverMemoryMb: number,
+  accessLogFormat: string,
+  receiverCpuUs: number,
+) {
+  const { template, assembly } = synthesized;
+  const fn = (prefix: string) => {
+    const found = Object.entries(template.findResources('AWS::Lambda::Function')).find(([id]) =>
+      id.startsWith(prefix),
+    );
+    if (!found) throw new Error(`no ${prefix} function in the template`);
+    return (found[1] as { Properties: { MemorySize: number } }).Properties;
+  };
+  const schedule = Object.entries(template.findResources('AWS::Events::Rule')).find(([id]) =>
+    id.startsWith('CanarySchedule'),
+  );
+  const rate = /^rate\((\d+) minutes?\)$/.exec(
+    String((schedule?.[1] as { Properties: { ScheduleExpression: string } })?.Properties.ScheduleExpression),
+  );
+  if (!rate) throw new Error('no canary schedule in the template');
+  const alarms = Object.keys(template.findResources('AWS::CloudWatch::Alarm'));
+  const stage = Object.values(template.findResources('AWS::ApiGatewayV2::Stage'))[0] as {
+    Properties: { DefaultRouteSettings: { ThrottlingRateLimit: number; ThrottlingBurstLimit: number } };
+  };
+  const canary = await measureCanary({
+    canaryBundle: join(bundleDirectory(template, assembly.directory, 'CanaryFunction'), 'index.mjs'),
+    arrivalBundle: join(bundleDirectory(template, assembly.directory, 'CanaryArrival'), 'index.mjs'),
+    receiverBundle,
+    standIn,
+    receiverEnv: env,
+    runs: SMOKE ? 3 : 30,
+    receiverCpuMs: receiverCpuUs / 1000,
+    intervalMinutes: Number(rate[1]),
+    canaryMemoryMb: fn('CanaryFunction').MemorySize,
+    arrivalMemoryMb: fn('CanaryArrival').MemorySize,
+    receiverMemoryMb,
+    alarms: alarms.filter((id) => id.includes('Canary')).length,
+    accessLogFormat,
+  });
+  const flood = await measureFlood({
+    receiverBundle,
+    receiverEnv: env,
+    memoryMb: receiverMemoryMb,
+    accessLogFormat,
+    rate: stage.Properties.DefaultRouteSettings.ThrottlingRateLimit,
+    burst: stage.Properties.DefaultRouteSettings.ThrottlingBurstLimit,
+    calls: SMOKE ? 200 : 5_000,
+    seconds: SMOKE ? 60 : 600,
+    alarms: alarms.filter((id) => /Throttled|WrongSecrets/.test(id)).length,
+  });
+  return { canary, flood };
+}
+
 // --- the run --------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -371,6 +430,16 @@ async function main(): Promise<void> {
     process.stderr.write('presence store: counting its work on a simulated stream...\n');
     const storeCounts = await measureStore(SMOKE ? 20 : 300);
     const store = { counts: storeCounts, ...storeCost(storeCounts) };
+    process.stderr.write('canary and flood: the shipped canary, arrival and receiver bundles...\n');
+    const { canary, flood } = await canaryAndFlood(
+      synthesized,
+      bundle,
+      env,
+      standIn,
+      memoryMb,
+      accessLogFormat,
+      warm.cpuUs as number,
+    );
 
     const results = {
       machine: {
@@ -411,6 +480,8 @@ async function main(): Promise<void> {
       accessLogFormat,
       reconcile,
       store,
+      canary,
+      flood,
     };
     const cost = costModel({
       memoryMb,
@@ -459,6 +530,10 @@ function sanity(r: Report): string[] {
   positive('store.perMillion.total', r.store.perMillion.total);
   if (r.store.counts.expired < 1) problems.push('the simulated stream expired no activity');
   positive('reconcile.bareMeMs', r.reconcile.bareMeMs);
+  positive('canary.perMonth.total', r.canary.perMonth.total);
+  positive('flood.total401', r.flood.total401);
+  if (r.canary.alarms !== 1) problems.push(`the template has ${r.canary.alarms} canary alarms, not 1`);
+  if (r.flood.alarms !== 2) problems.push(`the template has ${r.flood.alarms} flood alarms, not 2`);
   if (r.reconcile.deployRegistered !== r.reconcile.instances)
     problems.push(`deploy registered ${r.reconcile.deployRegistered} of ${r.reconcile.instances}`);
   if (r.reconcile.sweepRegistered !== r.reconcile.instances)
@@ -491,6 +566,10 @@ function formatReport(r: Report): string {
     `| presence store, $ per million callbacks (us-east-1 list prices; batch of 10 assumed ${ASSUMED_BATCH_MS} ms) | ${f(r.store.perMillion.total, 3)}, of which the expiry mechanism (SQS delay queue and the check's read) ${f(r.store.expiryMechanismPerMillion, 3)} (${f(r.store.expiryMechanismAlonePerMillion, 3)} when every check comes in a batch of its own) | cents per million for expiry: ${goal(r.store.expiryMechanismAlonePerMillion < 1)} |`,
     `| peak memory (the process's own VmHWM) | first response ${f(r.firstResponse.rssMb, 1)} MB; after the warm loop ${f(r.warm.rssMb, 1)} MB | – |`,
     `| log bytes per accepted webhook (receiver) | ${f(r.warm.logBytesPerWebhook, 0)} B | <= 300: ${goal(r.warm.logBytesPerWebhook <= 300)} |`,
+    '',
+    formatCanary(r.canary),
+    '',
+    formatFlood(r.flood),
     '',
     formatCost(r.cost),
     '',
