@@ -93,6 +93,11 @@ export class PresenceStack extends Stack {
       description: 'The receiver log: one line per webhook (aws logs tail --follow <this>)',
       value: presence.webhook.receiver.functionLogGroup.logGroupName,
     });
+    new CfnOutput(this, 'AccessLogGroup', {
+      description:
+        'The API access log: one line per request with ip, status and latency (never the path or query)',
+      value: presence.webhook.accessLogGroup.logGroupName,
+    });
     if (presence.fleet) {
       new CfnOutput(this, 'ReconcilerLogGroup', {
         description: 'The reconciler log: a line per instance that needs attention, one per run',

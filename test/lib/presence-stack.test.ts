@@ -268,6 +268,7 @@ describe('PresenceStack', () => {
   it('outputs the base URL, the alarm topic and the reconciler, never the secret', () => {
     const outputs = template.findOutputs('*') as Record<string, { Value: unknown }>;
     expect(Object.keys(outputs).sort()).toEqual([
+      'AccessLogGroup',
       'AlarmTopicArn',
       'CanaryFunctionName',
       'CanaryLogGroup',
