@@ -24,6 +24,8 @@ export default {
     'functions/shared/presence/presence-state.ts',
     'functions/shared/presence/presence-store.ts',
     'functions/presence-state/process.ts',
+    'functions/canary/probe.ts',
+    'functions/canary/arrival.ts',
   ],
   reporters: ['clear-text', 'progress', 'html', 'json'],
   htmlReporter: { fileName: 'reports/mutation/index.html' },

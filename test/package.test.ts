@@ -133,8 +133,10 @@ describe('the npm package', () => {
     expect(files).toContain('dist/lib/index.d.ts');
     expect(files).toContain('dist/lib/testing.js');
     // Every function the construct can create, presence state and reader included.
-    expect(BUNDLES).toEqual(expect.arrayContaining(['receiver', 'reconciler', 'registrar']));
-    expect(BUNDLES.length).toBeGreaterThanOrEqual(5);
+    expect(BUNDLES).toEqual(
+      expect.arrayContaining(['receiver', 'reconciler', 'registrar', 'canary', 'canaryArrival']),
+    );
+    expect(BUNDLES.length).toBeGreaterThanOrEqual(7);
     for (const name of BUNDLES) expect(files).toContain(`dist/bundles/${name}/index.mjs`);
     expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json']));
     // The README's links to files of this repository work in node_modules too.
@@ -145,7 +147,7 @@ describe('the npm package', () => {
     for (const doc of linked) expect(files).toContain(doc);
     const unexpected = files.filter(
       (f) =>
-        !/^(dist\/(lib|functions)\/.*\.(js|d\.ts)|dist\/cjs\/(index|testing)\.cjs|dist\/bundles\/[a-z]+\/index\.mjs|docs\/[a-z-]+\.(md|schema\.json|openapi\.json)|LICENSE|README\.md|BENCHMARKS\.md|package\.json)$/.test(
+        !/^(dist\/(lib|functions)\/.*\.(js|d\.ts)|dist\/cjs\/(index|testing)\.cjs|dist\/bundles\/[a-zA-Z]+\/index\.mjs|docs\/[a-z-]+\.(md|schema\.json|openapi\.json)|LICENSE|README\.md|BENCHMARKS\.md|package\.json)$/.test(
           f,
         ),
     );
