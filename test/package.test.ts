@@ -177,10 +177,11 @@ describe('the npm package', () => {
         Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
       };
       const functions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
-      expect(functions.filter((f) => f.Properties.Handler === 'index.handler')).toHaveLength(3);
+      // Receiver, reconciler, registrar, canary, arrival timer.
+      expect(functions.filter((f) => f.Properties.Handler === 'index.handler')).toHaveLength(5);
       // Each bundle arrived as an asset, byte for byte the one in the package.
       const assets = readdirSync(join(app, 'cdk.out')).filter((d) => d.startsWith('asset.'));
-      const shipped = ['receiver', 'reconciler', 'registrar'].map((n) =>
+      const shipped = ['receiver', 'reconciler', 'registrar', 'canary', 'canaryArrival'].map((n) =>
         readFileSync(
           join(app, 'node_modules/zapi-presence-eventbridge/dist/bundles', n, 'index.mjs'),
           'utf8',

@@ -17,6 +17,7 @@ import { type Deadline, deadlineAt } from '../../functions/shared/aws/deadline.t
 import {
   CALLBACK_TYPE,
   canonicalDetail,
+  EVENT_SOURCE,
   MAX_DETAIL_BYTES,
   PRESENCE_STATUSES,
   type PresenceCallback,
@@ -395,7 +396,7 @@ describe('receiveWebhook', () => {
         publishMs: expect.any(Number),
       });
       expect(published).toEqual([{ status, detail: canonicalDetail(validated(raw)) }]);
-      expect(publish).toHaveBeenCalledWith(status, canonicalDetail(validated(raw)), deadline);
+      expect(publish).toHaveBeenCalledWith(status, canonicalDetail(validated(raw)), deadline, EVENT_SOURCE);
       expect(responseBody(outcome)).toEqual({ ok: true, eventId: 'event-1' });
     });
 
