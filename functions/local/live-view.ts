@@ -85,7 +85,7 @@ export function createLiveView(options: LiveViewOptions = {}): LiveView {
       // As the deployed subscriber: a chat that could not have a state there has none here either.
       if (!isStorableChat(input)) return;
       const key = keyOf(input);
-      const result = applyPresence(chats.get(key), input);
+      const result = applyPresence(chats.get(key), input, expiryMs, 0);
       if (result.kind !== 'applied') return;
       chats.set(key, result.state);
       scheduleExpiry(key, result.state);

@@ -97,7 +97,7 @@ export async function processPresence(
 ): Promise<StateOutcome> {
   for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
     const stored = await readFlushed(input, deps, deadline);
-    const result = applyPresence(stored.state, input);
+    const result = applyPresence(stored.state, input, deps.expiryMs);
     if (result.kind !== 'applied') return result.kind;
     const { state, derived } = result;
     // An activity is current only right after its own news (COMPOSING or RECORDING): this event's.

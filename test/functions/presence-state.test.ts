@@ -1180,6 +1180,46 @@ describe('properties', () => {
     );
   });
 
+  it('news after the activity window ends the old activity first (a late check never merges two bursts)', () => {
+    const first = applied(applyPresence(undefined, ev('COMPOSING', s(0))));
+    // Within the window (25 s + the second of EventBridge time): the same activity goes on.
+    const within = applied(applyPresence(first.state, ev('COMPOSING', s(25))));
+    expect(within.derived).toEqual([]);
+    expect(within.state.activitySince).toBe(s(0));
+    // Past it: Activity Stopped (expired, dated at the last news), then a new start.
+    const late = applied(applyPresence(within.state, ev('COMPOSING', s(100))));
+    expect(late.derived.map((d) => `${d.kind}${'reason' in d ? `:${d.reason}` : ''}`)).toEqual([
+      'activity-stopped:expired',
+      'activity-started',
+    ]);
+    expect(late.derived[0]).toMatchObject({
+      at: s(25),
+      startedAt: s(0),
+      durationMs: 25_000,
+      current: { online: true, activity: null },
+    });
+    expect(late.derived[1]).toMatchObject({ at: s(100), current: { online: true, activity: 'typing' } });
+    expect(late.derived.map((d) => d.sequence)).toEqual([
+      (first.state.sequence ?? 0) + 1,
+      (first.state.sequence ?? 0) + 2,
+    ]);
+    expect(late.state).toMatchObject({ activity: 'typing', activitySince: s(100), activityLastNews: s(100) });
+    // The late check of the first burst then changes nothing.
+    expect(expireActivity(late.state, s(101))).toBeUndefined();
+    // A PAUSED after the window reports the expired activity only, not a 110-second one.
+    const paused = applied(applyPresence(within.state, ev('PAUSED', s(110))));
+    expect(paused.derived).toEqual([
+      expect.objectContaining({ kind: 'activity-stopped', reason: 'expired', durationMs: 25_000 }),
+    ]);
+    // UNAVAILABLE after the window: the expired stop, then went offline.
+    const gone = applied(applyPresence(within.state, ev('UNAVAILABLE', s(110))));
+    expect(gone.derived.map((d) => d.kind)).toEqual(['activity-stopped', 'went-offline']);
+    // With another expiry (the live view's 0 resolution), the window moves with it.
+    expect(
+      applied(applyPresence(first.state, ev('COMPOSING', s(11)), 10_000, 0)).derived.map((d) => d.kind),
+    ).toEqual(['activity-stopped', 'activity-started']);
+  });
+
   it('(g) every derived event carries the presence its change leaves; every event of one change the same', () => {
     fc.assert(
       fc.property(deliveryArb, ({ delivery }) => {
@@ -1187,7 +1227,12 @@ describe('properties', () => {
         for (const event of delivery) {
           const result = applyPresence(state, event);
           if (result.kind !== 'applied') continue;
-          for (const derived of result.derived) {
+          // News after the activity's window first ends it (its own change: the presence before the news,
+          // without the activity); the news's events then carry what the news leaves.
+          const [first, ...rest] = result.derived;
+          const late = first?.kind === 'activity-stopped' && first.reason === 'expired';
+          if (late) expect(first.current).toEqual({ online: state?.online, activity: null });
+          for (const derived of late ? rest : result.derived) {
             expect(derived.current).toEqual({
               online: result.state.online,
               activity: result.state.activity ?? null,

@@ -690,6 +690,32 @@ describe('processPresence and processExpiry on dynalite', () => {
     ]);
   });
 
+  it('a late expiry check never merges two bursts: news after the window ends the old activity first', async () => {
+    // COMPOSING at T, again at T+100 s with the first check not yet run (a backlog), PAUSED at T+110 s.
+    const chat = newChat();
+    const key = { instanceId: chat.instanceId, phone: chat.phone };
+    const h = harness();
+    expect(await processPresence(presence(chat, 'COMPOSING', s(0)), h.deps, deadline())).toBe('applied');
+    h.clock = s(100);
+    expect(await processPresence(presence(chat, 'COMPOSING', s(100)), h.deps, deadline())).toBe('applied');
+    h.clock = s(110);
+    expect(await processPresence(presence(chat, 'PAUSED', s(110)), h.deps, deadline())).toBe('applied');
+    // The first burst's check runs late: nothing left to expire.
+    h.clock = s(120);
+    expect(await processExpiry(key, h.deps, deadline(), s(0))).toBe('nothing-to-expire');
+    expect(kinds(h.published)).toEqual([
+      'came-online',
+      'activity-started:typing',
+      'activity-stopped:typing:expired',
+      'activity-started:typing',
+      'activity-stopped:typing:paused',
+    ]);
+    const stops = h.published.filter((e) => e.kind === 'activity-stopped');
+    expect(stops.map((e) => ('durationMs' in e ? e.durationMs : -1))).toEqual([0, 10_000]);
+    expect(stops.map((e) => e.at)).toEqual([s(0), s(110)]);
+    expect(h.published.map((e) => e.sequence)).toEqual(seqs(s(0), 5));
+  });
+
   it('an activity with no news expires after 25 s and the second of its EventBridge time (the injected now), once; a check 1 ms early reschedules', async () => {
     const chat = newChat();
     const h = harness();

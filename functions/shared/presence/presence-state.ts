@@ -192,14 +192,29 @@ const ACTIVITY_OF: Partial<Record<PresenceStatus, Activity>> = {
   RECORDING: 'recording',
 };
 
-/** Applies one raw event to a chat's state (undefined: never seen). */
-export function applyPresence(state: ChatState | undefined, input: PresenceInput): Applied {
-  if (state !== undefined) {
-    if (input.id === state.lastEventId) return { kind: 'duplicate' };
-    if (input.time < state.eventTime) return { kind: 'older' };
-    if (input.time === state.eventTime && state.recentEventIds?.includes(input.id))
+/**
+ * Applies one raw event to a chat's state (undefined: never seen).
+ *
+ * News that comes after the chat's activity window has passed (its expiry check runs late: a backlog, an
+ * outage) first ends that activity, as the check would have: Activity Stopped, reason `expired`, dated
+ * at its last news. Then the news applies (a COMPOSING starts a new activity): two bursts are never
+ * merged into one, and the late check then finds nothing to expire.
+ */
+export function applyPresence(
+  current: ChatState | undefined,
+  input: PresenceInput,
+  expiryMs: number = DEFAULT_EXPIRY_MS,
+  resolutionMs: number = EVENT_TIME_RESOLUTION_MS,
+): Applied {
+  if (current !== undefined) {
+    if (input.id === current.lastEventId) return { kind: 'duplicate' };
+    if (input.time < current.eventTime) return { kind: 'older' };
+    if (input.time === current.eventTime && current.recentEventIds?.includes(input.id))
       return { kind: 'duplicate' };
   }
+  const ended =
+    current === undefined ? undefined : expireActivity(current, input.time, expiryMs, resolutionMs);
+  const state = ended?.state ?? current;
   const at = input.time;
   const key = keyOf(input);
   const derived: Draft[] = [];
@@ -257,7 +272,10 @@ export function applyPresence(state: ChatState | undefined, input: PresenceInput
     offlineSince = at;
   }
   derived.push(...starts);
-  const events = numbered(state, derived, { online, ...(activity !== undefined && { activity }) });
+  const events = [
+    ...(ended?.derived ?? []),
+    ...numbered(state, derived, { online, ...(activity !== undefined && { activity }) }),
+  ];
 
   const next: ChatState = {
     ...key,
