@@ -18,7 +18,7 @@ import {
   type DerivedDetailType,
   EVENT_SOURCE,
   PRESENCE_STATUSES,
-  PresenceCallbackSchema,
+  PresenceDetailSchema,
 } from '../functions/shared/contract/presence-contract.ts';
 import { DERIVED_DETAIL_SCHEMAS } from '../functions/shared/contract/presence-derived-schemas.ts';
 
@@ -38,13 +38,14 @@ const IGNORED_ACTIONS = ['finite'];
 export function presenceDetailJsonSchema(): Record<string, unknown> {
   return {
     title: CALLBACK_TYPE,
-    description: 'detail of a Z-API chat-presence event on EventBridge: the validated callback.',
-    ...toJsonSchema(PresenceCallbackSchema, { target: 'draft-07', ignoreActions: IGNORED_ACTIONS }),
+    description:
+      'detail of a Z-API chat-presence event on EventBridge: the validated callback, and receivedAt (set by the receiver).',
+    ...toJsonSchema(PresenceDetailSchema, { target: 'draft-07', ignoreActions: IGNORED_ACTIONS }),
   };
 }
 
 export function presenceEventOpenApi(): Record<string, unknown> {
-  const detail = toJsonSchema(PresenceCallbackSchema, {
+  const detail = toJsonSchema(PresenceDetailSchema, {
     target: 'openapi-3.0',
     ignoreActions: IGNORED_ACTIONS,
   }) as Record<string, unknown>;

@@ -63,15 +63,17 @@ export function presenceEvent<S extends PresenceStatus>(
   status: S,
   overrides: PresenceEventOverrides = {},
 ): PresenceEvent<S> {
+  const { id, account, time, region, resources } = envelope(overrides);
   const detail = {
     type: CALLBACK_TYPE,
     phone: overrides.phone ?? SAMPLE_PHONE,
     status,
     lastSeen: overrides.lastSeen === undefined ? null : overrides.lastSeen,
     instanceId: overrides.instanceId ?? SAMPLE_INSTANCE_ID,
+    // The receiver's stamp: within the event's second, as on the bus.
+    receivedAt: Date.parse(time),
     ...overrides.detail,
   } as PresenceEventDetail & { readonly status: S };
-  const { id, account, time, region, resources } = envelope(overrides);
   return {
     version: '0',
     id,

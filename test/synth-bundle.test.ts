@@ -11,6 +11,7 @@ import {
   canonicalDetail,
   DETAIL_TYPES,
   EVENT_SOURCE,
+  stampedDetail,
 } from '../functions/shared/contract/presence-contract.ts';
 import { deriveInstanceSecret, instanceWebhookUrl } from '../functions/shared/secrets/webhook-secret.ts';
 import docsExamples from './fixtures/zapi-docs-examples.json' with { type: 'json' };
@@ -25,6 +26,7 @@ const MASTER = 'bundle-test-master-0123456789abcdefghij';
 const INSTANCE = 'TEST';
 const SECRET = deriveInstanceSecret(MASTER, INSTANCE);
 const BASE = 'https://abc.execute-api.sa-east-1.amazonaws.com';
+const RECEIVED_AT = 1_764_072_000_789;
 
 describe('synthesized app', () => {
   let standIn: AwsStandIn;
@@ -74,7 +76,7 @@ describe('synthesized app', () => {
       pathParameters: { instanceId },
       queryStringParameters: { secret },
       headers: { 'content-type': 'application/json' },
-      requestContext: { requestId: 'r' },
+      requestContext: { requestId: 'r', timeEpoch: RECEIVED_AT },
       body: raw,
       isBase64Encoded: false,
     });
@@ -103,7 +105,8 @@ describe('synthesized app', () => {
       EventBusName: busName,
       Source: EVENT_SOURCE,
       DetailType: DETAIL_TYPES.RECORDING,
-      Detail: canonicalDetail(callback as never),
+      // Stamped with API Gateway's request time.
+      Detail: canonicalDetail(stampedDetail(callback as never, RECEIVED_AT)),
     };
     expect(standIn.events).toEqual([published, published]);
     expect(standIn.calls.filter((c) => c.startsWith('AmazonSSM.GetParameter'))).toHaveLength(1);

@@ -271,11 +271,13 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
       instanceId: string;
       phone: string;
       lastSeen?: number | null;
+      receivedAt: number;
     };
     const participant = participantOf(callback);
     liveView.apply({
       id: result.eventId,
-      time: Date.now(),
+      // Ordered by the receiver's stamp, as the deployed store is.
+      time: callback.receivedAt,
       instanceId: callback.instanceId,
       phone: callback.phone,
       ...(participant !== undefined && { participant }),

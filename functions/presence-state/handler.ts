@@ -98,8 +98,23 @@ const PresenceMessage = v.object({
     phone: v.string(),
     status: v.picklist(PRESENCE_STATUSES),
     lastSeen: v.optional(v.nullable(v.number())),
+    receivedAt: v.optional(v.unknown()),
   }),
 });
+
+/**
+ * The event's ordering time: the receiver's `receivedAt` (milliseconds), when it is one this event can
+ * carry (at most a minute before EventBridge's `time`, and before that second ends); else EventBridge's
+ * `time` (whole seconds: events of other publishers, replays of archives from before `receivedAt`).
+ */
+export function orderingTime(eventTime: number, receivedAt: unknown): number {
+  return typeof receivedAt === 'number' &&
+    Number.isSafeInteger(receivedAt) &&
+    receivedAt >= eventTime - 60_000 &&
+    receivedAt < eventTime + 1_000
+    ? receivedAt
+    : eventTime;
+}
 const ExpiryMessage = v.object({
   expire: v.object({
     instanceId: v.string(),
@@ -130,7 +145,7 @@ function parseRecord(record: SQSRecord): Parsed {
     kind: 'presence',
     input: {
       id: event.id,
-      time: Date.parse(event.time),
+      time: orderingTime(Date.parse(event.time), event.detail.receivedAt),
       instanceId: event.detail.instanceId,
       phone: event.detail.phone,
       ...(participant !== undefined && { participant }),

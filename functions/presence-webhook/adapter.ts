@@ -37,7 +37,7 @@ export interface ApiGatewayWebhookEvent {
   readonly headers?: APIGatewayProxyEventV2['headers'];
   readonly body?: string;
   readonly isBase64Encoded?: boolean;
-  readonly requestContext?: { readonly requestId?: string };
+  readonly requestContext?: { readonly requestId?: string; readonly timeEpoch?: number };
 }
 
 /** Reads what the core needs from an HTTP API event. Header names arrive lower-cased from HTTP APIs. */
@@ -48,6 +48,10 @@ export function toWebhookRequest(event: ApiGatewayWebhookEvent): WebhookRequest 
     contentType: headerValue(event.headers, 'content-type'),
     body: event.body,
     isBase64Encoded: event.isBase64Encoded === true,
+    // API Gateway's request time (epoch ms): when the callback reached us, whatever the Lambda's start.
+    ...(Number.isSafeInteger(event.requestContext?.timeEpoch) && {
+      receivedAt: event.requestContext?.timeEpoch as number,
+    }),
   };
 }
 

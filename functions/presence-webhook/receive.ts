@@ -10,7 +10,7 @@
  *   4. body size                                                              -> 413
  *   5. JSON syntax, every number finite, nesting at most 32 levels            -> 400
  *   6. the contract schema, and body.instanceId === the URL's instance        -> 400
- *   7. publish the canonical JSON of what was validated; 2xx only once
+ *   7. publish the canonical JSON of what was validated, stamped with `receivedAt`; 2xx only once
  *      EventBridge accepted it                                                -> 200 / 503
  *      (the canary's instance, CANARY_INSTANCE_ID, under CANARY_EVENT_SOURCE; every other under EVENT_SOURCE)
  * Every remote call (the master secret's read, PutEvents) carries the invocation's deadline, so a sick
@@ -29,6 +29,7 @@ import {
   MAX_JSON_DEPTH,
   PresenceCallbackSchema,
   type PresenceStatus,
+  stampedDetail,
 } from '../shared/contract/presence-contract.ts';
 import type { RejectReason } from './settings.ts';
 
@@ -42,6 +43,8 @@ export interface WebhookRequest {
   readonly body: string | undefined;
   /** API Gateway base64-encodes bodies of some content types. */
   readonly isBase64Encoded: boolean;
+  /** When the request was received (epoch ms: API Gateway's request time); default: the clock now. */
+  readonly receivedAt?: number;
 }
 
 export interface ReceiveDeps {
@@ -64,6 +67,8 @@ export interface ReceiveDeps {
   ): Promise<{ readonly eventId: string }>;
   /** Monotonic clock in ms, to time the publish. @default performance.now */
   readonly now?: () => number;
+  /** Wall clock in epoch ms, for `receivedAt` when the request does not carry it. @default Date.now */
+  readonly clock?: () => number;
 }
 
 /** Where a callback is published: the canary's own instance has a source of its own, which no rule on
@@ -265,7 +270,8 @@ export async function receiveWebhook(
 
   // 7. Publish exactly what was validated, if EventBridge can take it: its canonical form can be longer
   // than the body (`9e15` is written out in full), and an entry over the limit would fail every retry.
-  const detail = canonicalDetail(callback);
+  const receivedAt = request.receivedAt ?? (deps.clock ?? Date.now)();
+  const detail = canonicalDetail(stampedDetail(callback, receivedAt));
   const detailBytes = Buffer.byteLength(detail, 'utf8');
   if (detailBytes > MAX_DETAIL_BYTES) {
     return reject(

@@ -12,6 +12,7 @@ import {
   DETAIL_TYPES,
   EVENT_SOURCE,
   PRESENCE_STATUSES,
+  stampedDetail,
 } from '../../functions/shared/contract/presence-contract.ts';
 import { deriveInstanceSecret } from '../../functions/shared/secrets/webhook-secret.ts';
 import docsExamples from '../fixtures/zapi-docs-examples.json' with { type: 'json' };
@@ -53,6 +54,9 @@ const lambdaContext = (timeoutMs: number) => {
   return { getRemainingTimeInMillis: () => deadline - Date.now() };
 };
 
+/** API Gateway's request time of the test events (epoch ms). */
+const RECEIVED_AT = 1_764_072_000_456;
+
 function event(
   patch: Partial<APIGatewayProxyEventV2> = {},
   bodyPatch: Record<string, unknown> = {},
@@ -63,7 +67,10 @@ function event(
     pathParameters: { instanceId: INSTANCE },
     queryStringParameters: { secret: SECRET },
     headers: { 'content-type': 'application/json' },
-    requestContext: { requestId: 'req-1' } as APIGatewayProxyEventV2['requestContext'],
+    requestContext: {
+      requestId: 'req-1',
+      timeEpoch: RECEIVED_AT,
+    } as APIGatewayProxyEventV2['requestContext'],
     body: JSON.stringify({ ...docsExamples.COMPOSING, instanceId: INSTANCE, ...bodyPatch }),
     isBase64Encoded: false,
     ...patch,
@@ -120,7 +127,8 @@ describe('receiver Lambda handler', () => {
           EventBusName: 'presence-bus',
           Source: EVENT_SOURCE,
           DetailType: DETAIL_TYPES[status],
-          Detail: canonicalDetail(callback as never),
+          // Stamped with API Gateway's request time.
+          Detail: canonicalDetail(stampedDetail(callback as never, RECEIVED_AT)),
         },
       ]);
     },

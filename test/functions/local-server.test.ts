@@ -29,6 +29,10 @@ const INSTANCE = 'LOCALTEST';
 /** The URL secret of INSTANCE, derived from the master as everywhere else. */
 const SECRET = deriveInstanceSecret(MASTER, INSTANCE);
 
+/** Entries with their detail parsed (its receivedAt is the server's clock). */
+const parsedDetails = (entries: ReadonlyArray<{ Detail?: string }>) =>
+  entries.map((entry) => ({ ...entry, Detail: JSON.parse(entry.Detail ?? '{}') as unknown }));
+
 function post(
   url: string,
   body: string,
@@ -80,7 +84,8 @@ describe('local server, dry run', () => {
         EventBusName: '(dry run)',
         Source: EVENT_SOURCE,
         DetailType: DETAIL_TYPES[status],
-        Detail: JSON.parse(body),
+        // Stamped with the time the server received it.
+        Detail: { ...JSON.parse(body), receivedAt: expect.any(Number) },
       });
     },
   );
@@ -338,8 +343,13 @@ describe('local server, publishing to a bus', () => {
     const response = await post(`${server.webhookUrl}?secret=${SECRET}`, body);
     expect(response.status).toBe(200);
     expect(standIn.calls).toEqual(['AWSEvents.PutEvents']);
-    expect(standIn.events).toEqual([
-      { EventBusName: 'dev-bus', Source: EVENT_SOURCE, DetailType: DETAIL_TYPES.RECORDING, Detail: body },
+    expect(parsedDetails(standIn.events)).toEqual([
+      {
+        EventBusName: 'dev-bus',
+        Source: EVENT_SOURCE,
+        DetailType: DETAIL_TYPES.RECORDING,
+        Detail: { ...JSON.parse(body), receivedAt: expect.any(Number) },
+      },
     ]);
   });
 
@@ -418,6 +428,7 @@ describe('npm run send', () => {
       status: 'PAUSED',
       lastSeen: 1732540000,
       instanceId: 'LOCAL',
+      receivedAt: expect.any(Number),
     });
     expect(printed.join('\n')).not.toContain(secret);
     expect(printed.join('\n')).not.toContain(deriveInstanceSecret(secret, 'LOCAL'));
@@ -452,6 +463,7 @@ describe('npm run send', () => {
       status: 'COMPOSING',
       lastSeen: null,
       instanceId: 'LOCAL',
+      receivedAt: expect.any(Number),
       isGroup: true,
       participantPhone: '5511977776666',
     });
@@ -640,12 +652,12 @@ describe('npm start as a process', () => {
       const body = callback({ status: 'AVAILABLE' });
       const response = await post(`${baseUrl}/instances/${INSTANCE}/presence?secret=${SECRET}`, body);
       expect(response.status).toBe(200);
-      expect(standIn.events).toEqual([
+      expect(parsedDetails(standIn.events)).toEqual([
         {
           EventBusName: 'my-dev-bus',
           Source: EVENT_SOURCE,
           DetailType: DETAIL_TYPES.AVAILABLE,
-          Detail: body,
+          Detail: { ...JSON.parse(body), receivedAt: expect.any(Number) },
         },
       ]);
     } finally {

@@ -22,13 +22,18 @@ import {
   PRESENCE_STATUSES,
   type PresenceCallback,
   PresenceCallbackSchema,
+  PresenceDetailSchema,
   type PresenceStatus,
+  stampedDetail,
 } from '../../functions/shared/contract/presence-contract.ts';
 
 const SECRET = 'correct-horse-battery-staple';
 const INSTANCE = '3C01A5B2E0F4D8E1A2B3C4D5E6F7A8B9';
 const OTHER_INSTANCE = 'INSTANCE2';
 const MAX_BODY = 1024;
+/** When API Gateway received the test requests (the receiver stamps it on every event). */
+const RECEIVED_AT = 1_764_072_000_123;
+const STAMP = `,"receivedAt":${RECEIVED_AT}`;
 
 const deadline = deadlineAt(Date.now() + 600_000);
 
@@ -59,6 +64,7 @@ const request = (patch: Partial<WebhookRequest> = {}): WebhookRequest => ({
   contentType: 'application/json',
   body: body(),
   isBase64Encoded: false,
+  receivedAt: RECEIVED_AT,
   ...patch,
 });
 
@@ -66,6 +72,8 @@ const base64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
 
 /** What the contract makes of a raw body (JSON.parse, then the schema). */
 const validated = (text: string): PresenceCallback => v.parse(PresenceCallbackSchema, JSON.parse(text));
+/** The detail published for it: the canonical JSON of the validated value, stamped. */
+const publishedOf = (value: PresenceCallback) => canonicalDetail(stampedDetail(value, RECEIVED_AT));
 
 /** The messages the receiver answers with. */
 const MESSAGES = {
@@ -395,8 +403,8 @@ describe('receiveWebhook', () => {
         eventId: 'event-1',
         publishMs: expect.any(Number),
       });
-      expect(published).toEqual([{ status, detail: canonicalDetail(validated(raw)) }]);
-      expect(publish).toHaveBeenCalledWith(status, canonicalDetail(validated(raw)), deadline, EVENT_SOURCE);
+      expect(published).toEqual([{ status, detail: publishedOf(validated(raw)) }]);
+      expect(publish).toHaveBeenCalledWith(status, publishedOf(validated(raw)), deadline, EVENT_SOURCE);
       expect(responseBody(outcome)).toEqual({ ok: true, eventId: 'event-1' });
     });
 
@@ -433,7 +441,7 @@ describe('receiveWebhook', () => {
       const { lastSeen: _, ...withoutLastSeen } = fields();
       const raw = JSON.stringify(withoutLastSeen);
       expect((await receiveWebhook(request({ body: raw }), d, deadline)).statusCode).toBe(200);
-      expect(JSON.parse(published[0]?.detail ?? '')).toEqual(withoutLastSeen);
+      expect(JSON.parse(published[0]?.detail ?? '')).toEqual({ ...withoutLastSeen, receivedAt: RECEIVED_AT });
       expect(
         (await receiveWebhook(request({ body: body({ lastSeen: 1732540000 }) }), d, deadline)).statusCode,
       ).toBe(200);
@@ -452,7 +460,7 @@ describe('receiveWebhook', () => {
       const raw = `{ "extra" : { "n" : 1.50E+3 },\n  "instanceId": "${INSTANCE}", "status": "PAUSED", "phone": "55", "type": "${CALLBACK_TYPE}" }`;
       expect((await receiveWebhook(request({ body: raw }), d, deadline)).statusCode).toBe(200);
       expect(published[0]?.detail).toBe(
-        `{"type":"${CALLBACK_TYPE}","phone":"55","status":"PAUSED","instanceId":"${INSTANCE}","extra":{"n":1500}}`,
+        `{"type":"${CALLBACK_TYPE}","phone":"55","status":"PAUSED","instanceId":"${INSTANCE}"${STAMP},"extra":{"n":1500}}`,
       );
     });
 
@@ -491,8 +499,21 @@ describe('receiveWebhook', () => {
       const raw = `{"lastSeen":1e400,"type":"${CALLBACK_TYPE}","phone":"55","status":"PAUSED","instanceId":"${INSTANCE}","lastSeen":7}`;
       expect((await receiveWebhook(request({ body: raw }), d, deadline)).statusCode).toBe(200);
       expect(published[0]?.detail).toBe(
-        `{"type":"${CALLBACK_TYPE}","phone":"55","status":"PAUSED","lastSeen":7,"instanceId":"${INSTANCE}"}`,
+        `{"type":"${CALLBACK_TYPE}","phone":"55","status":"PAUSED","lastSeen":7,"instanceId":"${INSTANCE}"${STAMP}}`,
       );
+    });
+
+    it('stamps receivedAt from the request (API Gateway), or its clock, and never takes it from the body', async () => {
+      const { deps: d, published } = deps({ clock: () => 42 });
+      const raw = body({ receivedAt: 1, extra: true });
+      expect((await receiveWebhook(request({ body: raw }), d, deadline)).statusCode).toBe(200);
+      expect(published[0]?.detail).toBe(
+        `{"type":"${CALLBACK_TYPE}","phone":"5544999999999","status":"COMPOSING","lastSeen":null,"instanceId":"${INSTANCE}"${STAMP},"extra":true}`,
+      );
+      const { receivedAt: _, ...withoutStamp } = request({ body: raw });
+      expect((await receiveWebhook(withoutStamp, d, deadline)).statusCode).toBe(200);
+      expect(JSON.parse(published[1]?.detail ?? '{}').receivedAt).toBe(42);
+      expect(v.parse(PresenceDetailSchema, JSON.parse(published[1]?.detail ?? '{}')).receivedAt).toBe(42);
     });
 
     it('drops the top-level keys __proto__, constructor and prototype', async () => {
@@ -500,7 +521,7 @@ describe('receiveWebhook', () => {
       const raw = `{"__proto__":{"admin":true},"constructor":{"prototype":1},"prototype":2,"type":"${CALLBACK_TYPE}","phone":"55","status":"PAUSED","instanceId":"${INSTANCE}"}`;
       expect((await receiveWebhook(request({ body: raw }), d, deadline)).statusCode).toBe(200);
       expect(published[0]?.detail).toBe(
-        `{"type":"${CALLBACK_TYPE}","phone":"55","status":"PAUSED","instanceId":"${INSTANCE}"}`,
+        `{"type":"${CALLBACK_TYPE}","phone":"55","status":"PAUSED","instanceId":"${INSTANCE}"${STAMP}}`,
       );
     });
 
@@ -521,7 +542,7 @@ describe('receiveWebhook', () => {
         deadline,
       );
       expect(outcome.statusCode).toBe(200);
-      expect(published[0]?.detail).toBe(canonicalDetail(validated(raw)));
+      expect(published[0]?.detail).toBe(publishedOf(validated(raw)));
       expect(JSON.parse(published[0]?.detail ?? '').chatName).toBe('Ação ✓ 👋');
     });
 
@@ -597,10 +618,13 @@ describe('receiveWebhook', () => {
             expect(publish).toHaveBeenCalledOnce();
             const [publishedStatus, detail] = publish.mock.calls[0] ?? [];
             expect(publishedStatus).toBe(status);
-            expect(detail).toBe(canonicalDetail(expected));
+            expect(detail).toBe(publishedOf(expected));
             const text = detail as string;
             // (a) It re-validates to the value that was validated.
-            expect(v.parse(PresenceCallbackSchema, JSON.parse(text))).toEqual(expected);
+            expect(v.parse(PresenceCallbackSchema, JSON.parse(text))).toEqual({
+              ...expected,
+              receivedAt: RECEIVED_AT,
+            });
             expect(expected).toMatchObject({ type: CALLBACK_TYPE, phone, status, instanceId: INSTANCE });
             // (b) A first-wins reader reads the same: no duplicate keys anywhere.
             const strict = readFirstWins(text);
@@ -1035,7 +1059,7 @@ describe('receiveWebhook', () => {
       // Just under the limit is published.
       const fits = body({ pad: 'x' }).replace(
         '"x"',
-        `"${'a'.repeat(MAX_DETAIL_BYTES - body().length - 20)}"`,
+        `"${'a'.repeat(MAX_DETAIL_BYTES - body().length - STAMP.length - 20)}"`,
       );
       const { deps: d2, published } = deps({ maxBodyBytes: 300_000 });
       expect((await receiveWebhook(request({ body: fits }), d2, deadline)).statusCode).toBe(200);

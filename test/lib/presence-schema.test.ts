@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import {
   CALLBACK_TYPE,
   PRESENCE_STATUSES,
-  PresenceCallbackSchema,
+  PresenceDetailSchema,
+  stampedDetail,
 } from '../../functions/shared/contract/presence-contract.ts';
 import {
   derivedDetailJsonSchema,
@@ -48,19 +49,22 @@ describe('published schema', () => {
     expect(schemas[0]?.Properties.Content).toBe(read(SCHEMA_FILES.eventOpenApi));
   });
 
-  it('describes what the validator accepts', () => {
+  it("describes what is published: the validated callback and the receiver's receivedAt", () => {
     const schema = presenceDetailJsonSchema() as {
       required: string[];
       properties: Record<string, { enum?: string[] }>;
     };
-    expect(schema.required.sort()).toEqual(['instanceId', 'phone', 'status', 'type']);
+    expect(schema.required.sort()).toEqual(['instanceId', 'phone', 'receivedAt', 'status', 'type']);
     expect(schema.properties.status?.enum).toEqual([...PRESENCE_STATUSES]);
   });
 
-  it('accepts exactly what the valibot validator accepts (property, checked with Ajv)', () => {
+  it('accepts exactly what the valibot detail schema accepts (property, checked with Ajv)', () => {
     const validate = new Ajv({ strict: false }).compile(presenceDetailJsonSchema());
-    for (const example of [...Object.values(docsExamples), groupPresence])
-      expect(validate(example)).toBe(true);
+    for (const example of [...Object.values(docsExamples), groupPresence]) {
+      expect(validate(stampedDetail(example as never, 1_764_072_000_000))).toBe(true);
+      // What Z-API sends is not yet a detail: the receiver stamps it.
+      expect(validate(example)).toBe(false);
+    }
     const field = fc.oneof(
       fc.constant(undefined),
       fc.constant(null),
@@ -73,12 +77,20 @@ describe('published schema', () => {
     fc.assert(
       fc.property(
         fc.record(
-          { type: field, phone: field, status: field, lastSeen: field, instanceId: field, extra: field },
+          {
+            type: field,
+            phone: field,
+            status: field,
+            lastSeen: field,
+            instanceId: field,
+            receivedAt: field,
+            extra: field,
+          },
           { requiredKeys: [] },
         ),
         (body) => {
           const json = JSON.parse(JSON.stringify(body)) as unknown;
-          expect(validate(json)).toBe(v.safeParse(PresenceCallbackSchema, json).success);
+          expect(validate(json)).toBe(v.safeParse(PresenceDetailSchema, json).success);
         },
       ),
       { numRuns: 2_000 },

@@ -10,7 +10,7 @@ import {
   type DerivedDetailType,
   derivedEventPattern,
   PRESENCE_STATUSES,
-  PresenceCallbackSchema,
+  PresenceDetailSchema,
   presenceEventPattern,
 } from 'zapi-presence-eventbridge';
 import { chatStateEvent, presenceEvent } from 'zapi-presence-eventbridge/testing';
@@ -44,7 +44,7 @@ describe('presenceEvent', () => {
   it.each(PRESENCE_STATUSES)('builds a %s event the contract accepts and its rule matches', (status) => {
     const event = presenceEvent(status);
     expect(Object.keys(event).sort()).toEqual(ENVELOPE_KEYS);
-    expect(v.safeParse(PresenceCallbackSchema, event.detail).success).toBe(true);
+    expect(v.safeParse(PresenceDetailSchema, event.detail).success).toBe(true);
     expect(event.detail.status).toBe(status);
     expect(matches(presenceEventPattern([status]), event)).toBe(true);
     expect(matches(presenceEventPattern(PRESENCE_STATUSES.filter((s) => s !== status)), event)).toBe(false);
@@ -65,6 +65,7 @@ describe('presenceEvent', () => {
       status: 'PAUSED',
       lastSeen: 1_700_000_000,
       instanceId: 'INST1',
+      receivedAt: Date.parse('2026-11-25T12:00:00Z'),
       participantPhone: '5511988887777',
     });
     expect(event.time).toBe('2026-11-25T12:00:00Z');

@@ -98,6 +98,47 @@ export const PresenceCallbackSchema = v.looseObject({
 export type PresenceCallback = v.InferOutput<typeof PresenceCallbackSchema>;
 
 /**
+ * The `detail` of every presence event: the validated callback, plus `receivedAt`, set by the receiver
+ * (never taken from Z-API: a `receivedAt` in the body is replaced). It orders one chat's events within a
+ * second, which EventBridge's `time` (whole seconds) cannot.
+ */
+export const PresenceDetailSchema = v.looseObject({
+  ...PresenceCallbackSchema.entries,
+  receivedAt: v.pipe(
+    v.number('must be a number'),
+    v.integer('must be a whole number'),
+    v.description(
+      "When the receiver received the callback (epoch milliseconds; API Gateway's request time). Set by the receiver, never taken from Z-API.",
+    ),
+  ),
+});
+
+/**
+ * The detail published for a validated callback received at `receivedAt` (epoch ms): the documented
+ * fields, then `receivedAt`, then the others in the order received (a `receivedAt` of the body dropped).
+ */
+export function stampedDetail(callback: PresenceCallback, receivedAt: number): PresenceEventDetail {
+  const {
+    type,
+    phone,
+    status,
+    lastSeen,
+    instanceId,
+    receivedAt: _fromTheBody,
+    ...rest
+  } = callback as PresenceCallback & { receivedAt?: unknown };
+  return {
+    type,
+    phone,
+    status,
+    ...(lastSeen !== undefined && { lastSeen }),
+    instanceId,
+    receivedAt,
+    ...rest,
+  } as PresenceEventDetail;
+}
+
+/**
  * The `detail` text published for a validated callback: its canonical JSON. The raw body is never
  * published, because what a JSON reader makes of odd text depends on the reader: with duplicate keys
  * JSON.parse keeps the last value where others keep the first, and numbers beyond double range become
@@ -106,7 +147,7 @@ export type PresenceCallback = v.InferOutput<typeof PresenceCallbackSchema>;
  * and the top-level keys `__proto__`, `constructor` and `prototype` left out (inside other fields they
  * are kept as plain data, as JSON.parse made them).
  */
-export function canonicalDetail(callback: PresenceCallback): string {
+export function canonicalDetail(callback: PresenceCallback | PresenceEventDetail): string {
   // An unpaired surrogate outside the documented fields (a chat name cut in the middle of an emoji, say)
   // is not refused: it becomes U+FFFD, so the event is one every UTF-8 reader takes. JSON.stringify
   // writes such a surrogate, and only such a one, as a `\udXXX` escape.
@@ -175,8 +216,8 @@ export function nonFiniteNumberPath(value: unknown): string | undefined {
   return problem?.kind === 'non-finite' ? problem.path : undefined;
 }
 
-/** The `detail` of every event on the bus: the validated callback. */
-export type PresenceEventDetail = PresenceCallback;
+/** The `detail` of every event on the bus: the validated callback and the receiver's `receivedAt`. */
+export type PresenceEventDetail = PresenceCallback & { readonly receivedAt: number };
 
 /** An EventBridge event as a subscriber (a Lambda target, say) receives it. */
 export interface PresenceEvent<S extends PresenceStatus = PresenceStatus> {

@@ -9,12 +9,13 @@
  * and a typing or recording activity with no news for `expiryMs` (25 s by default, WhatsApp's own
  * rule) ends by itself: a contact who closes the app may never send PAUSED.
  *
- * Ordering: EventBridge guarantees neither order nor exactly-once delivery. An event is **older** than
- * the state when its EventBridge `time` (whole seconds, stamped when the receiver published it) is
- * earlier than the time of the newest event the state has applied: it is dropped, so an older event
- * never overwrites a newer state. Events of the same second apply in the order they are processed (the
- * receiver publishes in the order Z-API called); a duplicate delivery (same event id as the last one
- * applied) changes nothing.
+ * Ordering: EventBridge guarantees neither order nor exactly-once delivery. Each event has an ordering
+ * time: the receiver's `receivedAt` (epoch milliseconds, API Gateway's request time), or EventBridge's
+ * `time` (whole seconds) for an event without one (another publisher, an archive from before it). An
+ * event is **older** than the state when its time is earlier than the newest event the state has
+ * applied: it is dropped, so an older event never overwrites a newer state, even within one second.
+ * Events of the same millisecond apply in the order they are processed; a duplicate delivery (an event
+ * id applied at that time already) changes nothing.
  */
 import {
   DERIVED_DETAIL_TYPES,
