@@ -11,6 +11,8 @@
 
 export {
   CALLBACK_TYPE,
+  CANARY_EVENT_SOURCE,
+  CANARY_INSTANCE_ID,
   DERIVED_DETAIL_TYPES,
   DERIVED_EVENT_SOURCE,
   DETAIL_TYPE_PREFIX,
@@ -24,6 +26,7 @@ export {
   PRESENCE_STATUSES,
   type PresenceCallback,
   PresenceCallbackSchema,
+  PresenceDetailSchema,
   type PresenceEvent,
   type PresenceEventDetail,
   type PresenceStatus,
