@@ -31,8 +31,8 @@ import type { PresenceWebhook } from './presence-webhook.ts';
 export interface PresenceCanaryProps {
   readonly webhook: PresenceWebhook;
   /**
-   * Time between two runs, whole minutes from 1 to 10 (the arrival alarm fires within 15 minutes of
-   * the last arrival).
+   * Time between two runs, whole minutes from 1 to 6 (the arrival alarm tolerates one failed run and
+   * fires within 15 minutes of the last arrival).
    * @default Duration.minutes(5)
    */
   readonly interval?: Duration;
@@ -148,7 +148,8 @@ export class PresenceCanary extends Construct {
     this.arrivalRule = new Rule(this, 'ArrivalRule', {
       description: 'Z-API chat presence: canary events (their own source) to the arrival timer',
       eventBus: webhook.eventBus,
-      eventPattern: { source: [CANARY_EVENT_SOURCE] },
+      // This API's canary only: deployments may share a bus.
+      eventPattern: { source: [CANARY_EVENT_SOURCE], detail: { canary: { apiId: [this.apiId] } } },
       targets: [
         new LambdaFunction(this.arrivalFunction, {
           // A late arrival is still an arrival, but not one older than the alarm's window.
@@ -199,6 +200,6 @@ export function presenceCanaryProblems(props: Pick<PresenceCanaryProps, 'interva
   return Number.isInteger(minutes) && minutes >= min && minutes <= max
     ? []
     : [
-        `canaryInterval: must be whole minutes from ${min} to ${max} (the arrival alarm must fire within 15 minutes of the last arrival), got ${minutes} minutes; e.g. Duration.minutes(5)`,
+        `canaryInterval: must be whole minutes from ${min} to ${max} (the arrival alarm tolerates one failed run and fires within 15 minutes of the last arrival), got ${minutes} minutes; e.g. Duration.minutes(5)`,
       ];
 }

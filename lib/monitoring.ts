@@ -98,6 +98,8 @@ const PERIOD = Duration.minutes(1);
 
 /** The metric counting requests API Gateway refused with 429 (a metric filter on the access log). */
 export const THROTTLED_METRIC = 'ThrottledRequests';
+/** The metric counting wrong or missing secrets (401), by API (a metric filter on the access log). */
+export const WRONG_SECRET_METRIC = 'WrongSecretRequests';
 /**
  * Wrong-secret answers (401) in 5 minutes that raise WrongSecrets. Z-API itself never sends a wrong
  * secret while the fleet is registered (a rotation keeps the previous master valid for its grace
@@ -287,7 +289,7 @@ export class PresenceMonitoring extends Construct {
     this.dashboard.addWidgets(
       graph('Refused before the receiver (429) and wrong secrets (401)', [
         this.throttledMetric(webhook, ns).with({ label: '429 (stage throttle)' }),
-        custom(METRIC_NAMES.rejected, { Reason: 'unauthorized' }).with({ label: '401 (wrong secret)' }),
+        this.accessLogMetric(webhook, ns, WRONG_SECRET_METRIC, PERIOD).with({ label: '401 (wrong secret)' }),
       ]),
     );
     if (fleet) this.fleetWidgets(fleet, ns);
@@ -314,12 +316,17 @@ export class PresenceMonitoring extends Construct {
 
   /** 429s API Gateway answered before the receiver ran, counted from this API's access log. */
   private throttledMetric(webhook: PresenceWebhook, ns: string): Metric {
+    return this.accessLogMetric(webhook, ns, THROTTLED_METRIC, PERIOD);
+  }
+
+  /** A count of this API's access-log lines (metric filters below), so no two deployments share it. */
+  private accessLogMetric(webhook: PresenceWebhook, ns: string, name: string, period: Duration): Metric {
     return new Metric({
       namespace: ns,
-      metricName: THROTTLED_METRIC,
+      metricName: name,
       dimensionsMap: { ApiId: webhook.httpApi.apiId },
       statistic: 'Sum',
-      period: PERIOD,
+      period,
     });
   }
 
@@ -328,15 +335,20 @@ export class PresenceMonitoring extends Construct {
    * among them), and a spike of wrong secrets (401).
    */
   private floodAlarms(webhook: PresenceWebhook, ns: string): Alarm[] {
-    // Only this API's 429s: a datapoint only when one happens (no series in a quiet month).
-    new MetricFilter(this, 'ThrottledFilter', {
-      logGroup: webhook.accessLogGroup,
-      filterPattern: FilterPattern.stringValue('$.status', '=', '429'),
-      metricNamespace: ns,
-      metricName: THROTTLED_METRIC,
-      metricValue: '1',
-      dimensions: { ApiId: '$.api' },
-    });
+    // Only this API's 429s and 401s: a datapoint only when one happens (no series in a quiet month).
+    for (const [id, status, name] of [
+      ['ThrottledFilter', '429', THROTTLED_METRIC],
+      ['WrongSecretFilter', '401', WRONG_SECRET_METRIC],
+    ] as const) {
+      new MetricFilter(this, id, {
+        logGroup: webhook.accessLogGroup,
+        filterPattern: FilterPattern.stringValue('$.status', '=', status),
+        metricNamespace: ns,
+        metricName: name,
+        metricValue: '1',
+        dimensions: { ApiId: '$.api' },
+      });
+    }
     return [
       this.alarm(
         'Throttled',
@@ -345,13 +357,7 @@ export class PresenceMonitoring extends Construct {
       ),
       this.alarm(
         'WrongSecrets',
-        new Metric({
-          namespace: ns,
-          metricName: METRIC_NAMES.rejected,
-          dimensionsMap: { Reason: 'unauthorized' },
-          statistic: 'Sum',
-          period: Duration.minutes(5),
-        }),
+        this.accessLogMetric(webhook, ns, WRONG_SECRET_METRIC, Duration.minutes(5)),
         `At least ${this.thresholds.WrongSecrets ?? WRONG_SECRETS_THRESHOLD} webhook requests in 5 minutes carried a wrong or no secret (401). Check the receiver log (Reason unauthorized, instanceId) and the access log (ip): one source is someone trying URLs (see docs/security.md); Z-API addresses mean instances registered with an old master (a rotation past its grace window: run the reconciler).`,
         { defaultThreshold: WRONG_SECRETS_THRESHOLD },
       ),
@@ -364,7 +370,7 @@ export class PresenceMonitoring extends Construct {
     return this.alarm(
       'CanaryArrivals',
       canary.metricArrivals(),
-      `Canary: no canary callback arrived on the bus for ${minutes} minutes (it runs every ${canary.interval.toHumanString()}): Z-API's callbacks are probably not becoming events either. Check, in order: 1. the canary function's log (output CanaryFunctionName): its last line names the status it got (401 secret mismatch, 403/404 route or stage, 429 throttled, 503 bus or SSM, 5xx receiver, timeout); 2. the receiver's log and alarms (SecretFailures, PublishFailures); 3. the API: route POST /instances/{instanceId}/presence, the $default stage, the receiver's invoke permission; 4. the bus and the canary arrival rule (enabled, its target); 5. the canary schedule rule (enabled) and the arrival function's errors.`,
+      `Canary: no canary callback arrived on the bus for ${minutes} minutes (it runs every ${canary.interval.toHumanString()}): Z-API's callbacks are probably not becoming events either. Check, in order: 1. the canary function's log (output CanaryLogGroup): its last line names the status it got (401 secret mismatch, 403/404 route or stage, 429 throttled, 503 bus or SSM, 5xx receiver, timeout); 2. the receiver's log and alarms (SecretFailures, PublishFailures); 3. the API: route POST /instances/{instanceId}/presence, the $default stage, the receiver's invoke permission; 4. the bus and the canary arrival rule (enabled, its target); 5. the canary schedule rule (enabled) and the arrival function's errors.`,
       {
         comparison: ComparisonOperator.LESS_THAN_THRESHOLD,
         evaluationPeriods: minutes,

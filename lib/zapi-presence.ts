@@ -171,7 +171,7 @@ export interface ZapiPresenceProps {
    * @default true
    */
   readonly canary?: boolean;
-  /** Time between two canary runs, whole minutes from 1 to 10. @default Duration.minutes(5) */
+  /** Time between two canary runs, whole minutes from 1 to 6. @default Duration.minutes(5) */
   readonly canaryInterval?: Duration;
 
   // --- presence state --------------------------------------------------------------------------

@@ -4,17 +4,22 @@
  * (`detail.canary.sentAt`) to now; its SampleCount is the arrivals the alarm counts. The event's own
  * `time` (EventBridge's, whole seconds) gives the send-to-bus part, logged as `busMs`.
  *
- * An event it cannot time (no or an implausible send time) is logged and not counted: only the canary's
- * own callbacks prove the path.
+ * An event it cannot time is logged and not counted: another API's canary (a shared bus), a replay, no
+ * send time, or one over 15 minutes old or a minute in the future. Only this API's canary, now, proves
+ * the path.
  */
 import { CANARY_EVENT_SOURCE } from '../shared/contract/presence-contract.ts';
-import { CANARY_DEFAULTS, CANARY_DIMENSION, CANARY_ENV, CANARY_METRICS } from './settings.ts';
+import {
+  CANARY_DEFAULTS,
+  CANARY_DIMENSION,
+  CANARY_ENV,
+  CANARY_METRICS,
+  MAX_ARRIVAL_AGE_MS,
+} from './settings.ts';
 
 const namespace = process.env[CANARY_ENV.metricsNamespace]?.trim() || CANARY_DEFAULTS.metricsNamespace;
 const apiId = process.env[CANARY_ENV.apiId]?.trim() || 'local';
 
-/** Arrivals later than this after their send are not timed (a replay, a clock gone wrong). */
-const MAX_AGE_MS = 24 * 3_600_000;
 /** Clocks of two AWS services may differ a little; a send from the future beyond this is refused. */
 const MAX_SKEW_MS = 60_000;
 
@@ -22,7 +27,11 @@ export interface CanaryBusEvent {
   readonly id?: string;
   readonly source?: string;
   readonly time?: string;
-  readonly detail?: { readonly canary?: { readonly sentAt?: unknown; readonly runId?: unknown } };
+  /** Set by EventBridge on an archive replay. */
+  readonly 'replay-name'?: unknown;
+  readonly detail?: {
+    readonly canary?: { readonly sentAt?: unknown; readonly runId?: unknown; readonly apiId?: unknown };
+  };
 }
 
 export function arrivalRecord(
@@ -35,10 +44,14 @@ export function arrivalRecord(
     typeof event.detail?.canary?.runId === 'string' ? event.detail.canary.runId.slice(0, 64) : undefined;
   if (
     event.source !== CANARY_EVENT_SOURCE ||
+    // Another deployment's canary on a shared bus (the rule filters on it too), or a replay: neither
+    // proves this API's path now.
+    event.detail?.canary?.apiId !== settings.apiId ||
+    event['replay-name'] !== undefined ||
     typeof sentAt !== 'number' ||
     !Number.isFinite(sentAt) ||
     sentAt > now + MAX_SKEW_MS ||
-    sentAt < now - MAX_AGE_MS
+    sentAt < now - MAX_ARRIVAL_AGE_MS
   ) {
     return {
       level: 'WARN',

@@ -69,7 +69,11 @@ export async function handler(
     report(outcome);
     throw new CanaryRunFailed(outcome);
   }
-  const outcome = await probe({ baseUrl: config.webhookBaseUrl, master, runId }, { post }, deadline);
+  const outcome = await probe(
+    { baseUrl: config.webhookBaseUrl, master, runId, apiId: config.apiId },
+    { post },
+    deadline,
+  );
   report(outcome);
   if (!outcome.ok) throw new CanaryRunFailed(outcome);
   return { ok: true, status: outcome.status, eventId: outcome.eventId, ms: Math.round(outcome.ms) };

@@ -14,15 +14,18 @@ import { CANARY_FAILURES, type CanaryFailure } from './settings.ts';
 /** The chat the canary reports on: Brazil's country code with area code 00, which no phone has. */
 export const CANARY_PHONE = '550000000000';
 
-/** The callback the canary sends. `canary` is kept on the bus (the contract keeps unknown fields). */
-export function canaryCallback(sentAt: number, runId: string) {
+/**
+ * The callback the canary sends. `canary` is kept on the bus (the contract keeps unknown fields): its
+ * `apiId` says which API it went through, so deployments sharing a bus never count each other's canary.
+ */
+export function canaryCallback(sentAt: number, runId: string, apiId: string) {
   return {
     type: CALLBACK_TYPE,
     phone: CANARY_PHONE,
     status: 'AVAILABLE',
     lastSeen: null,
     instanceId: CANARY_INSTANCE_ID,
-    canary: { sentAt, runId },
+    canary: { sentAt, runId, apiId },
   } as const;
 }
 
@@ -107,7 +110,13 @@ export function classify(
 
 /** One run: derive the canary instance's URL from the master, POST, read the answer. */
 export async function probe(
-  options: { readonly baseUrl: string; readonly master: string; readonly runId: string },
+  options: {
+    readonly baseUrl: string;
+    readonly master: string;
+    readonly runId: string;
+    /** The API the base URL belongs to (CANARY_API_ID). */
+    readonly apiId: string;
+  },
   deps: ProbeDeps,
   deadline: Deadline,
 ): Promise<ProbeOutcome> {
@@ -117,7 +126,7 @@ export async function probe(
   const sentAt = now();
   let answer: HttpAnswer;
   try {
-    answer = await deps.post(url, JSON.stringify(canaryCallback(sentAt, runId)), deadline);
+    answer = await deps.post(url, JSON.stringify(canaryCallback(sentAt, runId, options.apiId)), deadline);
   } catch (error) {
     const kind = error instanceof NoAnswer ? error.kind : 'network';
     return {

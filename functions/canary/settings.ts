@@ -8,7 +8,11 @@ export const CANARY_ENV = {
   /** The webhook master secret's SSM parameter (the receiver's). */
   secretParameterName: 'WEBHOOK_SECRET_PARAMETER',
   metricsNamespace: 'METRICS_NAMESPACE',
-  /** Value of the `ApiId` dimension of the canary's metrics, so two deployments never share a series. */
+  /**
+   * The API's id: the `ApiId` dimension of the canary's metrics, and `detail.canary.apiId` of its
+   * callbacks, which the arrival rule and timer match, so deployments sharing a bus never count each
+   * other's canary.
+   */
   apiId: 'CANARY_API_ID',
   /** Longest wait for the webhook's answer. */
   requestTimeoutMs: 'CANARY_REQUEST_TIMEOUT_MS',
@@ -19,9 +23,12 @@ export const CANARY_ENV = {
 export const CANARY_DEFAULTS = {
   /** Minutes between two runs. */
   intervalMinutes: 5,
-  /** Runs may be 1 to 10 minutes apart: the arrival alarm must fire within 15 minutes of the last arrival. */
+  /**
+   * Runs may be 1 to 6 minutes apart: the arrival alarm's window (2 × interval + 1 one-minute periods)
+   * then tolerates one failed run and fires within 15 minutes of the last arrival.
+   */
   minIntervalMinutes: 1,
-  maxIntervalMinutes: 10,
+  maxIntervalMinutes: 6,
   /** The canary function's timeout: the receiver's 10 s, the master's read and room to report. */
   timeoutSeconds: 30,
   memoryMb: 256,
@@ -46,12 +53,20 @@ export const CANARY_METRICS = {
 export const CANARY_DIMENSION = 'ApiId';
 
 /**
- * Minutes of silence (no arrival) after which the arrival alarm fires: two intervals and one minute, so
- * one failed run alone never alarms, at most 14 minutes, so a broken path is alarmed within 15.
+ * One-minute periods without an arrival after which the arrival alarm fires: two intervals and one
+ * minute, so one failed run alone never alarms (the next run's arrival lands within the window). With
+ * intervals up to 6 minutes that is at most 13 periods: the alarm fires at most 14 minutes after the
+ * last arrival (the rest of its minute, then 13 empty ones), within 15 with CloudWatch's evaluation.
  */
 export function arrivalAlarmMinutes(intervalMinutes: number): number {
-  return Math.min(2 * intervalMinutes + 1, 14);
+  return 2 * intervalMinutes + 1;
 }
+
+/**
+ * The oldest send an arrival is counted for: a canary event delivered later than this (a redelivery long
+ * after, a replay) proves nothing about the path now.
+ */
+export const MAX_ARRIVAL_AGE_MS = 15 * 60_000;
 
 /** What a failed run blames: each names where to look first. */
 export const CANARY_FAILURES = {

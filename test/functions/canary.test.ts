@@ -31,14 +31,18 @@ const soon = (ms = 5_000) => deadlineAt(Date.now() + ms);
 
 describe('the canary callback', () => {
   it('is a valid PresenceChatCallback for the canary instance, keeping its send time on the bus', () => {
-    const callback = canaryCallback(1_764_000_000_000, 'run-1');
+    const callback = canaryCallback(1_764_000_000_000, 'run-1', 'api1');
     const parsed = v.parse(PresenceCallbackSchema, callback);
     expect(parsed).toMatchObject({
       instanceId: CANARY_INSTANCE_ID,
       phone: CANARY_PHONE,
       status: 'AVAILABLE',
     });
-    expect((parsed as Record<string, unknown>).canary).toEqual({ sentAt: 1_764_000_000_000, runId: 'run-1' });
+    expect((parsed as Record<string, unknown>).canary).toEqual({
+      sentAt: 1_764_000_000_000,
+      runId: 'run-1',
+      apiId: 'api1',
+    });
   });
 });
 
@@ -86,7 +90,7 @@ describe('probe', () => {
     ]) {
       const seen: string[] = [];
       const outcome = await probe(
-        { baseUrl: webhookBaseUrl(base), master: MASTER, runId: 'r' },
+        { baseUrl: webhookBaseUrl(base), master: MASTER, runId: 'r', apiId: 'api1' },
         {
           post: async (url, body) => {
             seen.push(url);
@@ -112,7 +116,7 @@ describe('probe', () => {
 
   it('does not take a 2xx without an event id as proof', async () => {
     const outcome = await probe(
-      { baseUrl: 'http://127.0.0.1:1', master: MASTER, runId: 'r' },
+      { baseUrl: 'http://127.0.0.1:1', master: MASTER, runId: 'r', apiId: 'api1' },
       { post: async () => ({ status: 200, body: '<html>a proxy page</html>' }) },
       soon(),
     );
@@ -121,7 +125,7 @@ describe('probe', () => {
 
   it.each(['timeout', 'network'] as const)('reports %s when no answer came', async (kind) => {
     const outcome = await probe(
-      { baseUrl: 'http://127.0.0.1:1', master: MASTER, runId: 'r' },
+      { baseUrl: 'http://127.0.0.1:1', master: MASTER, runId: 'r', apiId: 'api1' },
       {
         post: async () => {
           throw new NoAnswer(kind);
@@ -135,7 +139,7 @@ describe('probe', () => {
   it('keeps the secret out of every outcome, log record and error', async () => {
     for (const status of [200, 401, 404, 429, 500, 503]) {
       const outcome = await probe(
-        { baseUrl: 'http://127.0.0.1:1', master: MASTER, runId: 'r' },
+        { baseUrl: 'http://127.0.0.1:1', master: MASTER, runId: 'r', apiId: 'api1' },
         {
           post: async (url) => ({ status, body: JSON.stringify({ error: 'x', echo: url, eventId: 'e-1' }) }),
         },
@@ -154,7 +158,7 @@ describe('probe', () => {
 
   it('writes a failure as one EMF line with the status as a dimension, a success with no metric', async () => {
     const failed = await probe(
-      { baseUrl: 'http://127.0.0.1:1', master: MASTER, runId: 'r' },
+      { baseUrl: 'http://127.0.0.1:1', master: MASTER, runId: 'r', apiId: 'api1' },
       { post: async () => ({ status: 429, body: '' }) },
       soon(),
     );
@@ -177,7 +181,7 @@ describe('probe', () => {
       level: 'ERROR',
     });
     const ok = await probe(
-      { baseUrl: 'http://127.0.0.1:1', master: MASTER, runId: 'r' },
+      { baseUrl: 'http://127.0.0.1:1', master: MASTER, runId: 'r', apiId: 'api1' },
       { post: async () => ({ status: 200, body: '{"eventId":"e-1"}' }) },
       soon(),
     );
@@ -304,7 +308,7 @@ describe('arrivalRecord', () => {
     id: 'e',
     source: CANARY_EVENT_SOURCE,
     time: new Date(1_001_000).toISOString(),
-    detail: { canary: { sentAt, runId: 'run' } },
+    detail: { canary: { sentAt, runId: 'run', apiId: 'api1' } },
     ...patch,
   });
 
@@ -333,10 +337,16 @@ describe('arrivalRecord', () => {
     ['no send time', event({ detail: {} })],
     ['a send time that is not a number', event({}, '1000000')],
     ['a send time from the future', event({}, 1_001_500 + 61_000)],
-    ['a send time over a day old', event({}, 1_001_500 - 86_400_001)],
+    ['a send time over 15 minutes old', event({}, 1_001_500 - 15 * 60_000 - 1)],
+    [
+      'another API’s canary (a shared bus)',
+      event({ detail: { canary: { sentAt: 1_000_000, runId: 'run', apiId: 'other' } } }),
+    ],
+    ['a canary without its API', event({ detail: { canary: { sentAt: 1_000_000, runId: 'run' } } })],
+    ['an archive replay', event({ 'replay-name': 'replay-1' })],
     ['NaN', event({}, Number.NaN)],
   ])('does not count %s', (_name, e) => {
-    const record = arrivalRecord(e as never, 1_001_500, { namespace: 'N', apiId: 'a' });
+    const record = arrivalRecord(e as never, 1_001_500, { namespace: 'N', apiId: 'api1' });
     expect(record).not.toHaveProperty('_aws');
     expect(record).not.toHaveProperty('CanaryLatency');
     expect(record.level).toBe('WARN');
@@ -344,13 +354,53 @@ describe('arrivalRecord', () => {
 });
 
 describe('arrivalAlarmMinutes', () => {
-  it('is two intervals and a minute, at most 14: never between two healthy runs, within 15 minutes', () => {
-    for (let interval = 1; interval <= 10; interval++) {
-      const minutes = arrivalAlarmMinutes(interval);
-      expect(minutes).toBeGreaterThan(interval);
-      expect(minutes).toBeLessThanOrEqual(14);
+  /**
+   * The alarm as CloudWatch sees it: one-minute buckets; it fires at the end of the `window`-th
+   * consecutive bucket without an arrival. Runs every `interval` minutes from `offset`, each arriving
+   * `latency` ms after its tick; `missing` runs fail. Returns when it fired (ms), or undefined.
+   */
+  function firesAt(
+    interval: number,
+    offset: number,
+    latency: number,
+    missing: ReadonlySet<number>,
+    runs: number,
+  ) {
+    const window = arrivalAlarmMinutes(interval);
+    const arrivals = new Set<number>();
+    for (let run = 0; run < runs; run++)
+      if (!missing.has(run)) arrivals.add(Math.floor((offset + run * interval * 60_000 + latency) / 60_000));
+    let empty = 0;
+    const last = Math.floor((offset + runs * interval * 60_000) / 60_000) + window + 1;
+    for (let minute = Math.floor(offset / 60_000) + 1; minute <= last; minute++) {
+      empty = arrivals.has(minute) ? 0 : empty + 1;
+      if (empty >= window) return (minute + 1) * 60_000;
     }
+    return undefined;
+  }
+
+  it('never fires between healthy runs nor for one failed run, and fires within 14 minutes of the last arrival (every valid interval, any phase and latency)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 0, max: 59_999 }),
+        fc.integer({ min: 0, max: 15_000 }),
+        fc.integer({ min: 1, max: 8 }),
+        (interval, offset, latency, failed) => {
+          const runs = 10;
+          // Healthy, and with one failed run: silent until the runs stop.
+          for (const missing of [new Set<number>(), new Set([failed])]) {
+            const fired = firesAt(interval, offset, latency, missing, runs);
+            const lastArrival = offset + (runs - 1) * interval * 60_000 + latency;
+            expect(fired).toBeGreaterThan(lastArrival);
+            // Then it fires, at most 14 minutes after the last arrival (CloudWatch's own evaluation on top).
+            expect((fired as number) - lastArrival).toBeLessThanOrEqual(14 * 60_000);
+          }
+        },
+      ),
+    );
     expect(arrivalAlarmMinutes(5)).toBe(11);
+    expect(arrivalAlarmMinutes(6)).toBe(13);
   });
 });
 
@@ -359,7 +409,7 @@ describe('the receiver and the canary instance', () => {
     instanceId,
     secret,
     contentType: 'application/json',
-    body: JSON.stringify({ ...canaryCallback(1, 'r'), instanceId }),
+    body: JSON.stringify({ ...canaryCallback(1, 'r', 'api1'), instanceId }),
     isBase64Encoded: false,
   });
   const deps = (sources: string[]) => ({
@@ -456,7 +506,7 @@ describe('npm start and the canary instance', () => {
       {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(canaryCallback(Date.now(), 'local')),
+        body: JSON.stringify(canaryCallback(Date.now(), 'local', 'local')),
       },
     );
     expect(response.status).toBe(200);
@@ -470,7 +520,11 @@ describe('npm start and the canary instance', () => {
       {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ ...canaryCallback(1, 'x'), instanceId: other, phone: '5511999999999' }),
+        body: JSON.stringify({
+          ...canaryCallback(1, 'x', 'local'),
+          instanceId: other,
+          phone: '5511999999999',
+        }),
       },
     );
     expect(JSON.stringify(await (await fetch(`${server.baseUrl}/state`)).json())).toContain(other);

@@ -115,7 +115,11 @@ describe('the canary in the app', () => {
     const [, rule] = only(template, 'AWS::Events::Rule', 'CanaryArrivalRule');
     expect(rule.Properties).toMatchObject({
       EventBusName: { Ref: expect.stringMatching(/^PresenceBus[0-9A-F]{8}$/) },
-      EventPattern: { source: [CANARY_EVENT_SOURCE] },
+      // This API's canary only: deployments may share a bus.
+      EventPattern: {
+        source: [CANARY_EVENT_SOURCE],
+        detail: { canary: { apiId: [{ Ref: expect.stringMatching(/^PresenceApi[0-9A-F]{8}$/) }] } },
+      },
       Targets: [
         {
           Arn: { 'Fn::GetAtt': [arrivalId, 'Arn'] },
@@ -166,9 +170,9 @@ describe('the canary in ZapiPresence', () => {
   it.each([
     [
       Duration.minutes(0),
-      /canaryInterval: must be whole minutes from 1 to 10 .* got 0 minutes; e\.g\. Duration\.minutes\(5\)/,
+      /canaryInterval: must be whole minutes from 1 to 6 .* got 0 minutes; e\.g\. Duration\.minutes\(5\)/,
     ],
-    [Duration.minutes(11), /got 11 minutes/],
+    [Duration.minutes(7), /from 1 to 6 .*got 7 minutes/],
     [Duration.seconds(90), /got 1\.5 minutes/],
   ])('refuses canaryInterval %s with the range and an example', (interval, message) => {
     expect(() => libraryStack({ canaryInterval: interval })).toThrow(message);
@@ -197,9 +201,20 @@ describe('no rule on the presence source ever sees a canary event (the patterns 
       status,
       lastSeen: null,
       instanceId: CANARY_INSTANCE_ID,
-      canary: { sentAt: 1, runId: 'r' },
+      canary: { sentAt: 1, runId: 'r', apiId: 'ref:?' },
     },
   });
+  /** The canary event of the template `name` (app or library): its API's id in `canary.apiId`. */
+  const canaryEventOf = (name: string, status: string) => {
+    const event = canaryEvent(status);
+    const rule = all.find(([id]) => id.startsWith(`${name} `) && id.includes('CanaryArrivalRule'));
+    const apiId = (rule?.[1] as { detail?: { canary?: { apiId?: string[] } } } | undefined)?.detail?.canary
+      ?.apiId?.[0];
+    return {
+      ...event,
+      detail: { ...event.detail, canary: { ...event.detail.canary, apiId: String(apiId) } },
+    };
+  };
   const presenceEvent = (status: string) => ({
     ...canaryEvent(status),
     source: EVENT_SOURCE,
@@ -222,7 +237,19 @@ describe('no rule on the presence source ever sees a canary event (the patterns 
       for (const type of ['AWS::Events::Rule', 'AWS::Events::Archive']) {
         for (const [id, resource] of resources(t, type)) {
           const pattern = resource.Properties.EventPattern as Record<string, never> | undefined;
-          if (pattern !== undefined) found.push([`${name} ${id}`, pattern]);
+          // A token (the API id in the arrival rule) stands for its value: "ref:<logical id>".
+          if (pattern !== undefined)
+            found.push([
+              `${name} ${id}`,
+              JSON.parse(JSON.stringify(pattern), (_key, value) =>
+                value !== null &&
+                typeof value === 'object' &&
+                typeof value.Ref === 'string' &&
+                Object.keys(value).length === 1
+                  ? `ref:${value.Ref}`
+                  : value,
+              ) as Record<string, never>,
+            ]);
         }
       }
     }
@@ -248,17 +275,21 @@ describe('no rule on the presence source ever sees a canary event (the patterns 
       ).toBe(true);
   });
 
-  it.each(PRESENCE_STATUSES)('a canary %s event matches the arrival rules and nothing else', (status) => {
-    const matched = all
+  it.each(PRESENCE_STATUSES)('a canary %s event matches its own arrival rule and nothing else', (status) => {
+    for (const name of ['app', 'library']) {
+      const event = canaryEventOf(name, status);
+      expect(event.detail.canary.apiId).toMatch(/^ref:\w*PresenceApi[0-9A-F]{8}$/);
+      const matched = all.filter(([, pattern]) => matchesPattern(pattern, event)).map(([id]) => id);
+      expect(matched).toEqual(
+        all.filter(([id]) => id.startsWith(`${name} `) && id.includes('CanaryArrivalRule')).map(([id]) => id),
+      );
+      expect(matched).toHaveLength(1);
+    }
+    // Another deployment's canary on a shared bus: no arrival rule here counts it.
+    const foreign = all
       .filter(([, pattern]) => matchesPattern(pattern, canaryEvent(status)))
       .map(([id]) => id);
-    expect(matched.sort()).toEqual(
-      all
-        .filter(([id]) => id.includes('CanaryArrivalRule'))
-        .map(([id]) => id)
-        .sort(),
-    );
-    expect(matched).toHaveLength(2);
+    expect(foreign).toEqual([]);
   });
 
   it.each(PRESENCE_STATUSES)(

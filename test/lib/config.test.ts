@@ -484,7 +484,7 @@ const BAD: Record<ContextKey, [unknown, RegExp]> = {
   activityExpirySeconds: ['4', /activityExpirySeconds: expected a whole number from 5 to 120, got "4"/],
   presenceIdleDays: ['0', /presenceIdleDays: expected a whole number from 1 to 3650, got "0"/],
   canary: ['off', /canary: expected true or false, got "off"/],
-  canaryIntervalMinutes: ['11', /canaryIntervalMinutes: expected a whole number from 1 to 10, got "11"/],
+  canaryIntervalMinutes: ['7', /canaryIntervalMinutes: expected a whole number from 1 to 6, got "7"/],
 };
 
 describe('loadConfig: the canary', () => {
@@ -497,12 +497,12 @@ describe('loadConfig: the canary', () => {
   it('takes -c canary=false and an interval', () => {
     expect(from({ canary: 'false' }).canary).toBe(false);
     expect(from({ canaryIntervalMinutes: '1' }).canaryIntervalMinutes).toBe(1);
-    expect(from({ canaryIntervalMinutes: 10 }).canaryIntervalMinutes).toBe(10);
+    expect(from({ canaryIntervalMinutes: 6 }).canaryIntervalMinutes).toBe(6);
   });
 
   it.each(['0', '2.5', 'five'])('refuses the interval %s, naming the range', (value) => {
     expect(onlyProblem({ canaryIntervalMinutes: value })).toMatch(
-      /^canaryIntervalMinutes: expected a whole number from 1 to 10/,
+      /^canaryIntervalMinutes: expected a whole number from 1 to 6/,
     );
   });
 

@@ -10,6 +10,7 @@ import {
   type AlarmName,
   PresenceMonitoring,
   THROTTLED_METRIC,
+  WRONG_SECRET_METRIC,
   WRONG_SECRETS_THRESHOLD,
 } from '../../lib/monitoring.ts';
 import { ACCESS_LOG_FIELDS, PresenceWebhook } from '../../lib/presence-webhook.ts';
@@ -351,6 +352,7 @@ describe('PresenceMonitoring', () => {
       expect(description).toMatch(/^Canary: no canary callback arrived on the bus for 11 minutes/);
       expect(description.length).toBeLessThanOrEqual(1024);
       // In order: the canary's own log first, the schedule last.
+      expect(description).toContain('(output CanaryLogGroup)');
       expect(description).toMatch(
         /1\. the canary function's log.*2\. the receiver's log.*3\. the API.*4\. the bus.*5\. the canary schedule/,
       );
@@ -358,8 +360,6 @@ describe('PresenceMonitoring', () => {
         [1, 3],
         [5, 11],
         [6, 13],
-        [7, 14],
-        [10, 14],
       ] as const) {
         const t = templateOf({ canaryIntervalMinutes: String(minutes) });
         const props = alarm(t, 'CanaryArrivals');
@@ -398,11 +398,24 @@ describe('PresenceMonitoring', () => {
       expect(ACCESS_LOG_FIELDS.status).toBe('$context.status');
     });
 
-    it('alarms on a spike of wrong secrets (401)', () => {
+    it('alarms on a spike of wrong secrets (401), counted from the access log of this API', () => {
+      defaults.hasResourceProperties('AWS::Logs::MetricFilter', {
+        LogGroupName: { Ref: Match.stringLikeRegexp('^PresenceAccessLogs[0-9A-F]{8}$') },
+        FilterPattern: '{ $.status = "401" }',
+        MetricTransformations: [
+          {
+            MetricNamespace: 'ZapiPresence',
+            MetricName: WRONG_SECRET_METRIC,
+            MetricValue: '1',
+            Dimensions: [{ Key: 'ApiId', Value: '$.api' }],
+          },
+        ],
+      });
+      defaults.resourceCountIs('AWS::Logs::MetricFilter', 2);
       expect(alarm(defaults, 'WrongSecrets')).toMatchObject({
         Namespace: 'ZapiPresence',
-        MetricName: METRIC_NAMES.rejected,
-        Dimensions: [{ Name: 'Reason', Value: 'unauthorized' }],
+        MetricName: WRONG_SECRET_METRIC,
+        Dimensions: [{ Name: 'ApiId', Value: { Ref: expect.stringMatching(/^PresenceApi[0-9A-F]{8}$/) } }],
         Statistic: 'Sum',
         Period: 300,
         Threshold: WRONG_SECRETS_THRESHOLD,
