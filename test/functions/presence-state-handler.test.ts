@@ -519,6 +519,40 @@ describe('presence-state Lambda handler', () => {
     expect((await stored(phone))?.lastEventId).toEqual({ S: newer.id });
   });
 
+  it.each([
+    ['AVAILABLE then UNAVAILABLE', 'AVAILABLE', 'UNAVAILABLE', { online: false, activity: null }],
+    ['UNAVAILABLE then AVAILABLE', 'UNAVAILABLE', 'AVAILABLE', { online: true, activity: null }],
+    ['COMPOSING then PAUSED', 'COMPOSING', 'PAUSED', { online: true, activity: null }],
+    ['RECORDING then COMPOSING', 'RECORDING', 'COMPOSING', { online: true, activity: 'typing' }],
+  ] as const)(
+    '%s within one second, delivered swapped: ordered by receivedAt (ms), the state and the subscriber end as Z-API sent them',
+    async (_name, first, second, presence) => {
+      const handler = await loadStateHandler();
+      const phone = newPhone();
+      const second0 = Math.floor(Date.now() / 1_000) * 1_000;
+      // Both published in the same second: EventBridge's time alone cannot order them.
+      const a = presenceEvent(phone, first, second0, { detail: { receivedAt: second0 + 100 } });
+      const b = presenceEvent(phone, second, second0, { detail: { receivedAt: second0 + 600 } });
+      expect(a.time).toBe(b.time);
+      expect(await handler(batch(record(b), record(a)))).toEqual({ batchItemFailures: [] });
+      const item = await stored(phone);
+      expect(item?.status).toEqual({ S: second });
+      expect(item?.online).toEqual({ BOOL: presence.online });
+      // A subscriber keeping the `current` of the highest sequence (offline when it saw nothing).
+      const derived = derivedFor(phone);
+      const details = derived.map((e) => e.detail as { sequence: number; current: unknown });
+      const highest = details.reduce<(typeof details)[number] | undefined>(
+        (best, d) => (best === undefined || d.sequence > best.sequence ? d : best),
+        undefined,
+      );
+      const seen: unknown = highest?.current ?? { online: false, activity: null };
+      expect(seen).toEqual({ ...presence });
+      // Never an announced activity that Z-API's order had already ended.
+      if (first === 'COMPOSING')
+        expect(derived.map((e) => e.DetailType)).not.toContain(DERIVED_DETAIL_TYPES.activityStarted);
+    },
+  );
+
   it('a redelivery of an event of the same second (not the last applied) is a duplicate: nothing re-applied', async () => {
     const handler = await loadStateHandler();
     const phone = newPhone();

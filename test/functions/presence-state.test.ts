@@ -1180,6 +1180,50 @@ describe('properties', () => {
     );
   });
 
+  it('within one second, ordered by receivedAt: any delivery order gives the state, the read and the highest-sequence current of Z-API’s order (property)', () => {
+    const statusArb = fc.constantFrom(...PRESENCE_STATUSES);
+    fc.assert(
+      fc.property(
+        fc.option(statusArb, { nil: undefined }),
+        fc.array(statusArb, { minLength: 2, maxLength: 4 }),
+        fc.uniqueArray(fc.integer({ min: 0, max: 999 }), { minLength: 4, maxLength: 4 }),
+        fc.array(fc.nat(), { minLength: 4, maxLength: 4 }),
+        (before, statuses, offsets, shuffle) => {
+          const ms = [...offsets].sort((a, b) => a - b);
+          // An earlier state (or none), then Z-API's callbacks within one second, each time its receivedAt.
+          const start =
+            before === undefined ? undefined : applied(applyPresence(undefined, ev(before, s(0))));
+          const callbacks = statuses.map((status, i) => ev(status, s(10) + (ms[i] as number)));
+          const order = callbacks
+            .map((c, i) => ({ c, key: shuffle[i] as number }))
+            .sort((a, b) => a.key - b.key);
+          const outcome = (delivery: readonly PresenceInput[]) => {
+            let state = start?.state;
+            const derived: DerivedEvent[] = [...(start?.derived ?? [])];
+            for (const event of delivery) {
+              const result = applyPresence(state, event);
+              if (result.kind !== 'applied') continue;
+              state = result.state;
+              derived.push(...result.derived);
+            }
+            const highest = derived.reduce<DerivedEvent | undefined>(
+              (best, d) => (best === undefined || d.sequence > best.sequence ? d : best),
+              undefined,
+            );
+            const view = state === undefined ? undefined : stateView(state);
+            return {
+              state: { status: state?.status, online: state?.online, activity: state?.activity },
+              read: { status: view?.status, online: view?.online, activity: view?.activity },
+              current: highest?.current ?? { online: false, activity: null },
+            };
+          };
+          expect(outcome(order.map((o) => o.c))).toEqual(outcome(callbacks));
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+  });
+
   it('news after the activity window ends the old activity first (a late check never merges two bursts)', () => {
     const first = applied(applyPresence(undefined, ev('COMPOSING', s(0))));
     // Within the window (25 s + the second of EventBridge time): the same activity goes on.
