@@ -347,7 +347,10 @@ export function loadConfig(read: ContextReader, contextKeys: readonly string[] =
     read('canaryIntervalMinutes') !== undefined &&
     !problems.some((p) => p.startsWith('canaryIntervalMinutes: '))
   ) {
-    problems.push('canaryIntervalMinutes: a setting of the canary, which is off; remove -c canary=false');
+    problem(
+      'canaryIntervalMinutes',
+      'a setting of the canary, which is off (-c canary=false): remove one of the two',
+    );
   }
   if (instanceIds.includes(CANARY_INSTANCE_ID)) {
     problem(
@@ -453,7 +456,12 @@ export function loadConfig(read: ContextReader, contextKeys: readonly string[] =
       problem('alarmThresholds', 'expected a JSON object of alarm name -> threshold');
     } else {
       for (const [name, value] of Object.entries(parsed)) {
-        if (!(ALARM_NAMES as readonly string[]).includes(name)) {
+        if (name === 'CanaryArrivals') {
+          problem(
+            'alarmThresholds',
+            'CanaryArrivals has no threshold (it fires when no canary callback arrives); set canaryIntervalMinutes instead',
+          );
+        } else if (!(ALARM_NAMES as readonly string[]).includes(name)) {
           problem('alarmThresholds', `"${name}" is not an alarm; use one of ${ALARM_NAMES.join(', ')}`);
         } else if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
           problem(

@@ -124,7 +124,7 @@ export class PresenceMonitoring extends Construct {
     for (const [name, value] of Object.entries(props.alarmThresholds ?? {})) {
       if (name === 'CanaryArrivals')
         throw new Error(
-          'PresenceMonitoring: alarmThresholds: CanaryArrivals has no threshold (it fires when no canary callback arrives); change canaryInterval instead',
+          'PresenceMonitoring: alarmThresholds: CanaryArrivals has no threshold (it fires when no canary callback arrives); change canaryInterval (canaryIntervalMinutes in the app) instead',
         );
       if (!(ALARM_NAMES as readonly string[]).includes(name))
         throw new Error(

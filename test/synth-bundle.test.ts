@@ -203,7 +203,7 @@ describe('synthesized app', () => {
         await breakIt();
         const { results, stdout, stderr } = await invokeBundle(canaryBundleFile, [{}], canaryEnv());
         expect((results[0] as { error: string }).error).toMatch(
-          new RegExp(`^canary: ${status} \\(${failure}\\)`),
+          new RegExp(`^canary: ${status === failure ? failure : `${status} ${failure}`}: `),
         );
         const lines = stdout.split('\n').filter((l) => l.includes('CanaryFailures'));
         expect(lines).toHaveLength(1);
@@ -223,7 +223,9 @@ describe('synthesized app', () => {
 
     it('gets 401 with a secret derived from another master, and says so', async () => {
       const { results, stdout } = await invokeBundle(canaryBundleFile, [{}], canaryEnv('/zapi/other-master'));
-      expect((results[0] as { error: string }).error).toMatch(/^canary: 401 \(secret-mismatch\)/);
+      expect((results[0] as { error: string }).error).toMatch(
+        /^canary: 401 secret-mismatch: the receiver refused/,
+      );
       expect(stdout).toContain('"Status":"401"');
       expect(bus.events).toEqual([]);
     }, 60_000);

@@ -155,7 +155,7 @@ export async function probe(
       ok: false,
       status: answer.status,
       failure: 'unexpected',
-      message: `${answer.status} without an event id: ${CANARY_FAILURES.unexpected}`,
+      message: CANARY_FAILURES.unexpected,
       runId,
       ms,
     };

@@ -36,7 +36,7 @@ export function outcomeRecord(
       ],
     },
     level: 'ERROR',
-    msg: `canary run failed: ${outcome.message}`,
+    msg: `canary run failed: ${outcome.status}: ${outcome.message}`,
     [CANARY_DIMENSION]: context.apiId,
     Status: String(outcome.status),
     [CANARY_METRICS.failures]: 1,
@@ -51,7 +51,9 @@ export function outcomeRecord(
 /** Thrown to fail the invocation (Lambda `Errors`): names the failure, never a secret. */
 export class CanaryRunFailed extends Error {
   constructor(outcome: Extract<ProbeOutcome, { ok: false }>) {
-    super(`canary: ${outcome.status} (${outcome.failure}): ${outcome.message}`);
+    const what =
+      String(outcome.status) === outcome.failure ? outcome.failure : `${outcome.status} ${outcome.failure}`;
+    super(`canary: ${what}: ${outcome.message}`);
     this.name = 'CanaryRunFailed';
   }
 }

@@ -71,18 +71,19 @@ export const MAX_ARRIVAL_AGE_MS = 15 * 60_000;
 /** What a failed run blames: each names where to look first. */
 export const CANARY_FAILURES = {
   'secret-mismatch':
-    "401: the receiver refused the canary instance's secret (a master rotated in SSM that the receiver has not read yet, or two different master parameters)",
-  route: '403/404: the route POST /instances/{instanceId}/presence or the $default stage is gone or changed',
-  rejected: '4xx: the receiver refused the canary callback (a contract change)',
+    "the receiver refused the canary instance's secret (a master rotated in SSM that the receiver has not read yet, or two different master parameters)",
+  route: 'the route POST /instances/{instanceId}/presence or the $default stage is gone or changed',
+  rejected: 'the receiver refused the canary callback (a contract change)',
   throttled:
-    '429: API Gateway refused the request before the receiver (the stage throttle is exhausted: a flood, or traffic above throttleRateLimit)',
+    'API Gateway refused the request before the receiver (the stage throttle is exhausted: a flood, or traffic above throttleRateLimit)',
   'bus-unavailable':
-    '503: EventBridge did not accept the event (bus deleted, policy or grant changed, EventBridge down)',
-  'secret-unavailable': '503: the receiver could not read the master secret from SSM',
+    'EventBridge did not accept the event (bus deleted, policy or grant changed, EventBridge down)',
+  'secret-unavailable': 'the receiver could not read the master secret from SSM',
   'receiver-error':
-    '5xx: the receiver crashed, timed out or could not be invoked (a broken invoke permission or integration)',
-  redirect: '3xx: something between the canary and the API redirects (a custom domain or proxy)',
-  unexpected: 'an answer no part of the path gives',
+    'the receiver crashed, timed out or could not be invoked (a broken invoke permission or integration)',
+  redirect: 'something between the canary and the API redirects (a custom domain or proxy)',
+  unexpected:
+    "an answer no part of the path gives (a 2xx without the receiver's event id: a proxy or another service at that URL)",
   timeout: 'no complete answer before the deadline (the API or the receiver hangs)',
   network: 'the endpoint could not be reached (DNS, TLS, connection refused or reset)',
   'secret-read':

@@ -178,6 +178,12 @@ describe('the canary in ZapiPresence', () => {
     expect(() => libraryStack({ canaryInterval: interval })).toThrow(message);
   });
 
+  it('refuses a threshold for CanaryArrivals, naming what to change', () => {
+    expect(() => libraryStack({ alarmThresholds: { CanaryArrivals: 2 } })).toThrow(
+      /CanaryArrivals has no threshold \(it fires when no canary callback arrives\); change canaryInterval \(canaryIntervalMinutes in the app\) instead/,
+    );
+  });
+
   it('refuses canaryInterval with the canary off', () => {
     expect(() => libraryStack({ canary: false, canaryInterval: Duration.minutes(5) })).toThrow(
       /canaryInterval: a prop of the canary, which is off \(canary: false\)/,

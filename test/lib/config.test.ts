@@ -257,8 +257,10 @@ describe('loadConfig: alarmThresholds', () => {
     });
   });
 
-  it('knows every alarm by name', () => {
-    const all = Object.fromEntries(ALARM_NAMES.map((name, index) => [name, index + 1]));
+  it('knows every alarm with a threshold by name', () => {
+    const all = Object.fromEntries(
+      ALARM_NAMES.filter((name) => name !== 'CanaryArrivals').map((name, index) => [name, index + 1]),
+    );
     expect(from({ alarmThresholds: JSON.stringify(all) }).alarmThresholds).toEqual(all);
   });
 
@@ -507,8 +509,11 @@ describe('loadConfig: the canary', () => {
   });
 
   it('refuses an interval for a canary that is off', () => {
-    expect(onlyProblem({ canary: 'false', canaryIntervalMinutes: '5' })).toBe(
-      'canaryIntervalMinutes: a setting of the canary, which is off; remove -c canary=false',
+    expect(onlyProblem({ canary: 'false', canaryIntervalMinutes: '5' })).toMatch(
+      /^canaryIntervalMinutes: a setting of the canary, which is off \(-c canary=false\): remove one of the two\. Example: -c canaryIntervalMinutes=5/,
+    );
+    expect(onlyProblem({ alarmThresholds: '{"CanaryArrivals":2}' })).toMatch(
+      /^alarmThresholds: CanaryArrivals has no threshold .*set canaryIntervalMinutes instead/,
     );
   });
 

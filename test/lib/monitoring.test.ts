@@ -329,7 +329,7 @@ describe('PresenceMonitoring', () => {
 
     it('refuses a threshold for CanaryArrivals, which fires on silence', () => {
       expect(() => templateOf({ alarmThresholds: '{"CanaryArrivals":2}' })).toThrow(
-        /CanaryArrivals has no threshold \(it fires when no canary callback arrives\); change canaryInterval instead/,
+        /CanaryArrivals has no threshold \(it fires when no canary callback arrives\); set canaryIntervalMinutes instead/,
       );
     });
 
