@@ -11,6 +11,7 @@ import {
   Dashboard,
   GraphWidget,
   type IMetric,
+  MathExpression,
   Metric,
   TextWidget,
   TreatMissingData,
@@ -23,6 +24,7 @@ import { Construct } from 'constructs';
 import { METRIC_NAMES, REJECT_REASONS } from '../functions/presence-webhook/settings.ts';
 import { PRESENCE_STATUSES } from '../functions/shared/contract/presence-contract.ts';
 import { FLEET_METRICS } from '../functions/shared/fleet/settings.ts';
+import { BACKLOG_ALARM_SECONDS } from '../functions/shared/presence/presence-state-settings.ts';
 import type { PresenceCanary } from './canary.ts';
 import { deadLetterQueue } from './dead-letter-queue.ts';
 import type { PresenceStore } from './presence-store.ts';
@@ -52,6 +54,7 @@ export const ALARM_NAMES = [
   'PaymentIssues',
   'PresenceStateErrors',
   'PresenceStateDeadLetters',
+  'PresenceStateBacklog',
 ] as const;
 export type AlarmName = (typeof ALARM_NAMES)[number];
 
@@ -70,6 +73,7 @@ const ALARM_CONDITIONS: Partial<Record<AlarmName, string>> = {
   CanaryArrivals: 'with the canary (canary)',
   PresenceStateErrors: 'with the presence store (presenceStore)',
   PresenceStateDeadLetters: 'with the presence store (presenceStore)',
+  PresenceStateBacklog: 'with the presence store (presenceStore)',
 };
 
 export interface PresenceMonitoringProps {
@@ -220,6 +224,25 @@ export class PresenceMonitoring extends Construct {
                 statistic: 'Maximum',
               }),
               'Presence events or expiry checks the state function gave up on (the chat state missed them)',
+            ),
+            this.alarm(
+              'PresenceStateBacklog',
+              new MathExpression({
+                expression: 'MAX([events, expiry])',
+                usingMetrics: {
+                  events: props.store.eventsQueue.metricApproximateAgeOfOldestMessage({
+                    period: Duration.minutes(5),
+                    statistic: 'Maximum',
+                  }),
+                  expiry: props.store.expiryQueue.metricApproximateAgeOfOldestMessage({
+                    period: Duration.minutes(5),
+                    statistic: 'Maximum',
+                  }),
+                },
+                period: Duration.minutes(5),
+              }),
+              `A presence event or expiry check waited over ${BACKLOG_ALARM_SECONDS / 60} minutes (the oldest message of the state queues): derived events are late. An outage of EventBridge or DynamoDB is retried for about an hour (then PresenceStateDeadLetters); see the state function's log for the cause`,
+              { defaultThreshold: BACKLOG_ALARM_SECONDS },
             ),
           ]
         : []),

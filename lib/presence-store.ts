@@ -23,6 +23,7 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { DERIVED_EVENT_SOURCE } from '../functions/shared/contract/presence-contract.ts';
 import {
+  MAX_RECEIVES,
   STATE_DEFAULTS,
   STATE_ENV,
   TABLE_ATTRIBUTES,
@@ -104,7 +105,8 @@ export class PresenceStore extends Construct {
         // Six times the state function's timeout, as AWS advises for SQS sources (batches, retries).
         visibilityTimeout: Duration.seconds(STATE_TIMEOUT.toSeconds() * 6),
         ...(delay !== undefined && { deliveryDelay: delay }),
-        deadLetterQueue: { queue: this.deadLetters, maxReceiveCount: 5 },
+        // Retries that span an outage of EventBridge or DynamoDB (see MAX_RECEIVES), then the dead letters.
+        deadLetterQueue: { queue: this.deadLetters, maxReceiveCount: MAX_RECEIVES },
       });
     this.eventsQueue = queue('Events');
     this.expiryQueue = queue('Expiry');

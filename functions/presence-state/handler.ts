@@ -28,7 +28,11 @@ import {
   type PresenceInput,
   participantOf,
 } from '../shared/presence/presence-state.ts';
-import { STATE_DEFAULTS, STATE_ENV } from '../shared/presence/presence-state-settings.ts';
+import {
+  EXPIRY_RETRY_SECONDS,
+  STATE_DEFAULTS,
+  STATE_ENV,
+} from '../shared/presence/presence-state-settings.ts';
 import { dynamoStore } from '../shared/presence/presence-store.ts';
 import { processExpiry, processPresence, type StateDeps } from './process.ts';
 
@@ -174,10 +178,11 @@ const QUIET_OUTCOMES = new Set(['applied', 'expired', 'nothing-to-expire', 'resc
 
 /**
  * Seconds until a failed expiry check is tried again, by how often it was received: soon at first, so
- * one transient failure costs seconds, not the queue's visibility timeout (minutes); then backing off,
- * so an outage still reaches the dead-letter queue after its 5 receives.
+ * one transient failure costs seconds, not the queue's visibility timeout (minutes); then every 5
+ * minutes, so an outage longer than an hour still reaches the dead-letter queue, and an activity that
+ * ended during a shorter one is published within 5 minutes of the return (see MAX_RECEIVES).
  */
-export const EXPIRY_RETRY_SECONDS = [5, 15, 60, 180] as const;
+export { EXPIRY_RETRY_SECONDS } from '../shared/presence/presence-state-settings.ts';
 
 /** Brings a failed expiry check back early; SQS's own timeout applies when this call fails. */
 async function retryExpirySoon(record: SQSRecord, deadline: Deadline): Promise<void> {

@@ -29,7 +29,12 @@ import {
 } from '../../functions/shared/contract/presence-contract.ts';
 import { DERIVED_DETAIL_SCHEMAS } from '../../functions/shared/contract/presence-derived-schemas.ts';
 import { type ChatState, stateView } from '../../functions/shared/presence/presence-state.ts';
-import { STATE_ENV, TABLE_ATTRIBUTES } from '../../functions/shared/presence/presence-state-settings.ts';
+import {
+  EXPIRY_RETRY_SECONDS,
+  MAX_RECEIVES,
+  STATE_ENV,
+  TABLE_ATTRIBUTES,
+} from '../../functions/shared/presence/presence-state-settings.ts';
 import { dynamoStore } from '../../functions/shared/presence/presence-store.ts';
 import { type AwsStandIn, standInEnvironment, startAwsStandIn } from '../support/aws-standin.ts';
 
@@ -600,7 +605,9 @@ describe('presence-state Lambda handler', () => {
       [2, 15],
       [3, 60],
       [4, 180],
-      [5, 180],
+      [5, 300],
+      [12, 300],
+      [MAX_RECEIVES - 1, 300],
     ] as const) {
       aws.failNextEntries('InternalFailure');
       const check = record(expiry(phone, INSTANCE, undefined, now - 30_000), receives);
@@ -613,12 +620,19 @@ describe('presence-state Lambda handler', () => {
         VisibilityTimeout: seconds,
       });
     }
-    expect(sqs.visibility.length).toBe(seen + 5);
+    expect(sqs.visibility.length).toBe(seen + 7);
+    // Retried for over an hour, never more than 5 minutes apart: an outage of 15 minutes and more ends
+    // with the stop published within 5 minutes of EventBridge's return, not at the chat's next callback.
+    const spanned = Array.from({ length: MAX_RECEIVES - 1 }, (_, i) =>
+      Number(EXPIRY_RETRY_SECONDS[Math.min(i, EXPIRY_RETRY_SECONDS.length - 1)]),
+    ).reduce((a, b) => a + b, 0);
+    expect(spanned).toBeGreaterThan(60 * 60);
+    expect(Math.max(...EXPIRY_RETRY_SECONDS)).toBeLessThanOrEqual(300);
     // A presence event that fails is left to the queue.
     aws.failNextEntries('InternalFailure');
     const event = record(presenceEvent(newPhone(), 'AVAILABLE', now));
     expect(await handler(batch(event))).toEqual({ batchItemFailures: [{ itemIdentifier: event.messageId }] });
-    expect(sqs.visibility.length).toBe(seen + 5);
+    expect(sqs.visibility.length).toBe(seen + 7);
     // The check, when it comes back, ends the typing.
     const again = record(expiry(phone, INSTANCE, undefined, now - 30_000), 2);
     expect(await handler(batch(again))).toEqual({ batchItemFailures: [] });

@@ -153,6 +153,7 @@ describe('PresenceMonitoring', () => {
           'DriftReported',
           'PresenceStateErrors',
           'PresenceStateDeadLetters',
+          'PresenceStateBacklog',
         ].sort(),
       ).toEqual([...ALARM_NAMES].sort());
     });

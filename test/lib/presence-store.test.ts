@@ -64,7 +64,8 @@ describe('presence store (presenceStore=true)', () => {
     for (const id of [queue, idOf(template, 'AWS::SQS::Queue', 'StateExpiry')]) {
       expect(queues[id]?.Properties).toMatchObject({
         RedrivePolicy: {
-          maxReceiveCount: 5,
+          // Retries that span an outage of over an hour (see MAX_RECEIVES).
+          maxReceiveCount: 20,
           deadLetterTargetArn: {
             'Fn::GetAtt': [idOf(template, 'AWS::SQS::Queue', 'StateDeadLetters'), 'Arn'],
           },
@@ -172,6 +173,32 @@ describe('presence store (presenceStore=true)', () => {
     expect(
       alarms.some((d) => d.startsWith('Presence events or expiry checks the state function gave up on')),
     ).toBe(true);
+    // A backlog: the oldest message of either queue over 10 minutes (an outage being retried).
+    const backlog = Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources).find((a) =>
+      String(a.Properties.AlarmDescription).startsWith(
+        'A presence event or expiry check waited over 10 minutes',
+      ),
+    );
+    expect(backlog?.Properties).toMatchObject({
+      Threshold: 600,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [{ Ref: expect.stringMatching(/^MonitoringAlarmTopic/) }],
+    });
+    const metrics = backlog?.Properties.Metrics as Array<{
+      Id: string;
+      Expression?: string;
+      MetricStat?: unknown;
+    }>;
+    expect(metrics.map((m) => m.Id).filter((id) => id !== 'expr_1')).toEqual(['events', 'expiry']);
+    expect(metrics.find((m) => m.Expression)?.Expression).toBe('MAX([events, expiry])');
+    for (const id of ['events', 'expiry']) {
+      expect(metrics.find((m) => m.Id === id)?.MetricStat).toMatchObject({
+        Metric: { MetricName: 'ApproximateAgeOfOldestMessage', Namespace: 'AWS/SQS' },
+        Period: 300,
+        Stat: 'Maximum',
+      });
+    }
     const schemas = Object.values(template.findResources('AWS::EventSchemas::Schema') as Resources).map(
       (s) => s.Properties.SchemaName,
     );

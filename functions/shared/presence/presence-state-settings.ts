@@ -14,6 +14,21 @@ export const STATE_DEFAULTS = {
   idleDays: 30,
 } as const;
 
+/**
+ * How often a presence event or an expiry check is received before it is dead-lettered. With a failed
+ * expiry check back after 5, 15, 60, 180 s and then every 300 s (EXPIRY_RETRY_SECONDS), and a failed
+ * presence event after the queue's 3-minute visibility timeout, 20 receives span about 79 and 57 minutes:
+ * an activity that ends while EventBridge is down (an outage of 15 minutes and more) is published within
+ * 5 minutes of its return, without waiting for the chat's next callback.
+ */
+export const MAX_RECEIVES = 20;
+
+/** Seconds until a failed expiry check is tried again, by receive count; the last repeats. */
+export const EXPIRY_RETRY_SECONDS = [5, 15, 60, 180, 300] as const;
+
+/** The oldest message either queue may hold (s) before the backlog alarm fires: derived events are late. */
+export const BACKLOG_ALARM_SECONDS = 600;
+
 /** Attribute names, for readers of the table (sort key: the chat's phone, or `group#participant`). */
 export const TABLE_ATTRIBUTES = {
   partitionKey: 'instanceId',
