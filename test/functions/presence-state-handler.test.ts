@@ -7,6 +7,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -37,6 +38,9 @@ import {
 } from '../../functions/shared/presence/presence-state-settings.ts';
 import { dynamoStore } from '../../functions/shared/presence/presence-store.ts';
 import { type AwsStandIn, standInEnvironment, startAwsStandIn } from '../support/aws-standin.ts';
+import { bundleDirectory } from '../support/bundle.ts';
+import { invokeBundle } from '../support/invoke.ts';
+import { synth } from '../support/synth.ts';
 
 // --- A tiny SQS stand-in (AWS JSON 1.0, SendMessage only) -----------------------------------------
 
@@ -1210,4 +1214,91 @@ describe('presence read', () => {
     vi.stubEnv(STATE_ENV.expirySeconds, '7');
     expect(await activity()).toBe('recording');
   });
+});
+
+describe('the shipped state and read bundles (a real synth with the presence store)', () => {
+  let stateBundle: string;
+  let readBundle: string;
+
+  beforeAll(() => {
+    process.env.CDK_VALIDATION = 'true';
+    const result = synth({ presenceStore: 'true' }, { bundle: true });
+    delete process.env.CDK_VALIDATION;
+    const bundle = (prefix: string) =>
+      join(bundleDirectory(result.template, result.assembly.directory, prefix), 'index.mjs');
+    const functions = Object.keys(result.template.findResources('AWS::Lambda::Function'));
+    stateBundle = bundle(functions.find((id) => /^State[0-9A-F]{8}$/.test(id)) ?? 'no state function');
+    readBundle = bundle('StateRead');
+  }, 180_000);
+
+  const env = () => ({
+    ...standInEnvironment(aws.url),
+    AWS_ENDPOINT_URL_DYNAMODB: dynamoUrl,
+    AWS_ENDPOINT_URL_SQS: sqs.url,
+    [STATE_ENV.tableName]: TABLE,
+    [STATE_ENV.eventBusName]: BUS,
+    [STATE_ENV.expiryQueueUrl]: queueUrl,
+  });
+
+  it('applies presence events ordered by receivedAt, schedules and runs the expiry, and the read bundle serves the state', async () => {
+    const phone = newPhone();
+    const base = Math.floor(Date.now() / 1_000) * 1_000 - 60_000;
+    const sentBefore = sqs.sent.length;
+    // AVAILABLE and COMPOSING in one second, delivered swapped; then the expiry check of the COMPOSING.
+    const available = presenceEvent(phone, 'AVAILABLE', base, { detail: { receivedAt: base + 100 } });
+    const composing = presenceEvent(phone, 'COMPOSING', base, { detail: { receivedAt: base + 700 } });
+    const { results, stdout, stderr } = await invokeBundle(
+      stateBundle,
+      [
+        { Records: [record(composing), record(available)] },
+        { Records: [record(expiry(phone, INSTANCE, undefined, base + 700))] },
+      ],
+      env(),
+    );
+    expect(results).toEqual([{ batchItemFailures: [] }, { batchItemFailures: [] }]);
+    expect(derivedFor(phone).map((e) => e.DetailType)).toEqual([
+      DERIVED_DETAIL_TYPES.cameOnline,
+      DERIVED_DETAIL_TYPES.activityStarted,
+      DERIVED_DETAIL_TYPES.activityStopped,
+    ]);
+    expect(derivedFor(phone).at(-1)?.detail).toMatchObject({
+      reason: 'expired',
+      current: { online: true, activity: null },
+    });
+    expect(sqs.sent.length).toBe(sentBefore + 1);
+    expect(`${stdout}${stderr}`).not.toContain('"level":"ERROR"');
+
+    const read = await invokeBundle(
+      readBundle,
+      [
+        { pathParameters: { instanceId: INSTANCE, phone } },
+        { pathParameters: { instanceId: INSTANCE, phone: newPhone() } },
+        { pathParameters: { instanceId: 'bad id', phone } },
+      ],
+      env(),
+    );
+    const [found, missing, bad] = read.results as Array<{ statusCode: number; body: string }>;
+    expect(found?.statusCode).toBe(200);
+    expect(JSON.parse(found?.body ?? '{}')).toMatchObject({
+      instanceId: INSTANCE,
+      phone,
+      online: true,
+      activity: null,
+      status: 'COMPOSING',
+    });
+    expect(missing?.statusCode).toBe(404);
+    expect(bad?.statusCode).toBe(400);
+  }, 60_000);
+
+  it('with EventBridge refusing, the state bundle fails the record and its retry publishes the outbox once', async () => {
+    const phone = newPhone();
+    const event = presenceEvent(phone, 'AVAILABLE', Date.now());
+    aws.failNextEntries('InternalFailure');
+    const first = await invokeBundle(stateBundle, [{ Records: [record(event)] }], env());
+    expect(first.results).toEqual([{ batchItemFailures: [{ itemIdentifier: expect.any(String) }] }]);
+    expect(derivedFor(phone)).toEqual([]);
+    const retry = await invokeBundle(stateBundle, [{ Records: [record(event, 2)] }], env());
+    expect(retry.results).toEqual([{ batchItemFailures: [] }]);
+    expect(derivedFor(phone).map((e) => e.DetailType)).toEqual([DERIVED_DETAIL_TYPES.cameOnline]);
+  }, 60_000);
 });
