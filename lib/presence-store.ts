@@ -51,6 +51,11 @@ export interface PresenceStoreProps {
 
 /** The state function's timeout (the queues' visibility timeout is six times it). */
 const STATE_TIMEOUT = Duration.seconds(30);
+/**
+ * How long the events queue's source waits to fill a batch: at most this much is added to a derived
+ * event's latency, and a busy stream is processed ten callbacks an invocation (see BENCHMARKS.md).
+ */
+export const BATCHING_WINDOW = Duration.seconds(1);
 
 /** The read route (IAM-authorized). */
 export const PRESENCE_READ_ROUTE = '/instances/{instanceId}/chats/{phone}/presence';
@@ -131,7 +136,14 @@ export class PresenceStore extends Construct {
     });
     for (const source of [this.eventsQueue, this.expiryQueue]) {
       this.stateFunction.addEventSource(
-        new SqsEventSource(source, { batchSize: 10, reportBatchItemFailures: true, maxConcurrency: 20 }),
+        new SqsEventSource(source, {
+          batchSize: 10,
+          reportBatchItemFailures: true,
+          maxConcurrency: 20,
+          // Presence events wait up to BATCHING_WINDOW to fill a batch of 10 (one invocation for up to ten
+          // callbacks); expiry checks come delayed already and go at once.
+          ...(source === this.eventsQueue && { maxBatchingWindow: BATCHING_WINDOW }),
+        }),
       );
     }
     for (const mapping of this.stateFunction.node

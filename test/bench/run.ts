@@ -32,6 +32,7 @@ import { createMetricsLogger } from '../../functions/presence-webhook/metrics.ts
 import { createSecretVerifier, type VerifySecret } from '../../functions/presence-webhook/secret.ts';
 import { FLEET_DEFAULTS } from '../../functions/shared/fleet/settings.ts';
 import { deriveInstanceSecret } from '../../functions/shared/secrets/webhook-secret.ts';
+import { BATCHING_WINDOW } from '../../lib/presence-store.ts';
 import { type AwsStandIn, standInEnvironment, startAwsStandIn } from '../support/aws-standin.ts';
 import { bundleDirectory } from '../support/bundle.ts';
 import { invokeBundle, runNodeScript } from '../support/invoke.ts';
@@ -563,6 +564,7 @@ function formatReport(r: Report): string {
     `| reconcile: sweep with 10% drifted (PUT + GET me for those) | ${f(r.reconcile.driftSweepMs / 1000, 1)} s, ${r.reconcile.driftCorrected} corrected | – |`,
     `| deploy registration of ${r.reconcile.instances} new instances (PUT + GET me each) | ${f(r.reconcile.deployMs / 1000, 1)} s | – |`,
     `| presence store, per raw callback (${r.store.counts.callbacks} callbacks of a simulated stream) | ${f(r.store.perCallback.reads)} reads, ${f(r.store.perCallback.writes)} writes, ${f(r.store.perCallback.derived)} derived events, ${f(r.store.perCallback.expiryMessages)} expiry checks | – |`,
+    `| presence store, latency its events queue adds (the shipped batching window) | at most ${BATCHING_WINDOW.toSeconds()} s: batches of 10 once 10 callbacks come within it | – |`,
     `| presence store, $ per million callbacks (us-east-1 list prices; batch of 10 assumed ${ASSUMED_BATCH_MS} ms) | ${f(r.store.perMillion.total, 3)}, of which the expiry mechanism (SQS delay queue and the check's read) ${f(r.store.expiryMechanismPerMillion, 3)} (${f(r.store.expiryMechanismAlonePerMillion, 3)} when every check comes in a batch of its own) | cents per million for expiry: ${goal(r.store.expiryMechanismAlonePerMillion < 1)} |`,
     `| peak memory (the process's own VmHWM) | first response ${f(r.firstResponse.rssMb, 1)} MB; after the warm loop ${f(r.warm.rssMb, 1)} MB | – |`,
     `| log bytes per accepted webhook (receiver) | ${f(r.warm.logBytesPerWebhook, 0)} B | <= 300: ${goal(r.warm.logBytesPerWebhook <= 300)} |`,

@@ -87,6 +87,9 @@ describe('presence store (presenceStore=true)', () => {
         ScalingConfig: { MaximumConcurrency: 20 },
       });
     }
+    // The events wait at most a second to fill a batch; the expiry checks, delayed already, none.
+    const windows = mappings.map((m) => m.Properties.MaximumBatchingWindowInSeconds).sort();
+    expect(windows).toEqual([1, undefined]);
   });
 
   it('gives the state function its settings and exactly the access it uses', () => {
