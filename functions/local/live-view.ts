@@ -7,6 +7,11 @@
  *   GET /          the page
  *   GET /events    text/event-stream: `state` (a chat's state) and `derived` (a derived event) messages
  *   GET /state     every chat's state, as JSON
+ *
+ * Limits, so a bad client or a flood of callbacks cannot grow the process: a client that does not read
+ * (over 1 MiB waiting for it) is dropped; at most 20 clients at once (then 503); at most 10,000 chats
+ * (the least recently changed leave); and only `Host: 127.0.0.1`, `localhost` or `[::1]` (with any port)
+ * is served, so a page on another site cannot read it through DNS rebinding (421).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
@@ -25,8 +30,22 @@ import {
   stateView,
 } from '../shared/presence/presence-state.ts';
 
+/** Bytes a client may leave unread before it is dropped. */
+export const MAX_UNREAD_BYTES = 1024 * 1024;
+/** Chats a new client is sent at once (the most recently changed). */
+export const SNAPSHOT_CHATS = 2_000;
+export const MAX_CLIENTS = 20;
+export const MAX_CHATS = 10_000;
+
+/** The Host headers the live view answers: this machine's loopback names, any port. */
+const LOCAL_HOST = /^(?:127\.0\.0\.1|localhost|\[::1\])(?::\d{1,5})?$/i;
+
 export interface LiveViewOptions {
   readonly expiryMs?: number;
+  /** @default MAX_CLIENTS */
+  readonly maxClients?: number;
+  /** @default MAX_CHATS */
+  readonly maxChats?: number;
   /** @default Date.now */
   readonly now?: () => number;
 }
@@ -37,6 +56,8 @@ export interface LiveView {
   /** Answers GET /, /events and /state; false for any other request. */
   serve(request: IncomingMessage, response: ServerResponse): boolean;
   readonly chats: ReadonlyMap<string, ChatState>;
+  /** Event-stream clients connected now. */
+  clientCount(): number;
   close(): void;
 }
 
@@ -48,9 +69,31 @@ export function createLiveView(options: LiveViewOptions = {}): LiveView {
   const clients = new Set<ServerResponse>();
   const keyOf = (key: ChatKey) => `${key.instanceId}\u0000${chatKeyOf(key)}`;
 
+  const maxClients = options.maxClients ?? MAX_CLIENTS;
+  const maxChats = options.maxChats ?? MAX_CHATS;
+
   const push = (type: string, data: unknown) => {
     const message = `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
-    for (const client of clients) client.write(message);
+    for (const client of clients) {
+      // Backpressure: a client that does not read is dropped, not buffered for.
+      if (client.writableLength > MAX_UNREAD_BYTES) {
+        clients.delete(client);
+        client.destroy();
+        continue;
+      }
+      client.write(message);
+    }
+  };
+  /** Keeps a chat's state, the most recently changed last; the least recently changed leave past the cap. */
+  const keep = (key: string, state: ChatState) => {
+    chats.delete(key);
+    chats.set(key, state);
+    while (chats.size > maxChats) {
+      const oldest = chats.keys().next().value as string;
+      chats.delete(oldest);
+      clearTimeout(timers.get(oldest));
+      timers.delete(oldest);
+    }
   };
   const announce = (state: ChatState, derived: readonly DerivedEvent[]) => {
     for (const event of derived)
@@ -70,7 +113,7 @@ export function createLiveView(options: LiveViewOptions = {}): LiveView {
         const current = chats.get(key);
         const expired = current === undefined ? undefined : expireActivity(current, now(), expiryMs, 0);
         if (expired === undefined) return;
-        chats.set(key, expired.state);
+        keep(key, expired.state);
         announce(expired.state, expired.derived);
       },
       Math.max(0, expiresAt - now()),
@@ -81,19 +124,26 @@ export function createLiveView(options: LiveViewOptions = {}): LiveView {
 
   return {
     chats,
+    clientCount: () => clients.size,
     apply(input) {
       // As the deployed subscriber: a chat that could not have a state there has none here either.
       if (!isStorableChat(input)) return;
       const key = keyOf(input);
       const result = applyPresence(chats.get(key), input, expiryMs, 0);
       if (result.kind !== 'applied') return;
-      chats.set(key, result.state);
+      keep(key, result.state);
       scheduleExpiry(key, result.state);
       announce(result.state, result.derived);
     },
     serve(request, response) {
       if (request.method !== 'GET') return false;
       const path = (request.url ?? '/').split('?', 1)[0];
+      if (path !== '/' && path !== '/state' && path !== '/events') return false;
+      if (!LOCAL_HOST.test(request.headers.host ?? '')) {
+        response.writeHead(421, { 'content-type': 'text/plain' });
+        response.end('the live view answers only http://127.0.0.1 or http://localhost\n');
+        return true;
+      }
       if (path === '/') {
         response.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
         response.end(PAGE);
@@ -105,13 +155,18 @@ export function createLiveView(options: LiveViewOptions = {}): LiveView {
         return true;
       }
       if (path === '/events') {
+        if (clients.size >= maxClients) {
+          response.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '5' });
+          response.end(`the live view serves ${maxClients} clients at most\n`);
+          return true;
+        }
         response.writeHead(200, {
           'content-type': 'text/event-stream',
           'cache-control': 'no-store',
           connection: 'keep-alive',
         });
         response.write(`retry: 1000\n\n`);
-        for (const state of chats.values())
+        for (const state of [...chats.values()].slice(-SNAPSHOT_CHATS))
           response.write(`event: state\ndata: ${JSON.stringify(stateView(state))}\n\n`);
         clients.add(response);
         request.on('close', () => clients.delete(response));
@@ -137,6 +192,8 @@ const PAGE = `<!doctype html>
 <link rel="icon" href="data:,">
 <style>
   body { font: 15px/1.4 system-ui, sans-serif; margin: 2rem; color: #1b1f23; background: #f6f8fa; }
+  .chat, .instance { overflow-wrap: anywhere; }
+  .stopped { color: #9a6700; }
   h1 { font-size: 1.3rem; margin: 0 0 .3rem; }
   p.hint { color: #57606a; margin: 0 0 1.2rem; }
   ul { list-style: none; padding: 0; margin: 0; max-width: 44rem; }
@@ -149,6 +206,7 @@ const PAGE = `<!doctype html>
   .online { color: #1a7f37; }
   .offline { color: #57606a; }
   #log { margin-top: 1.5rem; color: #57606a; font-size: .85rem; max-width: 44rem; }
+  @media (max-width: 480px) { body { margin: 1rem; } li { flex-direction: column; gap: .2rem; } .what { text-align: left; } }
 </style>
 </head>
 <body>
@@ -164,11 +222,25 @@ const PAGE = `<!doctype html>
     const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
     return s < 60 ? s + ' s' : s < 3600 ? Math.round(s / 60) + ' min' : Math.round(s / 3600) + ' h';
   };
+  // The last activity that stopped, per chat: "stopped typing 3 s ago" for a minute after.
+  const stopped = new Map();
+  const MAX_LOG_LINES = 200;
+  const keyOf = (c) => c.instanceId + '/' + c.phone + '#' + (c.participant || '');
+  const seen = (lastSeen) => {
+    // Z-API's lastSeen: epoch seconds or milliseconds.
+    const ms = lastSeen < 1e12 ? lastSeen * 1000 : lastSeen;
+    const d = new Date(ms);
+    return Number.isFinite(ms) ? 'last seen ' + d.toLocaleString() : '';
+  };
   function describe(c) {
     if (c.activity === 'typing') return ['typing', 'is typing…'];
     if (c.activity === 'recording') return ['recording', 'is recording audio…'];
+    const end = stopped.get(keyOf(c));
+    if (c.online && end && Date.now() - end.at < 60000)
+      return ['stopped', 'stopped ' + (end.activity === 'recording' ? 'recording' : 'typing') + ' ' + ago(new Date(end.at).toISOString()) + ' ago'];
     if (c.online) return ['online', 'online ' + ago(c.onlineSince || c.statusSince)];
-    return ['offline', c.offlineSince ? 'offline for ' + ago(c.offlineSince) : 'offline'];
+    const last = typeof c.lastSeen === 'number' ? ' · ' + seen(c.lastSeen) : '';
+    return ['offline', (c.offlineSince ? 'offline for ' + ago(c.offlineSince) : 'offline') + last];
   }
   function render() {
     list.replaceChildren();
@@ -189,16 +261,21 @@ const PAGE = `<!doctype html>
   const events = new EventSource('/events');
   events.addEventListener('state', (e) => {
     const c = JSON.parse(e.data);
-    chats.set(c.instanceId + '/' + c.phone + '#' + (c.participant || ''), c);
+    chats.delete(keyOf(c));
+    chats.set(keyOf(c), c);
+    // As the server: the 10,000 most recently changed chats.
+    while (chats.size > 10000) chats.delete(chats.keys().next().value);
     render();
   });
   events.addEventListener('derived', (e) => {
     const { detailType, detail } = JSON.parse(e.data);
+    if (detailType === 'Z-API Chat Activity Stopped') stopped.set(keyOf(detail), { at: Date.now(), activity: detail.activity });
     const line = document.createElement('div');
     line.textContent = new Date().toLocaleTimeString() + ' ' + detailType + ' · ' +
       (detail.participant ? detail.participant + ' in ' : '') + detail.phone +
       (detail.reason ? ' (' + detail.reason + ')' : '');
     log.prepend(line);
+    while (log.childElementCount > MAX_LOG_LINES) log.lastElementChild.remove();
   });
   setInterval(render, 1000);
 </script>

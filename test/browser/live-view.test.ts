@@ -92,7 +92,9 @@ describe.skipIf(!available)('live view in headless Chromium', () => {
 
   it('ends the typing by itself after the expiry window, and says why', async () => {
     await waitForShown('is typing…', false, 6_000);
-    expect(await chat('5511988887777').textContent()).toMatch(/^online \d+ s$/);
+    // A cue that it ended, not a badge that just vanishes.
+    expect(await chat('5511988887777').textContent()).toMatch(/^stopped typing \d+ s ago$/);
+    await page.screenshot({ path: join(ARTIFACTS, 'live-view-stopped.png') });
     expect(await page.locator('#log').textContent()).toContain(
       'Z-API Chat Activity Stopped · 5511988887777 (expired)',
     );
@@ -115,5 +117,39 @@ describe.skipIf(!available)('live view in headless Chromium', () => {
       'Z-API Chat Activity Stopped · 5511977776666 (unavailable)',
     );
     await page.screenshot({ path: join(ARTIFACTS, 'live-view-offline.png') });
+  });
+
+  it('shows when an offline contact was last seen', async () => {
+    await send(
+      [
+        'UNAVAILABLE',
+        '--url',
+        server.baseUrl,
+        '--instance',
+        'LIVE1',
+        '--phone',
+        '5511966665555',
+        '--last-seen',
+        '1764072000',
+      ],
+      { WEBHOOK_SECRET: MASTER },
+      () => {},
+    );
+    await page.waitForFunction(
+      () =>
+        document
+          .querySelector('li[data-chat="LIVE1/5511966665555"] .what')
+          ?.textContent?.includes('last seen'),
+      undefined,
+      { timeout: 5_000 },
+    );
+  });
+
+  it('fits a 390 px wide phone screen: nothing wider than the viewport', async () => {
+    await page.setViewportSize({ width: 390, height: 700 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await page.screenshot({ path: join(ARTIFACTS, 'live-view-390.png') });
+    await page.setViewportSize({ width: 900, height: 600 });
   });
 });
