@@ -8,7 +8,7 @@
  */
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { RECEIVER_DEFAULTS } from '../functions/presence-webhook/settings.ts';
-import { INSTANCE_ID_PATTERN } from '../functions/shared/contract/presence-contract.ts';
+import { CANARY_INSTANCE_ID, INSTANCE_ID_PATTERN } from '../functions/shared/contract/presence-contract.ts';
 import { DRIFT_POLICIES, type DriftPolicy, FLEET_DEFAULTS } from '../functions/shared/fleet/settings.ts';
 import { STAGE_PATTERN, stageParameter } from '../functions/shared/stage.ts';
 import { ALARM_NAMES, type AlarmName } from './monitoring.ts';
@@ -59,6 +59,7 @@ export const CONTEXT_KEYS = {
   reconcileConcurrency: { default: FLEET_DEFAULTS.concurrency, example: '16' },
   zapiAttemptTimeoutMs: { default: FLEET_DEFAULTS.zapiAttemptTimeoutMs, example: '5000' },
   zapiMaxAttempts: { default: FLEET_DEFAULTS.zapiMaxAttempts, example: '4' },
+  zapiRequestsPerSecond: { default: FLEET_DEFAULTS.zapiRequestsPerSecond, example: '20' },
   registrationTimeoutSeconds: { default: FLEET_DEFAULTS.registrationTimeoutSeconds, example: '300' },
   reconcilerTimeoutSeconds: { default: FLEET_DEFAULTS.reconcilerTimeoutSeconds, example: '900' },
   dueWarningDays: { default: FLEET_DEFAULTS.dueWarningDays, example: '7' },
@@ -113,6 +114,8 @@ export interface PresenceConfig {
   readonly reconcileConcurrency: number;
   readonly zapiAttemptTimeoutMs: number;
   readonly zapiMaxAttempts: number;
+  /** Z-API requests per second a fleet run starts at (it adapts). */
+  readonly zapiRequestsPerSecond: number;
   readonly registrationTimeoutSeconds: number;
   readonly reconcilerTimeoutSeconds: number;
   readonly dueWarningDays: number;
@@ -250,6 +253,11 @@ export function loadConfig(read: ContextReader, contextKeys: readonly string[] =
       'instanceId',
       `${bad.map((id) => `"${id}"`).join(', ')} is not a Z-API instance id (letters, digits, - and _)`,
     );
+  } else if (instanceIds.includes(CANARY_INSTANCE_ID)) {
+    problem(
+      'instanceId',
+      `"${CANARY_INSTANCE_ID}" is the canary's instance id, which is never registered at Z-API`,
+    );
   }
 
   const eventBusArn = text('eventBusArn');
@@ -382,6 +390,7 @@ export function loadConfig(read: ContextReader, contextKeys: readonly string[] =
   const reconcileConcurrency = integer('reconcileConcurrency', K.reconcileConcurrency.default, 1, 100);
   const zapiAttemptTimeoutMs = integer('zapiAttemptTimeoutMs', K.zapiAttemptTimeoutMs.default, 100, 60_000);
   const zapiMaxAttempts = integer('zapiMaxAttempts', K.zapiMaxAttempts.default, 1, 10);
+  const zapiRequestsPerSecond = integer('zapiRequestsPerSecond', K.zapiRequestsPerSecond.default, 1, 1_000);
   const registrationTimeoutSeconds = integer(
     'registrationTimeoutSeconds',
     K.registrationTimeoutSeconds.default,
@@ -496,6 +505,7 @@ export function loadConfig(read: ContextReader, contextKeys: readonly string[] =
     reconcileConcurrency,
     zapiAttemptTimeoutMs,
     zapiMaxAttempts,
+    zapiRequestsPerSecond,
     registrationTimeoutSeconds,
     reconcilerTimeoutSeconds,
     dueWarningDays,
