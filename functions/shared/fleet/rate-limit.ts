@@ -122,8 +122,8 @@ export class AdaptiveRateLimiter {
   async acquire(deadline: Deadline, reserveMs = 0): Promise<void> {
     const started = this.#now();
     for (;;) {
-      const latest = deadline.at - reserveMs;
-      const budget = latest - this.#now();
+      const budget = deadline.remainingMs() - reserveMs;
+      const latest = this.#now() + budget;
       if (budget <= 0 || this.#resumeAt > latest) {
         this.#refused++;
         throw new RateLimitTimeout(this.#now() - started);

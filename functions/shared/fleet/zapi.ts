@@ -288,7 +288,8 @@ export class ZapiClient {
         await this.sleep(pause);
       }
       try {
-        await this.limiter.acquire(deadline, Math.min(this.attemptTimeoutMs, 1_000));
+        // A retry needs time to finish (as below); a first attempt takes what is left.
+        await this.limiter.acquire(deadline, last === undefined ? 0 : Math.min(this.attemptTimeoutMs, 1_000));
       } catch (error) {
         if (!(error instanceof RateLimitTimeout)) throw error;
         throw new ZapiError(
