@@ -1,6 +1,7 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it } from 'vitest';
 import { RECEIVER_DEFAULTS } from '../../functions/presence-webhook/env.ts';
+import { CANARY_INSTANCE_ID } from '../../functions/shared/contract/presence-contract.ts';
 import { FLEET_DEFAULTS } from '../../functions/shared/fleet/settings.ts';
 import { CONTEXT_KEYS, ConfigError, type ContextKey, loadConfig, stackName } from '../../lib/config.ts';
 import { ALARM_NAMES } from '../../lib/monitoring.ts';
@@ -56,6 +57,7 @@ describe('loadConfig: defaults', () => {
       reconcileConcurrency: 16,
       zapiAttemptTimeoutMs: 5_000,
       zapiMaxAttempts: 4,
+      zapiRequestsPerSecond: 20,
       registrationTimeoutSeconds: 300,
       reconcilerTimeoutSeconds: 900,
       alarmThresholds: {},
@@ -172,6 +174,14 @@ describe('loadConfig: instanceId', () => {
     expect(problem).not.toContain('GOOD');
     expect(problem).toContain(example('instanceId'));
     expect(onlyProblem({ instanceId: 'A'.repeat(65) })).toMatch(/^instanceId: "A{65}"/);
+  });
+
+  it("refuses the canary's instance id: it is never registered at Z-API", () => {
+    const problem = onlyProblem({ instanceId: `ID1,${CANARY_INSTANCE_ID}` });
+    expect(problem).toMatch(
+      /^instanceId: "zapi-presence-canary" is the canary's instance id, which is never registered at Z-API/,
+    );
+    expect(problem).toContain(example('instanceId'));
   });
 
   it('takes a JSON array from cdk.json as the comma-separated list, and refuses any other shape', () => {
@@ -339,6 +349,7 @@ const RANGES: ReadonlyArray<[ContextKey, number, number]> = [
   ['reconcileConcurrency', 1, 100],
   ['zapiAttemptTimeoutMs', 100, 60_000],
   ['zapiMaxAttempts', 1, 10],
+  ['zapiRequestsPerSecond', 1, 1_000],
   ['registrationTimeoutSeconds', 30, 840],
 ];
 
@@ -466,6 +477,10 @@ const BAD: Record<ContextKey, [unknown, RegExp]> = {
   reconcileConcurrency: ['101', /expected a whole number from 1 to 100, got "101"/],
   zapiAttemptTimeoutMs: ['60001', /expected a whole number from 100 to 60000, got "60001"/],
   zapiMaxAttempts: ['0', /expected a whole number from 1 to 10, got "0"/],
+  zapiRequestsPerSecond: [
+    'fast',
+    /zapiRequestsPerSecond: expected a whole number from 1 to 1000, got "fast"\. Example: -c zapiRequestsPerSecond=20/,
+  ],
   registrationTimeoutSeconds: ['841', /expected a whole number from 30 to 840, got "841"/],
   reconcilerTimeoutSeconds: ['901', /expected a whole number from 30 to 900, got "901"/],
   currentPaymentStatuses: [',', /lists no status/],

@@ -111,8 +111,12 @@ export async function startAwsStandIn(parameters: Record<string, string> = {}): 
   const misbehave = new Map<string, Misbehaviour>();
   const misbehaveParameters = new Map<string, Misbehaviour>();
   const timers = new Set<ReturnType<typeof setInterval>>();
-  const state: { latencyMs: number; trickleEveryMs: number; describeFailsFromPage: number | undefined; describePageSize: number } =
-    { latencyMs: 0, trickleEveryMs: 200, describeFailsFromPage: undefined, describePageSize: 50 };
+  const state: {
+    latencyMs: number;
+    trickleEveryMs: number;
+    describeFailsFromPage: number | undefined;
+    describePageSize: number;
+  } = { latencyMs: 0, trickleEveryMs: 200, describeFailsFromPage: undefined, describePageSize: 50 };
   const put = (name: string, value: string, modifiedAt = Date.now()) => {
     const history = store.get(name) ?? [];
     history.push({ value, modifiedAt });
@@ -192,7 +196,8 @@ export async function startAwsStandIn(parameters: Record<string, string> = {}): 
       });
     }
     if (target === 'AmazonSSM.DescribeParameters') {
-      const filters = (body.ParameterFilters as Array<{ Key: string; Option?: string; Values: string[] }>) ?? [];
+      const filters =
+        (body.ParameterFilters as Array<{ Key: string; Option?: string; Values: string[] }>) ?? [];
       const pathFilter = filters.find((f) => f.Key === 'Path');
       const path = String(pathFilter?.Values[0] ?? '/').replace(/\/+$/, '');
       const recursive = pathFilter?.Option === 'Recursive';
