@@ -21,7 +21,7 @@ export type Behaviour =
   | 'hang' // never answers
   | 'trickle' // 200 headers, then one byte every `trickleEveryMs`
   | 'reset' // destroys the connection
-  | { readonly status: number; readonly body: string }; // this answer, every time
+  | { readonly status: number; readonly body: string; readonly headers?: Record<string, string> }; // this answer, every time
 
 export interface StandInInstance {
   token: string;
@@ -140,7 +140,7 @@ export async function startZapiStandIn(): Promise<ZapiStandIn> {
       });
       return;
     }
-    response.writeHead(behaviour.status, { 'content-type': 'application/json' });
+    response.writeHead(behaviour.status, { 'content-type': 'application/json', ...behaviour.headers });
     response.end(behaviour.body);
   }
 

@@ -288,8 +288,7 @@ export class ZapiClient {
         await this.sleep(pause);
       }
       try {
-        // A retry needs time to finish (as below); a first attempt takes what is left.
-        await this.limiter.acquire(deadline, last === undefined ? 0 : Math.min(this.attemptTimeoutMs, 1_000));
+        await this.limiter.acquire(deadline);
       } catch (error) {
         if (!(error instanceof RateLimitTimeout)) throw error;
         throw new ZapiError(
