@@ -235,6 +235,8 @@ export function retryAfterMs(value: string | null | undefined, now: number): num
   const text = value?.trim();
   if (!text) return undefined;
   if (/^\d+$/.test(text)) return Number(text) * 1_000;
+  // An HTTP date names its day and month; anything else (`-1`, `1.5`) is no date, whatever Date.parse says.
+  if (!/[A-Za-z]{3}/.test(text)) return undefined;
   const at = Date.parse(text);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
