@@ -92,7 +92,10 @@ export async function startZapiStandIn(): Promise<ZapiStandIn> {
     const limit = state.rateLimit;
     if (limit === undefined) return true;
     const now = performance.now();
-    state.bucket = Math.min(limit.perSecond, state.bucket + ((now - state.bucketAt) * limit.perSecond) / 1_000);
+    state.bucket = Math.min(
+      limit.perSecond,
+      state.bucket + ((now - state.bucketAt) * limit.perSecond) / 1_000,
+    );
     state.bucketAt = now;
     if (state.bucket >= 1) {
       state.bucket -= 1;
@@ -121,7 +124,11 @@ export async function startZapiStandIn(): Promise<ZapiStandIn> {
           limit.retryAfter === 'none'
             ? {}
             : limit.retryAfter === 'date'
-              ? { 'retry-after': new Date(Math.ceil((Date.now() + 1_000 / limit.perSecond) / 1_000) * 1_000).toUTCString() }
+              ? {
+                  'retry-after': new Date(
+                    Math.ceil((Date.now() + 1_000 / limit.perSecond) / 1_000) * 1_000,
+                  ).toUTCString(),
+                }
               : { 'retry-after': '1' };
         response.writeHead(429, { 'content-type': 'application/json', ...headers });
         response.end(JSON.stringify({ error: 'Too many requests' }));
@@ -165,7 +172,9 @@ export async function startZapiStandIn(): Promise<ZapiStandIn> {
           paymentStatus: instance.paymentStatus,
           created: '2026-01-01T00:00:00.000Z',
           presenceChatCallbackUrl:
-            instance.reportAs && instance.presenceUrl ? instance.reportAs(instance.presenceUrl) : instance.presenceUrl,
+            instance.reportAs && instance.presenceUrl
+              ? instance.reportAs(instance.presenceUrl)
+              : instance.presenceUrl,
           ...instance.otherUrls,
         });
       }
