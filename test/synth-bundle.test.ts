@@ -150,6 +150,8 @@ describe('synthesized app', () => {
 
   it('ships a reconciler bundle that is exact under Z-API limits: equivalent URLs, 429 + Retry-After, names-only listing, a listing that fails halfway', async () => {
     const zapi = await startZapiStandIn();
+    // The previous test's fleet is not this one's.
+    for (const id of ['F1', 'F2', 'F3']) standIn.delete(`/zapi/${id}/token`);
     const ids = Array.from({ length: 30 }, (_, i) => `RL${String(i).padStart(2, '0')}`);
     for (const id of ids) {
       standIn.put(`/zapi/${id}/token`, `TOKEN${id}`);
