@@ -81,7 +81,7 @@ async function invoke(
     catch (error) { result = { error: String(error && error.message) }; }
     const wallMs = performance.now() - t0;
     process.stdout.write = write;
-    console.log('RESULT ' + JSON.stringify({ result, emf: JSON.parse(emf), wallMs, rssKb: ${PEAK_RSS_KB} }));
+    write('RESULT ' + JSON.stringify({ result, emf: JSON.parse(emf), wallMs, rssKb: ${PEAK_RSS_KB} }) + '\\n');
   `;
   const { stdout, stderr } = await runNodeScript(script, env, root);
   const line = stdout.split('\n').find((l) => l.startsWith('RESULT '));
@@ -259,12 +259,15 @@ export function formatFleet(r: FleetBench): string {
 export function fleetSanity(r: FleetBench): string[] {
   const problems: string[] = [];
   if (r.unthrottled.registered !== r.unthrottled.instances)
-    problems.push(`unthrottled sweep found ${r.unthrottled.registered} of ${r.unthrottled.instances} registered`);
+    problems.push(
+      `unthrottled sweep found ${r.unthrottled.registered} of ${r.unthrottled.instances} registered`,
+    );
   for (const [name, x] of [
     ['at50', r.at50],
     ['atDefault', r.atDefault],
   ] as const) {
-    if (x.failed !== 0 || x.unregistered !== 0) problems.push(`${name}: ${x.failed} failed, ${x.unregistered} unregistered`);
+    if (x.failed !== 0 || x.unregistered !== 0)
+      problems.push(`${name}: ${x.failed} failed, ${x.unregistered} unregistered`);
     if (!(x.runMs > 0)) problems.push(`${name}: run time ${x.runMs}`);
   }
   if (r.deploy.namedRegistered !== r.deploy.named)
