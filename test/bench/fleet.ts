@@ -22,7 +22,7 @@ import { FLEET_ENV } from '../../functions/shared/fleet/settings.ts';
 import { type AwsStandIn, standInEnvironment } from '../support/aws-standin.ts';
 import { bundleDirectory } from '../support/bundle.ts';
 import { runNodeScript } from '../support/invoke.ts';
-import { startZapiStandIn, type ZapiStandIn } from '../support/zapi-standin.ts';
+import { startZapiStandIn } from '../support/zapi-standin.ts';
 
 export interface FleetBenchOptions {
   readonly smoke: boolean;
