@@ -477,6 +477,11 @@ async function reconcileOne(
         health: health(before, settings, now),
       };
     }
+    // The run's deadline (or a rate-limit wait past it) cut the instance short: out of time, the next
+    // run finishes it; not a failure of its own.
+    if (outOfTime(error, deadline)) {
+      return { ...notChecked(instanceId), ...seen, health: health(before, settings, now) };
+    }
     return {
       instanceId,
       action: 'failed',
@@ -535,6 +540,7 @@ async function release(
     await zapi.updateChatPresenceWebhook('', deadline);
     after = await zapi.me(deadline);
   } catch (error) {
+    if (outOfTime(error, deadline)) return { ...notChecked(instanceId), found: 'stale' };
     return {
       instanceId,
       action: 'failed',
