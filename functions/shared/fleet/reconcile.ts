@@ -29,7 +29,7 @@ import { GET_PARAMETERS_BATCH, ParameterError, putParameterCommand } from '../aw
 import { CANARY_INSTANCE_ID } from '../contract/presence-contract.ts';
 import { instanceWebhookPath, instanceWebhookUrl } from '../secrets/webhook-secret.ts';
 import { AdaptiveRateLimiter, type RateLimiterStats } from './rate-limit.ts';
-import type { DriftPolicy } from './settings.ts';
+import { type DriftPolicy, FLEET_DEFAULTS } from './settings.ts';
 import { normalizedResource, sameUrl } from './url.ts';
 import {
   hostOf,
@@ -211,7 +211,9 @@ export async function runFleet(
       : await deps.readMaster(deadline, { waitForNewMaster: request.waitForNewMaster === true });
   const clientToken = await deps.readClientToken(deadline);
   const secrets = [master, clientToken];
-  const limiter = new AdaptiveRateLimiter({ requestsPerSecond: settings.requestsPerSecond ?? 20 });
+  const limiter = new AdaptiveRateLimiter({
+    requestsPerSecond: settings.requestsPerSecond ?? FLEET_DEFAULTS.zapiRequestsPerSecond,
+  });
 
   const noToken = (instanceId: string) =>
     failure(
