@@ -322,6 +322,9 @@ export class WebhookFleet extends Construct {
       statements: [new PolicyStatement({ actions: ['ssm:DescribeParameters'], resources: ['*'] })],
     });
     grantee.role?.attachInlinePolicy(listing);
+    // The function (and so the deploy's registration, which invokes it) waits for this policy, as it
+    // does for its default policy: the first deploy's listing must not meet AccessDenied.
+    grantee.node.addDependency(listing);
     acknowledgeFinding(
       listing,
       'AwsSolutions::AwsSolutions-IAM5',

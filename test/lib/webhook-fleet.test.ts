@@ -189,6 +189,14 @@ describe('WebhookFleet in the stack', () => {
       },
     );
 
+    it('makes each fleet function wait for its listing policy (the first deploy lists the fleet at once)', () => {
+      for (const prefix of ['FleetReconciler', 'FleetRegistrar']) {
+        const [, fn] = one(defaults, 'AWS::Lambda::Function', prefix);
+        const policy = idOf(defaults, 'AWS::IAM::Policy', `${prefix}ListTokens`);
+        expect((fn as { DependsOn?: string[] }).DependsOn).toContain(policy);
+      }
+    });
+
     it('grants GetParametersByPath nowhere, nor any SSM action by wildcard', () => {
       for (const template of [defaults, configured]) {
         const actions = Object.values(template.findResources('AWS::IAM::Policy')).flatMap((policy) =>
