@@ -60,6 +60,7 @@ export const CONTEXT_KEYS = {
   reconcileConcurrency: { default: FLEET_DEFAULTS.concurrency, example: '16' },
   zapiAttemptTimeoutMs: { default: FLEET_DEFAULTS.zapiAttemptTimeoutMs, example: '5000' },
   zapiMaxAttempts: { default: FLEET_DEFAULTS.zapiMaxAttempts, example: '4' },
+  zapiRequestsPerSecond: { default: FLEET_DEFAULTS.zapiRequestsPerSecond, example: '20' },
   registrationTimeoutSeconds: { default: FLEET_DEFAULTS.registrationTimeoutSeconds, example: '300' },
   reconcilerTimeoutSeconds: { default: FLEET_DEFAULTS.reconcilerTimeoutSeconds, example: '900' },
   dueWarningDays: { default: FLEET_DEFAULTS.dueWarningDays, example: '7' },
@@ -119,6 +120,8 @@ export interface PresenceConfig {
   readonly reconcileConcurrency: number;
   readonly zapiAttemptTimeoutMs: number;
   readonly zapiMaxAttempts: number;
+  /** Z-API requests per second a fleet run starts at (it adapts). */
+  readonly zapiRequestsPerSecond: number;
   readonly registrationTimeoutSeconds: number;
   readonly reconcilerTimeoutSeconds: number;
   readonly dueWarningDays: number;
@@ -259,6 +262,11 @@ export function loadConfig(read: ContextReader, contextKeys: readonly string[] =
       'instanceId',
       `${bad.map((id) => `"${id}"`).join(', ')} is not a Z-API instance id (letters, digits, - and _)`,
     );
+  } else if (instanceIds.includes(CANARY_INSTANCE_ID)) {
+    problem(
+      'instanceId',
+      `"${CANARY_INSTANCE_ID}" is the canary's instance id, which is never registered at Z-API`,
+    );
   }
 
   const eventBusArn = text('eventBusArn');
@@ -352,12 +360,6 @@ export function loadConfig(read: ContextReader, contextKeys: readonly string[] =
       'a setting of the canary, which is off (-c canary=false): remove one of the two',
     );
   }
-  if (instanceIds.includes(CANARY_INSTANCE_ID)) {
-    problem(
-      'instanceId',
-      `"${CANARY_INSTANCE_ID}" is the canary's reserved instance id, never a Z-API instance (Z-API ids are 32 hex digits)`,
-    );
-  }
   const accountsRaw = text('subscriberAccountIds');
   const subscriberAccountIds =
     accountsRaw === undefined
@@ -414,6 +416,7 @@ export function loadConfig(read: ContextReader, contextKeys: readonly string[] =
   const reconcileConcurrency = integer('reconcileConcurrency', K.reconcileConcurrency.default, 1, 100);
   const zapiAttemptTimeoutMs = integer('zapiAttemptTimeoutMs', K.zapiAttemptTimeoutMs.default, 100, 60_000);
   const zapiMaxAttempts = integer('zapiMaxAttempts', K.zapiMaxAttempts.default, 1, 10);
+  const zapiRequestsPerSecond = integer('zapiRequestsPerSecond', K.zapiRequestsPerSecond.default, 1, 1_000);
   const registrationTimeoutSeconds = integer(
     'registrationTimeoutSeconds',
     K.registrationTimeoutSeconds.default,
@@ -533,6 +536,7 @@ export function loadConfig(read: ContextReader, contextKeys: readonly string[] =
     reconcileConcurrency,
     zapiAttemptTimeoutMs,
     zapiMaxAttempts,
+    zapiRequestsPerSecond,
     registrationTimeoutSeconds,
     reconcilerTimeoutSeconds,
     dueWarningDays,

@@ -49,6 +49,7 @@ export const ALARM_NAMES = [
   'Unregistered',
   'DeployRegistrationFailures',
   'DriftReported',
+  'NotChecked',
   'Disconnected',
   'ExpiringSoon',
   'PaymentIssues',
@@ -65,6 +66,7 @@ const ALARM_CONDITIONS: Partial<Record<AlarmName, string>> = {
   ReconcilerDeadLetters: WITH_FLEET,
   SweepMissing: WITH_FLEET,
   Unregistered: WITH_FLEET,
+  NotChecked: WITH_FLEET,
   DeployRegistrationFailures: WITH_FLEET,
   Disconnected: WITH_FLEET,
   ExpiringSoon: WITH_FLEET,
@@ -444,8 +446,16 @@ export class PresenceMonitoring extends Construct {
       this.alarm(
         'Unregistered',
         sweep(F.unregistered),
-        'Instances stayed unregistered at the end of two consecutive sweeps: Z-API is not calling them; see the reconciler log for each instance and why',
+        'Z-API confirmed instances call another URL or none at the end of two consecutive sweeps: it is not calling this endpoint for them; see the reconciler log for each instance and why',
         { evaluationPeriods: 2 },
+      ),
+      // One sweep that runs out of time (Z-API slowed it down) is no fact about the instances: the next
+      // sweep asks again. Three in a row is a fleet the sweep cannot cover.
+      this.alarm(
+        'NotChecked',
+        sweep(F.notChecked),
+        "Instances were not checked in three consecutive sweeps (Z-API's rate limit or the fleet's size ran the sweep out of time): raise zapiRequestsPerSecond if Z-API allows it, or reconcilerTimeoutSeconds; see the reconciler log",
+        { evaluationPeriods: 3 },
       ),
       this.alarm(
         'DeployRegistrationFailures',
@@ -503,6 +513,7 @@ export class PresenceMonitoring extends Construct {
         m(F.registered, 'registered'),
         m(F.healthy, 'healthy (registered and connected)'),
         m(F.unregistered, 'unregistered'),
+        m(F.notChecked, 'not checked (out of time)'),
       ]),
       graph('Fleet: drift and failures (each sweep)', [
         m(F.corrected, 'drift corrected'),

@@ -24,6 +24,7 @@ export function presenceProps(config: PresenceConfig): ZapiPresenceProps {
     zapiBaseUrl: config.zapiBaseUrl,
     zapiAttemptTimeout: Duration.millis(config.zapiAttemptTimeoutMs),
     zapiMaxAttempts: config.zapiMaxAttempts,
+    zapiRequestsPerSecond: config.zapiRequestsPerSecond,
     driftPolicy: config.driftPolicy,
     sweepInterval: Duration.minutes(config.sweepIntervalMinutes),
     reconcileConcurrency: config.reconcileConcurrency,

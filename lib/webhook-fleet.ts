@@ -15,7 +15,7 @@
 import { ArnFormat, CustomResource, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { EventBus, Match, Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { Grant } from 'aws-cdk-lib/aws-iam';
+import { Grant, Policy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -27,7 +27,7 @@ import {
   REGISTRATION_PROPERTIES,
   REGISTRATION_RESOURCE_TYPE,
 } from '../functions/register-webhook/properties.ts';
-import { INSTANCE_ID_PATTERN } from '../functions/shared/contract/presence-contract.ts';
+import { CANARY_INSTANCE_ID, INSTANCE_ID_PATTERN } from '../functions/shared/contract/presence-contract.ts';
 import {
   DRIFT_POLICIES,
   type DriftPolicy,
@@ -69,6 +69,13 @@ export interface WebhookFleetProps {
   readonly zapiAttemptTimeoutMs?: number;
   /** @default 4 */
   readonly zapiMaxAttempts?: number;
+  /**
+   * Z-API requests per second a run (a sweep, a deploy's registration) starts at; one limit for the whole
+   * run, which adapts: it slows down on a 429 (honouring `Retry-After`) and creeps back up while Z-API
+   * answers. Z-API documents no rate limit: see docs/fleet.md.
+   * @default 20
+   */
+  readonly zapiRequestsPerSecond?: number;
   /**
    * `repair` puts this endpoint back when another URL replaced it; `alert` only reports it (for an
    * instance shared with another tool on purpose).
@@ -154,6 +161,9 @@ export class WebhookFleet extends Construct {
         [E.zapiAttemptTimeoutMs]: String(props.zapiAttemptTimeoutMs),
       }),
       ...(props.zapiMaxAttempts !== undefined && { [E.zapiMaxAttempts]: String(props.zapiMaxAttempts) }),
+      ...(props.zapiRequestsPerSecond !== undefined && {
+        [E.zapiRequestsPerSecond]: String(props.zapiRequestsPerSecond),
+      }),
       [E.driftPolicy]: this.driftPolicy,
       ...(props.concurrency !== undefined && { [E.concurrency]: String(props.concurrency) }),
       ...(props.dueWarningDays !== undefined && { [E.dueWarningDays]: String(props.dueWarningDays) }),
@@ -270,7 +280,12 @@ export class WebhookFleet extends Construct {
     this.registration.node.addDependency(webhook.stage, webhook.route, webhook.receiver);
   }
 
-  /** Least privilege: list the token path, read tokens, the master and the Client-Token; nothing else. */
+  /**
+   * Least privilege: read the token parameters (exactly the template's names), the master and the
+   * Client-Token, and nothing else. The fleet is listed by name only (DescribeParameters, which reads no
+   * value and which IAM cannot scope to resources); tokens are then read 10 at a time (GetParameters).
+   * Never `ssm:GetParametersByPath`: it would authorize reading every parameter under the path.
+   */
   private grantFleetReads(grantee: PresenceFunction, props: WebhookFleetProps, template: string): void {
     const stack = Stack.of(this);
     const parameterArn = (name: string) =>
@@ -280,16 +295,10 @@ export class WebhookFleet extends Construct {
         resourceName: name.replace(/^\/+/, ''),
         arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
       });
-    const listPath = template.slice(0, template.lastIndexOf('/', template.indexOf(INSTANCE_PLACEHOLDER)));
-    Grant.addToPrincipal({
-      grantee,
-      actions: ['ssm:GetParametersByPath'],
-      resourceArns: [parameterArn(listPath)],
-    });
     const tokens = parameterArn(template.replace(INSTANCE_PLACEHOLDER, '*'));
     Grant.addToPrincipal({
       grantee,
-      actions: ['ssm:GetParameter'],
+      actions: ['ssm:GetParameter', 'ssm:GetParameters'],
       resourceArns: [
         tokens,
         props.webhook.webhookSecretParameter.parameterArn,
@@ -304,9 +313,24 @@ export class WebhookFleet extends Construct {
         defaultPolicy,
         'AwsSolutions::AwsSolutions-IAM5',
         `Resource::${tokens}`,
-        `The fleet is every instance with a token parameter matching ${template}: the wildcard stands for the instance id, exactly the parameters the token template names. (Listing the path recursively, granted separately without a wildcard, returns every parameter under it: keep only this app's parameters there.)`,
+        `The fleet is every instance with a token parameter matching ${template}: the wildcard stands for the instance id, exactly the parameters the token template names.`,
       );
     }
+    // Its own policy, so the one wildcard resource IAM forces on DescribeParameters is acknowledged on
+    // that statement alone.
+    const listing = new Policy(this, `${grantee.node.id}ListTokens`, {
+      statements: [new PolicyStatement({ actions: ['ssm:DescribeParameters'], resources: ['*'] })],
+    });
+    grantee.role?.attachInlinePolicy(listing);
+    // The function (and so the deploy's registration, which invokes it) waits for this policy, as it
+    // does for its default policy: the first deploy's listing must not meet AccessDenied.
+    grantee.node.addDependency(listing);
+    acknowledgeFinding(
+      listing,
+      'AwsSolutions::AwsSolutions-IAM5',
+      'Resource::*',
+      'ssm:DescribeParameters supports no resource-level permissions (IAM requires Resource "*"). It returns parameter names and metadata, never a value; the function reads values only of the token parameters, the master and the Client-Token (granted by ARN).',
+    );
   }
 }
 
@@ -348,6 +372,10 @@ export function webhookFleetProblems(props: Omit<WebhookFleetProps, 'webhook'>):
   for (const id of props.requiredInstanceIds ?? []) {
     if (!INSTANCE_ID_PATTERN.test(id))
       problems.push(`requiredInstanceIds: "${id}" is not a Z-API instance id`);
+    else if (id === CANARY_INSTANCE_ID)
+      problems.push(
+        `requiredInstanceIds: "${id}" is the canary's instance id, which is never registered at Z-API; name a real instance (e.g. 3C01A2B3C4D5E6F7A8B9C0D1E2F3A4B5)`,
+      );
   }
   if (props.zapiBaseUrl !== undefined && !/^https:\/\/[^/?#\s]+(\/[^?#\s]*)?$/.test(props.zapiBaseUrl)) {
     problems.push(`zapiBaseUrl: must be an https:// URL, got "${props.zapiBaseUrl}"`);
@@ -366,6 +394,7 @@ export function webhookFleetProblems(props: Omit<WebhookFleetProps, 'webhook'>):
   whole('concurrency', props.concurrency, 1, 100);
   whole('zapiAttemptTimeoutMs', props.zapiAttemptTimeoutMs, 100, 60_000);
   whole('zapiMaxAttempts', props.zapiMaxAttempts, 1, 10);
+  whole('zapiRequestsPerSecond', props.zapiRequestsPerSecond, 1, 1_000);
   whole('dueWarningDays', props.dueWarningDays, 0, 365);
   whole('reconcilerTimeout (seconds)', props.reconcilerTimeout?.toSeconds(), 30, 900);
   // The provider framework's own function times out at 15 minutes: leave it room to report.

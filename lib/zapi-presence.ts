@@ -77,6 +77,12 @@ export interface ZapiPresenceProps {
   readonly zapiAttemptTimeout?: Duration;
   /** Attempts per Z-API call. @default 4 */
   readonly zapiMaxAttempts?: number;
+  /**
+   * Z-API requests per second a run starts at (one limit per run; it adapts: slower on a 429, honouring
+   * `Retry-After`, faster while Z-API answers). Z-API documents no rate limit: see docs/fleet.md.
+   * @default 20
+   */
+  readonly zapiRequestsPerSecond?: number;
   /** `repair` puts this endpoint back when another URL replaced it; `alert` only reports. @default 'repair' */
   readonly driftPolicy?: DriftPolicy;
   /** How often the drift sweep runs (5 minutes to 12 hours). @default Duration.hours(1) */
@@ -476,6 +482,7 @@ export class ZapiPresence extends Construct {
         'clientTokenParameterName',
         'zapiBaseUrl',
         'zapiMaxAttempts',
+        'zapiRequestsPerSecond',
         'driftPolicy',
         'sweepInterval',
         'dueWarningDays',

@@ -274,6 +274,79 @@ describe('synthesized app', () => {
     }
   }, 60_000);
 
+  it('ships a reconciler bundle that is exact under Z-API limits: equivalent URLs, 429 + Retry-After, names-only listing, a listing that fails halfway', async () => {
+    const zapi = await startZapiStandIn();
+    // The previous test's fleet is not this one's.
+    for (const id of ['F1', 'F2', 'F3']) standIn.delete(`/zapi/${id}/token`);
+    const ids = Array.from({ length: 30 }, (_, i) => `RL${String(i).padStart(2, '0')}`);
+    for (const id of ids) {
+      standIn.put(`/zapi/${id}/token`, `TOKEN${id}`);
+      zapi.add(id, `TOKEN${id}`, { presenceUrl: instanceWebhookUrl(BASE, id, MASTER) });
+    }
+    // Right, in shapes Z-API may echo: an upper-case host, an explicit :443.
+    zapi.get('RL00').reportAs = (url) => url.replace('https://abc.execute-api', 'HTTPS://ABC.EXECUTE-API');
+    zapi.get('RL01').reportAs = (url) => url.replace('.amazonaws.com/', '.amazonaws.com:443/');
+    // Not right: a trailing slash.
+    zapi.get('RL02').presenceUrl = instanceWebhookUrl(BASE, 'RL02', MASTER).replace(
+      '/presence?',
+      '/presence/?',
+    );
+    // The canary's token sits under the same path: never sent to Z-API.
+    standIn.put(`/zapi/${CANARY_INSTANCE_ID}/token`, 'CANARYTOKEN123');
+    zapi.rateLimit = { perSecond: 15, retryAfter: 'seconds' };
+    const env = {
+      ...standInEnvironment(standIn.url),
+      WEBHOOK_BASE_URL: BASE,
+      WEBHOOK_SECRET_PARAMETER: '/zapi/webhook-secret',
+      ZAPI_BASE_URL: zapi.url,
+      ZAPI_REQUESTS_PER_SECOND: '40',
+    };
+    const sweep = { source: 'aws.events', 'detail-type': 'Scheduled Event', detail: {} };
+    standIn.calls.length = 0;
+    try {
+      const { results, stdout, stderr } = await invokeBundle(reconcileBundleFile, [sweep], env);
+      expect(results[0], JSON.stringify(results[0])).toMatchObject({
+        outcome: 'reconciled',
+        fleetSize: 30,
+        registered: 30,
+        corrected: 1,
+        failed: 0,
+        unregistered: 0,
+        notChecked: 0,
+      });
+      expect(zapi.rateLimited).toBeGreaterThan(0);
+      expect(zapi.requests.filter((r) => r.method === 'PUT').map((r) => r.instanceId)).toEqual(['RL02']);
+      expect(zapi.requests.some((r) => r.instanceId === CANARY_INSTANCE_ID)).toBe(false);
+      expect(standIn.calls).toContain('AmazonSSM.DescribeParameters');
+      expect(standIn.calls.some((c) => c.includes('GetParametersByPath'))).toBe(false);
+      expect(standIn.calls.some((c) => c.includes(CANARY_INSTANCE_ID))).toBe(false);
+      const output = `${stdout}${stderr}`;
+      expect(output).toContain('Z-API limited the request rate (429)');
+      expect(output).toContain('"NotChecked":0');
+      for (const id of ids) expect(output).not.toContain(`TOKEN${id}`);
+
+      // The listing fails on its second page: the first page's instances are reported, then the run fails.
+      zapi.rateLimit = undefined;
+      zapi.reset();
+      standIn.describePageSize = 10;
+      standIn.describeFailsFromPage = 1;
+      const failed = await invokeBundle(reconcileBundleFile, [sweep], env);
+      expect(failed.results[0]).toMatchObject({
+        error: expect.stringContaining('SSM parameter /zapi cannot be read'),
+      });
+      expect(`${failed.stdout}${failed.stderr}`).toContain('could not be listed to the end');
+      expect(failed.stdout).toMatch(/"FleetSize":\d/);
+      expect(zapi.requests.length).toBeGreaterThan(0);
+      expect(zapi.requests.length).toBeLessThan(30);
+    } finally {
+      standIn.describePageSize = 50;
+      standIn.describeFailsFromPage = undefined;
+      standIn.delete(`/zapi/${CANARY_INSTANCE_ID}/token`);
+      for (const id of ids) standIn.delete(`/zapi/${id}/token`);
+      await zapi.close();
+    }
+  }, 60_000);
+
   it('ships a registration bundle that registers the fleet on deploy', async () => {
     const zapi = await startZapiStandIn();
     const token = 'bundle-instance-token-123';

@@ -48,6 +48,9 @@ export async function handler(event: unknown, context?: Pick<Context, 'getRemain
   const deadline = invocationDeadline(context, REPORT_RESERVE_MS, 15 * 60_000);
   const report = await runFleet(trigger.request, config, deps, deadline);
   const counts = reportRun(report, { namespace: config.metricsNamespace, durationMs: Date.now() - started });
+  // The run reported what it did; a listing that failed part-way still fails the invocation (Errors
+  // metric, retries, dead-letter queue), as a listing that failed at once always has.
+  if (report.listingFailed !== undefined) throw new Error(report.listingFailed.message);
   const failures = failureList(report);
   return {
     outcome: 'reconciled',

@@ -11,11 +11,20 @@
  *                                        deleted: reported (Z-API cannot be called without it)
  */
 import * as v from 'valibot';
-import { INSTANCE_ID_PATTERN } from '../shared/contract/presence-contract.ts';
+import { CANARY_INSTANCE_ID, INSTANCE_ID_PATTERN } from '../shared/contract/presence-contract.ts';
 import type { RunRequest } from '../shared/fleet/reconcile.ts';
 
 const InstanceIds = v.pipe(
-  v.array(v.pipe(v.string('must be a string'), v.regex(INSTANCE_ID_PATTERN, 'must be a Z-API instance id'))),
+  v.array(
+    v.pipe(
+      v.string('must be a string'),
+      v.regex(INSTANCE_ID_PATTERN, 'must be a Z-API instance id'),
+      v.check(
+        (id) => id !== CANARY_INSTANCE_ID,
+        `${CANARY_INSTANCE_ID} is the canary's instance id: it is never registered at Z-API`,
+      ),
+    ),
+  ),
   v.minLength(1, 'must list at least one instance'),
   v.maxLength(10_000, 'lists too many instances'),
 );

@@ -1,7 +1,9 @@
 /**
- * Provider-framework onEvent handler: on every deploy, registers the whole fleet with Z-API through the
- * shared fleet core, in `register` mode (a deploy PUTs every instance, as it always has; only the
- * scheduled sweep skips instances whose URL is already right).
+ * Provider-framework onEvent handler: on every deploy, registers the fleet with Z-API through the shared
+ * fleet core, in `register` mode: the instances the deploy names (`-c instanceId=...`) first, each PUT
+ * and confirmed; then the rest of the fleet is reconciled (PUT only where the URL is wrong) in the time
+ * left before the deadline; what the deadline leaves is `notChecked` and the reconciler's next sweep
+ * does it (docs/fleet.md, "Deploys and large fleets").
  *
  * - Create/Update fail the deploy, with a message naming each instance and what to do, only when an
  *   instance the deploy named (`-c instanceId=...`) has no token or cannot be registered. Instances found
@@ -90,6 +92,8 @@ export async function handler(
       namespace: config.metricsNamespace,
       durationMs: Date.now() - started,
     });
+    if (report.listingFailed !== undefined && !lenient)
+      throw new RegistrationError(report.listingFailed.message);
     const mustRegister = new Set(required);
     const blocking = report.outcomes.filter((o) => mustRegister.has(o.instanceId) && !o.registered);
     if (blocking.length > 0 && !lenient) {
@@ -108,6 +112,7 @@ export async function handler(
         FleetSize: String(counts.fleetSize),
         Registered: String(counts.registered),
         Unregistered: String(counts.unregistered),
+        NotChecked: String(counts.notChecked),
       },
     };
   } catch (error) {

@@ -40,6 +40,7 @@ import { synth } from '../support/synth.ts';
 import { startZapiStandIn } from '../support/zapi-standin.ts';
 import { formatCanary, formatFlood, measureCanary, measureFlood } from './canary.ts';
 import { costModel, formatCost } from './cost.ts';
+import { benchFleet, fleetSanity, formatFleet } from './fleet.ts';
 import { ASSUMED_BATCH_MS, measureStore, storeCost } from './presence-store.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -428,6 +429,11 @@ async function main(): Promise<void> {
     const ourCpu = await ourCodeAlone();
     process.stderr.write(`reconcile: a fleet of ${FLEET_SIZE} instances...\n`);
     const reconcile = await reconcileFleet(reconcileBundle, registerBundle, standIn);
+    process.stderr.write('fleet: scale and Z-API rate limits...\n');
+    const fleet = await benchFleet(synthesized.template, synthesized.assembly.directory, standIn, {
+      smoke: SMOKE,
+      root: ROOT,
+    });
     process.stderr.write('presence store: counting its work on a simulated stream...\n');
     const storeCounts = await measureStore(SMOKE ? 20 : 300);
     const store = { counts: storeCounts, ...storeCost(storeCounts) };
@@ -480,6 +486,7 @@ async function main(): Promise<void> {
       memoryMb,
       accessLogFormat,
       reconcile,
+      fleet,
       store,
       canary,
       flood,
@@ -494,8 +501,9 @@ async function main(): Promise<void> {
     const report = { ...results, cost, seconds: (Date.now() - started) / 1000 };
 
     console.log(formatReport(report));
+    console.log(`\n${formatFleet(fleet)}`);
     if (jsonOut) writeFileSync(jsonOut, `${JSON.stringify(report, null, 2)}\n`);
-    const problems = sanity(report);
+    const problems = [...sanity(report), ...fleetSanity(fleet)];
     if (problems.length > 0) {
       console.error(`bench: insane results:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
       process.exitCode = 1;

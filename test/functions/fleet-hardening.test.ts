@@ -25,7 +25,10 @@ let zapi: ZapiStandIn;
 
 function deps(tokens: Record<string, string>): FleetDeps {
   return {
-    listFleet: async () => Object.entries(tokens).map(([instanceId, token]) => ({ instanceId, token })),
+    listInstanceIds: async function* () {
+      yield Object.keys(tokens);
+    },
+    readTokens: async (ids) => new Map(ids.flatMap((id) => (tokens[id] ? [[id, tokens[id]] as const] : []))),
     readToken: async (id) => tokens[id],
     readClientToken: async () => CLIENT_TOKEN,
     readMaster: async () => MASTER,

@@ -7,7 +7,9 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type Deadline, deadlineAt } from '../../functions/shared/aws/deadline.ts';
 import { ParameterError } from '../../functions/shared/aws/ssm.ts';
-import { runFleet } from '../../functions/shared/fleet/reconcile.ts';
+import { CANARY_INSTANCE_ID } from '../../functions/shared/contract/presence-contract.ts';
+import { AdaptiveRateLimiter } from '../../functions/shared/fleet/rate-limit.ts';
+import { type FleetDeps, runFleet } from '../../functions/shared/fleet/reconcile.ts';
 import { failureList, type LogSink, reportRun } from '../../functions/shared/fleet/report.ts';
 import {
   effectiveMasterReader,
@@ -114,6 +116,7 @@ describe('readFleetConfig', () => {
       zapiBaseUrl: 'https://api.z-api.io',
       zapiAttemptTimeoutMs: 5_000,
       zapiMaxAttempts: 4,
+      requestsPerSecond: 20,
       driftPolicy: 'repair',
       concurrency: 16,
       dueWarningMs: 7 * DAY,
@@ -138,6 +141,7 @@ describe('readFleetConfig', () => {
       ZAPI_BASE_URL: ' http://127.0.0.1:9 ',
       ZAPI_ATTEMPT_TIMEOUT_MS: ' 100 ',
       ZAPI_MAX_ATTEMPTS: '1',
+      ZAPI_REQUESTS_PER_SECOND: ' 7 ',
       DRIFT_POLICY: ' alert ',
       RECONCILE_CONCURRENCY: '1',
       DUE_WARNING_DAYS: '0',
@@ -154,6 +158,7 @@ describe('readFleetConfig', () => {
       zapiBaseUrl: 'http://127.0.0.1:9',
       zapiAttemptTimeoutMs: 100,
       zapiMaxAttempts: 1,
+      requestsPerSecond: 7,
       driftPolicy: 'alert',
       concurrency: 1,
       dueWarningMs: 0,
@@ -239,6 +244,19 @@ describe('fleetDeps against the SSM and Z-API stand-ins', () => {
   let ssm: SSMClient;
   const TOKEN_IDS = Array.from({ length: 23 }, (_, i) => `INST${String(i).padStart(2, '0')}`);
   const tokenOf = (id: string) => `token-${id}-0a1b2c3d4e5f`;
+  const limiter = () => new AdaptiveRateLimiter({ requestsPerSecond: 100 });
+
+  /** The listing as a run reads it: names page by page, then tokens 10 at a time. */
+  async function listFleet(deps: FleetDeps, deadline: Deadline) {
+    const members: Array<{ instanceId: string; token: string }> = [];
+    for await (const ids of deps.listInstanceIds(deadline)) {
+      for (let i = 0; i < ids.length; i += 10) {
+        const tokens = await deps.readTokens(ids.slice(i, i + 10), deadline);
+        for (const [instanceId, token] of tokens) members.push({ instanceId, token });
+      }
+    }
+    return members;
+  }
 
   const config = (patch: Partial<FleetConfig> = {}): FleetConfig => ({
     ...readFleetConfig({
@@ -294,27 +312,45 @@ describe('fleetDeps against the SSM and Z-API stand-ins', () => {
     zapi.reset();
   });
 
-  it('listFleet pages through every token (more than 10) and skips the master, the Client-Token and other names', async () => {
-    const members = await fleetDeps(config(), ssm).listFleet(soon());
+  it('lists names only, then reads exactly the token parameters (10 at a time): never the master, the Client-Token or other names', async () => {
+    const members = await listFleet(fleetDeps(config(), ssm), soon());
     expect(members.map((m) => m.instanceId).sort()).toEqual(TOKEN_IDS);
     for (const m of members) expect(m.token).toBe(tokenOf(m.instanceId));
-    // 23 tokens + 6 other names under /zapi: three pages of at most 10.
-    expect(aws.calls).toEqual([
-      'AmazonSSM.GetParametersByPath',
-      'AmazonSSM.GetParametersByPath',
-      'AmazonSSM.GetParametersByPath',
-    ]);
+    // 23 tokens + 6 other names under /zapi: one page of names, then three reads of at most 10 tokens.
+    expect(aws.calls[0]).toBe('AmazonSSM.DescribeParameters');
+    const reads = aws.calls.slice(1);
+    expect(reads).toHaveLength(3);
+    const read = reads.flatMap((call) => call.replace('AmazonSSM.GetParameters ', '').split(','));
+    expect(read.sort()).toEqual(TOKEN_IDS.map((id) => `/zapi/${id}/token`).sort());
+    expect(aws.calls.some((call) => call.includes('GetParametersByPath'))).toBe(false);
+  });
+
+  it("never lists the canary's token parameter as an instance (it is never registered at Z-API)", async () => {
+    aws.put(`/zapi/${CANARY_INSTANCE_ID}/token`, 'canary-token-0a1b2c3d');
+    try {
+      const members = await listFleet(fleetDeps(config(), ssm), soon());
+      expect(members.map((m) => m.instanceId).sort()).toEqual(TOKEN_IDS);
+      expect(aws.calls.join(' ')).not.toContain(CANARY_INSTANCE_ID);
+      expect(
+        tokenPattern('/zapi/{instanceId}/token').match(`/zapi/${CANARY_INSTANCE_ID}/token`),
+      ).toBeUndefined();
+    } finally {
+      aws.delete(`/zapi/${CANARY_INSTANCE_ID}/token`);
+    }
   });
 
   it("with a template without a suffix ('/flat/{instanceId}'), the master and the Client-Token are never instances", async () => {
-    const members = await fleetDeps(
-      config({
-        tokenParameterTemplate: '/flat/{instanceId}',
-        masterSecretParameter: '/flat/webhook-secret',
-        clientTokenParameter: '/flat/client-token',
-      }),
-      ssm,
-    ).listFleet(soon());
+    const members = await listFleet(
+      fleetDeps(
+        config({
+          tokenParameterTemplate: '/flat/{instanceId}',
+          masterSecretParameter: '/flat/webhook-secret',
+          clientTokenParameter: '/flat/client-token',
+        }),
+        ssm,
+      ),
+      soon(),
+    );
     expect(members).toStrictEqual([
       { instanceId: 'FLATA', token: tokenOf('FLATA') },
       { instanceId: 'FLATB', token: tokenOf('FLATB') },
@@ -324,7 +360,8 @@ describe('fleetDeps against the SSM and Z-API stand-ins', () => {
       expect(m.token).not.toBe(CLIENT_TOKEN);
     }
     // The same with '/zapi/{instanceId}' next to '/zapi/webhook-secret' and '/zapi/client-token'.
-    const zapiFlat = await fleetDeps(config({ tokenParameterTemplate: '/zapi/{instanceId}' }), ssm).listFleet(
+    const zapiFlat = await listFleet(
+      fleetDeps(config({ tokenParameterTemplate: '/zapi/{instanceId}' }), ssm),
       soon(),
     );
     expect(zapiFlat).toStrictEqual([{ instanceId: 'LEGACY1', token: tokenOf('LEGACY1') }]);
@@ -359,21 +396,19 @@ describe('fleetDeps against the SSM and Z-API stand-ins', () => {
     }
   });
 
-  it('listFleet skips a token parameter with an empty value and keeps one entry per instance', async () => {
+  it('the listing skips a token parameter with an empty value and keeps one entry per instance', async () => {
     aws.put('/zapi/INST00/token', '');
     try {
-      const members = await fleetDeps(config(), ssm).listFleet(soon());
+      const members = await listFleet(fleetDeps(config(), ssm), soon());
       expect(members.map((m) => m.instanceId).sort()).toEqual(TOKEN_IDS.filter((id) => id !== 'INST00'));
     } finally {
       aws.put('/zapi/INST00/token', tokenOf('INST00'));
     }
   });
 
-  it('listFleet turns an SSM failure into a ParameterError naming the path', async () => {
-    aws.misbehave.set('AmazonSSM.GetParametersByPath', 'hang');
-    const error = await fleetDeps(config(), ssm)
-      .listFleet(soon(300))
-      .catch((e: unknown) => e);
+  it('the listing turns an SSM failure into a ParameterError naming the path', async () => {
+    aws.misbehave.set('AmazonSSM.DescribeParameters', 'hang');
+    const error = await listFleet(fleetDeps(config(), ssm), soon(300)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ParameterError);
     expect(error).toMatchObject({ code: 'timeout', parameter: '/zapi' });
   });
@@ -593,7 +628,7 @@ describe('fleetDeps against the SSM and Z-API stand-ins', () => {
     const fetchSpy = vi.fn((input: string | URL | Request, init?: RequestInit) => fetch(input, init));
     const deps = fleetDeps(config(), ssm, { fetch: fetchSpy as unknown as typeof fetch });
     const error = await deps
-      .zapi({ instanceId: 'ZA', token: tokenOf('ZA') })
+      .zapi({ instanceId: 'ZA', token: tokenOf('ZA') }, limiter())
       .me(soon())
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ZapiError);
@@ -607,7 +642,7 @@ describe('fleetDeps against the SSM and Z-API stand-ins', () => {
     zapi.get('ZA').behaviour = 'hang';
     const deadline = soon(3_000);
     const hung = await fleetDeps(config({ zapiMaxAttempts: 1 }), ssm)
-      .zapi({ instanceId: 'ZA', token: tokenOf('ZA') })
+      .zapi({ instanceId: 'ZA', token: tokenOf('ZA') }, limiter())
       .me(deadline)
       .catch((e: unknown) => e);
     expect((hung as ZapiError).code).toBe('timeout');
@@ -618,7 +653,7 @@ describe('fleetDeps against the SSM and Z-API stand-ins', () => {
   it('zapi() uses the global fetch when none is given, and passes the Client-Token', async () => {
     zapi.add('ZB', tokenOf('ZB'), { requireClientToken: CLIENT_TOKEN, connected: false });
     const state = await fleetDeps(config(), ssm)
-      .zapi({ instanceId: 'ZB', token: tokenOf('ZB'), clientToken: CLIENT_TOKEN })
+      .zapi({ instanceId: 'ZB', token: tokenOf('ZB'), clientToken: CLIENT_TOKEN }, limiter())
       .me(soon());
     expect(state.connected).toBe(false);
     expect(zapi.requests[0]?.headers['client-token']).toBe(CLIENT_TOKEN);

@@ -33,6 +33,7 @@ import {
   ZapiClient,
   type ZapiCredentials,
   ZapiError,
+  type ZapiRateLimiter,
 } from '../../functions/shared/fleet/zapi.ts';
 import {
   deriveInstanceSecret,
@@ -153,15 +154,25 @@ interface DepsOptions {
 function makeDeps(options: DepsOptions = {}) {
   const tokens = options.tokens ?? new Map([...zapi.instances].map(([id, instance]) => [id, instance.token]));
   const deps = {
-    listFleet: vi.fn(async (_: Deadline) =>
-      [...tokens].map(([instanceId, token]) => ({ instanceId, token })),
-    ),
+    listInstanceIds: vi.fn(async function* (_: Deadline) {
+      const ids = [...tokens.keys()];
+      for (let i = 0; i < ids.length; i += 50) yield ids.slice(i, i + 50);
+    }),
+    readTokens: vi.fn(async (ids: readonly string[], _: Deadline) => {
+      const found = new Map<string, string>();
+      for (const id of ids) {
+        const token = tokens.get(id);
+        if (token !== undefined) found.set(id, token);
+      }
+      return found;
+    }),
     readToken: vi.fn(async (instanceId: string, _: Deadline) => tokens.get(instanceId)),
     readClientToken: vi.fn(async (_: Deadline) => options.clientToken),
     readMaster: vi.fn(async (_: Deadline, _options?: { readonly waitForNewMaster?: boolean }) => MASTER),
     zapi: vi.fn(
-      (credentials: ZapiCredentials): ZapiPort =>
+      (credentials: ZapiCredentials, limiter?: ZapiRateLimiter): ZapiPort =>
         new ZapiClient(credentials, {
+          ...(limiter !== undefined && { limiter }),
           baseUrl: zapi.url,
           attemptTimeoutMs: options.attemptTimeoutMs ?? 1_000,
           maxAttempts: 2,
@@ -321,7 +332,7 @@ describe('runFleet reconcile (repair) against the Z-API stand-in', () => {
 
     expect(deps.readMaster).toHaveBeenCalledTimes(1);
     expect(deps.readClientToken).toHaveBeenCalledTimes(1);
-    expect(deps.listFleet).toHaveBeenCalledTimes(1);
+    expect(deps.listInstanceIds).toHaveBeenCalledTimes(1);
     expect(deps.readToken).not.toHaveBeenCalled();
     expect(deps.zapi).toHaveBeenCalledTimes(FLEET_IDS.length);
     for (const [credentials] of deps.zapi.mock.calls) {
@@ -470,10 +481,10 @@ describe('runFleet reconcile (alert)', () => {
 });
 
 describe('runFleet register (a deploy)', () => {
-  it('PUTs every instance, right ones included, and confirms each', async () => {
+  it('PUTs every instance it names, right ones included, and confirms each', async () => {
     seedFleet();
     const report = await runFleet(
-      { mode: 'register', trigger: 'deploy' },
+      { mode: 'register', trigger: 'deploy', required: FLEET_IDS },
       SETTINGS,
       makeDeps({ clientToken: CLIENT_TOKEN }),
       soon(),
@@ -505,10 +516,29 @@ describe('runFleet register (a deploy)', () => {
     expect(report.mode).toBe('register');
   });
 
+  it('reconciles the rest of the fleet (PUT only where the URL is wrong) after the instances it names', async () => {
+    seedFleet(['RIGHT_A', 'RIGHT_B', 'EMPTY_A', 'FOREIGN_A']);
+    const report = await runFleet(
+      { mode: 'register', trigger: 'deploy', required: ['RIGHT_A'] },
+      SETTINGS,
+      makeDeps(),
+      soon(),
+    );
+    expect(putCounts()).toEqual({ RIGHT_A: 1, EMPTY_A: 1, FOREIGN_A: 1 });
+    expect(report.outcomes.map((o) => [o.instanceId, o.action])).toEqual([
+      ['RIGHT_A', 'unchanged'],
+      ['RIGHT_B', 'unchanged'],
+      ['EMPTY_A', 'registered'],
+      ['FOREIGN_A', 'corrected'],
+    ]);
+    // RIGHT_B, not named, is asked once and left alone.
+    expect(zapi.requests.filter((r) => r.instanceId === 'RIGHT_B')).toHaveLength(1);
+  });
+
   it('under the alert policy leaves a foreign URL alone even when registering', async () => {
     seedFleet(['FOREIGN_A', 'RIGHT_A']);
     const report = await runFleet(
-      { mode: 'register', trigger: 'deploy' },
+      { mode: 'register', trigger: 'deploy', required: ['FOREIGN_A', 'RIGHT_A'] },
       { ...SETTINGS, driftPolicy: 'alert' },
       makeDeps(),
       soon(),
@@ -574,7 +604,7 @@ describe('runFleet release', () => {
       deps,
       soon(),
     );
-    expect(deps.listFleet).not.toHaveBeenCalled();
+    expect(deps.listInstanceIds).not.toHaveBeenCalled();
     expect(report.wholeFleet).toBe(false);
     expect(report.outcomes.map((o) => [o.instanceId, o.action, o.found])).toEqual([
       ['RIGHT_A', 'released', 'stale'],
@@ -596,7 +626,7 @@ describe('runFleet instance lists, required instances and token reads', () => {
       deps,
       soon(),
     );
-    expect(deps.listFleet).not.toHaveBeenCalled();
+    expect(deps.listInstanceIds).not.toHaveBeenCalled();
     expect(deps.readToken.mock.calls.map(([id]) => id)).toEqual(['EMPTY_A', 'RIGHT_A']);
     expect(report.wholeFleet).toBe(false);
     expect(report.trigger).toBe('manual');
@@ -622,7 +652,7 @@ describe('runFleet instance lists, required instances and token reads', () => {
       deps,
       soon(),
     );
-    expect(order).toEqual(['STALE_A', 'RIGHT_B', 'EMPTY_A', 'RIGHT_A']);
+    expect(order).toEqual(['RIGHT_B', 'STALE_A', 'EMPTY_A', 'RIGHT_A']);
     expect(report.outcomes.every((o) => o.registered)).toBe(true);
     // Z-API slow, time for about one instance: the named one is the one done.
     zapi.latencyMs = 300;
@@ -664,7 +694,7 @@ describe('runFleet instance lists, required instances and token reads', () => {
       makeDeps(),
       soon(),
     );
-    expect(report.outcomes.map((o) => o.instanceId)).toEqual(['RIGHT_A', 'EMPTY_A', 'GONE_A']);
+    expect(report.outcomes.map((o) => o.instanceId)).toEqual(['RIGHT_A', 'GONE_A', 'EMPTY_A']);
     expect(byId(report).GONE_A).toStrictEqual({
       instanceId: 'GONE_A',
       action: 'failed',
@@ -687,8 +717,9 @@ describe('runFleet instance lists, required instances and token reads', () => {
       makeDeps(),
       soon(),
     );
-    expect(report.outcomes.map((o) => o.instanceId)).toEqual(['RIGHT_A', 'GONE_A']);
-    expect(countOutcomes(report.outcomes)).toMatchObject({ fleetSize: 2, failed: 1, unregistered: 1 });
+    expect(report.outcomes.map((o) => o.instanceId)).toEqual(['GONE_A', 'RIGHT_A']);
+    // No token: Z-API was never asked, so it is a failure and not a confirmed unregistered instance.
+    expect(countOutcomes(report.outcomes)).toMatchObject({ fleetSize: 2, failed: 1, unregistered: 0 });
   });
 
   it('a listed instance without a token is failed (no-token) once, even when also required', async () => {
@@ -753,15 +784,12 @@ describe('runFleet instance lists, required instances and token reads', () => {
     ]);
   });
 
-  it('fails the whole run when the fleet cannot be listed or the master or Client-Token cannot be read', async () => {
+  it('fails the whole run when the master or Client-Token cannot be read', async () => {
     const problem = new ParameterError(
       'SSM parameter /zapi could not be read (Throttling)',
       'unavailable',
       '/zapi',
     );
-    const listing = makeDeps();
-    listing.listFleet.mockRejectedValue(problem);
-    await expect(runFleet(reconcile, SETTINGS, listing, soon())).rejects.toBe(problem);
     const master = makeDeps();
     master.readMaster.mockRejectedValue(problem);
     await expect(runFleet(reconcile, SETTINGS, master, soon())).rejects.toBe(problem);
@@ -813,7 +841,7 @@ describe('runFleet concurrency and the deadline', () => {
     expect(most).toBeGreaterThan(1);
   });
 
-  it('reports instances not started before the deadline as skipped (out-of-time)', async () => {
+  it('reports instances not started before the deadline as notChecked (out-of-time), never as failed', async () => {
     const ids = ['P0', 'P1', 'P2', 'P3', 'P4'];
     for (const id of ids) zapi.add(id, tokenOf(id), { presenceUrl: expectedUrl(id) });
     let t = 0;
@@ -836,19 +864,24 @@ describe('runFleet concurrency and the deadline', () => {
       'unchanged',
       'unchanged',
       'unchanged',
-      'skipped',
+      'notChecked',
     ]);
     expect(report.outcomes[4]).toStrictEqual({
       instanceId: 'P4',
-      action: 'skipped',
+      action: 'notChecked',
       registered: false,
-      error: { code: 'out-of-time', message: 'not reached before the deadline; the next run covers it' },
+      error: {
+        code: 'out-of-time',
+        message:
+          "not checked: Z-API could not be asked before the run's deadline (its rate limit or the fleet's size); the next run checks it",
+      },
     });
+    expect(countOutcomes(report.outcomes)).toMatchObject({ notChecked: 1, unregistered: 0, failed: 0 });
     expect(zapi.requests.some((r) => r.instanceId === 'P4')).toBe(false);
     expect(deps.zapi).toHaveBeenCalledTimes(4);
   });
 
-  it('an instance that hangs or trickles fails with timeout, the others finish, and the run ends by the deadline', async () => {
+  it('an instance that hangs or trickles past the deadline is notChecked, the others finish, and the run ends by the deadline', async () => {
     seedFleet(['RIGHT_A', 'EMPTY_A', 'STALE_A']);
     zapi.add('HANG_A', tokenOf('HANG_A'), { behaviour: 'hang' });
     zapi.add('TRICKLE_A', tokenOf('TRICKLE_A'), { behaviour: 'trickle' });
@@ -859,9 +892,21 @@ describe('runFleet concurrency and the deadline', () => {
       ['RIGHT_A', 'unchanged', undefined],
       ['EMPTY_A', 'registered', undefined],
       ['STALE_A', 'registered', undefined],
-      ['HANG_A', 'failed', 'timeout'],
-      ['TRICKLE_A', 'failed', 'timeout'],
+      ['HANG_A', 'notChecked', 'out-of-time'],
+      ['TRICKLE_A', 'notChecked', 'out-of-time'],
     ]);
+    expect(countOutcomes(report.outcomes)).toMatchObject({ unregistered: 0, notChecked: 2 });
+  });
+
+  it('a Z-API stand-in that hangs within the deadline fails that instance with timeout (a fact about Z-API, not unregistered)', async () => {
+    seedFleet(['RIGHT_A']);
+    zapi.add('HANG_A', tokenOf('HANG_A'), { behaviour: 'hang' });
+    const report = await runFleet(reconcile, SETTINGS, makeDeps({ attemptTimeoutMs: 200 }), soon(10_000));
+    expect(report.outcomes.map((o) => [o.instanceId, o.action, o.error?.code])).toEqual([
+      ['RIGHT_A', 'unchanged', undefined],
+      ['HANG_A', 'failed', 'timeout'],
+    ]);
+    expect(countOutcomes(report.outcomes)).toMatchObject({ failed: 1, unregistered: 0, notChecked: 0 });
   });
 });
 
@@ -991,9 +1036,17 @@ describe('runFleet with stub Z-API ports', () => {
         { clientToken: CLIENT_TOKEN },
       );
       const report = await runFleet(reconcile, SETTINGS, deps, soon());
-      expect(report.outcomes).toStrictEqual([
-        { instanceId: 'STUB_A', action: 'failed', registered: false, error },
-      ]);
+      if (step === 'me') {
+        expect(report.outcomes).toStrictEqual([
+          { instanceId: 'STUB_A', action: 'failed', registered: false, error },
+        ]);
+      } else {
+        // GET me answered: what Z-API calls is known (nothing), so the failure says so.
+        expect(report.outcomes).toMatchObject([
+          { instanceId: 'STUB_A', action: 'failed', registered: false, found: 'missing', error },
+        ]);
+        expect(countOutcomes(report.outcomes).unregistered).toBe(1);
+      }
     }
   });
 
@@ -1049,7 +1102,8 @@ describe('classify and isOwnEndpoint', () => {
     expect(isOwnEndpoint(`${own}?`, own)).toBe(true);
     expect(isOwnEndpoint(`x${own}`, own)).toBe(false);
     expect(isOwnEndpoint('', own)).toBe(false);
-    expect(isOwnEndpoint('?', '')).toBe(true);
+    // Not URLs: never this endpoint.
+    expect(isOwnEndpoint('?', '')).toBe(false);
   });
 });
 
@@ -1111,7 +1165,12 @@ describe('report', () => {
       health: H({ connected: false }),
       error: { code: 'not-confirmed', message: 'm2' },
     },
-    { instanceId: 'S1', action: 'skipped', registered: false, error: { code: 'out-of-time', message: 'm3' } },
+    {
+      instanceId: 'S1',
+      action: 'notChecked',
+      registered: false,
+      error: { code: 'out-of-time', message: 'm3' },
+    },
     { instanceId: 'L1', action: 'left-alone', found: 'foreign', registered: false },
     { instanceId: 'X1', action: 'released', found: 'stale', registered: false },
   ];
@@ -1123,7 +1182,8 @@ describe('report', () => {
     newlyRegistered: 2,
     corrected: 1,
     failed: 2,
-    unregistered: 3,
+    unregistered: 1,
+    notChecked: 1,
     driftReported: 1,
     disconnected: 2,
     expiringSoon: 1,
@@ -1141,7 +1201,7 @@ describe('report', () => {
     return { lines, log };
   }
 
-  it('counts: healthy = registered and not disconnected; unregistered = failed + skipped (not drift)', () => {
+  it('counts: healthy = registered and not disconnected; unregistered = only what Z-API confirmed (not a failure before any answer, not notChecked, not drift)', () => {
     expect(countOutcomes(SAMPLE)).toStrictEqual(COUNTS);
     expect(countOutcomes([])).toStrictEqual(Object.fromEntries(Object.keys(COUNTS).map((k) => [k, 0])));
   });
@@ -1211,8 +1271,13 @@ describe('report', () => {
       ],
       ['error', { msg: notConnected, ...base('F2', 'failed', { found: 'missing' }) }],
       [
-        'error',
-        { msg: 'instance skipped: out of time', ...base('S1', 'skipped'), code: 'out-of-time', error: 'm3' },
+        'warn',
+        {
+          msg: "instance not checked: Z-API could not be asked before the run's deadline; the next run checks it",
+          ...base('S1', 'notChecked'),
+          code: 'out-of-time',
+          error: 'm3',
+        },
       ],
       ['info', { msg: 'webhook released', ...base('X1', 'released', { found: 'stale' }) }],
     ]);
@@ -1278,6 +1343,7 @@ describe('report', () => {
       M.corrected,
       M.failed,
       M.unregistered,
+      M.notChecked,
       M.driftReported,
       M.disconnected,
       M.expiringSoon,
@@ -1308,7 +1374,8 @@ describe('report', () => {
       NewlyRegistered: 2,
       Corrected: 1,
       Failed: 2,
-      Unregistered: 3,
+      Unregistered: 1,
+      NotChecked: 1,
       DriftReported: 1,
       Disconnected: 2,
       ExpiringSoon: 1,
@@ -1369,8 +1436,8 @@ describe('report', () => {
     vi.mocked(Date.now).mockRestore();
     write.mockRestore();
     expect(info).toHaveBeenCalledTimes(4);
-    expect(warn).toHaveBeenCalledTimes(3);
-    expect(error).toHaveBeenCalledTimes(5);
+    expect(warn).toHaveBeenCalledTimes(4);
+    expect(error).toHaveBeenCalledTimes(4);
     expect(emf).toEqual([emfSummary(REPORT, COUNTS, 'NS', 1, 777)]);
   });
 

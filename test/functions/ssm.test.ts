@@ -4,16 +4,19 @@
  * stand-in: paging, versions, SDK error names, a connection torn down at the deadline).
  */
 import {
+  DescribeParametersCommand,
   GetParameterCommand,
-  GetParametersByPathCommand,
+  GetParametersCommand,
   type Parameter,
   SSMClient,
 } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Deadline, DeadlineExceeded, deadlineAt } from '../../functions/shared/aws/deadline.ts';
 import {
+  GET_PARAMETERS_BATCH,
   getParameter,
-  listParametersByPath,
+  getParameters,
+  listParameterNames,
   MAX_LISTING_PAGES,
   ParameterError,
   parameterError,
@@ -262,8 +265,16 @@ describe('getParameter (fake client)', () => {
   });
 });
 
-describe('listParametersByPath (fake client)', () => {
-  const p = (name: string): Parameter => ({ Name: name, Value: `${SECRET}-${name}` });
+/** Every name a listing yields, page by page. */
+async function pagesOf(listing: AsyncIterable<string[]>): Promise<string[][]> {
+  const pages: string[][] = [];
+  for await (const page of listing) pages.push(page);
+  return pages;
+}
+
+describe('listParameterNames (fake client)', () => {
+  const p = (name: string) => ({ Name: name, Type: 'SecureString' });
+  const filters = [{ Key: 'Path', Option: 'Recursive', Values: ['/a'] }];
 
   /** Pages keyed by the NextToken they answer (the first page by ''). */
   const paged = (pages: Record<string, object>) => (input: Record<string, unknown>) => {
@@ -272,40 +283,40 @@ describe('listParametersByPath (fake client)', () => {
     return page;
   };
 
-  it('asks for a recursive, decrypted page of 10 and stops when there is no NextToken', async () => {
+  it('asks DescribeParameters for names under the path (recursive, 50 a page), never for a value', async () => {
     const { ssm, sent } = fakeSsm(paged({ '': { Parameters: [p('/a/1'), p('/a/b/2')] } }));
     const { deadline, runs } = spyDeadline();
-    expect(await listParametersByPath(ssm, '/a', deadline)).toStrictEqual([p('/a/1'), p('/a/b/2')]);
+    expect(await pagesOf(listParameterNames(ssm, '/a', deadline))).toStrictEqual([['/a/1', '/a/b/2']]);
     expect(sent).toHaveLength(1);
-    expect(sent[0]?.command).toBeInstanceOf(GetParametersByPathCommand);
-    // No NextToken key at all on the first call.
-    expect(sent[0]?.input).toStrictEqual({
-      Path: '/a',
-      Recursive: true,
-      WithDecryption: true,
-      MaxResults: 10,
-    });
+    expect(sent[0]?.command).toBeInstanceOf(DescribeParametersCommand);
+    // No NextToken key at all on the first call, and nothing that decrypts.
+    expect(sent[0]?.input).toStrictEqual({ ParameterFilters: filters, MaxResults: 50 });
     expect(Object.keys(sent[0]?.options ?? {})).toEqual(['abortSignal']);
     expect(sent[0]?.options?.abortSignal).toBeInstanceOf(AbortSignal);
-    expect(runs).toEqual([{ what: 'SSM GetParametersByPath', capMs: undefined }]);
+    expect(runs).toEqual([{ what: 'SSM DescribeParameters', capMs: undefined }]);
   });
 
-  it('threads NextToken from page to page, each call under the deadline', async () => {
+  it('threads NextToken from page to page, each call under the deadline, and yields each page as it comes', async () => {
     const { ssm, sent } = fakeSsm(
       paged({
         '': { Parameters: [p('/a/1')], NextToken: 't1' },
         t1: { Parameters: [], NextToken: 't2' }, // an empty page is not the end
         t2: { NextToken: 't3' }, // nor is a page without Parameters
-        t3: { Parameters: [p('/a/2'), p('/a/3')] },
+        t3: { Parameters: [p('/a/2'), { Type: 'String' }, p('/a/3')] },
       }),
     );
     const { deadline, runs } = spyDeadline();
-    expect(await listParametersByPath(ssm, '/a', deadline)).toStrictEqual([p('/a/1'), p('/a/2'), p('/a/3')]);
+    const listing = listParameterNames(ssm, '/a', deadline);
+    const first = await listing.next();
+    // The first page is handed out before the next one is asked for (a pipeline, not a collection).
+    expect(first.value).toStrictEqual(['/a/1']);
+    expect(sent).toHaveLength(1);
+    expect(await pagesOf(listing)).toStrictEqual([['/a/2', '/a/3']]);
     expect(sent.map((s) => s.input)).toStrictEqual([
-      { Path: '/a', Recursive: true, WithDecryption: true, MaxResults: 10 },
-      { Path: '/a', Recursive: true, WithDecryption: true, MaxResults: 10, NextToken: 't1' },
-      { Path: '/a', Recursive: true, WithDecryption: true, MaxResults: 10, NextToken: 't2' },
-      { Path: '/a', Recursive: true, WithDecryption: true, MaxResults: 10, NextToken: 't3' },
+      { ParameterFilters: filters, MaxResults: 50 },
+      { ParameterFilters: filters, MaxResults: 50, NextToken: 't1' },
+      { ParameterFilters: filters, MaxResults: 50, NextToken: 't2' },
+      { ParameterFilters: filters, MaxResults: 50, NextToken: 't3' },
     ]);
     expect(runs).toHaveLength(4);
     expect(new Set(sent.map((s) => s.options?.abortSignal)).size).toBe(4);
@@ -313,22 +324,27 @@ describe('listParametersByPath (fake client)', () => {
 
   it('answers nothing for a path with nothing under it, and stops on an empty NextToken', async () => {
     const empty = fakeSsm(() => ({}));
-    expect(await listParametersByPath(empty.ssm, '/none', soon())).toStrictEqual([]);
+    expect(await pagesOf(listParameterNames(empty.ssm, '/none', soon()))).toStrictEqual([]);
     expect(empty.sent).toHaveLength(1);
     const blankToken = fakeSsm(() => ({ Parameters: [], NextToken: '' }));
-    expect(await listParametersByPath(blankToken.ssm, '/none', soon())).toStrictEqual([]);
+    expect(await pagesOf(listParameterNames(blankToken.ssm, '/none', soon()))).toStrictEqual([]);
     expect(blankToken.sent).toHaveLength(1);
   });
 
-  it('maps errors with the path as the name, on any page', async () => {
+  it('a listing that fails halfway yields the pages before, then throws with the path as the name', async () => {
     const { ssm } = fakeSsm((input) => {
       if (input.NextToken === undefined) return { Parameters: [p('/a/1')], NextToken: 't1' };
       throw sdkError('AccessDeniedException');
     });
-    const error = await rejection(listParametersByPath(ssm, '/a', soon()));
-    expect(error.code).toBe('denied');
-    expect(error.parameter).toBe('/a');
-    expect(error.message).toContain('SSM parameter /a cannot be read (AccessDeniedException)');
+    const pages: string[][] = [];
+    const error = await (async () => {
+      for await (const page of listParameterNames(ssm, '/a', soon())) pages.push(page);
+    })().catch((e: unknown) => e as ParameterError);
+    expect(pages).toStrictEqual([['/a/1']]);
+    expect(error).toBeInstanceOf(ParameterError);
+    expect(error?.code).toBe('denied');
+    expect(error?.parameter).toBe('/a');
+    expect(error?.message).toContain('SSM parameter /a cannot be read (AccessDeniedException)');
   });
 
   it('hands a page cap to the deadline for every page', async () => {
@@ -336,16 +352,16 @@ describe('listParametersByPath (fake client)', () => {
       paged({ '': { Parameters: [p('/a/1')], NextToken: 't1' }, t1: { Parameters: [] } }),
     );
     const { deadline, runs } = spyDeadline();
-    await listParametersByPath(ssm, '/a', deadline, { pageCapMs: 1_234 });
+    await pagesOf(listParameterNames(ssm, '/a', deadline, { pageCapMs: 1_234 }));
     expect(runs).toEqual([
-      { what: 'SSM GetParametersByPath', capMs: 1_234 },
-      { what: 'SSM GetParametersByPath', capMs: 1_234 },
+      { what: 'SSM DescribeParameters', capMs: 1_234 },
+      { what: 'SSM DescribeParameters', capMs: 1_234 },
     ]);
   });
 
-  it('fails a listing that does not end, instead of growing until memory runs out: a page token repeated, or too many pages', async () => {
+  it('fails a listing that does not end: a page token repeated, or too many pages', async () => {
     const loop = fakeSsm(() => ({ Parameters: [p('/a/1')], NextToken: 'same' }));
-    const repeated = await listParametersByPath(loop.ssm, '/a', soon()).catch((e: unknown) => e);
+    const repeated = await pagesOf(listParameterNames(loop.ssm, '/a', soon())).catch((e: unknown) => e);
     expect(repeated).toBeInstanceOf(ParameterError);
     expect(repeated).toMatchObject({
       code: 'unavailable',
@@ -355,7 +371,7 @@ describe('listParametersByPath (fake client)', () => {
     expect(loop.sent).toHaveLength(2);
     let n = 0;
     const endless = fakeSsm(() => ({ Parameters: [], NextToken: `t${++n}` }));
-    const many = await listParametersByPath(endless.ssm, '/a', soon(), { maxPages: 50 }).catch(
+    const many = await pagesOf(listParameterNames(endless.ssm, '/a', soon(), { maxPages: 50 })).catch(
       (e: unknown) => e,
     );
     expect(many).toMatchObject({ message: 'SSM listing of /a did not end (50 pages): not used' });
@@ -366,13 +382,49 @@ describe('listParametersByPath (fake client)', () => {
   it('aborts a page at the deadline and answers timeout', async () => {
     const { ssm, sent } = fakeSsm(never);
     const started = Date.now();
-    const error = await rejection(listParametersByPath(ssm, '/a', deadlineAt(Date.now() + 60)));
+    const error = await rejection(pagesOf(listParameterNames(ssm, '/a', deadlineAt(Date.now() + 60))));
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(error.code).toBe('timeout');
     expect(error.parameter).toBe('/a');
     const signal = sent[0]?.options?.abortSignal as AbortSignal;
     expect(signal.aborted).toBe(true);
-    expect((signal.reason as DeadlineExceeded).what).toBe('SSM GetParametersByPath');
+    expect((signal.reason as DeadlineExceeded).what).toBe('SSM DescribeParameters');
+  });
+});
+
+describe('getParameters (fake client)', () => {
+  it('reads up to 10 names at once, decrypted, and answers the ones found by name', async () => {
+    const { ssm, sent } = fakeSsm(() => ({
+      Parameters: [
+        { Name: '/t/b', Value: 'vb' },
+        { Name: '/t/a', Value: 'va' },
+        { Name: '/not/asked', Value: 'x' },
+      ],
+      InvalidParameters: ['/t/c'],
+    }));
+    const { deadline, runs } = spyDeadline();
+    const found = await getParameters(ssm, ['/t/a', '/t/b', '/t/c'], deadline, 777);
+    expect([...found.keys()]).toEqual(['/t/b', '/t/a']);
+    expect(found.get('/t/a')?.Value).toBe('va');
+    expect(sent[0]?.command).toBeInstanceOf(GetParametersCommand);
+    expect(sent[0]?.input).toStrictEqual({ Names: ['/t/a', '/t/b', '/t/c'], WithDecryption: true });
+    expect(runs).toEqual([{ what: 'SSM GetParameters', capMs: 777 }]);
+    expect(GET_PARAMETERS_BATCH).toBe(10);
+  });
+
+  it('sends nothing for no names, refuses more than 10, and names the parameters in its errors', async () => {
+    const idle = fakeSsm(() => ({}));
+    expect((await getParameters(idle.ssm, [], soon())).size).toBe(0);
+    expect(idle.sent).toHaveLength(0);
+    const names = Array.from({ length: 11 }, (_, i) => `/t/${i}`);
+    await expect(getParameters(idle.ssm, names, soon())).rejects.toThrow('at most 10 names');
+    const denied = fakeSsm(() => {
+      throw sdkError('AccessDeniedException');
+    });
+    const error = await rejection(getParameters(denied.ssm, ['/t/a', '/t/b'], soon()));
+    expect(error).toMatchObject({ code: 'denied', parameter: '/t/a (and 1 more)' });
+    const one = await rejection(getParameters(denied.ssm, ['/t/a'], soon()));
+    expect(one.parameter).toBe('/t/a');
   });
 });
 
@@ -440,23 +492,27 @@ describe('SSM over the wire (stand-in)', () => {
     expect(error.message).not.toContain(SECRET);
   });
 
-  it('lists every parameter under a path across pages of 10', async () => {
+  it('lists every name under a path across pages, reading no value; GetParameters reads them back', async () => {
     const names = Array.from(
       { length: 23 },
       (_, i) => `/list/${i % 2 ? 'deep/' : ''}p${String(i).padStart(2, '0')}`,
     );
     for (const name of names) standIn.put(name, `value-of-${name}`);
     standIn.put('/listed-elsewhere/x', 'not-under-the-path');
-    const parameters = await listParametersByPath(ssm, '/list', soon());
-    expect(parameters.map((p) => p.Name).sort()).toEqual([...names].sort());
-    expect(parameters.every((p) => p.Value === `value-of-${p.Name}`)).toBe(true);
-    expect(standIn.calls).toEqual(Array(3).fill('AmazonSSM.GetParametersByPath'));
+    standIn.describePageSize = 10;
+    const pages = await pagesOf(listParameterNames(ssm, '/list', soon()));
+    standIn.describePageSize = 50;
+    expect(pages.flat().sort()).toEqual([...names].sort());
+    expect(standIn.calls).toEqual(Array(3).fill('AmazonSSM.DescribeParameters'));
+    const found = await getParameters(ssm, [...names.slice(0, 9), '/list/gone'], soon());
+    expect(found.size).toBe(9);
+    expect([...found.values()].every((p) => p.Value === `value-of-${p.Name}`)).toBe(true);
   });
 
   it('cuts a trickling page at the deadline', async () => {
-    standIn.misbehave.set('AmazonSSM.GetParametersByPath', 'trickle');
+    standIn.misbehave.set('AmazonSSM.DescribeParameters', 'trickle');
     const started = Date.now();
-    const error = await rejection(listParametersByPath(ssm, '/list', deadlineAt(Date.now() + 400)));
+    const error = await rejection(pagesOf(listParameterNames(ssm, '/list', deadlineAt(Date.now() + 400))));
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(error.code).toBe('timeout');
     expect(error.parameter).toBe('/list');

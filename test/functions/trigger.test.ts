@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { InvalidInput, type TriggerContext, triggerFor } from '../../functions/reconcile-webhooks/trigger.ts';
+import { CANARY_INSTANCE_ID } from '../../functions/shared/contract/presence-contract.ts';
 import { tokenPattern } from '../../functions/shared/fleet/runtime.ts';
 
 const MASTER_PARAMETER = '/zapi/webhook-secret';
@@ -82,6 +83,19 @@ describe('triggerFor: SSM Parameter Store changes', () => {
       kind: 'run',
       request: { mode: 'reconcile', trigger: 'change', instanceIds: ['3C01A2B3C4D5E6F7'] },
     });
+  });
+
+  it("the canary's token changing is ignored, and the canary cannot be named: it is never registered at Z-API", () => {
+    const name = `/zapi/${CANARY_INSTANCE_ID}/token`;
+    expect(triggerFor(parameterChange(name, 'Update'), context)).toStrictEqual({
+      kind: 'ignored',
+      reason: `${name} is not a token parameter`,
+    });
+    for (const key of ['instanceIds', 'release']) {
+      expect(invalid({ [key]: ['ABC', CANARY_INSTANCE_ID] }).message).toContain(
+        `${CANARY_INSTANCE_ID} is the canary's instance id: it is never registered at Z-API`,
+      );
+    }
   });
 
   it("a token's Delete is reported as a removed instance", () => {

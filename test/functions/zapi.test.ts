@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type Deadline, deadlineAt } from '../../functions/shared/aws/deadline.ts';
+import { AdaptiveRateLimiter } from '../../functions/shared/fleet/rate-limit.ts';
 import {
   DEFAULT_ZAPI_BASE_URL,
   hostOf,
@@ -41,6 +42,7 @@ const ALL_CODES: readonly ZapiErrorCode[] = [
   'network',
   'not-json',
   'not-accepted',
+  'out-of-time',
 ];
 
 const ADVICE_REJECTED = 'check the instance in the Z-API panel and the Z-API base URL';
@@ -98,6 +100,7 @@ function client(options: ZapiClientOptions = {}, credentials: { token?: string; 
         sleeps.push(ms);
       },
       random: () => 0.5,
+      limiter: new AdaptiveRateLimiter({ requestsPerSecond: 1_000, backoffBaseMs: 20 }),
       ...options,
     },
   );
@@ -307,7 +310,7 @@ describe('ZapiClient errors and retries', () => {
     unauthorized:
       'check the instance token in SSM and, if the account uses one, the Client-Token (security token)',
     'not-found': 'check the instance id and its token (they must belong to the same instance)',
-    'rate-limited': 'Z-API is failing or busy; the next sweep tries again',
+    'rate-limited': 'Z-API limits the request rate; the run slows down and retries',
     'server-error': 'Z-API is failing or busy; the next sweep tries again',
     rejected: 'check the instance in the Z-API panel and the Z-API base URL',
   } as const;
@@ -351,7 +354,6 @@ describe('ZapiClient errors and retries', () => {
     [502, 'server-error'],
     [503, 'server-error'],
     [599, 'server-error'],
-    [429, 'rate-limited'],
   ] as const)(
     'retries %i (%s) up to maxAttempts with exponential, jittered backoff',
     async (status, code) => {
@@ -384,7 +386,8 @@ describe('ZapiClient errors and retries', () => {
     });
     expect((await client().me(soon())).presenceChatCallbackUrl).toBe(URL_TO_REGISTER);
     expect(requestsFor()).toHaveLength(3);
-    expect(sleeps).toEqual([100, 200]);
+    // The 5xx pauses this call; the 429 pauses the run (the limiter), and is no attempt of its own.
+    expect(sleeps).toEqual([100]);
   });
 
   it('retries a PUT after a 5xx and stops at a 4xx', async () => {
@@ -460,8 +463,89 @@ describe('ZapiClient errors and retries', () => {
   it('makes no request at all when the deadline has passed', async () => {
     zapi.add(ID, TOKEN, { presenceUrl: URL_TO_REGISTER });
     const error = await failure(client().me(deadlineAt(Date.now() - 1)));
-    expect(error.code).toBe('timeout');
+    expect(error.code).toBe('out-of-time');
     expect(requestsFor()).toHaveLength(0);
+  });
+});
+
+describe('ZapiClient and 429 (the run-wide rate limit)', () => {
+  const busy = (headers?: Record<string, string>) => ({
+    status: 429,
+    body: `{"error":"Too many requests ${TOKEN}"}`,
+    ...(headers !== undefined && { headers }),
+  });
+
+  it('waits Retry-After (seconds) before asking again, and a 429 is never an attempt that fails the call', async () => {
+    zapi.add(ID, TOKEN, { presenceUrl: URL_TO_REGISTER, script: [busy({ 'retry-after': '1' })] });
+    const started = Date.now();
+    const state = await client({ maxAttempts: 1 }).me(soon());
+    expect(state.presenceChatCallbackUrl).toBe(URL_TO_REGISTER);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+    expect(requestsFor()).toHaveLength(2);
+    expect(sleeps).toEqual([]);
+  });
+
+  it('waits until a Retry-After HTTP date', async () => {
+    const at = new Date(Math.ceil((Date.now() + 1_500) / 1_000) * 1_000);
+    zapi.add(ID, TOKEN, {
+      presenceUrl: URL_TO_REGISTER,
+      script: [busy({ 'retry-after': at.toUTCString() })],
+    });
+    await client().me(soon());
+    const [, second] = zapi.requests;
+    expect(second).toBeDefined();
+    expect(Date.now()).toBeGreaterThanOrEqual(at.getTime() - 20);
+    expect(requestsFor()).toHaveLength(2);
+  });
+
+  it('a 429 storm without Retry-After backs off (doubling) until the deadline, then fails out-of-time without answer text', async () => {
+    zapi.add(ID, TOKEN, { behaviour: busy() });
+    const limiter = new AdaptiveRateLimiter({
+      requestsPerSecond: 1_000,
+      backoffBaseMs: 50,
+      random: () => 0.5,
+    });
+    const deadline = soon(1_000);
+    const error = await failure(client({ limiter }).me(deadline));
+    expect(Date.now()).toBeLessThan(deadline.at + 200);
+    expect(error.code).toBe('out-of-time');
+    expect(error.message).toBe(
+      "Z-API GET me: not answered before the run's deadline (Z-API kept answering 429) (out-of-time); the next run asks again",
+    );
+    expect(error.message).not.toContain(TOKEN);
+    // 50, 100, 200, 400 ms of backoff fit in a second: about five requests, not hundreds.
+    expect(requestsFor().length).toBeGreaterThanOrEqual(3);
+    expect(requestsFor().length).toBeLessThanOrEqual(6);
+    expect(limiter.stats.rateLimited).toBe(requestsFor().length);
+  });
+
+  it('a Retry-After past the deadline fails out-of-time at once instead of waiting', async () => {
+    zapi.add(ID, TOKEN, { behaviour: busy({ 'retry-after': '120' }) });
+    const started = Date.now();
+    const error = await failure(client().me(soon(5_000)));
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(error.code).toBe('out-of-time');
+    expect(requestsFor()).toHaveLength(1);
+  });
+
+  it('one 429 slows every client of the run: the others wait for the same Retry-After', async () => {
+    const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1_000 });
+    zapi.add(ID, TOKEN, { presenceUrl: URL_TO_REGISTER, script: [busy({ 'retry-after': '1' })] });
+    zapi.add('OTHER', 'OTHERTOKEN', { presenceUrl: URL_TO_REGISTER });
+    const other = new ZapiClient(
+      { instanceId: 'OTHER', token: 'OTHERTOKEN' },
+      { baseUrl: zapi.url, limiter },
+    );
+    await client({ limiter }).me(soon());
+    const started = Date.now();
+    // The first client's retry came after the pause; a call started during it waits too.
+    zapi.get(ID).script.push(busy({ 'retry-after': '1' }));
+    const first = client({ limiter }).me(soon());
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await other.me(soon());
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    await first;
+    expect(limiter.stats.rateLimited).toBe(2);
   });
 });
 
@@ -530,7 +614,7 @@ describe('ZapiClient never puts answer text in an error', () => {
     expect(ALL_CODES).toContain(error.code);
   }
 
-  it.each([400, 401, 403, 404, 409, 422, 429, 500, 502, 503])(
+  it.each([400, 401, 403, 404, 409, 422, 500, 502, 503])(
     'answers %i that echo the URL, the secret and the tokens back (raw, percent-, JSON- and \\u-encoded)',
     async (status) => {
       const c = client({ maxAttempts: 1 }, { clientToken: CLIENT_TOKEN });

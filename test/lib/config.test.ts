@@ -59,6 +59,7 @@ describe('loadConfig: defaults', () => {
       reconcileConcurrency: 16,
       zapiAttemptTimeoutMs: 5_000,
       zapiMaxAttempts: 4,
+      zapiRequestsPerSecond: 20,
       registrationTimeoutSeconds: 300,
       reconcilerTimeoutSeconds: 900,
       alarmThresholds: {},
@@ -175,6 +176,14 @@ describe('loadConfig: instanceId', () => {
     expect(problem).not.toContain('GOOD');
     expect(problem).toContain(example('instanceId'));
     expect(onlyProblem({ instanceId: 'A'.repeat(65) })).toMatch(/^instanceId: "A{65}"/);
+  });
+
+  it("refuses the canary's instance id: it is never registered at Z-API", () => {
+    const problem = onlyProblem({ instanceId: `ID1,${CANARY_INSTANCE_ID}` });
+    expect(problem).toMatch(
+      /^instanceId: "zapi-presence-canary" is the canary's instance id, which is never registered at Z-API/,
+    );
+    expect(problem).toContain(example('instanceId'));
   });
 
   it('takes a JSON array from cdk.json as the comma-separated list, and refuses any other shape', () => {
@@ -344,6 +353,7 @@ const RANGES: ReadonlyArray<[ContextKey, number, number]> = [
   ['reconcileConcurrency', 1, 100],
   ['zapiAttemptTimeoutMs', 100, 60_000],
   ['zapiMaxAttempts', 1, 10],
+  ['zapiRequestsPerSecond', 1, 1_000],
   ['registrationTimeoutSeconds', 30, 840],
 ];
 
@@ -471,6 +481,10 @@ const BAD: Record<ContextKey, [unknown, RegExp]> = {
   reconcileConcurrency: ['101', /expected a whole number from 1 to 100, got "101"/],
   zapiAttemptTimeoutMs: ['60001', /expected a whole number from 100 to 60000, got "60001"/],
   zapiMaxAttempts: ['0', /expected a whole number from 1 to 10, got "0"/],
+  zapiRequestsPerSecond: [
+    'fast',
+    /zapiRequestsPerSecond: expected a whole number from 1 to 1000, got "fast"\. Example: -c zapiRequestsPerSecond=20/,
+  ],
   registrationTimeoutSeconds: ['841', /expected a whole number from 30 to 840, got "841"/],
   reconcilerTimeoutSeconds: ['901', /expected a whole number from 30 to 900, got "901"/],
   currentPaymentStatuses: [',', /lists no status/],
@@ -519,7 +533,7 @@ describe('loadConfig: the canary', () => {
 
   it("refuses the canary's reserved id as an instance", () => {
     expect(onlyProblem({ instanceId: `ABC,${CANARY_INSTANCE_ID}` })).toMatch(
-      /^instanceId: "zapi-presence-canary" is the canary's reserved instance id/,
+      /^instanceId: "zapi-presence-canary" is the canary's instance id, which is never registered at Z-API/,
     );
   });
 });

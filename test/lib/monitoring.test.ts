@@ -34,6 +34,7 @@ const FLEET_ALARMS = [
   'ReconcilerDeadLetters',
   'SweepMissing',
   'Unregistered',
+  'NotChecked',
   'DeployRegistrationFailures',
   'Disconnected',
   'ExpiringSoon',
@@ -252,6 +253,26 @@ describe('PresenceMonitoring', () => {
         TreatMissingData: 'notBreaching',
         Threshold: 1,
       });
+    });
+
+    it('alarms on instances left not checked by three consecutive sweeps (one slow sweep is no fact), with actions', () => {
+      expect(alarm(defaults, 'NotChecked')).toMatchObject({
+        Namespace: 'ZapiPresence',
+        MetricName: FLEET_METRICS.notChecked,
+        Dimensions: [
+          { Name: 'Scope', Value: 'fleet' },
+          { Name: 'Trigger', Value: 'sweep' },
+        ],
+        Statistic: 'Maximum',
+        EvaluationPeriods: 3,
+        DatapointsToAlarm: 3,
+        Period: 3600,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+        Threshold: 1,
+      });
+      expect(alarm(defaults, 'NotChecked').AlarmActions).toHaveLength(1);
+      expect(alarm(defaults, 'NotChecked').OKActions).toHaveLength(1);
     });
 
     it('alarms on instances a deploy could not register', () => {

@@ -492,7 +492,8 @@ describe('PresenceStack for a stage', () => {
     expect(ssmGrants(t, 'FleetReconciler').sort()).toEqual([
       ['ssm:GetParameter', '/zapi-staging/*/token'],
       ['ssm:GetParameter', '/zapi-staging/webhook-secret'],
-      ['ssm:GetParametersByPath', '/zapi-staging'],
+      ['ssm:GetParameters', '/zapi-staging/*/token'],
+      ['ssm:GetParameters', '/zapi-staging/webhook-secret'],
     ]);
     t.hasResourceProperties('AWS::Logs::LogGroup', {
       LogGroupName: '/aws/events/ZapiPresence-staging/presence',

@@ -44,9 +44,13 @@ function environmentOf(template: Template, prefix: string): Record<string, unkno
   ).Variables;
 }
 
+/** Every statement of every policy attached to the function's role. */
 function statementsOf(template: Template, rolePrefix: string): Statement[] {
-  const policy = propertiesOf(template, 'AWS::IAM::Policy', `${rolePrefix}RoleDefaultPolicy`);
-  return (policy.PolicyDocument as { Statement: Statement[] }).Statement;
+  const role = idOf(template, 'AWS::IAM::Role', `${rolePrefix}Role`);
+  return Object.values(template.findResources('AWS::IAM::Policy'))
+    .map((policy) => policy.Properties as { Roles: unknown[]; PolicyDocument: { Statement: Statement[] } })
+    .filter((policy) => policy.Roles.some((r) => JSON.stringify(r) === JSON.stringify({ Ref: role })))
+    .flatMap((policy) => policy.PolicyDocument.Statement);
 }
 
 const parameterArn = (resourceName: string) => ({
@@ -81,6 +85,7 @@ describe('WebhookFleet in the stack', () => {
       reconcileConcurrency: '8',
       zapiAttemptTimeoutMs: '3000',
       zapiMaxAttempts: '3',
+      zapiRequestsPerSecond: '35',
       zapiBaseUrl: 'https://zapi.example.com/',
       reconcilerTimeoutSeconds: '600',
       registrationTimeoutSeconds: '120',
@@ -101,6 +106,7 @@ describe('WebhookFleet in the stack', () => {
         [E.zapiBaseUrl]: 'https://zapi.example.com',
         [E.zapiAttemptTimeoutMs]: '3000',
         [E.zapiMaxAttempts]: '3',
+        [E.zapiRequestsPerSecond]: '35',
         [E.driftPolicy]: 'alert',
         [E.concurrency]: '8',
         [E.currentPaymentStatuses]: 'PAID,TRIAL',
@@ -122,6 +128,7 @@ describe('WebhookFleet in the stack', () => {
         [E.zapiBaseUrl]: 'https://api.z-api.io',
         [E.zapiAttemptTimeoutMs]: '5000',
         [E.zapiMaxAttempts]: '4',
+        [E.zapiRequestsPerSecond]: '20',
         [E.driftPolicy]: 'repair',
         [E.concurrency]: '16',
         [E.metricsNamespace]: 'ZapiPresence',
@@ -160,31 +167,50 @@ describe('WebhookFleet in the stack', () => {
     const ssmStatements = (statements: Statement[]) =>
       statements.filter((s) => [s.Action].flat().some((action) => action.startsWith('ssm:')));
 
+    const reads = (...names: string[]) => ({
+      Action: ['ssm:GetParameter', 'ssm:GetParameters'],
+      Effect: 'Allow',
+      Resource: names.map(parameterArn),
+    });
+    // DescribeParameters takes no resource-level permission (IAM requires "*"); it answers names, no value.
+    const listNames = { Action: 'ssm:DescribeParameters', Effect: 'Allow', Resource: '*' };
+
     it.each(['FleetReconciler', 'FleetRegistrar'])(
-      '%s may list the token path and read tokens, the master and the Client-Token; nothing else in SSM',
+      '%s may list parameter names and read exactly the tokens, the master and the Client-Token; nothing else in SSM',
       (prefix) => {
         expect(ssmStatements(statementsOf(configured, prefix))).toEqual([
-          { Action: 'ssm:GetParametersByPath', Effect: 'Allow', Resource: parameterArn('zapi') },
-          {
-            Action: 'ssm:GetParameter',
-            Effect: 'Allow',
-            Resource: [
-              parameterArn('zapi/*/token'),
-              parameterArn('zapi/webhook-secret'),
-              parameterArn('zapi/client-token'),
-            ],
-          },
+          reads('zapi/*/token', 'zapi/webhook-secret', 'zapi/client-token'),
+          listNames,
         ]);
         expect(ssmStatements(statementsOf(defaults, prefix))).toEqual([
-          { Action: 'ssm:GetParametersByPath', Effect: 'Allow', Resource: parameterArn('zapi') },
-          {
-            Action: 'ssm:GetParameter',
-            Effect: 'Allow',
-            Resource: [parameterArn('zapi/*/token'), parameterArn('zapi/webhook-secret')],
-          },
+          reads('zapi/*/token', 'zapi/webhook-secret'),
+          listNames,
         ]);
       },
     );
+
+    it('makes each fleet function wait for its listing policy (the first deploy lists the fleet at once)', () => {
+      for (const prefix of ['FleetReconciler', 'FleetRegistrar']) {
+        const [, fn] = one(defaults, 'AWS::Lambda::Function', prefix);
+        const policy = idOf(defaults, 'AWS::IAM::Policy', `${prefix}ListTokens`);
+        expect((fn as { DependsOn?: string[] }).DependsOn).toContain(policy);
+      }
+    });
+
+    it('grants GetParametersByPath nowhere, nor any SSM action by wildcard', () => {
+      for (const template of [defaults, configured]) {
+        const actions = Object.values(template.findResources('AWS::IAM::Policy')).flatMap((policy) =>
+          (
+            policy.Properties as { PolicyDocument: { Statement: Statement[] } }
+          ).PolicyDocument.Statement.flatMap((statement) => [statement.Action].flat()),
+        );
+        expect(actions.filter((action) => action.startsWith('ssm:')).length).toBeGreaterThan(0);
+        for (const action of actions) {
+          expect(action.toLowerCase()).not.toBe('ssm:getparametersbypath');
+          if (action.toLowerCase().startsWith('ssm:') || action === '*') expect(action).not.toMatch(/\*/);
+        }
+      }
+    });
 
     it('grants the reconciler only its logs, its dead-letter queue and those reads', () => {
       const statements = statementsOf(configured, 'FleetReconciler');
@@ -195,8 +221,9 @@ describe('WebhookFleet in the stack', () => {
         'sqs:GetQueueAttributes',
         'sqs:GetQueueUrl',
         'sqs:SendMessage',
+        'ssm:DescribeParameters',
         'ssm:GetParameter',
-        'ssm:GetParametersByPath',
+        'ssm:GetParameters',
       ]);
       expect(statements.find((s) => [s.Action].flat().includes('sqs:SendMessage'))?.Resource).toEqual(
         getAtt(queue),
@@ -206,7 +233,8 @@ describe('WebhookFleet in the stack', () => {
       );
       for (const statement of statements) {
         expect(statement.Effect).toBe('Allow');
-        expect(statement.Resource).not.toBe('*');
+        // The one "*": DescribeParameters, which IAM cannot scope.
+        if (statement.Action !== 'ssm:DescribeParameters') expect(statement.Resource).not.toBe('*');
         expect(statement).not.toHaveProperty('Condition');
       }
     });
@@ -216,30 +244,28 @@ describe('WebhookFleet in the stack', () => {
         statementsOf(configured, 'FleetRegistrar')
           .flatMap((s) => [s.Action].flat())
           .sort(),
-      ).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents', 'ssm:GetParameter', 'ssm:GetParametersByPath']);
+      ).toEqual([
+        'logs:CreateLogStream',
+        'logs:PutLogEvents',
+        'ssm:DescribeParameters',
+        'ssm:GetParameter',
+        'ssm:GetParameters',
+      ]);
     });
 
-    it('follows the token template: its path to list, its wildcard to read', () => {
+    it('follows the token template: its wildcard to read', () => {
       const { template } = fleetStack({ instanceTokenParameterName: '/org/zapi/{instanceId}/token' });
       const t = template();
       for (const prefix of ['FleetReconciler', 'FleetRegistrar']) {
         expect(ssmStatements(statementsOf(t, prefix))).toEqual([
-          { Action: 'ssm:GetParametersByPath', Effect: 'Allow', Resource: parameterArn('org/zapi') },
-          {
-            Action: 'ssm:GetParameter',
-            Effect: 'Allow',
-            Resource: [parameterArn('org/zapi/*/token'), parameterArn('zapi/webhook-secret')],
-          },
+          reads('org/zapi/*/token', 'zapi/webhook-secret'),
+          listNames,
         ]);
       }
       const prefixed = fleetStack({ instanceTokenParameterName: '/zapi/i-{instanceId}/token' }).template();
       expect(ssmStatements(statementsOf(prefixed, 'FleetReconciler'))).toEqual([
-        { Action: 'ssm:GetParametersByPath', Effect: 'Allow', Resource: parameterArn('zapi') },
-        {
-          Action: 'ssm:GetParameter',
-          Effect: 'Allow',
-          Resource: [parameterArn('zapi/i-*/token'), parameterArn('zapi/webhook-secret')],
-        },
+        reads('zapi/i-*/token', 'zapi/webhook-secret'),
+        listNames,
       ]);
     });
   });
@@ -508,6 +534,11 @@ describe('WebhookFleet props', () => {
       [{ zapiAttemptTimeoutMs: 60_001 }, /zapiAttemptTimeoutMs: must be a whole number from 100 to 60000/],
       [{ zapiMaxAttempts: 0 }, /zapiMaxAttempts: must be a whole number from 1 to 10, got 0/],
       [{ zapiMaxAttempts: 11 }, /zapiMaxAttempts: must be a whole number from 1 to 10, got 11/],
+      [{ zapiRequestsPerSecond: 0 }, /zapiRequestsPerSecond: must be a whole number from 1 to 1000, got 0/],
+      [
+        { requiredInstanceIds: ['zapi-presence-canary'] },
+        /requiredInstanceIds: "zapi-presence-canary" is the canary's instance id, which is never registered at Z-API/,
+      ],
       [{ dueWarningDays: -1 }, /dueWarningDays: must be a whole number from 0 to 365, got -1/],
       [{ dueWarningDays: 366 }, /dueWarningDays: must be a whole number from 0 to 365, got 366/],
       [

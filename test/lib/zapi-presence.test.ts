@@ -982,3 +982,23 @@ describe('ZapiPresence: cdk-nag in a consumer stack', () => {
     ]);
   });
 });
+
+describe('ZapiPresence and the fleet rate limit, the canary', () => {
+  it("refuses the canary's instance id in instanceIds (it is never registered at Z-API), naming the prop", () => {
+    expect(() =>
+      userStack({ instanceIds: ['3C01A2B3C4D5E6F7A8B9C0D1E2F3A4B5', 'zapi-presence-canary'] }),
+    ).toThrow(
+      /^ZapiPresence: instanceIds: "zapi-presence-canary" is the canary's instance id, which is never registered at Z-API; name a real instance/,
+    );
+  });
+
+  it('passes zapiRequestsPerSecond to both fleet functions, and refuses 0', () => {
+    const template = userStack({ zapiRequestsPerSecond: 35 }).template();
+    for (const prefix of ['PresenceFleetReconciler', 'PresenceFleetRegistrar']) {
+      expect(variablesOf(template, prefix)[FLEET_ENV.zapiRequestsPerSecond]).toBe('35');
+    }
+    expect(() => userStack({ zapiRequestsPerSecond: 0 })).toThrow(
+      /zapiRequestsPerSecond: must be a whole number from 1 to 1000, got 0/,
+    );
+  });
+});

@@ -1,6 +1,6 @@
 /**
- * A stand-in for EventBridge (PutEvents) and SSM (GetParameter with versions, GetParametersByPath with
- * paging) speaking the AWS JSON 1.1 protocol on 127.0.0.1, for tests and benchmarks that exercise the
+ * A stand-in for EventBridge (PutEvents) and SSM (GetParameter with versions, GetParameters, and
+ * DescribeParameters with a Path filter and paging: names only, never values) speaking the AWS JSON 1.1 protocol on 127.0.0.1, for tests and benchmarks that exercise the
  * real SDK path through AWS_ENDPOINT_URL_*. Misbehaviours are scriptable per operation: never answer,
  * answer headers and then stall, trickle the body one byte at a time, or reset the connection.
  */
@@ -47,6 +47,10 @@ export interface AwsStandIn {
   /** Delay before every answer. */
   latencyMs: number;
   trickleEveryMs: number;
+  /** DescribeParameters pages from this one on (0 = the first) answer AccessDeniedException. */
+  describeFailsFromPage: number | undefined;
+  /** Names per DescribeParameters page (at most what the request asks for). @default 50 */
+  describePageSize: number;
   close(): Promise<void>;
 }
 
@@ -107,7 +111,12 @@ export async function startAwsStandIn(parameters: Record<string, string> = {}): 
   const misbehave = new Map<string, Misbehaviour>();
   const misbehaveParameters = new Map<string, Misbehaviour>();
   const timers = new Set<ReturnType<typeof setInterval>>();
-  const state = { latencyMs: 0, trickleEveryMs: 200 };
+  const state: {
+    latencyMs: number;
+    trickleEveryMs: number;
+    describeFailsFromPage: number | undefined;
+    describePageSize: number;
+  } = { latencyMs: 0, trickleEveryMs: 200, describeFailsFromPage: undefined, describePageSize: 50 };
   const put = (name: string, value: string, modifiedAt = Date.now()) => {
     const history = store.get(name) ?? [];
     history.push({ value, modifiedAt });
@@ -130,7 +139,13 @@ export async function startAwsStandIn(parameters: Record<string, string> = {}): 
   const server: Server = createServer(async (request, response) => {
     const target = String(request.headers['x-amz-target'] ?? '');
     const body = JSON.parse((await readBody(request)) || '{}') as Record<string, unknown>;
-    calls.push(target === 'AmazonSSM.GetParameter' ? `${target} ${String(body.Name)}` : target);
+    calls.push(
+      target === 'AmazonSSM.GetParameter'
+        ? `${target} ${String(body.Name)}`
+        : target === 'AmazonSSM.GetParameters'
+          ? `${target} ${(body.Names as string[]).join(',')}`
+          : target,
+    );
     if (state.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, state.latencyMs));
     const how =
       misbehave.get(target) ??
@@ -166,23 +181,44 @@ export async function startAwsStandIn(parameters: Record<string, string> = {}): 
       }
       return answer(response, 200, { Parameter: parameterOf(name, history, version) });
     }
-    if (target === 'AmazonSSM.GetParametersByPath') {
-      const path = String(body.Path).replace(/\/+$/, '');
-      const max = Math.min(Number(body.MaxResults ?? 10), 10);
+    if (target === 'AmazonSSM.GetParameters') {
+      const names = (body.Names as string[] | undefined) ?? [];
+      if (names.length > 10) {
+        return answer(response, 400, { __type: 'ValidationException', message: 'at most 10 names' });
+      }
+      const found = names.filter((name) => store.has(name));
+      return answer(response, 200, {
+        Parameters: found.map((name) => {
+          const history = store.get(name) as ParameterVersion[];
+          return parameterOf(name, history, history.length);
+        }),
+        InvalidParameters: names.filter((name) => !store.has(name)),
+      });
+    }
+    if (target === 'AmazonSSM.DescribeParameters') {
+      const filters =
+        (body.ParameterFilters as Array<{ Key: string; Option?: string; Values: string[] }>) ?? [];
+      const pathFilter = filters.find((f) => f.Key === 'Path');
+      const path = String(pathFilter?.Values[0] ?? '/').replace(/\/+$/, '');
+      const recursive = pathFilter?.Option === 'Recursive';
+      const max = Math.min(Number(body.MaxResults ?? 50), 50, state.describePageSize);
       const start = Number(body.NextToken ?? 0);
+      if (state.describeFailsFromPage !== undefined && start / max >= state.describeFailsFromPage) {
+        return answer(response, 400, { __type: 'AccessDeniedException', message: 'stand-in: denied' });
+      }
       const names = [...store.keys()]
-        .filter((name) =>
-          body.Recursive
-            ? name.startsWith(`${path}/`)
-            : name.slice(path.length + 1).indexOf('/') < 0 && name.startsWith(`${path}/`),
+        .filter(
+          (name) =>
+            name.startsWith(`${path}/`) && (recursive || name.slice(path.length + 1).indexOf('/') < 0),
         )
         .sort();
       const page = names.slice(start, start + max);
       const next = start + max < names.length ? String(start + max) : undefined;
       return answer(response, 200, {
+        // Metadata only: DescribeParameters never answers a value.
         Parameters: page.map((name) => {
-          const history = store.get(name) as ParameterVersion[];
-          return parameterOf(name, history, history.length);
+          const { Value: _value, ...metadata } = parameterOf(name, store.get(name) as ParameterVersion[], 1);
+          return metadata;
         }),
         ...(next !== undefined && { NextToken: next }),
       });
@@ -215,6 +251,18 @@ export async function startAwsStandIn(parameters: Record<string, string> = {}): 
     },
     set trickleEveryMs(value: number) {
       state.trickleEveryMs = value;
+    },
+    get describeFailsFromPage() {
+      return state.describeFailsFromPage;
+    },
+    set describeFailsFromPage(value: number | undefined) {
+      state.describeFailsFromPage = value;
+    },
+    get describePageSize() {
+      return state.describePageSize;
+    },
+    set describePageSize(value: number) {
+      state.describePageSize = value;
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -21,7 +21,7 @@ export type Behaviour =
   | 'hang' // never answers
   | 'trickle' // 200 headers, then one byte every `trickleEveryMs`
   | 'reset' // destroys the connection
-  | { readonly status: number; readonly body: string }; // this answer, every time
+  | { readonly status: number; readonly body: string; readonly headers?: Record<string, string> }; // this answer, every time
 
 export interface StandInInstance {
   token: string;
@@ -40,6 +40,15 @@ export interface StandInInstance {
   readonly script: Behaviour[];
   /** After a successful PUT, GET me keeps reporting this URL instead (Z-API not applying it). */
   ignorePuts?: boolean;
+  /** GET me reports the stored URL in another (equivalent or not) shape. */
+  reportAs?: (url: string) => string;
+}
+
+/** An account-wide request rate limit: a token bucket of `perSecond` (burst `perSecond`), 429 beyond it. */
+export interface StandInRateLimit {
+  readonly perSecond: number;
+  /** How the 429 says when to come back. @default 'seconds' */
+  readonly retryAfter?: 'seconds' | 'date' | 'none';
 }
 
 export interface ZapiStandIn {
@@ -54,6 +63,10 @@ export interface ZapiStandIn {
   trickleEveryMs: number;
   /** Largest number of requests in flight at once so far. */
   readonly maxInFlight: number;
+  /** Requests answered 429 by the rate limit so far. */
+  readonly rateLimited: number;
+  /** Limit every request (any instance) to this rate; undefined = no limit. */
+  rateLimit: StandInRateLimit | undefined;
   reset(): void;
   close(): Promise<void>;
 }
@@ -64,7 +77,32 @@ export async function startZapiStandIn(): Promise<ZapiStandIn> {
   const instances = new Map<string, StandInInstance>();
   const requests: ZapiRequest[] = [];
   const timers = new Set<ReturnType<typeof setInterval>>();
-  const state = { latencyMs: 0, trickleEveryMs: 100, inFlight: 0, maxInFlight: 0 };
+  const state = {
+    latencyMs: 0,
+    trickleEveryMs: 100,
+    inFlight: 0,
+    maxInFlight: 0,
+    rateLimited: 0,
+    rateLimit: undefined as StandInRateLimit | undefined,
+    bucket: 0,
+    bucketAt: 0,
+  };
+  /** Takes a token from the bucket; false when it is empty. */
+  const admit = (): boolean => {
+    const limit = state.rateLimit;
+    if (limit === undefined) return true;
+    const now = performance.now();
+    state.bucket = Math.min(
+      limit.perSecond,
+      state.bucket + ((now - state.bucketAt) * limit.perSecond) / 1_000,
+    );
+    state.bucketAt = now;
+    if (state.bucket >= 1) {
+      state.bucket -= 1;
+      return true;
+    }
+    return false;
+  };
 
   const server = createServer((request, response) => {
     state.inFlight++;
@@ -78,6 +116,24 @@ export async function startZapiStandIn(): Promise<ZapiStandIn> {
       const instanceId = match ? decodeURIComponent(match[1] as string) : '';
       const operation = match?.[3] ?? '';
       requests.push({ method: request.method ?? '', instanceId, operation, headers: request.headers, body });
+      if (!admit()) {
+        state.rateLimited++;
+        const limit = state.rateLimit as StandInRateLimit;
+        // Whole seconds, as HTTP has them: the next token comes within one.
+        const headers: Record<string, string> =
+          limit.retryAfter === 'none'
+            ? {}
+            : limit.retryAfter === 'date'
+              ? {
+                  'retry-after': new Date(
+                    Math.ceil((Date.now() + 1_000 / limit.perSecond) / 1_000) * 1_000,
+                  ).toUTCString(),
+                }
+              : { 'retry-after': '1' };
+        response.writeHead(429, { 'content-type': 'application/json', ...headers });
+        response.end(JSON.stringify({ error: 'Too many requests' }));
+        return;
+      }
       if (state.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, state.latencyMs));
       const send = (status: number, payload: unknown) => {
         const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
@@ -115,7 +171,10 @@ export async function startZapiStandIn(): Promise<ZapiStandIn> {
           connected: instance.connected,
           paymentStatus: instance.paymentStatus,
           created: '2026-01-01T00:00:00.000Z',
-          presenceChatCallbackUrl: instance.presenceUrl,
+          presenceChatCallbackUrl:
+            instance.reportAs && instance.presenceUrl
+              ? instance.reportAs(instance.presenceUrl)
+              : instance.presenceUrl,
           ...instance.otherUrls,
         });
       }
@@ -140,7 +199,7 @@ export async function startZapiStandIn(): Promise<ZapiStandIn> {
       });
       return;
     }
-    response.writeHead(behaviour.status, { 'content-type': 'application/json' });
+    response.writeHead(behaviour.status, { 'content-type': 'application/json', ...behaviour.headers });
     response.end(behaviour.body);
   }
 
@@ -188,9 +247,21 @@ export async function startZapiStandIn(): Promise<ZapiStandIn> {
     get maxInFlight() {
       return state.maxInFlight;
     },
+    get rateLimited() {
+      return state.rateLimited;
+    },
+    get rateLimit() {
+      return state.rateLimit;
+    },
+    set rateLimit(value: StandInRateLimit | undefined) {
+      state.rateLimit = value;
+      state.bucket = value?.perSecond ?? 0;
+      state.bucketAt = performance.now();
+    },
     reset() {
       requests.length = 0;
       state.maxInFlight = 0;
+      state.rateLimited = 0;
     },
     close: () =>
       new Promise<void>((resolve) => {

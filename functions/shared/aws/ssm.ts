@@ -3,8 +3,10 @@
  * operator can act on. No message ever carries a parameter's value.
  */
 import {
+  DescribeParametersCommand,
+  type DescribeParametersCommandOutput,
   GetParameterCommand,
-  GetParametersByPathCommand,
+  GetParametersCommand,
   type Parameter,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
@@ -94,57 +96,98 @@ export async function readSecureString(
 }
 
 /**
- * The most pages a listing reads (SSM may answer fewer than 10 parameters a page): far more than any
- * fleet needs, and a bound on memory all the same.
+ * The most pages a listing reads (SSM may answer fewer parameters a page than asked for): far more than
+ * any fleet needs, and a bound all the same.
  */
 export const MAX_LISTING_PAGES = 10_000;
 
+/** GetParameters reads at most this many names per call (SSM's limit). */
+export const GET_PARAMETERS_BATCH = 10;
+
 /**
- * Every parameter under `path` (recursive, decrypted), page by page (SSM returns at most 10 per call).
- * Each page call carries the deadline (and `pageCapMs`). A listing that does not end (more than
- * {@link MAX_LISTING_PAGES} pages, or a page token seen before) fails instead of growing for ever.
+ * The names (never the values) of every parameter under `path`, recursively, page by page: SSM
+ * DescribeParameters with a `Path` filter, 50 names a page. Nothing is decrypted and no value is read,
+ * so listing needs no read permission on the parameters themselves. Each page call carries the deadline
+ * (and `pageCapMs`). A listing that does not end (more than {@link MAX_LISTING_PAGES} pages, or a page
+ * token seen before) fails instead of running for ever.
  */
-export async function listParametersByPath(
+export async function* listParameterNames(
   ssm: SsmPort,
   path: string,
   deadline: Deadline,
   options: { readonly pageCapMs?: number; readonly maxPages?: number } = {},
-): Promise<Parameter[]> {
-  const parameters: Parameter[] = [];
+): AsyncGenerator<string[], void, undefined> {
   const seen = new Set<string>();
   const maxPages = options.maxPages ?? MAX_LISTING_PAGES;
   let nextToken: string | undefined;
-  try {
-    for (let pages = 0; ; pages++) {
-      if (pages >= maxPages || (nextToken !== undefined && seen.has(nextToken))) {
-        throw new ParameterError(
-          `SSM listing of ${path} did not end (${pages} pages${pages >= maxPages ? '' : ', a page token repeated'}): not used`,
-          'unavailable',
-          path,
-        );
-      }
-      if (nextToken !== undefined) seen.add(nextToken);
-      const page = await deadline.run(
-        'SSM GetParametersByPath',
+  for (let pages = 0; ; pages++) {
+    if (pages >= maxPages || (nextToken !== undefined && seen.has(nextToken))) {
+      throw new ParameterError(
+        `SSM listing of ${path} did not end (${pages} pages${pages >= maxPages ? '' : ', a page token repeated'}): not used`,
+        'unavailable',
+        path,
+      );
+    }
+    if (nextToken !== undefined) seen.add(nextToken);
+    let page: DescribeParametersCommandOutput;
+    try {
+      page = await deadline.run(
+        'SSM DescribeParameters',
         (abortSignal) =>
           ssm.send(
-            new GetParametersByPathCommand({
-              Path: path,
-              Recursive: true,
-              WithDecryption: true,
-              MaxResults: 10,
+            new DescribeParametersCommand({
+              ParameterFilters: [{ Key: 'Path', Option: 'Recursive', Values: [path] }],
+              MaxResults: 50,
               ...(nextToken !== undefined && { NextToken: nextToken }),
             }),
             { abortSignal },
           ),
         options.pageCapMs,
       );
-      parameters.push(...(page.Parameters ?? []));
-      nextToken = page.NextToken || undefined;
-      if (nextToken === undefined) break;
+    } catch (error) {
+      throw parameterError(error, path);
+    }
+    const names = (page.Parameters ?? [])
+      .map((parameter) => parameter.Name)
+      .filter((name): name is string => typeof name === 'string' && name !== '');
+    if (names.length > 0) yield names;
+    nextToken = page.NextToken || undefined;
+    if (nextToken === undefined) return;
+  }
+}
+
+/**
+ * GetParameters WithDecryption for at most {@link GET_PARAMETERS_BATCH} names, cut off at the deadline
+ * (or `capMs`): the parameters found, by name. Names SSM does not know (deleted since they were listed)
+ * are simply absent. Errors name the first parameter asked for.
+ */
+export async function getParameters(
+  ssm: SsmPort,
+  names: readonly string[],
+  deadline: Deadline,
+  capMs?: number,
+): Promise<Map<string, Parameter>> {
+  if (names.length > GET_PARAMETERS_BATCH) {
+    throw new Error(`getParameters reads at most ${GET_PARAMETERS_BATCH} names at once`);
+  }
+  const found = new Map<string, Parameter>();
+  if (names.length === 0) return found;
+  try {
+    const answer = await deadline.run(
+      'SSM GetParameters',
+      (abortSignal) =>
+        ssm.send(new GetParametersCommand({ Names: [...names], WithDecryption: true }), { abortSignal }),
+      capMs,
+    );
+    for (const parameter of answer.Parameters ?? []) {
+      if (parameter.Name !== undefined && names.includes(parameter.Name))
+        found.set(parameter.Name, parameter);
     }
   } catch (error) {
-    throw parameterError(error, path);
+    throw parameterError(
+      error,
+      names.length === 1 ? (names[0] as string) : `${names[0]} (and ${names.length - 1} more)`,
+    );
   }
-  return parameters;
+  return found;
 }

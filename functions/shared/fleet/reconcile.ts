@@ -12,16 +12,25 @@
  *        foreign  another URL (another tool took it over)   repair: PUT; alert: report only
  *      `register` mode (a deploy) PUTs every instance except a foreign one under the alert policy.
  *   3. After a PUT, GET me again: only a confirmed URL counts as registered.
+ * URLs compare by RFC 3986 equivalence (./url.ts): Z-API may echo ours with an upper-case host, `:443`
+ * or percent-encoded unreserved characters, and that is still ours.
  * Only the chat-presence webhook is ever written; the instance's other webhooks are never touched.
- * Instances run with bounded concurrency; one failing instance never stops the others; an instance not
- * started before the deadline is reported as skipped.
+ *
+ * The whole fleet streams: SSM lists the token parameters' names (no values) ahead, tokens are read 10 at
+ * a time only as instances are taken up, and Z-API checks start with the first page. Every Z-API request
+ * of the run shares one adaptive rate limit (./rate-limit.ts). Instances run with bounded concurrency; one
+ * failing instance never stops the others; an instance the run could not ask Z-API about before its
+ * deadline (never reached, or a rate-limit wait reaching past it) is reported `notChecked`.
  */
 import pMap from 'p-map';
-import type { Deadline } from '../aws/deadline.ts';
+import { type Deadline, DeadlineExceeded } from '../aws/deadline.ts';
 import { errorName } from '../aws/error-name.ts';
-import { ParameterError, putParameterCommand } from '../aws/ssm.ts';
+import { GET_PARAMETERS_BATCH, ParameterError, putParameterCommand } from '../aws/ssm.ts';
+import { CANARY_INSTANCE_ID } from '../contract/presence-contract.ts';
 import { instanceWebhookPath, instanceWebhookUrl } from '../secrets/webhook-secret.ts';
-import type { DriftPolicy } from './settings.ts';
+import { AdaptiveRateLimiter, type RateLimiterStats } from './rate-limit.ts';
+import { type DriftPolicy, FLEET_DEFAULTS } from './settings.ts';
+import { normalizedResource, sameUrl } from './url.ts';
 import {
   hostOf,
   type InstanceState,
@@ -29,6 +38,7 @@ import {
   ZAPI_TOKEN_PATTERN,
   type ZapiCredentials,
   ZapiError,
+  type ZapiRateLimiter,
 } from './zapi.ts';
 
 export { DRIFT_POLICIES, type DriftPolicy } from './settings.ts';
@@ -53,6 +63,8 @@ export interface FleetSettings {
   readonly dueWarningMs: number;
   /** `paymentStatus` values that count as paid up (compared case-insensitively). */
   readonly currentPaymentStatuses: readonly string[];
+  /** Z-API requests per second the run starts at (it adapts; see ./rate-limit.ts). @default 20 */
+  readonly requestsPerSecond?: number;
 }
 
 export interface FleetMember {
@@ -67,8 +79,16 @@ export interface ZapiPort {
 }
 
 export interface FleetDeps {
-  /** Every instance with a token under the token path. Throws {@link ParameterError}. */
-  listFleet(deadline: Deadline): Promise<FleetMember[]>;
+  /**
+   * The ids of every instance with a token parameter, page by page, from the parameters' names only (no
+   * value is read). Throws {@link ParameterError}.
+   */
+  listInstanceIds(deadline: Deadline): AsyncIterable<readonly string[]>;
+  /**
+   * The tokens of up to 10 listed instances at once, by instance id; an instance whose parameter is gone
+   * (or empty) is absent. Throws {@link ParameterError}.
+   */
+  readTokens(instanceIds: readonly string[], deadline: Deadline): Promise<ReadonlyMap<string, string>>;
   /** One instance's token; undefined when it has no token parameter. */
   readToken(instanceId: string, deadline: Deadline): Promise<string | undefined>;
   /** The account's Client-Token, when one is configured. */
@@ -79,7 +99,8 @@ export interface FleetDeps {
    * (see fleet/runtime.ts).
    */
   readMaster(deadline: Deadline, options?: { readonly waitForNewMaster?: boolean }): Promise<string>;
-  zapi(credentials: ZapiCredentials): ZapiPort;
+  /** A Z-API client for one instance, pacing its requests with the run's `limiter`. */
+  zapi(credentials: ZapiCredentials, limiter: ZapiRateLimiter): ZapiPort;
   /** The token parameter's name for an instance (for messages). */
   tokenParameterName(instanceId: string): string;
   /** @default Date.now */
@@ -110,7 +131,8 @@ export type Action =
   | 'released'
   | 'left-alone'
   | 'failed'
-  | 'skipped';
+  /** Z-API could not be asked before the run's deadline (never reached, or rate-limited past it). */
+  | 'notChecked';
 
 export interface Health {
   readonly connected: boolean | undefined;
@@ -140,22 +162,41 @@ export interface FleetReport {
   /** The whole fleet (true) or the listed instances only. */
   readonly wholeFleet: boolean;
   readonly outcomes: readonly InstanceOutcome[];
+  /**
+   * The listing of the token parameters failed part-way (not for lack of time): the outcomes cover the
+   * instances listed before it failed. Safe to show.
+   */
+  readonly listingFailed?: { readonly code: string; readonly message: string };
+  /** The listing did not finish before the deadline: instances it never named were not checked either. */
+  readonly listingCut?: boolean;
+  /** The run's Z-API rate limit at the end. */
+  readonly rate?: RateLimiterStats;
 }
 
 /** Where the URL Z-API calls stands against the expected one. */
 export function classify(current: string | undefined, expected: string, ownPath: string): Found {
   if (current === undefined || current === '') return 'missing';
-  if (current === expected) return 'right';
+  if (sameUrl(current, expected)) return 'right';
   return isOwnEndpoint(current, ownPath) ? 'stale' : 'foreign';
 }
 
-/** True when `url` is this endpoint's URL for the instance, whatever its query string. */
+/**
+ * True when `url` is this endpoint's URL for the instance, whatever its query string (compared as
+ * equivalent URLs: see ./url.ts).
+ */
 export function isOwnEndpoint(url: string, ownPath: string): boolean {
-  const withoutQuery = url.split(/[?#]/, 1)[0] ?? '';
-  return withoutQuery === ownPath;
+  const resource = normalizedResource(url);
+  return resource !== undefined && resource === normalizedResource(ownPath);
 }
 
 const NO_TOKEN = 'no-token';
+const NOT_CHECKED_MESSAGE =
+  "not checked: Z-API could not be asked before the run's deadline (its rate limit or the fleet's size); the next run checks it";
+
+/** One instance to work on: with its token when the listing read it, or its token to read in its task. */
+type Work =
+  | { readonly instanceId: string; readonly token?: string }
+  | { readonly instanceId: string; readonly error: { readonly code: string; readonly message: string } };
 
 export async function runFleet(
   request: RunRequest,
@@ -170,6 +211,9 @@ export async function runFleet(
       : await deps.readMaster(deadline, { waitForNewMaster: request.waitForNewMaster === true });
   const clientToken = await deps.readClientToken(deadline);
   const secrets = [master, clientToken];
+  const limiter = new AdaptiveRateLimiter({
+    requestsPerSecond: settings.requestsPerSecond ?? FLEET_DEFAULTS.zapiRequestsPerSecond,
+  });
 
   const noToken = (instanceId: string) =>
     failure(
@@ -177,33 +221,36 @@ export async function runFleet(
       NO_TOKEN,
       `instance ${instanceId} has no token parameter; create it: ${putParameterCommand(deps.tokenParameterName(instanceId), 'INSTANCE_TOKEN')}`,
     );
-  // An instance named in the request has its token read in its own task (a read that hangs holds
-  // that instance only); the whole fleet comes with its tokens from the listing.
-  type Work = { readonly instanceId: string; readonly token?: string };
-  const listed: Work[] =
-    request.instanceIds === undefined
-      ? await deps.listFleet(deadline)
-      : [...new Set(request.instanceIds)].map((instanceId) => ({ instanceId }));
-  const present = new Set(listed.map((m) => m.instanceId));
-  const required = new Set(request.required ?? []);
-  const absent = [...required].filter((instanceId) => !present.has(instanceId));
-  // The instances a deploy must register go first: a large or slow fleet never leaves them unreached.
-  const work = [
-    ...listed.filter((m) => required.has(m.instanceId)),
-    ...listed.filter((m) => !required.has(m.instanceId)),
-  ];
+  // Named instances (the request's, or those a deploy requires) go first, each token read in its own
+  // task (a read that hangs holds that instance only): a large or slow fleet never leaves them unreached.
+  const named = [...new Set(request.instanceIds ?? request.required ?? [])];
+  // A deploy (`register`) PUTs the instances it names; the rest of the fleet is reconciled (PUT only
+  // where the URL is wrong) in the time left, and what the deadline leaves is the next sweep's.
+  const putAll = new Set(request.mode === 'register' && request.instanceIds === undefined ? named : []);
+  const modeOf = (instanceId: string): Mode =>
+    request.mode === 'register' && request.instanceIds === undefined && !putAll.has(instanceId)
+      ? 'reconcile'
+      : request.mode;
+  const source =
+    request.instanceIds === undefined ? new FleetListing(deps, deadline, new Set(named)) : undefined;
+
+  async function* work(): AsyncGenerator<Work> {
+    for (const instanceId of named) yield { instanceId };
+    if (source !== undefined) yield* source.members();
+  }
 
   const outcomes = await pMap(
-    work,
+    work(),
     async (item): Promise<InstanceOutcome> => {
-      if (deadline.remainingMs() <= 0) {
-        return {
-          instanceId: item.instanceId,
-          action: 'skipped',
-          registered: false,
-          error: { code: 'out-of-time', message: 'not reached before the deadline; the next run covers it' },
-        };
+      if ('error' in item) return failure(item.instanceId, item.error.code, item.error.message);
+      if (item.instanceId === CANARY_INSTANCE_ID) {
+        return failure(
+          item.instanceId,
+          'canary',
+          `${CANARY_INSTANCE_ID} is the canary's instance id: it is never registered at Z-API`,
+        );
       }
+      if (deadline.remainingMs() <= 0) return notChecked(item.instanceId);
       let token = item.token;
       if (token === undefined) {
         try {
@@ -221,11 +268,15 @@ export async function runFleet(
           `the token of instance ${member.instanceId} (SSM parameter ${deps.tokenParameterName(member.instanceId)}) holds characters other than letters, digits, - and _: not sent to Z-API`,
         );
       }
-      const zapi = deps.zapi({
-        instanceId: member.instanceId,
-        token: member.token,
-        ...(clientToken !== undefined && { clientToken }),
-      });
+      const zapi = deps.zapi(
+        {
+          instanceId: member.instanceId,
+          token: member.token,
+          ...(clientToken !== undefined && { clientToken }),
+        },
+        limiter,
+      );
+      const held = [...secrets, member.token];
       try {
         const outcome =
           request.mode === 'release'
@@ -233,25 +284,149 @@ export async function runFleet(
             : await reconcileOne(
                 member.instanceId,
                 master as string,
-                request.mode,
+                modeOf(member.instanceId) as 'reconcile' | 'register',
                 zapi,
                 settings,
                 deadline,
                 now,
               );
-        return scrubbed(outcome, [...secrets, member.token]);
+        return scrubbed(outcome, held);
       } catch (error) {
-        return failure(member.instanceId, errorCode(error), safeMessage(error, [...secrets, member.token]));
+        // Nothing was learnt from Z-API (its first GET me did not answer).
+        if (outOfTime(error, deadline)) return notChecked(member.instanceId);
+        return failure(member.instanceId, errorCode(error), safeMessage(error, held));
       }
     },
     { concurrency: settings.concurrency },
   );
+  limiter.close();
+  const listing = source === undefined ? undefined : await source.finish();
   return {
     mode: request.mode,
     trigger: request.trigger,
     wholeFleet: request.instanceIds === undefined,
-    outcomes: [...outcomes, ...absent.map(noToken)],
+    outcomes: [...outcomes, ...(listing?.unreached ?? []).map(notChecked)],
+    ...(listing?.failed !== undefined && { listingFailed: listing.failed }),
+    ...(listing?.cut === true && { listingCut: true }),
+    rate: { ...limiter.stats },
   };
+}
+
+/** True when an error means the run ran out of time (its deadline, or a rate-limit wait reaching past it). */
+function outOfTime(error: unknown, deadline: Deadline): boolean {
+  if (error instanceof ZapiError && error.code === 'out-of-time') return true;
+  return deadline.remainingMs() <= 0 && (error instanceof DeadlineExceeded || error instanceof ZapiError);
+}
+
+function notChecked(instanceId: string): InstanceOutcome {
+  return {
+    instanceId,
+    action: 'notChecked',
+    registered: false,
+    error: { code: 'out-of-time', message: NOT_CHECKED_MESSAGE },
+  };
+}
+
+/**
+ * The whole fleet, streamed: the names are listed ahead (cheap, no values), each new instance id once;
+ * tokens are read 10 at a time (one batch ahead) only as the run takes instances up, so memory stays
+ * bounded whatever the fleet's size. Never throws: a listing failure is kept for the report.
+ */
+class FleetListing {
+  private readonly pending: string[] = [];
+  private readonly seen = new Set<string>();
+  private ended = false;
+  private failed: { code: string; message: string } | undefined;
+  private cut = false;
+  private wake: (() => void) | undefined;
+  private readonly listing: Promise<void>;
+
+  constructor(
+    private readonly deps: FleetDeps,
+    private readonly deadline: Deadline,
+    skip: ReadonlySet<string>,
+  ) {
+    for (const id of skip) this.seen.add(id);
+    this.listing = this.list();
+  }
+
+  private async list(): Promise<void> {
+    try {
+      for await (const page of this.deps.listInstanceIds(this.deadline)) {
+        for (const instanceId of page) {
+          if (this.seen.has(instanceId)) continue;
+          this.seen.add(instanceId);
+          this.pending.push(instanceId);
+        }
+        this.notify();
+      }
+    } catch (error) {
+      if (this.deadline.remainingMs() <= 0) this.cut = true;
+      else this.failed = { code: errorCode(error), message: safeMessage(error, []) };
+    } finally {
+      this.ended = true;
+      this.notify();
+    }
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  /** The next batch of up to 10 listed ids; empty when the listing is over (or the deadline passed). */
+  private async take(): Promise<string[]> {
+    for (;;) {
+      if (this.deadline.remainingMs() <= 0) return [];
+      if (this.pending.length > 0) return this.pending.splice(0, GET_PARAMETERS_BATCH);
+      if (this.ended) return [];
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    }
+  }
+
+  private async batch(): Promise<Work[] | undefined> {
+    const ids = await this.take();
+    if (ids.length === 0) return undefined;
+    try {
+      const tokens = await this.deps.readTokens(ids, this.deadline);
+      // A parameter deleted since it was listed is no instance any more.
+      return ids.flatMap((instanceId) => {
+        const token = tokens.get(instanceId);
+        return token === undefined ? [] : [{ instanceId, token }];
+      });
+    } catch (error) {
+      if (this.deadline.remainingMs() <= 0) {
+        this.pending.unshift(...ids);
+        return undefined;
+      }
+      const problem = { code: errorCode(error), message: safeMessage(error, []) };
+      return ids.map((instanceId) => ({ instanceId, error: problem }));
+    }
+  }
+
+  /** Listed instances with their tokens, one batch read ahead of the one being handed out. */
+  async *members(): AsyncGenerator<Work> {
+    let next = this.batch();
+    for (;;) {
+      const current = await next;
+      if (current === undefined) return;
+      next = this.batch();
+      yield* current;
+    }
+  }
+
+  /** Waits for the listing to end; what was listed but never handed out was not checked. */
+  async finish(): Promise<{
+    unreached: string[];
+    failed: { code: string; message: string } | undefined;
+    cut: boolean;
+  }> {
+    await this.listing;
+    return { unreached: this.pending.splice(0), failed: this.failed, cut: this.cut };
+  }
 }
 
 async function reconcileOne(
@@ -289,9 +464,36 @@ async function reconcileOne(
     };
   }
 
-  await zapi.updateChatPresenceWebhook(expected, deadline);
-  const after = await zapi.me(deadline);
-  const confirmed = after.presenceChatCallbackUrl === expected;
+  let after: InstanceState;
+  try {
+    await zapi.updateChatPresenceWebhook(expected, deadline);
+    after = await zapi.me(deadline);
+  } catch (error) {
+    // Z-API answered GET me, so what it calls is known: the URL it had (ours, or not).
+    if (found === 'right') {
+      return {
+        instanceId,
+        action: 'unchanged',
+        registered: true,
+        ...seen,
+        health: health(before, settings, now),
+      };
+    }
+    // The run's deadline (or a rate-limit wait past it) cut the instance short: out of time, the next
+    // run finishes it; not a failure of its own.
+    if (outOfTime(error, deadline)) {
+      return { ...notChecked(instanceId), ...seen, health: health(before, settings, now) };
+    }
+    return {
+      instanceId,
+      action: 'failed',
+      registered: false,
+      ...seen,
+      health: health(before, settings, now),
+      error: { code: errorCode(error), message: safeMessage(error, [master]) },
+    };
+  }
+  const confirmed = sameUrl(after.presenceChatCallbackUrl, expected);
   const state = { ...seen, health: health(after, settings, now) };
   if (!confirmed) {
     const shown =
@@ -335,8 +537,20 @@ async function release(
     };
   }
   // Z-API documents no way to clear a webhook; an empty value is what its panel sends. Confirm it took.
-  await zapi.updateChatPresenceWebhook('', deadline);
-  const after = await zapi.me(deadline);
+  let after: InstanceState;
+  try {
+    await zapi.updateChatPresenceWebhook('', deadline);
+    after = await zapi.me(deadline);
+  } catch (error) {
+    if (outOfTime(error, deadline)) return { ...notChecked(instanceId), found: 'stale' };
+    return {
+      instanceId,
+      action: 'failed',
+      registered: false,
+      found: 'stale',
+      error: { code: errorCode(error), message: safeMessage(error, []) },
+    };
+  }
   if (after.presenceChatCallbackUrl !== undefined && isOwnEndpoint(after.presenceChatCallbackUrl, ownPath)) {
     return {
       instanceId,

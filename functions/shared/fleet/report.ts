@@ -6,7 +6,7 @@
  * one log line.
  */
 
-import type { FleetReport, InstanceOutcome } from './reconcile.ts';
+import type { FleetReport, InstanceOutcome, Mode } from './reconcile.ts';
 import { FLEET_METRICS } from './settings.ts';
 
 export interface FleetCounts {
@@ -17,6 +17,8 @@ export interface FleetCounts {
   readonly corrected: number;
   readonly failed: number;
   readonly unregistered: number;
+  /** Instances Z-API could not be asked about before the run's deadline (never `unregistered`). */
+  readonly notChecked: number;
   readonly driftReported: number;
   readonly disconnected: number;
   readonly expiringSoon: number;
@@ -24,7 +26,7 @@ export interface FleetCounts {
   readonly released: number;
 }
 
-export function countOutcomes(outcomes: readonly InstanceOutcome[]): FleetCounts {
+export function countOutcomes(outcomes: readonly InstanceOutcome[], mode?: Mode): FleetCounts {
   const count = (test: (o: InstanceOutcome) => boolean) => outcomes.filter(test).length;
   return {
     fleetSize: outcomes.length,
@@ -33,9 +35,17 @@ export function countOutcomes(outcomes: readonly InstanceOutcome[]): FleetCounts
     newlyRegistered: count((o) => o.action === 'registered'),
     corrected: count((o) => o.action === 'corrected'),
     failed: count((o) => o.action === 'failed'),
-    // Instances this run was meant to register and could not (drift under the alert policy is reported
-    // on its own; a release leaves instances unregistered on purpose).
-    unregistered: count((o) => o.action === 'failed' || o.action === 'skipped'),
+    // Facts only: instances Z-API confirmed (GET me) call another URL or none, and this run could not
+    // change that. Not an instance Z-API was never asked about (notChecked), nor one whose call failed
+    // before Z-API said anything (failed); drift under the alert policy is reported on its own; a release
+    // leaves instances unregistered on purpose.
+    unregistered:
+      mode === 'release'
+        ? 0
+        : count(
+            (o) => o.action === 'failed' && !o.registered && o.found !== undefined && o.found !== 'right',
+          ),
+    notChecked: count((o) => o.action === 'notChecked'),
     driftReported: count((o) => o.action === 'drift-reported'),
     disconnected: count((o) => o.health?.connected === false),
     expiringSoon: count((o) => o.health?.expiresSoon === true),
@@ -55,7 +65,8 @@ const MESSAGES: Partial<Record<InstanceOutcome['action'], string>> = {
   corrected: 'drift corrected: another URL had replaced this endpoint',
   'drift-reported': 'drift found: another URL has replaced this endpoint (driftPolicy alert: left as is)',
   failed: 'instance could not be registered',
-  skipped: 'instance skipped: out of time',
+  notChecked:
+    "instance not checked: Z-API could not be asked before the run's deadline; the next run checks it",
   released: 'webhook released',
 };
 
@@ -76,8 +87,8 @@ export function logOutcomes(report: FleetReport, log: LogSink): void {
         ...base,
         ...(o.error && { code: o.error.code, error: o.error.message }),
       };
-      if (o.action === 'failed' || o.action === 'skipped') log.error(record);
-      else if (o.action === 'drift-reported') log.warn(record);
+      if (o.action === 'failed') log.error(record);
+      else if (o.action === 'drift-reported' || o.action === 'notChecked') log.warn(record);
       else log.info(record);
     }
     const h = o.health;
@@ -117,6 +128,7 @@ export function emfSummary(
     [M.corrected]: counts.corrected,
     [M.failed]: counts.failed,
     [M.unregistered]: counts.unregistered,
+    [M.notChecked]: counts.notChecked,
     [M.driftReported]: counts.driftReported,
     [M.disconnected]: counts.disconnected,
     [M.expiringSoon]: counts.expiringSoon,
@@ -157,8 +169,32 @@ export function reportRun(
     readonly now?: () => number;
   },
 ): FleetCounts {
-  const counts = countOutcomes(report.outcomes);
-  logOutcomes(report, options.log ?? console);
+  const counts = countOutcomes(report.outcomes, report.mode);
+  const log = options.log ?? console;
+  logOutcomes(report, log);
+  if (report.listingFailed !== undefined) {
+    log.error({
+      msg: 'the token parameters could not be listed to the end: instances after that point were not checked',
+      trigger: report.trigger,
+      code: report.listingFailed.code,
+      error: report.listingFailed.message,
+    });
+  }
+  if (report.listingCut === true) {
+    log.warn({
+      msg: "the run's deadline came before the token parameters were listed to the end: instances after that point were not checked",
+      trigger: report.trigger,
+    });
+  }
+  if (report.rate !== undefined && report.rate.rateLimited > 0) {
+    log.warn({
+      msg: 'Z-API limited the request rate (429): the run slowed down',
+      trigger: report.trigger,
+      requests: report.rate.requests,
+      rateLimited: report.rate.rateLimited,
+      lowestRequestsPerSecond: Math.round(report.rate.lowestRate * 10) / 10,
+    });
+  }
   // Straight to stdout: Lambda's JSON log format would wrap a console line, and CloudWatch would not
   // read the wrapped line as EMF.
   (options.write ?? ((line) => process.stdout.write(line)))(

@@ -6,21 +6,16 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Deadline } from '../aws/deadline.ts';
 import {
   getParameter,
-  listParametersByPath,
+  getParameters,
+  listParameterNames,
   ParameterError,
   putParameterCommand,
   readSecureString,
   type SsmPort,
 } from '../aws/ssm.ts';
-import { INSTANCE_ID_PATTERN } from '../contract/presence-contract.ts';
+import { CANARY_INSTANCE_ID, INSTANCE_ID_PATTERN } from '../contract/presence-contract.ts';
 import { masterSecretReader } from '../secrets/master-secret.ts';
-import {
-  DRIFT_POLICIES,
-  type DriftPolicy,
-  type FleetDeps,
-  type FleetMember,
-  type FleetSettings,
-} from './reconcile.ts';
+import { DRIFT_POLICIES, type DriftPolicy, type FleetDeps, type FleetSettings } from './reconcile.ts';
 import { FLEET_DEFAULTS, FLEET_ENV, INSTANCE_PLACEHOLDER } from './settings.ts';
 import { ZAPI_TOKEN_PATTERN, ZapiClient } from './zapi.ts';
 
@@ -54,6 +49,7 @@ export interface FleetConfig extends FleetSettings {
   readonly zapiBaseUrl: string;
   readonly zapiAttemptTimeoutMs: number;
   readonly zapiMaxAttempts: number;
+  readonly requestsPerSecond: number;
   readonly metricsNamespace: string;
   /** The receivers' master cache TTL. */
   readonly receiverCacheMs: number;
@@ -92,6 +88,7 @@ export function readFleetConfig(env: NodeJS.ProcessEnv): FleetConfig {
     zapiBaseUrl: env[E.zapiBaseUrl]?.trim() || D.zapiBaseUrl,
     zapiAttemptTimeoutMs: whole(env, E.zapiAttemptTimeoutMs, D.zapiAttemptTimeoutMs, 100),
     zapiMaxAttempts: whole(env, E.zapiMaxAttempts, D.zapiMaxAttempts, 1),
+    requestsPerSecond: whole(env, E.zapiRequestsPerSecond, D.zapiRequestsPerSecond, 1),
     driftPolicy,
     concurrency: whole(env, E.concurrency, D.concurrency, 1),
     dueWarningMs: whole(env, E.dueWarningDays, D.dueWarningDays, 0) * 86_400_000,
@@ -106,7 +103,8 @@ export function readFleetConfig(env: NodeJS.ProcessEnv): FleetConfig {
 
 /**
  * The SSM path to list and the pattern of a token name, from a template such as `/zapi/{instanceId}/token`:
- * path `/zapi`, and names `/zapi/<id>/token`.
+ * path `/zapi`, and names `/zapi/<id>/token` exactly (a valid instance id, nothing else). The canary's id
+ * never matches: its token is never sent to Z-API's webhook API, so it is never registered there.
  */
 export function tokenPattern(template: string): { path: string; match(name: string): string | undefined } {
   const at = template.indexOf(INSTANCE_PLACEHOLDER);
@@ -123,7 +121,7 @@ export function tokenPattern(template: string): { path: string; match(name: stri
     match(name) {
       if (!name.startsWith(prefix) || !name.endsWith(suffix)) return undefined;
       const id = name.slice(prefix.length, name.length - suffix.length);
-      return INSTANCE_ID_PATTERN.test(id) ? id : undefined;
+      return INSTANCE_ID_PATTERN.test(id) && id !== CANARY_INSTANCE_ID ? id : undefined;
     },
   };
 }
@@ -188,15 +186,31 @@ export function fleetDeps(config: FleetConfig, ssm: SsmPort, options: FleetRunti
   // never treat those as instances (their values would go into a Z-API URL).
   const notTokens = new Set([config.masterSecretParameter, config.clientTokenParameter]);
   return {
-    async listFleet(deadline: Deadline): Promise<FleetMember[]> {
-      const members = new Map<string, string>();
-      const listing = await listParametersByPath(ssm, pattern.path, deadline, { pageCapMs: SSM_CALL_CAP_MS });
-      for (const parameter of listing) {
-        if (notTokens.has(parameter.Name)) continue;
-        const instanceId = parameter.Name === undefined ? undefined : pattern.match(parameter.Name);
-        if (instanceId !== undefined && parameter.Value) members.set(instanceId, parameter.Value);
+    async *listInstanceIds(deadline: Deadline): AsyncGenerator<string[]> {
+      for await (const names of listParameterNames(ssm, pattern.path, deadline, {
+        pageCapMs: SSM_CALL_CAP_MS,
+      })) {
+        // Only names of exactly the template's shape are read later (never the master, the Client-Token
+        // or anything else someone keeps under the path).
+        yield names.flatMap((name) => {
+          if (notTokens.has(name)) return [];
+          const instanceId = pattern.match(name);
+          return instanceId === undefined ? [] : [instanceId];
+        });
       }
-      return [...members].map(([instanceId, token]) => ({ instanceId, token }));
+    },
+    async readTokens(instanceIds, deadline) {
+      const byName = new Map(
+        instanceIds.map((id) => [tokenParameterName(config.tokenParameterTemplate, id), id] as const),
+      );
+      for (const name of notTokens) if (name !== undefined) byName.delete(name);
+      const found = await getParameters(ssm, [...byName.keys()], deadline, SSM_CALL_CAP_MS);
+      const tokens = new Map<string, string>();
+      for (const [name, parameter] of found) {
+        const instanceId = byName.get(name);
+        if (instanceId !== undefined && parameter.Value) tokens.set(instanceId, parameter.Value);
+      }
+      return tokens;
     },
     async readToken(instanceId, deadline) {
       const name = tokenParameterName(config.tokenParameterTemplate, instanceId);
@@ -230,8 +244,9 @@ export function fleetDeps(config: FleetConfig, ssm: SsmPort, options: FleetRunti
       return value;
     },
     readMaster: effectiveMasterReader(config, ssm, options),
-    zapi: (credentials) =>
+    zapi: (credentials, limiter) =>
       new ZapiClient(credentials, {
+        limiter,
         baseUrl: config.zapiBaseUrl,
         attemptTimeoutMs: config.zapiAttemptTimeoutMs,
         maxAttempts: config.zapiMaxAttempts,

@@ -14,6 +14,9 @@ export const FLEET_ENV = {
   zapiBaseUrl: 'ZAPI_BASE_URL',
   zapiAttemptTimeoutMs: 'ZAPI_ATTEMPT_TIMEOUT_MS',
   zapiMaxAttempts: 'ZAPI_MAX_ATTEMPTS',
+  zapiRequestsPerSecond: 'ZAPI_REQUESTS_PER_SECOND',
+  /** The registrar only: the reconciler it starts for the rest of the fleet after a deploy. */
+  reconcilerFunctionName: 'RECONCILER_FUNCTION_NAME',
   driftPolicy: 'DRIFT_POLICY',
   concurrency: 'RECONCILE_CONCURRENCY',
   dueWarningDays: 'DUE_WARNING_DAYS',
@@ -30,6 +33,13 @@ export const FLEET_DEFAULTS = {
   zapiBaseUrl: 'https://api.z-api.io',
   zapiAttemptTimeoutMs: 5_000,
   zapiMaxAttempts: 4,
+  /**
+   * The request rate a run starts at (it adapts: up while Z-API answers, down on a 429). Z-API documents
+   * no rate limit (docs/fleet.md, "Rate limit"), so the start is conservative: below the 50 requests/s
+   * per account that reviews of Z-API integrations assume, and still enough for a sweep of 10,000
+   * instances (one GET me each) within the reconciler's 15 minutes even if the rate never grew.
+   */
+  zapiRequestsPerSecond: 20,
   driftPolicy: 'repair',
   concurrency: 16,
   receiverCacheSeconds: 300,
@@ -60,6 +70,7 @@ export const FLEET_METRICS = {
   corrected: 'Corrected',
   failed: 'Failed',
   unregistered: 'Unregistered',
+  notChecked: 'NotChecked',
   driftReported: 'DriftReported',
   disconnected: 'Disconnected',
   expiringSoon: 'ExpiringSoon',

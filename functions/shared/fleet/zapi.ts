@@ -11,6 +11,8 @@
  * @see ../../../../shared/zapi-docs/instance-me.en.md (GET me)
  */
 import { type Deadline, DeadlineExceeded } from '../aws/deadline.ts';
+import { AdaptiveRateLimiter, RateLimitTimeout, retryAfterMs } from './rate-limit.ts';
+import { FLEET_DEFAULTS } from './settings.ts';
 
 export const DEFAULT_ZAPI_BASE_URL = 'https://api.z-api.io';
 
@@ -44,7 +46,16 @@ export interface ZapiClientOptions {
   readonly fetch?: typeof fetch;
   readonly sleep?: (ms: number) => Promise<void>;
   readonly random?: () => number;
+  /**
+   * The run's request rate, shared by every client of the run (see ./rate-limit.ts): every attempt
+   * waits for a slot, and a 429 slows them all.
+   * @default - a limiter of this client's own at FLEET_DEFAULTS.zapiRequestsPerSecond
+   */
+  readonly limiter?: ZapiRateLimiter;
 }
+
+/** What a client needs from the run's rate limiter. */
+export type ZapiRateLimiter = Pick<AdaptiveRateLimiter, 'acquire' | 'answered' | 'rateLimited'>;
 
 /**
  * Why a call failed, from a fixed list (never text from the answer):
@@ -52,6 +63,8 @@ export interface ZapiClientOptions {
  * - `unauthorized`: 401/403; `not-found`: 404; `rejected`: any other 4xx
  * - `rate-limited`: 429; `server-error`: 5xx; `timeout`; `network`
  * - `not-json`: a 2xx whose body is not JSON; `not-accepted`: the PUT's answer was not `{"value": true}`
+ * - `out-of-time`: no answer before the run's deadline because of the rate limit (a `Retry-After` or
+ *   the run's pacing reaching past it): nothing was learnt, the next run asks again
  */
 export type ZapiErrorCode =
   | 'client-token-required'
@@ -63,7 +76,8 @@ export type ZapiErrorCode =
   | 'timeout'
   | 'network'
   | 'not-json'
-  | 'not-accepted';
+  | 'not-accepted'
+  | 'out-of-time';
 
 /** A Z-API call that failed; its message is safe to show anywhere. */
 export class ZapiError extends Error {
@@ -163,6 +177,8 @@ const PAYMENT_STATUS = /^[A-Za-z][A-Za-z_ -]{0,23}$/;
 interface Answer {
   readonly status: number;
   readonly text: string;
+  /** The `Retry-After` header of a 429. */
+  readonly retryAfter?: string | null;
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -175,6 +191,7 @@ export class ZapiClient {
   private readonly fetch: typeof fetch;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly random: () => number;
+  private readonly limiter: ZapiRateLimiter;
 
   constructor(
     private readonly credentials: ZapiCredentials,
@@ -187,6 +204,8 @@ export class ZapiClient {
     this.fetch = options.fetch ?? globalThis.fetch;
     this.sleep = options.sleep ?? defaultSleep;
     this.random = options.random ?? Math.random;
+    this.limiter =
+      options.limiter ?? new AdaptiveRateLimiter({ requestsPerSecond: FLEET_DEFAULTS.zapiRequestsPerSecond });
   }
 
   /** GET me: the instance's webhook URL and health (the rest of the answer, token included, is dropped). */
@@ -257,12 +276,26 @@ export class ZapiClient {
     if (clientToken) headers['client-token'] = clientToken;
 
     let last: ZapiError | undefined;
-    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
-      if (attempt > 1) {
-        const pause = Math.round(this.backoffBaseMs * 2 ** (attempt - 2) * (0.5 + this.random()));
+    // Attempts that failed for a reason other than a 429: at most maxAttempts. A 429 is retried after the
+    // run's pause until the deadline (the limiter refuses a slot past it).
+    let failures = 0;
+    for (;;) {
+      if (last !== undefined && last.code !== 'rate-limited') {
+        if (failures >= this.maxAttempts) break;
+        const pause = Math.round(this.backoffBaseMs * 2 ** (failures - 1) * (0.5 + this.random()));
         // A retry that could not finish before the deadline is not started.
         if (deadline.remainingMs() < pause + Math.min(this.attemptTimeoutMs, 1_000)) break;
         await this.sleep(pause);
+      }
+      try {
+        await this.limiter.acquire(deadline);
+      } catch (error) {
+        if (!(error instanceof RateLimitTimeout)) throw error;
+        throw new ZapiError(
+          `Z-API ${what}: not answered before the run's deadline (${last?.code === 'rate-limited' ? 'Z-API kept answering 429' : 'waiting for the rate limit'}) (out-of-time); the next run asks again`,
+          'out-of-time',
+          last?.status,
+        );
       }
       let answer: Answer;
       try {
@@ -278,14 +311,30 @@ export class ZapiClient {
               redirect: 'error',
               signal,
             });
-            return { status: response.status, text: await readCapped(response) };
+            return {
+              status: response.status,
+              text: await readCapped(response),
+              retryAfter: response.headers.get('retry-after'),
+            };
           },
           this.attemptTimeoutMs,
         );
       } catch (error) {
         last = networkError(error, what);
+        failures++;
         continue;
       }
+      if (answer.status === 429) {
+        this.limiter.rateLimited(retryAfterMs(answer.retryAfter, Date.now()));
+        last = new ZapiError(
+          `Z-API answered 429 to ${what} (rate-limited); ${advice('rate-limited')}`,
+          'rate-limited',
+          429,
+        );
+        continue;
+      }
+      // A failing server says nothing about the rate; any other answer lets the rate grow.
+      if (answer.status < 500) this.limiter.answered();
       if (answer.status >= 200 && answer.status < 300) return answer;
       const code = errorCode(answer);
       last = new ZapiError(
@@ -293,8 +342,9 @@ export class ZapiClient {
         code,
         answer.status,
       );
+      failures++;
       // Any other 4xx will not get better by asking again.
-      if (code !== 'rate-limited' && code !== 'server-error') throw last;
+      if (code !== 'server-error') throw last;
     }
     throw last ?? new ZapiError(`Z-API ${what}: no time left to try (timeout)`, 'timeout');
   }
@@ -343,6 +393,7 @@ function advice(code: ZapiErrorCode): string {
     case 'not-found':
       return 'check the instance id and its token (they must belong to the same instance)';
     case 'rate-limited':
+      return 'Z-API limits the request rate; the run slows down and retries';
     case 'server-error':
       return 'Z-API is failing or busy; the next sweep tries again';
     default:
