@@ -50,6 +50,7 @@ export const ALARM_NAMES = [
   'DeployRegistrationFailures',
   'DriftReported',
   'NotChecked',
+  'CheckFailures',
   'Disconnected',
   'ExpiringSoon',
   'PaymentIssues',
@@ -67,6 +68,7 @@ const ALARM_CONDITIONS: Partial<Record<AlarmName, string>> = {
   SweepMissing: WITH_FLEET,
   Unregistered: WITH_FLEET,
   NotChecked: WITH_FLEET,
+  CheckFailures: WITH_FLEET,
   DeployRegistrationFailures: WITH_FLEET,
   Disconnected: WITH_FLEET,
   ExpiringSoon: WITH_FLEET,
@@ -456,6 +458,14 @@ export class PresenceMonitoring extends Construct {
         sweep(F.notChecked),
         "Instances were not checked in three consecutive sweeps (Z-API's rate limit or the fleet's size ran the sweep out of time): raise zapiRequestsPerSecond if Z-API allows it, or reconcilerTimeoutSeconds; see the reconciler log",
         { evaluationPeriods: 3 },
+      ),
+      // An instance Z-API would not answer for (a token it refuses, none in SSM, errors) is not known to be
+      // registered: after two sweeps, that is a fact worth a page (Unregistered counts only what Z-API said).
+      this.alarm(
+        'CheckFailures',
+        sweep(F.failed),
+        'Instances could not be checked at the end of two consecutive sweeps: Z-API refused their token (401/404), SSM has none, or Z-API kept failing; whether Z-API calls this endpoint for them is unknown. See the reconciler log (code) for each instance and docs/operations.md, Troubleshooting',
+        { evaluationPeriods: 2 },
       ),
       this.alarm(
         'DeployRegistrationFailures',

@@ -35,6 +35,7 @@ const FLEET_ALARMS = [
   'SweepMissing',
   'Unregistered',
   'NotChecked',
+  'CheckFailures',
   'DeployRegistrationFailures',
   'Disconnected',
   'ExpiringSoon',
@@ -273,6 +274,24 @@ describe('PresenceMonitoring', () => {
       });
       expect(alarm(defaults, 'NotChecked').AlarmActions).toHaveLength(1);
       expect(alarm(defaults, 'NotChecked').OKActions).toHaveLength(1);
+    });
+
+    it('alarms on instances that could not be checked (a refused token, none, Z-API failing) for two sweeps', () => {
+      expect(alarm(defaults, 'CheckFailures')).toMatchObject({
+        Namespace: 'ZapiPresence',
+        MetricName: FLEET_METRICS.failed,
+        Dimensions: [
+          { Name: 'Scope', Value: 'fleet' },
+          { Name: 'Trigger', Value: 'sweep' },
+        ],
+        Statistic: 'Maximum',
+        EvaluationPeriods: 2,
+        DatapointsToAlarm: 2,
+        Period: 3600,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [topicRef],
+      });
     });
 
     it('alarms on instances a deploy could not register', () => {
