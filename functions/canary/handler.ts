@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { invocationDeadline, type RemainingTime } from '../shared/aws/deadline.ts';
+import { requestHandlerSettings } from '../shared/aws/sdk-settings.ts';
 import { ParameterError } from '../shared/aws/ssm.ts';
 import { masterSecretReader } from '../shared/secrets/master-secret.ts';
 import { readCanaryEnv } from './env.ts';
@@ -20,12 +21,7 @@ import { CanaryRunFailed, outcomeRecord } from './report.ts';
 import { CANARY_FAILURES } from './settings.ts';
 
 const config = readCanaryEnv(process.env);
-const requestHandler = {
-  connectionTimeout: Math.min(1_000, config.sdkAttemptTimeoutMs),
-  requestTimeout: config.sdkAttemptTimeoutMs,
-  throwOnRequestTimeout: true,
-  socketTimeout: config.sdkAttemptTimeoutMs,
-};
+const requestHandler = requestHandlerSettings(config.sdkAttemptTimeoutMs);
 const ssm = new SSMClient({ maxAttempts: config.sdkMaxAttempts, requestHandler });
 // The receiver's reader: the same validation, error mapping and deadline handling (no previous version:
 // the canary always sends with the current master, which every receiver accepts within its cache TTL).

@@ -10,6 +10,7 @@
  */
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { requestHandlerSettings } from '../shared/aws/sdk-settings.ts';
 import { masterSecretReader } from '../shared/secrets/master-secret.ts';
 import { createApiGatewayHandler } from './adapter.ts';
 import { readReceiverEnv } from './env.ts';
@@ -19,13 +20,7 @@ import { createSecretVerifier } from './secret.ts';
 
 const config = readReceiverEnv(process.env);
 
-// throwOnRequestTimeout: without it the SDK's request timeout only logs a warning.
-const requestHandler = {
-  connectionTimeout: Math.min(1_000, config.sdkAttemptTimeoutMs),
-  requestTimeout: config.sdkAttemptTimeoutMs,
-  throwOnRequestTimeout: true,
-  socketTimeout: config.sdkAttemptTimeoutMs,
-};
+const requestHandler = requestHandlerSettings(config.sdkAttemptTimeoutMs);
 const ssm = new SSMClient({ maxAttempts: config.sdkMaxAttempts, requestHandler });
 const eventBridge = new EventBridgeClient({ maxAttempts: config.sdkMaxAttempts, requestHandler });
 // One call, the SDK's attempts included, never takes longer than its attempts could: an answer that

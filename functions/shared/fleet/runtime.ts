@@ -2,6 +2,7 @@
  * Wiring shared by the reconciler and the deploy-time registration: settings from the environment, and
  * the fleet's dependencies on SSM and Z-API. Secrets are read at run time, never from the environment.
  */
+
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Deadline } from '../aws/deadline.ts';
 import {
@@ -14,6 +15,7 @@ import {
   type SsmPort,
 } from '../aws/ssm.ts';
 import { CANARY_INSTANCE_ID, INSTANCE_ID_PATTERN } from '../contract/presence-contract.ts';
+import { requiredEnv as required, wholeNumber } from '../env.ts';
 import { masterSecretReader } from '../secrets/master-secret.ts';
 import { DRIFT_POLICIES, type DriftPolicy, type FleetDeps, type FleetSettings } from './reconcile.ts';
 import { FLEET_DEFAULTS, FLEET_ENV, INSTANCE_PLACEHOLDER } from './settings.ts';
@@ -56,21 +58,6 @@ export interface FleetConfig extends FleetSettings {
   readonly settleMarginMs: number;
 }
 
-function required(env: NodeJS.ProcessEnv, name: string): string {
-  const value = env[name]?.trim();
-  if (!value) throw new Error(`environment variable ${name} is required`);
-  return value;
-}
-
-function whole(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
-  const raw = env[name]?.trim();
-  if (!raw) return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min)
-    throw new Error(`environment variable ${name} must be a whole number of at least ${min}, got "${raw}"`);
-  return value;
-}
-
 export function readFleetConfig(env: NodeJS.ProcessEnv): FleetConfig {
   const E = FLEET_ENV;
   const D = FLEET_DEFAULTS;
@@ -86,18 +73,18 @@ export function readFleetConfig(env: NodeJS.ProcessEnv): FleetConfig {
     masterSecretParameter: required(env, E.masterSecretParameter),
     clientTokenParameter: env[E.clientTokenParameter]?.trim() || undefined,
     zapiBaseUrl: env[E.zapiBaseUrl]?.trim() || D.zapiBaseUrl,
-    zapiAttemptTimeoutMs: whole(env, E.zapiAttemptTimeoutMs, D.zapiAttemptTimeoutMs, 100),
-    zapiMaxAttempts: whole(env, E.zapiMaxAttempts, D.zapiMaxAttempts, 1),
-    requestsPerSecond: whole(env, E.zapiRequestsPerSecond, D.zapiRequestsPerSecond, 1),
+    zapiAttemptTimeoutMs: wholeNumber(env, E.zapiAttemptTimeoutMs, D.zapiAttemptTimeoutMs, 100),
+    zapiMaxAttempts: wholeNumber(env, E.zapiMaxAttempts, D.zapiMaxAttempts, 1),
+    requestsPerSecond: wholeNumber(env, E.zapiRequestsPerSecond, D.zapiRequestsPerSecond, 1),
     driftPolicy,
-    concurrency: whole(env, E.concurrency, D.concurrency, 1),
-    dueWarningMs: whole(env, E.dueWarningDays, D.dueWarningDays, 0) * 86_400_000,
+    concurrency: wholeNumber(env, E.concurrency, D.concurrency, 1),
+    dueWarningMs: wholeNumber(env, E.dueWarningDays, D.dueWarningDays, 0) * 86_400_000,
     currentPaymentStatuses: statuses
       ? statuses.split(',').map((s) => s.trim())
       : [...D.currentPaymentStatuses],
     metricsNamespace: env[E.metricsNamespace]?.trim() || 'ZapiPresence',
-    receiverCacheMs: whole(env, E.receiverCacheSeconds, D.receiverCacheSeconds, 0) * 1_000,
-    settleMarginMs: whole(env, E.settleMarginMs, D.settleMarginMs, 0),
+    receiverCacheMs: wholeNumber(env, E.receiverCacheSeconds, D.receiverCacheSeconds, 0) * 1_000,
+    settleMarginMs: wholeNumber(env, E.settleMarginMs, D.settleMarginMs, 0),
   };
 }
 
