@@ -24,7 +24,10 @@ import { Construct } from 'constructs';
 import { METRIC_NAMES, REJECT_REASONS } from '../functions/presence-webhook/settings.ts';
 import { PRESENCE_STATUSES } from '../functions/shared/contract/presence-contract.ts';
 import { FLEET_METRICS } from '../functions/shared/fleet/settings.ts';
-import { BACKLOG_ALARM_SECONDS } from '../functions/shared/presence/presence-state-settings.ts';
+import {
+  BACKLOG_ALARM_SECONDS,
+  STATE_FAILURES_METRIC,
+} from '../functions/shared/presence/presence-state-settings.ts';
 import type { PresenceCanary } from './canary.ts';
 import { deadLetterQueue } from './dead-letter-queue.ts';
 import type { PresenceStore } from './presence-store.ts';
@@ -57,6 +60,7 @@ export const ALARM_NAMES = [
   'PresenceStateErrors',
   'PresenceStateDeadLetters',
   'PresenceStateBacklog',
+  'PresenceStateFailures',
 ] as const;
 export type AlarmName = (typeof ALARM_NAMES)[number];
 
@@ -78,6 +82,7 @@ const ALARM_CONDITIONS: Partial<Record<AlarmName, string>> = {
   PresenceStateErrors: 'with the presence store (presenceStore)',
   PresenceStateDeadLetters: 'with the presence store (presenceStore)',
   PresenceStateBacklog: 'with the presence store (presenceStore)',
+  PresenceStateFailures: 'with the presence store (presenceStore)',
 };
 
 export interface PresenceMonitoringProps {
@@ -221,6 +226,19 @@ export class PresenceMonitoring extends Construct {
               props.store.stateFunction.metricErrors({ period: Duration.minutes(5) }),
               'The presence-state function failed (records are retried, then dead-lettered)',
             ),
+            // Its records failing (DynamoDB, EventBridge or SQS unavailable): handed back for a retry, so
+            // Lambda's Errors stays at zero. Two periods in a row: a blip retried at once is no outage.
+            this.alarm(
+              'PresenceStateFailures',
+              new Metric({
+                namespace: ns,
+                metricName: STATE_FAILURES_METRIC,
+                statistic: 'Sum',
+                period: Duration.minutes(5),
+              }),
+              "Presence events or expiry checks kept failing for 10 minutes (DynamoDB, EventBridge or SQS unavailable, or denied): derived events are late; they are retried for about an hour, then dead-lettered. The state function's log names the error",
+              { evaluationPeriods: 2 },
+            ),
             this.alarm(
               'PresenceStateDeadLetters',
               props.store.deadLetters.metricApproximateNumberOfMessagesVisible({
@@ -245,7 +263,7 @@ export class PresenceMonitoring extends Construct {
                 },
                 period: Duration.minutes(5),
               }),
-              `A presence event or expiry check waited over ${BACKLOG_ALARM_SECONDS / 60} minutes (the oldest message of the state queues): derived events are late. An outage of EventBridge or DynamoDB is retried for about an hour (then PresenceStateDeadLetters); see the state function's log for the cause`,
+              `A presence event or expiry check waited over ${BACKLOG_ALARM_SECONDS / 60} minutes without being received (the oldest message of the state queues): the state function falls behind, derived events are late; see its concurrency and log (failing records are PresenceStateFailures)`,
               { defaultThreshold: BACKLOG_ALARM_SECONDS },
             ),
           ]

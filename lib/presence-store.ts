@@ -132,6 +132,7 @@ export class PresenceStore extends Construct {
         [STATE_ENV.expiryQueueUrl]: this.expiryQueue.queueUrl,
         [STATE_ENV.expirySeconds]: String(expirySeconds),
         [STATE_ENV.idleDays]: String(idleDays),
+        [STATE_ENV.metricsNamespace]: webhook.metricsNamespace,
       },
     });
     for (const source of [this.eventsQueue, this.expiryQueue]) {
@@ -152,7 +153,7 @@ export class PresenceStore extends Construct {
       Validations.of(mapping).acknowledge({
         id: 'Serverless::Serverless-LambdaEventSourceMappingDestination',
         reason:
-          "An SQS source keeps a failed record in its queue; the queue's redrive policy moves it to the dead-letter queue after 5 receives (alarmed). SQS mappings take no on-failure destination.",
+          "An SQS source keeps a failed record in its queue; the queue's redrive policy moves it to the dead-letter queue after 20 receives (alarmed). SQS mappings take no on-failure destination.",
       });
     }
     // Exactly what the state function does: read, write and update items; publish; schedule expiries.
@@ -168,7 +169,7 @@ export class PresenceStore extends Construct {
     Validations.of(this.stateFunction).acknowledge({
       id: 'Serverless::Serverless-LambdaDLQ',
       reason:
-        'Invoked by SQS event source mappings: failed records return to their queue and, after 5 receives, go to the dead-letter queue (with an alarm).',
+        'Invoked by SQS event source mappings: failed records return to their queue and, after 20 receives, go to the dead-letter queue (with an alarm).',
     });
     Validations.of(this.stateFunction).acknowledge({
       id: 'Serverless::Serverless-LambdaTracing',

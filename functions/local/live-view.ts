@@ -9,7 +9,8 @@
  *   GET /state     every chat's state, as JSON
  *
  * Limits, so a bad client or a flood of callbacks cannot grow the process: a client that does not read
- * (over 1 MiB waiting for it) is dropped; at most 20 clients at once (then 503); at most 10,000 chats
+ * (over 1 MiB waiting for it) is dropped; at most 20 clients at once (a new one takes the place of the
+ * longest-connected, whose page reconnects); at most 10,000 chats
  * (the least recently changed leave); and only `Host: 127.0.0.1`, `localhost` or `[::1]` (with any port)
  * is served, so a page on another site cannot read it through DNS rebinding (421).
  */
@@ -155,10 +156,12 @@ export function createLiveView(options: LiveViewOptions = {}): LiveView {
         return true;
       }
       if (path === '/events') {
-        if (clients.size >= maxClients) {
-          response.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '5' });
-          response.end(`the live view serves ${maxClients} clients at most\n`);
-          return true;
+        // Full: the longest-connected client leaves (its page reconnects), so idle connections can
+        // never lock the page out.
+        while (clients.size >= maxClients) {
+          const oldest = clients.values().next().value as ServerResponse;
+          clients.delete(oldest);
+          oldest.destroy();
         }
         response.writeHead(200, {
           'content-type': 'text/event-stream',
@@ -242,10 +245,18 @@ const PAGE = `<!doctype html>
     const last = typeof c.lastSeen === 'number' ? ' · ' + seen(c.lastSeen) : '';
     return ['offline', (c.offlineSince ? 'offline for ' + ago(c.offlineSince) : 'offline') + last];
   }
+  // One render a frame, whatever the rate of events; the 500 most recently changed chats are shown.
+  let pending = false;
+  function schedule() {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => { pending = false; render(); });
+  }
+  const MAX_ROWS = 500;
   function render() {
     list.replaceChildren();
     if (chats.size === 0) { list.innerHTML = '<li id="empty">No presence yet.</li>'; return; }
-    for (const c of [...chats.values()].sort((a, b) => Date.parse(b.updatedAt) - Date.parse(a.updatedAt))) {
+    for (const c of [...chats.values()].slice(-MAX_ROWS).sort((a, b) => Date.parse(b.updatedAt) - Date.parse(a.updatedAt))) {
       const [kind, text] = describe(c);
       const li = document.createElement('li');
       li.dataset.chat = c.instanceId + '/' + c.phone + (c.participant ? '#' + c.participant : '');
@@ -258,16 +269,33 @@ const PAGE = `<!doctype html>
       list.append(li);
     }
   }
-  const events = new EventSource('/events');
-  events.addEventListener('state', (e) => {
+  let events;
+  let retryMs = 1000;
+  function connect() {
+    events = new EventSource('/events');
+    events.addEventListener('open', () => { retryMs = 1000; });
+    // A stream the server closed (it was full, or this page fell behind) comes back, with backoff.
+    events.addEventListener('error', () => {
+      if (events.readyState !== EventSource.CLOSED) return;
+      setTimeout(connect, retryMs);
+      retryMs = Math.min(30000, retryMs * 2);
+    });
+    events.addEventListener('state', onState);
+    events.addEventListener('derived', onDerived);
+  }
+  function onState(e) {
     const c = JSON.parse(e.data);
     chats.delete(keyOf(c));
     chats.set(keyOf(c), c);
     // As the server: the 10,000 most recently changed chats.
-    while (chats.size > 10000) chats.delete(chats.keys().next().value);
-    render();
-  });
-  events.addEventListener('derived', (e) => {
+    while (chats.size > 10000) {
+      const oldest = chats.keys().next().value;
+      chats.delete(oldest);
+      stopped.delete(oldest);
+    }
+    schedule();
+  }
+  function onDerived(e) {
     const { detailType, detail } = JSON.parse(e.data);
     if (detailType === 'Z-API Chat Activity Stopped') stopped.set(keyOf(detail), { at: Date.now(), activity: detail.activity });
     const line = document.createElement('div');
@@ -276,8 +304,9 @@ const PAGE = `<!doctype html>
       (detail.reason ? ' (' + detail.reason + ')' : '');
     log.prepend(line);
     while (log.childElementCount > MAX_LOG_LINES) log.lastElementChild.remove();
-  });
-  setInterval(render, 1000);
+  }
+  connect();
+  setInterval(schedule, 1000);
 </script>
 </body>
 </html>

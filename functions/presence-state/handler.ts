@@ -32,6 +32,7 @@ import {
   EXPIRY_RETRY_SECONDS,
   STATE_DEFAULTS,
   STATE_ENV,
+  STATE_FAILURES_METRIC,
 } from '../shared/presence/presence-state-settings.ts';
 import { dynamoStore } from '../shared/presence/presence-store.ts';
 import { processExpiry, processPresence, type StateDeps } from './process.ts';
@@ -53,6 +54,7 @@ const eventBusName = required(STATE_ENV.eventBusName);
 const expiryQueueUrl = required(STATE_ENV.expiryQueueUrl);
 const expiryMs = positive(STATE_ENV.expirySeconds, STATE_DEFAULTS.expirySeconds) * 1_000;
 const idleDays = positive(STATE_ENV.idleDays, STATE_DEFAULTS.idleDays);
+const metricsNamespace = process.env[STATE_ENV.metricsNamespace]?.trim() || 'ZapiPresence';
 
 const requestHandler = { connectionTimeout: 1_000, requestTimeout: 3_000, throwOnRequestTimeout: true };
 const dynamo = new DynamoDBClient({ maxAttempts: 3, requestHandler });
@@ -266,5 +268,25 @@ export async function handler(
     },
     { concurrency: 8 },
   );
+  if (failures.length > 0) {
+    // Straight to stdout: Lambda's JSON log format would wrap console output, which CloudWatch would not read as EMF.
+    process.stdout.write(
+      `${JSON.stringify({
+        _aws: {
+          Timestamp: Date.now(),
+          CloudWatchMetrics: [
+            {
+              Namespace: metricsNamespace,
+              Dimensions: [[]],
+              Metrics: [{ Name: STATE_FAILURES_METRIC, Unit: 'Count' }],
+            },
+          ],
+        },
+        level: 'WARN',
+        msg: 'presence state records handed back for a retry',
+        [STATE_FAILURES_METRIC]: failures.length,
+      })}\n`,
+    );
+  }
   return { batchItemFailures: failures.map((itemIdentifier) => ({ itemIdentifier })) };
 }

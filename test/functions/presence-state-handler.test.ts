@@ -562,6 +562,38 @@ describe('presence-state Lambda handler', () => {
     },
   );
 
+  it('failed records are counted (one EMF line per failing batch, StateRecordFailures), for the alarm Lambda Errors cannot be', async () => {
+    const handler = await loadStateHandler({ [STATE_ENV.metricsNamespace]: 'Team/Presence' });
+    const lines: string[] = [];
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      aws.failNextEntries('InternalFailure');
+      const failing = record(presenceEvent(newPhone(), 'AVAILABLE', Date.now()));
+      const fine = record(presenceEvent(newPhone(), 'AVAILABLE', Date.now()));
+      expect(await handler(batch(failing, fine))).toEqual({
+        batchItemFailures: [{ itemIdentifier: failing.messageId }],
+      });
+      expect(await handler(batch(record(presenceEvent(newPhone(), 'AVAILABLE', Date.now()))))).toEqual({
+        batchItemFailures: [],
+      });
+    } finally {
+      write.mockRestore();
+    }
+    const metrics = lines.filter((l) => l.includes('StateRecordFailures')).map((l) => JSON.parse(l));
+    expect(metrics).toHaveLength(1);
+    expect(metrics[0]).toMatchObject({
+      _aws: {
+        CloudWatchMetrics: [
+          { Namespace: 'Team/Presence', Metrics: [{ Name: 'StateRecordFailures', Unit: 'Count' }] },
+        ],
+      },
+      StateRecordFailures: 1,
+    });
+  });
+
   it('a redelivery of an event of the same second (not the last applied) is a duplicate: nothing re-applied', async () => {
     const handler = await loadStateHandler();
     const phone = newPhone();

@@ -156,6 +156,7 @@ describe('PresenceMonitoring', () => {
           'PresenceStateErrors',
           'PresenceStateDeadLetters',
           'PresenceStateBacklog',
+          'PresenceStateFailures',
         ].sort(),
       ).toEqual([...ALARM_NAMES].sort());
     });

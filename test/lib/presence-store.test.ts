@@ -176,7 +176,20 @@ describe('presence store (presenceStore=true)', () => {
     expect(
       alarms.some((d) => d.startsWith('Presence events or expiry checks the state function gave up on')),
     ).toBe(true);
-    // A backlog: the oldest message of either queue over 10 minutes (an outage being retried).
+    // Records failing (handed back, so Lambda's Errors stays at zero): two 5-minute periods in a row.
+    const failing = Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources).find((a) =>
+      String(a.Properties.AlarmDescription).startsWith('Presence events or expiry checks kept failing'),
+    );
+    expect(failing?.Properties).toMatchObject({
+      MetricName: 'StateRecordFailures',
+      Statistic: 'Sum',
+      Period: 300,
+      EvaluationPeriods: 2,
+      DatapointsToAlarm: 2,
+      Threshold: 1,
+      AlarmActions: [{ Ref: expect.stringMatching(/^MonitoringAlarmTopic/) }],
+    });
+    // A backlog: the oldest message of either queue over 10 minutes, not yet received.
     const backlog = Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources).find((a) =>
       String(a.Properties.AlarmDescription).startsWith(
         'A presence event or expiry check waited over 10 minutes',

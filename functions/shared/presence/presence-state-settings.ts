@@ -5,7 +5,15 @@ export const STATE_ENV = {
   expiryQueueUrl: 'EXPIRY_QUEUE_URL',
   expirySeconds: 'ACTIVITY_EXPIRY_SECONDS',
   idleDays: 'IDLE_DAYS',
+  metricsNamespace: 'METRICS_NAMESPACE',
 } as const;
+
+/**
+ * Records a batch handed back for a retry (batch item failures), one EMF datapoint per failing batch,
+ * written only then: what the alarm on a failing state function watches (its Lambda `Errors` stay at
+ * zero, since it reports failures instead of throwing).
+ */
+export const STATE_FAILURES_METRIC = 'StateRecordFailures';
 
 export const STATE_DEFAULTS = {
   /** A typing or recording activity with no news for this long ends by itself (WhatsApp's rule). */
