@@ -184,6 +184,39 @@ describe('429 storms (a Z-API stand-in limited to a request rate)', () => {
     40_000,
   );
 
+  it.each([
+    ['without Retry-After', undefined],
+    ['with Retry-After: 1', { 'retry-after': '1' }],
+  ] as const)(
+    'one instance Z-API always answers 429 (%s) fails alone (rate-limited): it does not hold the fleet back',
+    async (_name, headers) => {
+      for (const id of FLEET.slice(0, 40)) zapi.add(id, tokenOf(id), { presenceUrl: expectedUrl(id) });
+      zapi.add('REFUSED', tokenOf('REFUSED'), {
+        behaviour: {
+          status: 429,
+          body: '{"error":"Too many requests"}',
+          ...(headers !== undefined && { headers }),
+        },
+      });
+      const started = Date.now();
+      const report = await runFleet(reconcile, { ...SETTINGS, requestsPerSecond: 20 }, deps(), soon(25_000));
+      const counts = countOutcomes(report.outcomes);
+      expect(counts).toMatchObject({
+        fleetSize: 41,
+        registered: 40,
+        notChecked: 0,
+        unregistered: 0,
+        failed: 1,
+      });
+      const refused = report.outcomes.find((o) => o.instanceId === 'REFUSED');
+      expect(refused).toMatchObject({ action: 'failed', error: { code: 'rate-limited' } });
+      // Five 429s, then it gave up: the backoff of 429s in a row (1, 2, 4, 8 s at most), not the deadline.
+      expect(zapi.requests.filter((r) => r.instanceId === 'REFUSED')).toHaveLength(5);
+      expect(Date.now() - started).toBeLessThan(20_000);
+    },
+    40_000,
+  );
+
   it('a storm that outlasts the deadline leaves the rest notChecked, never failed or unregistered, and says so', async () => {
     for (const id of FLEET.slice(0, 20)) zapi.add(id, tokenOf(id), { presenceUrl: expectedUrl(id) });
     zapi.rateLimit = { perSecond: 2, retryAfter: 'seconds' };

@@ -54,6 +54,8 @@ export interface RateLimiterStats {
 }
 
 /** The most a run waits after 429s without Retry-After. */
+/** The longest pause one Retry-After imposes on a run. */
+export const MAX_RETRY_AFTER_MS = 60_000;
 const MAX_BACKOFF_MS = 30_000;
 /** Smallest p-queue interval (ms): a finer one only adds timer work. */
 const QUANTUM_MS = 20;
@@ -181,9 +183,13 @@ export class AdaptiveRateLimiter {
       const observed = this.#answered.length;
       this.#setRate(0.9 * (observed > 0 ? Math.min(this.#rate, observed) : this.#rate / 2));
     }
+    // A Retry-After is honoured up to MAX_RETRY_AFTER_MS: one answer (a day, or a date from a clock far
+    // ahead) must not end every run at once; the run slows down all the same.
     const wait =
-      retryAfterMs ??
-      Math.min(MAX_BACKOFF_MS, this.#backoffBaseMs * 2 ** (this.#inARow - 1)) * (0.75 + this.#random() / 2);
+      retryAfterMs !== undefined
+        ? Math.min(retryAfterMs, MAX_RETRY_AFTER_MS)
+        : Math.min(MAX_BACKOFF_MS, this.#backoffBaseMs * 2 ** (this.#inARow - 1)) *
+          (0.75 + this.#random() / 2);
     this.#pauseUntil(now + Math.max(0, wait));
     return Math.max(0, this.#resumeAt - now);
   }

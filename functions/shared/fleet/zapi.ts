@@ -279,6 +279,9 @@ export class ZapiClient {
     // Attempts that failed for a reason other than a 429: at most maxAttempts. A 429 is retried after the
     // run's pause until the deadline (the limiter refuses a slot past it).
     let failures = 0;
+    // 429s in a row for this call: an instance Z-API keeps refusing (while others are answered) gives up
+    // after MAX_429_IN_A_ROW, as failed, instead of holding the whole run back until its deadline.
+    let limited = 0;
     for (;;) {
       if (last !== undefined && last.code !== 'rate-limited') {
         if (failures >= this.maxAttempts) break;
@@ -291,6 +294,8 @@ export class ZapiClient {
         await this.limiter.acquire(deadline);
       } catch (error) {
         if (!(error instanceof RateLimitTimeout)) throw error;
+        // A call that already failed for its own reason keeps that reason (it is no rate-limit case).
+        if (last !== undefined && last.code !== 'rate-limited') throw last;
         throw new ZapiError(
           `Z-API ${what}: not answered before the run's deadline (${last?.code === 'rate-limited' ? 'Z-API kept answering 429' : 'waiting for the rate limit'}) (out-of-time); the next run asks again`,
           'out-of-time',
@@ -331,8 +336,11 @@ export class ZapiClient {
           'rate-limited',
           429,
         );
+        limited++;
+        if (limited >= MAX_429_IN_A_ROW) throw last;
         continue;
       }
+      limited = 0;
       // A failing server says nothing about the rate; any other answer lets the rate grow.
       if (answer.status < 500) this.limiter.answered();
       if (answer.status >= 200 && answer.status < 300) return answer;
@@ -349,6 +357,13 @@ export class ZapiClient {
     throw last ?? new ZapiError(`Z-API ${what}: no time left to try (timeout)`, 'timeout');
   }
 }
+
+/**
+ * 429s in a row after which one call gives up (its instance failed, `rate-limited`): Z-API's account-wide
+ * limit spreads its 429s over many instances (a few per thousand requests once the run adapted), so
+ * five in a row for one instance is that instance refused, not the account busy.
+ */
+export const MAX_429_IN_A_ROW = 5;
 
 /** Reads at most MAX_ANSWER_BYTES of a response body. */
 async function readCapped(response: Response): Promise<string> {
