@@ -308,6 +308,11 @@ export function loadConfig(read: ContextReader, contextKeys: readonly string[] =
       'instanceTokenParameter',
       `"${instanceTokenParameter}" must start with a path (/name/) and contain {instanceId} exactly once: every parameter it matches is an instance of the fleet`,
     );
+  } else if (!/^\/[^{}/]+$/.test(instanceTokenParameter.slice(placeholder + '{instanceId}'.length))) {
+    problem(
+      'instanceTokenParameter',
+      `"${instanceTokenParameter}" must end with /name after {instanceId}: the read grant ends with that name (an IAM * also matches /)`,
+    );
   }
   const clientTokenParameter = ssmName('clientTokenParameter');
 

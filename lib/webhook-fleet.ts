@@ -313,7 +313,7 @@ export class WebhookFleet extends Construct {
         defaultPolicy,
         'AwsSolutions::AwsSolutions-IAM5',
         `Resource::${tokens}`,
-        `The fleet is every instance with a token parameter matching ${template}: the wildcard stands for the instance id, exactly the parameters the token template names.`,
+        `The fleet is every instance with a token parameter matching ${template}: the wildcard stands for the instance id. An IAM wildcard also matches /, so deeper names ending the same way match too: keep only this app's token parameters under that path (the fleet reads only names of exactly the template's shape).`,
       );
     }
     // Its own policy, so the one wildcard resource IAM forces on DescribeParameters is acknowledged on
@@ -367,6 +367,12 @@ export function webhookFleetProblems(props: Omit<WebhookFleetProps, 'webhook'>):
   ) {
     problems.push(
       `instanceTokenParameterName: "${template}" must start with a path (/name/) and contain ${INSTANCE_PLACEHOLDER} exactly once (e.g. /zapi/{instanceId}/token)`,
+    );
+  } else if (!/^\/[^{}/]+$/.test(template.slice(at + INSTANCE_PLACEHOLDER.length))) {
+    // The grant puts `*` where the id goes, and an IAM `*` also matches `/`: without a name after it
+    // (/zapi/{instanceId}), the grant would reach every parameter under the path.
+    problems.push(
+      `instanceTokenParameterName: "${template}" must end with /name after ${INSTANCE_PLACEHOLDER} (e.g. /zapi/{instanceId}/token): the read grant ends with that name`,
     );
   }
   for (const id of props.requiredInstanceIds ?? []) {

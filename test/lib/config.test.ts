@@ -209,8 +209,8 @@ describe('loadConfig: instanceTokenParameter', () => {
   it.each([
     '/zapi/{instanceId}/token',
     '/org/zapi/{instanceId}/token',
-    '/zapi/{instanceId}',
     '/zapi/i-{instanceId}/token',
+    '/zapi/{instanceId}/zapi-token',
   ])('accepts %s', (template) => {
     expect(from({ instanceTokenParameter: template }).instanceTokenParameter).toBe(template);
   });
@@ -230,6 +230,15 @@ describe('loadConfig: instanceTokenParameter', () => {
     );
     expect(problem).toContain(example('instanceTokenParameter'));
   });
+
+  it.each(['/zapi/{instanceId}', '/zapi/{instanceId}/', '/zapi/{instanceId}/a/token', '/zapi/{instanceId}x'])(
+    'refuses %s: the read grant must end with a name after the id (an IAM * also matches /)',
+    (template) => {
+      expect(onlyProblem({ instanceTokenParameter: template })).toMatch(
+        /^instanceTokenParameter: ".*" must end with \/name after \{instanceId\}: the read grant ends with that name/,
+      );
+    },
+  );
 });
 
 describe('loadConfig: receiverReservedConcurrency', () => {

@@ -1002,3 +1002,15 @@ describe('ZapiPresence and the fleet rate limit, the canary', () => {
     );
   });
 });
+
+describe('ZapiPresence: the token template', () => {
+  it('refuses a template without a name after {instanceId}: its read grant would reach the whole path', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'T', { env: ENV });
+    expect(
+      () => new ZapiPresence(stack, 'Presence', { instanceTokenParameterName: '/zapi/{instanceId}' }),
+    ).toThrow(
+      /instanceTokenParameterName: "\/zapi\/\{instanceId\}" must end with \/name after \{instanceId\}/,
+    );
+  });
+});
