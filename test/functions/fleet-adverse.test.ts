@@ -239,19 +239,19 @@ describe('429 storms (a Z-API stand-in limited to a request rate)', () => {
     expect(JSON.parse(emf[0] as string)).toMatchObject({ NotChecked: counts.notChecked, Unregistered: 0 });
   });
 
-  it('an instance the deadline cuts short mid-registration (GET me answered, the PUT not) is notChecked, not unregistered', async () => {
+  it('an instance the deadline cuts short mid-registration (GET me answered "none", the PUT not) is unregistered: Z-API confirmed it', async () => {
     zapi.add('CUT', tokenOf('CUT'), { script: ['normal', 'hang'] });
     const report = await runFleet(reconcile, SETTINGS, deps(), soon(1_000));
     expect(report.outcomes).toMatchObject([
       {
         instanceId: 'CUT',
-        action: 'notChecked',
+        action: 'failed',
         found: 'missing',
         registered: false,
         error: { code: 'out-of-time' },
       },
     ]);
-    expect(countOutcomes(report.outcomes)).toMatchObject({ notChecked: 1, unregistered: 0, failed: 0 });
+    expect(countOutcomes(report.outcomes)).toMatchObject({ notChecked: 0, unregistered: 1, failed: 1 });
   });
 
   it('a Retry-After HTTP date far past the deadline ends the run early with notChecked', async () => {

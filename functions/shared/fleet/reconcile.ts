@@ -190,6 +190,8 @@ export function isOwnEndpoint(url: string, ownPath: string): boolean {
 }
 
 const NO_TOKEN = 'no-token';
+const REPAIR_CUT_MESSAGE =
+  "Z-API calls another URL or none, and the run's deadline (its rate limit or the fleet's size) cut the repair short; the next run repairs it";
 const NOT_CHECKED_MESSAGE =
   "not checked: Z-API could not be asked before the run's deadline (its rate limit or the fleet's size); the next run checks it";
 
@@ -479,10 +481,17 @@ async function reconcileOne(
         health: health(before, settings, now),
       };
     }
-    // The run's deadline (or a rate-limit wait past it) cut the instance short: out of time, the next
-    // run finishes it; not a failure of its own.
+    // The run's deadline (or a rate-limit wait past it) cut the repair short. Z-API did answer GET me: it
+    // confirmed it calls another URL or none, a fact (Unregistered counts it), whatever the next run does.
     if (outOfTime(error, deadline)) {
-      return { ...notChecked(instanceId), ...seen, health: health(before, settings, now) };
+      return {
+        instanceId,
+        action: 'failed',
+        registered: false,
+        ...seen,
+        error: { code: 'out-of-time', message: REPAIR_CUT_MESSAGE },
+        health: health(before, settings, now),
+      };
     }
     return {
       instanceId,
