@@ -378,6 +378,16 @@ describe('the listing', () => {
     expect(counts).toMatchObject({ failed: 0, unregistered: 0 });
     expect(report.listingCut).toBe(true);
     expect(report.listingFailed).toBeUndefined();
+    // Names the cut listing never gave are in no outcome: the NotChecked metric counts at least one more,
+    // so even a cut that leaves every listed instance checked is seen by the alarm.
+    const emf: string[] = [];
+    reportRun(report, {
+      namespace: 'T',
+      durationMs: 1,
+      log: { info: () => {}, warn: () => {}, error: () => {} },
+      write: (l) => void emf.push(l),
+    });
+    expect(JSON.parse(emf[0] as string).NotChecked).toBe(counts.notChecked + 1);
   });
 });
 

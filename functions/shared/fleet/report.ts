@@ -128,7 +128,8 @@ export function emfSummary(
     [M.corrected]: counts.corrected,
     [M.failed]: counts.failed,
     [M.unregistered]: counts.unregistered,
-    [M.notChecked]: counts.notChecked,
+    // A listing the deadline cut left instances no outcome names: at least one more was not checked.
+    [M.notChecked]: counts.notChecked + (report.listingCut === true ? 1 : 0),
     [M.driftReported]: counts.driftReported,
     [M.disconnected]: counts.disconnected,
     [M.expiringSoon]: counts.expiringSoon,
