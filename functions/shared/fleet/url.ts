@@ -3,7 +3,8 @@
  * the scheme and the host compare case-insensitively, a default port (`:443` on https, `:80` on http)
  * is the same as none, an empty path is `/`, and a percent-encoded unreserved character (`%41`, `%7e`,
  * `%7E`) is the character itself; other percent-encodings compare with upper-case hex. Nothing else is
- * equivalent: a trailing slash, another path, another query string stay different.
+ * equivalent: a trailing slash, another path, another query string stay different, and so does any shape
+ * outside RFC 3986 (a dot segment, a backslash, a fragment, an encoded host: see isPlainUrl).
  *
  * Z-API echoes back the URL it stores, and may report ours with an upper-case host, an explicit `:443`
  * or the secret's characters percent-encoded; the receiver accepts all of these, so the reconciler must
@@ -44,9 +45,29 @@ export function normalizeUrl(raw: string): string | undefined {
   return `${url.protocol}//${normalizePercent(userinfo)}${url.host}${normalizePercent(url.pathname)}${query}${fragment}`;
 }
 
-/** True when both are URLs and equivalent (see {@link normalizeUrl}); false for anything unparsable. */
+/** Every character RFC 3986 allows in a URL (section 2), without a fragment (Z-API has no use for one). */
+const RFC3986_URL = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[A-Za-z0-9\-._~:/?@!$&'()*+,;=%[\]]*$/;
+/** A `.` or `..` path segment, raw or percent-encoded. */
+const DOT_SEGMENT = /\/(?:\.|%2[eE]){1,2}(?=[/?]|$)/;
+
+/**
+ * True when the URL is plain RFC 3986, as Z-API's client could read it only one way: none of what the
+ * WHATWG parser forgives (backslashes, tabs and line breaks, dot segments, a non-ASCII or
+ * percent-encoded host, a fragment). Surrounding spaces are not counted.
+ */
+export function isPlainUrl(raw: string): boolean {
+  const text = raw.trim();
+  if (!RFC3986_URL.test(text) || DOT_SEGMENT.test(text.split('?', 1)[0] as string)) return false;
+  const host = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/(?:[^@/?]*@)?([^/?]*)/.exec(text)?.[1] ?? '';
+  return !host.includes('%');
+}
+
+/**
+ * True when both are plain URLs (see {@link isPlainUrl}) and equivalent (see {@link normalizeUrl});
+ * false for anything else: a shape outside RFC 3986 is never taken for ours (it is re-registered).
+ */
 export function sameUrl(a: string | undefined, b: string | undefined): boolean {
-  if (a === undefined || b === undefined) return false;
+  if (a === undefined || b === undefined || !isPlainUrl(a) || !isPlainUrl(b)) return false;
   const left = normalizeUrl(a);
   return left !== undefined && left === normalizeUrl(b);
 }
