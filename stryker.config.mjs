@@ -20,6 +20,8 @@ export default {
     'functions/shared/fleet/reconcile.ts',
     'functions/shared/fleet/report.ts',
     'functions/shared/fleet/runtime.ts',
+    'functions/shared/fleet/url.ts',
+    'functions/shared/fleet/rate-limit.ts',
     'functions/reconcile-webhooks/trigger.ts',
     'functions/shared/presence/presence-state.ts',
     'functions/shared/presence/presence-store.ts',
