@@ -300,6 +300,30 @@ describe('deadlineAt().run beyond the range of setTimeout', () => {
   });
 });
 
+describe('deadlineAt().run against a clock behind its timers', () => {
+  // Timers run on a monotonic clock; Date.now can read a millisecond short of the deadline when one fires.
+  // A cut at the deadline must leave remainingMs() <= 0, or callers read "out of time" as a failure.
+  it('rejects at the deadline only once its clock has reached it', async () => {
+    let t = 0;
+    const deadline = deadlineAt(60, () => t);
+    const state = track(deadline.run('op', () => never()));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(state.settled).toBe('pending');
+    t = 60;
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(state.settled).toBe('rejected');
+    expect(state.error).toBeInstanceOf(DeadlineExceeded);
+    expect(deadline.remainingMs()).toBeLessThanOrEqual(0);
+  });
+
+  it('still cuts at a shorter cap whatever its clock says', async () => {
+    const deadline = deadlineAt(10_000, () => 0);
+    const started = Date.now();
+    await expect(deadline.run('op', () => never(), 40)).rejects.toBeInstanceOf(DeadlineExceeded);
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+});
+
 describe('invocationDeadline', () => {
   it("is Lambda's remaining time minus the reserve", () => {
     const getRemainingTimeInMillis = vi.fn(() => 3_000);

@@ -47,18 +47,30 @@ export function deadlineAt(at: number, now: () => number = Date.now): Deadline {
     within: (ms) => deadlineAt(Math.min(at, now() + ms), now),
     reserve: (ms) => deadlineAt(at - ms, now),
     run<T>(what: string, fn: (signal: AbortSignal) => Promise<T>, capMs?: number): Promise<T> {
-      const allowed = Math.min(remainingMs(), capMs ?? Number.POSITIVE_INFINITY);
+      const remaining = remainingMs();
+      const allowed = Math.min(remaining, capMs ?? Number.POSITIVE_INFINITY);
       if (!(allowed > 0)) return Promise.reject(new DeadlineExceeded(what, 0));
       const controller = new AbortController();
-      // setTimeout cannot wait longer than 2^31 - 1 ms (about 24.8 days): a later deadline is cut there.
+      // setTimeout cannot wait longer than 2^31 - 1 ms (about 24.8 days): a later deadline is waited for in steps.
       const wait = Math.min(allowed, MAX_TIMER_MS);
+      // Cut at the deadline itself (not at a shorter cap): the timer runs on a monotonic clock and may
+      // fire a millisecond before `now()` reaches the deadline, so it is re-armed until it has. Whoever
+      // sees this rejection then also sees `remainingMs() <= 0`, which is how callers tell "out of time"
+      // from a failure.
+      const atDeadline = capMs === undefined || capMs >= remaining;
       let timer: ReturnType<typeof setTimeout> | undefined;
       const expired = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
+        const fire = (): void => {
+          const left = remainingMs();
+          if (atDeadline && left > 0) {
+            timer = setTimeout(fire, Math.min(Math.ceil(left), MAX_TIMER_MS));
+            return;
+          }
           const error = new DeadlineExceeded(what, wait);
           controller.abort(error);
           reject(error);
-        }, wait);
+        };
+        timer = setTimeout(fire, wait);
       });
       let work: Promise<T>;
       try {
