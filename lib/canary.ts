@@ -3,9 +3,11 @@
  *
  *   schedule (every `interval`) -> canary Lambda -> HTTPS POST {api}/instances/zapi-presence-canary/presence
  *     -> API Gateway (route, stage throttle) -> receiver (secret, contract) -> bus, source zapi.chat-presence.canary
- *     -> arrival rule (that source only) -> arrival Lambda -> CanaryLatency (ms from send; SampleCount = arrivals)
+ *     -> arrival rule (that source and this API only) -> arrival Lambda (its invocations are the arrivals;
+ *        it logs the latency from send, CanaryLatency, a metric only with detailed metrics)
  *
- * The monitoring alarms when no arrival is counted for `arrivalAlarmMinutes(interval)` minutes. No rule on
+ * The monitoring alarms when the arrival function is not invoked for `arrivalAlarmMinutes(interval)`
+ * minutes (AWS/Lambda Invocations: a free metric, so the canary adds no metric series in a healthy month). No rule on
  * the presence source (subscriptions, the presence store, the archive) matches the canary's events.
  */
 import { Duration, Validations } from 'aws-cdk-lib';
@@ -133,17 +135,18 @@ export class PresenceCanary extends Construct {
       environment: {
         [E.metricsNamespace]: this.namespace,
         [E.apiId]: this.apiId,
+        ...(webhook.detailedMetrics && { [E.detailedMetrics]: 'true' }),
       },
       ...logs,
     });
     Validations.of(this.arrivalFunction).acknowledge({
       id: 'Serverless::Serverless-LambdaDLQ',
       reason:
-        'An arrival that cannot be counted is a missing datapoint, which the arrival alarm reports; a dead-letter queue would keep a stale measurement.',
+        'An arrival whose invocation fails was still invoked (the alarm counts invocations); one that cannot be delivered is a missing datapoint, which the arrival alarm reports; a dead-letter queue would keep a stale measurement.',
     });
     Validations.of(this.arrivalFunction).acknowledge({
       id: 'Serverless::Serverless-LambdaTracing',
-      reason: 'Writes one metrics line per canary event and calls nothing.',
+      reason: 'Writes one log line per canary event and calls nothing.',
     });
     this.arrivalRule = new Rule(this, 'ArrivalRule', {
       description: 'Z-API chat presence: canary events (their own source) to the arrival timer',
@@ -165,13 +168,16 @@ export class PresenceCanary extends Construct {
     });
   }
 
-  /** Canary callbacks that arrived on the bus, per minute (the SampleCount of CanaryLatency). */
+  /**
+   * Canary callbacks that arrived on the bus, per minute: the arrival function's invocations (only the
+   * arrival rule invokes it, for this API's canary events).
+   */
   metricArrivals(): Metric {
     // No label: an alarm on a labelled metric is written as a metric query, not as the metric itself.
-    return this.latencyMetric('SampleCount');
+    return this.arrivalFunction.metricInvocations({ period: Duration.minutes(1), statistic: 'Sum' });
   }
 
-  /** Milliseconds from the canary's send to its arrival on the bus. */
+  /** Milliseconds from the canary's send to its arrival on the bus (reported with detailed metrics only). */
   metricLatency(statistic = 'p50'): Metric {
     return this.latencyMetric(statistic).with({ label: `latency ${statistic} (ms)` });
   }

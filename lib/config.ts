@@ -46,7 +46,15 @@ export const CONTEXT_KEYS = {
   maxBodyBytes: { default: RECEIVER_DEFAULTS.maxBodyBytes, example: '16384' },
   archiveRetentionDays: { default: 30, example: '30 (0 keeps events forever)' },
   logRetentionDays: { default: 365, example: '365' },
-  encryptLogs: { default: true, example: 'false (no customer-managed KMS key for the log groups)' },
+  encryptLogs: {
+    default: false,
+    example: 'true (a customer-managed KMS key for the log groups: $1 a month)',
+  },
+  detailedMetrics: {
+    default: false,
+    example: 'true (traffic per status and reason, canary latency, every fleet count: ~$7 a month)',
+  },
+  dashboard: { default: false, example: 'true (a CloudWatch dashboard: $3 a month beyond the first three)' },
   subscriberAccountIds: { example: '210987654321 (several: ID1,ID2)' },
   receiverReservedConcurrency: { example: '10 (default: none reserved)' },
   receiverTimeoutSeconds: { default: RECEIVER_DEFAULTS.timeoutSeconds, example: '10' },
@@ -137,6 +145,10 @@ export interface PresenceConfig {
   readonly debugEventLog: boolean;
   /** Encrypt the log groups with a customer-managed KMS key. */
   readonly encryptLogs: boolean;
+  /** Extract the traffic metrics (per status, per reason, canary latency, every fleet count). */
+  readonly detailedMetrics: boolean;
+  /** Create the CloudWatch dashboard. */
+  readonly dashboard: boolean;
   /** Accounts allowed to create rules on the bus. */
   readonly subscriberAccountIds: readonly string[];
   /** Keep each chat's presence state, with derived events and a read API. */
@@ -332,6 +344,8 @@ export function loadConfig(read: ContextReader, contextKeys: readonly string[] =
   const schemaRegistry = flag('schemaRegistry', CONTEXT_KEYS.schemaRegistry.default);
   const debugEventLog = flag('debugEventLog', CONTEXT_KEYS.debugEventLog.default);
   const encryptLogs = flag('encryptLogs', CONTEXT_KEYS.encryptLogs.default);
+  const detailedMetrics = flag('detailedMetrics', CONTEXT_KEYS.detailedMetrics.default);
+  const dashboard = flag('dashboard', CONTEXT_KEYS.dashboard.default);
   const presenceStore = flag('presenceStore', CONTEXT_KEYS.presenceStore.default);
   const activityExpirySeconds = integer(
     'activityExpirySeconds',
@@ -552,6 +566,8 @@ export function loadConfig(read: ContextReader, contextKeys: readonly string[] =
     schemaRegistry,
     debugEventLog,
     encryptLogs,
+    detailedMetrics,
+    dashboard,
     subscriberAccountIds,
     presenceStore,
     activityExpirySeconds,

@@ -1,7 +1,13 @@
 /**
  * Operations: alarms on everything that can lose or delay an event or stop callbacks silently, a
  * notification topic every alarm goes to (its ARN is a stack output: subscribe e-mail, chat or paging to
- * it), and one dashboard with traffic per status, the fleet's health and every alarm.
+ * it), and, when asked for, one dashboard with the traffic, the fleet's health and every alarm.
+ *
+ * Fixed cost: $0.10 a month per alarm (per metric it reads). The alarms read AWS's own metrics where
+ * they say the same thing (API Gateway 5xx, Lambda errors and invocations, the sweep rule's invocations,
+ * SQS queue metrics), and custom metrics that only report while something is wrong: a healthy month
+ * adds no custom series ($0.30 each). The dashboard ($3 a month beyond an account's first three) and the
+ * traffic metrics (detailedMetrics) are opt-in.
  */
 import { Duration, Validations } from 'aws-cdk-lib';
 import {
@@ -11,6 +17,7 @@ import {
   Dashboard,
   GraphWidget,
   type IMetric,
+  type IWidget,
   MathExpression,
   Metric,
   TextWidget,
@@ -103,6 +110,12 @@ export interface PresenceMonitoringProps {
    * minutes); CanaryArrivals has none (it fires on silence).
    */
   readonly alarmThresholds?: Readonly<Partial<Record<AlarmName, number>>>;
+  /**
+   * A CloudWatch dashboard with the traffic, the fleet and every alarm: $3 a month beyond the account's
+   * first three dashboards. Its traffic graphs per status and reason need `detailedMetrics` on the webhook.
+   * @default false
+   */
+  readonly dashboard?: boolean;
   /** @default - generated */
   readonly dashboardName?: string;
 }
@@ -122,7 +135,8 @@ export const WRONG_SECRETS_THRESHOLD = 60;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 export class PresenceMonitoring extends Construct {
-  readonly dashboard: Dashboard;
+  /** The dashboard, when `dashboard` is true. */
+  readonly dashboard?: Dashboard;
   /** Every alarm notifies this topic, when it fires and when it clears. */
   readonly alarmTopic: Topic;
   private readonly alarmList: Alarm[] = [];
@@ -205,12 +219,18 @@ export class PresenceMonitoring extends Construct {
       ...(props.canary ? [this.canaryAlarm(props.canary)] : []),
     ];
 
+    if (props.dashboard !== true && props.dashboardName !== undefined) {
+      throw new Error('PresenceMonitoring: dashboardName is given but dashboard is not true');
+    }
     // Dashboard.
-    this.dashboard = new Dashboard(this, 'Dashboard', {
-      ...(props.dashboardName !== undefined && { dashboardName: props.dashboardName }),
-      defaultInterval: Duration.hours(3),
-    });
-    this.dashboard.addWidgets(
+    if (props.dashboard === true) {
+      this.dashboard = new Dashboard(this, 'Dashboard', {
+        ...(props.dashboardName !== undefined && { dashboardName: props.dashboardName }),
+        defaultInterval: Duration.hours(3),
+      });
+    }
+    const detailed = webhook.detailedMetrics;
+    this.addWidgets(
       new TextWidget({
         markdown: `# Z-API chat presence\nMetrics namespace \`${ns}\`${fleet ? ` · fleet: every token under \`${fleet.tokenParameterTemplate}\`, swept every ${fleet.sweepInterval.toHumanString()}, drift policy ${fleet.driftPolicy}` : ' · Z-API registration off'}`,
         width: 24,
@@ -269,7 +289,7 @@ export class PresenceMonitoring extends Construct {
           ]
         : []),
     ];
-    this.dashboard.addWidgets(
+    this.addWidgets(
       new AlarmStatusWidget({
         title: 'Alarms',
         alarms: [...receiverAlarms, ...fleetAlarms],
@@ -277,27 +297,35 @@ export class PresenceMonitoring extends Construct {
         height: fleetAlarms.length > 0 ? 5 : 3,
       }),
     );
-    this.dashboard.addWidgets(
-      graph(
-        'Accepted events per status',
-        PRESENCE_STATUSES.map((status) =>
-          custom(METRIC_NAMES.accepted, { Status: status }).with({ label: status }),
+    // Traffic per status and reason: metrics only with detailedMetrics (Logs Insights reads the same
+    // fields from the receiver's log otherwise).
+    if (detailed) {
+      this.addWidgets(
+        graph(
+          'Accepted events per status',
+          PRESENCE_STATUSES.map((status) =>
+            custom(METRIC_NAMES.accepted, { Status: status }).with({ label: status }),
+          ),
         ),
-      ),
-      graph(
-        'Rejected webhooks per reason',
-        REJECT_REASONS.map((reason) =>
-          custom(METRIC_NAMES.rejected, { Reason: reason }).with({ label: reason }),
+        graph(
+          'Rejected webhooks per reason',
+          REJECT_REASONS.map((reason) =>
+            custom(METRIC_NAMES.rejected, { Reason: reason }).with({ label: reason }),
+          ),
         ),
-      ),
-    );
-    this.dashboard.addWidgets(
-      graph(
-        'Publish latency p99 (ms)',
-        PRESENCE_STATUSES.map((status) =>
-          custom(METRIC_NAMES.publishLatency, { Status: status }, 'p99').with({ label: status }),
-        ),
-      ),
+      );
+    }
+    this.addWidgets(
+      ...(detailed
+        ? [
+            graph(
+              'Publish latency p99 (ms)',
+              PRESENCE_STATUSES.map((status) =>
+                custom(METRIC_NAMES.publishLatency, { Status: status }, 'p99').with({ label: status }),
+              ),
+            ),
+          ]
+        : []),
       graph('Failures', [
         custom(METRIC_NAMES.publishFailures).with({ label: 'publish failures' }),
         custom(METRIC_NAMES.secretFailures).with({ label: 'secret failures' }),
@@ -306,7 +334,7 @@ export class PresenceMonitoring extends Construct {
         webhook.receiver.metricThrottles({ period: PERIOD, label: 'Lambda throttles' }),
       ]),
     );
-    this.dashboard.addWidgets(
+    this.addWidgets(
       graph('API requests', [
         webhook.httpApi.metricCount({ period: PERIOD, statistic: 'Sum', label: 'requests' }),
         webhook.httpApi.metricClientError({ period: PERIOD, statistic: 'Sum', label: '4xx' }),
@@ -323,21 +351,23 @@ export class PresenceMonitoring extends Construct {
     );
     if (props.canary) {
       const canary = props.canary;
-      this.dashboard.addWidgets(
+      this.addWidgets(
         graph('Canary: arrivals on the bus and failed runs', [
-          canary.metricArrivals(),
+          canary.metricArrivals().with({ label: 'arrivals' }),
           canary.metricFailures(),
         ]),
-        graph('Canary: send to bus (ms)', [canary.metricLatency('p50'), canary.metricLatency('Maximum')]),
+        ...(detailed
+          ? [graph('Canary: send to bus (ms)', [canary.metricLatency('p50'), canary.metricLatency('Maximum')])]
+          : []),
       );
     }
-    this.dashboard.addWidgets(
+    this.addWidgets(
       graph('Refused before the receiver (429) and wrong secrets (401)', [
         this.throttledMetric(webhook, ns).with({ label: '429 (stage throttle)' }),
         this.accessLogMetric(webhook, ns, WRONG_SECRET_METRIC, PERIOD).with({ label: '401 (wrong secret)' }),
       ]),
     );
-    if (fleet) this.fleetWidgets(fleet, ns);
+    if (fleet) this.fleetWidgets(fleet, ns, detailed);
 
     // A threshold for an alarm this deployment does not have would otherwise be ignored without a word.
     const created = new Set(this.alarmList.map((alarm) => alarm.node.id));
@@ -357,6 +387,11 @@ export class PresenceMonitoring extends Construct {
   /** Every alarm created so far. */
   get alarms(): readonly Alarm[] {
     return [...this.alarmList];
+  }
+
+  /** Adds widgets to the dashboard, when there is one. */
+  private addWidgets(...widgets: IWidget[]): void {
+    this.dashboard?.addWidgets(...widgets);
   }
 
   /** 429s API Gateway answered before the receiver ran, counted from this API's access log. */
@@ -451,12 +486,19 @@ export class PresenceMonitoring extends Construct {
         }),
         'Reconciler invocations failed after every retry (their events are in the dead-letter queue)',
       ),
-      // No completed sweep for two intervals: the reconciler itself stopped (a disabled rule, a broken
-      // role, a crash loop). Missing data is what this alarm is about.
+      // No sweep started for two intervals: the schedule stopped (a disabled or deleted rule, a target
+      // gone). Read from the rule's own invocations (AWS/Events, free); a sweep that starts and fails is
+      // ReconcilerErrors. Missing data is what this alarm is about.
       this.alarm(
         'SweepMissing',
-        sweep(F.fleetSize, 'SampleCount'),
-        `No drift sweep completed in two intervals (${interval.toHumanString()} each): the fleet is not being watched`,
+        new Metric({
+          namespace: 'AWS/Events',
+          metricName: 'Invocations',
+          dimensionsMap: { RuleName: fleet.sweepRule.ruleName },
+          statistic: 'Sum',
+          period: interval,
+        }),
+        `The drift sweep's schedule did not invoke the reconciler in two intervals (${interval.toHumanString()} each): the fleet is not being watched. Check the sweep rule (enabled, its target) and, when it ran, ReconcilerErrors and the reconciler's log`,
         {
           comparison: ComparisonOperator.LESS_THAN_THRESHOLD,
           evaluationPeriods: 2,
@@ -524,7 +566,7 @@ export class PresenceMonitoring extends Construct {
     return alarms;
   }
 
-  private fleetWidgets(fleet: WebhookFleet, ns: string): void {
+  private fleetWidgets(fleet: WebhookFleet, ns: string, detailed: boolean): void {
     const F = FLEET_METRICS;
     const m = (name: string, label: string, trigger = 'sweep', statistic = 'Maximum') =>
       new Metric({
@@ -535,7 +577,26 @@ export class PresenceMonitoring extends Construct {
         period: fleet.sweepInterval,
         label,
       });
-    this.dashboard.addWidgets(
+    if (!detailed) {
+      // Only the alarmed counts are metrics, reported when not zero: an empty graph is a healthy fleet.
+      this.addWidgets(
+        graph('Fleet: instances needing attention (each sweep; empty when none)', [
+          m(F.unregistered, 'unregistered'),
+          m(F.failed, 'could not be checked'),
+          m(F.notChecked, 'not checked (out of time)'),
+          m(F.driftReported, 'drift reported (alert policy)'),
+          m(F.disconnected, 'not connected'),
+          m(F.expiringSoon, 'expiring soon'),
+          m(F.paymentIssues, 'payment not current'),
+        ]),
+        graph('Reconciler', [
+          fleet.reconciler.metricErrors({ period: Duration.minutes(5), label: 'Lambda errors' }),
+          fleet.reconciler.metricDuration({ period: Duration.minutes(5), statistic: 'Maximum', label: 'duration max (ms)' }),
+        ]),
+      );
+      return;
+    }
+    this.addWidgets(
       graph('Fleet (each sweep)', [
         m(F.fleetSize, 'instances'),
         m(F.registered, 'registered'),
@@ -550,7 +611,7 @@ export class PresenceMonitoring extends Construct {
         m(F.failed, 'failed'),
       ]),
     );
-    this.dashboard.addWidgets(
+    this.addWidgets(
       graph('Fleet: instance health (each sweep)', [
         m(F.disconnected, 'not connected'),
         m(F.expiringSoon, 'expiring soon'),
@@ -582,7 +643,7 @@ export class PresenceMonitoring extends Construct {
       depth,
       `Events for subscription ${id} landed in its dead-letter queue`,
     );
-    this.dashboard.addWidgets(
+    this.addWidgets(
       new AlarmStatusWidget({ title: `Subscription ${id}`, alarms: [alarm], width: 6, height: 3 }),
       graph(`Subscription ${id}: dead letters`, [depth.with({ label: 'messages in DLQ' })], 18, 3),
     );

@@ -21,6 +21,9 @@ export const DISABLED_GUARD_RULES: Readonly<Record<string, string>> = {
   // CT.APIGATEWAY.PR.5, api_gw_v2_authorization_type_configured_check
   'ct-apigateway-pr-5':
     'Z-API cannot send credentials or sign webhooks: the route is authenticated by the per-instance secret in its URL, checked in constant time by the receiver (docs/security.md).',
+  // CT.CLOUDWATCH.PR.3, cloudwatch_log_group_encrypted_check
+  'ct-cloudwatch-pr-3':
+    'CloudWatch Logs encrypts every log group at rest with keys AWS manages; a customer-managed KMS key ($1 a month, billed through its 7-day deletion wait) is opt-in (encryptLogs), for teams whose policy asks for one.',
   // CT.LAMBDA.PR.2, lambda_function_public_access_prohibited_check
   'ct-lambda-pr-2':
     "False positive: the invoke permission's SourceArn is an intrinsic (the API's execute-api ARN) that the rule cannot evaluate.",

@@ -52,6 +52,8 @@ export function presenceProps(config: PresenceConfig): ZapiPresenceProps {
     secretGracePeriod: Duration.minutes(config.secretGraceMinutes),
     logRetention: config.logRetentionDays,
     encryptLogs: config.encryptLogs,
+    detailedMetrics: config.detailedMetrics,
+    dashboard: config.dashboard,
     metricsNamespace: config.metricsNamespace,
     ...(config.alarmEmail !== undefined && { alarmEmail: config.alarmEmail }),
     alarmThresholds: config.alarmThresholds,
@@ -85,7 +87,9 @@ export class PresenceStack extends Stack {
     });
     new CfnOutput(this, 'EventBusName', { value: presence.eventBus.eventBusName });
     new CfnOutput(this, 'EventBusArn', { value: presence.eventBus.eventBusArn });
-    new CfnOutput(this, 'DashboardName', { value: presence.dashboard.dashboardName });
+    if (presence.dashboard !== undefined) {
+      new CfnOutput(this, 'DashboardName', { value: presence.dashboard.dashboardName });
+    }
     new CfnOutput(this, 'AlarmTopicArn', {
       description: 'Every alarm notifies this SNS topic: subscribe e-mail, chat or paging to it',
       value: presence.alarmTopic.topicArn,

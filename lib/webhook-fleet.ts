@@ -171,6 +171,7 @@ export class WebhookFleet extends Construct {
         [E.currentPaymentStatuses]: props.currentPaymentStatuses.join(','),
       }),
       [E.metricsNamespace]: this.metricsNamespace,
+      ...(webhook.detailedMetrics && { [E.detailedMetrics]: 'true' }),
       [E.receiverCacheSeconds]: String(webhook.secretCacheTtl.toSeconds()),
     };
 

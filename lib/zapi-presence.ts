@@ -150,8 +150,9 @@ export interface ZapiPresenceProps {
   readonly logRetention?: RetentionDays;
   /**
    * Encrypt every log group with a customer-managed KMS key (created, with yearly rotation, unless
-   * `logEncryptionKey` is given). About $1 a month per key.
-   * @default true
+   * `logEncryptionKey` is given): $1 a month per key, and a deleted key is billed for its 7-day waiting
+   * period. Without it CloudWatch Logs still encrypts every log group at rest, with keys AWS manages.
+   * @default false (true when `logEncryptionKey` is given)
    */
   readonly encryptLogs?: boolean;
   /**
@@ -162,6 +163,19 @@ export interface ZapiPresenceProps {
   readonly logEncryptionKey?: IKey;
   /** CloudWatch namespace of the metrics. @default 'ZapiPresence' */
   readonly metricsNamespace?: string;
+  /**
+   * Extract the traffic metrics too: Accepted and PublishLatency per status, Rejected per reason, the
+   * canary's latency, and every count of every fleet run (zeros included). About $0.30 a month per series
+   * that reports: ~$7 a month for the receiver's and the fleet's. Off, the same fields are in the log
+   * lines (Logs Insights), and the alarms work the same: they need none of these.
+   * @default false
+   */
+  readonly detailedMetrics?: boolean;
+  /**
+   * A CloudWatch dashboard (traffic, fleet, every alarm): $3 a month beyond the account's first three.
+   * @default false
+   */
+  readonly dashboard?: boolean;
   /** E-mail subscribed to the alarm topic. @default - none; subscribe anything to `alarmTopic` */
   readonly alarmEmail?: string;
   /** Thresholds replacing the alarms' defaults (1), by alarm name. @default - every alarm at 1 */
@@ -225,7 +239,8 @@ export class ZapiPresence extends Construct {
   readonly registrationHandler?: IFunction;
   /** Every alarm notifies this topic. */
   readonly alarmTopic: Topic;
-  readonly dashboard: Dashboard;
+  /** The dashboard, when `dashboard` is true. */
+  readonly dashboard?: Dashboard;
   /** The KMS key of the log groups, when `encryptLogs`. */
   readonly logEncryptionKey?: IKey;
   /** The canary function (`aws lambda invoke --function-name <its name> out.json` proves the path), unless `canary` is false. */
@@ -258,7 +273,9 @@ export class ZapiPresence extends Construct {
     if (problems.length > 0) throw new Error(`ZapiPresence: ${problems.join('; ')}`);
 
     const logRetention = props.logRetention ?? RetentionDays.ONE_YEAR;
-    if (props.encryptLogs !== false) this.logEncryptionKey = props.logEncryptionKey ?? this.createLogsKey();
+    if (props.encryptLogs === true || props.logEncryptionKey !== undefined) {
+      this.logEncryptionKey = props.logEncryptionKey ?? this.createLogsKey();
+    }
     const logKey = this.logEncryptionKey === undefined ? {} : { logEncryptionKey: this.logEncryptionKey };
 
     this.webhook = new PresenceWebhook(this, 'Presence', {
@@ -268,6 +285,7 @@ export class ZapiPresence extends Construct {
       }),
       logRetention,
       ...logKey,
+      ...(props.detailedMetrics === true && { detailedMetrics: true }),
     });
     this.eventBus = this.webhook.eventBus;
     this.archive = this.webhook.archive;
@@ -316,10 +334,10 @@ export class ZapiPresence extends Construct {
       ...(this.canary && { canary: this.canary }),
       ...(this.fleet && { fleet: this.fleet }),
       ...(this.presenceStore && { store: this.presenceStore }),
-      ...pick(props, ['alarmEmail', 'alarmThresholds']),
+      ...pick(props, ['alarmEmail', 'alarmThresholds', 'dashboard']),
     });
     this.alarmTopic = this.monitoring.alarmTopic;
-    this.dashboard = this.monitoring.dashboard;
+    if (this.monitoring.dashboard !== undefined) this.dashboard = this.monitoring.dashboard;
 
     if (props.debugEventLog === true) {
       this.debugEventLog = new DebugEventLog(this, 'DebugEvents', {
@@ -384,6 +402,8 @@ export class ZapiPresence extends Construct {
       description: 'Encrypts the Z-API chat-presence log groups',
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.DESTROY,
+      // The shortest wait KMS allows: a destroyed stack's key is billed until it is gone.
+      pendingWindow: Duration.days(7),
     });
     const stack = Stack.of(this);
     // CloudWatch Logs encrypts and decrypts with it, for this account's log groups only (as AWS documents).

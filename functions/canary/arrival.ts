@@ -1,8 +1,10 @@
 /**
- * The canary's arrival, timed: a rule on the canary source (and nothing else) invokes this with each
- * canary event on the bus. One EMF line per arrival: CanaryLatency, milliseconds from the canary's send
- * (`detail.canary.sentAt`) to now; its SampleCount is the arrivals the alarm counts. The event's own
- * `time` (EventBridge's, whole seconds) gives the send-to-bus part, logged as `busMs`.
+ * The canary's arrival, timed: a rule on the canary source and this API (and nothing else) invokes this
+ * with each canary event on the bus; the arrival alarm counts those invocations (AWS/Lambda Invocations, a
+ * free metric). One line per arrival: CanaryLatency, milliseconds from the canary's send
+ * (`detail.canary.sentAt`) to now, extracted as a metric only with detailed metrics (a series that reports
+ * every few minutes costs $0.30 a month). The event's own `time` (EventBridge's, whole seconds) gives the
+ * send-to-bus part, logged as `busMs`.
  *
  * An event it cannot time is logged and not counted: another API's canary (a shared bus), a replay, no
  * send time, or one over 15 minutes old or a minute in the future. Only this API's canary, now, proves
@@ -19,6 +21,7 @@ import {
 
 const namespace = process.env[CANARY_ENV.metricsNamespace]?.trim() || CANARY_DEFAULTS.metricsNamespace;
 const apiId = process.env[CANARY_ENV.apiId]?.trim() || 'local';
+const detailed = process.env[CANARY_ENV.detailedMetrics] === 'true';
 
 /** Clocks of two AWS services may differ a little; a send from the future beyond this is refused. */
 const MAX_SKEW_MS = 60_000;
@@ -37,7 +40,7 @@ export interface CanaryBusEvent {
 export function arrivalRecord(
   event: CanaryBusEvent,
   now: number,
-  settings: { namespace: string; apiId: string } = { namespace, apiId },
+  settings: { namespace: string; apiId: string; detailed?: boolean } = { namespace, apiId, detailed },
 ): Record<string, unknown> {
   const sentAt = event.detail?.canary?.sentAt;
   const runId =
@@ -55,7 +58,7 @@ export function arrivalRecord(
   ) {
     return {
       level: 'WARN',
-      msg: 'not a canary arrival that can be timed: not counted',
+      msg: 'not a canary arrival that can be timed: no latency',
       source: typeof event.source === 'string' ? event.source.slice(0, 64) : undefined,
       ...(runId !== undefined && { runId }),
     };
@@ -63,16 +66,18 @@ export function arrivalRecord(
   const latency = Math.max(0, now - sentAt);
   const busTime = typeof event.time === 'string' ? Date.parse(event.time) : Number.NaN;
   return {
-    _aws: {
-      Timestamp: now,
-      CloudWatchMetrics: [
-        {
-          Namespace: settings.namespace,
-          Dimensions: [[CANARY_DIMENSION]],
-          Metrics: [{ Name: CANARY_METRICS.latency, Unit: 'Milliseconds' }],
-        },
-      ],
-    },
+    ...(settings.detailed === true && {
+      _aws: {
+        Timestamp: now,
+        CloudWatchMetrics: [
+          {
+            Namespace: settings.namespace,
+            Dimensions: [[CANARY_DIMENSION]],
+            Metrics: [{ Name: CANARY_METRICS.latency, Unit: 'Milliseconds' }],
+          },
+        ],
+      },
+    }),
     msg: 'canary arrived on the bus',
     [CANARY_DIMENSION]: settings.apiId,
     [CANARY_METRICS.latency]: latency,
@@ -84,5 +89,6 @@ export function arrivalRecord(
 
 export async function handler(event: CanaryBusEvent): Promise<void> {
   // Straight to stdout: Lambda's JSON log format would wrap console output, which CloudWatch would not read as EMF.
+  // The line is written whatever it says: the invocation itself is what the arrival alarm counts.
   process.stdout.write(`${JSON.stringify(arrivalRecord(event, Date.now()))}\n`);
 }

@@ -8,6 +8,8 @@ export const CANARY_ENV = {
   /** The webhook master secret's SSM parameter (the receiver's). */
   secretParameterName: 'WEBHOOK_SECRET_PARAMETER',
   metricsNamespace: 'METRICS_NAMESPACE',
+  /** `true`: each arrival's latency is a metric (CanaryLatency), not only a log line. */
+  detailedMetrics: 'DETAILED_METRICS',
   /**
    * The API's id: the `ApiId` dimension of the canary's metrics, and `detail.canary.apiId` of its
    * callbacks, which the arrival rule and timer match, so deployments sharing a bus never count each
@@ -41,8 +43,9 @@ export const CANARY_DEFAULTS = {
 
 export const CANARY_METRICS = {
   /**
-   * One datapoint per canary callback that arrived on the bus: milliseconds from the canary's send to
-   * its arrival. Its SampleCount is the arrivals; the arrival alarm watches it.
+   * Milliseconds from the canary's send to its arrival on the bus, one per arrival: extracted as a metric
+   * only with detailed metrics, always in the arrival's log line. (The arrival alarm counts the arrival
+   * function's invocations, a free Lambda metric.)
    */
   latency: 'CanaryLatency',
   /** One per failed run, by `Status` (the HTTP status, or timeout, network, redirect, secret-read). */

@@ -18,6 +18,7 @@ export interface ReceiverEnv {
   readonly sdkAttemptTimeoutMs: number;
   readonly sdkMaxAttempts: number;
   readonly metricsNamespace: string;
+  readonly detailedMetrics: boolean;
 }
 
 export function readReceiverEnv(env: NodeJS.ProcessEnv): ReceiverEnv {
@@ -32,5 +33,6 @@ export function readReceiverEnv(env: NodeJS.ProcessEnv): ReceiverEnv {
     sdkAttemptTimeoutMs: wholeNumber(env, E.sdkAttemptTimeoutMs, D.sdkAttemptTimeoutMs, 100),
     sdkMaxAttempts: wholeNumber(env, E.sdkMaxAttempts, D.sdkMaxAttempts),
     metricsNamespace: env[E.metricsNamespace]?.trim() || D.metricsNamespace,
+    detailedMetrics: env[E.detailedMetrics] === 'true',
   };
 }

@@ -46,6 +46,6 @@ export const handler = createApiGatewayHandler(
     verifySecret,
     publish: createPublisher({ client: eventBridge, eventBusName: config.eventBusName, callCapMs }),
   },
-  createMetricsLogger(config.metricsNamespace),
+  createMetricsLogger(config.metricsNamespace, undefined, undefined, config.detailedMetrics),
   createInternalErrorLogger(config.metricsNamespace),
 );

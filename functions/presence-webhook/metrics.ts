@@ -3,12 +3,18 @@
  * (request id, status or reason, instance on rejections and failures) and the metrics CloudWatch
  * extracts from it. An accepted webhook costs one line of under 300 bytes.
  *
- *   Accepted        Count        by Status   one per event on the bus
- *   PublishLatency  Milliseconds by Status   PutEvents time, retries included
- *   Rejected        Count        by Reason   4xx answers (unauthorized, invalid-body, ...)
+ *   Accepted        Count        by Status   one per event on the bus                    detailed only
+ *   PublishLatency  Milliseconds by Status   PutEvents time, retries included            detailed only
+ *   Rejected        Count        by Reason   4xx answers (unauthorized, invalid-body, ...) detailed only
  *   PublishFailures Count                   503: the bus did not take the event
  *   SecretFailures  Count                   503: the secret could not be read
  *   InternalErrors  Count                   500: a bug (the handler caught it, so Lambda's Errors misses it)
+ *
+ * Metrics cost $0.30 a month per series that reports in any hour: the traffic metrics (10 series at
+ * every webhook) are only extracted with `detailed` (the construct's `detailedMetrics`). Without it the
+ * accepted and rejected lines carry the same fields without the `_aws` directive: Logs Insights reads
+ * them, CloudWatch extracts nothing. The failure metrics report only while something fails, and their
+ * alarms need them, so they are always extracted.
  *
  * The canary's accepted callbacks (CANARY_INSTANCE_ID) are logged without a metric: they are not traffic.
  *
@@ -45,14 +51,18 @@ export function emfRecord(
   context: { requestId: string; durationMs: number },
   namespace: string,
   timestamp: number,
+  detailed = true,
 ): Record<string, unknown> {
   const M = METRIC_NAMES;
   const envelope = (dimensions: string[][], metrics: Array<{ Name: string; Unit?: string }>) =>
     directive(namespace, timestamp, dimensions, metrics);
+  // Traffic (accepted, rejected) is extracted as metrics only when detailed; failures always are.
+  const traffic = (dimensions: string[][], metrics: Array<{ Name: string; Unit?: string }>) =>
+    detailed ? envelope(dimensions, metrics) : {};
   if (outcome.kind === 'accepted') {
     return {
       // Kept under 300 bytes: the instance, phone and event id are on the event itself (bus, archive).
-      ...envelope([['Status']], [{ Name: M.accepted }, { Name: M.publishLatency, Unit: 'Milliseconds' }]),
+      ...traffic([['Status']], [{ Name: M.accepted }, { Name: M.publishLatency, Unit: 'Milliseconds' }]),
       Status: outcome.status,
       [M.accepted]: 1,
       [M.publishLatency]: round(outcome.publishMs),
@@ -61,7 +71,7 @@ export function emfRecord(
   }
   if (outcome.kind === 'rejected') {
     return {
-      ...envelope([['Reason']], [{ Name: M.rejected, Unit: 'Count' }]),
+      ...traffic([['Reason']], [{ Name: M.rejected, Unit: 'Count' }]),
       level: 'WARN',
       Reason: outcome.reason,
       [M.rejected]: 1,
@@ -88,6 +98,8 @@ export function createMetricsLogger(
   namespace: string,
   write: (line: string) => void = (line) => process.stdout.write(line),
   clock: () => number = Date.now,
+  /** Extract the traffic metrics (Accepted, PublishLatency by Status; Rejected by Reason). */
+  detailed = false,
 ): OutcomeLogger {
   // The accepted line is the hot path (one per webhook): its constant parts are serialized once.
   const directive = JSON.stringify([
@@ -97,8 +109,9 @@ export function createMetricsLogger(
       Metrics: [{ Name: METRIC_NAMES.accepted }, { Name: METRIC_NAMES.publishLatency, Unit: 'Milliseconds' }],
     },
   ]);
-  const acceptedHead = `{"_aws":{"Timestamp":`;
-  const acceptedMiddle = `,"CloudWatchMetrics":${directive}},"Status":"`;
+  // Without detailed metrics: the same fields, no directive (a log line, not a metric).
+  const acceptedHead = detailed ? `{"_aws":{"Timestamp":` : '';
+  const acceptedMiddle = detailed ? `,"CloudWatchMetrics":${directive}},"Status":"` : '{"Status":"';
   return (outcome, context) => {
     if (outcome.kind === 'accepted' && outcome.instanceId === CANARY_INSTANCE_ID) {
       // The canary's callbacks are not traffic: a log line, no Accepted datapoint (the canary's own
@@ -110,11 +123,11 @@ export function createMetricsLogger(
     }
     if (outcome.kind === 'accepted') {
       write(
-        `${acceptedHead}${clock()}${acceptedMiddle}${outcome.status}","${METRIC_NAMES.accepted}":1,"${METRIC_NAMES.publishLatency}":${round(outcome.publishMs)},"requestId":${JSON.stringify(context.requestId)}}\n`,
+        `${acceptedHead}${detailed ? clock() : ''}${acceptedMiddle}${outcome.status}","${METRIC_NAMES.accepted}":1,"${METRIC_NAMES.publishLatency}":${round(outcome.publishMs)},"requestId":${JSON.stringify(context.requestId)}}\n`,
       );
       return;
     }
-    write(`${JSON.stringify(emfRecord(outcome, context, namespace, clock()))}\n`);
+    write(`${JSON.stringify(emfRecord(outcome, context, namespace, clock(), detailed))}\n`);
   };
 }
 

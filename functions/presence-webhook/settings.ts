@@ -11,6 +11,8 @@ export const RECEIVER_ENV = {
   sdkAttemptTimeoutMs: 'SDK_ATTEMPT_TIMEOUT_MS',
   sdkMaxAttempts: 'SDK_MAX_ATTEMPTS',
   metricsNamespace: 'METRICS_NAMESPACE',
+  /** `true`: extract the traffic metrics (Accepted, PublishLatency, Rejected) too. */
+  detailedMetrics: 'DETAILED_METRICS',
 } as const;
 
 /** Defaults of the receiver's settings (the construct and the local server use the same). */

@@ -47,7 +47,11 @@ export async function handler(event: unknown, context?: Pick<Context, 'getRemain
   const started = Date.now();
   const deadline = invocationDeadline(context, REPORT_RESERVE_MS, 15 * 60_000);
   const report = await runFleet(trigger.request, config, deps, deadline);
-  const counts = reportRun(report, { namespace: config.metricsNamespace, durationMs: Date.now() - started });
+  const counts = reportRun(report, {
+    namespace: config.metricsNamespace,
+    durationMs: Date.now() - started,
+    detailed: config.detailedMetrics,
+  });
   // The run reported what it did; a listing that failed part-way still fails the invocation (Errors
   // metric, retries, dead-letter queue), as a listing that failed at once always has.
   if (report.listingFailed !== undefined) throw new Error(report.listingFailed.message);

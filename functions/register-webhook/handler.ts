@@ -91,6 +91,7 @@ export async function handler(
     const counts = reportRun(report, {
       namespace: config.metricsNamespace,
       durationMs: Date.now() - started,
+      detailed: config.detailedMetrics,
     });
     if (report.listingFailed !== undefined && !lenient)
       throw new RegistrationError(report.listingFailed.message);

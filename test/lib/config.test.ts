@@ -41,7 +41,9 @@ describe('loadConfig: defaults', () => {
       maxBodyBytes: 16_384,
       archiveRetentionDays: 30,
       logRetentionDays: RetentionDays.ONE_YEAR,
-      encryptLogs: true,
+      encryptLogs: false,
+      detailedMetrics: false,
+      dashboard: false,
       subscriberAccountIds: [],
       presenceStore: false,
       activityExpirySeconds: 25,
@@ -504,6 +506,8 @@ const BAD: Record<ContextKey, [unknown, RegExp]> = {
   debugEventLog: ['maybe', /expected true or false, got "maybe"/],
   stage: ['1st', /"1st" must start with a letter and hold up to 31 letters, digits and -/],
   encryptLogs: ['no', /expected true or false, got "no"/],
+  detailedMetrics: ['on', /expected true or false, got "on"/],
+  dashboard: ['1', /expected true or false, got "1"/],
   subscriberAccountIds: ['12345', /"12345" is not a 12-digit AWS account id/],
   presenceStore: ['yes', /presenceStore: expected true or false, got "yes"/],
   activityExpirySeconds: ['4', /activityExpirySeconds: expected a whole number from 5 to 120, got "4"/],
@@ -711,19 +715,19 @@ describe('loadConfig: a stage with characters SSM refuses', () => {
   });
 });
 
-describe('loadConfig: encryptLogs', () => {
-  it('is on unless turned off, from -c or cdk.json', () => {
-    expect(from({}).encryptLogs).toBe(true);
-    expect(from({ encryptLogs: 'false' }).encryptLogs).toBe(false);
-    expect(from({ encryptLogs: ' FALSE ' }).encryptLogs).toBe(false);
-    expect(from({ encryptLogs: false }).encryptLogs).toBe(false);
-    expect(from({ encryptLogs: true }).encryptLogs).toBe(true);
-    expect(from({ encryptLogs: 'true' }).encryptLogs).toBe(true);
+describe.each(['encryptLogs', 'detailedMetrics', 'dashboard'] as const)('loadConfig: %s', (key) => {
+  it('is off unless turned on, from -c or cdk.json', () => {
+    expect(from({})[key]).toBe(false);
+    expect(from({ [key]: 'true' })[key]).toBe(true);
+    expect(from({ [key]: ' TRUE ' })[key]).toBe(true);
+    expect(from({ [key]: true })[key]).toBe(true);
+    expect(from({ [key]: false })[key]).toBe(false);
+    expect(from({ [key]: 'false' })[key]).toBe(false);
   });
 
   it.each(['', 'off', '0', 'no'])('refuses %j', (value) => {
-    expect(onlyProblem({ encryptLogs: value })).toBe(
-      `encryptLogs: expected true or false, got ${JSON.stringify(value)}. ${example('encryptLogs')}`,
+    expect(onlyProblem({ [key]: value })).toBe(
+      `${key}: expected true or false, got ${JSON.stringify(value)}. ${example(key)}`,
     );
   });
 });

@@ -7,7 +7,7 @@
  */
 
 import type { FleetReport, InstanceOutcome, Mode } from './reconcile.ts';
-import { FLEET_METRICS } from './settings.ts';
+import { ALARMED_FLEET_METRICS, FLEET_METRICS } from './settings.ts';
 
 export interface FleetCounts {
   readonly fleetSize: number;
@@ -111,13 +111,18 @@ export function logOutcomes(report: FleetReport, log: LogSink): void {
   }
 }
 
-/** The run's EMF line: counts as metrics by Trigger (and Scope), plus the run's duration. */
+/**
+ * The run's line: its counts and duration, extracted as metrics by Trigger (and Scope). `detailed`: every
+ * count and the duration; otherwise only the alarmed counts that are not zero (no directive at all when
+ * none is).
+ */
 export function emfSummary(
   report: FleetReport,
   counts: FleetCounts,
   namespace: string,
   durationMs: number,
   timestamp: number,
+  detailed = true,
 ): string {
   const M = FLEET_METRICS;
   const values: Record<string, number> = {
@@ -136,20 +141,21 @@ export function emfSummary(
     [M.paymentIssues]: counts.paymentIssues,
     [M.released]: counts.released,
   };
+  const extracted = detailed
+    ? [
+        ...Object.keys(values).map((Name) => ({ Name, Unit: 'Count' })),
+        { Name: M.durationMs, Unit: 'Milliseconds' },
+      ]
+    : ALARMED_FLEET_METRICS.map((key) => M[key])
+        .filter((name) => (values[name] ?? 0) > 0)
+        .map((Name) => ({ Name, Unit: 'Count' }));
   return `${JSON.stringify({
-    _aws: {
-      Timestamp: timestamp,
-      CloudWatchMetrics: [
-        {
-          Namespace: namespace,
-          Dimensions: [['Trigger', 'Scope']],
-          Metrics: [
-            ...Object.keys(values).map((Name) => ({ Name, Unit: 'Count' })),
-            { Name: M.durationMs, Unit: 'Milliseconds' },
-          ],
-        },
-      ],
-    },
+    ...(extracted.length > 0 && {
+      _aws: {
+        Timestamp: timestamp,
+        CloudWatchMetrics: [{ Namespace: namespace, Dimensions: [['Trigger', 'Scope']], Metrics: extracted }],
+      },
+    }),
     msg: 'reconcile run',
     mode: report.mode,
     Trigger: report.trigger,
@@ -168,6 +174,8 @@ export function reportRun(
     readonly log?: LogSink;
     readonly write?: (line: string) => void;
     readonly now?: () => number;
+    /** Every count as a metric, zeros included. @default false: the alarmed counts that are not zero */
+    readonly detailed?: boolean;
   },
 ): FleetCounts {
   const counts = countOutcomes(report.outcomes, report.mode);
@@ -199,7 +207,14 @@ export function reportRun(
   // Straight to stdout: Lambda's JSON log format would wrap a console line, and CloudWatch would not
   // read the wrapped line as EMF.
   (options.write ?? ((line) => process.stdout.write(line)))(
-    emfSummary(report, counts, options.namespace, options.durationMs, (options.now ?? Date.now)()),
+    emfSummary(
+      report,
+      counts,
+      options.namespace,
+      options.durationMs,
+      (options.now ?? Date.now)(),
+      options.detailed === true,
+    ),
   );
   return counts;
 }

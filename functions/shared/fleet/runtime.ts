@@ -53,6 +53,8 @@ export interface FleetConfig extends FleetSettings {
   readonly zapiMaxAttempts: number;
   readonly requestsPerSecond: number;
   readonly metricsNamespace: string;
+  /** Every count of every run as a metric, zeros included. */
+  readonly detailedMetrics: boolean;
   /** The receivers' master cache TTL. */
   readonly receiverCacheMs: number;
   readonly settleMarginMs: number;
@@ -83,6 +85,7 @@ export function readFleetConfig(env: NodeJS.ProcessEnv): FleetConfig {
       ? statuses.split(',').map((s) => s.trim())
       : [...D.currentPaymentStatuses],
     metricsNamespace: env[E.metricsNamespace]?.trim() || 'ZapiPresence',
+    detailedMetrics: env[E.detailedMetrics] === 'true',
     receiverCacheMs: wholeNumber(env, E.receiverCacheSeconds, D.receiverCacheSeconds, 0) * 1_000,
     settleMarginMs: wholeNumber(env, E.settleMarginMs, D.settleMarginMs, 0),
   };

@@ -22,6 +22,8 @@ export const FLEET_ENV = {
   dueWarningDays: 'DUE_WARNING_DAYS',
   currentPaymentStatuses: 'CURRENT_PAYMENT_STATUSES',
   metricsNamespace: 'METRICS_NAMESPACE',
+  /** `true`: every count of every run is a metric, zeros included (the dashboard's fleet graphs). */
+  detailedMetrics: 'DETAILED_METRICS',
   /** The receivers' master cache TTL: how long after a rotation some receiver may not know the new master. */
   receiverCacheSeconds: 'RECEIVER_CACHE_SECONDS',
   /** Added to that TTL before URLs derived from a new master are registered. */
@@ -61,6 +63,11 @@ export const FLEET_DEFAULTS = {
 /**
  * Metrics of every run (CloudWatch EMF), with the dimension `Trigger` (deploy, sweep, change, manual).
  * Whole-fleet runs also carry `Scope=fleet`; runs for listed instances `Scope=instances`.
+ *
+ * Without detailed metrics only the counts an alarm watches are extracted, and only when not zero
+ * (ALARMED_FLEET_METRICS): a healthy fleet reports no series ($0.30 a month each), and an alarm that
+ * treats missing data as not breaching sees exactly what a zero would have told it. Every count is in the
+ * run's log line either way.
  */
 export const FLEET_METRICS = {
   fleetSize: 'FleetSize',
@@ -78,6 +85,17 @@ export const FLEET_METRICS = {
   released: 'Released',
   durationMs: 'RunDuration',
 } as const;
+
+/** The counts an alarm watches: extracted (when not zero) even without detailed metrics. */
+export const ALARMED_FLEET_METRICS: ReadonlyArray<keyof typeof FLEET_METRICS> = [
+  'failed',
+  'unregistered',
+  'notChecked',
+  'driftReported',
+  'disconnected',
+  'expiringSoon',
+  'paymentIssues',
+];
 
 /** The placeholder the token parameter template must contain. */
 export const INSTANCE_PLACEHOLDER = '{instanceId}';
