@@ -31,16 +31,6 @@ export const PRICES = {
 export const ASSUMED_PUT_EVENTS_MS = 10;
 /** Lambda gives one full vCPU at 1769 MB; below that, CPU time stretches proportionally. */
 const FULL_VCPU_MB = 1769;
-/**
- * Custom metrics: the receiver's (Accepted and PublishLatency per status, Rejected per reason, three
- * failure counts) and the fleet's (13 counts for each Trigger/Scope seen in a month: sweep/fleet,
- * deploy/fleet, change/instances).
- */
-export const CUSTOM_METRICS = 5 + 5 + 6 + 3 + 13 * 3;
-/** The receiver's 6 alarms and the fleet's 8 (DriftReported only with driftPolicy alert). */
-export const ALARMS = 6 + 8;
-/** The log groups' customer-managed KMS key (encryptLogs, on by default). */
-const KMS_KEY_PER_MONTH = 1.0;
 /** What EventBridge adds around `detail` (id, time, source, detail-type, account, region...). */
 const EVENT_ENVELOPE_BYTES = 250;
 
@@ -52,6 +42,8 @@ export interface CostInputs {
   /** The stage's access-log format, rendered with typical values to count its bytes. */
   readonly accessLogFormat: string;
   readonly eventBytes: number;
+  /** The default deployment's fixed cost a month, computed by ./fixed-cost.ts in the same run. */
+  readonly fixedPerMonth: number;
 }
 
 const SAMPLE_CONTEXT: Record<string, string> = {
@@ -98,11 +90,7 @@ export function costModel(inputs: CostInputs) {
     archive: gb(inputs.eventBytes + EVENT_ENVELOPE_BYTES) * PRICES.archivePerGb,
   };
   const total = Object.values(lines).reduce((a, b) => a + b, 0);
-  const fixedPerMonth =
-    CUSTOM_METRICS * PRICES.metricPerMonth +
-    ALARMS * PRICES.alarmPerMonth +
-    PRICES.dashboardPerMonth +
-    KMS_KEY_PER_MONTH;
+  const fixedPerMonth = inputs.fixedPerMonth;
   const floor = PRICES.httpApiPerMillion + PRICES.eventBridgePerMillion;
   const atVolume = [1, 10, 100].map((millions) => ({
     millions,
@@ -148,7 +136,7 @@ export function formatCost(c: ReturnType<typeof costModel>): string {
     `| event archive (${c.archivedEventBytes} B an event) | ${d(p.archive)} |`,
     `| **variable total** | **${d(p.total)}** (floor ${d(c.floor)}; goal <= $2.300: ${p.total <= 2.3 ? 'met' : 'NOT met'}) |`,
     '',
-    `fixed: ${d(c.fixedPerMonth)} a month (${CUSTOM_METRICS} custom metrics, ${ALARMS} alarms, 1 dashboard, 1 KMS key).`,
+    `fixed: ${d(c.fixedPerMonth)} a month (the default deployment's, computed below).`,
     '',
     '| webhooks a month | $ per million, all in | floor | monthly |',
     '| --- | --- | --- | --- |',

@@ -40,6 +40,7 @@ import { synth } from '../support/synth.ts';
 import { startZapiStandIn } from '../support/zapi-standin.ts';
 import { formatCanary, formatFlood, measureCanary, measureFlood } from './canary.ts';
 import { costModel, formatCost } from './cost.ts';
+import { formatFixedCost, measureFixedCosts } from './fixed-cost.ts';
 import { benchFleet, fleetSanity, formatFleet } from './fleet.ts';
 import { ASSUMED_BATCH_MS, measureStore, storeCost } from './presence-store.ts';
 
@@ -448,6 +449,18 @@ async function main(): Promise<void> {
       warm.cpuUs as number,
     );
 
+    process.stderr.write('fixed cost: three variants synthesized, a healthy month of their bundles...\n');
+    const fixedCosts = await measureFixedCosts({
+      synthesize: (context) => {
+        const variant =
+          Object.keys(context).length === 0 ? synthesized : synth({ instanceId: INSTANCE, ...context }, { bundle: true });
+        return { template: variant.template, assemblyDirectory: variant.assembly.directory };
+      },
+      standIn,
+      master: MASTER,
+      canaryRunsPerMonth: canary.perMonth.variable,
+    });
+
     const results = {
       machine: {
         cpus: cpus().length,
@@ -490,6 +503,7 @@ async function main(): Promise<void> {
       store,
       canary,
       flood,
+      fixedCosts,
     };
     const cost = costModel({
       memoryMb,
@@ -497,6 +511,7 @@ async function main(): Promise<void> {
       receiverLogBytes: results.warm.logBytesPerWebhook,
       accessLogFormat,
       eventBytes: EVENT.body.length,
+      fixedPerMonth: (fixedCosts[0] as { total: number }).total,
     });
     const report = { ...results, cost, seconds: (Date.now() - started) / 1000 };
 
@@ -582,6 +597,8 @@ function formatReport(r: Report): string {
     formatFlood(r.flood),
     '',
     formatCost(r.cost),
+    '',
+    formatFixedCost(r.fixedCosts),
     '',
     `machine: ${r.machine.cpus} × ${r.machine.cpu}, Node ${r.machine.node}${r.machine.smoke ? ' (smoke run: few iterations, numbers are rough)' : ''}; ${f(r.seconds, 0)} s`,
   ];
