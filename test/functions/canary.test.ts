@@ -312,8 +312,18 @@ describe('arrivalRecord', () => {
     ...patch,
   });
 
-  it('times an arrival: CanaryLatency by ApiId, and the send-to-bus part', () => {
+  it('times an arrival in its log line, CanaryLatency and the send-to-bus part, and extracts no metric by default', () => {
     expect(arrivalRecord(event(), 1_001_500, { namespace: 'N', apiId: 'api1' })).toEqual({
+      msg: 'canary arrived on the bus',
+      ApiId: 'api1',
+      CanaryLatency: 1_500,
+      busMs: 1_000,
+      runId: 'run',
+    });
+  });
+
+  it('with detailed metrics, extracts CanaryLatency by ApiId', () => {
+    expect(arrivalRecord(event(), 1_001_500, { namespace: 'N', apiId: 'api1', detailed: true })).toEqual({
       _aws: {
         Timestamp: 1_001_500,
         CloudWatchMetrics: [
@@ -345,8 +355,8 @@ describe('arrivalRecord', () => {
     ['a canary without its API', event({ detail: { canary: { sentAt: 1_000_000, runId: 'run' } } })],
     ['an archive replay', event({ 'replay-name': 'replay-1' })],
     ['NaN', event({}, Number.NaN)],
-  ])('does not count %s', (_name, e) => {
-    const record = arrivalRecord(e as never, 1_001_500, { namespace: 'N', apiId: 'api1' });
+  ])('does not time %s', (_name, e) => {
+    const record = arrivalRecord(e as never, 1_001_500, { namespace: 'N', apiId: 'api1', detailed: true });
     expect(record).not.toHaveProperty('_aws');
     expect(record).not.toHaveProperty('CanaryLatency');
     expect(record.level).toBe('WARN');
@@ -451,6 +461,7 @@ describe('the receiver and the canary instance', () => {
       'N',
       (line) => lines.push(line),
       () => 7,
+      true,
     );
     log(
       {

@@ -18,25 +18,58 @@ function metricsOf(record: Record<string, unknown>) {
 }
 
 describe('EMF metrics', () => {
-  it('writes the accepted line exactly as emfRecord describes it (the fast path is the same document)', () => {
+  it.each([true, false])(
+    'writes the accepted line exactly as emfRecord describes it, detailed %s (the fast path is the same document)',
+    (detailed) => {
+      const lines: string[] = [];
+      const log = createMetricsLogger(
+        'Team/Presence "x"',
+        (line) => lines.push(line),
+        () => 1_764_072_000_000,
+        detailed,
+      );
+      const outcome: Outcome = {
+        kind: 'accepted',
+        statusCode: 200,
+        instanceId: 'I',
+        status: 'PAUSED',
+        eventId: 'e',
+        publishMs: 3.04159,
+      };
+      log(outcome, { requestId: 'a"b\\c', durationMs: 1 });
+      const line = JSON.parse(lines[0] ?? '') as Record<string, unknown>;
+      expect(line).toEqual(
+        emfRecord(
+          outcome,
+          { requestId: 'a"b\\c', durationMs: 1 },
+          'Team/Presence "x"',
+          1_764_072_000_000,
+          detailed,
+        ),
+      );
+      // Without detailed metrics: the same fields, and nothing CloudWatch would extract.
+      expect('_aws' in line).toBe(detailed);
+      expect(line).toMatchObject({ Status: 'PAUSED', Accepted: 1, PublishLatency: 3 });
+    },
+  );
+
+  it('extracts no traffic metric without detailed metrics: accepted and rejected lines are plain logs, failures stay metrics', () => {
     const lines: string[] = [];
-    const log = createMetricsLogger(
-      'Team/Presence "x"',
-      (line) => lines.push(line),
-      () => 1_764_072_000_000,
+    const log = createMetricsLogger(NS, (line) => lines.push(line), () => 1);
+    log(
+      { kind: 'rejected', statusCode: 401, reason: 'unauthorized', message: 'm', instanceId: 'I' },
+      { requestId: 'r', durationMs: 1 },
     );
-    const outcome: Outcome = {
-      kind: 'accepted',
-      statusCode: 200,
-      instanceId: 'I',
-      status: 'PAUSED',
-      eventId: 'e',
-      publishMs: 3.04159,
-    };
-    log(outcome, { requestId: 'a"b\\c', durationMs: 1 });
-    expect(JSON.parse(lines[0] ?? '')).toEqual(
-      emfRecord(outcome, { requestId: 'a"b\\c', durationMs: 1 }, 'Team/Presence "x"', 1_764_072_000_000),
+    log(
+      { kind: 'failed', statusCode: 503, reason: 'bus-unavailable', message: 'm', cause: 'c' },
+      { requestId: 'r', durationMs: 1 },
     );
+    const [rejected, failed] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(rejected).toMatchObject({ Reason: 'unauthorized', Rejected: 1, level: 'WARN' });
+    expect(rejected && '_aws' in rejected).toBe(false);
+    expect(metricsOf(failed as Record<string, unknown>)?.Metrics).toEqual([
+      { Name: METRIC_NAMES.publishFailures, Unit: 'Count' },
+    ]);
   });
 
   it('counts an accepted event per status with its publish latency', () => {

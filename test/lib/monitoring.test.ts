@@ -80,6 +80,8 @@ describe('PresenceMonitoring', () => {
       metricsNamespace: 'Team/Presence',
       sweepIntervalMinutes: '15',
       alarmThresholds: '{"PublishFailures":5,"Disconnected":2,"Unregistered":3,"SweepMissing":2}',
+      dashboard: 'true',
+      detailedMetrics: 'true',
     }).template;
     defaults = synth({}).template;
     alert = synth({ driftPolicy: 'alert' }).template;
@@ -216,19 +218,16 @@ describe('PresenceMonitoring', () => {
       });
     });
 
-    it('alarms when no sweep completed in two intervals (missing data breaches)', () => {
+    it("alarms when the sweep's schedule invoked nothing in two intervals (its free rule metric; missing data breaches)", () => {
       for (const [t, period] of [
         [configured, 900],
         [defaults, 3600],
       ] as const) {
         expect(alarm(t, 'SweepMissing')).toMatchObject({
-          Namespace: t === configured ? 'Team/Presence' : 'ZapiPresence',
-          MetricName: FLEET_METRICS.fleetSize,
-          Dimensions: [
-            { Name: 'Scope', Value: 'fleet' },
-            { Name: 'Trigger', Value: 'sweep' },
-          ],
-          Statistic: 'SampleCount',
+          Namespace: 'AWS/Events',
+          MetricName: 'Invocations',
+          Dimensions: [{ Name: 'RuleName', Value: { Ref: expect.stringMatching(/^FleetSweep[0-9A-F]{8}$/) } }],
+          Statistic: 'Sum',
           ComparisonOperator: 'LessThanThreshold',
           EvaluationPeriods: 2,
           DatapointsToAlarm: 2,
@@ -377,11 +376,14 @@ describe('PresenceMonitoring', () => {
 
     it('alarms when no canary callback arrived for two intervals and a minute, at most 14 minutes', () => {
       const canary = alarm(defaults, 'CanaryArrivals');
+      // The arrival function's invocations: only the arrival rule (this API's canary events) invokes it.
       expect(canary).toMatchObject({
-        Namespace: 'ZapiPresence',
-        MetricName: CANARY_METRICS.latency,
-        Dimensions: [{ Name: 'ApiId', Value: { Ref: expect.stringMatching(/^PresenceApi[0-9A-F]{8}$/) } }],
-        Statistic: 'SampleCount',
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Invocations',
+        Dimensions: [
+          { Name: 'FunctionName', Value: { Ref: expect.stringMatching(/^CanaryArrival[0-9A-F]{8}$/) } },
+        ],
+        Statistic: 'Sum',
         Period: 60,
         EvaluationPeriods: 11,
         DatapointsToAlarm: 11,
@@ -501,9 +503,24 @@ describe('PresenceMonitoring', () => {
     });
 
     it('says when Z-API registration is off', () => {
-      const text = body(noFleet);
+      const text = body(synth({ registerWebhook: 'false', dashboard: 'true' }).template);
       expect(text).toContain('Z-API registration off');
       expect(text).not.toContain('Fleet (each sweep)');
+    });
+
+    it('is opt-in ($3 a month beyond the first three): none by default', () => {
+      for (const t of [defaults, alert, noFleet, noCanary]) t.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
+      expect(defaults.findOutputs('DashboardName')).toEqual({});
+      expect(Object.keys(configured.findOutputs('DashboardName'))).toEqual(['DashboardName']);
+    });
+
+    it('without detailed metrics, draws only what is reported: no traffic per status, the fleet needing attention', () => {
+      const text = body(synth({ dashboard: 'true' }).template);
+      expect(text).not.toContain('\\"Status\\"');
+      expect(text).not.toContain('Fleet (each sweep)');
+      expect(text).not.toContain(CANARY_METRICS.latency);
+      expect(text).toContain('Fleet: instances needing attention');
+      expect(text).toContain('Canary: arrivals on the bus and failed runs');
     });
   });
 

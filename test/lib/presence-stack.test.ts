@@ -101,7 +101,7 @@ describe('PresenceStack', () => {
     expect(receiver.Properties).not.toHaveProperty('ReservedConcurrentExecutions');
   });
 
-  it('keeps every log group a year, encrypted with the stack’s customer-managed key', () => {
+  it('keeps every log group a year, encrypted by CloudWatch Logs (no customer-managed key unless encryptLogs)', () => {
     const groups = resourcesOf(template, 'AWS::Logs::LogGroup');
     // Receiver, access logs, reconciler, registrar, provider framework, canary and its arrival timer.
     expect(groups.map(([id]) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual([
@@ -113,9 +113,16 @@ describe('PresenceStack', () => {
       'PresenceAccessLogs',
       'PresenceReceiverLogs',
     ]);
-    const keys = resourcesOf(template, 'AWS::KMS::Key');
+    expect(resourcesOf(template, 'AWS::KMS::Key')).toEqual([]);
+    for (const [id, group] of groups) expect(group.Properties, id).toEqual({ RetentionInDays: 365 });
+    // With encryptLogs: one key, with the shortest deletion wait, on every log group.
+    const encrypted = synth({ instanceId: 'TEST', encryptLogs: 'true' }).template;
+    const keys = resourcesOf(encrypted, 'AWS::KMS::Key');
     expect(keys.map(([id]) => id)).toEqual([expect.stringMatching(/^LogsKey[0-9A-F]{8}$/)]);
-    for (const [id, group] of groups) {
+    expect((keys[0] as [string, Resource])[1].Properties).toMatchObject({ PendingWindowInDays: 7 });
+    const encryptedGroups = resourcesOf(encrypted, 'AWS::Logs::LogGroup');
+    expect(encryptedGroups).toHaveLength(groups.length);
+    for (const [id, group] of encryptedGroups) {
       expect(group.Properties, id).toEqual({
         RetentionInDays: 365,
         KmsKeyId: { 'Fn::GetAtt': [(keys[0] as [string, Resource])[0], 'Arn'] },
@@ -135,7 +142,15 @@ describe('PresenceStack', () => {
       [RECEIVER_ENV.sdkMaxAttempts]: '2',
       [RECEIVER_ENV.metricsNamespace]: 'ZapiPresence',
     });
-    expect(Object.keys(environment).sort()).toEqual(Object.values(RECEIVER_ENV).sort());
+    // Every setting but detailedMetrics, which is set only when on.
+    expect(Object.keys(environment).sort()).toEqual(
+      Object.values(RECEIVER_ENV)
+        .filter((name) => name !== RECEIVER_ENV.detailedMetrics)
+        .sort(),
+    );
+    expect(receiverEnvironment(synth({ detailedMetrics: 'true' }).template)).toMatchObject({
+      [RECEIVER_ENV.detailedMetrics]: 'true',
+    });
     const text = JSON.stringify(environment);
     expect(text).not.toContain('TEST');
     expect(text).not.toContain('OTHER');
@@ -272,7 +287,6 @@ describe('PresenceStack', () => {
       'AlarmTopicArn',
       'CanaryFunctionName',
       'CanaryLogGroup',
-      'DashboardName',
       'EventBusArn',
       'EventBusName',
       'ReceiverLogGroup',

@@ -95,7 +95,7 @@ const RULE_MANAGEMENT_ACTIONS = [
 
 describe('ZapiPresence: public members', () => {
   it('exposes the bus, archive, endpoint, functions, topic, dashboard and log key as resources of the template', () => {
-    const { stack, presence, template } = userStack();
+    const { stack, presence, template } = userStack({ dashboard: true, encryptLogs: true });
     const t = template();
     const resolve = (value: unknown) => stack.resolve(value);
 
@@ -128,7 +128,7 @@ describe('ZapiPresence: public members', () => {
       Ref: idOf(t, 'AWS::SNS::Topic', 'PresenceMonitoringAlarmTopic'),
     });
     expect(presence.dashboard).toBeInstanceOf(Dashboard);
-    expect(resolve(presence.dashboard.dashboardName)).toEqual({
+    expect(resolve(presence.dashboard?.dashboardName)).toEqual({
       Ref: idOf(t, 'AWS::CloudWatch::Dashboard', 'PresenceMonitoringDashboard'),
     });
     expect(resolve(presence.logEncryptionKey?.keyArn)).toEqual(
@@ -547,7 +547,7 @@ describe('ZapiPresence: every prop reaches the template', () => {
 
 describe('ZapiPresence: log encryption', () => {
   it('creates a rotating key that only CloudWatch Logs of this account may use, and encrypts every log group', () => {
-    const { presence, template } = userStack({ debugEventLog: true });
+    const { presence, template } = userStack({ encryptLogs: true, debugEventLog: true });
     const t = template();
     const [keyId, key] = one(t, 'AWS::KMS::Key', 'PresenceLogsKey');
     expect(presence.logEncryptionKey).toBeInstanceOf(Key);
@@ -597,7 +597,7 @@ describe('ZapiPresence: log encryption', () => {
   });
 
   it('names the region’s CloudWatch Logs principal in a region-agnostic stack too', () => {
-    const t = userStack({}, 'agnostic').template();
+    const t = userStack({ encryptLogs: true }, 'agnostic').template();
     const statements = (
       propertiesOf(t, 'AWS::KMS::Key', 'PresenceLogsKey').KeyPolicy as { Statement: Statement[] }
     ).Statement;
@@ -624,8 +624,11 @@ describe('ZapiPresence: log encryption', () => {
     });
   });
 
-  it('creates no key and sets no KmsKeyId with encryptLogs false', () => {
-    const { presence, template } = userStack({ encryptLogs: false, debugEventLog: true });
+  it.each([
+    ['by default', {}],
+    ['with encryptLogs false', { encryptLogs: false }],
+  ])('creates no key and sets no KmsKeyId %s (CloudWatch Logs encrypts with its own keys)', (_name, props) => {
+    const { presence, template } = userStack({ ...props, debugEventLog: true });
     const t = template();
     expect(presence.logEncryptionKey).toBeUndefined();
     t.resourceCountIs('AWS::KMS::Key', 0);
@@ -843,7 +846,7 @@ describe('ZapiPresence: two in one stack', () => {
     expect(ofA.length).toBeGreaterThan(50);
     template.resourceCountIs('AWS::Events::EventBus', 2);
     template.resourceCountIs('AWS::ApiGatewayV2::Api', 2);
-    template.resourceCountIs('AWS::KMS::Key', 2);
+    template.resourceCountIs('AWS::KMS::Key', 0);
     expect(stack.resolve(a.eventBus.eventBusName)).not.toEqual(stack.resolve(b.eventBus.eventBusName));
     expect(stack.resolve(a.webhookBaseUrl)).not.toEqual(stack.resolve(b.webhookBaseUrl));
     // No physical name that must be unique in an account and region is shared (the two buses' names are
