@@ -357,7 +357,12 @@ export class PresenceMonitoring extends Construct {
           canary.metricFailures(),
         ]),
         ...(detailed
-          ? [graph('Canary: send to bus (ms)', [canary.metricLatency('p50'), canary.metricLatency('Maximum')])]
+          ? [
+              graph('Canary: send to bus (ms)', [
+                canary.metricLatency('p50'),
+                canary.metricLatency('Maximum'),
+              ]),
+            ]
           : []),
       );
     }
@@ -591,7 +596,11 @@ export class PresenceMonitoring extends Construct {
         ]),
         graph('Reconciler', [
           fleet.reconciler.metricErrors({ period: Duration.minutes(5), label: 'Lambda errors' }),
-          fleet.reconciler.metricDuration({ period: Duration.minutes(5), statistic: 'Maximum', label: 'duration max (ms)' }),
+          fleet.reconciler.metricDuration({
+            period: Duration.minutes(5),
+            statistic: 'Maximum',
+            label: 'duration max (ms)',
+          }),
         ]),
       );
       return;

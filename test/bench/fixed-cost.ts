@@ -83,14 +83,15 @@ export function templateCost(template: Template): TemplateCost {
     return typeof source === 'string' && resources[source]?.Type === 'AWS::SQS::Queue';
   }).length;
   const requestsAMonth = sqsSources * SQS_IDLE_POLLERS * (MINUTES_A_MONTH * (60 / SQS_LONG_POLL_SECONDS));
-  const memoryOf = (logicalId: string) =>
-    Number(resources[logicalId]?.Properties?.MemorySize ?? 128);
+  const memoryOf = (logicalId: string) => Number(resources[logicalId]?.Properties?.MemorySize ?? 128);
   const schedules = of('AWS::Events::Rule').flatMap(([id, rule]) => {
     const expression = rule.Properties?.ScheduleExpression;
     if (typeof expression !== 'string') return [];
     const rate = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(expression);
-    if (!rate) throw new Error(`fixed cost: schedule ${id} has an expression this bench cannot price: ${expression}`);
-    const minutes = Number(rate[1]) * (rate[2]?.startsWith('minute') ? 1 : rate[2]?.startsWith('hour') ? 60 : 1440);
+    if (!rate)
+      throw new Error(`fixed cost: schedule ${id} has an expression this bench cannot price: ${expression}`);
+    const minutes =
+      Number(rate[1]) * (rate[2]?.startsWith('minute') ? 1 : rate[2]?.startsWith('hour') ? 60 : 1440);
     const targets = (rule.Properties?.Targets ?? []) as Array<{ Arn?: { 'Fn::GetAtt'?: [string, string] } }>;
     return targets.map((target) => {
       const fn = target.Arn?.['Fn::GetAtt']?.[0] ?? 'unknown';
@@ -124,7 +125,11 @@ export function seriesIn(output: string): string[] {
     }
     const directives = (record._aws as { CloudWatchMetrics?: unknown })?.CloudWatchMetrics;
     if (!Array.isArray(directives)) continue;
-    for (const d of directives as Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string }> }>) {
+    for (const d of directives as Array<{
+      Namespace: string;
+      Dimensions: string[][];
+      Metrics: Array<{ Name: string }>;
+    }>) {
       for (const dimensions of d.Dimensions) {
         for (const metric of d.Metrics) {
           const dims = dimensions.map((name) => `${name}=${String(record[name])}`).join(',');
@@ -164,7 +169,6 @@ export function seriesCost(runs: readonly MonthRun[]): SeriesCost {
   return { series, dollars: series.reduce((sum, s) => sum + s.dollars, 0) };
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: a CloudFormation template is plain JSON
 function functionEnvironment(template: Template, prefix: string): Record<string, string> {
   const resources = (template.toJSON() as { Resources: Resources }).Resources;
   const found = Object.entries(resources).find(
@@ -201,7 +205,13 @@ function callback(instanceId: string, secret: string, status: string, body?: str
     requestContext: { requestId: `fixed-cost-${status}`, timeEpoch: Date.now() },
     body:
       body ??
-      JSON.stringify({ type: 'PresenceChatCallback', phone: '5544999999999', status, lastSeen: null, instanceId }),
+      JSON.stringify({
+        type: 'PresenceChatCallback',
+        phone: '5544999999999',
+        status,
+        lastSeen: null,
+        instanceId,
+      }),
     isBase64Encoded: false,
   };
 }
@@ -239,7 +249,11 @@ export async function healthyMonth(inputs: HealthyMonthInputs): Promise<MonthRun
     ],
     receiverEnv,
   );
-  runs.push({ kind: 'callbacks (every status, a stray 401 and 400)', hoursAMonth: traffic, output: receiver.stdout });
+  runs.push({
+    kind: 'callbacks (every status, a stray 401 and 400)',
+    hoursAMonth: traffic,
+    output: receiver.stdout,
+  });
 
   if (has('CanaryFunction')) {
     const api = await startApiStandIn(bundle('PresenceReceiver'), receiverEnv);
@@ -306,7 +320,9 @@ export async function healthyMonth(inputs: HealthyMonthInputs): Promise<MonthRun
       );
       const swept = sweep.results[0] as { registered?: number };
       if (swept.registered !== INSTANCES.length)
-        throw new Error(`fixed cost: the sweep found ${String(swept.registered)} registered: ${sweep.stdout}`);
+        throw new Error(
+          `fixed cost: the sweep found ${String(swept.registered)} registered: ${sweep.stdout}`,
+        );
       runs.push({ kind: 'hourly drift sweeps', hoursAMonth: HOURS_A_MONTH, output: sweep.stdout });
       const change = await invokeBundle(
         bundle('FleetReconciler'),
@@ -358,7 +374,11 @@ export function fixedCost(
     series,
     scheduledRunsDollars,
     total,
-    runs: runs.map((r) => ({ kind: r.kind, hoursAMonth: r.hoursAMonth, series: new Set(seriesIn(r.output)).size })),
+    runs: runs.map((r) => ({
+      kind: r.kind,
+      hoursAMonth: r.hoursAMonth,
+      series: new Set(seriesIn(r.output)).size,
+    })),
   };
 }
 
@@ -381,7 +401,11 @@ export function formatFixedCost(costs: readonly FixedCost[]): string {
   ];
   for (const c of costs) {
     if (c.series.series.length === 0) continue;
-    lines.push('', `series of "${c.variant}":`, ...c.series.series.map((s) => `- ${s.series} (${s.hoursAMonth} h: ${d(s.dollars)})`));
+    lines.push(
+      '',
+      `series of "${c.variant}":`,
+      ...c.series.series.map((s) => `- ${s.series} (${s.hoursAMonth} h: ${d(s.dollars)})`),
+    );
   }
   return lines.join('\n');
 }
@@ -398,7 +422,8 @@ export function scheduledRunsDollars(
   let dollars = 0;
   for (const schedule of template.schedules) {
     const found = Object.entries(measured).find(([prefix]) => schedule.target.startsWith(prefix))?.[1];
-    if (found === undefined) throw new Error(`fixed cost: nothing measured for the scheduled ${schedule.target}`);
+    if (found === undefined)
+      throw new Error(`fixed cost: nothing measured for the scheduled ${schedule.target}`);
     dollars +=
       'perMonth' in found
         ? found.perMonth
@@ -440,7 +465,12 @@ export async function measureFixedCosts(options: {
   for (const variant of FIXED_COST_VARIANTS) {
     const { template, assemblyDirectory } = options.synthesize(variant.context);
     const priced = templateCost(template);
-    const runs = await healthyMonth({ template, assemblyDirectory, standIn: options.standIn, master: options.master });
+    const runs = await healthyMonth({
+      template,
+      assemblyDirectory,
+      standIn: options.standIn,
+      master: options.master,
+    });
     const sweep = runs.find((r) => r.kind === 'hourly drift sweeps');
     const scheduled = scheduledRunsDollars(priced, {
       CanaryFunction: { perMonth: options.canaryRunsPerMonth },

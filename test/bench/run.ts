@@ -453,7 +453,9 @@ async function main(): Promise<void> {
     const fixedCosts = await measureFixedCosts({
       synthesize: (context) => {
         const variant =
-          Object.keys(context).length === 0 ? synthesized : synth({ instanceId: INSTANCE, ...context }, { bundle: true });
+          Object.keys(context).length === 0
+            ? synthesized
+            : synth({ instanceId: INSTANCE, ...context }, { bundle: true });
         return { template: variant.template, assemblyDirectory: variant.assembly.directory };
       },
       standIn,

@@ -122,6 +122,7 @@ describe('readFleetConfig', () => {
       dueWarningMs: 7 * DAY,
       currentPaymentStatuses: ['PAID', 'TRIAL', 'ACTIVE', 'CURRENT'],
       metricsNamespace: 'ZapiPresence',
+      detailedMetrics: false,
       receiverCacheMs: 300_000,
       settleMarginMs: 30_000,
     });
@@ -147,6 +148,7 @@ describe('readFleetConfig', () => {
       DUE_WARNING_DAYS: '0',
       CURRENT_PAYMENT_STATUSES: ' paid , Trial,X ',
       METRICS_NAMESPACE: ' Fleet/Test ',
+      DETAILED_METRICS: 'true',
       RECEIVER_CACHE_SECONDS: ' 0 ',
       SETTLE_MARGIN_MS: '0',
     });
@@ -164,6 +166,7 @@ describe('readFleetConfig', () => {
       dueWarningMs: 0,
       currentPaymentStatuses: ['paid', 'Trial', 'X'],
       metricsNamespace: 'Fleet/Test',
+      detailedMetrics: true,
       receiverCacheMs: 0,
       settleMarginMs: 0,
     });

@@ -164,8 +164,18 @@ describe('receiver Lambda handler', () => {
     expect(standIn.events).toHaveLength(0);
   });
 
-  it('logs one small EMF line per accepted webhook, without body, path or query', async () => {
-    const handler = await loadHandler({ [RECEIVER_ENV.metricsNamespace]: 'Custom/NS' });
+  it('logs one small line per accepted webhook, a metric only with detailed metrics, without body, path or query', async () => {
+    const plain = await loadHandler({ [RECEIVER_ENV.metricsNamespace]: 'Custom/NS' });
+    await plain(event(), lambdaContext(10_000));
+    expect(logs.filter((l) => l.includes('"_aws"'))).toEqual([]);
+    const accepted = logs.filter((l) => l.includes(`"${METRIC_NAMES.accepted}":1`));
+    expect(accepted).toHaveLength(1);
+    expect(JSON.parse(accepted[0] ?? '')).toMatchObject({ Status: 'COMPOSING', requestId: 'req-1' });
+    logs.length = 0;
+    const handler = await loadHandler({
+      [RECEIVER_ENV.metricsNamespace]: 'Custom/NS',
+      [RECEIVER_ENV.detailedMetrics]: 'true',
+    });
     await handler(event(), lambdaContext(10_000));
     const lines = logs.filter((l) => l.includes('"_aws"'));
     expect(lines).toHaveLength(1);

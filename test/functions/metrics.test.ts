@@ -55,7 +55,11 @@ describe('EMF metrics', () => {
 
   it('extracts no traffic metric without detailed metrics: accepted and rejected lines are plain logs, failures stay metrics', () => {
     const lines: string[] = [];
-    const log = createMetricsLogger(NS, (line) => lines.push(line), () => 1);
+    const log = createMetricsLogger(
+      NS,
+      (line) => lines.push(line),
+      () => 1,
+    );
     log(
       { kind: 'rejected', statusCode: 401, reason: 'unauthorized', message: 'm', instanceId: 'I' },
       { requestId: 'r', durationMs: 1 },

@@ -1422,7 +1422,7 @@ describe('report', () => {
     expect(lines).toHaveLength(12);
     expect(order.at(-1)).toBe('emf');
     expect(order.filter((o) => o === 'emf')).toHaveLength(1);
-    expect(written).toEqual([emfSummary(REPORT, COUNTS, 'NS', 10, 42)]);
+    expect(written).toEqual([emfSummary(REPORT, COUNTS, 'NS', 10, 42, false)]);
   });
 
   it('reportRun defaults to console, process.stdout and Date.now', () => {
@@ -1438,7 +1438,82 @@ describe('report', () => {
     expect(info).toHaveBeenCalledTimes(4);
     expect(warn).toHaveBeenCalledTimes(4);
     expect(error).toHaveBeenCalledTimes(4);
-    expect(emf).toEqual([emfSummary(REPORT, COUNTS, 'NS', 1, 777)]);
+    expect(emf).toEqual([emfSummary(REPORT, COUNTS, 'NS', 1, 777, false)]);
+  });
+
+  it('reportRun with detailed metrics writes every count as a metric', () => {
+    const written: string[] = [];
+    reportRun(REPORT, {
+      namespace: 'NS',
+      durationMs: 10,
+      log: capture().log,
+      write: (line) => void written.push(line),
+      now: () => 42,
+      detailed: true,
+    });
+    expect(written).toEqual([emfSummary(REPORT, COUNTS, 'NS', 10, 42, true)]);
+    expect(JSON.parse(written[0] as string)._aws.CloudWatchMetrics[0].Metrics).toHaveLength(14);
+  });
+
+  it('without detailed metrics, extracts only the alarmed counts that are not zero (none for a healthy run), every count still in the line', () => {
+    const M = FLEET_METRICS;
+    const line = JSON.parse(emfSummary(REPORT, COUNTS, 'ZapiPresence', 5, 1, false));
+    expect(line._aws.CloudWatchMetrics).toEqual([
+      {
+        Namespace: 'ZapiPresence',
+        Dimensions: [['Trigger', 'Scope']],
+        Metrics: [
+          M.failed,
+          M.unregistered,
+          M.notChecked,
+          M.driftReported,
+          M.disconnected,
+          M.expiringSoon,
+          M.paymentIssues,
+        ].map((Name) => ({ Name, Unit: 'Count' })),
+      },
+    ]);
+    expect(line).toMatchObject({ FleetSize: 12, Healthy: 5, Registered: 6, RunDuration: 5 });
+    const some = JSON.parse(
+      emfSummary(
+        REPORT,
+        {
+          ...COUNTS,
+          failed: 0,
+          notChecked: 0,
+          driftReported: 0,
+          expiringSoon: 0,
+          paymentIssues: 0,
+          disconnected: 0,
+        },
+        'N',
+        5,
+        1,
+        false,
+      ),
+    );
+    expect(some._aws.CloudWatchMetrics[0].Metrics).toEqual([{ Name: M.unregistered, Unit: 'Count' }]);
+    const healthy = JSON.parse(
+      emfSummary(
+        REPORT,
+        {
+          ...COUNTS,
+          failed: 0,
+          unregistered: 0,
+          notChecked: 0,
+          driftReported: 0,
+          expiringSoon: 0,
+          paymentIssues: 0,
+          disconnected: 0,
+        },
+        'N',
+        5,
+        1,
+        false,
+      ),
+    );
+    expect(healthy).not.toHaveProperty('_aws');
+    expect(healthy).toMatchObject({ msg: 'reconcile run', FleetSize: 12, Unregistered: 0 });
   });
 
   it('failureList: every outcome with an error, at most `limit` (10 by default), then "... and N more"', () => {

@@ -93,8 +93,9 @@ const secrets = [
 function expectNoSecrets(text: string): void {
   for (const secret of secrets) expect(text).not.toContain(secret);
 }
+/** The run's summary lines (metrics only for the alarmed counts that are not zero). */
 const emf = () =>
-  logs.filter((l) => l.includes('"_aws"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  logs.filter((l) => l.includes('"reconcile run"')).map((l) => JSON.parse(l) as Record<string, unknown>);
 const puts = () => zapi.requests.filter((r) => r.method === 'PUT');
 
 describe('deploy-time registration', () => {

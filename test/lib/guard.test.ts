@@ -182,24 +182,8 @@ describe('the disabled Control Tower rules', () => {
     expect(found[RULES.get('ct-apigateway-pr-5') as string]).toEqual([
       'ZapiPresence/Default/Presence/Api/POST--instances--{instanceId}--presence/Resource',
     ]);
-    expect(found[RULES.get('ct-lambda-pr-2') as string]).toEqual([
-      'ZapiPresence/Default/Presence/Api/POST--instances--{instanceId}--presence/Receiver-Permission',
-    ]);
-  });
-});
-
-describe('the log-group encryption control (CT.CLOUDWATCH.PR.3)', () => {
-  let unencrypted: Validated;
-
-  beforeAll(() => {
-    unencrypted = validate({ encryptLogs: 'false' });
-  }, 300_000);
-
-  it('is live: with encryptLogs=false cfn-guard reports every log group, and only that', () => {
-    expect(String(unencrypted.error)).toMatch(/^ValidationFailed: /);
-    expect(RULES.get('ct-cloudwatch-pr-3')).toBe('cloudwatch_log_group_encrypted_check');
-    expect(Object.keys(DISABLED_GUARD_RULES)).not.toContain('ct-cloudwatch-pr-3');
-    expect(unacknowledged(unencrypted.report).sort()).toEqual(
+    // Every log group: CloudWatch Logs' own encryption, no customer-managed key by default (encryptLogs).
+    expect(found[RULES.get('ct-cloudwatch-pr-3') as string]).toEqual(
       [
         'Presence/ReceiverLogs',
         'Presence/AccessLogs',
@@ -209,9 +193,42 @@ describe('the log-group encryption control (CT.CLOUDWATCH.PR.3)', () => {
         'Canary/FunctionLogs',
         'Canary/ArrivalLogs',
       ]
-        .map((path) => `${GUARD} cloudwatch_log_group_encrypted_check ZapiPresence/Default/${path}/Resource`)
+        .map((path) => `ZapiPresence/Default/${path}/Resource`)
         .sort(),
     );
-    expect(unencrypted.guard.map((run) => run.result.success)).toEqual([false]);
+    expect(found[RULES.get('ct-lambda-pr-2') as string]).toEqual([
+      'ZapiPresence/Default/Presence/Api/POST--instances--{instanceId}--presence/Receiver-Permission',
+    ]);
+  });
+});
+
+describe('the log-group encryption control (CT.CLOUDWATCH.PR.3)', () => {
+  let encrypted: Validated;
+
+  beforeAll(() => {
+    encrypted = validate({ encryptLogs: 'true' }, (app) =>
+      Validations.of(app).addPlugins(new CfnGuardValidator()),
+    );
+  }, 300_000);
+
+  it('is disabled with its reason: by default every log group is encrypted by CloudWatch Logs, with no key of ours', () => {
+    expect(RULES.get('ct-cloudwatch-pr-3')).toBe('cloudwatch_log_group_encrypted_check');
+    expect(DISABLED_GUARD_RULES['ct-cloudwatch-pr-3']).toMatch(
+      /CloudWatch Logs encrypts every log group at rest/,
+    );
+  });
+
+  it('passes with encryptLogs=true: with every rule on, the key leaves no log group unencrypted', () => {
+    const guard = encrypted.report.pluginReports.filter((p) => p.pluginName === GUARD);
+    const rules = (guard[0]?.violations ?? []).map((v) => v.ruleName);
+    expect(encrypted.guard).toHaveLength(1);
+    expect(rules).not.toContain('cloudwatch_log_group_encrypted_check');
+    // The rest of what it finds is exactly the other disabled rules.
+    expect(rules.sort()).toEqual(
+      Object.keys(DISABLED_GUARD_RULES)
+        .filter((file) => file !== 'ct-cloudwatch-pr-3')
+        .map((file) => RULES.get(file))
+        .sort(),
+    );
   });
 });

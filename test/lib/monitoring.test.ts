@@ -226,7 +226,9 @@ describe('PresenceMonitoring', () => {
         expect(alarm(t, 'SweepMissing')).toMatchObject({
           Namespace: 'AWS/Events',
           MetricName: 'Invocations',
-          Dimensions: [{ Name: 'RuleName', Value: { Ref: expect.stringMatching(/^FleetSweep[0-9A-F]{8}$/) } }],
+          Dimensions: [
+            { Name: 'RuleName', Value: { Ref: expect.stringMatching(/^FleetSweep[0-9A-F]{8}$/) } },
+          ],
           Statistic: 'Sum',
           ComparisonOperator: 'LessThanThreshold',
           EvaluationPeriods: 2,
@@ -509,7 +511,8 @@ describe('PresenceMonitoring', () => {
     });
 
     it('is opt-in ($3 a month beyond the first three): none by default', () => {
-      for (const t of [defaults, alert, noFleet, noCanary]) t.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
+      for (const t of [defaults, alert, noFleet, noCanary])
+        t.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
       expect(defaults.findOutputs('DashboardName')).toEqual({});
       expect(Object.keys(configured.findOutputs('DashboardName'))).toEqual(['DashboardName']);
     });

@@ -93,6 +93,7 @@ describe('WebhookFleet in the stack', () => {
       driftPolicy: 'alert',
       metricsNamespace: 'Team/Presence',
       logRetentionDays: '90',
+      encryptLogs: 'true',
     }).template;
   });
 

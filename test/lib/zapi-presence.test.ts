@@ -627,16 +627,19 @@ describe('ZapiPresence: log encryption', () => {
   it.each([
     ['by default', {}],
     ['with encryptLogs false', { encryptLogs: false }],
-  ])('creates no key and sets no KmsKeyId %s (CloudWatch Logs encrypts with its own keys)', (_name, props) => {
-    const { presence, template } = userStack({ ...props, debugEventLog: true });
-    const t = template();
-    expect(presence.logEncryptionKey).toBeUndefined();
-    t.resourceCountIs('AWS::KMS::Key', 0);
-    const groups = allProperties(t, 'AWS::Logs::LogGroup');
-    expect(groups).toHaveLength(8);
-    for (const group of groups) expect(group).not.toHaveProperty('KmsKeyId');
-    expect(JSON.stringify(t.toJSON())).not.toContain('kms:');
-  });
+  ])(
+    'creates no key and sets no KmsKeyId %s (CloudWatch Logs encrypts with its own keys)',
+    (_name, props) => {
+      const { presence, template } = userStack({ ...props, debugEventLog: true });
+      const t = template();
+      expect(presence.logEncryptionKey).toBeUndefined();
+      t.resourceCountIs('AWS::KMS::Key', 0);
+      const groups = allProperties(t, 'AWS::Logs::LogGroup');
+      expect(groups).toHaveLength(8);
+      for (const group of groups) expect(group).not.toHaveProperty('KmsKeyId');
+      expect(JSON.stringify(t.toJSON())).not.toContain('kms:');
+    },
+  );
 
   it('uses the key it is given and creates none', () => {
     const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
