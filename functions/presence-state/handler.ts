@@ -7,9 +7,13 @@
 
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import pMap from 'p-map';
 import * as v from 'valibot';
 import { type Deadline, invocationDeadline } from '../shared/aws/deadline.ts';
 import { errorName } from '../shared/aws/error-name.ts';
@@ -35,7 +39,7 @@ import {
   STATE_FAILURES_METRIC,
 } from '../shared/presence/presence-state-settings.ts';
 import { dynamoStore } from '../shared/presence/presence-store.ts';
-import { processExpiry, processPresence, type StateDeps } from './process.ts';
+import { type ChatWork, processChats, type StateDeps, type Step } from './process.ts';
 
 function required(name: string): string {
   const value = process.env[name]?.trim();
@@ -66,6 +70,7 @@ const deps: StateDeps = {
   expiryMs,
   now: Date.now,
   async publish(events: readonly DerivedEvent[], deadline: Deadline) {
+    const refused: number[] = [];
     for (let i = 0; i < events.length; i += 10) {
       const entries = events.slice(i, i + 10).map((event) => ({
         EventBusName: eventBusName,
@@ -76,9 +81,33 @@ const deps: StateDeps = {
       const result = await deadline.run('EventBridge PutEvents', (abortSignal) =>
         eventBridge.send(new PutEventsCommand({ Entries: entries }), { abortSignal }),
       );
-      if (result.FailedEntryCount)
-        throw new Error(`PutEvents: ${result.FailedEntryCount} derived event(s) not accepted`);
+      if (result.FailedEntryCount) {
+        const before = refused.length;
+        (result.Entries ?? []).forEach((entry, j) => {
+          if (entry.ErrorCode !== undefined || entry.EventId === undefined) refused.push(i + j);
+        });
+        if (refused.length - before < result.FailedEntryCount)
+          throw new Error(`PutEvents: ${result.FailedEntryCount} derived event(s) not accepted`);
+      }
     }
+    return refused;
+  },
+  async scheduleExpiries(checks, deadline) {
+    const result = await deadline.run('SQS SendMessageBatch', (abortSignal) =>
+      sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: expiryQueueUrl,
+          Entries: checks.map(({ key: { instanceId, phone, participant }, delaySeconds, news }, i) => ({
+            Id: String(i),
+            MessageBody: JSON.stringify({ expire: { instanceId, phone, participant, news } }),
+            DelaySeconds: Math.min(900, delaySeconds),
+          })),
+        }),
+        { abortSignal },
+      ),
+    );
+    if (result.Failed?.length)
+      throw new Error(`SendMessageBatch: ${result.Failed.length} expiry check(s) not accepted`);
   },
   async scheduleExpiry(key, delaySeconds, deadline, news) {
     const { instanceId, phone, participant } = key;
@@ -161,13 +190,10 @@ function parseRecord(record: SQSRecord): Parsed {
   };
 }
 
-async function handleRecord(parsed: Parsed, deadline: Deadline): Promise<string> {
-  const key = parsed.kind === 'expiry' ? parsed.key : parsed.input;
-  // Never a real chat, and never storable: dropped (logged), not retried into the dead-letter queue.
-  if (!isStorableChat(key)) return 'unstorable';
-  if (parsed.kind === 'expiry') return processExpiry(parsed.key, deps, deadline, parsed.news);
-  return processPresence(parsed.input, deps, deadline);
-}
+const stepOf = (parsed: Parsed): Step =>
+  parsed.kind === 'presence'
+    ? { kind: 'presence', input: parsed.input }
+    : { kind: 'expiry', ...(parsed.news !== undefined && { news: parsed.news }) };
 
 /** The chat a record is about (records of one chat run one after the other). */
 function chatOf(parsed: Parsed | undefined, record: SQSRecord): string {
@@ -240,34 +266,55 @@ export async function handler(
       error: errorName(error),
     });
   };
-  await pMap(
-    [...chats.values()],
-    async (entries) => {
-      let blocked = false;
-      for (const { record, parsed, error } of entries) {
-        if (parsed === undefined) {
-          fail(record, error, 'presence state message unreadable; retried by SQS, then dead-lettered');
-          continue;
-        }
-        // After a failure, the chat's later records wait for it: applied now, they would overtake it.
-        if (blocked) {
-          failures.push(record.messageId);
-          continue;
-        }
-        try {
-          const outcome = await handleRecord(parsed, deadline);
-          if (!QUIET_OUTCOMES.has(outcome)) {
-            console.info({ msg: 'presence event not applied', outcome, messageId: record.messageId });
-          }
-        } catch (failure) {
-          blocked = true;
-          fail(record, failure, 'presence state update failed; retried by SQS');
-          if (parsed.kind === 'expiry') await retryExpirySoon(record, lastCalls);
-        }
-      }
-    },
-    { concurrency: 8 },
+  const work: { chat: ChatWork; records: SQSRecord[]; kinds: Parsed['kind'][] }[] = [];
+  for (const entries of chats.values()) {
+    const readable: { record: SQSRecord; parsed: Parsed }[] = [];
+    for (const { record, parsed, error } of entries) {
+      if (parsed === undefined)
+        fail(record, error, 'presence state message unreadable; retried by SQS, then dead-lettered');
+      else if (!isStorableChat(parsed.kind === 'expiry' ? parsed.key : parsed.input))
+        // Never a real chat, and never storable: dropped (logged), not retried into the dead-letter queue.
+        console.info({
+          msg: 'presence event not applied',
+          outcome: 'unstorable',
+          messageId: record.messageId,
+        });
+      else readable.push({ record, parsed });
+    }
+    const first = readable[0]?.parsed;
+    if (first === undefined) continue;
+    work.push({
+      chat: {
+        key: first.kind === 'expiry' ? first.key : first.input,
+        steps: readable.map((r) => stepOf(r.parsed)),
+      },
+      records: readable.map((r) => r.record),
+      kinds: readable.map((r) => r.parsed.kind),
+    });
+  }
+  const results = await processChats(
+    work.map((w) => w.chat),
+    deps,
+    deadline,
   );
+  const expiryRetries: SQSRecord[] = [];
+  work.forEach(({ records, kinds }, c) => {
+    const result = results[c] as (typeof results)[number];
+    records.forEach((record, i) => {
+      const outcome = result.outcomes[i];
+      if (outcome !== undefined) {
+        if (!QUIET_OUTCOMES.has(outcome))
+          console.info({ msg: 'presence event not applied', outcome, messageId: record.messageId });
+      } else if (i === result.failed?.index) {
+        fail(record, result.failed.error, 'presence state update failed; retried by SQS');
+        if (kinds[i] === 'expiry') expiryRetries.push(record);
+      } else {
+        // After a failure, the chat's later records wait for it: applied now, they would overtake it.
+        failures.push(record.messageId);
+      }
+    });
+  });
+  await Promise.all(expiryRetries.map((record) => retryExpirySoon(record, lastCalls)));
   if (failures.length > 0) {
     // Straight to stdout: Lambda's JSON log format would wrap console output, which CloudWatch would not read as EMF.
     process.stdout.write(

@@ -5,37 +5,56 @@
  * Exactly-once effects on the state, at-least-once derived events:
  * - the state is written with an optimistic version check (concurrent deliveries for one chat retry on
  *   the fresh state), together with the derived events it produced (`pending`, an outbox);
- * - the derived events are published after the write, then cleared (only if no newer version took
- *   over). If publishing fails they stay pending, and the chat's next delivery (the retry, its next
- *   event or its expiry check) publishes them **before** it applies anything: the outbox never holds
- *   more than one step's events, and nothing is lost; an event may be published twice (its `sequence`
- *   tells a subscriber);
+ * - the derived events are published after the write. The outbox is not cleared by a write of its own:
+ *   the process that published it remembers so (`version`, in memory), and the chat's next write
+ *   replaces it. A reader that does not know it published (another container, a restart, a failed
+ *   publish) publishes it again **before** it applies anything: the outbox never holds more than one
+ *   step's events, and nothing is lost; an event may be published twice (its `sequence` tells a
+ *   subscriber);
  * - an activity start or refresh schedules an expiry check on a delay queue first, so a failure there is
  *   retried before anything is written; a check that comes early schedules the next one.
+ *
+ * Records of a batch run in rounds: the first record of every chat, then the second, and so on. Each
+ * round reads the chats it does not know yet in one call (BatchGetItem), sends its expiry checks in one
+ * call and publishes in as few as it can (10 entries a call); a chat's later records start from the
+ * item its earlier one wrote, without reading it again.
  */
 import type { Deadline } from '../shared/aws/deadline.ts';
 import {
   applyPresence,
   type ChatKey,
   type ChatState,
+  chatKeyOf,
   type DerivedEvent,
   EVENT_TIME_RESOLUTION_MS,
   expireActivity,
   type PresenceInput,
 } from '../shared/presence/presence-state.ts';
-import { isIdle, type PresenceStore } from '../shared/presence/presence-store.ts';
+import { isIdle, type PresenceStore, type StoredChat } from '../shared/presence/presence-store.ts';
 
 export interface StateDeps {
   readonly store: PresenceStore;
-  /** Puts the derived events on the bus; throws when any was not accepted. */
-  publish(events: readonly DerivedEvent[], deadline: Deadline): Promise<void>;
+  /**
+   * Puts the derived events on the bus; throws when none could be, or resolves to the positions of the
+   * events not accepted (none: all were).
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a publisher that reports nothing (void) accepted all
+  publish(events: readonly DerivedEvent[], deadline: Deadline): Promise<void | readonly number[]>;
   /**
    * Asks for an expiry check of the chat after `delaySeconds`, for the activity's news of time `news`
    * (handed back to processExpiry).
    */
   scheduleExpiry(key: ChatKey, delaySeconds: number, deadline: Deadline, news?: number): Promise<void>;
+  /** Several checks in one call (at most 10); throws when any was not accepted. */
+  scheduleExpiries?(checks: readonly ExpiryRequest[], deadline: Deadline): Promise<void>;
   readonly now: () => number;
   readonly expiryMs: number;
+}
+
+export interface ExpiryRequest {
+  readonly key: ChatKey;
+  readonly delaySeconds: number;
+  readonly news: number;
 }
 
 export type StateOutcome =
@@ -49,6 +68,112 @@ export type StateOutcome =
 
 const MAX_CONFLICTS = 5;
 
+/** One record for a chat: a raw presence event, or an expiry check (with the news it is for). */
+export type Step =
+  | { readonly kind: 'presence'; readonly input: PresenceInput }
+  | { readonly kind: 'expiry'; readonly news?: number };
+
+/** One chat's records of a batch, in the order they are to apply. */
+export interface ChatWork {
+  readonly key: ChatKey;
+  readonly steps: readonly Step[];
+}
+
+/**
+ * What became of a chat's records: an outcome for each of the first ones; `error` (with the index of
+ * the record that failed) when one failed. The records after it were not tried: they would overtake it.
+ */
+export interface ChatResult {
+  readonly outcomes: readonly StateOutcome[];
+  readonly failed?: { readonly index: number; readonly error: unknown };
+}
+
+/**
+ * Outboxes this process put on the bus: chat → the version of the item whose `pending` it published.
+ * Kept per set of dependencies (one per container in Lambda); bounded, oldest forgotten first (a
+ * forgotten one is published again when read: a duplicate, never a loss).
+ */
+const PUBLISHED_LIMIT = 10_000;
+const publishedOutboxes = new WeakMap<StateDeps, Map<string, number>>();
+function publishedOf(deps: StateDeps): Map<string, number> {
+  let map = publishedOutboxes.get(deps);
+  if (map === undefined) {
+    map = new Map();
+    publishedOutboxes.set(deps, map);
+  }
+  return map;
+}
+function markPublished(deps: StateDeps, chat: string, version: number): void {
+  const map = publishedOf(deps);
+  map.delete(chat);
+  map.set(chat, version);
+  if (map.size > PUBLISHED_LIMIT) map.delete(map.keys().next().value as string);
+}
+
+const chatIdOf = (key: ChatKey) => `${key.instanceId}\u0000${chatKeyOf(key)}`;
+
+/** A chat in the middle of its records: what its item holds, when known. */
+interface Job {
+  readonly chat: string;
+  readonly key: ChatKey;
+  readonly steps: readonly Step[];
+  readonly outcomes: StateOutcome[];
+  index: number;
+  attempts: number;
+  /** The item as last read or written (null: no item); undefined: to be read. */
+  stored: StoredChat | null | undefined;
+  failed?: { index: number; error: unknown };
+  // Set by a round:
+  outcome?: StateOutcome;
+  write?: { state: ChatState; derived: readonly DerivedEvent[] };
+  schedule?: ExpiryRequest;
+}
+
+/**
+ * Runs `each` over groups of jobs whose items (events, checks) fit `limit` per call, a job never split
+ * (a job with more items is a group of its own); a group that throws fails each of its jobs, one that
+ * names the positions of items not accepted fails the jobs they belong to.
+ */
+async function grouped<T>(
+  jobs: readonly Job[],
+  itemsOf: (job: Job) => readonly T[],
+  limit: number,
+  // biome-ignore lint/suspicious/noConfusingVoidType: as StateDeps.publish
+  each: (items: T[]) => Promise<void | readonly number[]>,
+): Promise<void> {
+  const groups: { jobs: Job[]; items: T[] }[] = [];
+  for (const job of jobs) {
+    const items = itemsOf(job);
+    if (items.length === 0) continue;
+    const last = groups.at(-1);
+    if (last !== undefined && last.items.length + items.length <= limit) {
+      last.jobs.push(job);
+      last.items.push(...items);
+    } else groups.push({ jobs: [job], items: [...items] });
+  }
+  await Promise.all(
+    groups.map(async (group) => {
+      try {
+        const refused = await each(group.items);
+        if (refused === undefined || refused.length === 0) return;
+        let end = 0;
+        for (const job of group.jobs) {
+          const start = end;
+          end += itemsOf(job).length;
+          const count = refused.filter((i) => i >= start && i < end).length;
+          if (count > 0) fail(job, new Error(`PutEvents: ${count} derived event(s) not accepted`));
+        }
+      } catch (error) {
+        for (const job of group.jobs) fail(job, error);
+      }
+    }),
+  );
+}
+
+function fail(job: Job, error: unknown): void {
+  job.failed ??= { index: job.index, error };
+}
+
 /**
  * Until the activity of news `lastNews` is over (the window and EventBridge's whole second, see
  * EVENT_TIME_RESOLUTION_MS), plus a second to spare, so the check does not come early for its own news.
@@ -58,30 +183,201 @@ function expiryDelaySeconds(lastNews: number, deps: StateDeps): number {
   return Math.max(1, Math.ceil((over - deps.now()) / 1_000) + 1);
 }
 
-/** A chat as the writer sees it: `state` and its item's `version`, or neither (never seen). */
-type Current =
-  | { readonly state: ChatState; readonly version: number }
-  | { readonly state?: undefined; readonly version?: number };
+/**
+ * What a job's current record does to the chat's state (pure). `state` is undefined for a chat never
+ * seen, and for one idle past the TTL whose item DynamoDB has not deleted yet (it deletes late): the
+ * writer sees what the read route sees.
+ *
+ * An applied presence event with an activity schedules its expiry check (an activity is current only
+ * right after its own news: this event's). An expiry check: `news` is the time of the COMPOSING or
+ * RECORDING it was scheduled for (absent in checks written before it was carried: treated as early).
+ */
+function decide(job: Job, deps: StateDeps): void {
+  const stored = job.stored ?? undefined;
+  const state = stored === undefined || isIdle(stored, deps.now()) ? undefined : stored.state;
+  const step = job.steps[job.index] as Step;
+  job.write = undefined;
+  job.schedule = undefined;
+  if (step.kind === 'presence') {
+    const result = applyPresence(state, step.input, deps.expiryMs);
+    job.outcome = result.kind;
+    if (result.kind !== 'applied') return;
+    job.write = { state: result.state, derived: result.derived };
+    if (result.state.activity !== undefined) {
+      const news = step.input.time;
+      job.schedule = { key: job.key, delaySeconds: expiryDelaySeconds(news, deps), news };
+    }
+    return;
+  }
+  if (state === undefined) {
+    job.outcome = 'unknown-chat';
+    return;
+  }
+  const expired = expireActivity(state, deps.now(), deps.expiryMs);
+  if (expired !== undefined) {
+    job.outcome = 'expired';
+    job.write = expired;
+    return;
+  }
+  const lastNews = state.activityLastNews;
+  // No activity, or a newer COMPOSING or RECORDING since, which scheduled a check of its own.
+  if (lastNews === undefined || lastNews > (step.news ?? Number.POSITIVE_INFINITY)) {
+    job.outcome = 'nothing-to-expire';
+    return;
+  }
+  // Early for this very news (a clock ahead, a shorter delay): check again when the window ends.
+  job.outcome = 'rescheduled';
+  job.schedule = { key: job.key, delaySeconds: expiryDelaySeconds(lastNews, deps), news: lastNews };
+}
+
+async function readAll(jobs: readonly Job[], deps: StateDeps, deadline: Deadline): Promise<void> {
+  const unread = jobs.filter((job) => job.stored === undefined);
+  if (unread.length === 0) return;
+  try {
+    const items =
+      unread.length > 1 && deps.store.getMany !== undefined
+        ? await deps.store.getMany(
+            unread.map((job) => job.key),
+            deadline,
+          )
+        : await Promise.all(unread.map((job) => deps.store.get(job.key, deadline)));
+    unread.forEach((job, i) => {
+      job.stored = items[i] ?? null;
+    });
+  } catch (error) {
+    for (const job of unread) fail(job, error);
+  }
+}
+
+/** Publishes the outboxes this process does not know published, before anything is applied behind them. */
+async function flushUnknown(jobs: readonly Job[], deps: StateDeps, deadline: Deadline): Promise<void> {
+  const published = publishedOf(deps);
+  const unknown = jobs.filter(
+    (job) => job.stored && job.stored.pending.length > 0 && published.get(job.chat) !== job.stored.version,
+  );
+  await grouped(
+    unknown,
+    (job) => job.stored?.pending ?? [],
+    10,
+    (events) => deps.publish(events, deadline),
+  );
+  for (const job of unknown) {
+    if (job.failed === undefined && job.stored) markPublished(deps, job.chat, job.stored.version);
+  }
+}
+
+async function scheduleAll(jobs: readonly Job[], deps: StateDeps, deadline: Deadline): Promise<void> {
+  const { scheduleExpiries } = deps;
+  await grouped(
+    jobs,
+    (job) => (job.schedule === undefined ? [] : [job.schedule]),
+    scheduleExpiries === undefined ? 1 : 10,
+    (checks) =>
+      scheduleExpiries === undefined
+        ? deps.scheduleExpiry(
+            checks[0]?.key as ChatKey,
+            checks[0]?.delaySeconds as number,
+            deadline,
+            checks[0]?.news,
+          )
+        : scheduleExpiries(checks, deadline),
+  );
+}
+
+/** One round: the current record of each job, up to MAX_CONFLICTS attempts for those that conflict. */
+async function round(jobs: Job[], deps: StateDeps, deadline: Deadline): Promise<void> {
+  let active = jobs;
+  while (active.length > 0) {
+    await readAll(active, deps, deadline);
+    await flushUnknown(
+      active.filter((job) => job.failed === undefined),
+      deps,
+      deadline,
+    );
+    const live = active.filter((job) => job.failed === undefined);
+    for (const job of live) decide(job, deps);
+    await scheduleAll(live, deps, deadline);
+    const writing = live.filter((job) => job.failed === undefined && job.write !== undefined);
+    const conflicted: Job[] = [];
+    await Promise.all(
+      writing.map(async (job) => {
+        const write = job.write as NonNullable<Job['write']>;
+        const version = job.stored?.version;
+        try {
+          if (await deps.store.put(write.state, write.derived, version, deadline)) {
+            job.stored = { state: write.state, version: (version ?? 0) + 1, pending: write.derived };
+            return;
+          }
+        } catch (error) {
+          fail(job, error);
+          return;
+        }
+        job.attempts += 1;
+        if (job.attempts >= MAX_CONFLICTS)
+          fail(
+            job,
+            new Error(`chat state kept changing under ${MAX_CONFLICTS} attempts; retried with the message`),
+          );
+        else {
+          job.stored = undefined; // read it again
+          conflicted.push(job);
+        }
+      }),
+    );
+    const written = writing.filter((job) => job.failed === undefined && !conflicted.includes(job));
+    await grouped(
+      written,
+      (job) => job.write?.derived ?? [],
+      10,
+      (events) => deps.publish(events, deadline),
+    );
+    for (const job of written) {
+      if (job.failed === undefined && job.stored) markPublished(deps, job.chat, job.stored.version);
+    }
+    for (const job of live) {
+      if (job.failed === undefined && !conflicted.includes(job)) {
+        job.outcomes.push(job.outcome as StateOutcome);
+        job.attempts = 0;
+      }
+    }
+    active = conflicted;
+  }
+}
 
 /**
- * Reads the chat, with what an earlier delivery wrote but could not confirm published (its outbox)
- * published and cleared first: nothing new is applied behind it, so it never holds more than one step.
- * The clear keeps the item's version: a writer that slipped in meanwhile makes the caller's conditional
- * write fail, and the caller starts over.
- * `state` is undefined for a chat never seen, and for one idle past the TTL whose item DynamoDB has not
- * deleted yet (it deletes late): the writer sees what the read route sees; `version` is the item's all
- * the same, for the conditional write.
+ * Applies a batch's records, chat by chat in their order, the chats side by side (see the module's
+ * comment). A chat's records stop at its first failure.
  */
-async function readFlushed(key: ChatKey, deps: StateDeps, deadline: Deadline): Promise<Current> {
-  const stored = await deps.store.get(key, deadline);
-  if (stored === undefined) return {};
-  if (stored.pending.length > 0) {
-    await deps.publish(stored.pending, deadline);
-    await deps.store.clearPending(stored.state, stored.version, deadline);
+export async function processChats(
+  chats: readonly ChatWork[],
+  deps: StateDeps,
+  deadline: Deadline,
+): Promise<ChatResult[]> {
+  const jobs: Job[] = chats.map(({ key, steps }) => ({
+    chat: chatIdOf(key),
+    key,
+    steps,
+    outcomes: [],
+    index: 0,
+    attempts: 0,
+    stored: undefined,
+  }));
+  for (;;) {
+    const due = jobs.filter((job) => job.failed === undefined && job.index < job.steps.length);
+    if (due.length === 0) break;
+    await round(due, deps, deadline);
+    for (const job of due) if (job.failed === undefined) job.index += 1;
   }
-  return isIdle(stored, deps.now())
-    ? { version: stored.version }
-    : { state: stored.state, version: stored.version };
+  return jobs.map((job) => ({
+    outcomes: job.outcomes,
+    ...(job.failed !== undefined && { failed: job.failed }),
+  }));
+}
+
+async function one(key: ChatKey, step: Step, deps: StateDeps, deadline: Deadline): Promise<StateOutcome> {
+  const [result] = await processChats([{ key, steps: [step] }], deps, deadline);
+  if (result?.failed !== undefined) throw result.failed.error;
+  return result?.outcomes[0] as StateOutcome;
 }
 
 /**
@@ -90,57 +386,23 @@ async function readFlushed(key: ChatKey, deps: StateDeps, deadline: Deadline): P
  * missed too, and its derived events are published; an activity it starts whose window has passed
  * ends with the expiry check, a second later.
  */
-export async function processPresence(
+export function processPresence(
   input: PresenceInput,
   deps: StateDeps,
   deadline: Deadline,
 ): Promise<StateOutcome> {
-  for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
-    const stored = await readFlushed(input, deps, deadline);
-    const result = applyPresence(stored.state, input, deps.expiryMs);
-    if (result.kind !== 'applied') return result.kind;
-    const { state, derived } = result;
-    // An activity is current only right after its own news (COMPOSING or RECORDING): this event's.
-    if (state.activity !== undefined) {
-      await deps.scheduleExpiry(input, expiryDelaySeconds(input.time, deps), deadline, input.time);
-    }
-    if (!(await deps.store.put(state, derived, stored.version, deadline))) continue;
-    if (derived.length > 0) {
-      await deps.publish(derived, deadline);
-      await deps.store.clearPending(input, (stored.version ?? 0) + 1, deadline);
-    }
-    return 'applied';
-  }
-  throw new Error(`chat state kept changing under ${MAX_CONFLICTS} attempts; retried with the message`);
+  return one(input, { kind: 'presence', input }, deps, deadline);
 }
 
 /**
  * An expiry check. `news`: the time of the COMPOSING or RECORDING it was scheduled for (absent in
  * checks written before it was carried: those are treated as early).
  */
-export async function processExpiry(
+export function processExpiry(
   key: ChatKey,
   deps: StateDeps,
   deadline: Deadline,
   news?: number,
 ): Promise<StateOutcome> {
-  for (let attempt = 0; attempt < MAX_CONFLICTS; attempt++) {
-    const stored = await readFlushed(key, deps, deadline);
-    if (stored.state === undefined) return 'unknown-chat';
-    const expired = expireActivity(stored.state, deps.now(), deps.expiryMs);
-    if (expired === undefined) {
-      const lastNews = stored.state.activityLastNews;
-      // No activity, or a newer COMPOSING or RECORDING since, which scheduled a check of its own. (A
-      // check without its news, from before it was carried, is taken as early.)
-      if (lastNews === undefined || lastNews > (news ?? Number.POSITIVE_INFINITY)) return 'nothing-to-expire';
-      // Early for this very news (a clock ahead, a shorter delay): check again when the window ends.
-      await deps.scheduleExpiry(key, expiryDelaySeconds(lastNews, deps), deadline, lastNews);
-      return 'rescheduled';
-    }
-    if (!(await deps.store.put(expired.state, expired.derived, stored.version, deadline))) continue;
-    await deps.publish(expired.derived, deadline);
-    await deps.store.clearPending(key, stored.version + 1, deadline);
-    return 'expired';
-  }
-  throw new Error(`chat state kept changing under ${MAX_CONFLICTS} attempts; retried with the message`);
+  return one(key, { kind: 'expiry', ...(news !== undefined && { news }) }, deps, deadline);
 }

@@ -43,6 +43,7 @@ import { costModel, formatCost } from './cost.ts';
 import { formatFixedCost, measureFixedCosts } from './fixed-cost.ts';
 import { benchFleet, fleetSanity, formatFleet } from './fleet.ts';
 import { ASSUMED_BATCH_MS, measureStore, storeCost } from './presence-store.ts';
+import { formatStoreSpeed, measureStoreSpeed } from './presence-store-speed.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const args = process.argv.slice(2);
@@ -369,7 +370,18 @@ async function canaryAndFlood(
 
 // --- the run --------------------------------------------------------------------------------
 
+/** `--only store`: the presence store's counts and speed alone (no synth), in a minute or two. */
+async function onlyStore(): Promise<void> {
+  const counts = await measureStore(SMOKE ? 20 : 300);
+  const { perCallback } = storeCost(counts);
+  process.stdout.write(
+    `presence store per raw callback (core, one at a time): ${JSON.stringify(perCallback)}\n`,
+  );
+  process.stdout.write(`${formatStoreSpeed(await measureStoreSpeed(SMOKE ? 30 : 300, SMOKE ? 1 : 2))}\n`);
+}
+
 async function main(): Promise<void> {
+  if (args[args.indexOf('--only') + 1] === 'store' && args.includes('--only')) return onlyStore();
   const started = Date.now();
   process.stderr.write(`bench${SMOKE ? ' (smoke)' : ''}: synthesizing the app with bundling...\n`);
   const synthesized = synth({ instanceId: INSTANCE }, { bundle: true });

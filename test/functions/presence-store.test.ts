@@ -15,7 +15,13 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { processExpiry, processPresence, type StateDeps } from '../../functions/presence-state/process.ts';
+import {
+  type ExpiryRequest,
+  processChats,
+  processExpiry,
+  processPresence,
+  type StateDeps,
+} from '../../functions/presence-state/process.ts';
 import { type Deadline, deadlineAt } from '../../functions/shared/aws/deadline.ts';
 import type { PresenceStatus } from '../../functions/shared/contract/presence-contract.ts';
 import {
@@ -600,6 +606,15 @@ function harness(options: { store?: PresenceStore; expiryMs?: number } = {}): Ha
   return h;
 }
 
+/**
+ * The item's outbox holds only events already published: it is not cleared by a write of its own (the
+ * chat's next write replaces it), and the process that published it knows (it does not publish it again).
+ */
+function expectOutboxPublished(published: readonly DerivedEvent[], stored: StoredChat | undefined): void {
+  expect(stored).toBeDefined();
+  for (const event of stored?.pending ?? []) expect(published).toContainEqual(event);
+}
+
 let eventCounter = 0;
 const presence = (
   chat: { instanceId: string; phone: string },
@@ -638,7 +653,6 @@ describe('processPresence and processExpiry on dynalite', () => {
     const stored = await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline());
     expect(stored).toMatchObject({
       version: 4,
-      pending: [],
       state: { status: 'UNAVAILABLE', online: false, sequence: seq(s(0), 4) },
     });
     expect(h.committed).toEqual(h.published);
@@ -748,7 +762,7 @@ describe('processPresence and processExpiry on dynalite', () => {
       },
     ]);
     const stored = await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline());
-    expect(stored?.pending).toEqual([]);
+    expectOutboxPublished(h.published, stored);
     expect(stored?.state.activity).toBeUndefined();
     expect(stored?.state.sequence).toBe(seq(s(0), 3));
     h.clock = s(0) + 90_000;
@@ -829,13 +843,14 @@ describe('processPresence and processExpiry on dynalite', () => {
     expect(h.published[2]).toMatchObject({ kind: 'activity-stopped', reason: 'expired', at: s(10) });
   });
 
-  it('a step that derives nothing publishes nothing and clears nothing: one write', async () => {
+  it('one write a step: the outbox is not cleared by a write of its own; a step that derives nothing publishes nothing', async () => {
     const chat = newChat();
     const h = harness();
     await processPresence(presence(chat, 'AVAILABLE', s(0)), h.deps, deadline());
-    expect([h.publishCalls.length, h.writes]).toEqual([1, 2]); // came-online: put, then the clear
+    expect([h.publishCalls.length, h.writes]).toEqual([1, 1]); // came-online: the put, no clear
     await processPresence(presence(chat, 'PAUSED', s(1)), h.deps, deadline());
-    expect([h.publishCalls.length, h.writes]).toEqual([1, 3]);
+    expect([h.publishCalls.length, h.writes]).toEqual([1, 2]); // came-online not published again
+    expect((await store.get(chat, deadline()))?.pending).toEqual([]); // the next write replaced it
   });
 
   it('an outbox left by a failed publish is published and cleared before the next step, with no conflict and no re-read', async () => {
@@ -846,7 +861,7 @@ describe('processPresence and processExpiry on dynalite', () => {
     expect(await processPresence(presence(chat, 'UNAVAILABLE', s(5)), h.deps, deadline())).toBe('applied');
     expect(h.publishCalls.map(kinds)).toEqual([['came-online'], ['went-offline']]);
     expect(h.conflicts).toBe(0);
-    expect((await store.get(chat, deadline()))?.pending).toEqual([]);
+    expectOutboxPublished(h.published, await store.get(chat, deadline()));
   });
 
   it('gives up after 5 conflicting writes in a row (the message is retried by SQS), for an event and a check alike', async () => {
@@ -909,9 +924,10 @@ describe('processPresence and processExpiry on dynalite', () => {
     expect(await processPresence(e1, h.deps, deadline())).toBe('duplicate');
     expect(h.published).toEqual(written?.pending);
     expect(h.publishCalls).toHaveLength(1);
-    expect(
-      (await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline()))?.pending,
-    ).toEqual([]);
+    expectOutboxPublished(
+      h.published,
+      await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline()),
+    );
 
     // And again: nothing more.
     expect(await processPresence(e1, h.deps, deadline())).toBe('duplicate');
@@ -931,9 +947,10 @@ describe('processPresence and processExpiry on dynalite', () => {
     // Published apart: the earlier outbox first, then this event's own (its write held only those).
     expect(h.publishCalls.map(kinds)).toEqual([['came-online'], ['activity-started:recording']]);
     expect(kinds(h.committed)).toEqual(['came-online', 'activity-started:recording']);
-    expect(
-      (await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline()))?.pending,
-    ).toEqual([]);
+    expectOutboxPublished(
+      h.published,
+      await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline()),
+    );
   });
 
   it('outbox: publish failing on consecutive events: the next event is not applied until the earlier pending events are published; pending never holds more than one step', async () => {
@@ -963,7 +980,6 @@ describe('processPresence and processExpiry on dynalite', () => {
     expect(h.published.map((e) => e.sequence)).toEqual(seqs(s(0), 3));
     expect(await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline())).toMatchObject({
       version: 3,
-      pending: [],
       state: { status: 'PAUSED' },
     });
   });
@@ -988,7 +1004,7 @@ describe('processPresence and processExpiry on dynalite', () => {
     ]);
     expect(h.published.map((e) => e.sequence)).toEqual(seqs(s(0), 3));
     const stored = await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline());
-    expect(stored?.pending).toEqual([]);
+    expectOutboxPublished(h.published, stored);
     expect(stored?.state.activity).toBeUndefined();
   });
 
@@ -1012,9 +1028,10 @@ describe('processPresence and processExpiry on dynalite', () => {
       'activity-started:recording',
       'activity-stopped:recording:expired',
     ]);
-    expect(
-      (await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline()))?.pending,
-    ).toEqual([]);
+    expectOutboxPublished(
+      h.published,
+      await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline()),
+    );
   });
 
   it('schedules the expiry check first: when it fails nothing is written', async () => {
@@ -1118,7 +1135,7 @@ describe('processPresence and processExpiry on dynalite', () => {
       expect(h.conflicts).toBe(1);
       const stored = await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline());
       expect(stored?.state).toMatchObject({ status: 'COMPOSING', lastEventId: newer.id, activity: 'typing' });
-      expect(stored?.pending).toEqual([]);
+      expectOutboxPublished(h.published, stored);
       // Every derived event a successful write committed was published (at least once).
       for (const event of h.committed) expect(h.published).toContainEqual(event);
       expect(kinds(h.committed)).toEqual(expect.arrayContaining(['came-online', 'activity-started:typing']));
@@ -1142,7 +1159,7 @@ describe('processPresence and processExpiry on dynalite', () => {
       await Promise.all(events.map((e) => processPresence(e, h.deps, deadline())));
       const stored = await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline());
       expect(stored?.state.lastEventId).toBe(events[1]?.id);
-      expect(stored?.pending).toEqual([]);
+      expectOutboxPublished(h.published, stored);
       for (const event of h.committed) expect(h.published).toContainEqual(event);
     }
   });
@@ -1182,7 +1199,7 @@ describe('processPresence and processExpiry on dynalite', () => {
     for (const event of a.committed) expect(a.published).toContainEqual(event);
     const stored = await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline());
     // A's late clear of its own version must not remove anything of B's version.
-    expect(stored).toMatchObject({ version: 2, pending: [], state: { status: 'UNAVAILABLE' } });
+    expect(stored).toMatchObject({ version: 2, state: { status: 'UNAVAILABLE' } });
   });
 
   it('gives up after repeated conflicts (the message is retried by SQS)', async () => {
@@ -1229,10 +1246,19 @@ describe('processPresence and processExpiry on dynalite', () => {
     const w1 = harness();
     w1.failPublish = 1;
     await expect(processPresence(e1, w1.deps, deadline())).rejects.toThrow();
-    // W2 (e2) publishes v1's pending and reads v1 again; before it writes, W3 (e3) commits v2 and fails
-    // to publish.
+    // W2 (e2) publishes v1's pending and reads v1 again; before it writes, W3 (e3) publishes v1's
+    // pending too (it does not know W2 did: another process), commits v2 and fails to publish.
     const w3 = harness();
-    w3.failPublish = 1;
+    const w3Publish = w3.deps.publish;
+    let w3Publishes = 0;
+    (w3 as { deps: StateDeps }).deps = {
+      ...w3.deps,
+      publish(events, d) {
+        w3Publishes += 1;
+        if (w3Publishes === 2) w3.failPublish = 1;
+        return w3Publish(events, d);
+      },
+    };
     let hook: (() => Promise<unknown>) | undefined = () =>
       processPresence(e3, w3.deps, deadline()).catch((error: Error) => error.message);
     const hooked: PresenceStore = {
@@ -1260,7 +1286,6 @@ describe('processPresence and processExpiry on dynalite', () => {
     expect(w2.published.map((e) => e.sequence)).toEqual(seqs(s(0), 3));
     expect(await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline())).toMatchObject({
       version: 3,
-      pending: [],
       state: { status: 'PAUSED', lastEventId: e2.id },
     });
     // SQS redelivers e3 (its publish failed): older now, nothing left to publish.
@@ -1359,7 +1384,6 @@ describe('processPresence and processExpiry on dynalite', () => {
     expect(h.committed).toEqual(h.published);
     expect(await store.get(chat, deadline())).toMatchObject({
       version: 2_000,
-      pending: [],
       state: { status: 'PAUSED', sequence: seq(s(0), 2_001) },
     });
   }, 120_000);
@@ -1470,6 +1494,137 @@ describe('processPresence and processExpiry on dynalite', () => {
 });
 
 // --- Fixed defects, found while testing the refactor ----------------------------------------------
+
+describe('the write path: one read and one write a step, calls shared by a batch', () => {
+  it('the process dies between the write and PutEvents: a new process (nothing in memory) publishes the outbox before it applies anything; a duplicate at most, never a loss', async () => {
+    const chat = newChat();
+    const first = harness();
+    const e1 = presence(chat, 'COMPOSING', s(0));
+    first.failPublish = 1; // the write is done, PutEvents never is
+    await expect(processPresence(e1, first.deps, deadline())).rejects.toThrow();
+    expect(first.published).toEqual([]);
+    // The retry runs in another container.
+    const second = harness();
+    expect(await processPresence(e1, second.deps, deadline())).toBe('duplicate');
+    expect(kinds(second.published)).toEqual(['came-online', 'activity-started:typing']);
+    // PutEvents accepted but its answer lost: the retry publishes the same events again (same sequence).
+    const third = second;
+    third.failAfterPublish = 1;
+    const e2 = presence(chat, 'PAUSED', s(2));
+    await expect(processPresence(e2, third.deps, deadline())).rejects.toThrow('socket hang up');
+    expect(await processPresence(e2, third.deps, deadline())).toBe('duplicate');
+    expect(kinds(third.published.slice(2))).toEqual([
+      'activity-stopped:typing:paused',
+      'activity-stopped:typing:paused',
+    ]);
+    expect(third.published[2]).toEqual(third.published[3]);
+    // A process that published the outbox itself does not publish it again; one that did not, does.
+    const fourth = harness();
+    expect(await processPresence(presence(chat, 'UNAVAILABLE', s(3)), fourth.deps, deadline())).toBe(
+      'applied',
+    );
+    expect(fourth.publishCalls.map(kinds)).toEqual([['activity-stopped:typing:paused'], ['went-offline']]);
+    const all = [...first.published, ...second.published, ...fourth.published];
+    for (const event of [...first.committed, ...second.committed, ...fourth.committed])
+      expect(all).toContainEqual(event);
+  });
+
+  it('a batch: one BatchGetItem for its chats, one SendMessageBatch and one PutEvents a round, and a chat’s later records start from its own write (no re-read)', async () => {
+    const calls: string[] = [];
+    const counting = dynamoStore(
+      {
+        send: (command: { constructor: { name: string } }, options?: unknown) => {
+          calls.push(command.constructor.name);
+          return client.send(command as never, options as never);
+        },
+      } as unknown as DynamoDBClient,
+      TABLE,
+      { ttlSeconds: TTL_SECONDS, now: () => STORE_NOW },
+    );
+    const h = harness();
+    const checks: ExpiryRequest[][] = [];
+    const deps: StateDeps = {
+      ...h.deps,
+      store: counting,
+      async scheduleExpiries(list) {
+        checks.push([...list]);
+      },
+    };
+    const chats = [newChat(), newChat(), newChat()];
+    const results = await processChats(
+      chats.map((chat) => ({
+        key: chat,
+        steps: [
+          { kind: 'presence', input: presence(chat, 'AVAILABLE', s(0)) },
+          { kind: 'presence', input: presence(chat, 'COMPOSING', s(1)) },
+          { kind: 'presence', input: presence(chat, 'COMPOSING', s(1)) },
+        ] as const,
+      })),
+      deps,
+      deadline(),
+    );
+    expect(results).toEqual(chats.map(() => ({ outcomes: ['applied', 'applied', 'applied'] })));
+    expect(calls).toEqual(['BatchGetItemCommand', ...Array(9).fill('PutItemCommand')]);
+    // Round 1: came-online of the 3 chats in one call; round 2: their activity-started; round 3: nothing.
+    expect(h.publishCalls.map(kinds)).toEqual([
+      ['came-online', 'came-online', 'came-online'],
+      ['activity-started:typing', 'activity-started:typing', 'activity-started:typing'],
+    ]);
+    expect(checks.map((list) => list.length)).toEqual([3, 3]);
+    for (const chat of chats) {
+      const stored = await store.get(chat, deadline());
+      expect(stored).toMatchObject({ version: 3, state: { status: 'COMPOSING', activity: 'typing' } });
+    }
+  });
+
+  it('a batch: a chat whose write conflicts is read again and retried alone; one whose publish fails stops there (its later records not tried), the others go on', async () => {
+    const h = harness();
+    const [a, b] = [newChat(), newChat()];
+    // Another process wrote chat a after this batch read it.
+    let raced = false;
+    const racing: PresenceStore = {
+      ...store,
+      async put(state, pending, expected, d) {
+        if (!raced && state.phone === a.phone) {
+          raced = true;
+          await store.put({ ...state, lastEventId: 'other', eventTime: s(0) - 1 }, [], expected, d);
+        }
+        return store.put(state, pending, expected, d);
+      },
+    };
+    let publishes = 0;
+    const deps: StateDeps = {
+      ...h.deps,
+      store: racing,
+      async publish(events, d) {
+        publishes += 1;
+        if (events.some((e) => e.phone === b.phone && e.kind === 'came-online'))
+          throw new Error('PutEvents down');
+        return h.deps.publish(events, d);
+      },
+    };
+    const results = await processChats(
+      [
+        { key: a, steps: [{ kind: 'presence', input: presence(a, 'UNAVAILABLE', s(0)) }] },
+        {
+          key: b,
+          steps: [
+            { kind: 'presence', input: presence(b, 'AVAILABLE', s(0)) },
+            { kind: 'presence', input: presence(b, 'UNAVAILABLE', s(1)) },
+          ],
+        },
+      ],
+      deps,
+      deadline(),
+    );
+    expect(results[0]).toEqual({ outcomes: ['applied'] });
+    expect(results[1]?.outcomes).toEqual([]);
+    expect(results[1]?.failed).toMatchObject({ index: 0, error: new Error('PutEvents down') });
+    expect(publishes).toBeGreaterThan(0);
+    expect((await store.get(a, deadline()))?.version).toBe(2);
+    expect((await store.get(b, deadline()))?.state.status).toBe('AVAILABLE'); // the second not applied
+  });
+});
 
 describe('replays and chats that come back', () => {
   // A replay (EventBridge archive) used to update the state without publishing and without an

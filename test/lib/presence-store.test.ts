@@ -112,16 +112,16 @@ describe('presence store (presenceStore=true)', () => {
     const actions = statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action])).sort();
     expect(actions).toEqual(
       expect.arrayContaining([
+        'dynamodb:BatchGetItem',
         'dynamodb:GetItem',
         'dynamodb:PutItem',
-        'dynamodb:UpdateItem',
         'events:PutEvents',
       ]),
     );
     expect(actions.filter((a) => a.startsWith('dynamodb:'))).toEqual([
+      'dynamodb:BatchGetItem',
       'dynamodb:GetItem',
       'dynamodb:PutItem',
-      'dynamodb:UpdateItem',
     ]);
     expect(actions).not.toContain('dynamodb:Scan');
     expect(functions[state]?.Properties.Timeout).toBe(30);

@@ -6,6 +6,7 @@
  */
 import {
   type AttributeValue,
+  BatchGetItemCommand,
   ConditionalCheckFailedException,
   type DynamoDBClient,
   GetItemCommand,
@@ -34,6 +35,8 @@ export interface StoredChat {
 
 export interface PresenceStore {
   get(key: ChatKey, deadline: Deadline): Promise<StoredChat | undefined>;
+  /** Several chats at once (distinct keys), in the order asked; strongly consistent like `get`. */
+  getMany?(keys: readonly ChatKey[], deadline: Deadline): Promise<(StoredChat | undefined)[]>;
   /** Every participant of a group chat seen so far (at most `limit`). */
   participants(
     instanceId: string,
@@ -135,14 +138,45 @@ export function dynamoStore(
 ): PresenceStore {
   const now = options.now ?? Date.now;
   const itemKey = (key: ChatKey) => ({ instanceId: s(key.instanceId), chat: s(chatKeyOf(key)) });
+  const get = async (key: ChatKey, deadline: Deadline) => {
+    const { Item } = await deadline.run('DynamoDB GetItem', (abortSignal) =>
+      client.send(new GetItemCommand({ TableName: tableName, Key: itemKey(key), ConsistentRead: true }), {
+        abortSignal,
+      }),
+    );
+    return Item === undefined ? undefined : fromItem(Item);
+  };
   return {
-    async get(key, deadline) {
-      const { Item } = await deadline.run('DynamoDB GetItem', (abortSignal) =>
-        client.send(new GetItemCommand({ TableName: tableName, Key: itemKey(key), ConsistentRead: true }), {
-          abortSignal,
-        }),
-      );
-      return Item === undefined ? undefined : fromItem(Item);
+    get,
+    async getMany(keys, deadline) {
+      const found = new Map<string, StoredChat>();
+      const idOf = (instanceId: string | undefined, chat: string | undefined) => `${instanceId}\u0000${chat}`;
+      // BatchGetItem takes up to 100 keys; what it leaves unprocessed (throttling) is read one by one,
+      // with the SDK's retries and backoff.
+      const left: ChatKey[] = [];
+      for (let i = 0; i < keys.length; i += 100) {
+        const chunk = keys.slice(i, i + 100);
+        const { Responses, UnprocessedKeys } = await deadline.run('DynamoDB BatchGetItem', (abortSignal) =>
+          client.send(
+            new BatchGetItemCommand({
+              RequestItems: { [tableName]: { Keys: chunk.map(itemKey), ConsistentRead: true } },
+            }),
+            { abortSignal },
+          ),
+        );
+        for (const item of Responses?.[tableName] ?? [])
+          found.set(idOf(item.instanceId?.S, item.chat?.S), fromItem(item));
+        const unprocessed = new Set(
+          (UnprocessedKeys?.[tableName]?.Keys ?? []).map((key) => idOf(key.instanceId?.S, key.chat?.S)),
+        );
+        left.push(...chunk.filter((key) => unprocessed.has(idOf(key.instanceId, chatKeyOf(key)))));
+      }
+      const alone = await Promise.all(left.map((key) => get(key, deadline)));
+      left.forEach((key, i) => {
+        const item = alone[i];
+        if (item !== undefined) found.set(idOf(key.instanceId, chatKeyOf(key)), item);
+      });
+      return keys.map((key) => found.get(idOf(key.instanceId, chatKeyOf(key))));
     },
     async participants(instanceId, group, limit, deadline) {
       const found: StoredChat[] = [];
