@@ -166,7 +166,7 @@ export interface ZapiPresenceProps {
   /**
    * Extract the traffic metrics too: Accepted and PublishLatency per status, Rejected per reason, the
    * canary's latency, and every count of every fleet run (zeros included). About $0.30 a month per series
-   * that reports: ~$7 a month for the receiver's and the fleet's. Off, the same fields are in the log
+   * that reports (BENCHMARKS.md, fixed cost, prices the lot). Off, the same fields are in the log
    * lines (Logs Insights), and the alarms work the same: they need none of these.
    * @default false
    */

@@ -1,0 +1,101 @@
+/**
+ * Every cost figure in the README comes from the last `npm run bench` (pasted into BENCHMARKS.md), and
+ * BENCHMARKS.md's template-derived lines still match the template the code synthesizes today: an alarm,
+ * a key or a dashboard added without a new bench run fails here.
+ */
+import { readFileSync } from 'node:fs';
+import { Template } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { FIXED_COST_VARIANTS, templateCost } from './bench/fixed-cost.ts';
+import { buildApp } from './support/synth.ts';
+
+const ROOT = new URL('..', import.meta.url);
+const README = readFileSync(new URL('README.md', ROOT), 'utf8');
+const BENCHMARKS = readFileSync(new URL('BENCHMARKS.md', ROOT), 'utf8');
+/** The instance the bench synthesizes with (test/bench/run.ts). */
+const BENCH_INSTANCE = '3C01A2B3C4D5E6F7A8B9C0D1E2F3A4B5';
+
+/** The cells of a row of the bench's fixed-cost table, by its first cell. */
+function fixedCostRow(label: string): string[] {
+  const line = BENCHMARKS.split('\n').find((l) => l.startsWith(`| ${label} |`));
+  if (line === undefined) throw new Error(`BENCHMARKS.md has no fixed-cost row "${label}"`);
+  return line
+    .slice(2, -2)
+    .split(' | ')
+    .slice(1)
+    .map((cell) => cell.trim());
+}
+
+const variants = fixedCostRow('');
+const dollars = (cell: string) => {
+  const match = /\$(\d+\.\d\d)/.exec(cell);
+  if (!match) throw new Error(`no dollar figure in "${cell}"`);
+  return match[1] as string;
+};
+const fixedTotals = Object.fromEntries(
+  fixedCostRow('**fixed cost a month**').map((cell, i) => [variants[i], dollars(cell)]),
+);
+
+/** The variable cost per million of the bench's cost table (`| **variable total** | **$2.530** ...`). */
+function variablePerMillion(): number {
+  const match = /^\| \*\*variable total\*\* \| \*\*\$(\d+\.\d+)\*\*/m.exec(BENCHMARKS);
+  if (!match) throw new Error('BENCHMARKS.md has no variable total');
+  return Number(match[1]);
+}
+
+describe('BENCHMARKS.md, fixed cost', () => {
+  it('prices every variant the bench prices, the default first', () => {
+    expect(variants).toEqual(FIXED_COST_VARIANTS.map((v) => v.name));
+    expect(Number(fixedTotals.default)).toBeLessThanOrEqual(3);
+  });
+
+  it.each(FIXED_COST_VARIANTS.map((v, i) => [v.name, v.context, i] as const))(
+    'matches the template synthesized today: %s',
+    (_name, context, i) => {
+      const { stack } = buildApp({ instanceId: BENCH_INSTANCE, ...context }, { nag: false });
+      const cost = templateCost(Template.fromStack(stack));
+      const cell = (label: string) => fixedCostRow(label)[i];
+      expect(cell('alarms')).toBe(
+        `${cost.alarms.count} reading ${cost.alarms.metricsRead} metrics: $${cost.alarms.dollars.toFixed(2)}`,
+      );
+      expect(cell('KMS keys')).toBe(`${cost.kmsKeys.count}: $${cost.kmsKeys.dollars.toFixed(2)}`);
+      expect(cell('dashboards')).toBe(`${cost.dashboards.count}: $${cost.dashboards.dollars.toFixed(2)}`);
+      expect(cell('SQS polls of idle event sources')).toBe(
+        `${cost.sqsPolling.queues} queues: $${cost.sqsPolling.dollars.toFixed(2)}`,
+      );
+    },
+    60_000,
+  );
+});
+
+describe('README, cost', () => {
+  it('states the fixed and per-million cost from the bench, and the clean-up command, before the deploy steps', () => {
+    const deploy = README.indexOf('## Deploy');
+    const firstScreen = README.slice(0, deploy);
+    expect(deploy).toBeGreaterThan(0);
+    expect(firstScreen).toContain(`**$${fixedTotals.default} a month fixed**`);
+    expect(firstScreen).toContain(`**$${variablePerMillion().toFixed(2)} per million callbacks**`);
+    expect(firstScreen).toContain(`$${fixedTotals['presence store']} a month with the presence store`);
+    expect(firstScreen).toContain('npm run destroy');
+    // Within the first screen: the first 40 lines.
+    const lines = README.split('\n');
+    const index = (text: string) => lines.findIndex((l) => l.includes(text));
+    expect(index(`**$${fixedTotals.default} a month fixed**`)).toBeLessThan(40);
+    expect(index('npm run destroy')).toBeLessThan(40);
+  });
+
+  it('quotes no other dollar figure that the bench does not print', () => {
+    const printed = new Set([
+      ...Object.values(fixedTotals),
+      variablePerMillion().toFixed(2),
+      ...[...BENCHMARKS.matchAll(/\$(\d+\.\d+)/g)].map((m) => m[1] as string),
+    ]);
+    // Prices ($0.30 a series, $3 a dashboard, $1 a key) are AWS's, not measurements: whole dollars and
+    // the list prices are allowed.
+    const PRICES = new Set(['0.30', '0.10', '1.00', '3.00', '2.00']);
+    for (const [, figure] of README.matchAll(/\$(\d+\.\d+)/g)) {
+      if (PRICES.has(figure as string)) continue;
+      expect(printed, `README quotes $${figure}`).toContain(figure);
+    }
+  });
+});
