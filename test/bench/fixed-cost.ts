@@ -12,8 +12,14 @@
  * List prices, us-east-1, without the free tier (the first 10 alarms, 10 metrics and 3 dashboards of an
  * account are free; not counted here).
  */
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Template } from 'aws-cdk-lib/assertions';
+import dynalite from 'dynalite';
+import { EVENT_SOURCE } from '../../functions/shared/contract/presence-contract.ts';
+import { STATE_ENV, TABLE_ATTRIBUTES } from '../../functions/shared/presence/presence-state-settings.ts';
 import { deriveInstanceSecret } from '../../functions/shared/secrets/webhook-secret.ts';
 import { startApiStandIn } from '../support/api-standin.ts';
 import { type AwsStandIn, standInEnvironment } from '../support/aws-standin.ts';
@@ -21,6 +27,7 @@ import { bundleDirectory } from '../support/bundle.ts';
 import { invokeBundle } from '../support/invoke.ts';
 import { startZapiStandIn } from '../support/zapi-standin.ts';
 import { PRICES } from './cost.ts';
+import { startSqs } from './presence-store-speed.ts';
 
 export const MONTHLY_PRICES = {
   /** A standard-resolution alarm, per metric it reads (a metric-math alarm pays for each). */
@@ -169,10 +176,12 @@ export function seriesCost(runs: readonly MonthRun[]): SeriesCost {
   return { series, dollars: series.reduce((sum, s) => sum + s.dollars, 0) };
 }
 
-function functionEnvironment(template: Template, prefix: string): Record<string, string> {
+function functionEnvironment(template: Template, prefix: string | RegExp): Record<string, string> {
   const resources = (template.toJSON() as { Resources: Resources }).Resources;
   const found = Object.entries(resources).find(
-    ([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith(prefix),
+    ([id, r]) =>
+      r.Type === 'AWS::Lambda::Function' &&
+      (typeof prefix === 'string' ? id.startsWith(prefix) : prefix.test(id)),
   );
   if (!found) throw new Error(`fixed cost: no ${prefix} function in the template`);
   const variables = (found[1].Properties?.Environment?.Variables ?? {}) as Record<string, unknown>;
@@ -227,6 +236,9 @@ export async function healthyMonth(inputs: HealthyMonthInputs): Promise<MonthRun
   const has = (prefix: string) =>
     Object.entries(resources).some(([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith(prefix));
   const bundle = (prefix: string) => join(bundleDirectory(template, dir, prefix), 'index.mjs');
+  const stateFunction = Object.keys(resources).find(
+    (id) => resources[id]?.Type === 'AWS::Lambda::Function' && STATE_FUNCTION.test(id),
+  );
   const aws = standInEnvironment(standIn.url);
   const bus = 'fixed-cost-bus';
   const receiverEnv = {
@@ -340,7 +352,102 @@ export async function healthyMonth(inputs: HealthyMonthInputs): Promise<MonthRun
       await zapi.close();
     }
   }
+  if (stateFunction !== undefined) {
+    runs.push({
+      kind: 'presence state: callbacks and expiry checks',
+      hoursAMonth: traffic,
+      output: await healthyState(bundle(stateFunction), functionEnvironment(template, STATE_FUNCTION), aws),
+    });
+  }
   return runs;
+}
+
+/** The presence store's state function (logical id `State` + 8 hex; `StateRead...` is the read API). */
+const STATE_FUNCTION = /^State[0-9A-F]{8}$/;
+
+/** The shipped state bundle against dynalite and an SQS stand-in: a chat typing, pausing, and its expiry check. */
+async function healthyState(
+  stateBundle: string,
+  templateEnv: Record<string, string>,
+  aws: Record<string, string>,
+): Promise<string> {
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const dynamoUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const sqs = await startSqs({ byOp: new Map() }, Date.now);
+  const client = new DynamoDBClient({
+    region: 'us-east-1',
+    endpoint: dynamoUrl,
+    credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+  });
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName: 'presence',
+        KeySchema: [
+          { AttributeName: TABLE_ATTRIBUTES.partitionKey, KeyType: 'HASH' },
+          { AttributeName: TABLE_ATTRIBUTES.sortKey, KeyType: 'RANGE' },
+        ],
+        AttributeDefinitions: [
+          { AttributeName: TABLE_ATTRIBUTES.partitionKey, AttributeType: 'S' },
+          { AttributeName: TABLE_ATTRIBUTES.sortKey, AttributeType: 'S' },
+        ],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    const base = Date.now() - 60_000;
+    const record = (body: unknown) => ({
+      messageId: randomUUID(),
+      receiptHandle: randomUUID(),
+      body: JSON.stringify(body),
+      attributes: { ApproximateReceiveCount: '1' },
+    });
+    const event = (status: string, at: number) =>
+      record({
+        id: randomUUID(),
+        time: new Date(Math.floor(at / 1_000) * 1_000).toISOString(),
+        source: EVENT_SOURCE,
+        'detail-type': `Z-API Chat Presence ${status}`,
+        detail: { instanceId: INSTANCES[0], phone: '5544999999999', status, receivedAt: at },
+      });
+    const env = {
+      ...templateEnv,
+      ...aws,
+      AWS_ENDPOINT_URL_DYNAMODB: dynamoUrl,
+      AWS_ENDPOINT_URL_SQS: sqs.url,
+      [STATE_ENV.tableName]: 'presence',
+      [STATE_ENV.eventBusName]: 'fixed-cost-bus',
+      [STATE_ENV.expiryQueueUrl]: `${sqs.url}/123456789012/expiry`,
+    };
+    const first = await invokeBundle(
+      stateBundle,
+      [
+        {
+          Records: [
+            event('AVAILABLE', base),
+            event('COMPOSING', base + 1_000),
+            event('PAUSED', base + 3_000),
+          ],
+        },
+      ],
+      env,
+    );
+    // The expiry checks it scheduled, delivered now.
+    const checks = sqs.queued.splice(0).map((q) => record(JSON.parse(q.body)));
+    const second = await invokeBundle(stateBundle, [{ Records: checks }], env);
+    for (const result of [...first.results, ...second.results]) {
+      const failures = (result as { batchItemFailures?: unknown[] }).batchItemFailures;
+      if (failures === undefined || failures.length > 0)
+        throw new Error(
+          `fixed cost: the state bundle failed records: ${JSON.stringify(result)} ${first.stdout}`,
+        );
+    }
+    return `${first.stdout}\n${second.stdout}`;
+  } finally {
+    client.destroy();
+    await sqs.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
 }
 
 export interface FixedCost {

@@ -40,7 +40,7 @@ export interface StoreSpeed {
   readonly failedRecords: number;
 }
 
-interface Counter {
+export interface Counter {
   readonly byOp: Map<string, number>;
 }
 const bump = (counter: Counter, op: string) => counter.byOp.set(op, (counter.byOp.get(op) ?? 0) + 1);
@@ -60,7 +60,7 @@ interface Queued {
 }
 
 /** SQS (AWS JSON 1.0): SendMessage and SendMessageBatch, kept for delivery when their delay is over. */
-async function startSqs(counter: Counter, now: () => number) {
+export async function startSqs(counter: Counter, now: () => number) {
   const queued: Queued[] = [];
   const md5 = (text: string) => createHash('md5').update(text, 'utf8').digest('hex');
   const server: Server = createServer(async (request, response) => {
