@@ -52,7 +52,8 @@ export const CONTEXT_KEYS = {
   },
   detailedMetrics: {
     default: false,
-    example: 'true (traffic per status and reason, canary latency, every fleet count: $0.30 a month a series)',
+    example:
+      'true (traffic per status and reason, canary latency, every fleet count: $0.30 a month a series)',
   },
   dashboard: { default: false, example: 'true (a CloudWatch dashboard: $3 a month beyond the first three)' },
   subscriberAccountIds: { example: '210987654321 (several: ID1,ID2)' },

@@ -487,7 +487,9 @@ describe('npm run send', () => {
       '< 401 {"ok":false,"error":"unauthorized","message":"wrong secret for this instance"}',
     );
     // The README's example shows exactly that answer.
-    expect(readFileSync(new URL('../../README.md', import.meta.url), 'utf8')).toContain(`\n${printed.at(-1)}\n`);
+    expect(readFileSync(new URL('../../README.md', import.meta.url), 'utf8')).toContain(
+      `\n${printed.at(-1)}\n`,
+    );
   });
 
   it('prints the answer of a refusal', async () => {
