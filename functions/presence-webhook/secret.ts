@@ -54,7 +54,16 @@ interface Cached {
   readonly previousUntil: number;
   /** When the cached value stops being fresh. */
   readonly expiresAt: number;
+  /**
+   * Digests of the current master's derived secrets, per instance that presented it: the hot path then
+   * costs one SHA-256 of the candidate, no HMAC. Only matches are kept (a wrong secret adds nothing), at
+   * most {@link MAX_CACHED_INSTANCES}; a new master starts an empty map.
+   */
+  readonly verified: Map<string, Buffer>;
 }
+
+/** Instances whose derived-secret digest one cached master keeps (a fleet is far smaller). */
+export const MAX_CACHED_INSTANCES = 10_000;
 
 const digestOf = (value: string): Buffer => hash('sha256', value, 'buffer');
 
@@ -97,6 +106,7 @@ export function createSecretVerifier(options: SecretVerifierOptions): VerifySecr
       expiresAt: now() + ttl,
       loadedAt: now(),
       incomplete: master.incomplete === true,
+      verified: new Map(),
     };
   }
 
@@ -127,7 +137,13 @@ export function createSecretVerifier(options: SecretVerifierOptions): VerifySecr
   }
 
   function matches(instanceId: string, candidateDigest: Buffer, secret: Cached): boolean {
-    const current = timingSafeEqual(candidateDigest, expectedDigest(secret.current, instanceId));
+    const known = secret.verified.get(instanceId);
+    const expected = known ?? expectedDigest(secret.current, instanceId);
+    const current = timingSafeEqual(candidateDigest, expected);
+    if (current && known === undefined) {
+      if (secret.verified.size >= MAX_CACHED_INSTANCES) secret.verified.clear();
+      secret.verified.set(instanceId, expected);
+    }
     if (secret.previous === undefined || now() >= secret.previousUntil) {
       if (!current && secret.incomplete) {
         // It may be the previous master's URL, which could not be read: a retryable 503, not a 401.

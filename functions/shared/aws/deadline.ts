@@ -58,8 +58,10 @@ export function deadlineAt(at: number, now: () => number = Date.now): Deadline {
       // sees this rejection then also sees `remainingMs() <= 0`, which is how callers tell "out of time"
       // from a failure.
       const atDeadline = capMs === undefined || capMs >= remaining;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const expired = new Promise<never>((_, reject) => {
+      // One promise settled by whichever comes first, the work or the deadline (no Promise.race, no
+      // finally: this runs once per remote call, on the receiver's hot path).
+      return new Promise<T>((resolve, reject) => {
+        let timer: ReturnType<typeof setTimeout>;
         const fire = (): void => {
           const left = remainingMs();
           if (atDeadline && left > 0) {
@@ -71,15 +73,25 @@ export function deadlineAt(at: number, now: () => number = Date.now): Deadline {
           reject(error);
         };
         timer = setTimeout(fire, wait);
+        let work: Promise<T>;
+        try {
+          work = Promise.resolve(fn(controller.signal));
+        } catch (error) {
+          clearTimeout(timer);
+          reject(error);
+          return;
+        }
+        work.then(
+          (value) => {
+            clearTimeout(timer);
+            resolve(value);
+          },
+          (error: unknown) => {
+            clearTimeout(timer);
+            reject(error);
+          },
+        );
       });
-      let work: Promise<T>;
-      try {
-        work = fn(controller.signal);
-      } catch (error) {
-        clearTimeout(timer);
-        return Promise.reject(error);
-      }
-      return Promise.race([work, expired]).finally(() => clearTimeout(timer));
     },
   };
 }
