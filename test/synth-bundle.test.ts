@@ -170,11 +170,21 @@ describe('synthesized app', () => {
         expect(`${stdout}${stderr}${api.output()}`).not.toContain(secret);
 
       // What EventBridge would deliver to the arrival rule's target.
-      const arrival = await invokeBundle(
-        arrivalBundleFile,
-        [{ id: 'e1', source: entry?.Source, time: new Date().toISOString(), detail }],
-        { METRICS_NAMESPACE: 'CanaryTest', CANARY_API_ID: 'api123' },
-      );
+      const delivered = [{ id: 'e1', source: entry?.Source, time: new Date().toISOString(), detail }];
+      // By default a log line only: the alarm counts the function's invocations, not a custom metric.
+      const plain = await invokeBundle(arrivalBundleFile, delivered, {
+        METRICS_NAMESPACE: 'CanaryTest',
+        CANARY_API_ID: 'api123',
+      });
+      const logged = JSON.parse(plain.stdout.trim().split('\n').at(-1) ?? '{}');
+      expect(logged).not.toHaveProperty('_aws');
+      expect(logged).toMatchObject({ msg: 'canary arrived on the bus', ApiId: 'api123' });
+      // With detailed metrics, CanaryLatency is a metric too.
+      const arrival = await invokeBundle(arrivalBundleFile, delivered, {
+        METRICS_NAMESPACE: 'CanaryTest',
+        CANARY_API_ID: 'api123',
+        DETAILED_METRICS: 'true',
+      });
       const line = JSON.parse(arrival.stdout.trim().split('\n').at(-1) ?? '{}');
       expect(line._aws.CloudWatchMetrics).toEqual([
         {

@@ -18,7 +18,7 @@ describe('debugEventLog', () => {
   });
 
   it('sends every presence event to a log group, through a grant and without a custom resource', () => {
-    const { template, report } = synth({ debugEventLog: 'true' });
+    const { template, report } = synth({ debugEventLog: 'true', encryptLogs: 'true' });
     template.hasResourceProperties('AWS::Logs::LogGroup', {
       LogGroupName: '/aws/events/ZapiPresence/presence',
       // Personal data (phone numbers): a week, whatever the other log groups keep.
