@@ -34,6 +34,7 @@ import {
   REGISTRATION_RESOURCE_TYPE,
 } from '../../functions/register-webhook/properties.ts';
 import { FLEET_ENV } from '../../functions/shared/fleet/settings.ts';
+import { STATE_ENV } from '../../functions/shared/presence/presence-state-settings.ts';
 import { addNagPacks } from '../../lib/nag.ts';
 import type { ValidationReport } from '../support/synth.ts';
 
@@ -433,13 +434,14 @@ describe('ZapiPresence: every prop reaches the template', () => {
     expect(() => userStack({ secretGracePeriod: Duration.minutes(60) })).toThrow(
       'ZapiPresence: secretGracePeriod: 3600 s is too short for a sweepInterval of 60 minutes: an instance Z-API fails for during a rotation is retried by the next sweep, which must come within the window; use at least 4830 s (or a shorter sweepInterval)',
     );
-    expect(() =>
-      userStack({ secretGracePeriod: Duration.minutes(60), sweepInterval: Duration.minutes(30) }),
-    ).not.toThrow();
+    // A shorter sweep makes the same window fit: the receiver gets it as given.
+    const graceOf = (props: ZapiPresenceProps) =>
+      variablesOf(userStack(props).template(), 'PresenceReceiver')[RECEIVER_ENV.secretGraceSeconds];
+    expect(graceOf({ secretGracePeriod: Duration.minutes(60), sweepInterval: Duration.minutes(30) })).toBe(
+      '3600',
+    );
     // Without the fleet, the receiver's own bound (cache TTL + 15 min) is all.
-    expect(() =>
-      userStack({ secretGracePeriod: Duration.minutes(20), registerWebhook: false }),
-    ).not.toThrow();
+    expect(graceOf({ secretGracePeriod: Duration.minutes(20), registerWebhook: false })).toBe('1200');
     // Left out, it grows with the sweep interval: 2 h of sweep, 141 min of grace (300 + 30 + 7200 + 900 s).
     const receiverEnv = (props: ZapiPresenceProps) =>
       (
@@ -458,7 +460,9 @@ describe('ZapiPresence: every prop reaches the template', () => {
     ).toThrow(
       'ZapiPresence: activityExpiry: a prop of the presence store; add presenceStore: true; presenceIdleTtl: a prop of the presence store; add presenceStore: true',
     );
-    expect(() => userStack({ presenceStore: true, activityExpiry: Duration.seconds(60) })).not.toThrow();
+    // With the store on, they are accepted and reach its function.
+    const store = userStack({ presenceStore: true, activityExpiry: Duration.seconds(60) }).template();
+    expect(variablesOf(store, 'PresenceState')[STATE_ENV.expirySeconds]).toBe('60');
   });
 
   it('bus props: the bus name, the archive retention, the subscriber policy', () => {
@@ -721,8 +725,12 @@ describe('ZapiPresence: subscriberAccountIds', () => {
     expect(() => userStack({ eventBusArn: BUS_ARN, subscriberAccountIds: [SUBSCRIBER] })).toThrow(
       /^ZapiPresence: subscriberAccountIds: only for a bus this construct creates \(set the policy on your own bus\)$/,
     );
-    // An empty list with an imported bus is fine.
-    expect(() => userStack({ eventBusArn: BUS_ARN, subscriberAccountIds: [] })).not.toThrow();
+    // An empty list with an imported bus is fine: it publishes to that bus and adds no policy.
+    const { presence, template } = userStack({ eventBusArn: BUS_ARN, subscriberAccountIds: [] });
+    expect(presence.eventBus.eventBusArn).toBe(BUS_ARN);
+    const t = template();
+    t.resourceCountIs('AWS::Events::EventBusPolicy', 0);
+    expect(variablesOf(t, 'PresenceReceiver')[RECEIVER_ENV.eventBusName]).toBe(BUS_ARN);
   });
 
   it('refuses malformed account ids, naming each', () => {
@@ -787,9 +795,14 @@ describe('ZapiPresence: eventBusArn', () => {
   });
 
   it('leaves the environment check to deploy time in a region-agnostic stack', () => {
-    expect(() =>
-      userStack({ eventBusArn: 'arn:aws:events:us-east-1:999999999999:event-bus/x' }, 'agnostic'),
-    ).not.toThrow();
+    const arn = 'arn:aws:events:us-east-1:999999999999:event-bus/x';
+    const { presence, template } = userStack({ eventBusArn: arn }, 'agnostic');
+    // Accepted as given: the receiver publishes to that bus, and the archive sits on it.
+    expect(presence.eventBus.eventBusArn).toBe(arn);
+    const t = template();
+    t.resourceCountIs('AWS::Events::EventBus', 0);
+    expect(variablesOf(t, 'PresenceReceiver')[RECEIVER_ENV.eventBusName]).toBe(arn);
+    expect(propertiesOf(t, 'AWS::Events::Archive', 'PresenceArchive').SourceArn).toBe(arn);
   });
 
   it('refuses what is not an event bus ARN, and a bus name with it', () => {
