@@ -7,6 +7,8 @@ export default defineConfig({
   test: {
     ...base.test,
     include: ['test/functions/**/*.test.ts'],
+    // A mutant is killed by an assertion, not by a warning it makes Node print.
+    setupFiles: [],
     exclude: ['test/functions/local-server.test.ts'],
   },
 });

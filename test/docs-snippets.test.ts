@@ -2,10 +2,15 @@
  * Every TypeScript snippet in README.md and docs/*.md is extracted, typechecked as a module of its own
  * (the package name resolves to this repository's lib/), and a snippet that builds a CDK app is run:
  * its synth must be clean under cdk-nag. A pasted example never fails.
+ *
+ * A snippet whose first line is `// bin/NAME.ts` or `// lib/NAME.ts` is that file of an app made by
+ * `cdk init app --language typescript` (CommonJS, extensionless relative imports, no `app.synth()`: the
+ * CDK synthesizes when the app exits). Each `bin/` snippet is such an app, with the latest snippet of
+ * every `lib/` file shown before it in the same document; each `lib/` snippet must be part of one.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -17,6 +22,9 @@ const DOCS = [
     .map((f) => `docs/${f}`),
 ];
 
+/** The first line of a snippet that is a file of a `cdk init` app. */
+const PROJECT_FILE = /^\/\/ ((?:bin|lib)\/[\w.-]+\.ts)\b/;
+
 interface Snippet {
   readonly source: string;
   readonly index: number;
@@ -24,35 +32,100 @@ interface Snippet {
   readonly code: string;
 }
 
-const snippets: Snippet[] = DOCS.flatMap((doc) => {
+/** A `cdk init` app: the files shown so far in its document, run from its `bin/` snippet. */
+interface ProjectApp {
+  readonly source: string;
+  readonly index: number;
+  readonly dir: string;
+  readonly bin: string;
+  readonly files: ReadonlyMap<string, string>;
+}
+
+const snippets: Snippet[] = [];
+const projectApps: ProjectApp[] = [];
+/** `lib/` snippets that no app includes (shown after the last `bin/`, or replaced before one). */
+const unusedLibs: string[] = [];
+
+for (const doc of DOCS) {
   const text = readFileSync(join(ROOT, doc), 'utf8');
   const blocks = [...text.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1] as string);
-  return blocks.map((code, index) => ({
-    source: doc,
-    index,
-    // Next to its document, so relative imports in it resolve as a reader expects.
-    file: join(ROOT, dirname(doc), `.snippet-${doc.replace(/[/.]/g, '-')}-${index}.ts`),
-    code,
-  }));
-});
+  const slug = doc.replace(/[/.]/g, '-');
+  const files = new Map<string, string>();
+  const pending = new Map<string, number>();
+  blocks.forEach((code, index) => {
+    const path = PROJECT_FILE.exec(code)?.[1];
+    if (path === undefined) {
+      // Next to its document, so relative imports in it resolve as a reader expects.
+      snippets.push({
+        source: doc,
+        index,
+        file: join(ROOT, dirname(doc), `.snippet-${slug}-${index}.ts`),
+        code,
+      });
+      return;
+    }
+    files.set(path, code);
+    if (path.startsWith('lib/')) {
+      const earlier = pending.get(path);
+      if (earlier !== undefined)
+        unusedLibs.push(`${doc} #${earlier + 1} (${path}): replaced by #${index + 1} before a bin/ snippet`);
+      pending.set(path, index);
+      return;
+    }
+    const dir = join(ROOT, dirname(doc), `.snippet-${slug}-app-${index}`);
+    projectApps.push({ source: doc, index, dir, bin: path, files: new Map(files) });
+    pending.clear();
+  });
+  for (const [path, index] of pending)
+    unusedLibs.push(`${doc} #${index + 1} (${path}): no bin/ snippet after it`);
+}
 
 describe('documentation snippets', () => {
   beforeAll(() => {
     for (const s of snippets) writeFileSync(s.file, s.code);
+    for (const app of projectApps) {
+      // `cdk init` writes no "type" into package.json: its files are CommonJS.
+      mkdirSync(app.dir, { recursive: true });
+      writeFileSync(join(app.dir, 'package.json'), '{ "type": "commonjs" }\n');
+      for (const [path, code] of app.files) {
+        mkdirSync(join(app.dir, dirname(path)), { recursive: true });
+        writeFileSync(join(app.dir, path), code);
+      }
+    }
     writeFileSync(
       join(ROOT, 'tsconfig.snippets.json'),
-      JSON.stringify({ extends: './tsconfig.json', include: snippets.map((s) => relative(ROOT, s.file)) }),
+      JSON.stringify({
+        extends: './tsconfig.json',
+        // `cdk init`'s tsconfig has no verbatimModuleSyntax, which forbids `import` in a CommonJS file.
+        compilerOptions: { verbatimModuleSyntax: false },
+        include: [
+          ...snippets.map((s) => relative(ROOT, s.file)),
+          ...projectApps.map((app) => `${relative(ROOT, app.dir)}/**/*.ts`),
+        ],
+      }),
     );
   });
   afterAll(() => {
     for (const s of snippets) rmSync(s.file, { force: true });
+    for (const app of projectApps) rmSync(app.dir, { recursive: true, force: true });
     rmSync(join(ROOT, 'tsconfig.snippets.json'), { force: true });
-    for (const s of snippets)
-      rmSync(join(ROOT, 'cdk.out', `.snippet-${s.index}`), { recursive: true, force: true });
+    for (const name of [...snippets.map((s) => basename(s.file)), ...projectApps.map((a) => basename(a.dir))])
+      rmSync(join(ROOT, 'cdk.out', name), { recursive: true, force: true });
   });
 
   it('finds the snippets', () => {
-    expect(snippets.length).toBeGreaterThanOrEqual(4);
+    expect(snippets.length).toBeGreaterThanOrEqual(2);
+    // docs/library.md: the app of `cdk init`, with outputs, with cdk-nag, and the two accounts' apps.
+    expect(projectApps.map((a) => `${a.source} ${a.bin}`)).toEqual([
+      'docs/library.md bin/crm.ts',
+      'docs/library.md bin/crm.ts',
+      'docs/library.md bin/crm.ts',
+      'docs/library.md bin/helpdesk.ts',
+    ]);
+  });
+
+  it('shows every lib/ file of a cdk init app in an app (a bin/ snippet after it)', () => {
+    expect(unusedLibs).toEqual([]);
   });
 
   it('typechecks every snippet', () => {
@@ -73,27 +146,39 @@ describe('documentation snippets', () => {
     expect(output).toBe('');
   }, 120_000);
 
+  /** Runs an app file as `cdk synth` does (CDK_OUTDIR set), every synth checked by cdk-nag. */
+  function synthesize(file: string, outdir: string): string {
+    return execFileSync(
+      process.execPath,
+      ['--import', 'tsx', '--import', join(ROOT, 'test/support/snippet-preload.ts'), file],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: process.env.HOME ?? '/tmp',
+          CDK_CONTEXT_JSON: JSON.stringify({ 'aws:cdk:bundling-stacks': [] }),
+          CDK_OUTDIR: join(ROOT, 'cdk.out', outdir),
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+  }
+
   const apps = snippets.filter((s) => s.code.includes('new App('));
   it.each(apps.map((s) => [`${s.source} #${s.index + 1}`, s] as const))(
     'synthesizes %s cleanly under cdk-nag',
     (_name, snippet) => {
-      const output = execFileSync(
-        process.execPath,
-        ['--import', 'tsx', '--import', join(ROOT, 'test/support/snippet-preload.ts'), snippet.file],
-        {
-          cwd: ROOT,
-          encoding: 'utf8',
-          env: {
-            PATH: process.env.PATH ?? '',
-            HOME: process.env.HOME ?? '/tmp',
-            CDK_CONTEXT_JSON: JSON.stringify({ 'aws:cdk:bundling-stacks': [] }),
-            CDK_OUTDIR: join(ROOT, 'cdk.out', `.snippet-${snippet.index}`),
-            AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-          },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
-      expect(output).toContain('SNIPPET_SYNTH_OK');
+      expect(synthesize(snippet.file, basename(snippet.file))).toContain('SNIPPET_SYNTH_OK');
+    },
+    60_000,
+  );
+
+  it.each(projectApps.map((a) => [`${a.source} #${a.index + 1} (${a.bin})`, a] as const))(
+    'synthesizes the cdk init app of %s cleanly under cdk-nag',
+    (_name, app) => {
+      expect(synthesize(join(app.dir, app.bin), basename(app.dir))).toContain('SNIPPET_SYNTH_OK');
     },
     60_000,
   );

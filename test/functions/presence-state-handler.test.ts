@@ -366,6 +366,11 @@ beforeEach(() => {
   });
   vi.spyOn(console, 'info').mockImplementation(() => {});
   vi.spyOn(console, 'warn').mockImplementation(() => {});
+  // The handler's EMF metric lines (written to stdout, as Lambda wants them) stay out of the test output.
+  const write = process.stdout.write.bind(process.stdout) as (chunk: string | Uint8Array) => boolean;
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) =>
+    String(chunk).includes('"_aws":') ? true : write(chunk),
+  );
 });
 afterEach(() => {
   vi.useRealTimers();

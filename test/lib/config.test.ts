@@ -455,7 +455,21 @@ describe('loadConfig: examples', () => {
     (key) => {
       // The presence store's own settings need the store on.
       const store = key === 'activityExpirySeconds' || key === 'presenceIdleDays';
-      expect(() => from({ ...(store && { presenceStore: 'true' }), [key]: exampleValue(key) })).not.toThrow();
+      const text = exampleValue(key);
+      const config: Record<string, unknown> = {
+        ...from({ ...(store && { presenceStore: 'true' }), [key]: text }),
+      };
+      // ...and reads it as the value it shows.
+      const shown = ['instanceId', 'subscriberAccountIds', 'currentPaymentStatuses'].includes(key)
+        ? text.split(',')
+        : key === 'alarmThresholds'
+          ? JSON.parse(text)
+          : /^\d+$/.test(text)
+            ? Number(text)
+            : text === 'true' || text === 'false'
+              ? text === 'true'
+              : text;
+      expect(config[key === 'instanceId' ? 'instanceIds' : key]).toEqual(shown);
     },
   );
 
@@ -795,6 +809,7 @@ describe('loadConfig: settings that do not exist', () => {
       'acknowledged-issue-numbers',
       'instanceId',
     ];
-    expect(() => loadConfig(() => undefined, keys)).not.toThrow();
+    // Not settings: the config is the defaults, as with no context at all.
+    expect(loadConfig(() => undefined, keys)).toEqual(from({}));
   });
 });

@@ -543,7 +543,16 @@ describe('PresenceMonitoring', () => {
   // A subscription's dead-letter alarm has its own name, so no subscription id collides with a fleet alarm.
   it('lets a subscription be called Reconciler', () => {
     const { stack } = buildApp({}, { nag: false });
-    expect(() => stack.webhook.onStatus('Reconciler', ['COMPOSING'])).not.toThrow();
+    stack.webhook.onStatus('Reconciler', ['COMPOSING']);
+    const ids = stack.monitoring.alarms.map((a) => a.node.id);
+    expect(ids).toEqual(
+      expect.arrayContaining([
+        'SubscriptionReconcilerDeadLetters',
+        'ReconcilerErrors',
+        'ReconcilerDeadLetters',
+      ]),
+    );
+    expect(new Set(ids).size).toBe(ids.length);
   });
 });
 
@@ -583,7 +592,8 @@ describe('PresenceMonitoring props', () => {
     expect(() => synth({ alarmThresholds: '{"DriftReported":2}' })).toThrow(
       /DriftReported is an alarm only with driftPolicy 'alert'/,
     );
-    expect(() => synth({ driftPolicy: 'alert', alarmThresholds: '{"DriftReported":2}' })).not.toThrow();
+    const { template } = synth({ driftPolicy: 'alert', alarmThresholds: '{"DriftReported":2}' });
+    expect(alarm(template, 'DriftReported').Threshold).toBe(2);
   });
 
   it('refuses an alarm e-mail that is not an address', () => {

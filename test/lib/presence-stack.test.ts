@@ -425,6 +425,15 @@ describe('PresenceStack', () => {
     };
     const config = loadConfig((key) => context[key]);
     expect(() => new PresenceStack(app, 'Agnostic', { config })).not.toThrow();
+    // ...and the stack publishes to that bus, as given, instead of creating one.
+    const t = Template.fromStack(app.node.findChild('Agnostic') as PresenceStack);
+    t.resourceCountIs('AWS::Events::EventBus', 0);
+    expect(receiverPolicyStatements(t)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ Action: 'events:PutEvents', Resource: context.eventBusArn }),
+      ]),
+    );
+    expect(receiverEnvironment(t)[RECEIVER_ENV.eventBusName]).toBe(context.eventBusArn);
   });
 });
 

@@ -567,18 +567,28 @@ describe('WebhookFleet props', () => {
   });
 
   it('accepts the bounds', () => {
-    expect(() =>
-      fleetStack({
-        sweepInterval: Duration.minutes(5),
-        concurrency: 100,
-        zapiAttemptTimeoutMs: 100,
-        zapiMaxAttempts: 10,
-        dueWarningDays: 0,
-        registrationTimeout: Duration.seconds(30),
-        reconcilerTimeout: Duration.minutes(15),
-      }),
-    ).not.toThrow();
-    expect(() => fleetStack({ sweepInterval: Duration.hours(12), dueWarningDays: 365 })).not.toThrow();
+    const low = fleetStack({
+      sweepInterval: Duration.minutes(5),
+      concurrency: 100,
+      zapiAttemptTimeoutMs: 100,
+      zapiMaxAttempts: 10,
+      dueWarningDays: 0,
+      registrationTimeout: Duration.seconds(30),
+      reconcilerTimeout: Duration.minutes(15),
+    }).template();
+    // ...and deploys them as given.
+    expect(propertiesOf(low, 'AWS::Events::Rule', 'FleetSweep').ScheduleExpression).toBe('rate(5 minutes)');
+    expect(environmentOf(low, 'FleetReconciler')).toMatchObject({
+      [E.concurrency]: '100',
+      [E.zapiAttemptTimeoutMs]: '100',
+      [E.zapiMaxAttempts]: '10',
+      [E.dueWarningDays]: '0',
+    });
+    expect(propertiesOf(low, 'AWS::Lambda::Function', 'FleetReconciler').Timeout).toBe(900);
+    expect(propertiesOf(low, 'AWS::Lambda::Function', 'FleetRegistrar').Timeout).toBe(30);
+    const high = fleetStack({ sweepInterval: Duration.hours(12), dueWarningDays: 365 }).template();
+    expect(propertiesOf(high, 'AWS::Events::Rule', 'FleetSweep').ScheduleExpression).toBe('rate(12 hours)');
+    expect(environmentOf(high, 'FleetReconciler')[E.dueWarningDays]).toBe('365');
   });
 
   it('reports every problem at once', () => {
@@ -591,10 +601,14 @@ describe('WebhookFleet props', () => {
     expect(() => fleetStack({ reconcilerTimeout: Duration.minutes(5) })).toThrow(
       /^WebhookFleet: reconcilerTimeout must be at least the receiver's secret cache TTL plus 2 minutes \(420 s\)/,
     );
-    expect(() => fleetStack({ reconcilerTimeout: Duration.seconds(420) })).not.toThrow();
-    expect(() =>
-      fleetStack({ reconcilerTimeout: Duration.seconds(121) }, { secretCacheTtl: Duration.seconds(1) }),
-    ).not.toThrow();
+    const reconcilerTimeout = (fleet: ReturnType<typeof fleetStack>) =>
+      propertiesOf(fleet.template(), 'AWS::Lambda::Function', 'FleetReconciler').Timeout;
+    expect(reconcilerTimeout(fleetStack({ reconcilerTimeout: Duration.seconds(420) }))).toBe(420);
+    expect(
+      reconcilerTimeout(
+        fleetStack({ reconcilerTimeout: Duration.seconds(121) }, { secretCacheTtl: Duration.seconds(1) }),
+      ),
+    ).toBe(121);
     expect(() =>
       fleetStack({ reconcilerTimeout: Duration.seconds(719) }, { secretCacheTtl: Duration.minutes(10) }),
     ).toThrow(/\(720 s\)/);

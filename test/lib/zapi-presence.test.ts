@@ -1,7 +1,8 @@
 /**
  * `ZapiPresence` as a library user sees it (imported by the package's name): a plain App and Stack, the
- * construct under an id of the user's choosing, its public members, every prop group, log encryption, subscribers from other accounts,
- * an imported bus, and a consumer stack kept cdk-nag clean.
+ * construct under an id of the user's choosing, its public members, onStatus and onDerived, webhookUrl,
+ * every prop group, log encryption, subscribers from other accounts, an imported bus, two in one stack,
+ * error messages in its own prop names, and a consumer stack kept cdk-nag clean.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,6 +35,7 @@ import {
   REGISTRATION_RESOURCE_TYPE,
 } from '../../functions/register-webhook/properties.ts';
 import { FLEET_ENV } from '../../functions/shared/fleet/settings.ts';
+import { STATE_ENV } from '../../functions/shared/presence/presence-state-settings.ts';
 import { addNagPacks } from '../../lib/nag.ts';
 import type { ValidationReport } from '../support/synth.ts';
 
@@ -149,7 +151,7 @@ describe('ZapiPresence: public members', () => {
     const { presence, template } = userStack({
       registerWebhook: false,
       instanceIds: ['INST1'],
-      canary: false,
+      canary: false, // so that the receiver is the only function left
     });
     expect(presence.reconciler).toBeUndefined();
     expect(presence.registrationHandler).toBeUndefined();
@@ -433,14 +435,16 @@ describe('ZapiPresence: every prop reaches the template', () => {
     expect(() => userStack({ secretGracePeriod: Duration.minutes(60) })).toThrow(
       'ZapiPresence: secretGracePeriod: 3600 s is too short for a sweepInterval of 60 minutes: an instance Z-API fails for during a rotation is retried by the next sweep, which must come within the window; use at least 4830 s (or a shorter sweepInterval)',
     );
-    expect(() =>
-      userStack({ secretGracePeriod: Duration.minutes(60), sweepInterval: Duration.minutes(30) }),
-    ).not.toThrow();
+    // A shorter sweep makes the same window fit: the receiver gets it as given.
+    const graceOf = (props: ZapiPresenceProps) =>
+      variablesOf(userStack(props).template(), 'PresenceReceiver')[RECEIVER_ENV.secretGraceSeconds];
+    expect(graceOf({ secretGracePeriod: Duration.minutes(60), sweepInterval: Duration.minutes(30) })).toBe(
+      '3600',
+    );
     // Without the fleet, the receiver's own bound (cache TTL + 15 min) is all.
-    expect(() =>
-      userStack({ secretGracePeriod: Duration.minutes(20), registerWebhook: false }),
-    ).not.toThrow();
-    // Left out, it grows with the sweep interval: 2 h of sweep, 141 min of grace (300 + 30 + 7200 + 900 s).
+    expect(graceOf({ secretGracePeriod: Duration.minutes(20), registerWebhook: false })).toBe('1200');
+    // Left out, it is 90 minutes (5400 s), or more when the sweep interval needs it: a 2 h sweep needs
+    // 300 + 30 + 7200 + 900 = 8430 s (cache TTL, settle margin, sweep interval, a sweep's own run).
     const receiverEnv = (props: ZapiPresenceProps) =>
       (
         propertiesOf(userStack(props).template(), 'AWS::Lambda::Function', 'PresenceReceiver')
@@ -458,7 +462,9 @@ describe('ZapiPresence: every prop reaches the template', () => {
     ).toThrow(
       'ZapiPresence: activityExpiry: a prop of the presence store; add presenceStore: true; presenceIdleTtl: a prop of the presence store; add presenceStore: true',
     );
-    expect(() => userStack({ presenceStore: true, activityExpiry: Duration.seconds(60) })).not.toThrow();
+    // With the store on, they are accepted and reach its function.
+    const store = userStack({ presenceStore: true, activityExpiry: Duration.seconds(60) }).template();
+    expect(variablesOf(store, 'PresenceState')[STATE_ENV.expirySeconds]).toBe('60');
   });
 
   it('bus props: the bus name, the archive retention, the subscriber policy', () => {
@@ -727,8 +733,12 @@ describe('ZapiPresence: subscriberAccountIds', () => {
     expect(() => userStack({ eventBusArn: BUS_ARN, subscriberAccountIds: [SUBSCRIBER] })).toThrow(
       /^ZapiPresence: subscriberAccountIds: only for a bus this construct creates \(set the policy on your own bus\)$/,
     );
-    // An empty list with an imported bus is fine.
-    expect(() => userStack({ eventBusArn: BUS_ARN, subscriberAccountIds: [] })).not.toThrow();
+    // An empty list with an imported bus is fine: it publishes to that bus and adds no policy.
+    const { presence, template } = userStack({ eventBusArn: BUS_ARN, subscriberAccountIds: [] });
+    expect(presence.eventBus.eventBusArn).toBe(BUS_ARN);
+    const t = template();
+    t.resourceCountIs('AWS::Events::EventBusPolicy', 0);
+    expect(variablesOf(t, 'PresenceReceiver')[RECEIVER_ENV.eventBusName]).toBe(BUS_ARN);
   });
 
   it('refuses malformed account ids, naming each', () => {
@@ -739,9 +749,9 @@ describe('ZapiPresence: subscriberAccountIds', () => {
     );
   });
 
-  // lib/zapi-presence.ts adds one statement per entry without de-duplicating: a repeated account fails
-  // with CDK's "There is already a Construct with name 'cdk-zapi-presence-subscriber-…' in EventBus2 [Bus]"
-  // (lib/config.ts de-duplicates, so only library users hit it).
+  // One policy per account, named after it: a repeated account would collide in CDK ("There is already a
+  // Construct with name 'cdk-zapi-presence-subscriber-…'"), so each is taken once (lib/config.ts
+  // de-duplicates for the app; a library user may pass a list with repeats).
   it('takes a repeated account once', () => {
     const t = userStack({ subscriberAccountIds: [SUBSCRIBER, SUBSCRIBER] }).template();
     t.resourceCountIs('AWS::Events::EventBusPolicy', 1);
@@ -793,9 +803,14 @@ describe('ZapiPresence: eventBusArn', () => {
   });
 
   it('leaves the environment check to deploy time in a region-agnostic stack', () => {
-    expect(() =>
-      userStack({ eventBusArn: 'arn:aws:events:us-east-1:999999999999:event-bus/x' }, 'agnostic'),
-    ).not.toThrow();
+    const arn = 'arn:aws:events:us-east-1:999999999999:event-bus/x';
+    const { presence, template } = userStack({ eventBusArn: arn }, 'agnostic');
+    // Accepted as given: the receiver publishes to that bus, and the archive sits on it.
+    expect(presence.eventBus.eventBusArn).toBe(arn);
+    const t = template();
+    t.resourceCountIs('AWS::Events::EventBus', 0);
+    expect(variablesOf(t, 'PresenceReceiver')[RECEIVER_ENV.eventBusName]).toBe(arn);
+    expect(propertiesOf(t, 'AWS::Events::Archive', 'PresenceArchive').SourceArn).toBe(arn);
   });
 
   it('refuses what is not an event bus ARN, and a bus name with it', () => {
@@ -810,9 +825,9 @@ describe('ZapiPresence: eventBusArn', () => {
     );
   });
 
-  // lib/zapi-presence.ts checks the ARN with a regular expression before anything else, so an ARN known
-  // only at deploy time (Fn.importValue, a CfnParameter, another stack's bus.eventBusArn) is refused with
-  // `eventBusArn: "${Token[TOKEN.94]}" is not an event bus ARN`; EventBus.fromEventBusArn accepts tokens.
+  // An ARN known only at deploy time (Fn.importValue, a CfnParameter, another stack's bus.eventBusArn) is a
+  // token that no regular expression can check at synth: it is taken as is, as EventBus.fromEventBusArn
+  // takes it (a wrong one fails at deploy).
   it('accepts an ARN known only at deploy time (a token)', () => {
     const { template } = userStack({ eventBusArn: Fn.importValue('SharedBusArn') });
     template().resourceCountIs('AWS::Events::EventBus', 0);
@@ -877,9 +892,9 @@ describe('ZapiPresence: two in one stack', () => {
     ]);
   });
 
-  // lib/debug-event-log.ts names the log group `/aws/events/{stackName}/presence`, whatever the
-  // construct's id: two ZapiPresence with debugEventLog in one stack both create
-  // /aws/events/S/presence, and the deploy fails (the log group already exists).
+  // The debug log group's name holds the construct's id (`/aws/events/{stackName}/{id}/presence`; the
+  // app's, id Default, keeps `/aws/events/{stackName}/presence`): with one name per stack, two ZapiPresence
+  // with debugEventLog would both create /aws/events/S/presence and the deploy would fail.
   it('do not collide with debugEventLog on both', () => {
     const { template } = twoInOneStack(true);
     const names = allProperties(template, 'AWS::Logs::LogGroup')
@@ -891,8 +906,8 @@ describe('ZapiPresence: two in one stack', () => {
 });
 
 describe('ZapiPresence: error messages name the ZapiPresence props', () => {
-  // The building blocks validate with their own prop names: a ZapiPresence user reads
-  // `WebhookFleet: requiredInstanceIds: ...; concurrency: ...` for `instanceIds` and `reconcileConcurrency`.
+  // The building blocks validate with their own prop names (WebhookFleet's requiredInstanceIds,
+  // concurrency); ZapiPresence reports them under the names its user wrote.
   it('names instanceIds and reconcileConcurrency, not the fleet’s own props', () => {
     expect(() => userStack({ instanceIds: ['bad id'], reconcileConcurrency: 0 })).toThrow(
       /\binstanceIds: "bad id".*\breconcileConcurrency: /,
