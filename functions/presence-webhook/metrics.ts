@@ -9,6 +9,7 @@
  *   PublishFailures Count                   503: the bus did not take the event
  *   SecretFailures  Count                   503: the secret could not be read
  *   InternalErrors  Count                   500: a bug (the handler caught it, so Lambda's Errors misses it)
+ *   RefusedCallbacks Count                  4xx to a caller that proved its secret: a lost callback
  *
  * Metrics cost $0.30 a month per series that reports in any hour: the traffic metrics (10 series at
  * every webhook) are only extracted with `detailed` (the construct's `detailedMetrics`). Without it the
@@ -24,7 +25,7 @@
 import { CANARY_INSTANCE_ID } from '../shared/contract/presence-contract.ts';
 import type { InternalErrorLogger, OutcomeLogger } from './adapter.ts';
 import type { Outcome } from './receive.ts';
-import { METRIC_NAMES } from './settings.ts';
+import { METRIC_NAMES, REFUSED_CALLBACK_REASONS } from './settings.ts';
 
 export { METRIC_NAMES } from './settings.ts';
 
@@ -70,11 +71,22 @@ export function emfRecord(
     };
   }
   if (outcome.kind === 'rejected') {
+    // A caller that proved its secret and was refused lost a callback: always a metric (its alarm).
+    const refused = REFUSED_CALLBACK_REASONS.includes(outcome.reason);
+    const directives = [
+      ...(detailed
+        ? [{ Namespace: namespace, Dimensions: [['Reason']], Metrics: [{ Name: M.rejected, Unit: 'Count' }] }]
+        : []),
+      ...(refused
+        ? [{ Namespace: namespace, Dimensions: [[]], Metrics: [{ Name: M.refusedCallbacks, Unit: 'Count' }] }]
+        : []),
+    ];
     return {
-      ...traffic([['Reason']], [{ Name: M.rejected, Unit: 'Count' }]),
+      ...(directives.length > 0 && { _aws: { Timestamp: timestamp, CloudWatchMetrics: directives } }),
       level: 'WARN',
       Reason: outcome.reason,
       [M.rejected]: 1,
+      ...(refused && { [M.refusedCallbacks]: 1 }),
       code: outcome.statusCode,
       requestId: context.requestId,
       ...(outcome.instanceId !== undefined && { instanceId: outcome.instanceId }),

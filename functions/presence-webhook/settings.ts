@@ -40,6 +40,7 @@ export const METRIC_NAMES = {
   publishFailures: 'PublishFailures',
   secretFailures: 'SecretFailures',
   internalErrors: 'InternalErrors',
+  refusedCallbacks: 'RefusedCallbacks',
 } as const;
 
 /** Why a webhook is refused (4xx); also the `Reason` metric dimension. */
@@ -52,3 +53,14 @@ export const REJECT_REASONS = [
   'invalid-body',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
+
+/**
+ * Refusals of a caller that proved its secret (the receiver authenticates before it reads a body): the
+ * callback is lost, so each is counted (RefusedCallbacks) and alarmed on, detailed metrics or not.
+ */
+export const REFUSED_CALLBACK_REASONS: readonly RejectReason[] = [
+  'unsupported-media-type',
+  'payload-too-large',
+  'malformed-json',
+  'invalid-body',
+];

@@ -61,6 +61,8 @@ export interface TemplateCost {
   readonly kmsKeys: { count: number; dollars: number };
   readonly dashboards: { count: number; dollars: number };
   readonly sqsPolling: { queues: number; requestsAMonth: number; dollars: number };
+  /** Metric filters (on the access log): their series report only in an hour with a matching line. */
+  readonly metricFilters: { count: number; metrics: string[] };
   readonly schedules: ReadonlyArray<{ rule: string; runsAMonth: number; target: string; memoryMb: number }>;
 }
 
@@ -115,6 +117,14 @@ export function templateCost(template: Template): TemplateCost {
       dollars: (requestsAMonth / 1e6) * MONTHLY_PRICES.sqsRequestsPerMillion,
     },
     schedules,
+    metricFilters: {
+      count: of('AWS::Logs::MetricFilter').length,
+      metrics: of('AWS::Logs::MetricFilter').flatMap(([, f]) =>
+        ((f.Properties?.MetricTransformations ?? []) as Array<{ MetricName: string }>).map(
+          (t) => t.MetricName,
+        ),
+      ),
+    },
   };
 }
 
@@ -254,18 +264,20 @@ export async function healthyMonth(inputs: HealthyMonthInputs): Promise<MonthRun
   const secret = deriveInstanceSecret(master, first);
   const receiver = await invokeBundle(
     bundle('PresenceReceiver'),
+    STATUSES.map((status) => callback(first, secret, status)),
+    receiverEnv,
+  );
+  runs.push({ kind: 'callbacks of every status', hoursAMonth: traffic, output: receiver.stdout });
+  // Not healthy, but what one hour with a stranger's wrong secret and a refused callback adds.
+  const refused = await invokeBundle(
+    bundle('PresenceReceiver'),
     [
-      ...STATUSES.map((status) => callback(first, secret, status)),
       callback(first, 'wrong-secret-wrong-secret-wrong-secret-00', 'COMPOSING'),
       callback(first, secret, 'TYPING', '{"type":"PresenceChatCallback"}'),
     ],
     receiverEnv,
   );
-  runs.push({
-    kind: 'callbacks (every status, a stray 401 and 400)',
-    hoursAMonth: traffic,
-    output: receiver.stdout,
-  });
+  runs.push({ kind: 'one hour with a 401 and a refused callback', hoursAMonth: 1, output: refused.stdout });
 
   if (has('CanaryFunction')) {
     const api = await startApiStandIn(bundle('PresenceReceiver'), receiverEnv);
@@ -497,10 +509,11 @@ export function formatFixedCost(costs: readonly FixedCost[]): string {
     `| | ${costs.map((c) => c.variant).join(' | ')} |`,
     `| --- | ${costs.map(() => '---').join(' | ')} |`,
     `| alarms | ${costs.map((c) => `${c.template.alarms.count} reading ${c.template.alarms.metricsRead} metrics: ${d(c.template.alarms.dollars)}`).join(' | ')} |`,
-    `| custom-metric series in a healthy month | ${costs.map((c) => `${c.series.series.length}: ${d(c.series.dollars)}`).join(' | ')} |`,
+    `| custom-metric series (a healthy month, plus one hour with a 401 and a refused callback) | ${costs.map((c) => `${c.series.series.length}: ${d(c.series.dollars)}`).join(' | ')} |`,
     `| KMS keys | ${costs.map((c) => `${c.template.kmsKeys.count}: ${d(c.template.kmsKeys.dollars)}`).join(' | ')} |`,
     `| dashboards | ${costs.map((c) => `${c.template.dashboards.count}: ${d(c.template.dashboards.dollars)}`).join(' | ')} |`,
     `| SQS polls of idle event sources | ${costs.map((c) => `${c.template.sqsPolling.queues} queues: ${d(c.template.sqsPolling.dollars)}`).join(' | ')} |`,
+    `| metric filters (a series only in an hour with a 429 or 401) | ${costs.map((c) => `${c.template.metricFilters.count} (${c.template.metricFilters.metrics.join(', ')}): $0.00`).join(' | ')} |`,
     `| scheduled runs (canary through the whole path, sweeps) | ${costs.map((c) => d(c.scheduledRunsDollars)).join(' | ')} |`,
     `| **fixed cost a month** | ${costs.map((c) => `**${d(c.total)}**`).join(' | ')} |`,
     '',

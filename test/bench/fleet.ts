@@ -72,7 +72,7 @@ async function invoke(
     const devNull = fs.openSync('/dev/null', 'w');
     const write = process.stdout.write.bind(process.stdout);
     let emf = '{}';
-    process.stdout.write = (chunk) => { const s = String(chunk); if (s.includes('"_aws"')) emf = s; fs.writeSync(devNull, chunk); return true; };
+    process.stdout.write = (chunk) => { const s = String(chunk); if (s.includes('"reconcile run"')) emf = s; fs.writeSync(devNull, chunk); return true; };
     for (const level of ['log', 'info', 'warn', 'error']) console[level] = (...a) => fs.writeSync(devNull, JSON.stringify(a) + '\\n');
     const deadline = Date.now() + ${timeoutMs};
     const t0 = performance.now();

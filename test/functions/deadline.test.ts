@@ -305,15 +305,32 @@ describe('deadlineAt().run against a clock behind its timers', () => {
   // A cut at the deadline must leave remainingMs() <= 0, or callers read "out of time" as a failure.
   it('rejects at the deadline only once its clock has reached it', async () => {
     let t = 0;
-    const deadline = deadlineAt(60, () => t);
+    const deadline = deadlineAt(30, () => t);
     const state = track(deadline.run('op', () => never()));
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    // The timer fired (30 ms) with the clock 30 ms short: waited out, not cut.
+    await new Promise((resolve) => setTimeout(resolve, 45));
     expect(state.settled).toBe('pending');
-    t = 60;
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    t = 30;
+    await new Promise((resolve) => setTimeout(resolve, 60));
     expect(state.settled).toBe('rejected');
     expect(state.error).toBeInstanceOf(DeadlineExceeded);
     expect(deadline.remainingMs()).toBeLessThanOrEqual(0);
+  });
+
+  it('never holds a call long past its time when the clock stands still or steps back', async () => {
+    // A frozen clock 30 ms short: waited out a few times only, then cut.
+    const frozen = deadlineAt(30, () => 0);
+    let started = Date.now();
+    await expect(frozen.run('op', () => never())).rejects.toBeInstanceOf(DeadlineExceeded);
+    expect(Date.now() - started).toBeLessThan(30 * 4 + 100);
+    // A wall clock stepped back 3 s during a 100 ms call: cut at the timer, as without a clock.
+    let offset = 0;
+    const stepped = deadlineAt(Date.now() + 100, () => Date.now() - offset);
+    started = Date.now();
+    const call = stepped.run('op', () => never());
+    offset = 3_000;
+    await expect(call).rejects.toBeInstanceOf(DeadlineExceeded);
+    expect(Date.now() - started).toBeLessThan(1_000);
   });
 
   it('still cuts at a shorter cap whatever its clock says', async () => {

@@ -125,6 +125,30 @@ describe('EMF metrics', () => {
   });
 
   it.each([
+    ['invalid-body', 400, true],
+    ['malformed-json', 400, true],
+    ['payload-too-large', 413, true],
+    ['unsupported-media-type', 415, true],
+    ['unauthorized', 401, false],
+    ['unknown-instance', 404, false],
+  ] as const)(
+    'a %s refusal is a RefusedCallbacks metric (with or without detailed metrics) when the caller proved its secret: %s',
+    (reason, statusCode, refused) => {
+      const outcome: Outcome = { kind: 'rejected', statusCode, reason, message: 'm', instanceId: 'I' };
+      for (const detailed of [false, true]) {
+        const record = emfRecord(outcome, ctx, NS, 1, detailed);
+        const names = (
+          (record._aws as { CloudWatchMetrics?: Array<{ Metrics: Array<{ Name: string }> }> })
+            ?.CloudWatchMetrics ?? []
+        ).flatMap((d) => d.Metrics.map((m) => m.Name));
+        expect(names.includes(METRIC_NAMES.refusedCallbacks)).toBe(refused);
+        expect(names.includes(METRIC_NAMES.rejected)).toBe(detailed);
+        expect(record[METRIC_NAMES.refusedCallbacks]).toBe(refused ? 1 : undefined);
+      }
+    },
+  );
+
+  it.each([
     ['bus-unavailable', METRIC_NAMES.publishFailures],
     ['secret-unavailable', METRIC_NAMES.secretFailures],
   ] as const)('counts a %s failure as %s', (reason, metric) => {

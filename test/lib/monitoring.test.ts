@@ -25,6 +25,7 @@ const RECEIVER_ALARMS = [
   'PublishFailures',
   'SecretFailures',
   'InternalErrors',
+  'RefusedCallbacks',
   'Throttled',
   'WrongSecrets',
 ] as const;
@@ -182,6 +183,7 @@ describe('PresenceMonitoring', () => {
         ['PublishFailures', METRIC_NAMES.publishFailures],
         ['SecretFailures', METRIC_NAMES.secretFailures],
         ['InternalErrors', METRIC_NAMES.internalErrors],
+        ['RefusedCallbacks', METRIC_NAMES.refusedCallbacks],
       ] as const) {
         expect(alarm(configured, name)).toMatchObject({
           Namespace: 'Team/Presence',

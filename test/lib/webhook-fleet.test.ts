@@ -377,9 +377,23 @@ describe('WebhookFleet in the stack', () => {
           FunctionName: { Ref: reconciler },
           Qualifier: '$LATEST',
           MaximumRetryAttempts: 2,
+          // A sweep Lambda cannot start expires into the queue (ReconcilerDeadLetters) within an hour.
+          MaximumEventAgeInSeconds: 3600,
           DestinationConfig: { OnFailure: { Destination: getAtt(queue) } },
         },
       ]);
+      // A longer interval: as long as the interval, at most Lambda's 6 hours.
+      for (const [minutes, seconds] of [
+        [180, 10_800],
+        [720, 21_600],
+      ] as const) {
+        const t = synth({ sweepIntervalMinutes: String(minutes) }).template;
+        expect(
+          Object.entries(t.findResources('AWS::Lambda::EventInvokeConfig'))
+            .filter(([id]) => id.startsWith('Fleet'))
+            .map(([, r]) => (r as Resource).Properties.MaximumEventAgeInSeconds),
+        ).toEqual([seconds]);
+      }
       expect(propertiesOf(configured, 'AWS::SQS::Queue', 'FleetReconcilerDeadLetters')).toEqual({
         MessageRetentionPeriod: 1_209_600,
         SqsManagedSseEnabled: true,

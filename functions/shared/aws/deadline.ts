@@ -38,6 +38,9 @@ export interface Deadline {
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The largest shortfall (ms) between the timer and the clock that is waited out, and how often. */
+const REARM_MAX_MS = 50;
+const REARM_TIMES = 3;
 
 export function deadlineAt(at: number, now: () => number = Date.now): Deadline {
   const remainingMs = () => at - now();
@@ -54,17 +57,24 @@ export function deadlineAt(at: number, now: () => number = Date.now): Deadline {
       // setTimeout cannot wait longer than 2^31 - 1 ms (about 24.8 days): a later deadline is waited for in steps.
       const wait = Math.min(allowed, MAX_TIMER_MS);
       // Cut at the deadline itself (not at a shorter cap): the timer runs on a monotonic clock and may
-      // fire a millisecond before `now()` reaches the deadline, so it is re-armed until it has. Whoever
-      // sees this rejection then also sees `remainingMs() <= 0`, which is how callers tell "out of time"
-      // from a failure.
+      // fire a millisecond before `now()` reaches the deadline, so it is re-armed for that shortfall, so
+      // whoever sees this rejection also sees `remainingMs() <= 0`, which is how callers tell "out of
+      // time" from a failure. Only a small shortfall, a few times: a wall clock stepped back (or frozen)
+      // never holds a call past the time it was given.
       const atDeadline = capMs === undefined || capMs >= remaining;
+      let rearms = 0;
       // One promise settled by whichever comes first, the work or the deadline (no Promise.race, no
       // finally: this runs once per remote call, on the receiver's hot path).
       return new Promise<T>((resolve, reject) => {
         let timer: ReturnType<typeof setTimeout>;
         const fire = (): void => {
           const left = remainingMs();
-          if (atDeadline && left > 0) {
+          if (
+            atDeadline &&
+            left > 0 &&
+            (wait === MAX_TIMER_MS || (left <= REARM_MAX_MS && rearms < REARM_TIMES))
+          ) {
+            rearms += 1;
             timer = setTimeout(fire, Math.min(Math.ceil(left), MAX_TIMER_MS));
             return;
           }
