@@ -192,9 +192,7 @@ export class WebhookFleet extends Construct {
       // A sweep Lambda cannot start (throttled, concurrency exhausted) expires into that queue within
       // about an interval (at least the hour its retries need), so ReconcilerDeadLetters says so: the
       // sweep rule's own invocations, which SweepMissing reads, count it as invoked.
-      maxEventAge: Duration.seconds(
-        Math.min(6 * 3600, Math.max(3600, this.sweepInterval.toSeconds())),
-      ),
+      maxEventAge: Duration.seconds(Math.min(6 * 3600, Math.max(3600, this.sweepInterval.toSeconds()))),
     });
     Validations.of(this.reconciler).acknowledge({
       id: 'Serverless::Serverless-LambdaDLQ',

@@ -6,9 +6,10 @@
  * every few minutes costs $0.30 a month). The event's own `time` (EventBridge's, whole seconds) gives the
  * send-to-bus part, logged as `busMs`.
  *
- * An event it cannot time is logged and not counted: another API's canary (a shared bus), a replay, no
- * send time, or one over 15 minutes old or a minute in the future. Only this API's canary, now, proves
- * the path.
+ * An event it cannot time is logged without a latency: another API's canary (a shared bus; the rule
+ * already filters on this API), a replay, no send time, or one over 15 minutes old or a minute in the
+ * future. Its invocation still counts as an arrival for the alarm: only the stack's own rule invokes
+ * this, and the stack's archive never holds canary events.
  */
 import { CANARY_EVENT_SOURCE } from '../shared/contract/presence-contract.ts';
 import {
