@@ -3,7 +3,7 @@
  * BENCHMARKS.md's template-derived lines still match the template the code synthesizes today: an alarm,
  * a key or a dashboard added without a new bench run fails here.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { FIXED_COST_VARIANTS, templateCost } from './bench/fixed-cost.ts';
@@ -26,15 +26,16 @@ function fixedCostRow(label: string): string[] {
     .map((cell) => cell.trim());
 }
 
-const variants = fixedCostRow('');
+const variantsOf = () => fixedCostRow('');
 const dollars = (cell: string) => {
   const match = /\$(\d+\.\d\d)/.exec(cell);
   if (!match) throw new Error(`no dollar figure in "${cell}"`);
   return match[1] as string;
 };
-const fixedTotals = Object.fromEntries(
-  fixedCostRow('**fixed cost a month**').map((cell, i) => [variants[i], dollars(cell)]),
-);
+const totalsOf = (): Record<string, string> =>
+  Object.fromEntries(
+    fixedCostRow('**fixed cost a month**').map((cell, i) => [variantsOf()[i], dollars(cell)]),
+  );
 
 /** The variable cost per million of the bench's cost table (`| **variable total** | **$2.530** ...`). */
 function variablePerMillion(): number {
@@ -45,8 +46,8 @@ function variablePerMillion(): number {
 
 describe('BENCHMARKS.md, fixed cost', () => {
   it('prices every variant the bench prices, the default first', () => {
-    expect(variants).toEqual(FIXED_COST_VARIANTS.map((v) => v.name));
-    expect(Number(fixedTotals.default)).toBeLessThanOrEqual(3);
+    expect(variantsOf()).toEqual(FIXED_COST_VARIANTS.map((v) => v.name));
+    expect(Number(totalsOf().default)).toBeLessThanOrEqual(3);
   });
 
   it.each(FIXED_COST_VARIANTS.map((v, i) => [v.name, v.context, i] as const))(
@@ -70,6 +71,7 @@ describe('BENCHMARKS.md, fixed cost', () => {
 
 describe('README, cost', () => {
   it('states the fixed and per-million cost from the bench, and the clean-up command, before the deploy steps', () => {
+    const fixedTotals = totalsOf();
     const deploy = README.indexOf('## Deploy');
     const firstScreen = README.slice(0, deploy);
     expect(deploy).toBeGreaterThan(0);
@@ -85,6 +87,7 @@ describe('README, cost', () => {
   });
 
   it('quotes no other dollar figure that the bench does not print', () => {
+    const fixedTotals = totalsOf();
     const printed = new Set([
       ...Object.values(fixedTotals),
       variablePerMillion().toFixed(2),
@@ -97,5 +100,44 @@ describe('README, cost', () => {
       if (PRICES.has(figure as string)) continue;
       expect(printed, `README quotes $${figure}`).toContain(figure);
     }
+  });
+});
+
+/** GitHub's heading anchor: lower case, punctuation dropped (but `-` and `_`), spaces to `-`. */
+function slug(heading: string): string {
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+    .replace(/\s/g, '-');
+}
+
+describe('links between the docs', () => {
+  const DOCS = [
+    'README.md',
+    'BENCHMARKS.md',
+    ...readdirSync(new URL('docs/', ROOT))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `docs/${f}`),
+  ];
+
+  it.each(DOCS)('every relative link of %s names a file that exists, and a heading in it', (doc) => {
+    const text = readFileSync(new URL(doc, ROOT), 'utf8').replace(/```[\s\S]*?```/g, '');
+    const broken: string[] = [];
+    for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (target === undefined || /^[a-z]+:/.test(target)) continue;
+      const [path, anchor] = target.split('#') as [string, string | undefined];
+      const file = path === '' ? new URL(doc, ROOT) : new URL(path, new URL(doc, ROOT));
+      if (!existsSync(file)) {
+        broken.push(`${target}: no such file`);
+        continue;
+      }
+      if (anchor === undefined || !file.pathname.endsWith('.md')) continue;
+      const headings = [...readFileSync(file, 'utf8').matchAll(/^#{1,6} (.+)$/gm)].map((m) =>
+        slug(m[1] as string),
+      );
+      if (!headings.includes(anchor)) broken.push(`${target}: no heading "${anchor}"`);
+    }
+    expect(broken).toEqual([]);
   });
 });
