@@ -156,8 +156,15 @@ export class PresenceStore extends Construct {
           "An SQS source keeps a failed record in its queue; the queue's redrive policy moves it to the dead-letter queue after 20 receives (alarmed). SQS mappings take no on-failure destination.",
       });
     }
-    // Exactly what the state function does: read (one or a batch) and write items; publish; schedule expiries.
-    this.table.grant(this.stateFunction, 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem');
+    // Exactly what the state function does: read (one or a batch), write items and clear a published
+    // outbox (UpdateItem); publish; schedule expiries.
+    this.table.grant(
+      this.stateFunction,
+      'dynamodb:GetItem',
+      'dynamodb:BatchGetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+    );
     // Derived events only: it can never put raw presence (which its own rule would feed back to it).
     Grant.addToPrincipal({
       grantee: this.stateFunction,

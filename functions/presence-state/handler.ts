@@ -69,6 +69,14 @@ const deps: StateDeps = {
   store: dynamoStore(dynamo, tableName, { ttlSeconds: idleDays * 86_400 }),
   expiryMs,
   now: Date.now,
+  clearFailed(key, error) {
+    // Nothing lost: the chat's next reader publishes the outbox again (a duplicate), then clears it.
+    console.warn({
+      msg: 'published outbox not cleared; its events may be published again',
+      instanceId: key.instanceId,
+      error: errorName(error),
+    });
+  },
   async publish(events: readonly DerivedEvent[], deadline: Deadline) {
     const refused: number[] = [];
     for (let i = 0; i < events.length; i += 10) {

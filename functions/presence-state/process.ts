@@ -2,15 +2,18 @@
  * The presence-state subscriber's core: one raw presence event, or one expiry check, in; the chat's
  * state updated and the derived events published. Dependencies are passed in.
  *
- * Exactly-once effects on the state, at-least-once derived events:
+ * Exactly-once effects on the state, at-least-once derived events (in practice once):
  * - the state is written with an optimistic version check (concurrent deliveries for one chat retry on
  *   the fresh state), together with the derived events it produced (`pending`, an outbox);
- * - the derived events are published after the write. The outbox is not cleared by a write of its own:
- *   the process that published it remembers so (`version`, in memory), and the chat's next write
- *   replaces it. A reader that does not know it published (another container, a restart, a failed
- *   publish) publishes it again **before** it applies anything: the outbox never holds more than one
- *   step's events, and nothing is lost; an event may be published twice (its `sequence` tells a
- *   subscriber);
+ * - the derived events are published after the write, then the outbox is cleared, only if the item still
+ *   holds that very outbox (its `version` and `sequence`: neither repeats, even after the TTL deleted
+ *   the item and versions start again). The clear is skipped when the chat's next record in the same
+ *   batch writes anyway (that write replaces the outbox); the clears of a round go out side by side.
+ *   An outbox a reader finds still pending (a publish that failed or whose answer was lost, a process
+ *   that died, a clear that failed) is published **before** anything is applied behind it, then cleared
+ *   or replaced: the outbox never holds more than one step's events, and nothing is lost; an event is
+ *   published twice only then (its `sequence` tells a subscriber). The outbox of an item idle past the
+ *   TTL is never published: that chat is one never seen;
  * - an activity start or refresh schedules an expiry check on a delay queue first, so a failure there is
  *   retried before anything is written; a check that comes early schedules the next one.
  *
@@ -49,6 +52,11 @@ export interface StateDeps {
   scheduleExpiries?(checks: readonly ExpiryRequest[], deadline: Deadline): Promise<void>;
   readonly now: () => number;
   readonly expiryMs: number;
+  /**
+   * Told when clearing a published outbox failed: nothing is lost (the outbox is published again by the
+   * chat's next reader, a duplicate), so the record does not fail; the handler logs it.
+   */
+  clearFailed?(key: ChatKey, error: unknown): void;
 }
 
 export interface ExpiryRequest {
@@ -88,28 +96,6 @@ export interface ChatResult {
   readonly failed?: { readonly index: number; readonly error: unknown };
 }
 
-/**
- * Outboxes this process put on the bus: chat → the version of the item whose `pending` it published.
- * Kept per set of dependencies (one per container in Lambda); bounded, oldest forgotten first (a
- * forgotten one is published again when read: a duplicate, never a loss).
- */
-const PUBLISHED_LIMIT = 10_000;
-const publishedOutboxes = new WeakMap<StateDeps, Map<string, number>>();
-function publishedOf(deps: StateDeps): Map<string, number> {
-  let map = publishedOutboxes.get(deps);
-  if (map === undefined) {
-    map = new Map();
-    publishedOutboxes.set(deps, map);
-  }
-  return map;
-}
-function markPublished(deps: StateDeps, chat: string, version: number): void {
-  const map = publishedOf(deps);
-  map.delete(chat);
-  map.set(chat, version);
-  if (map.size > PUBLISHED_LIMIT) map.delete(map.keys().next().value as string);
-}
-
 const chatIdOf = (key: ChatKey) => `${key.instanceId}\u0000${chatKeyOf(key)}`;
 
 /** A chat in the middle of its records: what its item holds, when known. */
@@ -127,6 +113,11 @@ interface Job {
   outcome?: StateOutcome;
   write?: { state: ChatState; derived: readonly DerivedEvent[] };
   schedule?: ExpiryRequest;
+  /**
+   * The outbox of `stored` is on the bus and still on the item: cleared by the job's next write (which
+   * replaces it) or, when there is none, by a clear of its own (conditional on this version and sequence).
+   */
+  published?: { readonly version: number; readonly sequence: number };
 }
 
 /**
@@ -249,21 +240,43 @@ async function readAll(jobs: readonly Job[], deps: StateDeps, deadline: Deadline
   }
 }
 
-/** Publishes the outboxes this process does not know published, before anything is applied behind them. */
-async function flushUnknown(jobs: readonly Job[], deps: StateDeps, deadline: Deadline): Promise<void> {
-  const published = publishedOf(deps);
-  const unknown = jobs.filter(
-    (job) => job.stored && job.stored.pending.length > 0 && published.get(job.chat) !== job.stored.version,
+/**
+ * Publishes the outboxes the chats' items still hold (not cleared: an earlier publish failed, a process
+ * died before it, a clear failed), before anything is applied behind them. Not that of an idle item (past
+ * its TTL, not deleted yet): that chat is one never seen, its month-old events news to nobody.
+ */
+async function flushPending(jobs: readonly Job[], deps: StateDeps, deadline: Deadline): Promise<void> {
+  const pending = jobs.filter(
+    (job) =>
+      job.stored &&
+      job.stored.pending.length > 0 &&
+      job.published?.version !== job.stored.version &&
+      !isIdle(job.stored, deps.now()),
   );
   await grouped(
-    unknown,
+    pending,
     (job) => job.stored?.pending ?? [],
     10,
     (events) => deps.publish(events, deadline),
   );
-  for (const job of unknown) {
-    if (job.failed === undefined && job.stored) markPublished(deps, job.chat, job.stored.version);
+  for (const job of pending) {
+    if (job.failed === undefined && job.stored)
+      job.published = { version: job.stored.version, sequence: job.stored.state.sequence ?? 0 };
   }
+}
+
+/** Clears the published outboxes of these jobs, side by side; a failure is reported, not fatal. */
+function clearAll(jobs: readonly Job[], deps: StateDeps, deadline: Deadline): Promise<void>[] {
+  return jobs.map(async (job) => {
+    const published = job.published;
+    if (published === undefined) return;
+    job.published = undefined;
+    try {
+      await deps.store.clearPending(job.key, published.version, deadline, published.sequence);
+    } catch (error) {
+      deps.clearFailed?.(job.key, error);
+    }
+  });
 }
 
 async function scheduleAll(jobs: readonly Job[], deps: StateDeps, deadline: Deadline): Promise<void> {
@@ -284,12 +297,16 @@ async function scheduleAll(jobs: readonly Job[], deps: StateDeps, deadline: Dead
   );
 }
 
-/** One round: the current record of each job, up to MAX_CONFLICTS attempts for those that conflict. */
+/**
+ * One round: the current record of each job, up to MAX_CONFLICTS attempts for those that conflict. A
+ * published outbox is cleared in the round that knows no write of the job replaces it: this one when the
+ * job writes nothing now, has no next record or failed; else the next round's write replaces it.
+ */
 async function round(jobs: Job[], deps: StateDeps, deadline: Deadline): Promise<void> {
   let active = jobs;
   while (active.length > 0) {
     await readAll(active, deps, deadline);
-    await flushUnknown(
+    await flushPending(
       active.filter((job) => job.failed === undefined),
       deps,
       deadline,
@@ -299,19 +316,26 @@ async function round(jobs: Job[], deps: StateDeps, deadline: Deadline): Promise<
     await scheduleAll(live, deps, deadline);
     const writing = live.filter((job) => job.failed === undefined && job.write !== undefined);
     const conflicted: Job[] = [];
-    await Promise.all(
-      writing.map(async (job) => {
+    await Promise.all([
+      ...clearAll(
+        active.filter((job) => job.published !== undefined && !writing.includes(job)),
+        deps,
+        deadline,
+      ),
+      ...writing.map(async (job) => {
         const write = job.write as NonNullable<Job['write']>;
         const version = job.stored?.version;
         try {
           if (await deps.store.put(write.state, write.derived, version, deadline)) {
             job.stored = { state: write.state, version: (version ?? 0) + 1, pending: write.derived };
+            job.published = undefined; // replaced by this write
             return;
           }
         } catch (error) {
           fail(job, error);
           return;
         }
+        job.published = undefined; // another writer replaced it
         job.attempts += 1;
         if (job.attempts >= MAX_CONFLICTS)
           fail(
@@ -323,7 +347,7 @@ async function round(jobs: Job[], deps: StateDeps, deadline: Deadline): Promise<
           conflicted.push(job);
         }
       }),
-    );
+    ]);
     const written = writing.filter((job) => job.failed === undefined && !conflicted.includes(job));
     await grouped(
       written,
@@ -332,7 +356,8 @@ async function round(jobs: Job[], deps: StateDeps, deadline: Deadline): Promise<
       (events) => deps.publish(events, deadline),
     );
     for (const job of written) {
-      if (job.failed === undefined && job.stored) markPublished(deps, job.chat, job.stored.version);
+      if (job.failed === undefined && job.stored && job.stored.pending.length > 0)
+        job.published = { version: job.stored.version, sequence: job.stored.state.sequence ?? 0 };
     }
     for (const job of live) {
       if (job.failed === undefined && !conflicted.includes(job)) {
@@ -342,6 +367,14 @@ async function round(jobs: Job[], deps: StateDeps, deadline: Deadline): Promise<
     }
     active = conflicted;
   }
+  // No later record of these jobs will write: their published outboxes are cleared now.
+  await Promise.all(
+    clearAll(
+      jobs.filter((job) => job.failed !== undefined || job.index + 1 >= job.steps.length),
+      deps,
+      deadline,
+    ),
+  );
 }
 
 /**

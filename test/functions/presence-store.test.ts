@@ -607,11 +607,12 @@ function harness(options: { store?: PresenceStore; expiryMs?: number } = {}): Ha
 }
 
 /**
- * The item's outbox holds only events already published: it is not cleared by a write of its own (the
- * chat's next write replaces it), and the process that published it knows (it does not publish it again).
+ * Once every delivery is done, the item's outbox is empty: what it held was published, then cleared (or
+ * replaced by the chat's next write), so no later reader publishes it again.
  */
-function expectOutboxPublished(published: readonly DerivedEvent[], stored: StoredChat | undefined): void {
+function expectOutboxCleared(published: readonly DerivedEvent[], stored: StoredChat | undefined): void {
   expect(stored).toBeDefined();
+  expect(stored?.pending).toEqual([]);
   for (const event of stored?.pending ?? []) expect(published).toContainEqual(event);
 }
 
@@ -762,7 +763,7 @@ describe('processPresence and processExpiry on dynalite', () => {
       },
     ]);
     const stored = await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline());
-    expectOutboxPublished(h.published, stored);
+    expectOutboxCleared(h.published, stored);
     expect(stored?.state.activity).toBeUndefined();
     expect(stored?.state.sequence).toBe(seq(s(0), 3));
     h.clock = s(0) + 90_000;
@@ -843,14 +844,15 @@ describe('processPresence and processExpiry on dynalite', () => {
     expect(h.published[2]).toMatchObject({ kind: 'activity-stopped', reason: 'expired', at: s(10) });
   });
 
-  it('one write a step: the outbox is not cleared by a write of its own; a step that derives nothing publishes nothing', async () => {
+  it('a published outbox is cleared by a write of its own (alone); a step that derives nothing publishes nothing and clears nothing', async () => {
     const chat = newChat();
     const h = harness();
     await processPresence(presence(chat, 'AVAILABLE', s(0)), h.deps, deadline());
-    expect([h.publishCalls.length, h.writes]).toEqual([1, 1]); // came-online: the put, no clear
+    expect([h.publishCalls.length, h.writes]).toEqual([1, 2]); // came-online: the put, then the clear
+    expect((await store.get(chat, deadline()))?.pending).toEqual([]);
     await processPresence(presence(chat, 'PAUSED', s(1)), h.deps, deadline());
-    expect([h.publishCalls.length, h.writes]).toEqual([1, 2]); // came-online not published again
-    expect((await store.get(chat, deadline()))?.pending).toEqual([]); // the next write replaced it
+    expect([h.publishCalls.length, h.writes]).toEqual([1, 3]);
+    expect((await store.get(chat, deadline()))?.pending).toEqual([]);
   });
 
   it('an outbox left by a failed publish is published and cleared before the next step, with no conflict and no re-read', async () => {
@@ -861,7 +863,7 @@ describe('processPresence and processExpiry on dynalite', () => {
     expect(await processPresence(presence(chat, 'UNAVAILABLE', s(5)), h.deps, deadline())).toBe('applied');
     expect(h.publishCalls.map(kinds)).toEqual([['came-online'], ['went-offline']]);
     expect(h.conflicts).toBe(0);
-    expectOutboxPublished(h.published, await store.get(chat, deadline()));
+    expectOutboxCleared(h.published, await store.get(chat, deadline()));
   });
 
   it('gives up after 5 conflicting writes in a row (the message is retried by SQS), for an event and a check alike', async () => {
@@ -924,7 +926,7 @@ describe('processPresence and processExpiry on dynalite', () => {
     expect(await processPresence(e1, h.deps, deadline())).toBe('duplicate');
     expect(h.published).toEqual(written?.pending);
     expect(h.publishCalls).toHaveLength(1);
-    expectOutboxPublished(
+    expectOutboxCleared(
       h.published,
       await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline()),
     );
@@ -947,7 +949,7 @@ describe('processPresence and processExpiry on dynalite', () => {
     // Published apart: the earlier outbox first, then this event's own (its write held only those).
     expect(h.publishCalls.map(kinds)).toEqual([['came-online'], ['activity-started:recording']]);
     expect(kinds(h.committed)).toEqual(['came-online', 'activity-started:recording']);
-    expectOutboxPublished(
+    expectOutboxCleared(
       h.published,
       await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline()),
     );
@@ -1004,7 +1006,7 @@ describe('processPresence and processExpiry on dynalite', () => {
     ]);
     expect(h.published.map((e) => e.sequence)).toEqual(seqs(s(0), 3));
     const stored = await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline());
-    expectOutboxPublished(h.published, stored);
+    expectOutboxCleared(h.published, stored);
     expect(stored?.state.activity).toBeUndefined();
   });
 
@@ -1028,7 +1030,7 @@ describe('processPresence and processExpiry on dynalite', () => {
       'activity-started:recording',
       'activity-stopped:recording:expired',
     ]);
-    expectOutboxPublished(
+    expectOutboxCleared(
       h.published,
       await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline()),
     );
@@ -1135,7 +1137,7 @@ describe('processPresence and processExpiry on dynalite', () => {
       expect(h.conflicts).toBe(1);
       const stored = await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline());
       expect(stored?.state).toMatchObject({ status: 'COMPOSING', lastEventId: newer.id, activity: 'typing' });
-      expectOutboxPublished(h.published, stored);
+      expectOutboxCleared(h.published, stored);
       // Every derived event a successful write committed was published (at least once).
       for (const event of h.committed) expect(h.published).toContainEqual(event);
       expect(kinds(h.committed)).toEqual(expect.arrayContaining(['came-online', 'activity-started:typing']));
@@ -1159,7 +1161,7 @@ describe('processPresence and processExpiry on dynalite', () => {
       await Promise.all(events.map((e) => processPresence(e, h.deps, deadline())));
       const stored = await store.get({ instanceId: chat.instanceId, phone: chat.phone }, deadline());
       expect(stored?.state.lastEventId).toBe(events[1]?.id);
-      expectOutboxPublished(h.published, stored);
+      expectOutboxCleared(h.published, stored);
       for (const event of h.committed) expect(h.published).toContainEqual(event);
     }
   });
@@ -1495,7 +1497,7 @@ describe('processPresence and processExpiry on dynalite', () => {
 
 // --- Fixed defects, found while testing the refactor ----------------------------------------------
 
-describe('the write path: one read and one write a step, calls shared by a batch', () => {
+describe('the write path: a read, a write and a clear a step, calls shared by a batch', () => {
   it('the process dies between the write and PutEvents: a new process (nothing in memory) publishes the outbox before it applies anything; a duplicate at most, never a loss', async () => {
     const chat = newChat();
     const first = harness();
@@ -1518,12 +1520,13 @@ describe('the write path: one read and one write a step, calls shared by a batch
       'activity-stopped:typing:paused',
     ]);
     expect(third.published[2]).toEqual(third.published[3]);
-    // A process that published the outbox itself does not publish it again; one that did not, does.
+    // The retry cleared the outbox it published: another container publishes only its own step.
+    expect((await store.get(chat, deadline()))?.pending).toEqual([]);
     const fourth = harness();
     expect(await processPresence(presence(chat, 'UNAVAILABLE', s(3)), fourth.deps, deadline())).toBe(
       'applied',
     );
-    expect(fourth.publishCalls.map(kinds)).toEqual([['activity-stopped:typing:paused'], ['went-offline']]);
+    expect(fourth.publishCalls.map(kinds)).toEqual([['went-offline']]);
     const all = [...first.published, ...second.published, ...fourth.published];
     for (const event of [...first.committed, ...second.committed, ...fourth.committed])
       expect(all).toContainEqual(event);
@@ -1754,5 +1757,195 @@ describe('replays and chats that come back', () => {
     ]);
     expect(h.published[4]?.sequence).toBeGreaterThan(highest);
     expect((await store.get(chat, deadline()))?.state.sequence).toBe(h.clock + 1);
+  });
+});
+
+// Issue 19's review: with the outbox-clearing write gone, a container that had not published an outbox
+// itself published it again (most steps twice once a few containers were warm), a month-old outbox of an
+// idle item came out first, and a version that started again at 1 after the TTL hid a pending outbox.
+describe('exactly once in practice: across containers, idle items and versions that start again', () => {
+  /** A dynamoStore on the test table whose DynamoDB calls are listed by command. */
+  const countingStore = (calls: string[], now: () => number = () => STORE_NOW) =>
+    dynamoStore(
+      {
+        send: (command: { constructor: { name: string } }, options?: unknown) => {
+          calls.push(command.constructor.name.replace('Command', ''));
+          return client.send(command as never, options as never);
+        },
+      } as unknown as DynamoDBClient,
+      TABLE,
+      { ttlSeconds: TTL_SECONDS, now },
+    );
+
+  it('two containers alternating the records of one chat (alone and in batches) publish each derived event exactly once', async () => {
+    const chat = newChat();
+    const containers = [harness(), harness()] as const;
+    const steps: Array<readonly [PresenceStatus | 'expiry', number]> = [
+      ['AVAILABLE', s(0)],
+      ['COMPOSING', s(2)],
+      ['PAUSED', s(4)],
+      ['COMPOSING', s(6)],
+      ['expiry', s(40)],
+      ['RECORDING', s(50)],
+      ['PAUSED', s(52)],
+      ['UNAVAILABLE', s(53)],
+      ['AVAILABLE', s(60)],
+      ['COMPOSING', s(61)],
+      ['UNAVAILABLE', s(62)],
+    ];
+    let turn = 0;
+    for (let i = 0; i < steps.length; ) {
+      // Alone, then two records in one batch, in turn.
+      const take = turn % 2 === 0 ? 1 : 2;
+      const h = containers[turn % 2] as Harness;
+      const batch = steps.slice(i, i + take);
+      h.clock = (batch.at(-1) as readonly [unknown, number])[1];
+      const [result] = await processChats(
+        [
+          {
+            key: chat,
+            steps: batch.map(([status, at]) =>
+              status === 'expiry'
+                ? { kind: 'expiry' as const, news: s(6) }
+                : { kind: 'presence' as const, input: presence(chat, status, at) },
+            ),
+          },
+        ],
+        h.deps,
+        deadline(),
+      );
+      expect(result?.failed).toBeUndefined();
+      i += take;
+      turn += 1;
+    }
+    const published = containers.flatMap((h) => h.published);
+    const committed = containers.flatMap((h) => h.committed);
+    const bySequence = (events: readonly DerivedEvent[]) =>
+      [...events].sort((a, b) => a.sequence - b.sequence);
+    expect(bySequence(published)).toEqual(bySequence(committed));
+    expect(new Set(published.map((e) => e.sequence)).size).toBe(published.length);
+    expect(kinds(bySequence(published))).toContain('activity-stopped:typing:expired');
+    expectOutboxCleared(published, await store.get(chat, deadline()));
+  });
+
+  it('an expiry check in another container publishes the stop alone: no stale came-online or activity-started', async () => {
+    const chat = newChat();
+    const a = harness();
+    const b = harness();
+    expect(await processPresence(presence(chat, 'COMPOSING', s(0)), a.deps, deadline())).toBe('applied');
+    b.clock = s(27);
+    expect(await processExpiry(chat, b.deps, deadline(), s(0))).toBe('expired');
+    expect(a.publishCalls.map(kinds)).toEqual([['came-online', 'activity-started:typing']]);
+    expect(b.publishCalls.map(kinds)).toEqual([['activity-stopped:typing:expired']]);
+  });
+
+  it('the outbox of an idle item (past its TTL, not deleted yet) is never published: the chat is one never seen', async () => {
+    const chat = newChat();
+    let clock = s(0);
+    const idleStore = dynamoStore(client, TABLE, { ttlSeconds: TTL_SECONDS, now: () => clock });
+    // The process died between the write and PutEvents: the item keeps its outbox.
+    const a = harness({ store: idleStore });
+    a.clock = s(0);
+    a.failPublish = 1;
+    await expect(processPresence(presence(chat, 'AVAILABLE', s(0)), a.deps, deadline())).rejects.toThrow();
+    const left = await idleStore.get(chat, deadline());
+    expect(kinds(left?.pending ?? [])).toEqual(['came-online']);
+    // 31 days later, a fresh container: an expiry check, then the chat's next callback.
+    const back = (left?.expiresAt as number) + 86_400_000;
+    clock = back;
+    const b = harness({ store: idleStore });
+    b.clock = back;
+    expect(await processExpiry(chat, b.deps, deadline())).toBe('unknown-chat');
+    expect(b.published).toEqual([]);
+    expect(await processPresence(presence(chat, 'UNAVAILABLE', back), b.deps, deadline())).toBe('applied');
+    expect(await processPresence(presence(chat, 'AVAILABLE', back + 1_000), b.deps, deadline())).toBe(
+      'applied',
+    );
+    expect(b.publishCalls.map(kinds)).toEqual([['came-online']]);
+    expect(b.published[0]).toMatchObject({ at: back + 1_000, sequence: back + 1_000 });
+    expectOutboxCleared(b.published, await idleStore.get(chat, deadline()));
+  });
+
+  it('versions that start again after the item was deleted: a pending outbox of the new version is published, and a late clear of the old one leaves it', async () => {
+    const chat = newChat();
+    let clock = s(0);
+    const clocked = dynamoStore(client, TABLE, { ttlSeconds: TTL_SECONDS, now: () => clock });
+    const h = harness({ store: clocked });
+    h.clock = clock;
+    expect(await processPresence(presence(chat, 'AVAILABLE', s(0)), h.deps, deadline())).toBe('applied');
+    const old = await store.get(chat, deadline());
+    expect(old).toMatchObject({ version: 1, pending: [] });
+    // What the TTL does (or an operator's DeleteItem).
+    await client.send(
+      new DeleteItemCommand({
+        TableName: TABLE,
+        Key: { instanceId: { S: chat.instanceId }, chat: { S: chat.phone } },
+      }),
+    );
+    clock = s(31 * 86_400);
+    h.clock = clock;
+    const again = presence(chat, 'AVAILABLE', h.clock);
+    h.failPublish = 1;
+    await expect(processPresence(again, h.deps, deadline())).rejects.toThrow();
+    const fresh = await store.get(chat, deadline());
+    expect(fresh?.version).toBe(1);
+    expect(kinds(fresh?.pending ?? [])).toEqual(['came-online']);
+    // A clear meant for the old version 1 (its sequence) does not touch the new version 1.
+    await store.clearPending(chat, 1, deadline(), old?.state.sequence);
+    expect((await store.get(chat, deadline()))?.pending).toEqual(fresh?.pending);
+    // The same container retries: it publishes the new version's outbox (it never published it).
+    expect(await processPresence(again, h.deps, deadline())).toBe('duplicate');
+    expect(h.publishCalls.map(kinds)).toEqual([['came-online'], ['came-online']]);
+    expect(h.published[1]).toMatchObject({ at: h.clock, sequence: h.clock });
+    expectOutboxCleared(h.published, await store.get(chat, deadline()));
+  });
+
+  it('a batch clears only the last outbox of a chat (its next write replaces the others), and clears beside the round’s writes when a record writes nothing', async () => {
+    const calls: string[] = [];
+    const h = harness();
+    const deps: StateDeps = { ...h.deps, store: countingStore(calls) };
+    const chat = newChat();
+    const duplicate = presence(chat, 'UNAVAILABLE', s(2));
+    const [result] = await processChats(
+      [
+        {
+          key: chat,
+          steps: [
+            { kind: 'presence', input: presence(chat, 'AVAILABLE', s(0)) },
+            { kind: 'presence', input: presence(chat, 'PAUSED', s(1)) }, // derives nothing
+            { kind: 'presence', input: duplicate },
+            { kind: 'presence', input: duplicate },
+          ],
+        },
+      ],
+      deps,
+      deadline(),
+    );
+    expect(result).toEqual({ outcomes: ['applied', 'applied', 'applied', 'duplicate'] });
+    // Round 1 publishes came-online, round 2's write replaces it (derives nothing: no clear); round 3
+    // publishes went-offline, round 4 writes nothing: its clear.
+    expect(calls).toEqual(['GetItem', 'PutItem', 'PutItem', 'PutItem', 'UpdateItem']);
+    expect(h.publishCalls.map(kinds)).toEqual([['came-online'], ['went-offline']]);
+    expectOutboxCleared(h.published, await store.get(chat, deadline()));
+  });
+
+  it('a clear that fails fails no record (reported): the next reader publishes the outbox again, a duplicate, never a loss', async () => {
+    const chat = newChat();
+    const reported: unknown[] = [];
+    const a = harness({
+      store: {
+        ...store,
+        clearPending: async () => {
+          throw new Error('ProvisionedThroughputExceededException');
+        },
+      },
+    });
+    const deps: StateDeps = { ...a.deps, clearFailed: (_key, error) => reported.push(error) };
+    expect(await processPresence(presence(chat, 'AVAILABLE', s(0)), deps, deadline())).toBe('applied');
+    expect(reported).toEqual([new Error('ProvisionedThroughputExceededException')]);
+    const b = harness();
+    expect(await processPresence(presence(chat, 'UNAVAILABLE', s(1)), b.deps, deadline())).toBe('applied');
+    expect(b.publishCalls.map(kinds)).toEqual([['came-online'], ['went-offline']]);
+    expectOutboxCleared(b.published, await store.get(chat, deadline()));
   });
 });

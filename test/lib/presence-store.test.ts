@@ -115,6 +115,7 @@ describe('presence store (presenceStore=true)', () => {
         'dynamodb:BatchGetItem',
         'dynamodb:GetItem',
         'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
         'events:PutEvents',
       ]),
     );
@@ -122,6 +123,7 @@ describe('presence store (presenceStore=true)', () => {
       'dynamodb:BatchGetItem',
       'dynamodb:GetItem',
       'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
     ]);
     expect(actions).not.toContain('dynamodb:Scan');
     expect(functions[state]?.Properties.Timeout).toBe(30);

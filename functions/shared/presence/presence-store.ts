@@ -51,8 +51,12 @@ export interface PresenceStore {
     expectedVersion: number | undefined,
     deadline: Deadline,
   ): Promise<boolean>;
-  /** Drops the pending events of exactly this version (a newer version keeps its own). */
-  clearPending(key: ChatKey, version: number, deadline: Deadline): Promise<void>;
+  /**
+   * Drops the pending events of exactly this version (a newer version keeps its own) and, when given,
+   * this `sequence` (the state's, the outbox's last event's): versions start again at 1 when the TTL
+   * deletes an item, sequences never do.
+   */
+  clearPending(key: ChatKey, version: number, deadline: Deadline, sequence?: number): Promise<void>;
 }
 
 export { TABLE_ATTRIBUTES } from './presence-state-settings.ts';
@@ -228,7 +232,7 @@ export function dynamoStore(
         throw error;
       }
     },
-    async clearPending(key, version, deadline) {
+    async clearPending(key, version, deadline, sequence) {
       try {
         await deadline.run('DynamoDB UpdateItem', (abortSignal) =>
           client.send(
@@ -236,8 +240,16 @@ export function dynamoStore(
               TableName: tableName,
               Key: itemKey(key),
               UpdateExpression: 'REMOVE pending',
-              ConditionExpression: 'version = :version',
-              ExpressionAttributeValues: { ':version': n(version) },
+              ...(sequence === undefined
+                ? {
+                    ConditionExpression: 'version = :version',
+                    ExpressionAttributeValues: { ':version': n(version) },
+                  }
+                : {
+                    ConditionExpression: 'version = :version AND #sequence = :sequence',
+                    ExpressionAttributeNames: { '#sequence': 'sequence' },
+                    ExpressionAttributeValues: { ':version': n(version), ':sequence': n(sequence) },
+                  }),
             }),
             { abortSignal },
           ),
