@@ -12,19 +12,21 @@
  * List prices, us-east-1, without the free tier (the first 10 alarms, 10 metrics and 3 dashboards of an
  * account are free; not counted here).
  */
+
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Template } from 'aws-cdk-lib/assertions';
 import dynalite from 'dynalite';
 import { EVENT_SOURCE } from '../../functions/shared/contract/presence-contract.ts';
-import { STATE_ENV, TABLE_ATTRIBUTES } from '../../functions/shared/presence/presence-state-settings.ts';
+import { STATE_ENV } from '../../functions/shared/presence/presence-state-settings.ts';
 import { deriveInstanceSecret } from '../../functions/shared/secrets/webhook-secret.ts';
 import { startApiStandIn } from '../support/api-standin.ts';
 import { type AwsStandIn, standInEnvironment } from '../support/aws-standin.ts';
 import { bundleDirectory } from '../support/bundle.ts';
 import { invokeBundle } from '../support/invoke.ts';
+import { createPresenceTable } from '../support/presence-table.ts';
 import { startZapiStandIn } from '../support/zapi-standin.ts';
 import { PRICES } from './cost.ts';
 import { startSqs } from './presence-store-speed.ts';
@@ -393,20 +395,7 @@ async function healthyState(
     credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
   });
   try {
-    await client.send(
-      new CreateTableCommand({
-        TableName: 'presence',
-        KeySchema: [
-          { AttributeName: TABLE_ATTRIBUTES.partitionKey, KeyType: 'HASH' },
-          { AttributeName: TABLE_ATTRIBUTES.sortKey, KeyType: 'RANGE' },
-        ],
-        AttributeDefinitions: [
-          { AttributeName: TABLE_ATTRIBUTES.partitionKey, AttributeType: 'S' },
-          { AttributeName: TABLE_ATTRIBUTES.sortKey, AttributeType: 'S' },
-        ],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
+    await createPresenceTable(client, 'presence');
     const base = Date.now() - 60_000;
     const record = (body: unknown) => ({
       messageId: randomUUID(),

@@ -13,17 +13,19 @@
  *
  * Remote calls are counted where they arrive (dynalite's and the stand-ins' requests), by operation.
  */
+
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import dynalite from 'dynalite';
 import pMap from 'p-map';
 import { EVENT_SOURCE, type PresenceStatus } from '../../functions/shared/contract/presence-contract.ts';
 import { STATE_ENV } from '../../functions/shared/presence/presence-state-settings.ts';
 import { standInEnvironment, startAwsStandIn } from '../support/aws-standin.ts';
+import { createPresenceTable } from '../support/presence-table.ts';
 
 export interface StoreSpeed {
   readonly callbacks: number;
@@ -167,20 +169,7 @@ export async function measureStoreSpeed(chats: number, rounds = 1): Promise<Stor
     maxAttempts: 3,
   });
   try {
-    await bare.send(
-      new CreateTableCommand({
-        TableName: 'presence',
-        KeySchema: [
-          { AttributeName: 'instanceId', KeyType: 'HASH' },
-          { AttributeName: 'chat', KeyType: 'RANGE' },
-        ],
-        AttributeDefinitions: [
-          { AttributeName: 'instanceId', AttributeType: 'S' },
-          { AttributeName: 'chat', AttributeType: 'S' },
-        ],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
+    await createPresenceTable(bare, 'presence');
     // Virtual time from here on: the handler's `now` (captured at import) and its deadlines follow it.
     Date.now = now;
     const { handler } = (await import('../../functions/presence-state/handler.ts')) as {

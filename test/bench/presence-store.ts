@@ -4,12 +4,14 @@
  * chats that come online, type with PAUSED flapping, sometimes record audio, sometimes go quiet (the
  * expiry fires), and leave. The counts feed the cost per million callbacks.
  */
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { processExpiry, processPresence, type StateDeps } from '../../functions/presence-state/process.ts';
 import { deadlineAt } from '../../functions/shared/aws/deadline.ts';
 import type { PresenceStatus } from '../../functions/shared/contract/presence-contract.ts';
 import { dynamoStore } from '../../functions/shared/presence/presence-store.ts';
+import { createPresenceTable } from '../support/presence-table.ts';
 
 /** List prices, us-east-1, on-demand (DynamoDB's since November 2024). */
 export const STORE_PRICES = {
@@ -62,20 +64,7 @@ export async function measureStore(chats: number): Promise<StoreCounts> {
     },
   } as unknown as DynamoDBClient;
   try {
-    await client.send(
-      new CreateTableCommand({
-        TableName: 'bench',
-        KeySchema: [
-          { AttributeName: 'instanceId', KeyType: 'HASH' },
-          { AttributeName: 'chat', KeyType: 'RANGE' },
-        ],
-        AttributeDefinitions: [
-          { AttributeName: 'instanceId', AttributeType: 'S' },
-          { AttributeName: 'chat', AttributeType: 'S' },
-        ],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
+    await createPresenceTable(client, 'bench');
     let seed = 42;
     const random = () => {
       seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;

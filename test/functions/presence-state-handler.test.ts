@@ -4,16 +4,12 @@
  * project's AWS stand-in, SQS a tiny AWS JSON 1.0 stand-in below. SQS batches carry EventBridge events
  * (as an EventBridge→SQS target delivers them) and expiry checks.
  */
+
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import {
-  CreateTableCommand,
-  DescribeTableCommand,
-  DynamoDBClient,
-  GetItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import { DescribeTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyEventV2, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import dynalite from 'dynalite';
 import * as v from 'valibot';
@@ -34,12 +30,12 @@ import {
   EXPIRY_RETRY_SECONDS,
   MAX_RECEIVES,
   STATE_ENV,
-  TABLE_ATTRIBUTES,
 } from '../../functions/shared/presence/presence-state-settings.ts';
 import { dynamoStore } from '../../functions/shared/presence/presence-store.ts';
 import { type AwsStandIn, standInEnvironment, startAwsStandIn } from '../support/aws-standin.ts';
 import { bundleDirectory } from '../support/bundle.ts';
 import { invokeBundle } from '../support/invoke.ts';
+import { createPresenceTable } from '../support/presence-table.ts';
 import { synth } from '../support/synth.ts';
 
 // --- A tiny SQS stand-in (AWS JSON 1.0: SendMessage, SendMessageBatch, ChangeMessageVisibility) ----
@@ -326,20 +322,7 @@ beforeAll(async () => {
     region: 'sa-east-1',
     credentials: { accessKeyId: 'AKIDDYNALITE', secretAccessKey: 'dynalite-secret' },
   });
-  await client.send(
-    new CreateTableCommand({
-      TableName: TABLE,
-      AttributeDefinitions: [
-        { AttributeName: TABLE_ATTRIBUTES.partitionKey, AttributeType: 'S' },
-        { AttributeName: TABLE_ATTRIBUTES.sortKey, AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: TABLE_ATTRIBUTES.partitionKey, KeyType: 'HASH' },
-        { AttributeName: TABLE_ATTRIBUTES.sortKey, KeyType: 'RANGE' },
-      ],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+  await createPresenceTable(client, TABLE);
   for (;;) {
     const { Table } = await client.send(new DescribeTableCommand({ TableName: TABLE }));
     if (Table?.TableStatus === 'ACTIVE') break;

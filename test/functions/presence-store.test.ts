@@ -3,10 +3,10 @@
  * 127.0.0.1), and the state subscriber's core (functions/presence-state/process.ts) end to end on it with
  * fake publish and scheduleExpiry: ordering, duplicates, expiry, the outbox and concurrent writers.
  */
+
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
-  CreateTableCommand,
   DeleteItemCommand,
   DescribeTableCommand,
   DynamoDBClient,
@@ -37,6 +37,7 @@ import {
   type StoredChat,
   TABLE_ATTRIBUTES,
 } from '../../functions/shared/presence/presence-store.ts';
+import { createPresenceTable } from '../support/presence-table.ts';
 
 const TABLE = 'presence';
 const T0 = Date.parse('2025-03-01T12:00:00Z');
@@ -79,20 +80,7 @@ beforeAll(async () => {
     region: 'sa-east-1',
     credentials: { accessKeyId: 'AKIDDYNALITE', secretAccessKey: 'dynalite-secret' },
   });
-  await client.send(
-    new CreateTableCommand({
-      TableName: TABLE,
-      AttributeDefinitions: [
-        { AttributeName: TABLE_ATTRIBUTES.partitionKey, AttributeType: 'S' },
-        { AttributeName: TABLE_ATTRIBUTES.sortKey, AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: TABLE_ATTRIBUTES.partitionKey, KeyType: 'HASH' },
-        { AttributeName: TABLE_ATTRIBUTES.sortKey, KeyType: 'RANGE' },
-      ],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+  await createPresenceTable(client, TABLE);
   for (;;) {
     const { Table } = await client.send(new DescribeTableCommand({ TableName: TABLE }));
     if (Table?.TableStatus === 'ACTIVE') break;
