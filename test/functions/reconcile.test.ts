@@ -1474,44 +1474,19 @@ describe('report', () => {
       },
     ]);
     expect(line).toMatchObject({ FleetSize: 12, Healthy: 5, Registered: 6, RunDuration: 5 });
-    const some = JSON.parse(
-      emfSummary(
-        REPORT,
-        {
-          ...COUNTS,
-          failed: 0,
-          notChecked: 0,
-          driftReported: 0,
-          expiringSoon: 0,
-          paymentIssues: 0,
-          disconnected: 0,
-        },
-        'N',
-        5,
-        1,
-        false,
-      ),
-    );
+    // Nothing an alarm watches but Unregistered; then nothing at all.
+    const quiet = {
+      ...COUNTS,
+      failed: 0,
+      notChecked: 0,
+      driftReported: 0,
+      expiringSoon: 0,
+      paymentIssues: 0,
+      disconnected: 0,
+    };
+    const some = JSON.parse(emfSummary(REPORT, quiet, 'N', 5, 1, false));
     expect(some._aws.CloudWatchMetrics[0].Metrics).toEqual([{ Name: M.unregistered, Unit: 'Count' }]);
-    const healthy = JSON.parse(
-      emfSummary(
-        REPORT,
-        {
-          ...COUNTS,
-          failed: 0,
-          unregistered: 0,
-          notChecked: 0,
-          driftReported: 0,
-          expiringSoon: 0,
-          paymentIssues: 0,
-          disconnected: 0,
-        },
-        'N',
-        5,
-        1,
-        false,
-      ),
-    );
+    const healthy = JSON.parse(emfSummary(REPORT, { ...quiet, unregistered: 0 }, 'N', 5, 1, false));
     expect(healthy).not.toHaveProperty('_aws');
     expect(healthy).toMatchObject({ msg: 'reconcile run', FleetSize: 12, Unregistered: 0 });
   });
