@@ -332,9 +332,14 @@ async function canaryAndFlood(
 /** `--only store`: the presence store's counts and speed alone (no synth), in a minute or two. */
 async function onlyStore(): Promise<void> {
   const counts = await measureStore(SMOKE ? 20 : 300);
-  const { perCallback } = storeCost(counts);
+  const store = storeCost(counts);
+  const { perCallback } = store;
+  const f = (n: number, d = 2) => n.toFixed(d);
   process.stdout.write(
     `presence store per raw callback (core, one at a time): ${JSON.stringify(perCallback)}\n`,
+  );
+  process.stdout.write(
+    `presence store, $ per million callbacks (us-east-1 list prices; batch of 10 assumed ${ASSUMED_BATCH_MS} ms): ${f(store.perMillion.total, 3)}, of which the expiry mechanism ${f(store.expiryMechanismPerMillion, 3)} (${f(store.expiryMechanismAlonePerMillion, 3)} when every check comes in a batch of its own)\n`,
   );
   process.stdout.write(`${formatStoreSpeed(await measureStoreSpeed(SMOKE ? 30 : 300, SMOKE ? 1 : 2))}\n`);
 }
