@@ -26,6 +26,7 @@ import { EVENT_SOURCE, type PresenceStatus } from '../../functions/shared/contra
 import { STATE_ENV } from '../../functions/shared/presence/presence-state-settings.ts';
 import { standInEnvironment, startAwsStandIn } from '../support/aws-standin.ts';
 import { createPresenceTable } from '../support/presence-table.ts';
+import { seededRandom, session } from './presence-store.ts';
 
 export interface StoreSpeed {
   readonly callbacks: number;
@@ -108,18 +109,6 @@ export async function startSqs(counter: Counter, now: () => number) {
   };
 }
 
-function session(random: () => number): PresenceStatus[] {
-  const events: PresenceStatus[] = ['AVAILABLE'];
-  const bursts = 1 + Math.floor(random() * 4);
-  for (let b = 0; b < bursts; b++) {
-    const kind: PresenceStatus = random() < 0.2 ? 'RECORDING' : 'COMPOSING';
-    const flaps = 1 + Math.floor(random() * 6);
-    for (let f = 0; f < flaps; f++) events.push(kind, ...(random() < 0.7 ? (['PAUSED'] as const) : []));
-  }
-  if (random() < 0.8) events.push('UNAVAILABLE');
-  return events;
-}
-
 const record = (body: string): SQSRecord =>
   ({
     messageId: randomUUID(),
@@ -176,11 +165,7 @@ export async function measureStoreSpeed(chats: number, rounds = 1): Promise<Stor
       handler: (event: SQSEvent) => Promise<SQSBatchResponse>;
     };
 
-    let seed = 7;
-    const random = () => {
-      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
-      return seed / 2 ** 31;
-    };
+    const random = seededRandom(7);
     let shippedMs = 0;
     let bareMs = 0;
     let callbacks = 0;

@@ -34,7 +34,17 @@ export interface StoreCounts {
   readonly expired: number;
 }
 
-function session(random: () => number): PresenceStatus[] {
+/** A repeatable random number in [0, 1) (a linear congruential generator): the same stream every run. */
+export function seededRandom(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+    return state / 2 ** 31;
+  };
+}
+
+/** One chat's session: online, bursts of typing or recording with pauses, mostly offline at the end. */
+export function session(random: () => number): PresenceStatus[] {
   const events: PresenceStatus[] = ['AVAILABLE'];
   const bursts = 1 + Math.floor(random() * 4);
   for (let b = 0; b < bursts; b++) {
@@ -65,11 +75,7 @@ export async function measureStore(chats: number): Promise<StoreCounts> {
   } as unknown as DynamoDBClient;
   try {
     await createPresenceTable(client, 'bench');
-    let seed = 42;
-    const random = () => {
-      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
-      return seed / 2 ** 31;
-    };
+    const random = seededRandom(42);
     let clock = Date.parse('2026-11-25T12:00:00Z');
     const pendingChecks: Array<{ phone: string; at: number; news?: number }> = [];
     const deps: StateDeps = {

@@ -41,6 +41,7 @@ import { invokeBundle, runNodeScript } from '../support/invoke.ts';
 import { synth } from '../support/synth.ts';
 import { startZapiStandIn } from '../support/zapi-standin.ts';
 import { formatCanary, formatFlood, measureCanary, measureFlood } from './canary.ts';
+import { CHILD_PRELUDE, PEAK_RSS_KB } from './child.ts';
 import { costModel, formatCost } from './cost.ts';
 import { formatFixedCost, measureFixedCosts } from './fixed-cost.ts';
 import { benchFleet, fleetSanity, formatFleet } from './fleet.ts';
@@ -107,20 +108,6 @@ const EVENT = {
 };
 
 // --- child scripts ---------------------------------------------------------------------------
-
-/**
- * Peak resident memory of the child itself. On Linux a spawned child's maxRSS starts from its parent's,
- * so read the kernel's high-water mark (VmHWM) instead; elsewhere fall back to maxRSS.
- */
-const PEAK_RSS_KB = `(() => {
-  try {
-    const m = /VmHWM:\\s+(\\d+) kB/.exec(require('node:fs').readFileSync('/proc/self/status', 'utf8'));
-    if (m) return Number(m[1]);
-  } catch {}
-  return process.resourceUsage().maxRSS;
-})()`;
-
-const CHILD_PRELUDE = `import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);`;
 
 const importBundleScript = (bundle: string) => `${CHILD_PRELUDE}
   const t0 = performance.now();

@@ -22,6 +22,7 @@ import * as esbuild from 'esbuild';
 import { DETAIL_TYPES, EVENT_SOURCE } from '../../functions/shared/contract/presence-contract.ts';
 import { esbuildOptions } from '../../lib/bundling.ts';
 import { runNodeScript } from '../support/invoke.ts';
+import { CHILD_PRELUDE, PEAK_RSS_KB } from './child.ts';
 
 const BARE_ENTRY = fileURLToPath(new URL('./bare-put-events.ts', import.meta.url));
 const DEADLINE_ENTRY = fileURLToPath(new URL('./deadline-variants.ts', import.meta.url));
@@ -126,16 +127,6 @@ async function buildReceiverWithMap(shipped: string, outfile: string): Promise<s
     throw new Error('the receiver rebuilt with a source map is not the shipped code');
   return outfile;
 }
-
-const CHILD_PRELUDE = `import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);`;
-
-const PEAK_RSS_KB = `(() => {
-  try {
-    const m = /VmHWM:\\s+(\\d+) kB/.exec(require('node:fs').readFileSync('/proc/self/status', 'utf8'));
-    if (m) return Number(m[1]);
-  } catch {}
-  return process.resourceUsage().maxRSS;
-})()`;
 
 /** Loads what a child needs: the receiver's handler and/or the bare call, log lines to /dev/null. */
 const childSetup = (o: {
