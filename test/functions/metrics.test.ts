@@ -1,6 +1,12 @@
-import { describe, expect, it } from 'vitest';
-import { createMetricsLogger, emfRecord, METRIC_NAMES } from '../../functions/presence-webhook/metrics.ts';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  createInternalErrorLogger,
+  createMetricsLogger,
+  emfRecord,
+  METRIC_NAMES,
+} from '../../functions/presence-webhook/metrics.ts';
 import type { Outcome } from '../../functions/presence-webhook/receive.ts';
+import { CANARY_INSTANCE_ID } from '../../functions/shared/contract/presence-contract.ts';
 
 const ctx = { requestId: 'Xy12AbCdEfGhIjk=', durationMs: 12.345 };
 const NS = 'ZapiPresence';
@@ -193,5 +199,97 @@ describe('EMF metrics', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]?.endsWith('\n')).toBe(true);
     expect(Buffer.byteLength(lines[0] ?? '')).toBeLessThanOrEqual(300);
+  });
+
+  it('names exactly the directives of a refusal: RefusedCallbacks alone, Rejected by Reason only when detailed', () => {
+    const outcome: Outcome = { kind: 'rejected', statusCode: 400, reason: 'invalid-body', message: 'm' };
+    const refused = {
+      Namespace: NS,
+      Dimensions: [[]],
+      Metrics: [{ Name: METRIC_NAMES.refusedCallbacks, Unit: 'Count' }],
+    };
+    const byReason = {
+      Namespace: NS,
+      Dimensions: [['Reason']],
+      Metrics: [{ Name: METRIC_NAMES.rejected, Unit: 'Count' }],
+    };
+    expect(emfRecord(outcome, ctx, NS, 5, false)._aws).toEqual({
+      Timestamp: 5,
+      CloudWatchMetrics: [refused],
+    });
+    expect(emfRecord(outcome, ctx, NS, 5, true)._aws).toEqual({
+      Timestamp: 5,
+      CloudWatchMetrics: [byReason, refused],
+    });
+    // Without an instance (a URL that names none) the line has no instanceId.
+    expect(emfRecord(outcome, ctx, NS, 5)).not.toHaveProperty('instanceId');
+    expect(emfRecord({ ...outcome, instanceId: 'I' }, ctx, NS, 5)).toMatchObject({ instanceId: 'I' });
+  });
+
+  it('a failure names the instance and the publish time only when it has them', () => {
+    const failed: Outcome = {
+      kind: 'failed',
+      statusCode: 503,
+      reason: 'bus-unavailable',
+      message: 'm',
+      cause: 'c',
+    };
+    const bare = emfRecord(failed, ctx, NS, 1);
+    expect(bare).not.toHaveProperty('instanceId');
+    expect(bare).not.toHaveProperty('ms');
+    expect(emfRecord({ ...failed, instanceId: 'I', publishMs: 12.345 }, ctx, NS, 1)).toMatchObject({
+      instanceId: 'I',
+      ms: 12.3,
+    });
+  });
+
+  it('logs a refusal of the canary instance as a refusal, not as an accepted canary callback', () => {
+    const lines: string[] = [];
+    createMetricsLogger(
+      NS,
+      (line) => lines.push(line),
+      () => 1,
+    )(
+      {
+        kind: 'rejected',
+        statusCode: 401,
+        reason: 'unauthorized',
+        message: 'm',
+        instanceId: CANARY_INSTANCE_ID,
+      },
+      { requestId: 'r', durationMs: 1 },
+    );
+    expect(JSON.parse(lines[0] as string)).toMatchObject({
+      Reason: 'unauthorized',
+      instanceId: CANARY_INSTANCE_ID,
+    });
+    expect(lines[0]).not.toContain('canary callback accepted');
+  });
+
+  it('writes an internal error as one InternalErrors metric line, to stdout by default', () => {
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      createInternalErrorLogger(NS, undefined, () => 9)({ requestId: 'r', error: 'TypeError' });
+      const line = String(write.mock.calls[0]?.[0]);
+      expect(line.endsWith('\n')).toBe(true);
+      expect(JSON.parse(line)).toEqual({
+        _aws: {
+          Timestamp: 9,
+          CloudWatchMetrics: [
+            {
+              Namespace: NS,
+              Dimensions: [[]],
+              Metrics: [{ Name: METRIC_NAMES.internalErrors, Unit: 'Count' }],
+            },
+          ],
+        },
+        level: 'ERROR',
+        [METRIC_NAMES.internalErrors]: 1,
+        error: 'TypeError',
+        requestId: 'r',
+      });
+    } finally {
+      write.mockRestore();
+    }
   });
 });
