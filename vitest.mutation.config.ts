@@ -9,6 +9,6 @@ export default defineConfig({
     include: ['test/functions/**/*.test.ts'],
     // A mutant is killed by an assertion, not by a warning it makes Node print.
     setupFiles: [],
-    exclude: ['test/functions/local-server.test.ts'],
+    exclude: ['test/functions/local/local-server.test.ts'],
   },
 });

@@ -25,10 +25,10 @@ import type { IConstruct } from 'constructs';
 /** The functions and their entry points under functions/. */
 export const FUNCTION_ENTRIES = {
   receiver: 'presence-webhook/handler.ts',
-  reconciler: 'reconcile-webhooks/handler.ts',
-  registrar: 'register-webhook/handler.ts',
-  state: 'presence-state/handler.ts',
-  read: 'presence-read/handler.ts',
+  reconciler: 'fleet/sweep-handler.ts',
+  registrar: 'fleet/deploy-handler.ts',
+  state: 'presence-store/state-handler.ts',
+  read: 'presence-store/read-handler.ts',
   canary: 'canary/handler.ts',
   canaryArrival: 'canary/arrival.ts',
 } as const;

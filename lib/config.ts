@@ -8,9 +8,9 @@
  */
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { CANARY_DEFAULTS } from '../functions/canary/settings.ts';
+import { DRIFT_POLICIES, type DriftPolicy, FLEET_DEFAULTS } from '../functions/fleet/settings.ts';
 import { RECEIVER_DEFAULTS } from '../functions/presence-webhook/settings.ts';
 import { CANARY_INSTANCE_ID, INSTANCE_ID_PATTERN } from '../functions/shared/contract/presence-contract.ts';
-import { DRIFT_POLICIES, type DriftPolicy, FLEET_DEFAULTS } from '../functions/shared/fleet/settings.ts';
 import { STAGE_PATTERN, stageParameter } from '../functions/shared/stage.ts';
 import { ALARM_NAMES, type AlarmName } from './monitoring.ts';
 import { DEFAULT_SECRET_PARAMETER } from './presence-webhook.ts';

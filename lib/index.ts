@@ -9,6 +9,7 @@
  * Test helpers for your subscribers: `zapi-presence-eventbridge/testing`.
  */
 
+export { DRIFT_POLICIES, type DriftPolicy } from '../functions/fleet/settings.ts';
 export {
   CALLBACK_TYPE,
   CANARY_EVENT_SOURCE,
@@ -38,7 +39,6 @@ export {
   type ChatStateEventDetail,
   DERIVED_DETAIL_SCHEMAS,
 } from '../functions/shared/contract/presence-derived-schemas.ts';
-export { DRIFT_POLICIES, type DriftPolicy } from '../functions/shared/fleet/settings.ts';
 export { ALARM_NAMES, type AlarmName } from './monitoring.ts';
 export {
   PresenceSubscription,

@@ -28,13 +28,10 @@ import { FilterPattern, MetricFilter } from 'aws-cdk-lib/aws-logs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { FLEET_METRICS } from '../functions/fleet/settings.ts';
+import { BACKLOG_ALARM_SECONDS, STATE_FAILURES_METRIC } from '../functions/presence-store/settings.ts';
 import { METRIC_NAMES, REJECT_REASONS } from '../functions/presence-webhook/settings.ts';
 import { PRESENCE_STATUSES } from '../functions/shared/contract/presence-contract.ts';
-import { FLEET_METRICS } from '../functions/shared/fleet/settings.ts';
-import {
-  BACKLOG_ALARM_SECONDS,
-  STATE_FAILURES_METRIC,
-} from '../functions/shared/presence/presence-state-settings.ts';
 import type { PresenceCanary } from './canary.ts';
 import { deadLetterQueue } from './dead-letter-queue.ts';
 import type { PresenceStore } from './presence-store.ts';

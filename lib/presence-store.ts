@@ -21,13 +21,13 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { DERIVED_EVENT_SOURCE } from '../functions/shared/contract/presence-contract.ts';
 import {
   MAX_RECEIVES,
   STATE_DEFAULTS,
   STATE_ENV,
   TABLE_ATTRIBUTES,
-} from '../functions/shared/presence/presence-state-settings.ts';
+} from '../functions/presence-store/settings.ts';
+import { DERIVED_EVENT_SOURCE } from '../functions/shared/contract/presence-contract.ts';
 import { deadLetterQueue } from './dead-letter-queue.ts';
 import { PresenceFunction } from './presence-function.ts';
 import type { PresenceSubscription } from './presence-subscription.ts';
@@ -93,7 +93,7 @@ export class PresenceStore extends Construct {
 
     this.table = new TableV2(this, 'Table', {
       partitionKey: { name: TABLE_ATTRIBUTES.partitionKey, type: AttributeType.STRING },
-      // The chat: its phone, or `group#participant` (functions/shared/presence/presence-state.ts chatKeyOf).
+      // The chat: its phone, or `group#participant` (functions/presence-store/presence-state.ts chatKeyOf).
       sortKey: { name: TABLE_ATTRIBUTES.sortKey, type: AttributeType.STRING },
       billing: Billing.onDemand(),
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },

@@ -7,7 +7,7 @@
  * - The reconciler Lambda: reconciles the whole fleet on a schedule (the drift sweep), one instance at
  *   once when SSM reports its token created or changed, and the whole fleet when the master secret or the
  *   Client-Token changes (SSM's Parameter Store Change events on the account's default bus); also
- *   invocable by hand (see functions/reconcile-webhooks/trigger.ts).
+ *   invocable by hand (see functions/fleet/sweep-trigger.ts).
  * - The deploy-time registration: a custom resource that registers the whole fleet on every deploy with
  *   the same code, failing the deploy only for instances named with `requiredInstanceIds`.
  * Both read secrets from SSM at run time; nothing secret reaches the template or the environment.
@@ -22,19 +22,16 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Provider } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
-import { RECEIVER_DEFAULTS } from '../functions/presence-webhook/settings.ts';
-import {
-  REGISTRATION_PROPERTIES,
-  REGISTRATION_RESOURCE_TYPE,
-} from '../functions/register-webhook/properties.ts';
-import { CANARY_INSTANCE_ID, INSTANCE_ID_PATTERN } from '../functions/shared/contract/presence-contract.ts';
+import { REGISTRATION_PROPERTIES, REGISTRATION_RESOURCE_TYPE } from '../functions/fleet/deploy-properties.ts';
 import {
   DRIFT_POLICIES,
   type DriftPolicy,
   FLEET_DEFAULTS,
   FLEET_ENV,
   INSTANCE_PLACEHOLDER,
-} from '../functions/shared/fleet/settings.ts';
+} from '../functions/fleet/settings.ts';
+import { RECEIVER_DEFAULTS } from '../functions/presence-webhook/settings.ts';
+import { CANARY_INSTANCE_ID, INSTANCE_ID_PATTERN } from '../functions/shared/contract/presence-contract.ts';
 import { acknowledgeFinding } from './acknowledge.ts';
 import { deadLetterQueue } from './dead-letter-queue.ts';
 import { PresenceFunction } from './presence-function.ts';

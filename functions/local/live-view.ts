@@ -1,7 +1,7 @@
 /**
  * `npm start`'s live view: every chat's current presence at http://127.0.0.1:3000/, as it changes,
  * pushed with server-sent events. The state comes from the same derivation code as the deployed
- * presence-state subscriber (functions/shared/presence/presence-state.ts), kept in memory, with typing and
+ * presence-state subscriber (functions/presence-store/presence-state.ts), kept in memory, with typing and
  * recording that stop by themselves after the expiry window.
  *
  *   GET /          the page
@@ -29,7 +29,7 @@ import {
   isStorableChat,
   type PresenceInput,
   stateView,
-} from '../shared/presence/presence-state.ts';
+} from '../presence-store/presence-state.ts';
 
 /** Bytes a client may leave unread before it is dropped. */
 export const MAX_UNREAD_BYTES = 1024 * 1024;

@@ -5,12 +5,12 @@
  */
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { hostOf, redact } from '../fleet/zapi.ts';
 import {
   CALLBACK_TYPE,
   PRESENCE_STATUSES,
   type PresenceStatus,
 } from '../shared/contract/presence-contract.ts';
-import { hostOf, redact } from '../shared/fleet/zapi.ts';
 import { deriveInstanceSecret } from '../shared/secrets/webhook-secret.ts';
 import { DEFAULT_INSTANCE_ID, DEFAULT_PORT, readLocalMaster } from './server.ts';
 

@@ -31,6 +31,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { participantOf } from '../presence-store/presence-state.ts';
 import { type ApiGatewayWebhookEvent, createApiGatewayHandler } from '../presence-webhook/adapter.ts';
 import { RECEIVER_DEFAULTS } from '../presence-webhook/env.ts';
 import { createPublisher, type Publish } from '../presence-webhook/publisher.ts';
@@ -38,7 +39,6 @@ import { authenticate, responseBody } from '../presence-webhook/receive.ts';
 import { createSecretVerifier } from '../presence-webhook/secret.ts';
 import { deadlineAt } from '../shared/aws/deadline.ts';
 import { DETAIL_TYPES, EVENT_SOURCE } from '../shared/contract/presence-contract.ts';
-import { participantOf } from '../shared/presence/presence-state.ts';
 import {
   instanceWebhookUrl,
   MASTER_SECRET_COMMAND,

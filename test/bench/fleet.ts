@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Template } from 'aws-cdk-lib/assertions';
 import pMap from 'p-map';
-import { FLEET_ENV } from '../../functions/shared/fleet/settings.ts';
+import { FLEET_ENV } from '../../functions/fleet/settings.ts';
 import { type AwsStandIn, standInEnvironment } from '../support/aws-standin.ts';
 import { bundleDirectory } from '../support/bundle.ts';
 import { runNodeScript } from '../support/invoke.ts';

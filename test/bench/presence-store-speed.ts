@@ -1,6 +1,6 @@
 /**
  * The presence store's speed: raw callbacks a second through the shipped state handler
- * (functions/presence-state/handler.ts, imported as Lambda runs it, its SDK clients reaching DynamoDB's
+ * (functions/presence-store/state-handler.ts, imported as Lambda runs it, its SDK clients reaching DynamoDB's
  * emulator, an EventBridge stand-in and an SQS stand-in on 127.0.0.1 through AWS_ENDPOINT_URL_*),
  * against a bare GetItem + PutItem per callback on the same dynalite, batch by batch, interleaved.
  *
@@ -22,8 +22,8 @@ import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import dynalite from 'dynalite';
 import pMap from 'p-map';
+import { STATE_ENV } from '../../functions/presence-store/settings.ts';
 import { EVENT_SOURCE, type PresenceStatus } from '../../functions/shared/contract/presence-contract.ts';
-import { STATE_ENV } from '../../functions/shared/presence/presence-state-settings.ts';
 import { standInEnvironment, startAwsStandIn } from '../support/aws-standin.ts';
 import { createPresenceTable } from '../support/presence-table.ts';
 import { seededRandom, session } from './presence-store.ts';
@@ -161,7 +161,7 @@ export async function measureStoreSpeed(chats: number, rounds = 1): Promise<Stor
     await createPresenceTable(bare, 'presence');
     // Virtual time from here on: the handler's `now` (captured at import) and its deadlines follow it.
     Date.now = now;
-    const { handler } = (await import('../../functions/presence-state/handler.ts')) as {
+    const { handler } = (await import('../../functions/presence-store/state-handler.ts')) as {
       handler: (event: SQSEvent) => Promise<SQSBatchResponse>;
     };
 

@@ -1,16 +1,16 @@
 /**
  * The presence store's work per raw callback, counted (not timed) by running the real state core
- * (functions/presence-state/process.ts) against DynamoDB's emulator (dynalite) on a realistic stream:
+ * (functions/presence-store/process.ts) against DynamoDB's emulator (dynalite) on a realistic stream:
  * chats that come online, type with PAUSED flapping, sometimes record audio, sometimes go quiet (the
  * expiry fires), and leave. The counts feed the cost per million callbacks.
  */
 
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
-import { processExpiry, processPresence, type StateDeps } from '../../functions/presence-state/process.ts';
+import { processExpiry, processPresence, type StateDeps } from '../../functions/presence-store/process.ts';
+import { dynamoStore } from '../../functions/presence-store/store.ts';
 import { deadlineAt } from '../../functions/shared/aws/deadline.ts';
 import type { PresenceStatus } from '../../functions/shared/contract/presence-contract.ts';
-import { dynamoStore } from '../../functions/shared/presence/presence-store.ts';
 import { createPresenceTable } from '../support/presence-table.ts';
 
 /** List prices, us-east-1, on-demand (DynamoDB's since November 2024). */

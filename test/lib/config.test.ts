@@ -1,8 +1,8 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it } from 'vitest';
+import { FLEET_DEFAULTS } from '../../functions/fleet/settings.ts';
 import { RECEIVER_DEFAULTS } from '../../functions/presence-webhook/env.ts';
 import { CANARY_INSTANCE_ID } from '../../functions/shared/contract/presence-contract.ts';
-import { FLEET_DEFAULTS } from '../../functions/shared/fleet/settings.ts';
 import { CONTEXT_KEYS, ConfigError, type ContextKey, loadConfig, stackName } from '../../lib/config.ts';
 import { ALARM_NAMES } from '../../lib/monitoring.ts';
 

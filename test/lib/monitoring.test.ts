@@ -2,9 +2,9 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CANARY_METRICS } from '../../functions/canary/settings.ts';
+import { FLEET_METRICS } from '../../functions/fleet/settings.ts';
 import { METRIC_NAMES } from '../../functions/presence-webhook/metrics.ts';
 import { PRESENCE_STATUSES } from '../../functions/shared/contract/presence-contract.ts';
-import { FLEET_METRICS } from '../../functions/shared/fleet/settings.ts';
 import {
   ALARM_NAMES,
   type AlarmName,

@@ -2,12 +2,12 @@
 import { Duration } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { STATE_ENV, TABLE_ATTRIBUTES } from '../../functions/presence-store/settings.ts';
 import {
   DERIVED_DETAIL_TYPES,
   DERIVED_EVENT_SOURCE,
   EVENT_SOURCE,
 } from '../../functions/shared/contract/presence-contract.ts';
-import { STATE_ENV, TABLE_ATTRIBUTES } from '../../functions/shared/presence/presence-state-settings.ts';
 import { buildApp, synth } from '../support/synth.ts';
 
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown>; DependsOn?: string[] }>;

@@ -4,8 +4,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   REGISTRATION_PROPERTIES,
   REGISTRATION_RESOURCE_TYPE,
-} from '../../functions/register-webhook/properties.ts';
-import { FLEET_ENV } from '../../functions/shared/fleet/settings.ts';
+} from '../../functions/fleet/deploy-properties.ts';
+import { FLEET_ENV } from '../../functions/fleet/settings.ts';
 import { PresenceWebhook, type PresenceWebhookProps } from '../../lib/presence-webhook.ts';
 import { WebhookFleet, type WebhookFleetProps } from '../../lib/webhook-fleet.ts';
 import { synth } from '../support/synth.ts';

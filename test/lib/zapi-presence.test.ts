@@ -29,13 +29,13 @@ import {
   ZapiPresence,
   type ZapiPresenceProps,
 } from 'zapi-presence-eventbridge';
-import { RECEIVER_ENV } from '../../functions/presence-webhook/settings.ts';
 import {
   REGISTRATION_PROPERTIES,
   REGISTRATION_RESOURCE_TYPE,
-} from '../../functions/register-webhook/properties.ts';
-import { FLEET_ENV } from '../../functions/shared/fleet/settings.ts';
-import { STATE_ENV } from '../../functions/shared/presence/presence-state-settings.ts';
+} from '../../functions/fleet/deploy-properties.ts';
+import { FLEET_ENV } from '../../functions/fleet/settings.ts';
+import { STATE_ENV } from '../../functions/presence-store/settings.ts';
+import { RECEIVER_ENV } from '../../functions/presence-webhook/settings.ts';
 import { addNagPacks } from '../../lib/nag.ts';
 import type { ValidationReport } from '../support/synth.ts';
 

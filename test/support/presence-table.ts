@@ -7,7 +7,7 @@ import {
   type CreateTableCommandInput,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
-import { TABLE_ATTRIBUTES } from '../../functions/shared/presence/presence-state-settings.ts';
+import { TABLE_ATTRIBUTES } from '../../functions/presence-store/settings.ts';
 
 export function presenceTableInput(tableName: string): CreateTableCommandInput {
   return {

@@ -256,7 +256,7 @@ export function presenceEventPattern(statuses: readonly PresenceStatus[] = []): 
   };
 }
 
-// --- Derived events (the optional presence store, functions/shared/presence/presence-state.ts) -------------
+// --- Derived events (the optional presence store, functions/presence-store/presence-state.ts) -------------
 
 /**
  * EventBridge `source` of the events derived from presence changes. A source of their own, so rules on

@@ -1,0 +1,248 @@
+/**
+ * One request rate for a whole run against Z-API (the reconciler's sweep, the deploy-time registration:
+ * both use this), adapting to what Z-API answers. Z-API documents no rate limit, so the configured rate
+ * is where a run starts, not a promise:
+ *
+ * - Until the first 429 the rate grows by one request/s per answered request (it doubles every second
+ *   the answers keep coming back fine), up to twice what was actually answered in the last second.
+ * - A 429 slows the whole run: every request waits until `Retry-After` (seconds or an HTTP date), or a
+ *   backoff that doubles with each 429 in a row when Z-API gives none; the rate drops to 90 % of what
+ *   Z-API answered in the last second (at most once a second); from then on it creeps back up by 2 %
+ *   (at least one request/s) per second of good answers.
+ * - A slot that would come after the caller's deadline is refused at once ({@link RateLimitTimeout}):
+ *   the caller reports the instance as not checked instead of waiting past its deadline.
+ *
+ * The pacing itself is p-queue's: a queue of empty tasks with a sliding-window interval cap (`strict`),
+ * paused for `Retry-After`. p-queue cannot change its cap while running, so a new rate gets a new queue
+ * (when it moved by 10 % or more) and the requests still waiting move to it, in order.
+ */
+import PQueue from 'p-queue';
+import type { Deadline } from '../shared/aws/deadline.ts';
+
+/** No request slot could be had before the caller's deadline. */
+export class RateLimitTimeout extends Error {
+  constructor(readonly waitedMs: number) {
+    super('no Z-API request slot before the deadline (rate limit)');
+    this.name = 'RateLimitTimeout';
+  }
+}
+
+export interface RateLimiterOptions {
+  /** Where the run starts (requests per second). */
+  readonly requestsPerSecond: number;
+  /** The rate never drops below this. @default requestsPerSecond / 20, at least 0.2 */
+  readonly minRequestsPerSecond?: number;
+  /** The rate never grows above this. @default 1000 */
+  readonly maxRequestsPerSecond?: number;
+  /** Backoff after a 429 without Retry-After, doubled per 429 in a row (capped at 30 s). @default 1000 */
+  readonly backoffBaseMs?: number;
+  readonly now?: () => number;
+  readonly random?: () => number;
+}
+
+export interface RateLimiterStats {
+  /** Slots handed out. */
+  readonly requests: number;
+  /** 429 answers reported. */
+  readonly rateLimited: number;
+  /** The rate now (requests per second). */
+  readonly rate: number;
+  /** The lowest rate the run came down to. */
+  readonly lowestRate: number;
+  /** Slots refused because they would have come after the deadline. */
+  readonly refused: number;
+}
+
+/** The most a run waits after 429s without Retry-After. */
+/** The longest pause one Retry-After imposes on a run. */
+export const MAX_RETRY_AFTER_MS = 60_000;
+const MAX_BACKOFF_MS = 30_000;
+/** Smallest p-queue interval (ms): a finer one only adds timer work. */
+const QUANTUM_MS = 20;
+
+const REQUEUE = Symbol('requeue');
+const OUT_OF_TIME = Symbol('out-of-time');
+
+interface Waiter {
+  readonly controller: AbortController;
+  /** Epoch ms by which the slot must come. */
+  readonly latest: number;
+}
+
+export class AdaptiveRateLimiter {
+  readonly #min: number;
+  readonly #max: number;
+  readonly #configured: number;
+  readonly #backoffBaseMs: number;
+  readonly #now: () => number;
+  readonly #random: () => number;
+  #rate: number;
+  #queue: PQueue;
+  #queueRate: number;
+  readonly #waiting = new Set<Waiter>();
+  #resumeAt = 0;
+  #resumeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Slow start: until the first 429. */
+  #probing = true;
+  #inARow = 0;
+  #lastDecreaseAt = Number.NEGATIVE_INFINITY;
+  /** When each of the last second's good answers came. */
+  #answered: number[] = [];
+  #requests = 0;
+  #rateLimited = 0;
+  #refused = 0;
+  #lowest: number;
+
+  constructor(options: RateLimiterOptions) {
+    if (!(options.requestsPerSecond > 0)) throw new Error('requestsPerSecond must be above 0');
+    this.#configured = options.requestsPerSecond;
+    this.#min = options.minRequestsPerSecond ?? Math.max(0.2, options.requestsPerSecond / 20);
+    this.#max = Math.max(options.maxRequestsPerSecond ?? 1_000, options.requestsPerSecond);
+    this.#backoffBaseMs = options.backoffBaseMs ?? 1_000;
+    this.#now = options.now ?? Date.now;
+    this.#random = options.random ?? Math.random;
+    this.#rate = options.requestsPerSecond;
+    this.#lowest = this.#rate;
+    this.#queueRate = this.#rate;
+    this.#queue = queueFor(this.#rate);
+  }
+
+  get stats(): RateLimiterStats {
+    return {
+      requests: this.#requests,
+      rateLimited: this.#rateLimited,
+      rate: this.#rate,
+      lowestRate: this.#lowest,
+      refused: this.#refused,
+    };
+  }
+
+  /**
+   * Resolves when one request may start. Rejects with {@link RateLimitTimeout} when that would leave
+   * less than `reserveMs` before the deadline (at once when a known pause already reaches past it).
+   */
+  async acquire(deadline: Deadline, reserveMs = 0): Promise<void> {
+    const started = this.#now();
+    for (;;) {
+      const budget = deadline.remainingMs() - reserveMs;
+      const latest = this.#now() + budget;
+      if (budget <= 0 || this.#resumeAt > latest) {
+        this.#refused++;
+        throw new RateLimitTimeout(this.#now() - started);
+      }
+      const waiter: Waiter = { controller: new AbortController(), latest };
+      const timer = setTimeout(() => waiter.controller.abort(OUT_OF_TIME), budget);
+      this.#waiting.add(waiter);
+      try {
+        await this.#queue.add(() => undefined, { signal: waiter.controller.signal });
+        // A 429 seen while this slot was on its way: wait for the pause like everyone else.
+        if (this.#resumeAt > this.#now()) continue;
+        this.#requests++;
+        return;
+      } catch (error) {
+        const reason = waiter.controller.signal.reason;
+        if (reason === REQUEUE) continue;
+        if (reason === OUT_OF_TIME) {
+          this.#refused++;
+          throw new RateLimitTimeout(this.#now() - started);
+        }
+        throw error;
+      } finally {
+        clearTimeout(timer);
+        this.#waiting.delete(waiter);
+      }
+    }
+  }
+
+  /** Z-API answered (not a 429, not a 5xx): the rate may grow. */
+  answered(): void {
+    const now = this.#now();
+    this.#inARow = 0;
+    this.#answered.push(now);
+    while ((this.#answered[0] as number) <= now - 1_000) this.#answered.shift();
+    const observed = this.#answered.length;
+    const grown = this.#probing ? this.#rate + 1 : this.#rate + Math.max(1, this.#rate * 0.02) / this.#rate;
+    // Never far above what is actually answered (a run held back by its concurrency would otherwise
+    // grow a rate it never uses).
+    this.#setRate(Math.min(grown, Math.max(this.#rate, this.#configured, observed * 2)));
+  }
+
+  /**
+   * Z-API answered 429: the whole run waits `retryAfterMs` (or a backoff) and slows down.
+   * @returns how long the run now waits (ms)
+   */
+  rateLimited(retryAfterMs: number | undefined): number {
+    const now = this.#now();
+    this.#rateLimited++;
+    this.#inARow++;
+    this.#probing = false;
+    if (now - this.#lastDecreaseAt >= 1_000) {
+      this.#lastDecreaseAt = now;
+      while (this.#answered.length > 0 && (this.#answered[0] as number) <= now - 1_000)
+        this.#answered.shift();
+      const observed = this.#answered.length;
+      this.#setRate(0.9 * (observed > 0 ? Math.min(this.#rate, observed) : this.#rate / 2));
+    }
+    // A Retry-After is honoured up to MAX_RETRY_AFTER_MS: one answer (a day, or a date from a clock far
+    // ahead) must not end every run at once; the run slows down all the same.
+    const wait =
+      retryAfterMs !== undefined
+        ? Math.min(retryAfterMs, MAX_RETRY_AFTER_MS)
+        : Math.min(MAX_BACKOFF_MS, this.#backoffBaseMs * 2 ** (this.#inARow - 1)) *
+          (0.75 + this.#random() / 2);
+    this.#pauseUntil(now + Math.max(0, wait));
+    return Math.max(0, this.#resumeAt - now);
+  }
+
+  /** Stops the resume timer (the run is over). */
+  close(): void {
+    clearTimeout(this.#resumeTimer);
+    this.#queue.clear();
+  }
+
+  #pauseUntil(at: number): void {
+    if (at <= this.#resumeAt || at <= this.#now()) return;
+    this.#resumeAt = at;
+    this.#queue.pause();
+    clearTimeout(this.#resumeTimer);
+    this.#resumeTimer = setTimeout(() => this.#queue.start(), at - this.#now());
+    this.#resumeTimer.unref?.();
+    // Whoever cannot be served before their deadline hears it now, not at the deadline.
+    for (const waiter of this.#waiting) if (waiter.latest < at) waiter.controller.abort(OUT_OF_TIME);
+  }
+
+  #setRate(rate: number): void {
+    this.#rate = Math.min(this.#max, Math.max(this.#min, rate));
+    this.#lowest = Math.min(this.#lowest, this.#rate);
+    const change = this.#rate / this.#queueRate;
+    if (change < 1.1 && change > 0.9) return;
+    const paused = this.#queue.isPaused;
+    const old = this.#queue;
+    this.#queue = queueFor(this.#rate);
+    this.#queueRate = this.#rate;
+    if (paused) this.#queue.pause();
+    // The requests waiting in the old queue move to the new one, in the order they came.
+    for (const waiter of [...this.#waiting]) waiter.controller.abort(REQUEUE);
+    old.clear();
+  }
+}
+
+/** A p-queue releasing `rate` empty tasks a second, evenly (sliding window, at most every 20 ms). */
+function queueFor(rate: number): PQueue {
+  const intervalCap = Math.max(1, Math.ceil((rate * QUANTUM_MS) / 1_000));
+  return new PQueue({ intervalCap, interval: (intervalCap * 1_000) / rate, strict: true });
+}
+
+/**
+ * `Retry-After` in milliseconds from `now`: delay-seconds or an HTTP date (RFC 9110 section 10.2.3);
+ * undefined when absent or unreadable. A date in the past is 0.
+ */
+export function retryAfterMs(value: string | null | undefined, now: number): number | undefined {
+  const text = value?.trim();
+  if (!text) return undefined;
+  if (/^\d+$/.test(text)) return Number(text) * 1_000;
+  // An HTTP date names its day and month; anything else (`-1`, `1.5`) is no date, whatever Date.parse says.
+  if (!/[A-Za-z]{3}/.test(text)) return undefined;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
