@@ -22,13 +22,14 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { Provider } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
-import { REGISTRATION_PROPERTIES, REGISTRATION_RESOURCE_TYPE } from '../functions/fleet/deploy-properties.ts';
 import {
   DRIFT_POLICIES,
   type DriftPolicy,
   FLEET_DEFAULTS,
   FLEET_ENV,
   INSTANCE_PLACEHOLDER,
+  REGISTRATION_PROPERTIES,
+  REGISTRATION_RESOURCE_TYPE,
 } from '../functions/fleet/settings.ts';
 import { RECEIVER_DEFAULTS } from '../functions/presence-webhook/settings.ts';
 import { CANARY_INSTANCE_ID, INSTANCE_ID_PATTERN } from '../functions/shared/contract/presence-contract.ts';

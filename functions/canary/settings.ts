@@ -1,7 +1,9 @@
 /**
  * What lib/ and the canary agree on: environment variable names, defaults, metric names and the failure
- * kinds. A leaf: no imports, so lib/ loads nothing of the function's runtime.
+ * kinds. A leaf: it imports only shared leaves, so lib/ loads nothing of the function's runtime.
  */
+import { DEFAULT_METRICS_NAMESPACE } from '../shared/metrics.ts';
+
 export const CANARY_ENV = {
   /** The API's endpoint (`https://{api}.execute-api.{region}.amazonaws.com`); a trailing `/` is fine. */
   webhookBaseUrl: 'WEBHOOK_BASE_URL',
@@ -38,7 +40,7 @@ export const CANARY_DEFAULTS = {
   requestTimeoutMs: 15_000,
   sdkAttemptTimeoutMs: 2_000,
   sdkMaxAttempts: 2,
-  metricsNamespace: 'ZapiPresence',
+  metricsNamespace: DEFAULT_METRICS_NAMESPACE,
 } as const;
 
 export const CANARY_METRICS = {

@@ -17,10 +17,10 @@
 import type { CloudFormationCustomResourceEvent, Context } from 'aws-lambda';
 import { invocationDeadline } from '../shared/aws/deadline.ts';
 import { errorName } from '../shared/aws/error-name.ts';
-import { REGISTRATION_PHYSICAL_ID, REGISTRATION_PROPERTIES } from './deploy-properties.ts';
 import { type Mode, runFleet } from './reconcile.ts';
 import { failureList, reportRun } from './report.ts';
 import { fleetDeps, fleetSsmClient, readFleetConfig } from './runtime.ts';
+import { REGISTRATION_PHYSICAL_ID, REGISTRATION_PROPERTIES } from './settings.ts';
 
 /** Kept back from the Lambda timeout so a failure is still reported to CloudFormation. */
 const SAFETY_MARGIN_MS = 10_000;

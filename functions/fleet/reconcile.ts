@@ -456,15 +456,15 @@ async function reconcileOne(
       health: health(before, settings, now),
     };
   }
-  if (found === 'right' && mode === 'reconcile') {
-    return {
-      instanceId,
-      action: 'unchanged',
-      registered: true,
-      ...seen,
-      health: health(before, settings, now),
-    };
-  }
+  // Ours already: the sweep leaves it, and a deploy whose re-registration fails still has it.
+  const unchanged = (): InstanceOutcome => ({
+    instanceId,
+    action: 'unchanged',
+    registered: true,
+    ...seen,
+    health: health(before, settings, now),
+  });
+  if (found === 'right' && mode === 'reconcile') return unchanged();
 
   let after: InstanceState;
   try {
@@ -472,34 +472,19 @@ async function reconcileOne(
     after = await zapi.me(deadline);
   } catch (error) {
     // Z-API answered GET me, so what it calls is known: the URL it had (ours, or not).
-    if (found === 'right') {
-      return {
-        instanceId,
-        action: 'unchanged',
-        registered: true,
-        ...seen,
-        health: health(before, settings, now),
-      };
-    }
+    if (found === 'right') return unchanged();
     // The run's deadline (or a rate-limit wait past it) cut the repair short. Z-API did answer GET me: it
     // confirmed it calls another URL or none, a fact (Unregistered counts it), whatever the next run does.
-    if (outOfTime(error, deadline)) {
-      return {
-        instanceId,
-        action: 'failed',
-        registered: false,
-        ...seen,
-        error: { code: 'out-of-time', message: REPAIR_CUT_MESSAGE },
-        health: health(before, settings, now),
-      };
-    }
+    const failure: InstanceOutcome['error'] = outOfTime(error, deadline)
+      ? { code: 'out-of-time', message: REPAIR_CUT_MESSAGE }
+      : { code: errorCode(error), message: safeMessage(error, [master]) };
     return {
       instanceId,
       action: 'failed',
       registered: false,
       ...seen,
       health: health(before, settings, now),
-      error: { code: errorCode(error), message: safeMessage(error, [master]) },
+      error: failure,
     };
   }
   const confirmed = sameUrl(after.presenceChatCallbackUrl, expected);

@@ -16,6 +16,7 @@ import {
 } from '../shared/aws/ssm.ts';
 import { CANARY_INSTANCE_ID, INSTANCE_ID_PATTERN } from '../shared/contract/presence-contract.ts';
 import { requiredEnv as required, wholeNumber } from '../shared/env.ts';
+import { DEFAULT_METRICS_NAMESPACE } from '../shared/metrics.ts';
 import { masterSecretReader } from '../shared/secrets/master-secret.ts';
 import { DRIFT_POLICIES, type DriftPolicy, type FleetDeps, type FleetSettings } from './reconcile.ts';
 import { FLEET_DEFAULTS, FLEET_ENV, INSTANCE_PLACEHOLDER } from './settings.ts';
@@ -84,7 +85,7 @@ export function readFleetConfig(env: NodeJS.ProcessEnv): FleetConfig {
     currentPaymentStatuses: statuses
       ? statuses.split(',').map((s) => s.trim())
       : [...D.currentPaymentStatuses],
-    metricsNamespace: env[E.metricsNamespace]?.trim() || 'ZapiPresence',
+    metricsNamespace: env[E.metricsNamespace]?.trim() || DEFAULT_METRICS_NAMESPACE,
     detailedMetrics: env[E.detailedMetrics] === 'true',
     receiverCacheMs: wholeNumber(env, E.receiverCacheSeconds, D.receiverCacheSeconds, 0) * 1_000,
     settleMarginMs: wholeNumber(env, E.settleMarginMs, D.settleMarginMs, 0),

@@ -99,3 +99,17 @@ export const ALARMED_FLEET_METRICS: ReadonlyArray<keyof typeof FLEET_METRICS> = 
 
 /** The placeholder the token parameter template must contain. */
 export const INSTANCE_PLACEHOLDER = '{instanceId}';
+
+// --- The deploy-time registration custom resource's properties (names only, never values) ---------------
+export const REGISTRATION_PROPERTIES = {
+  /** Comma-separated instance ids that must register for the deploy to succeed (`-c instanceId=...`). */
+  requiredInstanceIds: 'RequiredInstanceIds',
+  /** Differs on every deploy, so CloudFormation sends an Update (and registration runs) each time. */
+  deployNonce: 'DeployNonce',
+  /** Marks the fleet resource; resources without it come from versions with one resource per instance. */
+  fleet: 'Fleet',
+} as const;
+
+/** The custom resource's type and physical id. */
+export const REGISTRATION_RESOURCE_TYPE = 'Custom::ZapiPresenceFleet';
+export const REGISTRATION_PHYSICAL_ID = 'zapi-chat-presence-fleet';

@@ -22,6 +22,7 @@ import {
   EVENT_SOURCE,
   PRESENCE_STATUSES,
 } from '../shared/contract/presence-contract.ts';
+import { DEFAULT_METRICS_NAMESPACE } from '../shared/metrics.ts';
 import {
   type ChatKey,
   chatKeyOf,
@@ -53,7 +54,7 @@ const eventBusName = required(STATE_ENV.eventBusName);
 const expiryQueueUrl = required(STATE_ENV.expiryQueueUrl);
 const expiryMs = positive(STATE_ENV.expirySeconds, STATE_DEFAULTS.expirySeconds) * 1_000;
 const idleDays = positive(STATE_ENV.idleDays, STATE_DEFAULTS.idleDays);
-const metricsNamespace = process.env[STATE_ENV.metricsNamespace]?.trim() || 'ZapiPresence';
+const metricsNamespace = process.env[STATE_ENV.metricsNamespace]?.trim() || DEFAULT_METRICS_NAMESPACE;
 
 const requestHandler = { connectionTimeout: 1_000, requestTimeout: 3_000, throwOnRequestTimeout: true };
 const dynamo = new DynamoDBClient({ maxAttempts: 3, requestHandler });

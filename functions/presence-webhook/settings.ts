@@ -1,7 +1,9 @@
 /**
  * What lib/ and the receiver agree on: environment variable names, defaults, metric names and reject
- * reasons. A leaf: no imports, so lib/ loads nothing of the function's runtime.
+ * reasons. A leaf: it imports only shared leaves, so lib/ loads nothing of the function's runtime.
  */
+import { DEFAULT_METRICS_NAMESPACE } from '../shared/metrics.ts';
+
 export const RECEIVER_ENV = {
   eventBusName: 'EVENT_BUS_NAME',
   secretParameterName: 'WEBHOOK_SECRET_PARAMETER',
@@ -28,7 +30,7 @@ export const RECEIVER_DEFAULTS = {
   /** Per-attempt timeout of an SSM or EventBridge call (the invocation's deadline still bounds the whole). */
   sdkAttemptTimeoutMs: 2_000,
   sdkMaxAttempts: 2,
-  metricsNamespace: 'ZapiPresence',
+  metricsNamespace: DEFAULT_METRICS_NAMESPACE,
   timeoutSeconds: 10,
   memoryMb: 256,
 } as const;

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { REGISTRATION_RESOURCE_TYPE } from '../../functions/fleet/deploy-properties.ts';
+import { REGISTRATION_RESOURCE_TYPE } from '../../functions/fleet/settings.ts';
 import type { ValidationReport } from '../support/synth.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

@@ -66,6 +66,27 @@ function templateOf(context: Record<string, unknown>): Template {
   return Template.fromStack(stack);
 }
 
+/** What every alarm on a fleet count (the largest a sweep or a deploy reported) reads. */
+function fleetCountAlarm(
+  metric: string,
+  { trigger = 'sweep', periods = 1, period = 3600, namespace = 'ZapiPresence' } = {},
+): Record<string, unknown> {
+  return {
+    Namespace: namespace,
+    MetricName: metric,
+    Dimensions: [
+      { Name: 'Scope', Value: 'fleet' },
+      { Name: 'Trigger', Value: trigger },
+    ],
+    Statistic: 'Maximum',
+    EvaluationPeriods: periods,
+    DatapointsToAlarm: periods,
+    Period: period,
+    ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    TreatMissingData: 'notBreaching',
+  };
+}
+
 const topicRef = { Ref: expect.stringMatching(/^MonitoringAlarmTopic[0-9A-F]{8}$/) };
 
 describe('PresenceMonitoring', () => {
@@ -244,36 +265,14 @@ describe('PresenceMonitoring', () => {
 
     it('alarms on instances left unregistered by two consecutive sweeps', () => {
       expect(alarm(defaults, 'Unregistered')).toMatchObject({
-        Namespace: 'ZapiPresence',
-        MetricName: FLEET_METRICS.unregistered,
-        Dimensions: [
-          { Name: 'Scope', Value: 'fleet' },
-          { Name: 'Trigger', Value: 'sweep' },
-        ],
-        Statistic: 'Maximum',
-        EvaluationPeriods: 2,
-        DatapointsToAlarm: 2,
-        Period: 3600,
-        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-        TreatMissingData: 'notBreaching',
+        ...fleetCountAlarm(FLEET_METRICS.unregistered, { periods: 2 }),
         Threshold: 1,
       });
     });
 
     it('alarms on instances left not checked by three consecutive sweeps (one slow sweep is no fact), with actions', () => {
       expect(alarm(defaults, 'NotChecked')).toMatchObject({
-        Namespace: 'ZapiPresence',
-        MetricName: FLEET_METRICS.notChecked,
-        Dimensions: [
-          { Name: 'Scope', Value: 'fleet' },
-          { Name: 'Trigger', Value: 'sweep' },
-        ],
-        Statistic: 'Maximum',
-        EvaluationPeriods: 3,
-        DatapointsToAlarm: 3,
-        Period: 3600,
-        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-        TreatMissingData: 'notBreaching',
+        ...fleetCountAlarm(FLEET_METRICS.notChecked, { periods: 3 }),
         Threshold: 1,
       });
       expect(alarm(defaults, 'NotChecked').AlarmActions).toHaveLength(1);
@@ -282,34 +281,15 @@ describe('PresenceMonitoring', () => {
 
     it('alarms on instances that could not be checked (a refused token, none, Z-API failing) for two sweeps', () => {
       expect(alarm(defaults, 'CheckFailures')).toMatchObject({
-        Namespace: 'ZapiPresence',
-        MetricName: FLEET_METRICS.failed,
-        Dimensions: [
-          { Name: 'Scope', Value: 'fleet' },
-          { Name: 'Trigger', Value: 'sweep' },
-        ],
-        Statistic: 'Maximum',
-        EvaluationPeriods: 2,
-        DatapointsToAlarm: 2,
-        Period: 3600,
-        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-        TreatMissingData: 'notBreaching',
+        ...fleetCountAlarm(FLEET_METRICS.failed, { periods: 2 }),
         AlarmActions: [topicRef],
       });
     });
 
     it('alarms on instances a deploy could not register', () => {
-      expect(alarm(defaults, 'DeployRegistrationFailures')).toMatchObject({
-        Namespace: 'ZapiPresence',
-        MetricName: FLEET_METRICS.unregistered,
-        Dimensions: [
-          { Name: 'Scope', Value: 'fleet' },
-          { Name: 'Trigger', Value: 'deploy' },
-        ],
-        Statistic: 'Maximum',
-        Period: 300,
-        EvaluationPeriods: 1,
-      });
+      expect(alarm(defaults, 'DeployRegistrationFailures')).toMatchObject(
+        fleetCountAlarm(FLEET_METRICS.unregistered, { trigger: 'deploy', period: 300 }),
+      );
     });
 
     it.each([
@@ -321,33 +301,15 @@ describe('PresenceMonitoring', () => {
         [configured, 900],
         [defaults, 3600],
       ] as const) {
-        expect(alarm(t, name)).toMatchObject({
-          MetricName: metric,
-          Dimensions: [
-            { Name: 'Scope', Value: 'fleet' },
-            { Name: 'Trigger', Value: 'sweep' },
-          ],
-          Statistic: 'Maximum',
-          Period: period,
-          EvaluationPeriods: 1,
-          DatapointsToAlarm: 1,
-          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-          TreatMissingData: 'notBreaching',
-        });
+        const namespace = t === configured ? 'Team/Presence' : 'ZapiPresence';
+        expect(alarm(t, name)).toMatchObject(fleetCountAlarm(metric, { period, namespace }));
       }
     });
 
     it('alarms on reported drift only with driftPolicy alert', () => {
       expect(alarmsOf(defaults)).not.toHaveProperty('DriftReported');
       expect(alarm(alert, 'DriftReported')).toMatchObject({
-        Namespace: 'ZapiPresence',
-        MetricName: FLEET_METRICS.driftReported,
-        Dimensions: [
-          { Name: 'Scope', Value: 'fleet' },
-          { Name: 'Trigger', Value: 'sweep' },
-        ],
-        Statistic: 'Maximum',
-        Period: 3600,
+        ...fleetCountAlarm(FLEET_METRICS.driftReported),
         Threshold: 1,
       });
     });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { REGISTRATION_RESOURCE_TYPE } from '../../functions/fleet/deploy-properties.ts';
+import { REGISTRATION_RESOURCE_TYPE } from '../../functions/fleet/settings.ts';
 import { RECEIVER_ENV } from '../../functions/presence-webhook/env.ts';
 import { EVENT_SOURCE } from '../../functions/shared/contract/presence-contract.ts';
 import { loadConfig, stackName } from '../../lib/config.ts';

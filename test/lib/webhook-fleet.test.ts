@@ -2,10 +2,10 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  FLEET_ENV,
   REGISTRATION_PROPERTIES,
   REGISTRATION_RESOURCE_TYPE,
-} from '../../functions/fleet/deploy-properties.ts';
-import { FLEET_ENV } from '../../functions/fleet/settings.ts';
+} from '../../functions/fleet/settings.ts';
 import { PresenceWebhook, type PresenceWebhookProps } from '../../lib/presence-webhook.ts';
 import { WebhookFleet, type WebhookFleetProps } from '../../lib/webhook-fleet.ts';
 import { synth } from '../support/synth.ts';

@@ -30,10 +30,10 @@ import {
   type ZapiPresenceProps,
 } from 'zapi-presence-eventbridge';
 import {
+  FLEET_ENV,
   REGISTRATION_PROPERTIES,
   REGISTRATION_RESOURCE_TYPE,
-} from '../../functions/fleet/deploy-properties.ts';
-import { FLEET_ENV } from '../../functions/fleet/settings.ts';
+} from '../../functions/fleet/settings.ts';
 import { STATE_ENV } from '../../functions/presence-store/settings.ts';
 import { RECEIVER_ENV } from '../../functions/presence-webhook/settings.ts';
 import { addNagPacks } from '../../lib/nag.ts';

@@ -4,7 +4,7 @@
  * date), a listing that fails halfway, duplicates, the pipeline (checks start while the listing goes on,
  * tokens read 10 at a time), and the canary never registered.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type FleetDeps,
   type FleetReport,
@@ -17,7 +17,7 @@ import { type Deadline, deadlineAt } from '../../../functions/shared/aws/deadlin
 import { ParameterError } from '../../../functions/shared/aws/ssm.ts';
 import { CANARY_INSTANCE_ID } from '../../../functions/shared/contract/presence-contract.ts';
 import { instanceWebhookPath, instanceWebhookUrl } from '../../../functions/shared/secrets/webhook-secret.ts';
-import { startZapiStandIn, type ZapiStandIn } from '../../support/zapi-standin.ts';
+import { useZapiStandIn } from '../../support/use-zapi-standin.ts';
 
 const BASE = 'https://abc123.execute-api.sa-east-1.amazonaws.com';
 const MASTER = 'Adverse_master-secret-0123456789abcdefgh';
@@ -34,19 +34,7 @@ const SETTINGS: FleetSettings = {
   requestsPerSecond: 1_000,
 };
 
-let zapi: ZapiStandIn;
-beforeAll(async () => {
-  zapi = await startZapiStandIn();
-});
-afterAll(async () => {
-  await zapi.close();
-});
-beforeEach(() => {
-  zapi.instances.clear();
-  zapi.reset();
-  zapi.latencyMs = 0;
-  zapi.rateLimit = undefined;
-});
+const zapi = useZapiStandIn();
 
 interface Options {
   /** Pages of ids the listing yields (default: every stand-in instance, 50 a page). */

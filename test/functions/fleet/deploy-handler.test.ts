@@ -6,11 +6,12 @@ import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { OnEventResponse } from '../../../functions/fleet/deploy-handler.ts';
 import {
+  FLEET_ENV,
+  FLEET_METRICS,
   REGISTRATION_PHYSICAL_ID,
   REGISTRATION_PROPERTIES,
   REGISTRATION_RESOURCE_TYPE,
-} from '../../../functions/fleet/deploy-properties.ts';
-import { FLEET_ENV, FLEET_METRICS } from '../../../functions/fleet/settings.ts';
+} from '../../../functions/fleet/settings.ts';
 import {
   deriveInstanceSecret,
   instanceWebhookUrl,

@@ -2,13 +2,13 @@
  * The fleet against what an adversarial review found: tokens that would change Z-API's URL path, and
  * Z-API answers that carry secrets in fields that are shown (another URL's host, the payment status).
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type FleetDeps, type FleetSettings, runFleet } from '../../../functions/fleet/reconcile.ts';
 import { countOutcomes, logOutcomes } from '../../../functions/fleet/report.ts';
 import { hostOf, ZapiClient } from '../../../functions/fleet/zapi.ts';
 import { deadlineAt } from '../../../functions/shared/aws/deadline.ts';
 import { deriveInstanceSecret } from '../../../functions/shared/secrets/webhook-secret.ts';
-import { startZapiStandIn, type ZapiStandIn } from '../../support/zapi-standin.ts';
+import { useZapiStandIn } from '../../support/use-zapi-standin.ts';
 
 const BASE = 'https://hard123.execute-api.sa-east-1.amazonaws.com';
 const MASTER = 'hardening-master-0123456789abcdefghijkl';
@@ -21,7 +21,7 @@ const SETTINGS: FleetSettings = {
   currentPaymentStatuses: ['PAID'],
 };
 
-let zapi: ZapiStandIn;
+const zapi = useZapiStandIn();
 
 function deps(tokens: Record<string, string>): FleetDeps {
   return {
@@ -39,17 +39,6 @@ function deps(tokens: Record<string, string>): FleetDeps {
 }
 
 describe('fleet hardening', () => {
-  beforeAll(async () => {
-    zapi = await startZapiStandIn();
-  });
-  afterAll(async () => {
-    await zapi.close();
-  });
-  beforeEach(() => {
-    zapi.instances.clear();
-    zapi.reset();
-  });
-
   it.each(['..', '.', 'a/b', 'tok en', 'tok?x', 'tok#x'])(
     'never sends a token like %j to Z-API (it would change the request path)',
     async (token) => {

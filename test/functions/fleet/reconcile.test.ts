@@ -3,7 +3,7 @@
  * dependencies built here, plus stub Z-API ports where exact states are needed; and the run's report
  * (counts, log lines, the EMF line, the failure list).
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   classify,
   DRIFT_POLICIES,
@@ -40,7 +40,8 @@ import {
   instanceWebhookPath,
   instanceWebhookUrl,
 } from '../../../functions/shared/secrets/webhook-secret.ts';
-import { type StandInInstance, startZapiStandIn, type ZapiStandIn } from '../../support/zapi-standin.ts';
+import { useZapiStandIn } from '../../support/use-zapi-standin.ts';
+import type { StandInInstance } from '../../support/zapi-standin.ts';
 
 const BASE = 'https://abc123.execute-api.sa-east-1.amazonaws.com';
 const MASTER = 'Fleet_master-secret-0123456789abcdefghij';
@@ -125,20 +126,7 @@ const FLEET_IDS = [
   'IGNORE_A',
 ];
 
-let zapi: ZapiStandIn;
-
-beforeAll(async () => {
-  zapi = await startZapiStandIn();
-});
-afterAll(async () => {
-  await zapi.close();
-});
-beforeEach(() => {
-  zapi.instances.clear();
-  zapi.reset();
-  zapi.latencyMs = 0;
-  zapi.trickleEveryMs = 20;
-});
+const zapi = useZapiStandIn({ trickleEveryMs: 20 });
 
 function seedFleet(ids: readonly string[] = FLEET_IDS): void {
   for (const id of ids) zapi.add(id, tokenOf(id), { due: FAR, otherUrls: { ...OTHER_URLS }, ...fleet(id) });

@@ -21,7 +21,7 @@ import {
 } from '../../../functions/fleet/zapi.ts';
 import { type Deadline, deadlineAt } from '../../../functions/shared/aws/deadline.ts';
 import { instanceWebhookUrl } from '../../../functions/shared/secrets/webhook-secret.ts';
-import { startZapiStandIn, type ZapiStandIn } from '../../support/zapi-standin.ts';
+import { useZapiStandIn } from '../../support/use-zapi-standin.ts';
 
 const ID = '3C01A2B3C4D5E6F7';
 const TOKEN = 'F00DCAFE1234567890ABCDEF';
@@ -65,20 +65,10 @@ async function failure(promise: Promise<unknown>): Promise<ZapiError> {
   throw new Error('expected the call to fail');
 }
 
-let zapi: ZapiStandIn;
+const zapi = useZapiStandIn();
 let sleeps: number[];
 
-beforeAll(async () => {
-  zapi = await startZapiStandIn();
-});
-afterAll(async () => {
-  await zapi.close();
-});
 beforeEach(() => {
-  zapi.instances.clear();
-  zapi.reset();
-  zapi.latencyMs = 0;
-  zapi.trickleEveryMs = 100;
   sleeps = [];
 });
 afterEach(() => {
