@@ -18,7 +18,7 @@ try {
   const message = error instanceof Error ? error.message : String(error);
   if (
     !(error instanceof ConfigError) &&
-    !/^(ZapiPresence|PresenceWebhook|WebhookFleet|PresenceMonitoring): /.test(message)
+    !/^(ZapiPresence|PresenceWebhook|WebhookFleet|PresenceMonitoring|LiveFeed): /.test(message)
   )
     throw error;
   console.error(message);

@@ -11,7 +11,14 @@ import { rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildBundle, FUNCTION_ENTRIES, type FunctionName } from '../lib/bundling.ts';
+import {
+  APPSYNC_ENTRIES,
+  type AppSyncHandlerName,
+  buildAppSyncHandler,
+  buildBundle,
+  FUNCTION_ENTRIES,
+  type FunctionName,
+} from '../lib/bundling.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = join(root, 'dist');
@@ -25,6 +32,8 @@ execFileSync(
 );
 for (const name of Object.keys(FUNCTION_ENTRIES) as FunctionName[])
   buildBundle(name, join(dist, 'bundles', name));
+for (const name of Object.keys(APPSYNC_ENTRIES) as AppSyncHandlerName[])
+  buildAppSyncHandler(name, join(dist, 'bundles', name));
 
 // CommonJS: one file per entry point; `import.meta.url` becomes this file's URL, so the bundles are found
 // next to it (dist/cjs/../bundles) as from dist/lib/.

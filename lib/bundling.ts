@@ -22,9 +22,18 @@ import { Stack, Stage } from 'aws-cdk-lib';
 import { Code } from 'aws-cdk-lib/aws-lambda';
 import type { IConstruct } from 'constructs';
 
+export {
+  APPSYNC_ENTRIES,
+  type AppSyncHandlerName,
+  appSyncHandlerCode,
+  appSyncOptions,
+  buildAppSyncHandler,
+} from './appsync-code.ts';
+
 /** The functions and their entry points under functions/. */
 export const FUNCTION_ENTRIES = {
   receiver: 'presence-webhook/handler.ts',
+  feedPublisher: 'live-feed/publish-handler.ts',
   reconciler: 'fleet/sweep-handler.ts',
   registrar: 'fleet/deploy-handler.ts',
   state: 'presence-store/state-handler.ts',

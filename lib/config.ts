@@ -19,6 +19,7 @@ import { defaultGraceSeconds, minimumGraceSeconds } from './webhook-fleet.ts';
 /** Settings that hold a list: comma-separated, or a JSON array in cdk.json. */
 const LIST_KEYS: ReadonlySet<string> = new Set([
   'instanceId',
+  'liveFeedAllowedOrigins',
   'subscriberAccountIds',
   'currentPaymentStatuses',
 ]);
@@ -87,6 +88,24 @@ export const CONTEXT_KEYS = {
   },
   activityExpirySeconds: { default: 25, example: '25' },
   presenceIdleDays: { default: 30, example: '30' },
+  liveFeed: {
+    default: false,
+    example:
+      "true (presence on agents' screens: AppSync Events, a Cognito user pool; turns presenceStore on)",
+  },
+  liveFeedUserPoolId: { example: 'sa-east-1_AbCdEf123 (agents sign in with this existing user pool)' },
+  liveFeedOidcIssuer: {
+    example: 'https://login.example.com.br/realms/helpdesk (agents sign in with your OIDC issuer)',
+  },
+  liveFeedOidcClientId: { example: 'helpdesk-web' },
+  liveFeedGroupsClaim: {
+    default: 'groups',
+    example: 'groups (the claim of your OIDC tokens that lists groups)',
+  },
+  liveFeedAllowedOrigins: {
+    default: '*',
+    example: 'https://helpdesk.example.com.br (several: A,B; the agent pages that call the snapshot route)',
+  },
 } as const;
 
 export type ContextKey = keyof typeof CONTEXT_KEYS;
@@ -159,6 +178,18 @@ export interface PresenceConfig {
   readonly canaryIntervalMinutes: number;
   readonly activityExpirySeconds: number;
   readonly presenceIdleDays: number;
+  /** Presence on agents' screens (needs the presence store, which it turns on). */
+  readonly liveFeed?: LiveFeedConfig;
+}
+
+export interface LiveFeedConfig {
+  /** Agents sign in with this existing Cognito user pool; else one is created (unless oidc). */
+  readonly userPoolId?: string;
+  /** Agents sign in with this OIDC issuer instead. */
+  readonly oidc?: { readonly issuer: string; readonly clientId: string; readonly groupsClaim: string };
+  readonly allowedOrigins: readonly string[];
+  /** The store was off by default and the feed turned it on (the app says so at synth). */
+  readonly turnedStoreOn: boolean;
 }
 
 /** Reads one context value; a CDK `App` or `Node` provides this. */
@@ -347,7 +378,25 @@ export function loadConfig(read: ContextReader, contextKeys: readonly string[] =
   const encryptLogs = flag('encryptLogs', CONTEXT_KEYS.encryptLogs.default);
   const detailedMetrics = flag('detailedMetrics', CONTEXT_KEYS.detailedMetrics.default);
   const dashboard = flag('dashboard', CONTEXT_KEYS.dashboard.default);
-  const presenceStore = flag('presenceStore', CONTEXT_KEYS.presenceStore.default);
+  const liveFeedOn = flag('liveFeed', CONTEXT_KEYS.liveFeed.default);
+  const storeAsked = read('presenceStore');
+  // The live feed carries the store's derived events: it turns the store on, unless told not to.
+  const presenceStore = flag('presenceStore', liveFeedOn || CONTEXT_KEYS.presenceStore.default);
+  if (liveFeedOn && !presenceStore && storeAsked !== undefined && storeAsked !== null) {
+    problem(
+      'liveFeed',
+      'needs the presence store (the feed carries its derived events; its snapshot reads its table); drop -c presenceStore=false',
+    );
+  }
+  const liveFeed = liveFeedOn
+    ? liveFeedConfig(text, problem, storeAsked === undefined || storeAsked === null)
+    : undefined;
+  if (!liveFeedOn) {
+    for (const key of LIVE_FEED_KEYS) {
+      if (read(key) !== undefined && read(key) !== null)
+        problem(key, 'a setting of the live feed, which is off; add -c liveFeed=true');
+    }
+  }
   const activityExpirySeconds = integer(
     'activityExpirySeconds',
     CONTEXT_KEYS.activityExpirySeconds.default,
@@ -575,6 +624,60 @@ export function loadConfig(read: ContextReader, contextKeys: readonly string[] =
     presenceIdleDays,
     canary,
     canaryIntervalMinutes,
+    ...(liveFeed !== undefined && { liveFeed }),
+  };
+}
+
+const LIVE_FEED_KEYS = [
+  'liveFeedUserPoolId',
+  'liveFeedOidcIssuer',
+  'liveFeedOidcClientId',
+  'liveFeedGroupsClaim',
+  'liveFeedAllowedOrigins',
+] as const;
+
+/** The live feed's settings (with -c liveFeed=true). */
+function liveFeedConfig(
+  text: (key: ContextKey) => string | undefined,
+  problem: (key: ContextKey, what: string) => void,
+  turnedStoreOn: boolean,
+): LiveFeedConfig {
+  const userPoolId = text('liveFeedUserPoolId');
+  if (userPoolId !== undefined && !/^[\w-]+_[0-9a-zA-Z]+$/.test(userPoolId)) {
+    problem('liveFeedUserPoolId', `"${userPoolId}" is not a Cognito user pool id`);
+  }
+  const issuer = text('liveFeedOidcIssuer');
+  const clientId = text('liveFeedOidcClientId');
+  const groupsClaim = text('liveFeedGroupsClaim');
+  if ((issuer === undefined) !== (clientId === undefined)) {
+    problem(
+      issuer === undefined ? 'liveFeedOidcIssuer' : 'liveFeedOidcClientId',
+      'an OIDC issuer needs both liveFeedOidcIssuer and liveFeedOidcClientId',
+    );
+  }
+  if (groupsClaim !== undefined && issuer === undefined) {
+    problem('liveFeedGroupsClaim', 'only with an OIDC issuer (Cognito tokens list groups in cognito:groups)');
+  }
+  if (issuer !== undefined && userPoolId !== undefined) {
+    problem('liveFeedUserPoolId', 'agents sign in with a user pool or an OIDC issuer, not both');
+  }
+  const origins = (text('liveFeedAllowedOrigins') ?? CONTEXT_KEYS.liveFeedAllowedOrigins.default)
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter((origin) => origin !== '');
+  for (const origin of origins) {
+    if (origin !== '*' && !/^https?:\/\/[^\s/?#]+$/.test(origin)) {
+      problem('liveFeedAllowedOrigins', `"${origin}" is not an origin (scheme and host, no path)`);
+    }
+  }
+  return {
+    ...(userPoolId !== undefined && { userPoolId }),
+    ...(issuer !== undefined &&
+      clientId !== undefined && {
+        oidc: { issuer, clientId, groupsClaim: groupsClaim ?? CONTEXT_KEYS.liveFeedGroupsClaim.default },
+      }),
+    allowedOrigins: origins,
+    turnedStoreOn,
   };
 }
 

@@ -34,6 +34,7 @@ import { METRIC_NAMES, REJECT_REASONS } from '../functions/presence-webhook/sett
 import { PRESENCE_STATUSES } from '../functions/shared/contract/presence-contract.ts';
 import type { PresenceCanary } from './canary.ts';
 import { deadLetterQueue } from './dead-letter-queue.ts';
+import type { LiveFeed } from './live-feed.ts';
 import type { PresenceStore } from './presence-store.ts';
 import type { PresenceSubscription } from './presence-subscription.ts';
 import type { PresenceWebhook } from './presence-webhook.ts';
@@ -66,6 +67,7 @@ export const ALARM_NAMES = [
   'PresenceStateDeadLetters',
   'PresenceStateBacklog',
   'PresenceStateFailures',
+  'LiveFeedDeadLetters',
 ] as const;
 export type AlarmName = (typeof ALARM_NAMES)[number];
 
@@ -88,6 +90,7 @@ const ALARM_CONDITIONS: Partial<Record<AlarmName, string>> = {
   PresenceStateDeadLetters: 'with the presence store (presenceStore)',
   PresenceStateBacklog: 'with the presence store (presenceStore)',
   PresenceStateFailures: 'with the presence store (presenceStore)',
+  LiveFeedDeadLetters: 'with the live feed (liveFeed)',
 };
 
 export interface PresenceMonitoringProps {
@@ -98,6 +101,8 @@ export interface PresenceMonitoringProps {
   readonly store?: PresenceStore;
   /** The canary, when on. */
   readonly canary?: PresenceCanary;
+  /** The live feed, when on. */
+  readonly feed?: LiveFeed;
   /**
    * E-mail address subscribed to the alarm topic (confirm the subscription e-mail).
    * @default - none; subscribe anything to `alarmTopic`
@@ -288,6 +293,18 @@ export class PresenceMonitoring extends Construct {
               }),
               `A presence event or expiry check waited over ${BACKLOG_ALARM_SECONDS / 60} minutes without being received (the oldest message of the state queues): the state function falls behind, derived events are late; see its concurrency and log (failing records are PresenceStateFailures)`,
               { defaultThreshold: BACKLOG_ALARM_SECONDS },
+            ),
+          ]
+        : []),
+      ...(props.feed
+        ? [
+            this.alarm(
+              'LiveFeedDeadLetters',
+              props.feed.deadLetters.metricApproximateNumberOfMessagesVisible({
+                period: Duration.minutes(5),
+                statistic: 'Maximum',
+              }),
+              "Live feed: events agents' views did not get (AppSync refused or was unreachable through Lambda's retries, or the publisher refused an event: FeedRefused by Reason). Views correct themselves from the snapshot on their next gap or reconnect. Look at the LiveFeedDeadLetterQueueUrl output (aws sqs receive-message --queue-url <it> --attribute-names All) and the publisher's log (LiveFeedPublisherLogGroup): filter level = 'WARN'",
             ),
           ]
         : []),

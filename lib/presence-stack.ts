@@ -2,7 +2,8 @@
  * This repository's own app: one stack holding a `ZapiPresence` built from the CDK context, and the
  * outputs an operator needs. No secret value ever reaches it: SSM parameters are referenced by name.
  */
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { UserPool } from 'aws-cdk-lib/aws-cognito';
 import type { Construct } from 'constructs';
 import type { PresenceConfig } from './config.ts';
 import { ZapiPresence, type ZapiPresenceProps } from './zapi-presence.ts';
@@ -66,6 +67,12 @@ export function presenceProps(config: PresenceConfig): ZapiPresenceProps {
       activityExpiry: Duration.seconds(config.activityExpirySeconds),
       presenceIdleTtl: Duration.days(config.presenceIdleDays),
     }),
+    ...(config.liveFeed !== undefined && {
+      liveFeed: {
+        ...(config.liveFeed.oidc !== undefined && { oidc: config.liveFeed.oidc }),
+        allowedOrigins: config.liveFeed.allowedOrigins,
+      },
+    }),
   };
 }
 
@@ -77,7 +84,19 @@ export class PresenceStack extends Stack {
     super(scope, id, stackProps);
     // The id 'Default' adds nothing to logical ids: resources keep the ids earlier versions of this app
     // deployed (a changed id would replace the bus and the API, and with it the webhook URL).
-    this.presence = new ZapiPresence(this, 'Default', presenceProps(config));
+    const construct = presenceProps(config);
+    const poolId = config.liveFeed?.userPoolId;
+    this.presence = new ZapiPresence(this, 'Default', {
+      ...construct,
+      // An existing user pool for the agents (-c liveFeedUserPoolId=...), imported by id.
+      ...(poolId !== undefined &&
+        typeof construct.liveFeed === 'object' && {
+          liveFeed: {
+            ...construct.liveFeed,
+            userPool: UserPool.fromUserPoolId(this, 'AgentUserPool', poolId),
+          },
+        }),
+    });
     const presence = this.presence;
 
     new CfnOutput(this, 'WebhookBaseUrl', {
@@ -146,6 +165,40 @@ export class PresenceStack extends Stack {
       new CfnOutput(this, 'PresenceReadUrl', {
         description: 'GET with SigV4 (IAM): replace {instanceId} and {phone}',
         value: `${presence.webhookBaseUrl}/instances/{instanceId}/chats/{phone}/presence`,
+      });
+    }
+    const feed = presence.liveFeed;
+    if (feed && config.liveFeed?.turnedStoreOn) {
+      Annotations.of(this).addInfo(
+        'liveFeed turned the presence store on (presenceStore=true): the feed carries its derived events and its snapshot reads its table',
+      );
+    }
+    if (feed) {
+      new CfnOutput(this, 'LiveFeedRealtimeUrl', {
+        description:
+          "An agent's browser connects here (with LiveFeedHttpDomain and its token): docs/live-feed.md",
+        value: feed.realtimeUrl,
+      });
+      new CfnOutput(this, 'LiveFeedHttpDomain', { value: feed.httpDomain });
+      new CfnOutput(this, 'LiveFeedSnapshotUrl', {
+        description: "GET with an agent's token (Authorization header): replace {instanceId}",
+        value: `${presence.webhookBaseUrl}/instances/{instanceId}/presence`,
+      });
+      new CfnOutput(this, 'LiveFeedIssuer', { value: feed.issuer });
+      new CfnOutput(this, 'LiveFeedClientId', { value: feed.clientId });
+      if (feed.userPool) {
+        new CfnOutput(this, 'LiveFeedUserPoolId', {
+          description:
+            'Add agents and their groups here (aws cognito-idp admin-create-user, admin-add-user-to-group)',
+          value: feed.userPool.userPoolId,
+        });
+      }
+      new CfnOutput(this, 'LiveFeedDeadLetterQueueUrl', {
+        description: 'Events agents did not get (LiveFeedDeadLetters alarms on it)',
+        value: feed.deadLetters.queueUrl,
+      });
+      new CfnOutput(this, 'LiveFeedPublisherLogGroup', {
+        value: feed.publisher.functionLogGroup.logGroupName,
       });
     }
     if (presence.schemaRegistry) {

@@ -10,6 +10,7 @@
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
+  type CorsPreflightOptions,
   HttpApi,
   HttpMethod,
   type HttpRoute,
@@ -124,6 +125,11 @@ export interface PresenceWebhookProps {
    * @default 'ZapiPresence'
    */
   readonly metricsNamespace?: string;
+  /**
+   * CORS for browsers calling the API's GET routes (the live feed's snapshot).
+   * @default - none: API Gateway answers no preflight
+   */
+  readonly corsPreflight?: CorsPreflightOptions;
   /**
    * Extract the traffic metrics too: Accepted and PublishLatency per status, Rejected per reason (and,
    * where these building blocks are used with it, the canary's latency and every fleet count). Each series
@@ -243,6 +249,7 @@ export class PresenceWebhook extends Construct {
     this.httpApi = new HttpApi(this, 'Api', {
       description: 'Z-API chat-presence webhook receiver',
       createDefaultStage: false,
+      ...(props.corsPreflight !== undefined && { corsPreflight: props.corsPreflight }),
     });
     const [route] = this.httpApi.addRoutes({
       path: WEBHOOK_ROUTE_PATH,

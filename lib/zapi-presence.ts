@@ -8,7 +8,7 @@
  * Secrets stay in SSM (parameter names only in the template). See README.md and docs/.
  */
 import { Arn, ArnFormat, Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
-import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import { CorsHttpMethod, type HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { Dashboard } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { type Archive, EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
@@ -29,6 +29,7 @@ import { RECEIVER_DEFAULTS } from '../functions/presence-webhook/settings.ts';
 import type { DerivedDetailType, PresenceStatus } from '../functions/shared/contract/presence-contract.ts';
 import { PresenceCanary, presenceCanaryProblems } from './canary.ts';
 import { DebugEventLog } from './debug-event-log.ts';
+import { LiveFeed, type LiveFeedProps, liveFeedProblems } from './live-feed.ts';
 import { type AlarmName, PresenceMonitoring } from './monitoring.ts';
 import { PresenceSchemaRegistry } from './presence-schema.ts';
 import { PresenceStore } from './presence-store.ts';
@@ -206,6 +207,28 @@ export interface ZapiPresenceProps {
   readonly activityExpiry?: Duration;
   /** Chats idle this long leave the presence table. @default Duration.days(30) */
   readonly presenceIdleTtl?: Duration;
+
+  // --- the live feed -----------------------------------------------------------------------------
+  /**
+   * Presence on the agent's screen: an AppSync Events API (`/presence/{instanceId}`, one channel per
+   * instance), a snapshot route (`GET /instances/{instanceId}/presence`, JWT) and agents who sign in with
+   * a Cognito user pool (created, or yours) or your OIDC issuer; an agent sees an instance when its
+   * token's groups name it or `zapi-presence-all`. Needs `presenceStore: true`. `true`, or the options.
+   * See docs/live-feed.md.
+   * @default false
+   */
+  readonly liveFeed?: boolean | LiveFeedOptions;
+}
+
+/** The live feed's options (`liveFeed`). */
+export interface LiveFeedOptions
+  extends Pick<LiveFeedProps, 'userPool' | 'userPoolClient' | 'oidc' | 'tokenValidity'> {
+  /**
+   * Origins of the agent pages that call the snapshot route from a browser (CORS). Agents send their
+   * token in a header, never a cookie, so `*` lets no other page read anything.
+   * @default ['*']
+   */
+  readonly allowedOrigins?: readonly string[];
 }
 
 /** Actions another account needs to manage its own rules on the bus. */
@@ -256,6 +279,8 @@ export class ZapiPresence extends Construct {
   readonly canary?: PresenceCanary;
   /** With `presenceStore`: the table, the state and read functions, the queues. */
   readonly presenceStore?: PresenceStore;
+  /** With `liveFeed`: the Event API, its publisher, the agents' sign-in and the snapshot route. */
+  readonly liveFeed?: LiveFeed;
   /** With `presenceStore`: one item per chat (partition key `instanceId`, sort key `chat`: the phone, or `group#member`), for direct reads. */
   readonly presenceTable?: ITableV2;
 
@@ -278,8 +303,18 @@ export class ZapiPresence extends Construct {
     }
     const logKey = this.logEncryptionKey === undefined ? {} : { logEncryptionKey: this.logEncryptionKey };
 
+    const feedOptions: LiveFeedOptions | undefined =
+      props.liveFeed === true ? {} : props.liveFeed === false ? undefined : props.liveFeed;
     this.webhook = new PresenceWebhook(this, 'Presence', {
       ...webhookProps,
+      ...(feedOptions !== undefined && {
+        corsPreflight: {
+          allowOrigins: [...(feedOptions.allowedOrigins ?? ['*'])],
+          allowMethods: [CorsHttpMethod.GET],
+          allowHeaders: ['authorization'],
+          maxAge: Duration.hours(1),
+        },
+      }),
       ...(props.eventBusArn !== undefined && {
         eventBus: EventBus.fromEventBusArn(this, 'ImportedBus', props.eventBusArn),
       }),
@@ -319,6 +354,21 @@ export class ZapiPresence extends Construct {
       this.presenceTable = this.presenceStore.table;
     }
 
+    if (feedOptions !== undefined && this.presenceStore !== undefined) {
+      const { allowedOrigins: _origins, ...agents } = feedOptions;
+      this.liveFeed = new LiveFeed(this, 'LiveFeed', {
+        webhook: this.webhook,
+        store: this.presenceStore,
+        ...agents,
+        // Groups for the instances the deploy names, in a user pool created here.
+        ...(agents.userPool === undefined &&
+          agents.oidc === undefined &&
+          props.instanceIds !== undefined && { instanceIds: props.instanceIds }),
+        logRetention,
+        ...logKey,
+      });
+    }
+
     if (props.canary !== false) {
       this.canary = new PresenceCanary(this, 'Canary', {
         webhook: this.webhook,
@@ -334,6 +384,7 @@ export class ZapiPresence extends Construct {
       ...(this.canary && { canary: this.canary }),
       ...(this.fleet && { fleet: this.fleet }),
       ...(this.presenceStore && { store: this.presenceStore }),
+      ...(this.liveFeed && { feed: this.liveFeed }),
       ...pick(props, ['alarmEmail', 'alarmThresholds', 'dashboard']),
     });
     this.alarmTopic = this.monitoring.alarmTopic;
@@ -604,6 +655,22 @@ function validate(props: ZapiPresenceProps): string[] {
     for (const key of ['activityExpiry', 'presenceIdleTtl'] as const) {
       if (props[key] !== undefined)
         problems.push(`${key}: a prop of the presence store; add presenceStore: true`);
+    }
+  }
+  if (props.liveFeed !== undefined && props.liveFeed !== false) {
+    if (props.presenceStore !== true) {
+      problems.push(
+        "liveFeed: needs presenceStore: true (the feed carries the store's derived events, and its snapshot reads the store's table); add presenceStore: true",
+      );
+    }
+    const options = props.liveFeed === true ? {} : props.liveFeed;
+    for (const problem of liveFeedProblems(options)) problems.push(`liveFeed.${problem}`);
+    for (const origin of options.allowedOrigins ?? []) {
+      if (origin !== '*' && !/^https?:\/\/[^\s/?#]+$/.test(origin)) {
+        problems.push(
+          `liveFeed.allowedOrigins: "${origin}" is not an origin, e.g. https://helpdesk.example.com.br`,
+        );
+      }
     }
   }
   if (props.canary === false) {

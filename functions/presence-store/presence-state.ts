@@ -23,6 +23,9 @@ import {
   type PresenceStatus,
 } from '../shared/contract/presence-contract.ts';
 
+/** Moved to the contract (the live feed reads it too); kept here for the store's callers. */
+export { participantOf } from '../shared/contract/presence-contract.ts';
+
 export type Activity = 'typing' | 'recording';
 export type StopReason = 'paused' | 'expired' | 'unavailable' | 'switched';
 
@@ -41,18 +44,6 @@ export interface ChatKey {
 /** The chat key as one string: `phone`, or `phone#participant` (the presence table's sort key). */
 export function chatKeyOf(key: Pick<ChatKey, 'phone' | 'participant'>): string {
   return key.participant === undefined ? key.phone : `${key.phone}#${key.participant}`;
-}
-
-/**
- * The member of a group chat a callback is about: `participantPhone`, else `participant`, else
- * `participantLid` (Z-API does not document them; seen in group presence). Undefined for a direct chat.
- */
-export function participantOf(detail: Record<string, unknown>): string | undefined {
-  for (const field of ['participantPhone', 'participant', 'participantLid']) {
-    const value = detail[field];
-    if (typeof value === 'string' && value.trim() !== '') return value.trim();
-  }
-  return undefined;
 }
 
 /** A chat id or participant longer than this is not a WhatsApp id (and could not be a table key). */

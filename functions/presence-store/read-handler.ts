@@ -1,5 +1,8 @@
 /**
- * `GET /instances/{instanceId}/chats/{phone}/presence` (IAM-authorized on the webhook's HTTP API): a
+ * The presence store's two read routes on the webhook's HTTP API:
+ * - `GET /instances/{instanceId}/presence` (JWT-authorized, with the live feed): the instance's snapshot
+ *   for an agent's view (./snapshot.ts);
+ * - `GET /instances/{instanceId}/chats/{phone}/presence` (IAM-authorized, for servers): a
  * chat's current presence from the presence table, as JSON; 404 for a chat never seen (or idle past
  * the horizon). For a group chat (`...-group`), every participant seen, or one with `?participant=`.
  * An activity whose expiry window has passed is shown ended, even if its expiry check is still on the
@@ -17,7 +20,8 @@ import {
   MAX_CHAT_ID_LENGTH as MAX_ID_LENGTH,
   stateView,
 } from './presence-state.ts';
-import { STATE_ENV } from './settings.ts';
+import { SNAPSHOT_ROUTE_KEY, STATE_ENV } from './settings.ts';
+import { readSnapshot, type SnapshotRequest } from './snapshot.ts';
 import { dynamoStore, isIdle, type PresenceStore, type StoredChat } from './store.ts';
 
 /** WhatsApp groups have at most 1,024 members. */
@@ -102,7 +106,7 @@ export async function readPresence(
 let store: PresenceStore | undefined;
 
 export async function handler(
-  event: APIGatewayProxyEventV2,
+  event: APIGatewayProxyEventV2 & SnapshotRequest,
   context?: Context,
 ): Promise<APIGatewayProxyStructuredResultV2> {
   store ??= dynamoStore(
@@ -114,7 +118,14 @@ export async function handler(
     { ttlSeconds: 0 },
   );
   const expirySeconds = Number(process.env[STATE_ENV.expirySeconds]);
-  return readPresence(event, store, context, {
-    ...(Number.isInteger(expirySeconds) && expirySeconds > 0 && { expiryMs: expirySeconds * 1_000 }),
-  });
+  const expiry =
+    Number.isInteger(expirySeconds) && expirySeconds > 0 ? { expiryMs: expirySeconds * 1_000 } : {};
+  if (event.routeKey === SNAPSHOT_ROUTE_KEY) {
+    const groupsClaim = process.env[STATE_ENV.groupsClaim]?.trim();
+    // Only a deployment with the live feed routes here, and it sets the claim.
+    if (!groupsClaim)
+      throw new Error(`environment variable ${STATE_ENV.groupsClaim} is required for the snapshot route`);
+    return readSnapshot(event, store, invocationDeadline(context, 1_000, 5_000), { groupsClaim, ...expiry });
+  }
+  return readPresence(event, store, context, expiry);
 }

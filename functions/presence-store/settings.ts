@@ -6,7 +6,12 @@ export const STATE_ENV = {
   expirySeconds: 'ACTIVITY_EXPIRY_SECONDS',
   idleDays: 'IDLE_DAYS',
   metricsNamespace: 'METRICS_NAMESPACE',
+  /** The read function, with the live feed: the JWT claim that lists an agent's groups. */
+  groupsClaim: 'AGENT_GROUPS_CLAIM',
 } as const;
+
+/** The snapshot route, as API Gateway names it in `routeKey` (with the live feed). */
+export const SNAPSHOT_ROUTE_KEY = 'GET /instances/{instanceId}/presence';
 
 /**
  * Records a batch handed back for a retry (batch item failures), one EMF datapoint per failing batch,

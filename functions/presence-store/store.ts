@@ -44,6 +44,17 @@ export interface PresenceStore {
     limit: number,
     deadline: Deadline,
   ): Promise<readonly StoredChat[]>;
+  /**
+   * One page of the instance's chats (every chat and group member), in key order, starting after the
+   * chat key `after`: at most `limit` items, and the key to start the next page after, if any. Eventually
+   * consistent (a snapshot: the live feed corrects it).
+   */
+  list?(
+    instanceId: string,
+    limit: number,
+    after: string | undefined,
+    deadline: Deadline,
+  ): Promise<{ readonly chats: readonly StoredChat[]; readonly next?: string }>;
   /** Writes a new version; false when another writer got there first (`expectedVersion` changed). */
   put(
     state: ChatState,
@@ -202,6 +213,30 @@ export function dynamoStore(
         start = page.LastEvaluatedKey;
       } while (start !== undefined && found.length < limit);
       return found;
+    },
+    async list(instanceId, limit, after, deadline) {
+      const chats: StoredChat[] = [];
+      let start: Record<string, AttributeValue> | undefined =
+        after === undefined ? undefined : { instanceId: s(instanceId), chat: s(after) };
+      // A page of DynamoDB holds at most 1 MB: keep reading until `limit` items or the end.
+      do {
+        const page = await deadline.run('DynamoDB Query', (abortSignal) =>
+          client.send(
+            new QueryCommand({
+              TableName: tableName,
+              KeyConditionExpression: 'instanceId = :instance',
+              ExpressionAttributeValues: { ':instance': s(instanceId) },
+              Limit: limit - chats.length,
+              ...(start !== undefined && { ExclusiveStartKey: start }),
+            }),
+            { abortSignal },
+          ),
+        );
+        for (const item of page.Items ?? []) chats.push(fromItem(item));
+        start = page.LastEvaluatedKey;
+      } while (start !== undefined && chats.length < limit);
+      const last = start?.chat?.S;
+      return { chats, ...(last !== undefined && { next: last }) };
     },
     async put(state, pending, expectedVersion, deadline) {
       const version = (expectedVersion ?? 0) + 1;

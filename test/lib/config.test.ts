@@ -109,8 +109,13 @@ describe('loadConfig: defaults', () => {
     // Every documented default is the value loadConfig returns.
     const values = config as unknown as Record<string, unknown>;
     for (const [key, spec] of Object.entries(CONTEXT_KEYS)) {
-      if ('default' in spec) expect(values[key], key).toEqual(spec.default);
+      // The live feed's settings live under config.liveFeed (checked below).
+      if ('default' in spec && !key.startsWith('liveFeed')) expect(values[key], key).toEqual(spec.default);
     }
+    expect(config.liveFeed === undefined).toBe(!CONTEXT_KEYS.liveFeed.default);
+    expect(from({ liveFeed: 'true' }).liveFeed?.allowedOrigins.join(',')).toBe(
+      CONTEXT_KEYS.liveFeedAllowedOrigins.default,
+    );
   });
 
   it('reads strings from -c and numbers or booleans from cdk.json alike', () => {
@@ -453,12 +458,34 @@ describe('loadConfig: examples', () => {
   it.each((Object.keys(CONTEXT_KEYS) as ContextKey[]).filter((key) => key !== 'eventBusName'))(
     'accepts the example it shows for %s',
     (key) => {
-      // The presence store's own settings need the store on.
+      // The presence store's own settings need the store on, the live feed's the feed (and an OIDC issuer).
       const store = key === 'activityExpirySeconds' || key === 'presenceIdleDays';
+      const feed = key.startsWith('liveFeed') && key !== 'liveFeed';
+      const oidc =
+        key === 'liveFeedOidcIssuer' || key === 'liveFeedOidcClientId' || key === 'liveFeedGroupsClaim';
       const text = exampleValue(key);
-      const config: Record<string, unknown> = {
-        ...from({ ...(store && { presenceStore: 'true' }), [key]: text }),
-      };
+      const loaded = from({
+        ...(store && { presenceStore: 'true' }),
+        ...(feed && { liveFeed: 'true' }),
+        ...(oidc && { liveFeedOidcIssuer: 'https://login.example.com', liveFeedOidcClientId: 'web' }),
+        [key]: text,
+      });
+      if (feed) {
+        const read = {
+          liveFeedUserPoolId: loaded.liveFeed?.userPoolId,
+          liveFeedOidcIssuer: loaded.liveFeed?.oidc?.issuer,
+          liveFeedOidcClientId: loaded.liveFeed?.oidc?.clientId,
+          liveFeedGroupsClaim: loaded.liveFeed?.oidc?.groupsClaim,
+          liveFeedAllowedOrigins: loaded.liveFeed?.allowedOrigins.join(','),
+        }[key as string];
+        expect(read).toEqual(text);
+        return;
+      }
+      if (key === 'liveFeed') {
+        expect(loaded.liveFeed).toBeDefined();
+        return;
+      }
+      const config: Record<string, unknown> = { ...loaded };
       // ...and reads it as the value it shows.
       const shown = ['instanceId', 'subscriberAccountIds', 'currentPaymentStatuses'].includes(key)
         ? text.split(',')
@@ -528,7 +555,76 @@ const BAD: Record<ContextKey, [unknown, RegExp]> = {
   presenceIdleDays: ['0', /presenceIdleDays: expected a whole number from 1 to 3650, got "0"/],
   canary: ['off', /canary: expected true or false, got "off"/],
   canaryIntervalMinutes: ['7', /canaryIntervalMinutes: expected a whole number from 1 to 6, got "7"/],
+  liveFeed: ['on', /liveFeed: expected true or false, got "on"/],
+  // Without -c liveFeed=true, each of its settings is refused as such (bad values: 'loadConfig: the live feed').
+  liveFeedUserPoolId: ['x', /a setting of the live feed, which is off; add -c liveFeed=true/],
+  liveFeedOidcIssuer: ['x', /a setting of the live feed, which is off; add -c liveFeed=true/],
+  liveFeedOidcClientId: ['x', /a setting of the live feed, which is off; add -c liveFeed=true/],
+  liveFeedGroupsClaim: ['x', /a setting of the live feed, which is off; add -c liveFeed=true/],
+  liveFeedAllowedOrigins: ['x', /a setting of the live feed, which is off; add -c liveFeed=true/],
 };
+
+describe('loadConfig: the live feed', () => {
+  it('is off by default; on, it turns the presence store on and says so', () => {
+    expect(from({}).liveFeed).toBeUndefined();
+    const config = from({ liveFeed: 'true' });
+    expect(config.presenceStore).toBe(true);
+    expect(config.liveFeed).toEqual({ allowedOrigins: ['*'], turnedStoreOn: true });
+    expect(from({ liveFeed: true, presenceStore: 'true' }).liveFeed?.turnedStoreOn).toBe(false);
+  });
+
+  it('refuses the feed with the store turned off, saying what to drop', () => {
+    expect(onlyProblem({ liveFeed: 'true', presenceStore: 'false' })).toMatch(
+      /^liveFeed: needs the presence store .*drop -c presenceStore=false/,
+    );
+  });
+
+  it('takes an existing user pool, or an OIDC issuer with its client id and groups claim', () => {
+    expect(from({ liveFeed: 'true', liveFeedUserPoolId: 'sa-east-1_AbC123' }).liveFeed?.userPoolId).toBe(
+      'sa-east-1_AbC123',
+    );
+    expect(
+      from({
+        liveFeed: 'true',
+        liveFeedOidcIssuer: 'https://login.example.com/realms/x',
+        liveFeedOidcClientId: 'web',
+      }).liveFeed?.oidc,
+    ).toEqual({ issuer: 'https://login.example.com/realms/x', clientId: 'web', groupsClaim: 'groups' });
+    expect(
+      from({
+        liveFeed: 'true',
+        liveFeedOidcIssuer: 'https://login.example.com',
+        liveFeedOidcClientId: 'web',
+        liveFeedGroupsClaim: 'https://example.com/groups',
+      }).liveFeed?.oidc?.groupsClaim,
+    ).toBe('https://example.com/groups');
+    expect(
+      from({ liveFeed: 'true', liveFeedAllowedOrigins: 'https://a.example,http://localhost:5173' }).liveFeed
+        ?.allowedOrigins,
+    ).toEqual(['https://a.example', 'http://localhost:5173']);
+  });
+
+  it.each([
+    [{ liveFeedUserPoolId: 'pool' }, /^liveFeedUserPoolId: "pool" is not a Cognito user pool id/],
+    [{ liveFeedOidcIssuer: 'https://x.example' }, /^liveFeedOidcClientId: an OIDC issuer needs both/],
+    [{ liveFeedOidcClientId: 'web' }, /^liveFeedOidcIssuer: an OIDC issuer needs both/],
+    [{ liveFeedGroupsClaim: 'groups' }, /^liveFeedGroupsClaim: only with an OIDC issuer/],
+    [
+      {
+        liveFeedUserPoolId: 'sa-east-1_A1',
+        liveFeedOidcIssuer: 'https://x.example',
+        liveFeedOidcClientId: 'w',
+      },
+      /^liveFeedUserPoolId: agents sign in with a user pool or an OIDC issuer, not both/,
+    ],
+    [
+      { liveFeedAllowedOrigins: 'https://a.example/path' },
+      /^liveFeedAllowedOrigins: "https:\/\/a.example\/path" is not an origin/,
+    ],
+  ])('refuses %j, naming the key', (context, message) => {
+    expect(onlyProblem({ liveFeed: 'true', ...context })).toMatch(message);
+  });
+});
 
 describe('loadConfig: the canary', () => {
   it('is on by default, every 5 minutes', () => {

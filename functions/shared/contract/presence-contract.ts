@@ -256,6 +256,18 @@ export function presenceEventPattern(statuses: readonly PresenceStatus[] = []): 
   };
 }
 
+/**
+ * The member of a group chat a callback is about: `participantPhone`, else `participant`, else
+ * `participantLid` (Z-API does not document them; seen in group presence). Undefined for a direct chat.
+ */
+export function participantOf(detail: Record<string, unknown>): string | undefined {
+  for (const field of ['participantPhone', 'participant', 'participantLid']) {
+    const value = detail[field];
+    if (typeof value === 'string' && value.trim() !== '') return value.trim();
+  }
+  return undefined;
+}
+
 // --- Derived events (the optional presence store, functions/presence-store/presence-state.ts) -------------
 
 /**
