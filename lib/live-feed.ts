@@ -35,7 +35,6 @@ import {
   type IUserPoolClient,
   Mfa,
   UserPool,
-  type UserPoolClient,
 } from 'aws-cdk-lib/aws-cognito';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';

@@ -42,7 +42,10 @@ export async function loadAppSyncHandlers(code: string): Promise<AppSyncHandlers
   const folder = mkdtempSync(join(tmpdir(), 'zapi-appsync-'));
   const utils = join(folder, 'node_modules', '@aws-appsync', 'utils');
   mkdirSync(utils, { recursive: true });
-  writeFileSync(join(utils, 'package.json'), JSON.stringify({ name: '@aws-appsync/utils', type: 'module', main: 'index.js' }));
+  writeFileSync(
+    join(utils, 'package.json'),
+    JSON.stringify({ name: '@aws-appsync/utils', type: 'module', main: 'index.js' }),
+  );
   writeFileSync(join(utils, 'index.js'), UTILS_STAND_IN);
   writeFileSync(join(folder, 'package.json'), JSON.stringify({ type: 'module' }));
   const file = join(folder, 'handler.mjs');
