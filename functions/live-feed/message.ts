@@ -54,6 +54,13 @@ const NewsDetailSchema = v.looseObject({
 
 const refuse = (reason: FeedRefusal, detail: string): FeedEncoding => ({ ok: false, reason, detail });
 
+/** Which field failed and what it should be: never the value it held (it may be anyone's text). */
+function whatFailed(type: string, issues: readonly v.BaseIssue<unknown>[]): string {
+  const issue = issues[0];
+  if (issue === undefined) return `${type}: invalid`;
+  return `${type}: ${v.getDotPath(issue) ?? 'detail'}: expected ${issue.expected ?? issue.type}`;
+}
+
 /** The feed message of a bus event, encoded for its instance's channel, or why it is refused. */
 export function encodeFeedEvent(event: BusEvent): FeedEncoding {
   const id = typeof event.id === 'string' ? event.id : '';
@@ -61,17 +68,11 @@ export function encodeFeedEvent(event: BusEvent): FeedEncoding {
   let message: FeedMessage;
   if (event.source === DERIVED_EVENT_SOURCE && DERIVED_TYPES.has(type)) {
     const parsed = v.safeParse(DERIVED_DETAIL_SCHEMAS[type as DerivedDetailType], event.detail);
-    if (!parsed.success) {
-      const issue = parsed.issues[0];
-      return refuse('invalid-detail', `${type}: ${v.getDotPath(issue) ?? 'detail'}: ${issue.message}`);
-    }
+    if (!parsed.success) return refuse('invalid-detail', whatFailed(type, parsed.issues));
     message = { kind: 'derived', id, type: type as DerivedDetailType, detail: parsed.output } as FeedMessage;
   } else if (event.source === EVENT_SOURCE && NEWS_TYPES.has(type)) {
     const parsed = v.safeParse(NewsDetailSchema, event.detail);
-    if (!parsed.success) {
-      const issue = parsed.issues[0];
-      return refuse('invalid-detail', `${type}: ${v.getDotPath(issue) ?? 'detail'}: ${issue.message}`);
-    }
+    if (!parsed.success) return refuse('invalid-detail', whatFailed(type, parsed.issues));
     const participant = participantOf(parsed.output);
     message = {
       kind: 'news',

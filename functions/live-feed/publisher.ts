@@ -85,7 +85,7 @@ export function failedEntries(body: string): Map<number, string> | undefined {
   } catch {
     return undefined;
   }
-  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
   const failed = (parsed as { failed?: unknown }).failed;
   if (failed === undefined) return new Map();
   if (!Array.isArray(failed)) return undefined;
@@ -98,7 +98,8 @@ export function failedEntries(body: string): Map<number, string> | undefined {
         : typeof entry.errorType === 'string'
           ? entry.errorType
           : 'unknown';
-    out.set(entry.index, code.slice(0, 64));
+    // A code from the answer, shown in logs: letters, digits and a few marks only, at most 64.
+    out.set(entry.index, code.replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 64) || 'unknown');
   }
   return out;
 }
