@@ -191,7 +191,7 @@ describe('GET /instances/{instanceId}/presence', () => {
   it('never serves the canary instance', async () => {
     expect(
       (await read(request(CANARY_INSTANCE_ID, ['zapi-presence-all', CANARY_INSTANCE_ID]))).statusCode,
-    ).toBe(400);
+    ).toBe(403);
   });
 
   it.each([
