@@ -16,8 +16,13 @@
  *                     each event it would publish is printed to stdout as one JSON line
  *   MAX_BODY_BYTES    body limit (default 16384)
  *
- * http://127.0.0.1:3000/ is a live view of every chat's presence (functions/local/live-view.ts), fed by
- * the events this server accepts, with the same derivation code as the deployed presence store.
+ * The live feed's local twin, on the same port: the events this server accepts go through an in-memory
+ * presence store (the deployed store's derivation code, functions/local/local-store.ts) to AppSync Events'
+ * WebSocket protocol at ws://127.0.0.1:3000/event/realtime (functions/local/feed-twin.ts, running the
+ * feed's shipped onSubscribe handler), with the snapshot route `GET /instances/{instanceId}/presence`.
+ * Agents use local tokens (functions/local/local-tokens.ts); the one printed at start sees instance LOCAL.
+ * http://127.0.0.1:3000/ is the live view: the example agent page (examples/agent-page/) on the browser
+ * client, with a token that sees every instance.
  *
  * Before reading a body the server checks the route, the instance, the secret and Content-Length, and
  * the bodies it reads at once share one byte budget: unauthenticated or oversized requests cost no memory.
@@ -31,12 +36,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { subscribeHandlerCode } from '../../lib/appsync-code.ts';
 import { participantOf } from '../presence-store/presence-state.ts';
+import { readSnapshot } from '../presence-store/snapshot.ts';
 import { type ApiGatewayWebhookEvent, createApiGatewayHandler } from '../presence-webhook/adapter.ts';
 import { RECEIVER_DEFAULTS } from '../presence-webhook/env.ts';
 import { createPublisher, type Publish } from '../presence-webhook/publisher.ts';
 import { authenticate, responseBody } from '../presence-webhook/receive.ts';
 import { createSecretVerifier } from '../presence-webhook/secret.ts';
+import { ALL_INSTANCES_GROUP } from '../shared/access/agent-access.ts';
 import { deadlineAt } from '../shared/aws/deadline.ts';
 import { DETAIL_TYPES, EVENT_SOURCE } from '../shared/contract/presence-contract.ts';
 import {
@@ -44,12 +52,20 @@ import {
   MASTER_SECRET_COMMAND,
   masterSecretDefect,
 } from '../shared/secrets/webhook-secret.ts';
-import { createLiveView } from './live-view.ts';
+import { agentPage } from './agent-page.ts';
+import { loadAppSyncHandlers } from './appsync-runtime.ts';
+import { createFeedTwin, REALTIME_PATH } from './feed-twin.ts';
+import { createLocalStore } from './local-store.ts';
+import { issueLocalToken, verifyLocalToken } from './local-tokens.ts';
 
 export const DEFAULT_PORT = 3000;
 export const DEFAULT_INSTANCE_ID = 'LOCAL';
 /** The deployed route, as API Gateway names it. */
 const ROUTE = /^\/instances\/([^/?#]+)\/presence$/;
+/** The snapshot route (GET, the same path). */
+const SNAPSHOT_ROUTE = ROUTE;
+/** The Host headers the page and the snapshot route answer: this machine's loopback names, any port. */
+const LOCAL_HOST = /^(?:127\.0\.0\.1|localhost|\[::1\])(?::\d{1,5})?$/i;
 /** How long a request may take to arrive whole (a body trickled byte by byte is cut off here). */
 const REQUEST_TIMEOUT_MS = 10_000;
 
@@ -70,8 +86,10 @@ export interface LocalServerOptions {
   readonly err?: (line: string) => void;
   /** EventBridge client for a real bus. @default new EventBridgeClient() (standard environment) */
   readonly eventBridge?: EventBridgeClient;
-  /** The live view's activity expiry. @default 25 s */
+  /** The local store's and views' activity expiry. @default 25 s */
   readonly activityExpiryMs?: number;
+  /** How often the twin sends `ka` on a feed connection. @default 60_000 */
+  readonly feedKeepAliveMs?: number;
   /** How long a request (headers and body) may take to arrive whole. @default 10_000 */
   readonly requestTimeoutMs?: number;
 }
@@ -83,6 +101,18 @@ export interface LocalServer {
   readonly secretGenerated: boolean;
   /** `{baseUrl}/instances/{id}/presence` for the printed instance (no secret). */
   readonly webhookUrl: string;
+  /** `ws://127.0.0.1:PORT/event/realtime`: the live feed's twin. */
+  readonly realtimeUrl: string;
+  /** `127.0.0.1:PORT`: the host a feed connection names. */
+  readonly httpDomain: string;
+  /** `{baseUrl}/instances/{instanceId}/presence`: the snapshot route. */
+  readonly snapshotUrl: string;
+  /** A local agent token that may see the printed instance only. */
+  readonly agentToken: string;
+  /** A local agent token whose groups are these (`zapi-presence-all` sees every instance). */
+  issueToken(groups: readonly string[], ttlSeconds?: number): string;
+  /** Feed connections open now. */
+  feedConnections(): number;
   close(): Promise<void>;
 }
 
@@ -250,9 +280,23 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   let inFlight = 0;
 
-  const liveView = createLiveView({
-    ...(options.activityExpiryMs !== undefined && { expiryMs: options.activityExpiryMs }),
+  // The live feed's twin: local agent tokens signed by a key of this process only, and the feed's own
+  // onSubscribe handler, as a deploy ships it.
+  const tokenKey = randomBytes(32);
+  const handlers = await loadAppSyncHandlers(subscribeHandlerCode('cognito:groups'));
+  let host = '127.0.0.1';
+  const twin = createFeedTwin({
+    tokenKey,
+    handlers,
+    host: () => host,
+    ...(options.feedKeepAliveMs !== undefined && { keepAliveMs: options.feedKeepAliveMs }),
   });
+  const store = createLocalStore({
+    ...(options.activityExpiryMs !== undefined && { expiryMs: options.activityExpiryMs }),
+    publish: (event) => void twin.publish(event.channel, event.body),
+  });
+  const issueToken = (groups: readonly string[], ttlSeconds = 12 * 3_600) =>
+    issueLocalToken(tokenKey, { sub: `local-agent-${groups.join('+')}`, groups }, ttlSeconds);
   const published = options.eventBusName
     ? explained(
         createPublisher({
@@ -262,8 +306,8 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
         err,
       )
     : dryRunPublisher(out);
-  // What was published also feeds the live view; the canary's callbacks do not (as on AWS, where no
-  // rule on the presence source sees them).
+  // What was published also feeds the local store and the feed; the canary's callbacks do not (as on
+  // AWS, where no rule on the presence source sees them).
   const publish: Publish = async (status, detail, deadline, source = EVENT_SOURCE) => {
     const result = await published(status, detail, deadline, source);
     if (source !== EVENT_SOURCE) return result;
@@ -274,7 +318,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
       receivedAt: number;
     };
     const participant = participantOf(callback);
-    liveView.apply({
+    store.apply({
       id: result.eventId,
       // Ordered by the receiver's stamp, as the deployed store is.
       time: callback.receivedAt,
@@ -316,6 +360,96 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     },
   );
 
+  /**
+   * The page (GET /, /agent-page.js) and the snapshot route (GET /instances/{instanceId}/presence, with a
+   * local agent token; OPTIONS for a page on another origin, as the deployed API's CORS answers). Only a
+   * loopback Host is served (421 otherwise): no page on another site reads it through DNS rebinding.
+   */
+  async function serveFeed(request: IncomingMessage, response: ServerResponse): Promise<number | undefined> {
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    const snapshot = SNAPSHOT_ROUTE.exec(url.pathname);
+    const page = request.method === 'GET' && (url.pathname === '/' || url.pathname === '/agent-page.js');
+    if (!page && snapshot === null) return undefined;
+    if (!LOCAL_HOST.test(request.headers.host ?? '')) {
+      send(
+        response,
+        421,
+        { 'content-type': 'text/plain' },
+        'the local server answers only http://127.0.0.1 or http://localhost\n',
+      );
+      return 421;
+    }
+    if (url.pathname === '/') {
+      const instanceIds = [...new Set([printedInstance, ...store.instances()])];
+      send(
+        response,
+        200,
+        { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' },
+        agentPage.html({
+          realtimeUrl: `ws://${host}${REALTIME_PATH}`,
+          httpDomain: host,
+          snapshotUrl: `http://${host}/instances/{instanceId}/presence`,
+          instanceIds,
+          token: issueToken([ALL_INSTANCES_GROUP]),
+          ...(options.activityExpiryMs !== undefined && { activityExpiryMs: options.activityExpiryMs }),
+        }),
+      );
+      return 200;
+    }
+    if (url.pathname === '/agent-page.js') {
+      send(
+        response,
+        200,
+        { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-store' },
+        agentPage.script(),
+      );
+      return 200;
+    }
+    const cors = { 'access-control-allow-origin': '*', vary: 'origin' };
+    if (request.method === 'OPTIONS') {
+      send(
+        response,
+        204,
+        {
+          ...cors,
+          'access-control-allow-methods': 'GET',
+          'access-control-allow-headers': 'authorization',
+          'access-control-max-age': '3600',
+        },
+        '',
+      );
+      return 204;
+    }
+    // As API Gateway's JWT authorizer: no valid token, 401 before the route; an array claim flattened to "[a b]".
+    const claims = verifyLocalToken(tokenKey, request.headers.authorization);
+    if (claims === undefined) {
+      send(response, 401, { ...JSON_HEADERS, ...cors }, '{"message":"Unauthorized"}');
+      return 401;
+    }
+    const flattened = Object.fromEntries(
+      Object.entries(claims).map(([key, value]) => [
+        key,
+        Array.isArray(value) ? `[${value.join(' ')}]` : value,
+      ]),
+    );
+    const result = await readSnapshot(
+      {
+        pathParameters: { instanceId: safeDecode(snapshot?.[1] ?? '') ?? '' },
+        queryStringParameters: Object.fromEntries(url.searchParams),
+        requestContext: { authorizer: { jwt: { claims: flattened } } },
+      },
+      store,
+      deadlineAt(Date.now() + 5_000),
+      {
+        groupsClaim: 'cognito:groups',
+        headers: cors,
+        ...(options.activityExpiryMs !== undefined && { expiryMs: options.activityExpiryMs }),
+      },
+    );
+    send(response, result.statusCode ?? 200, result.headers, String(result.body ?? ''));
+    return result.statusCode ?? 200;
+  }
+
   /** Answers without reading the body, and closes the connection so the unread body is dropped. */
   function refuse(request: IncomingMessage, response: ServerResponse, status: number, body: string): void {
     send(response, status, { ...JSON_HEADERS, connection: 'close' }, body);
@@ -335,9 +469,10 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
       if (error) detail = ` ${error}`;
     };
 
-    if (request.method === 'GET' && liveView.serve(request, response)) {
-      // The live view (the page, its event stream, the state as JSON): no access line per poll.
-      return 200;
+    if (request.method === 'GET' || request.method === 'OPTIONS') {
+      const served = await serveFeed(request, response);
+      // The live view and the snapshot route: no access line per page or snapshot.
+      if (served !== undefined) return served;
     }
     if (request.method !== 'POST' || instanceId === undefined) {
       // What API Gateway answers for a route it does not have.
@@ -411,6 +546,11 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     return status;
   }
 
+  // The feed's WebSocket: only /event/realtime; any other upgrade is refused.
+  server.on('upgrade', (request, socket, head) => {
+    if (!twin.handleUpgrade(request, socket, head)) socket.destroy();
+  });
+
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? DEFAULT_PORT, '127.0.0.1', () => resolve());
@@ -419,9 +559,12 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const baseUrl = `http://127.0.0.1:${port}`;
   const webhookUrl = `${baseUrl}/instances/${printedInstance}/presence`;
   const stateFile = localStateFile(port);
+  host = `127.0.0.1:${port}`;
+  const agentToken = issueToken([printedInstance]);
 
   err(`Z-API chat-presence receiver listening on ${baseUrl}`);
   err(`live view of every chat's presence: ${baseUrl}/`);
+  err(`live feed: ws://${host}${REALTIME_PATH}  token for ${printedInstance}: ${agentToken}`);
   err(
     `any instance id, each with its own secret · ${options.eventBusName ? `publishing to bus ${options.eventBusName}` : 'dry run: events are printed to stdout'}`,
   );
@@ -443,13 +586,23 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     port,
     secretGenerated,
     webhookUrl,
+    realtimeUrl: `ws://${host}${REALTIME_PATH}`,
+    httpDomain: host,
+    snapshotUrl: `${baseUrl}/instances/{instanceId}/presence`,
+    agentToken,
+    issueToken,
+    feedConnections: () => twin.connectionCount(),
     close: () => {
-      closed ??= new Promise<void>((resolve) => {
+      closed ??= (async () => {
         if (secretGenerated) rmSync(stateFile, { force: true });
-        liveView.close();
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+        store.close();
+        await twin.close();
+        handlers.close();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+      })();
       return closed;
     },
   };
