@@ -11,7 +11,7 @@
  *   refused (only IAM publishes to the feed).
  *
  * Limits, as AppSync's or to keep a bad client from growing the process: 200 subscriptions a connection,
- * 100 connections, 256 KB a message, and a client that leaves over 1 MiB unread is dropped. Only a
+ * 1,000 connections, 256 KB a message, and a client that leaves over 1 MiB unread is dropped. Only a
  * loopback Host is served (421 otherwise), so no page on another site reaches it through DNS rebinding.
  */
 import type { IncomingMessage } from 'node:http';
@@ -38,7 +38,7 @@ export interface FeedTwinOptions {
   readonly keepAliveMs?: number;
   /** What connection_ack tells the client. @default 300_000 */
   readonly connectionTimeoutMs?: number;
-  /** @default 100 */
+  /** @default 1_000 */
   readonly maxConnections?: number;
 }
 
@@ -57,6 +57,8 @@ interface Connection {
   readonly remote: string;
   initialized: boolean;
   readonly subscriptions: Map<string, string>;
+  /** Subscriptions whose handler is still running (they count towards the limit). */
+  readonly pending: Set<string>;
   keepAlive?: ReturnType<typeof setInterval>;
 }
 
@@ -71,7 +73,7 @@ const decodeHeader = (protocol: string): { host?: unknown; Authorization?: unkno
 export function createFeedTwin(options: FeedTwinOptions): FeedTwin {
   const keepAliveMs = options.keepAliveMs ?? 60_000;
   const connectionTimeoutMs = options.connectionTimeoutMs ?? 300_000;
-  const maxConnections = options.maxConnections ?? 100;
+  const maxConnections = options.maxConnections ?? 1_000;
   const connections = new Set<Connection>();
   const server = new WebSocketServer({
     noServer: true,
@@ -120,14 +122,14 @@ export function createFeedTwin(options: FeedTwinOptions): FeedTwin {
         errors: errors('BadRequestException', 'Invalid Channel Format'),
       });
     }
-    if (connection.subscriptions.has(id)) {
+    if (connection.subscriptions.has(id) || connection.pending.has(id)) {
       return void send(connection, {
         type: 'subscribe_error',
         id,
         errors: errors('BadRequestException', 'the id is in use'),
       });
     }
-    if (connection.subscriptions.size >= FEED_LIMITS.subscriptionsPerConnection) {
+    if (connection.subscriptions.size + connection.pending.size >= FEED_LIMITS.subscriptionsPerConnection) {
       return void send(connection, {
         type: 'subscribe_error',
         id,
@@ -146,6 +148,7 @@ export function createFeedTwin(options: FeedTwinOptions): FeedTwin {
       });
     }
     const groups = claims['cognito:groups'];
+    connection.pending.add(id);
     try {
       await options.handlers.subscribe({
         identity: {
@@ -170,6 +173,8 @@ export function createFeedTwin(options: FeedTwinOptions): FeedTwin {
         id,
         errors: errors(type, 'the subscription was refused'),
       });
+    } finally {
+      connection.pending.delete(id);
     }
     if (connection.socket.readyState !== connection.socket.OPEN) return;
     connection.subscriptions.set(id, channel);
@@ -268,6 +273,7 @@ export function createFeedTwin(options: FeedTwinOptions): FeedTwin {
           remote: request.socket.remoteAddress ?? '127.0.0.1',
           initialized: false,
           subscriptions: new Map(),
+          pending: new Set(),
         };
         connections.add(connection);
         ws.on('message', (data, isBinary) => {

@@ -164,10 +164,13 @@ describe('local server, dry run', () => {
     expect(codes).toEqual([401, 401, 401, 415, 413, 400, 400, 400]);
   });
 
-  it('answers unknown routes like API Gateway', async () => {
+  it('answers unknown routes like API Gateway (a GET of the webhook path is the snapshot route: no agent token, 401)', async () => {
     const response = await fetch(`${server.baseUrl}/instances/${INSTANCE}/presence?secret=${SECRET}`);
-    expect(response.status).toBe(404);
-    expect(await response.json()).toEqual({ message: 'Not Found' });
+    expect(response.status).toBe(401);
+    expect(await response.json()).toEqual({ message: 'Unauthorized' });
+    const elsewhere = await fetch(`${server.baseUrl}/elsewhere`);
+    expect(elsewhere.status).toBe(404);
+    expect(await elsewhere.json()).toEqual({ message: 'Not Found' });
     expect((await post(`${server.baseUrl}/elsewhere`, '{}')).status).toBe(404);
   });
 
