@@ -97,6 +97,15 @@ export function start(config: AgentPageConfig): PresenceFeed {
       connection.textContent = STATES[state];
     },
     onProblem: (problem) => {
+      // Its chats are no longer this agent's to see.
+      if (problem.reason === 'Unauthorized' || problem.reason === 'snapshot-403') {
+        for (const [key, row] of rows) {
+          if (key.startsWith(`${problem.instanceId}/`)) {
+            row.remove();
+            rows.delete(key);
+          }
+        }
+      }
       const line = document.createElement('div');
       line.textContent = `instance ${problem.instanceId}: ${problem.reason === 'Unauthorized' || problem.reason === 'snapshot-403' ? 'your account may not see it' : problem.reason}`;
       problems.append(line);

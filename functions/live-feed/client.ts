@@ -79,7 +79,7 @@ export interface PresenceFeedOptions {
   /** A chat changed (a new presence, an activity that stopped by itself, a snapshot). */
   readonly onChange?: (chat: ChatPresence) => void;
   readonly onState?: (state: FeedConnectionState) => void;
-  /** An instance cannot be shown (refused, or its snapshot failed). */
+  /** An instance cannot be shown (refused: its chats are dropped from the view; or its snapshot failed). */
   readonly onProblem?: (problem: FeedProblem) => void;
   /** @default FEED_ACTIVITY_EXPIRY_MS (25 s) */
   readonly activityExpiryMs?: number;
@@ -291,6 +291,7 @@ export function connectPresenceFeed(options: PresenceFeedOptions): PresenceFeed 
         return;
       }
       if (!response.ok) {
+        if (response.status === 403) dropInstance(instanceId);
         options.onProblem?.({ instanceId, reason: `snapshot-${response.status}` });
         return;
       }
@@ -301,6 +302,14 @@ export function connectPresenceFeed(options: PresenceFeedOptions): PresenceFeed 
       pages += 1;
     } while (cursor !== undefined && pages < 1_000);
     snapshotsFetched += 1;
+  }
+
+  function dropInstance(instanceId: string): void {
+    for (const [key, held] of chats) {
+      if (held.instanceId !== instanceId) continue;
+      if (held.timer !== undefined) clearTimeout(held.timer);
+      chats.delete(key);
+    }
   }
 
   function refetchSoon(instanceId: string): void {
@@ -346,6 +355,7 @@ export function connectPresenceFeed(options: PresenceFeedOptions): PresenceFeed 
     if (closed) return;
     subscriptions = new Map();
     answered = new Set();
+    let acknowledged = false;
     const current = new Socket(options.realtimeUrl, realtimeProtocols(options.httpDomain, token));
     socket = current;
     current.onopen = () => current.send(JSON.stringify({ type: 'connection_init' }));
@@ -376,7 +386,11 @@ export function connectPresenceFeed(options: PresenceFeedOptions): PresenceFeed 
           if (typeof message.connectionTimeoutMs === 'number' && message.connectionTimeoutMs > 0)
             connectionTimeoutMs = message.connectionTimeoutMs;
           feedWatchdog();
-          void subscribeAll(current, token);
+          // Once a connection: a repeated ack changes the timeout only.
+          if (!acknowledged) {
+            acknowledged = true;
+            void subscribeAll(current, token);
+          }
           break;
         case 'subscribe_success': {
           const instanceId = subscriptions.get(message.id ?? '');
@@ -394,6 +408,8 @@ export function connectPresenceFeed(options: PresenceFeedOptions): PresenceFeed 
           const instanceId = subscriptions.get(message.id ?? '');
           if (instanceId === undefined) break;
           answered.add(instanceId);
+          // Refused (a group removed, say): what the view showed of it goes.
+          dropInstance(instanceId);
           options.onProblem?.({ instanceId, reason: message.errors?.[0]?.errorType ?? 'subscribe-failed' });
           if (answered.size === instanceIds.length) setState('live');
           break;

@@ -48,6 +48,8 @@ export interface FeedTwin {
   /** Sends an event (a JSON string) to every subscriber of `channel`; the number of deliveries. */
   publish(channel: string, event: string): number;
   connectionCount(): number;
+  /** Drops every connection at once (as when AppSync's connections end): the clients reconnect. */
+  dropConnections(): void;
   close(): Promise<void>;
 }
 
@@ -304,6 +306,9 @@ export function createFeedTwin(options: FeedTwinOptions): FeedTwin {
       return deliveries;
     },
     connectionCount: () => connections.size,
+    dropConnections() {
+      for (const connection of connections) connection.socket.terminate();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const connection of connections) {

@@ -113,6 +113,8 @@ export interface LocalServer {
   issueToken(groups: readonly string[], ttlSeconds?: number): string;
   /** Feed connections open now. */
   feedConnections(): number;
+  /** Drops every feed connection (their clients reconnect and fetch the snapshot again). */
+  dropFeedConnections(): void;
   close(): Promise<void>;
 }
 
@@ -592,6 +594,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     agentToken,
     issueToken,
     feedConnections: () => twin.connectionCount(),
+    dropFeedConnections: () => twin.dropConnections(),
     close: () => {
       closed ??= (async () => {
         if (secretGenerated) rmSync(stateFile, { force: true });
