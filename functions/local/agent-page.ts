@@ -23,6 +23,13 @@ export function scriptJson(value: unknown): string {
 }
 
 export const agentPage = {
+  /** The page as an agent opens it against AWS: no settings, the form asks for them. */
+  blank(): string {
+    return readFileSync(PAGE, 'utf8').replace(
+      '<script type="module" src="./main.js"></script>',
+      '<script type="module" src="/agent-page.js"></script>',
+    );
+  },
   html(config: AgentPageConfig): string {
     const page = readFileSync(PAGE, 'utf8');
     return page.replace(

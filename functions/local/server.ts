@@ -370,7 +370,9 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   async function serveFeed(request: IncomingMessage, response: ServerResponse): Promise<number | undefined> {
     const url = new URL(request.url ?? '/', 'http://localhost');
     const snapshot = SNAPSHOT_ROUTE.exec(url.pathname);
-    const page = request.method === 'GET' && (url.pathname === '/' || url.pathname === '/agent-page.js');
+    const page =
+      request.method === 'GET' &&
+      (url.pathname === '/' || url.pathname === '/agent' || url.pathname === '/agent-page.js');
     if (!page && snapshot === null) return undefined;
     if (!LOCAL_HOST.test(request.headers.host ?? '')) {
       send(
@@ -395,6 +397,15 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
           token: issueToken([ALL_INSTANCES_GROUP]),
           ...(options.activityExpiryMs !== undefined && { activityExpiryMs: options.activityExpiryMs }),
         }),
+      );
+      return 200;
+    }
+    if (url.pathname === '/agent') {
+      send(
+        response,
+        200,
+        { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' },
+        agentPage.blank(),
       );
       return 200;
     }
