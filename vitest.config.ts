@@ -6,6 +6,9 @@ export default defineConfig({
     // The package's own name, as its users import it (examples and documentation snippets).
     alias: {
       'zapi-presence-eventbridge/testing': fileURLToPath(new URL('./lib/testing.ts', import.meta.url)),
+      'zapi-presence-eventbridge/client': fileURLToPath(
+        new URL('./functions/live-feed/client.ts', import.meta.url),
+      ),
       'zapi-presence-eventbridge': fileURLToPath(new URL('./lib/index.ts', import.meta.url)),
     },
   },

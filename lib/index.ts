@@ -6,10 +6,20 @@
  *   const presence = new ZapiPresence(this, 'Presence', { instanceIds: ['ID'] });
  *   presence.onStatus('Typing', ['COMPOSING'], { targets: [new SqsQueue(queue)] });
  *
- * Test helpers for your subscribers: `zapi-presence-eventbridge/testing`.
+ * Test helpers for your subscribers: `zapi-presence-eventbridge/testing`. The live feed's browser client:
+ * `zapi-presence-eventbridge/client`.
  */
 
 export { DRIFT_POLICIES, type DriftPolicy } from '../functions/fleet/settings.ts';
+export { ALL_INSTANCES_GROUP, FEED_NAMESPACE } from '../functions/live-feed/settings.ts';
+export {
+  FEED_ACTIVITY_EXPIRY_MS,
+  type FeedDerivedMessage,
+  type FeedMessage,
+  type FeedNewsMessage,
+  type Snapshot,
+  type SnapshotChat,
+} from '../functions/shared/contract/live-feed-contract.ts';
 export {
   CALLBACK_TYPE,
   CANARY_EVENT_SOURCE,
@@ -39,10 +49,11 @@ export {
   type ChatStateEventDetail,
   DERIVED_DETAIL_SCHEMAS,
 } from '../functions/shared/contract/presence-derived-schemas.ts';
+export { LiveFeed, type LiveFeedOidc, type LiveFeedProps } from './live-feed.ts';
 export { ALARM_NAMES, type AlarmName } from './monitoring.ts';
 export {
   PresenceSubscription,
   type PresenceSubscriptionOptions,
   type PresenceSubscriptionProps,
 } from './presence-subscription.ts';
-export { ZapiPresence, type ZapiPresenceProps } from './zapi-presence.ts';
+export { type LiveFeedOptions, ZapiPresence, type ZapiPresenceProps } from './zapi-presence.ts';

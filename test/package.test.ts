@@ -199,6 +199,61 @@ describe('the npm package', () => {
     120_000,
   );
 
+  it('synthesizes the live feed from the package: the packed onSubscribe bundle, with its claim written in', () => {
+    const app = consumerApp('module');
+    writeFileSync(
+      join(app, 'app.ts'),
+      `import { App, Stack } from 'aws-cdk-lib';
+import { ZapiPresence } from 'zapi-presence-eventbridge';
+const app = new App({ outdir: 'cdk.out' });
+const stack = new Stack(app, 'Feed', { env: { account: '123456789012', region: 'sa-east-1' } });
+new ZapiPresence(stack, 'Presence', { presenceStore: true, liveFeed: true });
+app.synth();
+`,
+    );
+    run(TSC, ['-p', 'tsconfig.json'], app);
+    run(TSX, ['app.ts'], app);
+    const template = JSON.parse(readFileSync(join(app, 'cdk.out', 'Feed.template.json'), 'utf8')) as {
+      Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+    };
+    const namespace = Object.values(template.Resources).find(
+      (r) => r.Type === 'AWS::AppSync::ChannelNamespace',
+    );
+    const packed = readFileSync(
+      join(app, 'node_modules/zapi-presence-eventbridge/dist/bundles/feedSubscribe/index.mjs'),
+      'utf8',
+    );
+    expect(namespace?.Properties.CodeHandlers).toBe(
+      packed.replace('"__ZAPI_PRESENCE_GROUPS_CLAIM__"', '"cognito:groups"'),
+    );
+  }, 120_000);
+
+  it('exports the browser client as zapi-presence-eventbridge/client: ESM, typed, without valibot or the CDK', () => {
+    const app = consumerApp('module');
+    writeFileSync(
+      join(app, 'app.ts'),
+      `import { connectPresenceFeed, type ChatPresence, type PresenceFeedOptions } from 'zapi-presence-eventbridge/client';
+const options: Pick<PresenceFeedOptions, 'instanceIds'> = { instanceIds: ['ID1'] };
+const show = (chat: ChatPresence) => chat.activity;
+console.log(typeof connectPresenceFeed, options.instanceIds.length, typeof show);
+`,
+    );
+    run(TSC, ['-p', 'tsconfig.json'], app);
+    expect(run(TSX, ['app.ts'], app).trim()).toBe('function 1 function');
+    const client = join(app, 'node_modules/zapi-presence-eventbridge/dist/functions/live-feed/client.js');
+    const imports = [...readFileSync(client, 'utf8').matchAll(/from ['"]([^'"]+)['"]/g)].map((m) => m[1]);
+    expect(imports).toEqual(['../shared/contract/live-feed-contract.js']);
+    expect(
+      readFileSync(
+        join(
+          app,
+          'node_modules/zapi-presence-eventbridge/dist/functions/shared/contract/live-feed-contract.js',
+        ),
+        'utf8',
+      ),
+    ).not.toMatch(/from ['"]/);
+  }, 120_000);
+
   it('loads with require() in plain CommonJS', () => {
     const app = consumerApp('commonjs');
     writeFileSync(

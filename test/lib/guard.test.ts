@@ -101,32 +101,37 @@ describe('addPolicyValidation: cdk-nag and Control Tower (cfn-guard)', () => {
       subscriberAccountIds: '210987654321',
       alarmEmail: 'oncall@example.com.br',
     });
+    variants['the live feed (AppSync Events, Cognito, the presence store)'] = validate({
+      instanceId: 'INST1',
+      liveFeed: 'true',
+    });
   }, 300_000);
 
-  it.each(['the default app', 'debug events, a Client-Token, a subscriber account and an alarm e-mail'])(
-    'has no unacknowledged finding from any plugin with %s',
-    (name) => {
-      const { error, report, guard } = variants[name] as Validated;
-      expect(error).toBeUndefined();
-      expect(unacknowledged(report)).toEqual([]);
-      // cfn-guard ran once, over every enabled rule: it passed, or (with the debug log, kept a week on
-      // purpose) found only the acknowledged retention rule on that one log group.
-      expect(guard).toHaveLength(1);
-      expect(guard[0]?.result.violations).toEqual([]);
-      const suppressed = report.pluginReports
-        .filter((p) => p.pluginName === 'cdk-validator-cfnguard')
-        .flatMap((p) => p.suppressedViolations.map((v) => v.ruleName));
-      expect(suppressed).toEqual(
-        name === 'the default app' ? [] : ['cloudwatch_log_group_retention_period_check'],
-      );
-      expect(guard[0]?.ruleIds.length).toBe(RULES.size - Object.keys(DISABLED_GUARD_RULES).length);
-      // cdk-nag's packs are in the report with their acknowledgements.
-      expect(report.pluginReports.map((p) => p.pluginName)).toEqual(
-        expect.arrayContaining(['AwsSolutions', 'Serverless']),
-      );
-      for (const plugin of report.pluginReports) expect(plugin.conclusion, plugin.pluginName).toBe('success');
-    },
-  );
+  it.each([
+    'the default app',
+    'debug events, a Client-Token, a subscriber account and an alarm e-mail',
+    'the live feed (AppSync Events, Cognito, the presence store)',
+  ])('has no unacknowledged finding from any plugin with %s', (name) => {
+    const { error, report, guard } = variants[name] as Validated;
+    expect(error).toBeUndefined();
+    expect(unacknowledged(report)).toEqual([]);
+    // cfn-guard ran once, over every enabled rule: it passed, or (with the debug log, kept a week on
+    // purpose) found only the acknowledged retention rule on that one log group.
+    expect(guard).toHaveLength(1);
+    expect(guard[0]?.result.violations).toEqual([]);
+    const suppressed = report.pluginReports
+      .filter((p) => p.pluginName === 'cdk-validator-cfnguard')
+      .flatMap((p) => p.suppressedViolations.map((v) => v.ruleName));
+    expect(suppressed).toEqual(
+      name.startsWith('debug events') ? ['cloudwatch_log_group_retention_period_check'] : [],
+    );
+    expect(guard[0]?.ruleIds.length).toBe(RULES.size - Object.keys(DISABLED_GUARD_RULES).length);
+    // cdk-nag's packs are in the report with their acknowledgements.
+    expect(report.pluginReports.map((p) => p.pluginName)).toEqual(
+      expect.arrayContaining(['AwsSolutions', 'Serverless']),
+    );
+    for (const plugin of report.pluginReports) expect(plugin.conclusion, plugin.pluginName).toBe('success');
+  });
 
   it('disables exactly the Control Tower rules of DISABLED_GUARD_RULES, each with its reason', () => {
     const disabled = Object.keys(DISABLED_GUARD_RULES);

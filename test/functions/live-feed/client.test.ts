@@ -321,7 +321,9 @@ describe('the client, against the local twin', () => {
     await until(() => feed.state === 'reconnecting', 10_000, 'reconnecting');
     await post('RECORDING', B, '5521000000002');
     await until(() => feed.state === 'live' && feed.snapshotsFetched === 2, 10_000, 'the reconnect');
-    expect(feed.chats(B)).toEqual([expect.objectContaining({ phone: '5521000000002', activity: 'recording' })]);
+    expect(feed.chats(B)).toEqual([
+      expect.objectContaining({ phone: '5521000000002', activity: 'recording' }),
+    ]);
     feed.close();
   });
 
