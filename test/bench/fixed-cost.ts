@@ -20,9 +20,14 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Template } from 'aws-cdk-lib/assertions';
 import dynalite from 'dynalite';
 import { STATE_ENV } from '../../functions/presence-store/settings.ts';
-import { EVENT_SOURCE } from '../../functions/shared/contract/presence-contract.ts';
+import {
+  DERIVED_DETAIL_TYPES,
+  DERIVED_EVENT_SOURCE,
+  EVENT_SOURCE,
+} from '../../functions/shared/contract/presence-contract.ts';
 import { deriveInstanceSecret } from '../../functions/shared/secrets/webhook-secret.ts';
 import { startApiStandIn } from '../support/api-standin.ts';
+import { STANDIN_CREDENTIALS, startAppSyncStandIn } from '../support/appsync-standin.ts';
 import { type AwsStandIn, standInEnvironment } from '../support/aws-standin.ts';
 import { bundleDirectory } from '../support/bundle.ts';
 import { invokeBundle } from '../support/invoke.ts';
@@ -366,6 +371,16 @@ export async function healthyMonth(inputs: HealthyMonthInputs): Promise<MonthRun
       await zapi.close();
     }
   }
+  if (has('LiveFeedPublisher')) {
+    runs.push({
+      kind: 'live feed: derived events and news published',
+      hoursAMonth: traffic,
+      output: await healthyFeed(
+        bundle('LiveFeedPublisher'),
+        functionEnvironment(template, 'LiveFeedPublisher'),
+      ),
+    });
+  }
   if (stateFunction !== undefined) {
     runs.push({
       kind: 'presence state: callbacks and expiry checks',
@@ -374,6 +389,55 @@ export async function healthyMonth(inputs: HealthyMonthInputs): Promise<MonthRun
     });
   }
   return runs;
+}
+
+/** The shipped publisher bundle against the AppSync stand-in: a typing session's derived events and news. */
+async function healthyFeed(publisherBundle: string, templateEnv: Record<string, string>): Promise<string> {
+  const appsync = await startAppSyncStandIn('us-east-1');
+  try {
+    const at = new Date().toISOString();
+    const derived = (type: string, sequence: number, current: Record<string, unknown>, extra = {}) => ({
+      id: randomUUID(),
+      source: DERIVED_EVENT_SOURCE,
+      'detail-type': type,
+      detail: { instanceId: INSTANCES[0], phone: '5544999999999', at, sequence, current, ...extra },
+    });
+    const { stdout, results } = await invokeBundle(
+      publisherBundle,
+      [
+        derived(DERIVED_DETAIL_TYPES.cameOnline, 1, { online: true, activity: null }),
+        derived(
+          DERIVED_DETAIL_TYPES.activityStarted,
+          2,
+          { online: true, activity: 'typing' },
+          { activity: 'typing' },
+        ),
+        {
+          id: randomUUID(),
+          source: EVENT_SOURCE,
+          'detail-type': 'Z-API Chat Presence COMPOSING',
+          detail: {
+            instanceId: INSTANCES[0],
+            phone: '5544999999999',
+            status: 'COMPOSING',
+            receivedAt: Date.now(),
+          },
+        },
+      ],
+      {
+        ...templateEnv,
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: STANDIN_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: STANDIN_CREDENTIALS.secretAccessKey,
+        FEED_HTTP_DOMAIN: appsync.url,
+      },
+    );
+    if (results.some((r) => (r as { outcome?: string }).outcome !== 'published'))
+      throw new Error(`fixed cost: the publisher did not publish: ${JSON.stringify(results)}`);
+    return stdout;
+  } finally {
+    await appsync.close();
+  }
 }
 
 /** The presence store's state function (logical id `State` + 8 hex; `StateRead...` is the read API). */
@@ -554,9 +618,16 @@ export function runDurationMs(output: string): number {
 export const FIXED_COST_VARIANTS: ReadonlyArray<{ name: string; context: Record<string, string> }> = [
   { name: 'default', context: {} },
   { name: 'presence store', context: { presenceStore: 'true' } },
+  { name: 'live feed (with the presence store)', context: { presenceStore: 'true', liveFeed: 'true' } },
   {
-    name: 'every opt-in (store, detailedMetrics, dashboard, encryptLogs)',
-    context: { presenceStore: 'true', detailedMetrics: 'true', dashboard: 'true', encryptLogs: 'true' },
+    name: 'every opt-in (store, live feed, detailedMetrics, dashboard, encryptLogs)',
+    context: {
+      presenceStore: 'true',
+      liveFeed: 'true',
+      detailedMetrics: 'true',
+      dashboard: 'true',
+      encryptLogs: 'true',
+    },
   },
 ];
 

@@ -32,6 +32,8 @@ export interface StoreCounts {
   readonly derived: number;
   readonly expiryMessages: number;
   readonly expired: number;
+  /** COMPOSING and RECORDING callbacks (each one a news message on the live feed). */
+  readonly activityCallbacks: number;
 }
 
 /** A repeatable random number in [0, 1) (a linear congruential generator): the same stream every run. */
@@ -60,7 +62,15 @@ export async function measureStore(chats: number): Promise<StoreCounts> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const { port } = server.address() as { port: number };
-  const counts = { callbacks: 0, reads: 0, writes: 0, derived: 0, expiryMessages: 0, expired: 0 };
+  const counts = {
+    callbacks: 0,
+    reads: 0,
+    writes: 0,
+    derived: 0,
+    expiryMessages: 0,
+    expired: 0,
+    activityCallbacks: 0,
+  };
   const client = new DynamoDBClient({
     region: 'sa-east-1',
     endpoint: `http://127.0.0.1:${port}`,
@@ -107,6 +117,7 @@ export async function measureStore(chats: number): Promise<StoreCounts> {
             counts.expired++;
         }
         counts.callbacks++;
+        if (status === 'COMPOSING' || status === 'RECORDING') counts.activityCallbacks++;
         await processPresence(
           { id: `e${id++}`, time: clock, instanceId: 'BENCH', phone, status },
           deps,

@@ -45,6 +45,14 @@ import { CHILD_PRELUDE, PEAK_RSS_KB } from './child.ts';
 import { costModel, formatCost } from './cost.ts';
 import { formatFixedCost, measureFixedCosts } from './fixed-cost.ts';
 import { benchFleet, fleetSanity, formatFleet } from './fleet.ts';
+import {
+  feedCost,
+  formatFeed,
+  measureClientBundle,
+  measureDomLatency,
+  measureFeedLatency,
+  measurePublisher,
+} from './live-feed.ts';
 import { ASSUMED_BATCH_MS, measureStore, storeCost } from './presence-store.ts';
 import { formatStoreSpeed, measureStoreSpeed } from './presence-store-speed.ts';
 import { formatWarm, measureWarm } from './warm.ts';
@@ -418,6 +426,17 @@ async function main(): Promise<void> {
     process.stderr.write('presence store: counting its work on a simulated stream...\n');
     const storeCounts = await measureStore(SMOKE ? 20 : 300);
     const store = { counts: storeCounts, ...storeCost(storeCounts) };
+    process.stderr.write('live feed: latency through the twin, the publisher, the client bundle...\n');
+    const feedLatency = await measureFeedLatency(SMOKE ? 50 : 1_000);
+    const feedDom = await measureDomLatency(SMOKE ? 20 : 1_000);
+    const feedPublisher = await measurePublisher(SMOKE ? 200 : 2_000);
+    const feed = {
+      latency: feedLatency,
+      dom: feedDom,
+      publisher: feedPublisher,
+      client: measureClientBundle(),
+      cost: feedCost(storeCounts, feedPublisher),
+    };
     process.stderr.write('canary and flood: the shipped canary, arrival and receiver bundles...\n');
     const { canary, flood } = await canaryAndFlood(
       synthesized,
@@ -429,7 +448,7 @@ async function main(): Promise<void> {
       warm.cpuUs as number,
     );
 
-    process.stderr.write('fixed cost: three variants synthesized, a healthy month of their bundles...\n');
+    process.stderr.write('fixed cost: four variants synthesized, a healthy month of their bundles...\n');
     const fixedCosts = await measureFixedCosts({
       synthesize: (context) => {
         const variant =
@@ -489,6 +508,7 @@ async function main(): Promise<void> {
       canary,
       flood,
       fixedCosts,
+      feed,
     };
     const cost = costModel({
       memoryMb,
@@ -542,6 +562,11 @@ function sanity(r: Report): string[] {
   positive('reconcile.bareMeMs', r.reconcile.bareMeMs);
   positive('canary.perMonth.total', r.canary.perMonth.total);
   positive('flood.total401', r.flood.total401);
+  positive('feed.latency.feedP50', r.feed.latency.feedP50);
+  positive('feed.publisher.serialPerSecond', r.feed.publisher.serialPerSecond);
+  positive('feed.cost.perAgentPerMillion', r.feed.cost.perAgentPerMillion);
+  if (r.feed.latency.callbacks < (r.machine.smoke ? 50 : 1_000))
+    problems.push('the feed latency ran on too few callbacks');
   if (r.canary.alarms !== 1) problems.push(`the template has ${r.canary.alarms} canary alarms, not 1`);
   if (r.flood.alarms !== 2) problems.push(`the template has ${r.flood.alarms} flood alarms, not 2`);
   if (r.reconcile.deployRegistered !== r.reconcile.instances)
@@ -586,6 +611,8 @@ function formatReport(r: Report): string {
     formatCost(r.cost),
     '',
     formatFixedCost(r.fixedCosts),
+    '',
+    formatFeed(r.feed),
     '',
     `machine: ${r.machine.cpus} × ${r.machine.cpu}, Node ${r.machine.node}${r.machine.smoke ? ' (smoke run: few iterations, numbers are rough)' : ''}; ${f(r.seconds, 0)} s`,
   ];

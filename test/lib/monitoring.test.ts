@@ -181,6 +181,7 @@ describe('PresenceMonitoring', () => {
           'PresenceStateDeadLetters',
           'PresenceStateBacklog',
           'PresenceStateFailures',
+          'LiveFeedDeadLetters',
         ].sort(),
       ).toEqual([...ALARM_NAMES].sort());
     });
