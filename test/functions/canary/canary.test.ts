@@ -510,7 +510,7 @@ describe('npm start and the canary instance', () => {
     await server.close();
   });
 
-  it('publishes the canary under its own source and leaves it out of the live view', async () => {
+  it('publishes the canary under its own source and leaves it out of the local store and the live view', async () => {
     out.length = 0;
     const response = await fetch(
       `${server.baseUrl}/instances/${CANARY_INSTANCE_ID}/presence?secret=${SECRET}`,
@@ -522,8 +522,8 @@ describe('npm start and the canary instance', () => {
     );
     expect(response.status).toBe(200);
     expect(out.map((line) => JSON.parse(line).Source)).toEqual([CANARY_EVENT_SOURCE]);
-    const state = JSON.stringify(await (await fetch(`${server.baseUrl}/state`)).json());
-    expect(state).not.toContain(CANARY_INSTANCE_ID);
+    // The live view watches every instance the local store holds: never the canary's.
+    expect(await (await fetch(`${server.baseUrl}/`)).text()).not.toContain(CANARY_INSTANCE_ID);
     // A real instance does reach it.
     const other = 'LOCALREAL';
     await fetch(
@@ -538,6 +538,10 @@ describe('npm start and the canary instance', () => {
         }),
       },
     );
-    expect(JSON.stringify(await (await fetch(`${server.baseUrl}/state`)).json())).toContain(other);
+    expect(await (await fetch(`${server.baseUrl}/`)).text()).toContain(other);
+    const snapshot = await fetch(server.snapshotUrl.replace('{instanceId}', other), {
+      headers: { authorization: server.issueToken([other]) },
+    });
+    expect(JSON.stringify(await snapshot.json())).toContain('5511999999999');
   });
 });
