@@ -99,9 +99,7 @@ export async function startAppSyncStandIn(region = 'sa-east-1'): Promise<AppSync
             body,
           },
           {
-            signingDate: new Date(
-              Date.UTC(+when[1]!, +when[2]! - 1, +when[3]!, +when[4]!, +when[5]!, +when[6]!),
-            ),
+            signingDate: new Date(`${when[1]}-${when[2]}-${when[3]}T${when[4]}:${when[5]}:${when[6]}Z`),
           },
         )
       : undefined;

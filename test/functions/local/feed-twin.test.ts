@@ -239,7 +239,7 @@ describe('the twin, to a raw WebSocket client', () => {
 
   it('delivers every event to 50 agents on one channel', async () => {
     const agents = await Promise.all(Array.from({ length: 50 }, () => ready(server.issueToken([B]))));
-    agents.forEach((agent, i) => agent.subscribe(`a${i}`, `/presence/${B}`));
+    for (const [i, agent] of agents.entries()) agent.subscribe(`a${i}`, `/presence/${B}`);
     await Promise.all(agents.map((agent, i) => agent.next('subscribe_success', `a${i}`)));
     await post('RECORDING', B, '5511977776666');
     const got = await Promise.all(agents.map((agent, i) => agent.next('data', `a${i}`)));
