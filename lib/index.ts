@@ -40,6 +40,7 @@ export {
   DERIVED_DETAIL_SCHEMAS,
 } from '../functions/shared/contract/presence-derived-schemas.ts';
 export { ALARM_NAMES, type AlarmName } from './monitoring.ts';
+export { PresenceSubscriberBus, type PresenceSubscriberBusProps } from './presence-subscriber-bus.ts';
 export {
   PresenceSubscription,
   type PresenceSubscriptionOptions,
