@@ -7,12 +7,14 @@
  * `cdk init app --language typescript` (CommonJS, extensionless relative imports, no `app.synth()`: the
  * CDK synthesizes when the app exits). Each `bin/` snippet is such an app, with the latest snippet of
  * every `lib/` file shown before it in the same document; each `lib/` snippet must be part of one.
+ * The two accounts' apps of a cross-account subscription are held to EventBridge's cross-account rules.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AccountTemplate, crossAccountProblems } from './support/eventbridge-rules.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DOCS = [
@@ -119,8 +121,8 @@ describe('documentation snippets', () => {
     expect(projectApps.map((a) => `${a.source} ${a.bin}`)).toEqual([
       'docs/library.md bin/crm.ts',
       'docs/library.md bin/crm.ts',
-      'docs/library.md bin/crm.ts',
       'docs/library.md bin/helpdesk.ts',
+      'docs/library.md bin/crm.ts',
     ]);
   });
 
@@ -182,4 +184,43 @@ describe('documentation snippets', () => {
     },
     60_000,
   );
+
+  // After the synths above (a file's tests run in order): the two accounts' apps of "Subscribe from
+  // another AWS account", as deployed, against EventBridge's documented cross-account rules.
+  it('shows a cross-account subscription EventBridge accepts (docs/library.md)', () => {
+    const helpdesk = projectApps.findIndex((a) => a.bin === 'bin/helpdesk.ts');
+    const crm = projectApps.find((a, i) => i > helpdesk && a.bin === 'bin/crm.ts');
+    expect(helpdesk).toBeGreaterThanOrEqual(0);
+    if (crm === undefined) throw new Error('no crm app after the helpdesk app in docs/library.md');
+    const accounts = [projectApps[helpdesk] as ProjectApp, crm].flatMap((app) => stacksOf(basename(app.dir)));
+    expect(accounts.map((a) => a.account).sort()).toEqual(['123456789012', '210987654321']);
+    // The sender forwards to the subscriber's bus; the subscriber's rule delivers to its own queue.
+    const rules = accounts.flatMap((a) =>
+      Object.values(a.template.Resources).filter(
+        (r) => r.Type === 'AWS::Events::Rule' && r.Properties?.Targets,
+      ),
+    );
+    expect(rules.length).toBeGreaterThanOrEqual(2);
+    expect(crossAccountProblems(accounts)).toEqual([]);
+  });
 });
+
+/** The stacks of a synthesized snippet app (cdk.out/<outdir>), with the account and region each deploys to. */
+function stacksOf(outdir: string): AccountTemplate[] {
+  const dir = join(ROOT, 'cdk.out', outdir);
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as {
+    artifacts: Record<string, { type: string; environment?: string; properties?: { templateFile?: string } }>;
+  };
+  return Object.entries(manifest.artifacts)
+    .filter(([, a]) => a.type === 'aws:cloudformation:stack')
+    .map(([name, a]) => {
+      const [, account = '', region = ''] =
+        /^aws:\/\/(\d{12})\/([a-z0-9-]+)$/.exec(a.environment ?? '') ?? [];
+      return {
+        name,
+        account,
+        region,
+        template: JSON.parse(readFileSync(join(dir, a.properties?.templateFile ?? ''), 'utf8')),
+      };
+    });
+}
