@@ -7,14 +7,15 @@
  * `cdk init app --language typescript` (CommonJS, extensionless relative imports, no `app.synth()`: the
  * CDK synthesizes when the app exits). Each `bin/` snippet is such an app, with the latest snippet of
  * every `lib/` file shown before it in the same document; each `lib/` snippet must be part of one.
- * The two accounts' apps of a cross-account subscription are held to EventBridge's cross-account rules.
+ * Here those apps are typechecked; test/package.test.ts builds each into a real `cdk init` app from the
+ * packed package and synthesizes it under cdk-nag.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AccountTemplate, crossAccountProblems } from './support/eventbridge-rules.ts';
+import { codeBlocks, type DocApp, docApps, PROJECT_FILE } from './support/doc-snippets.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DOCS = [
@@ -24,9 +25,6 @@ const DOCS = [
     .map((f) => `docs/${f}`),
 ];
 
-/** The first line of a snippet that is a file of a `cdk init` app. */
-const PROJECT_FILE = /^\/\/ ((?:bin|lib)\/[\w.-]+\.ts)\b/;
-
 interface Snippet {
   readonly source: string;
   readonly index: number;
@@ -34,13 +32,10 @@ interface Snippet {
   readonly code: string;
 }
 
-/** A `cdk init` app: the files shown so far in its document, run from its `bin/` snippet. */
-interface ProjectApp {
+/** A `cdk init` app of a document, written next to it. */
+interface ProjectApp extends DocApp {
   readonly source: string;
-  readonly index: number;
   readonly dir: string;
-  readonly bin: string;
-  readonly files: ReadonlyMap<string, string>;
 }
 
 const snippets: Snippet[] = [];
@@ -50,36 +45,25 @@ const unusedLibs: string[] = [];
 
 for (const doc of DOCS) {
   const text = readFileSync(join(ROOT, doc), 'utf8');
-  const blocks = [...text.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1] as string);
   const slug = doc.replace(/[/.]/g, '-');
-  const files = new Map<string, string>();
-  const pending = new Map<string, number>();
-  blocks.forEach((code, index) => {
-    const path = PROJECT_FILE.exec(code)?.[1];
-    if (path === undefined) {
-      // Next to its document, so relative imports in it resolve as a reader expects.
-      snippets.push({
-        source: doc,
-        index,
-        file: join(ROOT, dirname(doc), `.snippet-${slug}-${index}.ts`),
-        code,
-      });
-      return;
-    }
-    files.set(path, code);
-    if (path.startsWith('lib/')) {
-      const earlier = pending.get(path);
-      if (earlier !== undefined)
-        unusedLibs.push(`${doc} #${earlier + 1} (${path}): replaced by #${index + 1} before a bin/ snippet`);
-      pending.set(path, index);
-      return;
-    }
-    const dir = join(ROOT, dirname(doc), `.snippet-${slug}-app-${index}`);
-    projectApps.push({ source: doc, index, dir, bin: path, files: new Map(files) });
-    pending.clear();
+  codeBlocks(text).forEach((code, index) => {
+    if (PROJECT_FILE.test(code)) return;
+    // Next to its document, so relative imports in it resolve as a reader expects.
+    snippets.push({
+      source: doc,
+      index,
+      file: join(ROOT, dirname(doc), `.snippet-${slug}-${index}.ts`),
+      code,
+    });
   });
-  for (const [path, index] of pending)
-    unusedLibs.push(`${doc} #${index + 1} (${path}): no bin/ snippet after it`);
+  const found = docApps(doc, text);
+  unusedLibs.push(...found.unusedLibs);
+  for (const app of found.apps)
+    projectApps.push({
+      ...app,
+      source: doc,
+      dir: join(ROOT, dirname(doc), `.snippet-${slug}-app-${app.index}`),
+    });
 }
 
 describe('documentation snippets', () => {
@@ -176,51 +160,5 @@ describe('documentation snippets', () => {
     },
     60_000,
   );
-
-  it.each(projectApps.map((a) => [`${a.source} #${a.index + 1} (${a.bin})`, a] as const))(
-    'synthesizes the cdk init app of %s cleanly under cdk-nag',
-    (_name, app) => {
-      expect(synthesize(join(app.dir, app.bin), basename(app.dir))).toContain('SNIPPET_SYNTH_OK');
-    },
-    60_000,
-  );
-
-  // After the synths above (a file's tests run in order): the two accounts' apps of "Subscribe from
-  // another AWS account", as deployed, against EventBridge's documented cross-account rules.
-  it('shows a cross-account subscription EventBridge accepts (docs/library.md)', () => {
-    const helpdesk = projectApps.findIndex((a) => a.bin === 'bin/helpdesk.ts');
-    const crm = projectApps.find((a, i) => i > helpdesk && a.bin === 'bin/crm.ts');
-    expect(helpdesk).toBeGreaterThanOrEqual(0);
-    if (crm === undefined) throw new Error('no crm app after the helpdesk app in docs/library.md');
-    const accounts = [projectApps[helpdesk] as ProjectApp, crm].flatMap((app) => stacksOf(basename(app.dir)));
-    expect(accounts.map((a) => a.account).sort()).toEqual(['123456789012', '210987654321']);
-    // The sender forwards to the subscriber's bus; the subscriber's rule delivers to its own queue.
-    const rules = accounts.flatMap((a) =>
-      Object.values(a.template.Resources).filter(
-        (r) => r.Type === 'AWS::Events::Rule' && r.Properties?.Targets,
-      ),
-    );
-    expect(rules.length).toBeGreaterThanOrEqual(2);
-    expect(crossAccountProblems(accounts)).toEqual([]);
-  });
+  // The project apps are synthesized in real `cdk init` apps from the packed package: test/package.test.ts.
 });
-
-/** The stacks of a synthesized snippet app (cdk.out/<outdir>), with the account and region each deploys to. */
-function stacksOf(outdir: string): AccountTemplate[] {
-  const dir = join(ROOT, 'cdk.out', outdir);
-  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as {
-    artifacts: Record<string, { type: string; environment?: string; properties?: { templateFile?: string } }>;
-  };
-  return Object.entries(manifest.artifacts)
-    .filter(([, a]) => a.type === 'aws:cloudformation:stack')
-    .map(([name, a]) => {
-      const [, account = '', region = ''] =
-        /^aws:\/\/(\d{12})\/([a-z0-9-]+)$/.exec(a.environment ?? '') ?? [];
-      return {
-        name,
-        account,
-        region,
-        template: JSON.parse(readFileSync(join(dir, a.properties?.templateFile ?? ''), 'utf8')),
-      };
-    });
-}
