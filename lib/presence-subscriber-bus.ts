@@ -24,7 +24,8 @@ import type { DerivedDetailType, PresenceStatus } from '../functions/shared/cont
 import { PresenceSubscription, type PresenceSubscriptionOptions } from './presence-subscription.ts';
 
 /** A full event bus ARN, and its parts. */
-export const EVENT_BUS_ARN = /^arn:(aws[a-z-]*):events:([a-z0-9-]+):(\d{12}):event-bus\/([A-Za-z0-9._\-/]{1,256})$/;
+export const EVENT_BUS_ARN =
+  /^arn:(aws[a-z-]*):events:([a-z0-9-]+):(\d{12}):event-bus\/([A-Za-z0-9._\-/]{1,256})$/;
 
 export interface PresenceSubscriberBusProps {
   /**
@@ -56,7 +57,13 @@ export class PresenceSubscriberBus extends Construct {
         `PresenceSubscriberBus ${id}: sourceEventBusArn must be the presence bus's full ARN, e.g. arn:aws:events:sa-east-1:123456789012:event-bus/zapi-presence; got "${props.sourceEventBusArn}"`,
       );
     }
-    const [, partition, region, account, busName] = source as unknown as [string, string, string, string, string];
+    const [, partition, region, account, busName] = source as unknown as [
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
     if (!Token.isUnresolved(stack.account) && stack.account === account) {
       throw new Error(
         `PresenceSubscriberBus ${id}: the presence bus is in this stack's account (${account}); subscribe to it directly with presence.onStatus, or a PresenceSubscription on EventBus.fromEventBusArn`,
@@ -105,7 +112,11 @@ export class PresenceSubscriberBus extends Construct {
     statuses: readonly PresenceStatus[],
     options: PresenceSubscriptionOptions = {},
   ): PresenceSubscription {
-    const subscription = new PresenceSubscription(this, id, { ...options, eventBus: this.eventBus, statuses });
+    const subscription = new PresenceSubscription(this, id, {
+      ...options,
+      eventBus: this.eventBus,
+      statuses,
+    });
     this.subscriptions.push(subscription);
     return subscription;
   }

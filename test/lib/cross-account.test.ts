@@ -144,7 +144,11 @@ describe('cross-account: forwardTo and PresenceSubscriberBus', () => {
     t.hasResourceProperties('AWS::Events::Rule', {
       EventBusName: { Ref: bus },
       EventPattern: presenceEventPattern(['RECORDING']),
-      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Recording[0-9A-F]{8}$'), 'Arn'] } })],
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Recording[0-9A-F]{8}$'), 'Arn'] },
+        }),
+      ],
     });
   });
 
