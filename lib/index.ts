@@ -51,6 +51,7 @@ export {
 } from '../functions/shared/contract/presence-derived-schemas.ts';
 export { LiveFeed, type LiveFeedOidc, type LiveFeedProps } from './live-feed.ts';
 export { ALARM_NAMES, type AlarmName } from './monitoring.ts';
+export { PresenceSubscriberBus, type PresenceSubscriberBusProps } from './presence-subscriber-bus.ts';
 export {
   PresenceSubscription,
   type PresenceSubscriptionOptions,

@@ -1,9 +1,17 @@
 /**
- * The one place every Lambda of this project gets its defaults: newest Node.js runtime, arm64, JSON logs
- * into its own log group with retention (and, when given, a KMS key), its own role, and the code from
- * lib/bundling.ts (prebuilt in the package, bundled at synth in this repository).
+ * The one place every Lambda of this project gets its defaults: the Node.js runtime its bundles are built
+ * for and tested on, arm64, JSON logs into its own log group with retention (and, when given, a KMS key),
+ * its own role, and the code from lib/bundling.ts (prebuilt in the package, bundled at synth in this
+ * repository).
+ *
+ * Runtime policy: the functions run NODE_RUNTIME, the runtime the shipped bundles were built for
+ * (ESBUILD_TARGET) and tested on, whatever the user's aws-cdk-lib knows. When AWS adds a newer Node.js
+ * runtime and the user's aws-cdk-lib learns it, cdk-nag's "latest runtime" rules (AwsSolutions-L1,
+ * Serverless-LambdaLatestVersion) would flag these functions; each function acknowledges both, with the
+ * reason, so a user's app never turns red because AWS added a runtime. A release of this package moves to
+ * the newer runtime once its bundles are tested on it (docs/library.md, "Runtime").
  */
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import {
@@ -19,8 +27,20 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { type FunctionName, functionCode } from './bundling.ts';
 
-/** The newest Node.js runtime Lambda offers (lib/bundling.ts targets the same). */
+/** The runtime the bundles are built for and tested on (lib/bundling.ts's ESBUILD_TARGET is the same). */
 export const NODE_RUNTIME = Runtime.NODEJS_24_X;
+
+/** Why a function keeps NODE_RUNTIME when the user's aws-cdk-lib knows a newer one. */
+export const RUNTIME_PIN_REASON =
+  `Pinned to ${NODE_RUNTIME.name}, the runtime this package's prebuilt bundles are built for and tested on; ` +
+  'a runtime newer than that, which aws-cdk-lib may learn after this release, runs untested code. The ' +
+  'package moves to the newer runtime in a release whose bundles were tested on it.';
+
+/** The cdk-nag rules that flag a runtime older than the newest aws-cdk-lib knows. */
+export const LATEST_RUNTIME_RULES = [
+  'AwsSolutions::AwsSolutions-L1',
+  'Serverless::Serverless-LambdaLatestVersion',
+] as const;
 
 export interface PresenceFunctionProps
   extends Omit<
@@ -68,5 +88,8 @@ export class PresenceFunction extends LambdaFunction {
     });
     this.functionLogGroup = logGroup;
     logGroup.grantWrite(role);
+    // On this function only: NODE_RUNTIME is a decision (see the file's comment), not an oversight.
+    for (const id of LATEST_RUNTIME_RULES)
+      Validations.of(this).acknowledge({ id, reason: RUNTIME_PIN_REASON });
   }
 }

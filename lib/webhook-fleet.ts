@@ -35,7 +35,7 @@ import { RECEIVER_DEFAULTS } from '../functions/presence-webhook/settings.ts';
 import { CANARY_INSTANCE_ID, INSTANCE_ID_PATTERN } from '../functions/shared/contract/presence-contract.ts';
 import { acknowledgeFinding } from './acknowledge.ts';
 import { deadLetterQueue } from './dead-letter-queue.ts';
-import { PresenceFunction } from './presence-function.ts';
+import { LATEST_RUNTIME_RULES, PresenceFunction } from './presence-function.ts';
 import type { PresenceWebhook } from './presence-webhook.ts';
 
 export interface WebhookFleetProps {
@@ -435,6 +435,11 @@ function acknowledgeProviderFramework(provider: Provider, handler: PresenceFunct
       'Serverless::Serverless-LambdaDefaultMemorySize',
       'CDK provider framework: aws-cdk-lib sets its memory.',
     ],
+    // aws-cdk-lib picks this function's runtime from its own region facts, which may lag the runtimes it knows.
+    ...LATEST_RUNTIME_RULES.map((id): [string, string] => [
+      id,
+      "CDK provider framework: aws-cdk-lib chooses its runtime from its region facts, not this package's code.",
+    ]),
   ];
   for (const [id, reason] of acks) Validations.of(framework).acknowledge({ id, reason });
 }

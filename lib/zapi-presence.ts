@@ -12,6 +12,7 @@ import { CorsHttpMethod, type HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { Dashboard } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ITableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { type Archive, EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
+import { EventBus as EventBusTarget } from 'aws-cdk-lib/aws-events-targets';
 import {
   AccountPrincipal,
   AnyPrincipal,
@@ -33,6 +34,7 @@ import { LiveFeed, type LiveFeedProps, liveFeedProblems } from './live-feed.ts';
 import { type AlarmName, PresenceMonitoring } from './monitoring.ts';
 import { PresenceSchemaRegistry } from './presence-schema.ts';
 import { PresenceStore } from './presence-store.ts';
+import { EVENT_BUS_ARN } from './presence-subscriber-bus.ts';
 import type { PresenceSubscription, PresenceSubscriptionOptions } from './presence-subscription.ts';
 import { PresenceWebhook, type PresenceWebhookProps, presenceWebhookProblems } from './presence-webhook.ts';
 import {
@@ -117,9 +119,11 @@ export interface ZapiPresenceProps {
   /** How long the archive keeps events for replay; `Duration.days(0)` keeps them forever. @default Duration.days(30) */
   readonly archiveRetention?: Duration;
   /**
-   * AWS accounts allowed to create rules on the bus (to subscribe from their own account): a bus policy
-   * for cross-account rule management, each rule owned by its creator. Only for a bus this construct
-   * creates.
+   * AWS accounts allowed to manage rules of their own on the bus: a bus policy for cross-account rule
+   * management, each rule owned by its creator. EventBridge lets such a rule target only an event bus, so
+   * this is for a subscriber that forwards to its own bus itself; to subscribe another account, use
+   * {@link ZapiPresence.forwardTo} and `PresenceSubscriberBus` instead (docs/library.md), which need no
+   * policy on this bus. Only for a bus this construct creates.
    * @default - none
    */
   readonly subscriberAccountIds?: readonly string[];
@@ -441,6 +445,44 @@ export class ZapiPresence extends Construct {
       );
     }
     return this.webhook.onDerived(id, detailTypes, options);
+  }
+
+  /**
+   * Forwards the given statuses (every status when the list is empty) to an event bus in another account,
+   * named by its full ARN: a rule on the presence bus, created by its owner, whose target is that bus and a
+   * role that may PutEvents to exactly that bus, as EventBridge documents cross-account delivery. The
+   * other account's bus must let this account's rules PutEvents to it (`PresenceSubscriberBus` does);
+   * its own rules deliver to its own targets. Same dead-letter queue, retry policy and alarm as
+   * {@link onStatus}.
+   *
+   *   presence.forwardTo('Helpdesk', 'arn:aws:events:sa-east-1:210987654321:event-bus/zapi-presence-from-crm', ['RECORDING']);
+   */
+  forwardTo(
+    id: string,
+    eventBusArn: string,
+    statuses: readonly PresenceStatus[],
+    options: Omit<PresenceSubscriptionOptions, 'targets'> = {},
+  ): PresenceSubscription {
+    return this.onStatus(id, statuses, { ...options, targets: [this.busTarget(id, eventBusArn)] });
+  }
+
+  /** {@link forwardTo} for the presence store's derived events (every one when the list is empty). */
+  forwardDerivedTo(
+    id: string,
+    eventBusArn: string,
+    detailTypes: readonly DerivedDetailType[],
+    options: Omit<PresenceSubscriptionOptions, 'targets'> = {},
+  ): PresenceSubscription {
+    return this.onDerived(id, detailTypes, { ...options, targets: [this.busTarget(id, eventBusArn)] });
+  }
+
+  private busTarget(id: string, eventBusArn: string): EventBusTarget {
+    if (!Token.isUnresolved(eventBusArn) && !EVENT_BUS_ARN.test(eventBusArn)) {
+      throw new Error(
+        `ZapiPresence ${this.node.id}: forwardTo("${id}"): "${eventBusArn}" is not an event bus ARN; name the other account's bus by its full ARN, e.g. arn:aws:events:sa-east-1:210987654321:event-bus/zapi-presence-from-crm`,
+      );
+    }
+    return new EventBusTarget(EventBus.fromEventBusArn(this, `${id}ForwardBus`, eventBusArn));
   }
 
   /** The webhook URL of one instance, without its secret (`npm run webhook-url` prints the full one). */

@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { FIXED_COST_VARIANTS, templateCost } from './bench/fixed-cost.ts';
+import { LIST_PRICES, PRICE_REGIONS, type PriceRegion } from './bench/prices.ts';
 import { buildApp } from './support/synth.ts';
 
 const ROOT = new URL('..', import.meta.url);
@@ -15,8 +16,16 @@ const BENCHMARKS = readFileSync(new URL('BENCHMARKS.md', ROOT), 'utf8');
 /** The instance the bench synthesizes with (test/bench/run.ts). */
 const BENCH_INSTANCE = '3C01A2B3C4D5E6F7A8B9C0D1E2F3A4B5';
 
+/** The text of BENCHMARKS.md from the bench's fixed-cost table of a region on (us-east-1's comes first). */
+function fromFixedCostOf(region: PriceRegion): string {
+  const heading = `healthy month of two instances; ${region} list prices, no free tier):`;
+  const at = BENCHMARKS.indexOf(heading);
+  if (at < 0) throw new Error(`BENCHMARKS.md has no fixed-cost table of ${region}`);
+  return BENCHMARKS.slice(at);
+}
+
 /** The cells of a row of the bench's fixed-cost table, by its first cell. */
-function fixedCostRow(label: string): string[] {
+function fixedCostRow(label: string, region: PriceRegion = 'us-east-1'): string[] {
   const cells = (line: string) =>
     line
       .trim()
@@ -24,23 +33,35 @@ function fixedCostRow(label: string): string[] {
       .split('|')
       .map((cell) => cell.trim());
   // The table's header row starts with an empty cell; the bench prints it unpadded, a formatter pads it.
-  const line = BENCHMARKS.split('\n').find(
-    (l) => l.trim().startsWith('|') && cells(l)[0] === label && cells(l).length > 3,
-  );
+  const line = fromFixedCostOf(region)
+    .split('\n')
+    .find((l) => l.trim().startsWith('|') && cells(l)[0] === label && cells(l).length > 3);
   if (line === undefined) throw new Error(`BENCHMARKS.md has no fixed-cost row "${label}"`);
   return cells(line).slice(1);
 }
 
-const variantsOf = () => fixedCostRow('');
+const variantsOf = (region: PriceRegion = 'us-east-1') => fixedCostRow('', region);
 const dollars = (cell: string) => {
   const match = /\$(\d+\.\d\d)/.exec(cell);
   if (!match) throw new Error(`no dollar figure in "${cell}"`);
   return match[1] as string;
 };
-const totalsOf = (): Record<string, string> =>
+const totalsOf = (region: PriceRegion = 'us-east-1'): Record<string, string> =>
   Object.fromEntries(
-    fixedCostRow('**fixed cost a month**').map((cell, i) => [variantsOf()[i], dollars(cell)]),
+    fixedCostRow('**fixed cost a month**', region).map((cell, i) => [variantsOf(region)[i], dollars(cell)]),
   );
+
+/** The bench's cost-by-region table: fixed (default, with the store) and per million, by region. */
+function byRegion(region: PriceRegion): string[] {
+  const line = BENCHMARKS.split('\n').find((l) => new RegExp(`^\\|\\s*${region}\\s*\\|\\s*\\$`).test(l));
+  if (line === undefined) throw new Error(`BENCHMARKS.md has no cost-by-region row for ${region}`);
+  return line
+    .trim()
+    .slice(1, -1)
+    .split('|')
+    .slice(1)
+    .map((cell) => dollars(cell.trim()));
+}
 
 /** The variable cost per million of the bench's cost table (`| **variable total** | **$2.530** ...`). */
 function variablePerMillion(): number {
@@ -55,12 +76,17 @@ describe('BENCHMARKS.md, fixed cost', () => {
     expect(Number(totalsOf().default)).toBeLessThanOrEqual(3);
   });
 
-  it.each(FIXED_COST_VARIANTS.map((v, i) => [v.name, v.context, i] as const))(
-    'matches the template synthesized today: %s',
-    (_name, context, i) => {
+  it.each(
+    PRICE_REGIONS.flatMap((region) =>
+      FIXED_COST_VARIANTS.map((v, i) => [region, v.name, v.context, i] as const),
+    ),
+  )(
+    'matches the template synthesized today, at %s prices: %s',
+    (region, _name, context, i) => {
+      expect(variantsOf(region)).toEqual(FIXED_COST_VARIANTS.map((v) => v.name));
       const { stack } = buildApp({ instanceId: BENCH_INSTANCE, ...context }, { nag: false });
-      const cost = templateCost(Template.fromStack(stack));
-      const cell = (label: string) => fixedCostRow(label)[i];
+      const cost = templateCost(Template.fromStack(stack), LIST_PRICES[region]);
+      const cell = (label: string) => fixedCostRow(label, region)[i];
       expect(cell('alarms')).toBe(
         `${cost.alarms.count} reading ${cost.alarms.metricsRead} metrics: $${cost.alarms.dollars.toFixed(2)}`,
       );
@@ -72,6 +98,14 @@ describe('BENCHMARKS.md, fixed cost', () => {
     },
     60_000,
   );
+
+  it('gives each region’s totals in the cost-by-region table, as its own tables do', () => {
+    for (const region of PRICE_REGIONS) {
+      const totals = totalsOf(region);
+      const [fixed, withStore] = byRegion(region);
+      expect([fixed, withStore], region).toEqual([totals.default, totals['presence store']]);
+    }
+  });
 });
 
 describe('README, cost', () => {
@@ -85,6 +119,11 @@ describe('README, cost', () => {
     expect(firstScreen).toContain(`**$${variablePerMillion().toFixed(2)} per million callbacks**`);
     expect(firstScreen).toContain(`$${fixedTotals['presence store']} a month with the presence store`);
     expect(firstScreen).toContain('npm run destroy');
+    // São Paulo, where the users are: the bench's figures for sa-east-1 too.
+    const [fixed, withStore, perMillion] = byRegion('sa-east-1');
+    expect(firstScreen).toContain(`São Paulo (sa-east-1), **$${fixed} a month fixed**`);
+    expect(firstScreen).toContain(`**$${perMillion} per million callbacks**`);
+    expect(firstScreen).toContain(`$${withStore} a month with the presence store`);
     // Within the first screen: the first 40 lines.
     const lines = README.split('\n');
     const index = (text: string) => lines.findIndex((l) => l.includes(text));

@@ -6,9 +6,12 @@
  * "Installed" means unpacked into the app's node_modules with exactly the dependencies the packed
  * package.json declares (linked from this repository's node_modules), so nothing reaches the network
  * and an undeclared dependency fails here as it would for a user.
+ *
+ * And docs/library.md's apps in real `cdk init` apps made from the same tarball (test/support/cdk-init-app.ts).
  */
 import { execFileSync } from 'node:child_process';
 import {
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -22,6 +25,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FUNCTION_ENTRIES } from '../lib/bundling.ts';
+import { cdkInit, cdkSynth, installLinked, pack, writeFiles } from './support/cdk-init-app.ts';
+import { docApps, initFilesOf } from './support/doc-snippets.ts';
+import { type AccountTemplate, crossAccountProblems } from './support/eventbridge-rules.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NODE_MODULES = join(ROOT, 'node_modules');
@@ -108,21 +114,10 @@ describe('the npm package', () => {
   beforeAll(() => {
     const destination = mkdtempSync(join(tmpdir(), 'zapi-pack-'));
     made.push(destination);
-    const output = execFileSync('npm', ['pack', '--json', '--pack-destination', destination], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const [info] = JSON.parse(output.slice(output.indexOf('['))) as Array<{
-      filename: string;
-      files: Array<{ path: string }>;
-    }>;
-    if (!info) throw new Error('npm pack said nothing');
-    packed = join(destination, info.filename);
-    files = info.files.map((f) => f.path).sort();
-    manifest = JSON.parse(
-      execFileSync('tar', ['xzOf', packed, 'package/package.json'], { encoding: 'utf8' }),
-    );
+    const result = pack(destination);
+    packed = result.tarball;
+    files = result.files;
+    manifest = result.manifest;
   }, 180_000);
   afterAll(() => {
     for (const directory of made) rmSync(directory, { recursive: true, force: true });
@@ -263,4 +258,74 @@ console.log(typeof connectPresenceFeed, options.instanceIds.length, typeof show)
     );
     expect(run(join(app, 'check.cjs'), [], app).trim()).toBe('function zapi.chat-presence PAUSED');
   });
+
+  /**
+   * docs/library.md's apps, each in a real `cdk init app --language typescript` in a folder named after
+   * it, the snippets written over the two files cdk init made, synthesized by the CDK CLI through the
+   * app's own cdk.json (`npx tsc && npx tsx bin/NAME.ts`) with cdk-nag on: what a user pastes, built
+   * from the packed package (test/consumer/run.ts does the same with aws-cdk-lib from the registry).
+   */
+  describe('in a cdk init app, as docs/library.md shows it', () => {
+    const { apps } = docApps('docs/library.md', readFileSync(join(ROOT, 'docs/library.md'), 'utf8'));
+    /** The folder each app was synthesized in. */
+    const built = new Map<number, string>();
+
+    it('finds the apps: the construct, its outputs with cdk-nag, and the two accounts of a cross-account subscription', () => {
+      expect(apps.map((a) => a.bin)).toEqual(['bin/crm.ts', 'bin/crm.ts', 'bin/helpdesk.ts', 'bin/crm.ts']);
+    });
+
+    it.each(apps.map((a) => [`#${a.index + 1} (${a.bin})`, a] as const))(
+      'synthesizes %s clean under cdk-nag',
+      (_name, docApp) => {
+        const parent = mkdtempSync(join(tmpdir(), 'zapi-cdk-init-'));
+        made.push(parent);
+        const dir = cdkInit(parent, docApp.folder);
+        installLinked(dir, { tarball: packed, manifest });
+        const files = initFilesOf(docApp);
+        // Exactly the two files cdk init made, no other.
+        expect([...files.keys()].sort()).toEqual([docApp.bin, `lib/${docApp.folder}-stack.ts`].sort());
+        for (const path of files.keys()) expect(existsSync(join(dir, path)), path).toBe(true);
+        writeFiles(dir, files);
+        const synth = cdkSynth(dir);
+        expect(synth.status, synth.output).toBe(0);
+        expect(new Set(synth.nag.plugins)).toEqual(new Set(['AwsSolutions', 'Serverless']));
+        expect(synth.nag.violations).toEqual([]);
+        built.set(docApp.index, dir);
+      },
+      120_000,
+    );
+
+    it('shows a cross-account subscription EventBridge accepts: its two accounts, as synthesized', () => {
+      const helpdesk = apps.findIndex((a) => a.bin === 'bin/helpdesk.ts');
+      const crm = apps.find((a, i) => i > helpdesk && a.bin === 'bin/crm.ts');
+      if (helpdesk < 0 || crm === undefined)
+        throw new Error('docs/library.md: no helpdesk app followed by a crm app');
+      const accounts = [apps[helpdesk], crm].flatMap((app) => {
+        const dir = built.get((app as { index: number }).index);
+        if (dir === undefined) throw new Error(`${app?.bin} was not synthesized`);
+        return stacksOf(join(dir, 'cdk.out'));
+      });
+      expect(accounts.map((a) => a.account).sort()).toEqual(['123456789012', '210987654321']);
+      expect(crossAccountProblems(accounts)).toEqual([]);
+    });
+  });
 });
+
+/** The stacks of a cloud assembly, with the account and region each deploys to. */
+function stacksOf(assembly: string): AccountTemplate[] {
+  const manifestJson = JSON.parse(readFileSync(join(assembly, 'manifest.json'), 'utf8')) as {
+    artifacts: Record<string, { type: string; environment?: string; properties?: { templateFile?: string } }>;
+  };
+  return Object.entries(manifestJson.artifacts)
+    .filter(([, a]) => a.type === 'aws:cloudformation:stack')
+    .map(([name, a]) => {
+      const [, account = '', region = ''] =
+        /^aws:\/\/(\d{12})\/([a-z0-9-]+)$/.exec(a.environment ?? '') ?? [];
+      return {
+        name,
+        account,
+        region,
+        template: JSON.parse(readFileSync(join(assembly, a.properties?.templateFile ?? ''), 'utf8')),
+      };
+    });
+}

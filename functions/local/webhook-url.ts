@@ -122,6 +122,9 @@ async function readMasterFromSsm(parameter: string): Promise<string> {
 }
 
 async function main(): Promise<void> {
+  // The AWS SDK's notice that its releases after January 2027 need Node.js 22 would print on every call
+  // on Node 20 (this command supports 20.19+): off the way the SDK documents, unless the caller set it.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   try {
     process.stdout.write(`${await webhookUrl(process.argv.slice(2), process.env)}\n`);
   } catch (error) {

@@ -16,6 +16,7 @@ import { startApiStandIn } from '../support/api-standin.ts';
 import { type AwsStandIn, standInEnvironment } from '../support/aws-standin.ts';
 import { runNodeScript } from '../support/invoke.ts';
 import { ASSUMED_PUT_EVENTS_MS, accessLogBytes, PRICES } from './cost.ts';
+import { LIST_PRICES, type ListPrices, PRICE_REGIONS, type PriceRegion } from './prices.ts';
 
 /** Lambda gives one full vCPU at 1769 MB; below that, CPU time stretches proportionally. */
 const FULL_VCPU_MB = 1769;
@@ -76,10 +77,10 @@ async function timed(bundle: string, events: unknown[], env: Record<string, stri
 }
 
 /** Billed Lambda cost of one invocation of `ms` at `memoryMb` (1 ms granularity). */
-function lambdaDollars(memoryMb: number, ms: number): number {
+function lambdaDollars(memoryMb: number, ms: number, prices: ListPrices = PRICES): number {
   return (
-    PRICES.lambdaRequestsPerMillion / 1e6 +
-    (memoryMb / 1024) * (Math.ceil(ms) / 1000) * PRICES.lambdaArmGbSecond
+    prices.lambdaRequestsPerMillion / 1e6 +
+    (memoryMb / 1024) * (Math.ceil(ms) / 1000) * prices.lambdaArmGbSecond
   );
 }
 
@@ -120,27 +121,38 @@ export async function measureCanary(inputs: CanaryInputs) {
     const gb = (bytes: number) => bytes / 1e9;
     const cpuShare = (mb: number) => Math.min(1, mb / FULL_VCPU_MB);
     // The canary's time is mostly waiting on the network (the POST): not stretched by the CPU share.
-    const perRun = {
-      canaryLambda: lambdaDollars(inputs.canaryMemoryMb, canary.warmMs),
-      arrivalLambda: lambdaDollars(inputs.arrivalMemoryMb, arrival.warmMs / cpuShare(inputs.arrivalMemoryMb)),
-      httpApi: PRICES.httpApiPerMillion / 1e6,
-      receiverLambda: lambdaDollars(
-        inputs.receiverMemoryMb,
-        ASSUMED_PUT_EVENTS_MS + inputs.receiverCpuMs / cpuShare(inputs.receiverMemoryMb),
-      ),
-      putEvents: PRICES.eventBridgePerMillion / 1e6,
-      logs:
-        gb(
-          canary.bytesPerRun +
-            arrival.bytesPerRun +
-            receiverLogBytes +
-            accessLogBytes(inputs.accessLogFormat),
-        ) * PRICES.logsPerGb,
+    const perMonthAt = (prices: ListPrices) => {
+      const perRun = {
+        canaryLambda: lambdaDollars(inputs.canaryMemoryMb, canary.warmMs, prices),
+        arrivalLambda: lambdaDollars(
+          inputs.arrivalMemoryMb,
+          arrival.warmMs / cpuShare(inputs.arrivalMemoryMb),
+          prices,
+        ),
+        httpApi: prices.httpApiPerMillion / 1e6,
+        receiverLambda: lambdaDollars(
+          inputs.receiverMemoryMb,
+          ASSUMED_PUT_EVENTS_MS + inputs.receiverCpuMs / cpuShare(inputs.receiverMemoryMb),
+          prices,
+        ),
+        putEvents: prices.eventBridgePerMillion / 1e6,
+        logs:
+          gb(
+            canary.bytesPerRun +
+              arrival.bytesPerRun +
+              receiverLogBytes +
+              accessLogBytes(inputs.accessLogFormat),
+          ) * prices.logsPerGb,
+      };
+      const variable = Object.values(perRun).reduce((a, b) => a + b, 0) * runsAMonth;
+      // Its metric series (none in a healthy month unless detailedMetrics) are counted with the fixed
+      // cost, from what the shipped bundles print.
+      const alarms = inputs.alarms * prices.alarmPerMonth;
+      return { variable, alarms, total: variable + alarms };
     };
-    const variablePerMonth = Object.values(perRun).reduce((a, b) => a + b, 0) * runsAMonth;
-    // Its metric series (none in a healthy month unless detailedMetrics) are counted with the fixed cost,
-    // from what the shipped bundles print.
-    const alarmsPerMonth = inputs.alarms * PRICES.alarmPerMonth;
+    const perMonthIn = Object.fromEntries(
+      PRICE_REGIONS.map((region) => [region, perMonthAt(LIST_PRICES[region])]),
+    ) as Record<PriceRegion, ReturnType<typeof perMonthAt>>;
     return {
       runs: inputs.runs,
       intervalMinutes: inputs.intervalMinutes,
@@ -154,11 +166,9 @@ export async function measureCanary(inputs: CanaryInputs) {
         receiver: receiverLogBytes,
         access: accessLogBytes(inputs.accessLogFormat),
       },
-      perMonth: {
-        variable: variablePerMonth,
-        alarms: alarmsPerMonth,
-        total: variablePerMonth + alarmsPerMonth,
-      },
+      /** us-east-1 list prices. */
+      perMonth: perMonthIn['us-east-1'],
+      perMonthIn,
       alarms: inputs.alarms,
     };
   } finally {

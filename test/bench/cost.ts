@@ -2,27 +2,16 @@
  * Dollars per million webhooks: what this receiver costs against API Gateway's direct EventBridge
  * integration (the floor: no Lambda, so no authentication or validation).
  *
- * List prices, us-east-1, on-demand (sa-east-1 is higher for every line alike). Left out as too small to
+ * List prices by region, on-demand (./prices.ts: us-east-1 and sa-east-1). Left out as too small to
  * show: log and archive storage, SSM API calls (the secret is read once per container and 5 minutes).
- *   HTTP API              $1.00 per million requests (first 300 M)
- *   EventBridge           $1.00 per million custom events (64 KB chunks)
- *   Event archive         $0.10 per GB archived
- *   Lambda (arm64)        $0.20 per million requests + $0.0000133334 per GB-second, 1 ms granularity
- *   CloudWatch Logs       $0.50 per GB ingested (standard class)
- *   Custom metrics        $0.30 per metric-month; alarms $0.10 each; dashboard $3.00 (beyond 3 free)
+ * The lines: HTTP API requests (first 300 M), EventBridge custom events (64 KB chunks), the event
+ * archive per GB, Lambda (arm64) requests and GB-seconds at 1 ms granularity, CloudWatch Logs ingestion
+ * (standard class).
  */
+import { type ListPrices, US_EAST_1 } from './prices.ts';
 
-export const PRICES = {
-  httpApiPerMillion: 1.0,
-  eventBridgePerMillion: 1.0,
-  archivePerGb: 0.1,
-  lambdaRequestsPerMillion: 0.2,
-  lambdaArmGbSecond: 0.0000133334,
-  logsPerGb: 0.5,
-  metricPerMonth: 0.3,
-  alarmPerMonth: 0.1,
-  dashboardPerMonth: 3.0,
-} as const;
+/** us-east-1 list prices (the warm path and the flood are priced there only). */
+export const PRICES: ListPrices = US_EAST_1;
 
 /**
  * Assumed in-region network wait of one PutEvents call (EventBridge's own service time), which cannot be
@@ -76,22 +65,22 @@ function lambdaDurationMs(memoryMb: number, cpuMs: number): number {
   return Math.ceil(ASSUMED_PUT_EVENTS_MS + cpuMs / share);
 }
 
-export function costModel(inputs: CostInputs) {
+export function costModel(inputs: CostInputs, prices: ListPrices = US_EAST_1) {
   const durationMs = lambdaDurationMs(inputs.memoryMb, inputs.cpuMsPerWebhook);
   const access = accessLogBytes(inputs.accessLogFormat);
   const gb = (bytes: number) => (bytes * 1e6) / 1e9;
   const lines = {
-    httpApi: PRICES.httpApiPerMillion,
-    eventBridge: PRICES.eventBridgePerMillion,
-    lambdaRequests: PRICES.lambdaRequestsPerMillion,
-    lambdaDuration: 1e6 * (inputs.memoryMb / 1024) * (durationMs / 1000) * PRICES.lambdaArmGbSecond,
-    receiverLogs: gb(inputs.receiverLogBytes) * PRICES.logsPerGb,
-    accessLogs: gb(access) * PRICES.logsPerGb,
-    archive: gb(inputs.eventBytes + EVENT_ENVELOPE_BYTES) * PRICES.archivePerGb,
+    httpApi: prices.httpApiPerMillion,
+    eventBridge: prices.eventBridgePerMillion,
+    lambdaRequests: prices.lambdaRequestsPerMillion,
+    lambdaDuration: 1e6 * (inputs.memoryMb / 1024) * (durationMs / 1000) * prices.lambdaArmGbSecond,
+    receiverLogs: gb(inputs.receiverLogBytes) * prices.logsPerGb,
+    accessLogs: gb(access) * prices.logsPerGb,
+    archive: gb(inputs.eventBytes + EVENT_ENVELOPE_BYTES) * prices.archivePerGb,
   };
   const total = Object.values(lines).reduce((a, b) => a + b, 0);
   const fixedPerMonth = inputs.fixedPerMonth;
-  const floor = PRICES.httpApiPerMillion + PRICES.eventBridgePerMillion;
+  const floor = prices.httpApiPerMillion + prices.eventBridgePerMillion;
   const atVolume = [1, 10, 100].map((millions) => ({
     millions,
     perMillion: total + fixedPerMonth / millions,
@@ -103,10 +92,11 @@ export function costModel(inputs: CostInputs) {
     return {
       memoryMb,
       durationMs: d,
-      lambdaDurationPerMillion: 1e6 * (memoryMb / 1024) * (d / 1000) * PRICES.lambdaArmGbSecond,
+      lambdaDurationPerMillion: 1e6 * (memoryMb / 1024) * (d / 1000) * prices.lambdaArmGbSecond,
     };
   });
   return {
+    region: prices.region,
     durationMs,
     accessLogBytes: access,
     archivedEventBytes: inputs.eventBytes + EVENT_ENVELOPE_BYTES,
@@ -123,7 +113,7 @@ export function formatCost(c: ReturnType<typeof costModel>): string {
   const d = (n: number) => `$${n.toFixed(3)}`;
   const p = c.perMillion;
   return [
-    `cost per million webhooks (receiver at ${c.memoryMb} MB arm64, modelled duration ${c.durationMs} ms = ${ASSUMED_PUT_EVENTS_MS} ms assumed PutEvents network wait + the measured CPU per webhook scaled to the memory's CPU share):`,
+    `cost per million webhooks, ${c.region} list prices (receiver at ${c.memoryMb} MB arm64, modelled duration ${c.durationMs} ms = ${ASSUMED_PUT_EVENTS_MS} ms assumed PutEvents network wait + the measured CPU per webhook scaled to the memory's CPU share):`,
     '',
     '| line | $ per million |',
     '| --- | --- |',
@@ -136,7 +126,7 @@ export function formatCost(c: ReturnType<typeof costModel>): string {
     `| event archive (${c.archivedEventBytes} B an event) | ${d(p.archive)} |`,
     `| **variable total** | **${d(p.total)}** (floor ${d(c.floor)}; goal <= $2.300: ${p.total <= 2.3 ? 'met' : 'NOT met'}) |`,
     '',
-    `fixed: ${d(c.fixedPerMonth)} a month (the default deployment's, computed below).`,
+    `fixed: ${d(c.fixedPerMonth)} a month (the default deployment's in ${c.region}, computed below).`,
     '',
     '| webhooks a month | $ per million, all in | floor | monthly |',
     '| --- | --- | --- | --- |',

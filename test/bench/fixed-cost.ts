@@ -9,8 +9,8 @@
  *                                   through the month's kinds of run, and every series its EMF lines
  *                                   name is priced by the hours a month that kind of run happens in
  *
- * List prices, us-east-1, without the free tier (the first 10 alarms, 10 metrics and 3 dashboards of an
- * account are free; not counted here).
+ * List prices of each region the bench prices (./prices.ts: us-east-1 and sa-east-1), without the free
+ * tier (the first 10 alarms, 10 metrics and 3 dashboards of an account are free; not counted here).
  */
 
 import { randomUUID } from 'node:crypto';
@@ -33,23 +33,26 @@ import { bundleDirectory } from '../support/bundle.ts';
 import { invokeBundle } from '../support/invoke.ts';
 import { createPresenceTable } from '../support/presence-table.ts';
 import { startZapiStandIn } from '../support/zapi-standin.ts';
-import { PRICES } from './cost.ts';
 import { startSqs } from './presence-store-speed.ts';
+import { LIST_PRICES, type ListPrices, PRICE_REGIONS, type PriceRegion, US_EAST_1 } from './prices.ts';
 
-export const MONTHLY_PRICES = {
-  /** A standard-resolution alarm, per metric it reads (a metric-math alarm pays for each). */
-  alarmMetric: 0.1,
-  /** A high-resolution alarm (period under 60 s), per metric. */
-  highResolutionAlarmMetric: 0.3,
-  /** A customer-managed KMS key (rotation included for the first two rotations). */
-  kmsKey: 1.0,
-  /** A dashboard, beyond an account's first three. */
-  dashboard: 3.0,
-  /** A custom metric series, prorated by the hour it reports in. */
-  customMetric: PRICES.metricPerMonth,
-  /** SQS requests, per million (standard queue). */
-  sqsRequestsPerMillion: 0.4,
-} as const;
+/** What the fixed cost prices by the month, from a region's list prices. */
+export function monthlyPrices(prices: ListPrices = US_EAST_1) {
+  return {
+    /** A standard-resolution alarm, per metric it reads (a metric-math alarm pays for each). */
+    alarmMetric: prices.alarmPerMonth,
+    /** A high-resolution alarm (period under 60 s), per metric. */
+    highResolutionAlarmMetric: prices.highResolutionAlarmPerMonth,
+    /** A customer-managed KMS key (rotation included for the first two rotations). */
+    kmsKey: prices.kmsKeyPerMonth,
+    /** A dashboard, beyond an account's first three. */
+    dashboard: prices.dashboardPerMonth,
+    /** A custom metric series, prorated by the hour it reports in. */
+    customMetric: prices.metricPerMonth,
+    /** SQS requests, per million (standard queue). */
+    sqsRequestsPerMillion: prices.sqsPerMillion,
+  } as const;
+}
 
 export const HOURS_A_MONTH = 730;
 const MINUTES_A_MONTH = HOURS_A_MONTH * 60;
@@ -74,7 +77,8 @@ export interface TemplateCost {
 }
 
 /** Every line of the template that is priced by the month. */
-export function templateCost(template: Template): TemplateCost {
+export function templateCost(template: Template, prices: ListPrices = US_EAST_1): TemplateCost {
+  const MONTHLY_PRICES = monthlyPrices(prices);
   const resources = (template.toJSON() as { Resources: Resources }).Resources;
   const of = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
   let metricsRead = 0;
@@ -178,7 +182,8 @@ export interface SeriesCost {
 }
 
 /** Each series at the most hours any run that prints it happens in (CloudWatch prorates by the hour). */
-export function seriesCost(runs: readonly MonthRun[]): SeriesCost {
+export function seriesCost(runs: readonly MonthRun[], prices: ListPrices = US_EAST_1): SeriesCost {
+  const MONTHLY_PRICES = monthlyPrices(prices);
   const hours = new Map<string, number>();
   for (const run of runs) {
     for (const series of seriesIn(run.output)) {
@@ -517,6 +522,7 @@ async function healthyState(
 
 export interface FixedCost {
   readonly variant: string;
+  readonly region: PriceRegion;
   readonly template: TemplateCost;
   readonly series: SeriesCost;
   /** The scheduled runs' own requests and Lambda time (the canary's through the whole path is in the canary bench). */
@@ -531,8 +537,9 @@ export function fixedCost(
   runs: readonly MonthRun[],
   /** $ a month of the runs the schedules make (requests, Lambda, logs), measured elsewhere in the bench. */
   scheduledRunsDollars: number,
+  prices: ListPrices = US_EAST_1,
 ): FixedCost {
-  const series = seriesCost(runs);
+  const series = seriesCost(runs, prices);
   const total =
     template.alarms.dollars +
     template.kmsKeys.dollars +
@@ -542,6 +549,7 @@ export function fixedCost(
     scheduledRunsDollars;
   return {
     variant,
+    region: prices.region,
     template,
     series,
     scheduledRunsDollars,
@@ -556,8 +564,9 @@ export function fixedCost(
 
 export function formatFixedCost(costs: readonly FixedCost[]): string {
   const d = (n: number) => `$${n.toFixed(2)}`;
+  const region = costs[0]?.region ?? 'us-east-1';
   const lines = [
-    'fixed cost a month (computed from the synthesized template and the series the shipped bundles print in a healthy month of two instances; us-east-1 list prices, no free tier):',
+    `fixed cost a month (computed from the synthesized template and the series the shipped bundles print in a healthy month of two instances; ${region} list prices, no free tier):`,
     '',
     `| | ${costs.map((c) => c.variant).join(' | ')} |`,
     `| --- | ${costs.map(() => '---').join(' | ')} |`,
@@ -591,6 +600,7 @@ export function formatFixedCost(costs: readonly FixedCost[]): string {
 export function scheduledRunsDollars(
   template: TemplateCost,
   measured: Readonly<Record<string, { perMonth: number } | { ms: number }>>,
+  prices: ListPrices = US_EAST_1,
 ): number {
   let dollars = 0;
   for (const schedule of template.schedules) {
@@ -601,8 +611,8 @@ export function scheduledRunsDollars(
       'perMonth' in found
         ? found.perMonth
         : schedule.runsAMonth *
-          (PRICES.lambdaRequestsPerMillion / 1e6 +
-            (schedule.memoryMb / 1024) * (Math.ceil(found.ms) / 1000) * PRICES.lambdaArmGbSecond);
+          (prices.lambdaRequestsPerMillion / 1e6 +
+            (schedule.memoryMb / 1024) * (Math.ceil(found.ms) / 1000) * prices.lambdaArmGbSecond);
   }
   return dollars;
 }
@@ -632,19 +642,22 @@ export const FIXED_COST_VARIANTS: ReadonlyArray<{ name: string; context: Record<
 ];
 
 /**
- * The fixed cost of each variant: `synthesize` builds its template (with bundles), the healthy month runs
- * its bundles, and `canaryRunsPerMonth` is the canary's measured whole-path cost a month.
+ * The fixed cost of each variant in each priced region: `synthesize` builds its template (with bundles),
+ * the healthy month runs its bundles (once: what they print does not depend on the region), and
+ * `canaryRunsPerMonth` is the canary's measured whole-path cost a month at each region's prices.
  */
 export async function measureFixedCosts(options: {
   readonly synthesize: (context: Record<string, string>) => { template: Template; assemblyDirectory: string };
   readonly standIn: AwsStandIn;
   readonly master: string;
-  readonly canaryRunsPerMonth: number;
-}): Promise<FixedCost[]> {
-  const costs: FixedCost[] = [];
+  readonly canaryRunsPerMonth: Readonly<Record<PriceRegion, number>>;
+}): Promise<Record<PriceRegion, FixedCost[]>> {
+  const costs = Object.fromEntries(PRICE_REGIONS.map((region) => [region, [] as FixedCost[]])) as Record<
+    PriceRegion,
+    FixedCost[]
+  >;
   for (const variant of FIXED_COST_VARIANTS) {
     const { template, assemblyDirectory } = options.synthesize(variant.context);
-    const priced = templateCost(template);
     const runs = await healthyMonth({
       template,
       assemblyDirectory,
@@ -652,11 +665,19 @@ export async function measureFixedCosts(options: {
       master: options.master,
     });
     const sweep = runs.find((r) => r.kind === 'hourly drift sweeps');
-    const scheduled = scheduledRunsDollars(priced, {
-      CanaryFunction: { perMonth: options.canaryRunsPerMonth },
-      ...(sweep !== undefined && { FleetReconciler: { ms: runDurationMs(sweep.output) } }),
-    });
-    costs.push(fixedCost(variant.name, priced, runs, scheduled));
+    for (const region of PRICE_REGIONS) {
+      const prices = LIST_PRICES[region];
+      const priced = templateCost(template, prices);
+      const scheduled = scheduledRunsDollars(
+        priced,
+        {
+          CanaryFunction: { perMonth: options.canaryRunsPerMonth[region] },
+          ...(sweep !== undefined && { FleetReconciler: { ms: runDurationMs(sweep.output) } }),
+        },
+        prices,
+      );
+      costs[region].push(fixedCost(variant.name, priced, runs, scheduled, prices));
+    }
   }
   return costs;
 }

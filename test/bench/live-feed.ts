@@ -51,7 +51,6 @@ const FULL_VCPU_MB = 1769;
 
 const MASTER = 'bench-feed-master-0123456789abcdefghijklm';
 const INSTANCE = 'BENCHFEED';
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -151,22 +150,12 @@ export type DomLatency =
 
 /** POST -> "is typing…" on the agent page in headless Chromium (the local live view), per callback. */
 export async function measureDomLatency(callbacks: number): Promise<DomLatency> {
-  const { existsSync } = await import('node:fs');
-  if (!existsSync(CHROMIUM)) return { skipped: `no Chromium at ${CHROMIUM}` };
+  const { lookUpChromium, CHROMIUM_ARGS } = await import('../support/chromium.ts');
+  const found = lookUpChromium();
+  if (found.path === undefined) return { skipped: `no Chromium at ${found.lookedAt}` };
   const { chromium } = await import('playwright-core');
   const server = await startLocalServer({ port: 0, secret: MASTER, out: () => {}, err: () => {} });
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  const browser = await chromium.launch({ executablePath: found.path, args: [...CHROMIUM_ARGS] });
   try {
     // The first callback makes the instance one the page watches.
     await post(server, '5500000000000', 'AVAILABLE');

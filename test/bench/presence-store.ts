@@ -12,16 +12,19 @@ import { dynamoStore } from '../../functions/presence-store/store.ts';
 import { deadlineAt } from '../../functions/shared/aws/deadline.ts';
 import type { PresenceStatus } from '../../functions/shared/contract/presence-contract.ts';
 import { createPresenceTable } from '../support/presence-table.ts';
+import { type ListPrices, US_EAST_1 } from './prices.ts';
 
-/** List prices, us-east-1, on-demand (DynamoDB's since November 2024). */
-export const STORE_PRICES = {
-  dynamoReadPerMillion: 0.125, // strongly consistent read of an item under 4 KB: 1 RRU
-  dynamoWritePerMillion: 0.625, // write of an item under 1 KB: 1 WRU
-  sqsPerMillion: 0.4, // standard queue requests (send; receive and delete come in batches of 10)
-  eventBridgePerMillion: 1.0,
-  lambdaRequestsPerMillion: 0.2,
-  lambdaArmGbSecond: 0.0000133334,
-} as const;
+/** What the presence store's work is priced by, from a region's list prices (./prices.ts, on-demand). */
+export function storePrices(prices: ListPrices = US_EAST_1) {
+  return {
+    dynamoReadPerMillion: prices.dynamoReadPerMillion, // strongly consistent read of an item under 4 KB: 1 RRU
+    dynamoWritePerMillion: prices.dynamoWritePerMillion, // write of an item under 1 KB: 1 WRU
+    sqsPerMillion: prices.sqsPerMillion, // standard queue requests (send; receive and delete come in batches of 10)
+    eventBridgePerMillion: prices.eventBridgePerMillion,
+    lambdaRequestsPerMillion: prices.lambdaRequestsPerMillion,
+    lambdaArmGbSecond: prices.lambdaArmGbSecond,
+  } as const;
+}
 /** Assumed duration of one state-function batch (10 records), which cannot be measured here. */
 export const ASSUMED_BATCH_MS = 60;
 
@@ -142,9 +145,9 @@ export async function measureStore(chats: number): Promise<StoreCounts> {
 }
 
 /** Dollars per million raw callbacks for the presence store, from the counts. */
-export function storeCost(counts: StoreCounts, memoryMb = 256) {
+export function storeCost(counts: StoreCounts, memoryMb = 256, prices: ListPrices = US_EAST_1) {
   const per = (n: number) => n / counts.callbacks;
-  const P = STORE_PRICES;
+  const P = storePrices(prices);
   // SQS: the rule's send, and a receive and a delete per batch of 10; the same for expiry messages.
   const sqsRequests = 1 + 0.2 + per(counts.expiryMessages) * 1.2;
   const batches = (1 + per(counts.expiryMessages)) / 10;
@@ -167,6 +170,7 @@ export function storeCost(counts: StoreCounts, memoryMb = 256) {
       P.lambdaRequestsPerMillion +
       1e6 * (memoryMb / 1024) * (ASSUMED_BATCH_MS / 10_000) * P.lambdaArmGbSecond);
   return {
+    region: prices.region,
     perCallback: {
       reads: per(counts.reads),
       writes: per(counts.writes),

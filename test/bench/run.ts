@@ -55,6 +55,7 @@ import {
 } from './live-feed.ts';
 import { ASSUMED_BATCH_MS, measureStore, storeCost } from './presence-store.ts';
 import { formatStoreSpeed, measureStoreSpeed } from './presence-store-speed.ts';
+import { LIST_PRICES, PRICE_REGIONS, type PriceRegion } from './prices.ts';
 import { formatWarm, measureWarm } from './warm.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -327,15 +328,16 @@ async function canaryAndFlood(
 /** `--only store`: the presence store's counts and speed alone (no synth), in a minute or two. */
 async function onlyStore(): Promise<void> {
   const counts = await measureStore(SMOKE ? 20 : 300);
-  const store = storeCost(counts);
-  const { perCallback } = store;
   const f = (n: number, d = 2) => n.toFixed(d);
   process.stdout.write(
-    `presence store per raw callback (core, one at a time): ${JSON.stringify(perCallback)}\n`,
+    `presence store per raw callback (core, one at a time): ${JSON.stringify(storeCost(counts).perCallback)}\n`,
   );
-  process.stdout.write(
-    `presence store, $ per million callbacks (us-east-1 list prices; batch of 10 assumed ${ASSUMED_BATCH_MS} ms): ${f(store.perMillion.total, 3)}, of which the expiry mechanism ${f(store.expiryMechanismPerMillion, 3)} (${f(store.expiryMechanismAlonePerMillion, 3)} when every check comes in a batch of its own)\n`,
-  );
+  for (const region of PRICE_REGIONS) {
+    const store = storeCost(counts, 256, LIST_PRICES[region]);
+    process.stdout.write(
+      `presence store, $ per million callbacks (${region} list prices; batch of 10 assumed ${ASSUMED_BATCH_MS} ms): ${f(store.perMillion.total, 3)}, of which the expiry mechanism ${f(store.expiryMechanismPerMillion, 3)} (${f(store.expiryMechanismAlonePerMillion, 3)} when every check comes in a batch of its own)\n`,
+    );
+  }
   process.stdout.write(`${formatStoreSpeed(await measureStoreSpeed(SMOKE ? 30 : 300, SMOKE ? 1 : 2))}\n`);
 }
 
@@ -425,7 +427,13 @@ async function main(): Promise<void> {
     });
     process.stderr.write('presence store: counting its work on a simulated stream...\n');
     const storeCounts = await measureStore(SMOKE ? 20 : 300);
-    const store = { counts: storeCounts, ...storeCost(storeCounts) };
+    const store = {
+      counts: storeCounts,
+      ...storeCost(storeCounts),
+      perMillionIn: Object.fromEntries(
+        PRICE_REGIONS.map((region) => [region, storeCost(storeCounts, 256, LIST_PRICES[region]).perMillion]),
+      ) as Record<PriceRegion, ReturnType<typeof storeCost>['perMillion']>,
+    };
     process.stderr.write('live feed: latency through the twin, the publisher, the client bundle...\n');
     const feedLatency = await measureFeedLatency(SMOKE ? 50 : 1_000);
     const feedDom = await measureDomLatency(SMOKE ? 20 : 1_000);
@@ -459,7 +467,10 @@ async function main(): Promise<void> {
       },
       standIn,
       master: MASTER,
-      canaryRunsPerMonth: canary.perMonth.variable,
+      canaryRunsPerMonth: {
+        'us-east-1': canary.perMonthIn['us-east-1'].variable,
+        'sa-east-1': canary.perMonthIn['sa-east-1'].variable,
+      },
     });
 
     const results = {
@@ -510,15 +521,23 @@ async function main(): Promise<void> {
       fixedCosts,
       feed,
     };
-    const cost = costModel({
-      memoryMb,
-      cpuMsPerWebhook: results.warm.cpuUsPerWebhook / 1000,
-      receiverLogBytes: results.warm.logBytesPerWebhook,
-      accessLogFormat,
-      eventBytes: EVENT.body.length,
-      fixedPerMonth: (fixedCosts[0] as { total: number }).total,
-    });
-    const report = { ...results, cost, seconds: (Date.now() - started) / 1000 };
+    const costAt = (region: PriceRegion) =>
+      costModel(
+        {
+          memoryMb,
+          cpuMsPerWebhook: results.warm.cpuUsPerWebhook / 1000,
+          receiverLogBytes: results.warm.logBytesPerWebhook,
+          accessLogFormat,
+          eventBytes: EVENT.body.length,
+          fixedPerMonth: (fixedCosts[region][0] as { total: number }).total,
+        },
+        LIST_PRICES[region],
+      );
+    const costIn = Object.fromEntries(PRICE_REGIONS.map((region) => [region, costAt(region)])) as Record<
+      PriceRegion,
+      ReturnType<typeof costAt>
+    >;
+    const report = { ...results, cost: costIn['us-east-1'], costIn, seconds: (Date.now() - started) / 1000 };
 
     console.log(formatReport(report));
     console.log(`\n${formatWarm(warm)}`);
@@ -556,6 +575,11 @@ function sanity(r: Report): string[] {
   positive('warm.rssMb', r.warm.rssMb);
   positive('warm.ourCodeCpuUs', r.warm.ourCodeCpuUs);
   positive('cost.perMillion', r.cost.perMillion.total);
+  for (const region of PRICE_REGIONS) {
+    positive(`costIn.${region}.perMillion`, r.costIn[region].perMillion.total);
+    positive(`fixedCosts.${region}.default`, r.fixedCosts[region][0]?.total);
+    positive(`store.perMillionIn.${region}`, r.store.perMillionIn[region].total);
+  }
   positive('reconcile.sweepMs', r.reconcile.sweepMs);
   positive('store.perMillion.total', r.store.perMillion.total);
   if (r.store.counts.expired < 1) problems.push('the simulated stream expired no activity');
@@ -582,6 +606,21 @@ function sanity(r: Report): string[] {
   return problems;
 }
 
+/** What a deployment costs in each priced region: the figures the README's first screen quotes. */
+function formatByRegion(r: Report): string {
+  const d = (n: number) => `$${n.toFixed(2)}`;
+  return [
+    'cost by region (list prices, no free tier; every line below in its own table):',
+    '',
+    '| region | fixed a month, default | fixed a month, with the presence store | per million callbacks | the presence store, per million callbacks |',
+    '| --- | --- | --- | --- | --- |',
+    ...PRICE_REGIONS.map(
+      (region) =>
+        `| ${region} | ${d(r.fixedCosts[region][0].total)} | ${d(r.fixedCosts[region][1].total)} | ${d(r.costIn[region].perMillion.total)} | ${d(r.store.perMillionIn[region].total)} |`,
+    ),
+  ].join('\n');
+}
+
 function formatReport(r: Report): string {
   const f = (n: number, d = 2) => n.toFixed(d);
   const goal = (ok: boolean) => (ok ? 'met' : 'NOT met');
@@ -601,6 +640,7 @@ function formatReport(r: Report): string {
     `| presence store, per raw callback (${r.store.counts.callbacks} callbacks of a simulated stream) | ${f(r.store.perCallback.reads)} reads, ${f(r.store.perCallback.writes)} writes, ${f(r.store.perCallback.derived)} derived events, ${f(r.store.perCallback.expiryMessages)} expiry checks | – |`,
     `| presence store, latency its events queue adds (the shipped batching window) | at most ${BATCHING_WINDOW.toSeconds()} s: batches of 10 once 10 callbacks come within it | – |`,
     `| presence store, $ per million callbacks (us-east-1 list prices; batch of 10 assumed ${ASSUMED_BATCH_MS} ms) | ${f(r.store.perMillion.total, 3)}, of which the expiry mechanism (SQS delay queue and the check's read) ${f(r.store.expiryMechanismPerMillion, 3)} (${f(r.store.expiryMechanismAlonePerMillion, 3)} when every check comes in a batch of its own) | cents per million for expiry: ${goal(r.store.expiryMechanismAlonePerMillion < 1)} |`,
+    `| presence store, $ per million callbacks (sa-east-1 list prices; the same counts) | ${f(r.store.perMillionIn['sa-east-1'].total, 3)} | – |`,
     `| peak memory (the process's own VmHWM) | first response ${f(r.firstResponse.rssMb, 1)} MB; after the warm loop ${f(r.warm.rssMb, 1)} MB | – |`,
     `| log bytes per accepted webhook (receiver) | ${f(r.warm.logBytesPerWebhook, 0)} B | <= 300: ${goal(r.warm.logBytesPerWebhook <= 300)} |`,
     '',
@@ -608,10 +648,10 @@ function formatReport(r: Report): string {
     '',
     formatFlood(r.flood),
     '',
-    formatCost(r.cost),
+    formatByRegion(r),
     '',
-    formatFixedCost(r.fixedCosts),
-    '',
+    ...PRICE_REGIONS.flatMap((region) => [formatCost(r.costIn[region]), '']),
+    ...PRICE_REGIONS.flatMap((region) => [formatFixedCost(r.fixedCosts[region]), '']),
     formatFeed(r.feed),
     '',
     `machine: ${r.machine.cpus} × ${r.machine.cpu}, Node ${r.machine.node}${r.machine.smoke ? ' (smoke run: few iterations, numbers are rough)' : ''}; ${f(r.seconds, 0)} s`,

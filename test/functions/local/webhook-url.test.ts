@@ -1,9 +1,13 @@
 /** `npm run webhook-url`: an instance's full webhook URL, for registering it by hand. */
+import { execFile } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { localStateFile } from '../../../functions/local/server.ts';
 import { HELP, webhookUrl } from '../../../functions/local/webhook-url.ts';
 import { deriveInstanceSecret } from '../../../functions/shared/secrets/webhook-secret.ts';
+import { standInEnvironment, startAwsStandIn } from '../../support/aws-standin.ts';
 
 const MASTER = 'url-master-0123456789abcdefghijklmnopqrs';
 const BASE = 'https://abc123.execute-api.sa-east-1.amazonaws.com';
@@ -100,4 +104,27 @@ describe('webhook-url: help, mistakes, and the local receiver', () => {
       `no master from \`npm start\` on port ${port}: start it first, or set WEBHOOK_SECRET`,
     );
   });
+
+  it("prints the URL alone as a command, from SSM, without the AWS SDK's Node-22 notice", async () => {
+    const standIn = await startAwsStandIn({ '/zapi/webhook-secret': MASTER });
+    try {
+      const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
+      const { stdout, stderr } = await promisify(execFile)(
+        process.execPath,
+        ['--import', 'tsx', 'functions/local/webhook-url.ts', 'INSTANCE1', '--base-url', BASE],
+        {
+          cwd: fileURLToPath(new URL('../../..', import.meta.url)),
+          // As a user's shell has it: the notice is not switched off here (vitest's env does that).
+          env: { ...env, ...standInEnvironment(standIn.url) },
+          encoding: 'utf8',
+        },
+      );
+      expect(stdout).toBe(
+        `${BASE}/instances/INSTANCE1/presence?secret=${deriveInstanceSecret(MASTER, 'INSTANCE1')}\n`,
+      );
+      expect(stderr).toBe('');
+    } finally {
+      await standIn.close();
+    }
+  }, 30_000);
 });
