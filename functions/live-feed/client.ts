@@ -50,8 +50,14 @@ export interface ChatPresence {
 
 /** Why an instance is not shown. */
 export interface FeedProblem {
-  readonly instanceId: string;
-  /** `Unauthorized`: the token's groups do not name it; `snapshot-403`, `snapshot-failed`, `subscribe-failed`. */
+  /** The instance, or absent for the connection as a whole. */
+  readonly instanceId?: string;
+  /**
+   * `Unauthorized`: the token's groups do not name the instance; `snapshot-403`; `snapshot-<status>`,
+   * `snapshot-failed`, `snapshot-unreadable` (retried); `subscribe-failed`; for the connection,
+   * `connection-UnauthorizedException` (a bad or expired token: the client asks `token()` again),
+   * `token-failed` (the token provider threw or did not answer in 10 s).
+   */
   readonly reason: string;
 }
 
@@ -94,6 +100,8 @@ export interface PresenceFeedOptions {
   readonly fetch?: typeof fetch;
   /** @default Date.now */
   readonly now?: () => number;
+  /** How long `token()`, a snapshot page or a connection's acknowledgement may take. @default 10_000 */
+  readonly requestTimeoutMs?: number;
 }
 
 export interface PresenceFeed {
@@ -111,6 +119,82 @@ const OPEN = 1;
 const DEFAULT_CONNECTION_TIMEOUT_MS = 300_000;
 /** A snapshot fetched again for a sequence gap waits this long, so one loss fetches it once. */
 const GAP_REFETCH_DELAY_MS = 250;
+/** How long a token, a snapshot page or a connection's acknowledgement may take. */
+const REQUEST_TIMEOUT_MS = 10_000;
+/** Attempts at one snapshot before the view waits for the next gap or reconnect. */
+const SNAPSHOT_ATTEMPTS = 5;
+/** A connection counts as stable (its backoff starts over) after this long. */
+const STABLE_CONNECTION_MS = 60_000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Rejects after `ms` (a token provider that never answers must not hold the view). */
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+const isString = (value: unknown): value is string => typeof value === 'string';
+const isActivity = (value: unknown): value is FeedActivity | null =>
+  value === null || value === 'typing' || value === 'recording';
+
+function isSnapshot(value: unknown): value is Snapshot {
+  const page = value as Snapshot | null;
+  return (
+    typeof page === 'object' &&
+    page !== null &&
+    Array.isArray(page.chats) &&
+    (page.nextCursor === undefined || isString(page.nextCursor))
+  );
+}
+
+function isSnapshotChat(value: unknown): value is SnapshotChat {
+  const chat = value as SnapshotChat | null;
+  return (
+    typeof chat === 'object' &&
+    chat !== null &&
+    isString(chat.phone) &&
+    (chat.participant === undefined || isString(chat.participant)) &&
+    typeof chat.online === 'boolean' &&
+    isActivity(chat.activity) &&
+    Number.isSafeInteger(chat.sequence)
+  );
+}
+
+/** A feed message as the client can apply it; anything else is ignored before it changes a chat. */
+export function isFeedMessage(value: unknown): value is FeedMessage {
+  const message = value as Record<string, unknown> | null;
+  if (typeof message !== 'object' || message === null) return false;
+  if (message.kind === 'news') {
+    return (
+      isString(message.instanceId) &&
+      isString(message.phone) &&
+      (message.participant === undefined || isString(message.participant)) &&
+      (message.activity === 'typing' || message.activity === 'recording') &&
+      isString(message.at)
+    );
+  }
+  if (message.kind !== 'derived') return false;
+  const detail = message.detail as Record<string, unknown> | null;
+  const current = detail?.current as Record<string, unknown> | null | undefined;
+  return (
+    typeof detail === 'object' &&
+    detail !== null &&
+    isString(detail.instanceId) &&
+    isString(detail.phone) &&
+    (detail.participant === undefined || isString(detail.participant)) &&
+    isString(detail.at) &&
+    Number.isSafeInteger(detail.sequence) &&
+    typeof current === 'object' &&
+    current !== null &&
+    typeof current.online === 'boolean' &&
+    isActivity(current.activity)
+  );
+}
 
 /** base64url of UTF-8 text, without padding (the `header-` subprotocol). */
 export function base64Url(text: string): string {
@@ -135,7 +219,10 @@ interface Held {
   online: boolean;
   activity: FeedActivity | null;
   sequence: number;
-  lastNews?: number;
+  /** The server's time of the activity's last news (orders news; never compared with this clock). */
+  newsAt?: number;
+  /** When the shown activity stops by itself, on this machine's clock (epoch ms). */
+  expiresAt?: number;
   updatedAt?: string;
   timer?: ReturnType<typeof setTimeout>;
 }
@@ -149,10 +236,16 @@ export function connectPresenceFeed(options: PresenceFeedOptions): PresenceFeed 
       url: string,
       protocols: string[],
     ) => FeedSocket);
+  if (Socket === undefined) {
+    throw new Error(
+      'connectPresenceFeed: no WebSocket here (Node 20 has none): pass webSocket, e.g. the `ws` package',
+    );
+  }
   const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
   const initialBackoff = options.reconnect?.initialMs ?? 500;
   const maxBackoff = options.reconnect?.maxMs ?? 30_000;
   const instanceIds = [...new Set(options.instanceIds)];
+  const requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
 
   const chats = new Map<string, Held>();
   let state: FeedConnectionState = 'connecting';
@@ -168,6 +261,8 @@ export function connectPresenceFeed(options: PresenceFeedOptions): PresenceFeed 
   /** Instances whose subscription AppSync answered (either way), for this connection. */
   let answered = new Set<string>();
   const gapTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  const retryTimers = new Set<ReturnType<typeof setTimeout>>();
+  let stableTimer: ReturnType<typeof setTimeout> | undefined;
   /** A snapshot generation per instance: a snapshot older than a newer fetch is not applied. */
   const snapshotGeneration = new Map<string, number>();
 
@@ -183,26 +278,29 @@ export function connectPresenceFeed(options: PresenceFeedOptions): PresenceFeed 
     online: held.online,
     activity: held.activity,
     sequence: held.sequence,
-    ...(held.activity !== null &&
-      held.lastNews !== undefined && { activityExpiresAt: held.lastNews + expiryMs }),
+    ...(held.activity !== null && held.expiresAt !== undefined && { activityExpiresAt: held.expiresAt }),
     ...(held.updatedAt !== undefined && { updatedAt: held.updatedAt }),
   });
   const changed = (held: Held) => options.onChange?.(view(held));
 
-  /** Clears the activity when its window passes without news. */
+  /**
+   * Clears the activity when its window passes without news. The window is timed on this machine's clock
+   * from when the news arrived (a browser whose clock is off by minutes still clears it after 25 s).
+   */
   const arm = (held: Held) => {
     if (held.timer !== undefined) clearTimeout(held.timer);
     held.timer = undefined;
-    if (held.activity === null || held.lastNews === undefined) return;
+    if (held.activity === null || held.expiresAt === undefined) return;
     held.timer = setTimeout(
       () => {
         held.timer = undefined;
-        if (held.activity === null || held.lastNews === undefined) return;
-        if (now() < held.lastNews + expiryMs) return arm(held);
+        if (held.activity === null || held.expiresAt === undefined) return;
+        if (now() < held.expiresAt) return arm(held);
         held.activity = null;
+        held.expiresAt = undefined;
         changed(held);
       },
-      Math.max(0, held.lastNews + expiryMs - now()),
+      Math.min(MAX_TIMER_MS, Math.max(0, held.expiresAt - now())),
     );
   };
 
@@ -230,8 +328,9 @@ export function connectPresenceFeed(options: PresenceFeedOptions): PresenceFeed 
       // News only keeps an activity the chat shows up; it never starts one (the derived event does).
       const at = Date.parse(message.at);
       if (held === undefined || held.activity !== message.activity || !Number.isFinite(at)) return;
-      if (held.lastNews === undefined || at > held.lastNews) {
-        held.lastNews = at;
+      if (held.newsAt === undefined || at > held.newsAt) {
+        held.newsAt = at;
+        held.expiresAt = now() + expiryMs;
         arm(held);
         changed(held);
       }
@@ -246,12 +345,13 @@ export function connectPresenceFeed(options: PresenceFeedOptions): PresenceFeed 
     held.sequence = detail.sequence;
     held.online = detail.current.online;
     const activity = detail.current.activity;
-    const at = Date.parse(detail.at);
     if (activity !== null) {
-      if (held.activity !== activity || held.lastNews === undefined) held.lastNews = at;
-      else held.lastNews = Math.max(held.lastNews, at);
+      // News now: the window runs from its arrival here.
+      held.newsAt = Math.max(held.activity === activity ? (held.newsAt ?? 0) : 0, Date.parse(detail.at) || 0);
+      held.expiresAt = now() + expiryMs;
     } else {
-      held.lastNews = undefined;
+      held.newsAt = undefined;
+      held.expiresAt = undefined;
     }
     held.activity = activity;
     held.updatedAt = detail.at;
@@ -260,44 +360,78 @@ export function connectPresenceFeed(options: PresenceFeedOptions): PresenceFeed 
     if (gap) refetchSoon(detail.instanceId);
   }
 
-  function applySnapshotChat(instanceId: string, chat: SnapshotChat): void {
+  /** `offsetMs`: this clock minus the server's, from the snapshot's `at` (so skew does not move the window). */
+  function applySnapshotChat(instanceId: string, chat: SnapshotChat, offsetMs: number): void {
     const held = holder(instanceId, chat.phone, chat.participant);
     // The feed may already have carried something newer than this page.
     if (chat.sequence < held.sequence || (chat.sequence === held.sequence && held.sequence > 0)) return;
     held.sequence = chat.sequence;
     held.online = chat.online;
     held.activity = chat.activity;
-    const news = chat.activityLastNews ?? chat.activitySince;
-    held.lastNews = chat.activity !== null && news !== undefined ? Date.parse(news) : undefined;
-    if (chat.activity !== null && held.lastNews === undefined) held.lastNews = now();
+    const news = Date.parse(chat.activityLastNews ?? chat.activitySince ?? '');
+    if (chat.activity !== null) {
+      held.newsAt = Number.isFinite(news) ? news : undefined;
+      // The server's instant on this clock; never beyond a full window from now.
+      const local = Number.isFinite(news) ? news + offsetMs + expiryMs : now() + expiryMs;
+      held.expiresAt = Math.min(local, now() + expiryMs);
+    } else {
+      held.newsAt = undefined;
+      held.expiresAt = undefined;
+    }
     held.updatedAt = chat.updatedAt;
     arm(held);
     changed(held);
   }
 
-  async function fetchSnapshot(instanceId: string): Promise<void> {
+  /** Fetches every page of an instance's snapshot; a failure is retried with backoff (429's Retry-After). */
+  async function fetchSnapshot(instanceId: string, attemptNo = 1): Promise<void> {
     const generation = (snapshotGeneration.get(instanceId) ?? 0) + 1;
     snapshotGeneration.set(instanceId, generation);
     let cursor: string | undefined;
     let pages = 0;
+    const retry = (reason: string, waitMs?: number) => {
+      options.onProblem?.({ instanceId, reason });
+      if (closed || attemptNo >= SNAPSHOT_ATTEMPTS || snapshotGeneration.get(instanceId) !== generation)
+        return;
+      const backoff = Math.min(maxBackoff, initialBackoff * 2 ** attemptNo);
+      const delay = Math.max(waitMs ?? 0, backoff / 2 + Math.random() * (backoff / 2));
+      const timer = setTimeout(() => {
+        retryTimers.delete(timer);
+        if (!closed && snapshotGeneration.get(instanceId) === generation)
+          void fetchSnapshot(instanceId, attemptNo + 1);
+      }, delay);
+      retryTimers.add(timer);
+    };
     do {
       const url = new URL(options.snapshotUrl.replace('{instanceId}', encodeURIComponent(instanceId)));
       if (cursor !== undefined) url.searchParams.set('cursor', cursor);
-      let response: Response;
+      let page: Snapshot;
       try {
-        response = await fetchFn(url, { headers: { authorization: await options.token() } });
+        const token = await withTimeout(Promise.resolve(options.token()), requestTimeoutMs, 'token');
+        const response = await fetchFn(url, {
+          headers: { authorization: token },
+          signal: AbortSignal.timeout(requestTimeoutMs),
+        });
+        if (!response.ok) {
+          if (response.status === 403) {
+            dropInstance(instanceId);
+            options.onProblem?.({ instanceId, reason: 'snapshot-403' });
+            return;
+          }
+          const retryAfter = Number(response.headers.get('retry-after'));
+          return retry(
+            `snapshot-${response.status}`,
+            Number.isFinite(retryAfter) ? Math.min(retryAfter, 60) * 1_000 : undefined,
+          );
+        }
+        page = (await response.json()) as Snapshot;
+        if (!isSnapshot(page)) return retry('snapshot-unreadable');
       } catch {
-        options.onProblem?.({ instanceId, reason: 'snapshot-failed' });
-        return;
+        return retry('snapshot-failed');
       }
-      if (!response.ok) {
-        if (response.status === 403) dropInstance(instanceId);
-        options.onProblem?.({ instanceId, reason: `snapshot-${response.status}` });
-        return;
-      }
-      const page = (await response.json()) as Snapshot;
       if (closed || snapshotGeneration.get(instanceId) !== generation) return;
-      for (const chat of page.chats) applySnapshotChat(instanceId, chat);
+      const offsetMs = now() - (Date.parse(page.at) || now());
+      for (const chat of page.chats) if (isSnapshotChat(chat)) applySnapshotChat(instanceId, chat, offsetMs);
       cursor = page.nextCursor;
       pages += 1;
     } while (cursor !== undefined && pages < 1_000);
@@ -347,8 +481,9 @@ export function connectPresenceFeed(options: PresenceFeedOptions): PresenceFeed 
     if (closed) return;
     let token: string;
     try {
-      token = await options.token();
+      token = await withTimeout(Promise.resolve(options.token()), requestTimeoutMs, 'token');
     } catch {
+      options.onProblem?.({ reason: 'token-failed' });
       scheduleReconnect();
       return;
     }
@@ -356,13 +491,21 @@ export function connectPresenceFeed(options: PresenceFeedOptions): PresenceFeed 
     subscriptions = new Map();
     answered = new Set();
     let acknowledged = false;
-    const current = new Socket(options.realtimeUrl, realtimeProtocols(options.httpDomain, token));
+    const current = new (Socket as new (url: string, protocols: string[]) => FeedSocket)(
+      options.realtimeUrl,
+      realtimeProtocols(options.httpDomain, token),
+    );
     socket = current;
+    // The acknowledgement must come within the request timeout, as every later message within the
+    // connection's own timeout: a socket that opens and says nothing is closed and started again.
+    watchdog = setTimeout(() => current.close(4000, 'no connection_ack'), requestTimeoutMs);
     current.onopen = () => current.send(JSON.stringify({ type: 'connection_init' }));
     current.onerror = () => {};
     current.onclose = () => {
       if (socket !== current) return;
       if (watchdog !== undefined) clearTimeout(watchdog);
+      if (stableTimer !== undefined) clearTimeout(stableTimer);
+      stableTimer = undefined;
       socket = undefined;
       scheduleReconnect();
     };
@@ -397,8 +540,14 @@ export function connectPresenceFeed(options: PresenceFeedOptions): PresenceFeed 
           if (instanceId === undefined) break;
           answered.add(instanceId);
           if (answered.size === instanceIds.length) {
-            attempt = 0;
             setState('live');
+            // The backoff starts over only once a connection has lasted: one that is cut right after it
+            // is up (a proxy, AppSync shedding load) keeps backing off instead of reconnecting at once.
+            if (stableTimer !== undefined) clearTimeout(stableTimer);
+            stableTimer = setTimeout(() => {
+              stableTimer = undefined;
+              attempt = 0;
+            }, STABLE_CONNECTION_MS);
           }
           // Subscribed first, then the snapshot: nothing falls between the two.
           void fetchSnapshot(instanceId);
@@ -416,18 +565,22 @@ export function connectPresenceFeed(options: PresenceFeedOptions): PresenceFeed 
         }
         case 'data': {
           if (!subscriptions.has(message.id ?? '') || typeof message.event !== 'string') break;
-          let parsed: FeedMessage;
+          let parsed: unknown;
           try {
-            parsed = JSON.parse(message.event) as FeedMessage;
+            parsed = JSON.parse(message.event);
           } catch {
             break;
           }
-          apply(parsed);
+          // Checked before it changes anything: a malformed event leaves every chat as it was.
+          if (isFeedMessage(parsed)) apply(parsed);
           break;
         }
         case 'connection_error':
+          // A refused connection (an expired or bad token): said, then started again with a fresh token.
+          options.onProblem?.({ reason: `connection-${message.errors?.[0]?.errorType ?? 'error'}` });
+          current.close(4001, 'connection error');
+          break;
         case 'error':
-          // A refused or broken connection (an expired token, say): start again with a fresh token.
           current.close(4001, 'connection error');
           break;
         default:
@@ -473,6 +626,8 @@ export function connectPresenceFeed(options: PresenceFeedOptions): PresenceFeed 
       closed = true;
       if (reconnectTimer !== undefined) clearTimeout(reconnectTimer);
       if (watchdog !== undefined) clearTimeout(watchdog);
+      if (stableTimer !== undefined) clearTimeout(stableTimer);
+      for (const timer of retryTimers) clearTimeout(timer);
       for (const timer of gapTimers.values()) clearTimeout(timer);
       for (const held of chats.values()) if (held.timer !== undefined) clearTimeout(held.timer);
       const current = socket;

@@ -375,3 +375,162 @@ describe('the client, against the local twin', () => {
     feed.close();
   }, 60_000);
 });
+
+describe('the client, against what goes wrong', () => {
+  const base = (extra: Partial<PresenceFeedOptions> = {}) =>
+    connectPresenceFeed({
+      realtimeUrl: 'wss://example/event/realtime',
+      httpDomain: 'example',
+      snapshotUrl: 'https://api.example.com/instances/{instanceId}/presence',
+      token: () => 'agent-token',
+      instanceIds: [A],
+      webSocket: ScriptedSocket,
+      fetch: (async () =>
+        new Response(
+          JSON.stringify({ instanceId: A, at: new Date().toISOString(), chats: [] }),
+        )) as typeof fetch,
+      ...extra,
+    });
+
+  it('times typing on this machine’s clock: a browser minutes fast or slow still shows it, and clears it after the window', async () => {
+    for (const skew of [60_000, -300_000]) {
+      const feed = base({ activityExpiryMs: 300, now: () => Date.now() + skew });
+      await until(() => feed.state === 'live');
+      (ScriptedSocket.last as ScriptedSocket).event(
+        A,
+        derived('5561', 5, { online: true, activity: 'typing' }),
+      );
+      await wait(100);
+      expect(feed.chats()[0]?.activity, `skew ${skew}`).toBe('typing');
+      await wait(400);
+      expect(feed.chats()[0]?.activity, `skew ${skew}`).toBe(null);
+      feed.close();
+    }
+  });
+
+  it('ignores a malformed event before it changes anything', async () => {
+    const feed = base();
+    await until(() => feed.state === 'live');
+    const socket = ScriptedSocket.last as ScriptedSocket;
+    socket.event(A, derived('5562', 3, { online: true, activity: null }));
+    const subscription = socket.sent.find((m) => m.type === 'subscribe')?.id;
+    for (const event of [
+      '{not json',
+      '{"kind":"derived","detail":{"instanceId":"x"}}',
+      JSON.stringify({
+        kind: 'derived',
+        id: 'x',
+        type: 'T',
+        detail: { instanceId: A, phone: '5562', at: 'now', sequence: 9, current: null },
+      }),
+    ]) {
+      socket.deliver({ type: 'data', id: subscription, event });
+    }
+    await wait(50);
+    expect(feed.chats()).toEqual([expect.objectContaining({ phone: '5562', sequence: 3, online: true })]);
+    feed.close();
+  });
+
+  it('says so when the token provider throws or never answers, and tries again', async () => {
+    const problems: FeedProblem[] = [];
+    let calls = 0;
+    const feed = base({
+      token: () => {
+        calls += 1;
+        if (calls === 1) throw new Error('signed out');
+        if (calls === 2) return new Promise<string>(() => {});
+        return 'agent-token';
+      },
+      requestTimeoutMs: 200,
+      reconnect: { initialMs: 20, maxMs: 40 },
+      onProblem: (p) => problems.push(p),
+    });
+    await until(() => feed.state === 'live', 5_000, 'live on the third token');
+    expect(problems.filter((p) => p.reason === 'token-failed')).toHaveLength(2);
+    feed.close();
+  });
+
+  it('retries a snapshot that failed or could not be read, waiting a 429’s Retry-After', async () => {
+    const answers = [
+      new Response('busy', { status: 429, headers: { 'retry-after': '0' } }),
+      new Response('<html>oops</html>', { status: 200 }),
+      new Response('{"chats":"no"}', { status: 200 }),
+      new Response(
+        JSON.stringify({
+          instanceId: A,
+          at: new Date().toISOString(),
+          chats: [
+            { phone: '5563', online: true, activity: null, sequence: 2, updatedAt: new Date().toISOString() },
+          ],
+        }),
+      ),
+    ];
+    const problems: FeedProblem[] = [];
+    const feed = base({
+      fetch: (async () => answers.shift() as Response) as typeof fetch,
+      reconnect: { initialMs: 10, maxMs: 20 },
+      onProblem: (p) => problems.push(p),
+    });
+    await until(() => feed.snapshotsFetched === 1, 5_000, 'the snapshot');
+    expect(problems.map((p) => p.reason)).toEqual(['snapshot-429', 'snapshot-failed', 'snapshot-unreadable']);
+    expect(feed.chats()).toEqual([expect.objectContaining({ phone: '5563' })]);
+    feed.close();
+  });
+
+  it('keeps backing off when connections are cut as soon as they are up (no reconnect storm)', async () => {
+    let sockets = 0;
+    class CutSocket extends ScriptedSocket {
+      constructor(url: string, protocols: string[]) {
+        super(url, protocols);
+        sockets += 1;
+      }
+      override deliver(message: unknown) {
+        super.deliver(message);
+        if ((message as { type?: string }).type === 'subscribe_success') setTimeout(() => this.close(), 5);
+      }
+    }
+    const feed = base({ webSocket: CutSocket, reconnect: { initialMs: 100, maxMs: 10_000 } });
+    await wait(2_000);
+    feed.close();
+    // 100, 200, 400, 800 ms: about 5 connections in 2 s (without the fix: one every 50-100 ms, about 25).
+    expect(sockets).toBeLessThanOrEqual(7);
+  });
+
+  it('reports a refused connection (an expired token) and starts again', async () => {
+    class RefusingSocket extends ScriptedSocket {
+      override send(data: string) {
+        const message = JSON.parse(data) as Record<string, unknown>;
+        this.sent.push(message);
+        if (message.type === 'connection_init')
+          this.deliver({ type: 'connection_error', errors: [{ errorType: 'UnauthorizedException' }] });
+      }
+    }
+    const problems: FeedProblem[] = [];
+    const feed = base({
+      webSocket: RefusingSocket,
+      reconnect: { initialMs: 10, maxMs: 20 },
+      onProblem: (p) => problems.push(p),
+    });
+    await until(() => problems.length >= 2, 5_000, 'two refusals');
+    expect(problems[0]).toEqual({ reason: 'connection-UnauthorizedException' });
+    feed.close();
+  });
+
+  it('refuses to start without a WebSocket, saying what to pass', () => {
+    const original = (globalThis as { WebSocket?: unknown }).WebSocket;
+    (globalThis as { WebSocket?: unknown }).WebSocket = undefined;
+    try {
+      expect(() =>
+        connectPresenceFeed({
+          realtimeUrl: 'wss://x',
+          httpDomain: 'x',
+          snapshotUrl: 'https://x/{instanceId}',
+          token: () => 't',
+          instanceIds: [A],
+        }),
+      ).toThrow(/pass webSocket, e\.g\. the `ws` package/);
+    } finally {
+      (globalThis as { WebSocket?: unknown }).WebSocket = original;
+    }
+  });
+});
