@@ -26,7 +26,13 @@ export interface BusEvent {
   readonly detail?: unknown;
 }
 
-export type FeedRefusal = 'not-for-the-feed' | 'invalid-detail' | 'reserved-instance' | 'too-large';
+export type FeedRefusal =
+  | 'not-for-the-feed'
+  | 'invalid-detail'
+  | 'reserved-instance'
+  | 'too-large'
+  /** A chat the presence store cannot hold (an empty id, over 128 characters, holding `#`): no view shows it. */
+  | 'unstorable-chat';
 
 /** One AppSync event: its channel and its body (the message as a JSON string). */
 export interface FeedEvent {
@@ -48,9 +54,16 @@ const MAX_CHAT_ID = 128;
 
 const NewsDetailSchema = v.looseObject({
   instanceId: v.string(),
-  phone: v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_CHAT_ID)),
+  phone: v.string(),
   receivedAt: v.pipe(v.number(), v.integer(), v.minValue(0)),
 });
+
+/** A chat the store keeps a state for (its isStorableChat): the only chats a view can show. */
+const storable = (phone: string, participant: string | undefined) =>
+  phone !== '' &&
+  phone.length <= MAX_CHAT_ID &&
+  !phone.includes('#') &&
+  (participant === undefined || (participant.length <= MAX_CHAT_ID && participant !== ''));
 
 const refuse = (reason: FeedRefusal, detail: string): FeedEncoding => ({ ok: false, reason, detail });
 
@@ -74,12 +87,16 @@ export function encodeFeedEvent(event: BusEvent): FeedEncoding {
     const parsed = v.safeParse(NewsDetailSchema, event.detail);
     if (!parsed.success) return refuse('invalid-detail', whatFailed(type, parsed.issues));
     const participant = participantOf(parsed.output);
+    // The receiver takes any phone; the store never keeps a chat like this, so no view could use its news.
+    if (!storable(parsed.output.phone, participant)) {
+      return refuse('unstorable-chat', 'the presence store keeps no state for this chat');
+    }
     message = {
       kind: 'news',
       id,
       instanceId: parsed.output.instanceId,
       phone: parsed.output.phone,
-      ...(participant !== undefined && participant.length <= MAX_CHAT_ID && { participant }),
+      ...(participant !== undefined && { participant }),
       activity: NEWS_TYPES.get(type) as 'typing' | 'recording',
       at: new Date(parsed.output.receivedAt).toISOString(),
     };

@@ -36,7 +36,8 @@ export interface FeedHandlerDeps {
 
 export type FeedOutcome =
   | { readonly outcome: 'published'; readonly requests: number }
-  | { readonly outcome: 'refused'; readonly reason: FeedRefusal };
+  | { readonly outcome: 'refused'; readonly reason: FeedRefusal }
+  | { readonly outcome: 'skipped'; readonly reason: FeedRefusal };
 
 /** Thrown when an event could not be published in time: Lambda retries the invocation, then dead-letters it. */
 export class FeedNotPublished extends Error {
@@ -52,6 +53,13 @@ export function createFeedHandler(deps: FeedHandlerDeps) {
   const write = deps.write ?? ((line: string) => process.stdout.write(`${line}\n`));
   return async (event: BusEvent, deadline: Deadline): Promise<FeedOutcome> => {
     const encoded = encodeFeedEvent(event);
+    // News of a chat the store never keeps: nothing was lost (the callback is on the bus), nobody could
+    // show it. Skipped with a line, not dead-lettered: anyone with one instance's URL could otherwise
+    // raise LiveFeedDeadLetters at will.
+    if (!encoded.ok && encoded.reason === 'unstorable-chat') {
+      write(JSON.stringify({ level: 'INFO', msg: 'live feed news skipped', reason: encoded.reason }));
+      return { outcome: 'skipped', reason: encoded.reason };
+    }
     if (!encoded.ok) {
       // Straight to stdout as EMF (Lambda's JSON log format would wrap console output).
       write(
@@ -119,6 +127,28 @@ function bytes(data: string | ArrayBuffer | ArrayBufferView): string | Uint8Arra
   return new Uint8Array(data);
 }
 
+/** AppSync's answer to a publish of 5 events is a few hundred bytes; a larger one is not read. */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+/** The body as text, or '' (unreadable: the events are sent again) when it is over `cap` bytes. */
+export async function readCapped(response: Response, cap: number): Promise<string> {
+  const reader = response.body?.getReader();
+  if (reader === undefined) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > cap) {
+      await reader.cancel();
+      return '';
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /** The publish endpoint: `https://{domain}/event`, or a full URL (a stand-in in tests). */
 export function publishUrl(domainOrUrl: string): URL {
   const base = /^https?:\/\//.test(domainOrUrl) ? domainOrUrl : `https://${domainOrUrl}`;
@@ -148,8 +178,10 @@ export function signedSend(
       headers: signed.headers as Record<string, string>,
       body,
       signal,
+      // A redirect would carry the signed request (its security token) elsewhere: AppSync never sends one.
+      redirect: 'error',
     });
-    const text = await response.text();
+    const text = await readCapped(response, MAX_ANSWER_BYTES);
     const retryAfter = Number(response.headers.get('retry-after'));
     return {
       status: response.status,

@@ -77,8 +77,13 @@ interface FailedEntry {
   readonly errorType?: unknown;
 }
 
-/** The indexes AppSync listed under `failed` in a 200 answer, with their codes; undefined when unreadable. */
-export function failedEntries(body: string): Map<number, string> | undefined {
+/**
+ * The indexes AppSync listed under `failed` in a 200 answer, with their codes; undefined when unreadable:
+ * not JSON, an index outside the `sent` events, or (when it lists `successful` too) counts that do not add
+ * up to what was sent. Unreadable means "send them all again": a repeat is dropped by the views, a loss is
+ * not.
+ */
+export function failedEntries(body: string, sent?: number): Map<number, string> | undefined {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
@@ -90,8 +95,12 @@ export function failedEntries(body: string): Map<number, string> | undefined {
   if (failed === undefined) return new Map();
   if (!Array.isArray(failed)) return undefined;
   const out = new Map<number, string>();
+  const successful = (parsed as { successful?: unknown }).successful;
+  if (sent !== undefined && Array.isArray(successful) && successful.length + failed.length !== sent)
+    return undefined;
   for (const entry of failed as FailedEntry[]) {
     if (typeof entry?.index !== 'number' || !Number.isInteger(entry.index)) return undefined;
+    if (sent !== undefined && (entry.index < 0 || entry.index >= sent)) return undefined;
     const code =
       typeof entry.code === 'string'
         ? entry.code
@@ -131,7 +140,7 @@ export function createFeedPublisher(options: FeedPublisherOptions): PublishFeed 
           callCapMs,
         );
         if (answer.status >= 200 && answer.status < 300) {
-          const failed = failedEntries(answer.body);
+          const failed = failedEntries(answer.body, pending.length);
           if (failed === undefined) {
             // A 2xx we cannot read: nothing says which events made it; sending them again is safe
             // (a view drops a repeat by its sequence), losing them is not.

@@ -447,6 +447,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     );
     const result = await readSnapshot(
       {
+        headers: { authorization: request.headers.authorization },
         pathParameters: { instanceId: safeDecode(snapshot?.[1] ?? '') ?? '' },
         queryStringParameters: Object.fromEntries(url.searchParams),
         requestContext: { authorizer: { jwt: { claims: flattened } } },

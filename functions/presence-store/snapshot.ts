@@ -17,6 +17,7 @@ import { isIdle, type PresenceStore, type StoredChat } from './store.ts';
 
 /** The part of API Gateway's event (payload 2.0, JWT authorizer) the snapshot reads. */
 export interface SnapshotRequest {
+  readonly headers?: Record<string, string | undefined>;
   readonly pathParameters?: Record<string, string | undefined>;
   readonly queryStringParameters?: Record<string, string | undefined>;
   readonly requestContext?: {
@@ -34,6 +35,31 @@ export interface SnapshotOptions {
 }
 
 const MAX_CURSOR_LENGTH = 1_024;
+
+/**
+ * The agent's groups. API Gateway's JWT authorizer has verified the token, but it hands its claims over
+ * flattened: an array claim becomes `"[a b]"`, so a group named `Team X` would read as two, `Team` and `X`,
+ * and `["zapi-presence-all,x"]` as `zapi-presence-all`. So the groups are read from the verified token
+ * itself (its payload, in the Authorization header), as AppSync reads them; the flattened claim only
+ * when the header cannot be read.
+ */
+export function agentGroups(request: SnapshotRequest, claim: string): string[] {
+  const header = request.headers?.authorization ?? request.headers?.Authorization;
+  const token = header?.startsWith('Bearer ') ? header.slice(7) : header;
+  const payload = token?.split('.')[1];
+  if (payload !== undefined) {
+    try {
+      const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<
+        string,
+        unknown
+      >;
+      if (typeof claims === 'object' && claims !== null) return groupsFromClaim(claims[claim]);
+    } catch {
+      // Not a JWT payload: the authorizer's claims below.
+    }
+  }
+  return groupsFromClaim(request.requestContext?.authorizer?.jwt?.claims?.[claim]);
+}
 
 /** The opaque cursor of the page after `chat` (base64url of the chat key, bound to its instance). */
 export function encodeCursor(instanceId: string, chat: string): string {
@@ -94,7 +120,7 @@ export async function readSnapshot(
       message: 'the URL does not name a Z-API instance',
     });
   }
-  const groups = groupsFromClaim(request.requestContext?.authorizer?.jwt?.claims?.[options.groupsClaim]);
+  const groups = agentGroups(request, options.groupsClaim);
   if (!mayReadInstance(groups, instanceId)) {
     return json(403, {
       ok: false,

@@ -197,6 +197,13 @@ describe('failedEntries', () => {
     for (const bad of ['', 'nope', '[]', 'null', '{"failed":{}}', '{"failed":[{"index":"1"}]}']) {
       expect(failedEntries(bad), bad).toBeUndefined();
     }
+    // An index outside what was sent, or counts that do not add up: unreadable (everything is sent again).
+    expect(failedEntries('{"failed":[{"index":5}],"successful":[]}', 2)).toBeUndefined();
+    expect(failedEntries('{"failed":[{"index":-1}]}', 2)).toBeUndefined();
+    expect(failedEntries('{"failed":[],"successful":[{"index":0}]}', 2)).toBeUndefined();
+    expect(failedEntries('{"failed":[{"index":1}],"successful":[{"index":0}]}', 2)).toEqual(
+      new Map([[1, 'unknown']]),
+    );
   });
 });
 
@@ -303,6 +310,35 @@ describe('the publisher, against AppSync (stand-in, signatures checked)', () => 
     expect(appsync.requests).toHaveLength(3);
   });
 
+  it('follows no redirect with the signed request, and reads no answer over 64 KiB', async () => {
+    const { createServer } = await import('node:http');
+    const seen: string[] = [];
+    const server = createServer((request, response) => {
+      seen.push(request.url ?? '');
+      if (seen.length === 1) {
+        response.writeHead(307, { location: '/elsewhere' });
+        return response.end();
+      }
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(`{"failed":[],"successful":[${'{"index":0},'.repeat(10_000)}{"index":0}]}`);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const redirected = await createFeedPublisher({
+      send: signedSend(publishUrl(`http://127.0.0.1:${port}`), signer),
+      sleep: async () => {},
+      maxAttempts: 1,
+    })(events(A, 1), soon());
+    expect(redirected.unpublished[0]?.code).toMatch(/^network:/);
+    expect(seen).toEqual(['/event']);
+    const huge = await signedSend(publishUrl(`http://127.0.0.1:${port}`), signer)(
+      { channel: `/presence/${A}`, events: ['{}'] },
+      AbortSignal.timeout(2_000),
+    );
+    expect(huge.body).toBe('');
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
   it('a hanging AppSync never holds the call past its deadline', async () => {
     appsync.always = { kind: 'hang' };
     const started = Date.now();
@@ -364,6 +400,26 @@ describe('the publisher handler', () => {
       [FEED_METRICS.refused]: 1,
     });
     expect(JSON.parse(dead[0] as string)).toMatchObject({ refused: 'too-large', event: { id: event.id } });
+  });
+
+  it('skips the news of a chat the store never keeps (over 128 characters, holding #): no dead letter, no metric, no false alarm', async () => {
+    const handle = handlerWith(async () => {
+      throw new Error('must not publish');
+    });
+    for (const phone of ['x'.repeat(129), 'a#b', '']) {
+      const outcome = await handle(
+        {
+          id: 'raw',
+          source: EVENT_SOURCE,
+          'detail-type': DETAIL_TYPES.COMPOSING,
+          detail: { instanceId: A, phone, status: 'COMPOSING', receivedAt: 1 },
+        },
+        deadlineAt(Date.now() + 1_000),
+      );
+      expect(outcome, phone).toEqual({ outcome: 'skipped', reason: 'unstorable-chat' });
+    }
+    expect(dead).toEqual([]);
+    expect(lines.join('\n')).not.toContain('_aws');
   });
 
   it('fails the invocation when the event was not published (Lambda retries it, then dead-letters it)', async () => {

@@ -232,3 +232,30 @@ describe('GET /instances/{instanceId}/presence', () => {
     expect(JSON.stringify(errors.mock.calls)).not.toContain('secret-name');
   });
 });
+
+describe('the agent’s groups, as the snapshot reads them', () => {
+  const token = (claims: Record<string, unknown>) =>
+    `e30.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
+  const withToken = (instanceId: string, groups: unknown) => ({
+    headers: { authorization: `Bearer ${token({ 'cognito:groups': groups })}` },
+    pathParameters: { instanceId },
+    // What API Gateway's authorizer passes along: the same claim, flattened.
+    requestContext: {
+      authorizer: {
+        jwt: { claims: { 'cognito:groups': Array.isArray(groups) ? `[${groups.join(' ')}]` : groups } },
+      },
+    },
+  });
+
+  it('reads the token’s own array, as AppSync does: a group with a space or a comma is one group', async () => {
+    expect((await read(withToken(A, ['Team X']))).statusCode).toBe(403);
+    expect((await read(withToken(A, [`Team ${A}`]))).statusCode).toBe(403);
+    expect((await read(withToken(A, ['zapi-presence-all,x']))).statusCode).toBe(403);
+    expect((await read(withToken(A, ['other', A]))).statusCode).toBe(200);
+  });
+
+  it('falls back to the authorizer’s claims when the header holds no readable token', async () => {
+    const request = { ...withToken(A, [A]), headers: { authorization: 'not-a-jwt' } };
+    expect((await read(request)).statusCode).toBe(200);
+  });
+});
