@@ -15,7 +15,7 @@
  * user) and the routes are priced per use; the dead-letter alarm is the feed's only fixed cost.
  */
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import { HttpMethod, type HttpRoute } from 'aws-cdk-lib/aws-apigatewayv2';
+import { type CfnStage, HttpMethod, type HttpRoute } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import {
@@ -50,7 +50,7 @@ import {
   FEED_NAMESPACE,
   GROUPS_CLAIM_PATTERN,
 } from '../functions/live-feed/settings.ts';
-import { STATE_ENV } from '../functions/presence-store/settings.ts';
+import { SNAPSHOT_ROUTE_KEY, STATE_ENV } from '../functions/presence-store/settings.ts';
 import { CANARY_INSTANCE_ID, INSTANCE_ID_PATTERN } from '../functions/shared/contract/presence-contract.ts';
 import { subscribeHandlerCode } from './appsync-code.ts';
 import { deadLetterQueue } from './dead-letter-queue.ts';
@@ -172,6 +172,8 @@ export class LiveFeed extends Construct {
   /** Where the agents' tokens list their groups. */
   readonly groupsClaim: string;
   readonly snapshotRoute: HttpRoute;
+  /** `https://{api}/instances/{instanceId}/presence`: replace `{instanceId}`. */
+  readonly snapshotUrl: string;
   /** The two rules feeding the publisher. */
   readonly subscriptions: readonly PresenceSubscription[];
 
@@ -214,7 +216,9 @@ export class LiveFeed extends Construct {
       this.groupsClaim = FEED_DEFAULTS.groupsClaim;
       agentProvider = {
         authorizationType: AppSyncAuthorizationType.USER_POOL,
-        cognitoConfig: { userPool: pool },
+        // This client's tokens only, as the snapshot route's authorizer (its audience): another app client
+        // of a user pool you pass in cannot reach the feed.
+        cognitoConfig: { userPool: pool, appIdClientRegex: `^${client.userPoolClientId}$` },
       };
     }
     const agents = agentProvider.authorizationType;
@@ -327,6 +331,16 @@ export class LiveFeed extends Construct {
     });
     if (!route) throw new Error('LiveFeed: the snapshot route was not created');
     this.snapshotRoute = route;
+    // A throttle of its own: agents' views (a reconnect storm, say) can never use the budget of the
+    // webhook route Z-API's callbacks come through.
+    (webhook.stage.node.defaultChild as CfnStage).addPropertyOverride(
+      `RouteSettings.${SNAPSHOT_ROUTE_KEY.replace(/\./g, '\\.')}`,
+      {
+        ThrottlingRateLimit: FEED_DEFAULTS.snapshotRateLimit,
+        ThrottlingBurstLimit: FEED_DEFAULTS.snapshotBurstLimit,
+      },
+    );
+    this.snapshotUrl = `${webhook.baseUrl}/instances/{instanceId}/presence`;
   }
 
   private createUserPool(instanceIds: readonly string[]): UserPool {

@@ -29,7 +29,11 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { FLEET_METRICS } from '../functions/fleet/settings.ts';
-import { BACKLOG_ALARM_SECONDS, STATE_FAILURES_METRIC } from '../functions/presence-store/settings.ts';
+import {
+  BACKLOG_ALARM_SECONDS,
+  SNAPSHOT_ROUTE_KEY,
+  STATE_FAILURES_METRIC,
+} from '../functions/presence-store/settings.ts';
 import { METRIC_NAMES, REJECT_REASONS } from '../functions/presence-webhook/settings.ts';
 import { PRESENCE_STATUSES } from '../functions/shared/contract/presence-contract.ts';
 import type { PresenceCanary } from './canary.ts';
@@ -441,13 +445,18 @@ export class PresenceMonitoring extends Construct {
    */
   private floodAlarms(webhook: PresenceWebhook, ns: string): Alarm[] {
     // Only this API's 429s and 401s: a datapoint only when one happens (no series in a quiet month).
+    // Not the live feed's snapshot route: an agent's expired token (401) or its own throttle (429) loses
+    // no callback. Every other line counts, a line API Gateway wrote before it knew the route included.
     for (const [id, status, name] of [
       ['ThrottledFilter', '429', THROTTLED_METRIC],
       ['WrongSecretFilter', '401', WRONG_SECRET_METRIC],
     ] as const) {
       new MetricFilter(this, id, {
         logGroup: webhook.accessLogGroup,
-        filterPattern: FilterPattern.stringValue('$.status', '=', status),
+        filterPattern: FilterPattern.all(
+          FilterPattern.stringValue('$.status', '=', status),
+          FilterPattern.stringValue('$.route', '!=', SNAPSHOT_ROUTE_KEY),
+        ),
         metricNamespace: ns,
         metricName: name,
         metricValue: '1',

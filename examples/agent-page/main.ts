@@ -97,6 +97,14 @@ export function start(config: AgentPageConfig): PresenceFeed {
       connection.textContent = STATES[state];
     },
     onProblem: (problem) => {
+      if (problem.instanceId === undefined) {
+        const line = document.createElement('div');
+        line.textContent = problem.reason.startsWith('connection-')
+          ? 'the connection was refused: sign in again (your token may have expired)'
+          : `the connection: ${problem.reason}`;
+        problems.replaceChildren(line);
+        return;
+      }
       // Its chats are no longer this agent's to see.
       if (problem.reason === 'Unauthorized' || problem.reason === 'snapshot-403') {
         for (const [key, row] of rows) {
@@ -119,24 +127,25 @@ const injected = window.ZAPI_PRESENCE_CONFIG;
 if (injected !== undefined) {
   start(injected);
 } else {
-  // Against AWS: the settings from the form (kept in the address, except the token).
+  // Against AWS: the settings from the form. Kept in this page's own storage, never taken from the
+  // address: a crafted link must not point the token the agent types at someone else's endpoint.
   const form = document.getElementById('settings') as HTMLFormElement;
   form.hidden = false;
-  const saved = new URLSearchParams(location.hash.slice(1));
-  for (const name of ['realtimeUrl', 'httpDomain', 'snapshotUrl', 'instances']) {
-    const input = form.elements.namedItem(name) as HTMLInputElement;
-    input.value = saved.get(name) ?? '';
+  connection.textContent = 'Fill in the settings and connect.';
+  const KEY = 'zapi-presence-agent-page';
+  const FIELDS = ['realtimeUrl', 'httpDomain', 'snapshotUrl', 'instances'] as const;
+  const field = (name: string) => form.elements.namedItem(name) as HTMLInputElement;
+  let saved: Record<string, string> = {};
+  try {
+    saved = JSON.parse(localStorage.getItem(KEY) ?? '{}') as Record<string, string>;
+  } catch {
+    saved = {};
   }
+  for (const name of FIELDS) field(name).value = typeof saved[name] === 'string' ? saved[name] : '';
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    const value = (name: string) => (form.elements.namedItem(name) as HTMLInputElement).value.trim();
-    const settings = new URLSearchParams({
-      realtimeUrl: value('realtimeUrl'),
-      httpDomain: value('httpDomain'),
-      snapshotUrl: value('snapshotUrl'),
-      instances: value('instances'),
-    });
-    location.hash = settings.toString();
+    const value = (name: string) => field(name).value.trim();
+    localStorage.setItem(KEY, JSON.stringify(Object.fromEntries(FIELDS.map((name) => [name, value(name)]))));
     form.hidden = true;
     start({
       realtimeUrl: value('realtimeUrl'),

@@ -41,6 +41,9 @@ export const FEED_DEFAULTS = {
   groupsClaim: 'cognito:groups',
   /** Lifetime of the access and ID tokens of the user pool the feed creates: how long a removed group still works. */
   tokenValidityMinutes: 60,
+  /** The snapshot route's own throttle (requests a second, burst): apart from the webhook route's. */
+  snapshotRateLimit: 20,
+  snapshotBurstLimit: 40,
 } as const;
 
 /**

@@ -12,7 +12,9 @@
  *
  * Limits, as AppSync's or to keep a bad client from growing the process: 200 subscriptions a connection,
  * 1,000 connections, 256 KB a message, and a client that leaves over 1 MiB unread is dropped. Only a
- * loopback Host is served (421 otherwise), so no page on another site reaches it through DNS rebinding.
+ * loopback Host is served (421 otherwise), so no page on another site reaches it through DNS rebinding,
+ * and only a loopback Origin or none (403 otherwise); a socket without a valid connection_init within 5 s
+ * is closed.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -24,6 +26,10 @@ import { LOCAL_ISSUER, verifyLocalToken } from './local-tokens.ts';
 export const REALTIME_PATH = '/event/realtime';
 const PROTOCOL = 'aws-appsync-event-ws';
 const LOCAL_HOST = /^(?:127\.0\.0\.1|localhost|\[::1\])(?::\d{1,5})?$/i;
+/** A page of this machine (any port), or no page at all (a script, a test): the Origins served. */
+const LOCAL_ORIGIN = /^https?:\/\/(?:127\.0\.0\.1|localhost|\[::1\])(?::\d{1,5})?$/i;
+/** A connection that has not sent a valid connection_init by then is closed. */
+const INIT_TIMEOUT_MS = 5_000;
 const MAX_UNREAD_BYTES = 1024 * 1024;
 const CHANNEL = /^\/[A-Za-z0-9-]{1,50}(?:\/[A-Za-z0-9_*-]{1,128}){0,4}$/;
 
@@ -256,6 +262,13 @@ export function createFeedTwin(options: FeedTwinOptions): FeedTwin {
         refuse('421 Misdirected Request');
         return true;
       }
+      // A page on another site may open sockets to 127.0.0.1 (WebSockets have no CORS): only this
+      // machine's pages, or no page at all, are served.
+      const origin = request.headers.origin;
+      if (origin !== undefined && !LOCAL_ORIGIN.test(origin)) {
+        refuse('403 Forbidden');
+        return true;
+      }
       if (connections.size >= maxConnections) {
         refuse('503 Service Unavailable');
         return true;
@@ -278,6 +291,11 @@ export function createFeedTwin(options: FeedTwinOptions): FeedTwin {
           pending: new Set(),
         };
         connections.add(connection);
+        // A socket that never authenticates must not hold a place.
+        const init = setTimeout(() => {
+          if (!connection.initialized) ws.terminate();
+        }, INIT_TIMEOUT_MS);
+        init.unref();
         ws.on('message', (data, isBinary) => {
           if (isBinary)
             return void send(connection, {
@@ -287,6 +305,7 @@ export function createFeedTwin(options: FeedTwinOptions): FeedTwin {
           onMessage(connection, data.toString());
         });
         ws.on('close', () => {
+          clearTimeout(init);
           if (connection.keepAlive !== undefined) clearInterval(connection.keepAlive);
           connections.delete(connection);
         });

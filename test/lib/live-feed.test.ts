@@ -51,6 +51,10 @@ describe('the live feed (app, Cognito)', () => {
           CognitoConfig: {
             AwsRegion: 'sa-east-1',
             UserPoolId: { Ref: expect.stringMatching(/^LiveFeedAgents/) },
+            // This app client's tokens only (the snapshot authorizer's audience too).
+            AppIdClientRegex: {
+              'Fn::Join': ['', ['^', { Ref: expect.stringMatching(/^LiveFeedAgentsAgentClient/) }, '$']],
+            },
           },
         },
       ],
@@ -170,6 +174,19 @@ describe('the live feed (app, Cognito)', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ AGENT_GROUPS_CLAIM: 'cognito:groups' }) },
     });
+  });
+
+  it('gives the snapshot route a throttle of its own, and keeps its 401s and 429s out of the flood alarms', () => {
+    const stage = one(template, 'AWS::ApiGatewayV2::Stage');
+    expect(stage.RouteSettings).toEqual({
+      'GET /instances/{instanceId}/presence': { ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 },
+    });
+    const filters = Object.values(template.findResources('AWS::Logs::MetricFilter')).map(
+      (f) => (f as Resource).Properties.FilterPattern,
+    );
+    expect(filters).toHaveLength(2);
+    for (const filter of filters)
+      expect(filter).toContain('($.route != "GET /instances/{instanceId}/presence")');
   });
 
   it('creates the agents’ user pool: no self sign-up, a strong password, the all-instances group and one per instance', () => {

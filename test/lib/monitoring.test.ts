@@ -385,7 +385,7 @@ describe('PresenceMonitoring', () => {
     it('alarms on 429s API Gateway answered before the receiver, counted from the access log of this API', () => {
       defaults.hasResourceProperties('AWS::Logs::MetricFilter', {
         LogGroupName: { Ref: Match.stringLikeRegexp('^PresenceAccessLogs[0-9A-F]{8}$') },
-        FilterPattern: '{ $.status = "429" }',
+        FilterPattern: '{ ($.status = "429") && ($.route != "GET /instances/{instanceId}/presence") }',
         MetricTransformations: [
           {
             MetricNamespace: 'ZapiPresence',
@@ -412,7 +412,7 @@ describe('PresenceMonitoring', () => {
     it('alarms on a spike of wrong secrets (401), counted from the access log of this API', () => {
       defaults.hasResourceProperties('AWS::Logs::MetricFilter', {
         LogGroupName: { Ref: Match.stringLikeRegexp('^PresenceAccessLogs[0-9A-F]{8}$') },
-        FilterPattern: '{ $.status = "401" }',
+        FilterPattern: '{ ($.status = "401") && ($.route != "GET /instances/{instanceId}/presence") }',
         MetricTransformations: [
           {
             MetricNamespace: 'ZapiPresence',

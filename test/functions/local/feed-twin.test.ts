@@ -212,6 +212,34 @@ describe('the twin, to a raw WebSocket client', () => {
     ).rejects.toThrow(/421/);
   });
 
+  it('refuses a page of another site (Origin), serves this machine’s pages and scripts without one', async () => {
+    const upgrade = (origin?: string) =>
+      new Promise((resolve, reject) => {
+        const socket = new WebSocket(
+          server.realtimeUrl,
+          realtimeProtocols(server.httpDomain, server.agentToken),
+          {
+            ...(origin !== undefined && { origin }),
+          },
+        );
+        socket.once('open', () => {
+          socket.close();
+          resolve('open');
+        });
+        socket.once('error', reject);
+      });
+    await expect(upgrade('https://evil.example')).rejects.toThrow(/403/);
+    await expect(upgrade('null')).rejects.toThrow(/403/);
+    await expect(upgrade(server.baseUrl)).resolves.toBe('open');
+    await expect(upgrade('http://localhost:5173')).resolves.toBe('open');
+    await expect(upgrade()).resolves.toBe('open');
+  });
+
+  it('closes a socket that never sends a valid connection_init, so idle sockets cannot fill it', async () => {
+    const c = await open('');
+    expect(await c.closed).toBe(1006);
+  }, 10_000);
+
   it('answers what it cannot read, and anything before connection_init, with an error', async () => {
     const c = await open(server.agentToken);
     c.send({ type: 'subscribe', id: 'early', channel: '/presence/LOCAL' });
