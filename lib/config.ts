@@ -102,6 +102,10 @@ export const CONTEXT_KEYS = {
     default: 'groups',
     example: 'groups (the claim of your OIDC tokens that lists groups)',
   },
+  liveFeedTokenMinutes: {
+    default: 60,
+    example: "30 (lifetime of the agents' tokens of the app client the app creates: 5 to 1440)",
+  },
   liveFeedAllowedOrigins: {
     default: '*',
     example: 'https://helpdesk.example.com.br (several: A,B; the agent pages that call the snapshot route)',
@@ -188,6 +192,8 @@ export interface LiveFeedConfig {
   /** Agents sign in with this OIDC issuer instead. */
   readonly oidc?: { readonly issuer: string; readonly clientId: string; readonly groupsClaim: string };
   readonly allowedOrigins: readonly string[];
+  /** Lifetime of the agents' tokens (minutes), for the app client the app creates. */
+  readonly tokenMinutes?: number;
   /** The store was off by default and the feed turned it on (the app says so at synth). */
   readonly turnedStoreOn: boolean;
 }
@@ -389,7 +395,7 @@ export function loadConfig(read: ContextReader, contextKeys: readonly string[] =
     );
   }
   const liveFeed = liveFeedOn
-    ? liveFeedConfig(text, problem, storeAsked === undefined || storeAsked === null)
+    ? liveFeedConfig(text, problem, storeAsked === undefined || storeAsked === null, integer)
     : undefined;
   if (!liveFeedOn) {
     for (const key of LIVE_FEED_KEYS) {
@@ -629,6 +635,7 @@ export function loadConfig(read: ContextReader, contextKeys: readonly string[] =
 }
 
 const LIVE_FEED_KEYS = [
+  'liveFeedTokenMinutes',
   'liveFeedUserPoolId',
   'liveFeedOidcIssuer',
   'liveFeedOidcClientId',
@@ -641,6 +648,7 @@ function liveFeedConfig(
   text: (key: ContextKey) => string | undefined,
   problem: (key: ContextKey, what: string) => void,
   turnedStoreOn: boolean,
+  integer: (key: ContextKey, fallback: number, min: number, max: number) => number,
 ): LiveFeedConfig {
   const userPoolId = text('liveFeedUserPoolId');
   if (userPoolId !== undefined && !/^[\w-]+_[0-9a-zA-Z]+$/.test(userPoolId)) {
@@ -670,8 +678,17 @@ function liveFeedConfig(
       problem('liveFeedAllowedOrigins', `"${origin}" is not an origin (scheme and host, no path)`);
     }
   }
+  const tokenMinutesSet = text('liveFeedTokenMinutes') !== undefined;
+  const tokenMinutes = integer('liveFeedTokenMinutes', CONTEXT_KEYS.liveFeedTokenMinutes.default, 5, 1_440);
+  if (tokenMinutesSet && (issuer !== undefined || userPoolId !== undefined)) {
+    problem(
+      'liveFeedTokenMinutes',
+      'only for the app client the app creates (set token lifetimes in your own pool or issuer)',
+    );
+  }
   return {
     ...(userPoolId !== undefined && { userPoolId }),
+    ...(tokenMinutesSet && { tokenMinutes }),
     ...(issuer !== undefined &&
       clientId !== undefined && {
         oidc: { issuer, clientId, groupsClaim: groupsClaim ?? CONTEXT_KEYS.liveFeedGroupsClaim.default },

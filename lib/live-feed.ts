@@ -14,7 +14,7 @@
  * Nothing here runs while nobody publishes or connects: AppSync, Lambda, Cognito (per monthly active
  * user) and the routes are priced per use; the dead-letter alarm is the feed's only fixed cost.
  */
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import { type CfnStage, HttpMethod, type HttpRoute } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -186,6 +186,7 @@ export class LiveFeed extends Construct {
 
     // --- who the agents are ---------------------------------------------------------------------
     let agentProvider: AppSyncAuthProvider;
+    let poolRegion: string | undefined;
     if (props.oidc !== undefined) {
       this.issuer = props.oidc.issuer;
       this.clientId = props.oidc.clientId;
@@ -211,7 +212,12 @@ export class LiveFeed extends Construct {
         });
       this.userPool = pool;
       this.userPoolClient = client;
-      this.issuer = `https://cognito-idp.${stack.region}.amazonaws.com/${pool.userPoolId}`;
+      // The pool's own region: its id names it (`sa-east-1_...`), and a pool you pass in may live in
+      // another region than the stack.
+      poolRegion = Token.isUnresolved(pool.userPoolId)
+        ? pool.env.region
+        : (pool.userPoolId.split('_')[0] as string);
+      this.issuer = `https://cognito-idp.${poolRegion}.amazonaws.com/${pool.userPoolId}`;
       this.clientId = client.userPoolClientId;
       this.groupsClaim = FEED_DEFAULTS.groupsClaim;
       agentProvider = {
@@ -240,6 +246,12 @@ export class LiveFeed extends Construct {
     // Errors only (a refused subscription, a failing handler): no payloads in the log. Set on the L1: the
     // L2's logConfig adds a LogRetention custom resource (a Lambda with a wildcard policy) and an AWS
     // managed policy; here the role may write to the API's own log group only.
+    if (poolRegion !== undefined && !Token.isUnresolved(poolRegion) && poolRegion !== stack.region) {
+      (this.api.node.defaultChild as CfnApi).addPropertyOverride(
+        'EventConfig.AuthProviders.1.CognitoConfig.AwsRegion',
+        poolRegion,
+      );
+    }
     (this.api.node.defaultChild as CfnApi).addPropertyOverride('EventConfig.LogConfig', {
       CloudWatchLogsRoleArn: logsRole.roleArn,
       LogLevel: AppSyncFieldLogLevel.ERROR,

@@ -71,6 +71,9 @@ export function presenceProps(config: PresenceConfig): ZapiPresenceProps {
       liveFeed: {
         ...(config.liveFeed.oidc !== undefined && { oidc: config.liveFeed.oidc }),
         allowedOrigins: config.liveFeed.allowedOrigins,
+        ...(config.liveFeed.tokenMinutes !== undefined && {
+          tokenValidity: Duration.minutes(config.liveFeed.tokenMinutes),
+        }),
       },
     }),
   };

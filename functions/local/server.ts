@@ -580,6 +580,9 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   err(`live view of every chat's presence: ${baseUrl}/`);
   err(`live feed: ws://${host}${REALTIME_PATH}  token for ${printedInstance}: ${agentToken}`);
   err(
+    `agent page as against AWS: ${baseUrl}/agent (HTTP domain ${host}, snapshot URL ${baseUrl}/instances/{instanceId}/presence, instances ${printedInstance}, the token above)`,
+  );
+  err(
     `any instance id, each with its own secret · ${options.eventBusName ? `publishing to bus ${options.eventBusName}` : 'dry run: events are printed to stdout'}`,
   );
   if (secretGenerated) {

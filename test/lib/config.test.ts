@@ -477,6 +477,7 @@ describe('loadConfig: examples', () => {
           liveFeedOidcClientId: loaded.liveFeed?.oidc?.clientId,
           liveFeedGroupsClaim: loaded.liveFeed?.oidc?.groupsClaim,
           liveFeedAllowedOrigins: loaded.liveFeed?.allowedOrigins.join(','),
+          liveFeedTokenMinutes: String(loaded.liveFeed?.tokenMinutes),
         }[key as string];
         expect(read).toEqual(text);
         return;
@@ -562,6 +563,7 @@ const BAD: Record<ContextKey, [unknown, RegExp]> = {
   liveFeedOidcClientId: ['x', /a setting of the live feed, which is off; add -c liveFeed=true/],
   liveFeedGroupsClaim: ['x', /a setting of the live feed, which is off; add -c liveFeed=true/],
   liveFeedAllowedOrigins: ['x', /a setting of the live feed, which is off; add -c liveFeed=true/],
+  liveFeedTokenMinutes: ['x', /a setting of the live feed, which is off; add -c liveFeed=true/],
 };
 
 describe('loadConfig: the live feed', () => {
@@ -620,6 +622,11 @@ describe('loadConfig: the live feed', () => {
     [
       { liveFeedAllowedOrigins: 'https://a.example/path' },
       /^liveFeedAllowedOrigins: "https:\/\/a.example\/path" is not an origin/,
+    ],
+    [{ liveFeedTokenMinutes: '4' }, /^liveFeedTokenMinutes: expected a whole number from 5 to 1440/],
+    [
+      { liveFeedTokenMinutes: '30', liveFeedUserPoolId: 'sa-east-1_A1' },
+      /^liveFeedTokenMinutes: only for the app client the app creates/,
     ],
   ])('refuses %j, naming the key', (context, message) => {
     expect(onlyProblem({ liveFeed: 'true', ...context })).toMatch(message);

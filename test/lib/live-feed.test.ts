@@ -17,7 +17,7 @@ import {
 } from '../../functions/shared/contract/presence-contract.ts';
 import { addNagPacks } from '../../lib/nag.ts';
 import { ZapiPresence } from '../../lib/zapi-presence.ts';
-import { synth } from '../support/synth.ts';
+import { buildApp, synth } from '../support/synth.ts';
 
 const A = '3C01A2B3C4D5E6F7A8B9C0D1E2F3A4B5';
 type Resource = { Properties: Record<string, unknown> };
@@ -287,6 +287,31 @@ describe('the live feed with your own OIDC issuer', () => {
     expect(one(template, 'AWS::Cognito::UserPoolClient')).toMatchObject({
       UserPoolId: 'sa-east-1_AbC123',
       AccessTokenValidity: 15,
+    });
+  });
+});
+
+describe('the live feed with an existing user pool (app settings)', () => {
+  it('takes the pool’s region from its id, for AppSync and the issuer, and makes a client in it with the token lifetime asked', () => {
+    const template = Template.fromStack(
+      buildApp({ liveFeed: 'true', liveFeedUserPoolId: 'us-east-2_AbC123' }, { nag: false }).stack,
+    );
+    expect(one(template, 'AWS::AppSync::Api').EventConfig).toMatchObject({
+      AuthProviders: [{}, { CognitoConfig: { AwsRegion: 'us-east-2', UserPoolId: 'us-east-2_AbC123' } }],
+    });
+    expect(template.findOutputs('LiveFeedIssuer').LiveFeedIssuer?.Value).toBe(
+      'https://cognito-idp.us-east-2.amazonaws.com/us-east-2_AbC123',
+    );
+    expect(one(template, 'AWS::ApiGatewayV2::Authorizer')).toMatchObject({
+      JwtConfiguration: { Issuer: 'https://cognito-idp.us-east-2.amazonaws.com/us-east-2_AbC123' },
+    });
+    template.resourceCountIs('AWS::Cognito::UserPoolGroup', 0);
+    const minutes = Template.fromStack(
+      buildApp({ liveFeed: 'true', liveFeedTokenMinutes: '15' }, { nag: false }).stack,
+    );
+    expect(one(minutes, 'AWS::Cognito::UserPoolClient')).toMatchObject({
+      AccessTokenValidity: 15,
+      IdTokenValidity: 15,
     });
   });
 });
