@@ -91,8 +91,10 @@ export function createLocalStore(options: LocalStoreOptions): LocalStore {
       () => {
         timers.delete(key);
         const current = chats.get(key);
-        const expired = current === undefined ? undefined : expireActivity(current, now(), expiryMs, 0);
-        if (expired === undefined) return;
+        if (current === undefined) return;
+        const expired = expireActivity(current, now(), expiryMs, 0);
+        // A timer can fire a millisecond before the clock reaches its instant: not yet, so again.
+        if (expired === undefined) return scheduleExpiry(key, current);
         keep(key, expired.state);
         announce(expired.derived);
       },
