@@ -216,7 +216,9 @@ export class ZapiClient {
     const connected = body.connected;
     const payment = body.paymentStatus;
     return {
-      presenceChatCallbackUrl: typeof url === 'string' && url.trim() !== '' ? url.trim() : undefined,
+      // As Z-API holds it: a blank value is none, anything else is kept untrimmed (a no-break space after
+      // the secret is part of what Z-API's client requests; see ./url.ts).
+      presenceChatCallbackUrl: typeof url === 'string' && url.trim() !== '' ? url : undefined,
       connected: typeof connected === 'boolean' ? connected : undefined,
       dueAt: epochMs(body.due),
       paymentStatus:

@@ -130,6 +130,23 @@ describe('odd URL shapes Z-API echoes back', () => {
     expect(zapi.get('SLASH').presenceUrl).toBe(expectedUrl('SLASH'));
   });
 
+  it.each([
+    ['a trailing no-break space (U+00A0)', (url: string) => `${url}\u00a0`],
+    ['a leading byte-order mark (U+FEFF)', (url: string) => `\ufeff${url}`],
+    ['a leading ideographic space (U+3000)', (url: string) => `\u3000${url}`],
+    ['a trailing line separator (U+2028)', (url: string) => `${url}\u2028`],
+    ['an empty authority (https:///host/...)', (url: string) => url.replace('https://', 'https:///')],
+  ])(
+    'an instance whose URL Z-API holds with %s is not right: it is re-registered (a WHATWG client would not call our URL, or another client might not)',
+    async (_, shape) => {
+      zapi.add('ODD', tokenOf('ODD'), { presenceUrl: shape(expectedUrl('ODD')) });
+      const report = await runFleet(reconcile, SETTINGS, deps(), soon());
+      expect(report.outcomes[0]).toMatchObject({ action: 'registered', found: 'stale', registered: true });
+      expect(puts()).toHaveLength(1);
+      expect(zapi.get('ODD').presenceUrl).toBe(expectedUrl('ODD'));
+    },
+  );
+
   it('a release clears an equivalent shape of this endpoint, and leaves a trailing-slash URL alone', async () => {
     zapi.add('UPPER', tokenOf('UPPER'), { presenceUrl: expectedUrl('UPPER'), reportAs: SHAPES.UPPERHOST });
     zapi.add('SLASH', tokenOf('SLASH'), { presenceUrl: `${instanceWebhookPath(BASE, 'SLASH')}/` });
