@@ -308,7 +308,10 @@ describe('isOurs agrees with what a WHATWG client requests (new URL())', () => {
       plain: true,
       apply: (u) => {
         const start = u.indexOf('/', u.indexOf('//') + 2) + 1;
-        const spots = [...u.slice(start)].flatMap((c, i) => (/[A-Za-z0-9]/.test(c) ? [start + i] : []));
+        // An unreserved character not already part of a %XX.
+        const spots = [...u.slice(start)].flatMap((c, i) =>
+          /[A-Za-z0-9]/.test(c) && !u.slice(start + i - 2, start + i).includes('%') ? [start + i] : [],
+        );
         if (spots.length === 0) return u;
         const i = spots[n % spots.length] as number;
         const hex = (u.charCodeAt(i) as number).toString(16);
