@@ -36,7 +36,7 @@ import type { PresenceCanary } from './canary.ts';
 import { deadLetterQueue } from './dead-letter-queue.ts';
 import type { PresenceStore } from './presence-store.ts';
 import type { PresenceSubscription } from './presence-subscription.ts';
-import type { PresenceWebhook } from './presence-webhook.ts';
+import { type PresenceWebhook, WEBHOOK_ROUTE_PATH } from './presence-webhook.ts';
 import type { WebhookFleet } from './webhook-fleet.ts';
 
 /** Every alarm this construct may create (subscription dead-letter alarms come on top). */
@@ -122,12 +122,18 @@ const PERIOD = Duration.minutes(1);
 
 /** The metric counting requests API Gateway refused with 429 (a metric filter on the access log). */
 export const THROTTLED_METRIC = 'ThrottledRequests';
-/** The metric counting wrong or missing secrets (401), by API (a metric filter on the access log). */
-export const WRONG_SECRET_METRIC = 'WrongSecretRequests';
 /**
- * Wrong-secret answers (401) in 5 minutes that raise WrongSecrets. Z-API itself never sends a wrong
- * secret while the fleet is registered (a rotation keeps the previous master valid for its grace
- * window), and a stray scanner sends a few: 60 is a sustained 0.2 a second, someone trying.
+ * The metric counting webhook requests refused before a secret was proven, by API (a metric filter on the
+ * access log): a wrong or missing secret (401), and an instance id Z-API never sends (404
+ * `unknown-instance`: `a.b`, 65 characters, `a~b`), which the receiver refuses before it looks at the
+ * secret. Either way a stranger's request, and each costs a Lambda invocation.
+ */
+export const UNAUTHENTICATED_METRIC = 'UnauthenticatedRequests';
+/**
+ * Requests refused before a secret was proven (401, 404 unknown-instance) in 5 minutes that raise
+ * WrongSecrets. Z-API itself never sends a wrong secret while the fleet is registered (a rotation keeps
+ * the previous master valid for its grace window) nor an id that is not an instance's, and a stray
+ * scanner sends a few: 60 is a sustained 0.2 a second, someone trying.
  */
 export const WRONG_SECRETS_THRESHOLD = 60;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -370,9 +376,11 @@ export class PresenceMonitoring extends Construct {
       );
     }
     this.addWidgets(
-      graph('Refused before the receiver (429) and wrong secrets (401)', [
+      graph('Refused before the receiver (429), and before a secret was proven (401, 404)', [
         this.throttledMetric(webhook, ns).with({ label: '429 (stage throttle)' }),
-        this.accessLogMetric(webhook, ns, WRONG_SECRET_METRIC, PERIOD).with({ label: '401 (wrong secret)' }),
+        this.accessLogMetric(webhook, ns, UNAUTHENTICATED_METRIC, PERIOD).with({
+          label: '401 wrong secret, 404 unknown instance',
+        }),
       ]),
     );
     if (fleet) this.fleetWidgets(fleet, ns, detailed);
@@ -420,23 +428,36 @@ export class PresenceMonitoring extends Construct {
 
   /**
    * Someone who knows the hostname: requests the stage throttle refused (429: callbacks of Z-API may be
-   * among them), and a spike of wrong secrets (401).
+   * among them), and a spike of requests refused before a secret was proven (401 wrong or no secret, 404
+   * an instance id Z-API never sends).
    */
   private floodAlarms(webhook: PresenceWebhook, ns: string): Alarm[] {
-    // Only this API's 429s and 401s: a datapoint only when one happens (no series in a quiet month).
-    for (const [id, status, name] of [
-      ['ThrottledFilter', '429', THROTTLED_METRIC],
-      ['WrongSecretFilter', '401', WRONG_SECRET_METRIC],
-    ] as const) {
-      new MetricFilter(this, id, {
-        logGroup: webhook.accessLogGroup,
-        filterPattern: FilterPattern.stringValue('$.status', '=', status),
-        metricNamespace: ns,
-        metricName: name,
-        metricValue: '1',
-        dimensions: { ApiId: '$.api' },
-      });
-    }
+    // Only this API's lines: a datapoint only when one happens (no series in a quiet month).
+    const status = (code: string) => FilterPattern.stringValue('$.status', '=', code);
+    new MetricFilter(this, 'ThrottledFilter', {
+      logGroup: webhook.accessLogGroup,
+      filterPattern: status('429'),
+      metricNamespace: ns,
+      metricName: THROTTLED_METRIC,
+      metricValue: '1',
+      dimensions: { ApiId: '$.api' },
+    });
+    // The receiver's 404 on the webhook route is an id that is no Z-API instance's, refused before the
+    // secret is looked at; the read route's 404 (an unknown chat) and API Gateway's own (no route) are not.
+    new MetricFilter(this, 'UnauthenticatedFilter', {
+      logGroup: webhook.accessLogGroup,
+      filterPattern: FilterPattern.any(
+        status('401'),
+        FilterPattern.all(
+          status('404'),
+          FilterPattern.stringValue('$.route', '=', `POST ${WEBHOOK_ROUTE_PATH}`),
+        ),
+      ),
+      metricNamespace: ns,
+      metricName: UNAUTHENTICATED_METRIC,
+      metricValue: '1',
+      dimensions: { ApiId: '$.api' },
+    });
     return [
       this.alarm(
         'Throttled',
@@ -445,8 +466,8 @@ export class PresenceMonitoring extends Construct {
       ),
       this.alarm(
         'WrongSecrets',
-        this.accessLogMetric(webhook, ns, WRONG_SECRET_METRIC, Duration.minutes(5)),
-        `At least ${this.thresholds.WrongSecrets ?? WRONG_SECRETS_THRESHOLD} webhook requests in 5 minutes carried a wrong or no secret (401). Check the receiver log (Reason unauthorized, instanceId) and the access log (ip): one source is someone trying URLs (see docs/security.md); Z-API addresses mean instances registered with an old master (a rotation past its grace window: run the reconciler).`,
+        this.accessLogMetric(webhook, ns, UNAUTHENTICATED_METRIC, Duration.minutes(5)),
+        `At least ${this.thresholds.WrongSecrets ?? WRONG_SECRETS_THRESHOLD} webhook requests in 5 minutes were refused before a secret was proven: a wrong or no secret (401), or an instance id Z-API never sends (404 unknown-instance). Check the receiver log (Reason unauthorized or unknown-instance, instanceId) and the access log (ip): one source is someone trying URLs (see docs/security.md); Z-API addresses with 401s mean instances registered with an old master (a rotation past its grace window: run the reconciler).`,
         { defaultThreshold: WRONG_SECRETS_THRESHOLD },
       ),
     ];

@@ -19,7 +19,7 @@
  *                    concurrency; and a deploy's registration of all of them (PUT + GET me each)
  *
  * --smoke runs few iterations and checks that every number is sane; it never fails on a timing.
- * --only warm synthesizes and measures the warm path alone.
+ * --only warm|store|storm|duplicates|fixed measures one part alone (see ONLY_PARTS).
  */
 
 import { hash, timingSafeEqual } from 'node:crypto';
@@ -44,7 +44,7 @@ import { formatCanary, formatFlood, measureCanary, measureFlood } from './canary
 import { CHILD_PRELUDE, PEAK_RSS_KB } from './child.ts';
 import { costModel, formatCost } from './cost.ts';
 import { formatFixedCost, measureFixedCosts } from './fixed-cost.ts';
-import { benchFleet, fleetSanity, formatFleet } from './fleet.ts';
+import { benchFleet, fleetSanity, formatFleet, formatStorm, stormAlone } from './fleet.ts';
 import { ASSUMED_BATCH_MS, measureStore, storeCost } from './presence-store.ts';
 import { formatStoreSpeed, measureStoreSpeed } from './presence-store-speed.ts';
 import { formatWarm, measureWarm } from './warm.ts';
@@ -55,8 +55,9 @@ const SMOKE = args.includes('--smoke');
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
 /** `--only warm`: synthesize, then measure the warm path alone (a few minutes instead of a full run). */
 const ONLY = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
-if (ONLY !== undefined && ONLY !== 'warm' && ONLY !== 'store')
-  throw new Error(`--only ${ONLY}: only "warm" and "store" are supported`);
+const ONLY_PARTS = ['warm', 'store', 'storm', 'duplicates', 'fixed'] as const;
+if (ONLY !== undefined && !(ONLY_PARTS as readonly string[]).includes(ONLY))
+  throw new Error(`--only ${ONLY}: one of ${ONLY_PARTS.join(', ')}`);
 
 const PAIRS = SMOKE ? 3 : 9;
 const FIRST_RUNS = SMOKE ? 2 : 7;
@@ -374,6 +375,15 @@ async function main(): Promise<void> {
     log: (line: string) => process.stderr.write(`${line}\n`),
   };
   try {
+    if (ONLY === 'storm') {
+      const storm = await stormAlone(synthesized.template, synthesized.assembly.directory, standIn, {
+        smoke: SMOKE,
+        root: ROOT,
+      });
+      console.log(`| fleet measure | value | goal |\n| --- | --- | --- |\n${formatStorm(storm)}`);
+      if (jsonOut) writeFileSync(jsonOut, `${JSON.stringify({ storm }, null, 2)}\n`);
+      return;
+    }
     if (ONLY === 'warm') {
       const warm = await measureWarm(warmOptions);
       const report = { bundleBytes, bundleKiB: bundleBytes / 1024, gzipBytes, warm };
@@ -542,6 +552,7 @@ function sanity(r: Report): string[] {
   positive('reconcile.bareMeMs', r.reconcile.bareMeMs);
   positive('canary.perMonth.total', r.canary.perMonth.total);
   positive('flood.total401', r.flood.total401);
+  positive('flood.unknownInstance.total', r.flood.unknownInstance.total);
   if (r.canary.alarms !== 1) problems.push(`the template has ${r.canary.alarms} canary alarms, not 1`);
   if (r.flood.alarms !== 2) problems.push(`the template has ${r.flood.alarms} flood alarms, not 2`);
   if (r.reconcile.deployRegistered !== r.reconcile.instances)

@@ -10,10 +10,12 @@ import {
   type AlarmName,
   PresenceMonitoring,
   THROTTLED_METRIC,
-  WRONG_SECRET_METRIC,
+  UNAUTHENTICATED_METRIC,
   WRONG_SECRETS_THRESHOLD,
 } from '../../lib/monitoring.ts';
-import { ACCESS_LOG_FIELDS, PresenceWebhook } from '../../lib/presence-webhook.ts';
+import { PRESENCE_READ_ROUTE } from '../../lib/presence-store.ts';
+import { ACCESS_LOG_FIELDS, PresenceWebhook, WEBHOOK_ROUTE_PATH } from '../../lib/presence-webhook.ts';
+import { matchesFilterPattern } from '../support/filter-pattern.ts';
 import { buildApp, synth } from '../support/synth.ts';
 
 type Alarm = { Properties: Record<string, unknown> };
@@ -406,25 +408,59 @@ describe('PresenceMonitoring', () => {
       // The access log carries the API id the filter reads.
       expect(ACCESS_LOG_FIELDS.api).toBe('$context.apiId');
       expect(ACCESS_LOG_FIELDS.status).toBe('$context.status');
+      expect(ACCESS_LOG_FIELDS.route).toBe('$context.routeKey');
     });
 
-    it('alarms on a spike of wrong secrets (401), counted from the access log of this API', () => {
-      defaults.hasResourceProperties('AWS::Logs::MetricFilter', {
-        LogGroupName: { Ref: Match.stringLikeRegexp('^PresenceAccessLogs[0-9A-F]{8}$') },
-        FilterPattern: '{ $.status = "401" }',
+    it('alarms on a flood of requests refused before a secret was proven (401, and 404 for an id Z-API never sends), counted from the access log of this API', () => {
+      const filters = Object.values(defaults.findResources('AWS::Logs::MetricFilter')) as Array<{
+        Properties: {
+          LogGroupName: unknown;
+          FilterPattern: string;
+          MetricTransformations: Array<Record<string, unknown>>;
+        };
+      }>;
+      expect(filters).toHaveLength(2);
+      const refused = filters.find(
+        (f) => f.Properties.MetricTransformations[0]?.MetricName === UNAUTHENTICATED_METRIC,
+      );
+      expect(refused?.Properties).toMatchObject({
+        LogGroupName: { Ref: expect.stringMatching(/^PresenceAccessLogs[0-9A-F]{8}$/) },
         MetricTransformations: [
           {
             MetricNamespace: 'ZapiPresence',
-            MetricName: WRONG_SECRET_METRIC,
+            MetricName: UNAUTHENTICATED_METRIC,
             MetricValue: '1',
             Dimensions: [{ Key: 'ApiId', Value: '$.api' }],
           },
         ],
       });
-      defaults.resourceCountIs('AWS::Logs::MetricFilter', 2);
+      // Access-log lines as the stage writes them (ACCESS_LOG_FIELDS), for what the receiver answered.
+      const line = (route: string, status: number) =>
+        JSON.stringify({
+          id: 'JxLb4gN3IAMEbDw=',
+          api: 'a1b2c3d4e5',
+          ip: '203.0.113.9',
+          route,
+          status: String(status),
+          ms: '12',
+          lambdaMs: '10',
+          err: '-',
+          lambdaErr: '-',
+        });
+      const webhook = `POST ${WEBHOOK_ROUTE_PATH}`;
+      const pattern = refused?.Properties.FilterPattern as string;
+      const counted = (route: string, status: number) => matchesFilterPattern(pattern, line(route, status));
+      // A wrong or missing secret; an id Z-API never sends (a.b, 65 characters, a~b: 404 unknown-instance).
+      expect(counted(webhook, 401)).toBe(true);
+      expect(counted(webhook, 404)).toBe(true);
+      // Not: callbacks that proved their secret, the throttle's 429s (their own alarm), the read route's
+      // unknown chats, a path no route matches (API Gateway answers it without the receiver).
+      for (const status of [200, 400, 413, 415, 429, 500, 503]) expect(counted(webhook, status)).toBe(false);
+      expect(counted(`GET ${PRESENCE_READ_ROUTE}`, 404)).toBe(false);
+      expect(counted('-', 404)).toBe(false);
       expect(alarm(defaults, 'WrongSecrets')).toMatchObject({
         Namespace: 'ZapiPresence',
-        MetricName: WRONG_SECRET_METRIC,
+        MetricName: UNAUTHENTICATED_METRIC,
         Dimensions: [{ Name: 'ApiId', Value: { Ref: expect.stringMatching(/^PresenceApi[0-9A-F]{8}$/) } }],
         Statistic: 'Sum',
         Period: 300,
@@ -433,8 +469,9 @@ describe('PresenceMonitoring', () => {
         AlarmActions: [topicRef],
       });
       expect(alarm(defaults, 'WrongSecrets').AlarmDescription).toMatch(
-        /^At least 60 webhook requests in 5 minutes/,
+        /^At least 60 webhook requests in 5 minutes were refused before a secret was proven/,
       );
+      expect(alarm(defaults, 'WrongSecrets').AlarmDescription).toContain('404 unknown-instance');
     });
 
     it('treats missing data as fine everywhere except for the missing sweep and the canary', () => {
