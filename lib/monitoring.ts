@@ -473,17 +473,36 @@ export class PresenceMonitoring extends Construct {
     ];
   }
 
-  /** No canary callback arrived on the bus: the path Z-API's callbacks take is broken somewhere. */
+  /**
+   * No canary callback arrived on the bus: the path Z-API's callbacks take is broken somewhere.
+   *
+   * Quiet after a first deploy, true from then on. Missing data is not breaching (an alarm that treats it
+   * so goes to ALARM before the first run): the alarm reads an expression that is missing, so the alarm
+   * keeps its state (INSUFFICIENT_DATA at first), only while neither the canary nor an arrival left a
+   * datapoint in its evaluation range, which CloudWatch makes longer than its periods. Once one did, the
+   * expression has a value every minute: the arrivals (zero where none), or zero where the canary ran and
+   * nothing arrived. So a path broken from the first deploy alarms once the canary has run, and one that
+   * breaks later, or a schedule that stops, alarms while the last datapoint is still in range; the alarm
+   * then stays in ALARM (missing data keeps it) until arrivals come back. FILL only ever fills a series
+   * that has a datapoint in range. Replayed minute by minute in test/lib/first-hour.test.ts.
+   */
   private canaryAlarm(canary: PresenceCanary): Alarm {
     const minutes = canary.alarmMinutes;
     return this.alarm(
       'CanaryArrivals',
-      canary.metricArrivals(),
+      new MathExpression({
+        expression: armedSilence('arrivals', 'runs'),
+        usingMetrics: {
+          arrivals: canary.metricArrivals(),
+          runs: canary.canaryFunction.metricInvocations({ period: PERIOD, statistic: 'Sum' }),
+        },
+        period: PERIOD,
+      }),
       `Canary: no canary callback arrived on the bus for ${minutes} minutes (it runs every ${canary.interval.toHumanString()}): Z-API's callbacks are probably not becoming events either. Check, in order: 1. the canary function's log (output CanaryLogGroup): its last line names the status it got (401 secret mismatch, 403/404 route or stage, 429 throttled, 503 bus or SSM, 5xx receiver, timeout); 2. the receiver's log and alarms (SecretFailures, PublishFailures); 3. the API: route POST /instances/{instanceId}/presence, the $default stage, the receiver's invoke permission; 4. the bus and the canary arrival rule (enabled, its target); 5. the canary schedule rule (enabled) and the arrival function's errors.`,
       {
         comparison: ComparisonOperator.LESS_THAN_THRESHOLD,
         evaluationPeriods: minutes,
-        treatMissingData: TreatMissingData.BREACHING,
+        treatMissingData: TreatMissingData.IGNORE,
         fixedThreshold: 1,
       },
     );
@@ -517,21 +536,30 @@ export class PresenceMonitoring extends Construct {
       ),
       // No sweep started for two intervals: the schedule stopped (a disabled or deleted rule, a target
       // gone). Read from the rule's own invocations (AWS/Events, free); a sweep that starts and fails is
-      // ReconcilerErrors. Missing data is what this alarm is about.
+      // ReconcilerErrors. A deploy's registration works through the fleet as a sweep does, so it counts as
+      // one: the alarm is quiet until the first scheduled sweep (up to an interval after a first deploy),
+      // and a schedule that never starts alarms two intervals after the deploy (see armedSilence).
       this.alarm(
         'SweepMissing',
-        new Metric({
-          namespace: 'AWS/Events',
-          metricName: 'Invocations',
-          dimensionsMap: { RuleName: fleet.sweepRule.ruleName },
-          statistic: 'Sum',
+        new MathExpression({
+          expression: armedSilence('sweeps', 'deploys', { counts: true }),
+          usingMetrics: {
+            sweeps: new Metric({
+              namespace: 'AWS/Events',
+              metricName: 'Invocations',
+              dimensionsMap: { RuleName: fleet.sweepRule.ruleName },
+              statistic: 'Sum',
+              period: interval,
+            }),
+            deploys: fleet.registrationHandler.metricInvocations({ period: interval, statistic: 'Sum' }),
+          },
           period: interval,
         }),
         `The drift sweep's schedule did not invoke the reconciler in two intervals (${interval.toHumanString()} each): the fleet is not being watched. Check the sweep rule (enabled, its target) and, when it ran, ReconcilerErrors and the reconciler's log`,
         {
           comparison: ComparisonOperator.LESS_THAN_THRESHOLD,
           evaluationPeriods: 2,
-          treatMissingData: TreatMissingData.BREACHING,
+          treatMissingData: TreatMissingData.IGNORE,
         },
       ),
       this.alarm(
@@ -711,6 +739,26 @@ export class PresenceMonitoring extends Construct {
     this.alarmList.push(alarm);
     return alarm;
   }
+}
+
+/**
+ * The metric math of an alarm on silence (`< 1` over its periods, missing data kept as the state), armed
+ * by a first datapoint: `events` (what should keep coming, zero where none came) once it has a datapoint
+ * in the evaluation range; otherwise, once `arming` has one (the canary ran, a deploy registered the
+ * fleet), zero everywhere (breaching), or the arming datapoints themselves when they `count` as events
+ * (a deploy's registration is a sweep); and no value at all while neither has a datapoint, which leaves the
+ * alarm as it is (INSUFFICIENT_DATA after a first deploy). FILL is only applied to a series that has a
+ * datapoint in range, so what it does with an empty one does not matter.
+ */
+export function armedSilence(events: string, arming: string, options: { counts?: boolean } = {}): string {
+  const has = (id: string) => `DATAPOINT_COUNT(${id}) > 0`;
+  const fill = (id: string) => `FILL(${id}, 0)`;
+  const armingOnly = options.counts === true ? fill(arming) : `0 * ${fill(arming)}`;
+  const eventsToo =
+    options.counts === true
+      ? `IF(${has(arming)}, ${fill(events)} + ${fill(arming)}, ${fill(events)})`
+      : fill(events);
+  return `IF(${has(events)}, ${eventsToo}, IF(${has(arming)}, ${armingOnly}))`;
 }
 
 function graph(title: string, metrics: IMetric[], width = 12, height = 6): GraphWidget {

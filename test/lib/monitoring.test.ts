@@ -8,6 +8,7 @@ import { PRESENCE_STATUSES } from '../../functions/shared/contract/presence-cont
 import {
   ALARM_NAMES,
   type AlarmName,
+  armedSilence,
   PresenceMonitoring,
   THROTTLED_METRIC,
   UNAUTHENTICATED_METRIC,
@@ -54,6 +55,17 @@ function alarmsOf(template: Template): Record<string, Alarm> {
       return [match[1] as string, alarm as Alarm];
     }),
   );
+}
+
+type Query = {
+  Id: string;
+  ReturnData?: boolean;
+  Expression?: string;
+  MetricStat?: { Metric: Record<string, unknown>; Period: number; Stat: string };
+};
+/** The metric-math queries of an alarm. */
+function queries(props: Record<string, unknown>): Query[] {
+  return props.Metrics as Query[];
 }
 
 function alarm(template: Template, name: string): Record<string, unknown> {
@@ -243,24 +255,55 @@ describe('PresenceMonitoring', () => {
       });
     });
 
-    it("alarms when the sweep's schedule invoked nothing in two intervals (its free rule metric; missing data breaches)", () => {
+    it("alarms when the sweep's schedule invoked nothing in two intervals (its free rule metric, a deploy counting as a sweep; quiet until the first)", () => {
       for (const [t, period] of [
         [configured, 900],
         [defaults, 3600],
       ] as const) {
-        expect(alarm(t, 'SweepMissing')).toMatchObject({
-          Namespace: 'AWS/Events',
-          MetricName: 'Invocations',
-          Dimensions: [
-            { Name: 'RuleName', Value: { Ref: expect.stringMatching(/^FleetSweep[0-9A-F]{8}$/) } },
-          ],
-          Statistic: 'Sum',
+        const props = alarm(t, 'SweepMissing');
+        expect(props).toMatchObject({
           ComparisonOperator: 'LessThanThreshold',
           EvaluationPeriods: 2,
           DatapointsToAlarm: 2,
-          TreatMissingData: 'breaching',
-          Period: period,
+          // Missing data keeps the state: no ALARM before the first sweep, and a stopped schedule stays in ALARM.
+          TreatMissingData: 'ignore',
         });
+        expect(queries(props)).toEqual([
+          { Id: 'expr_1', ReturnData: true, Expression: armedSilence('sweeps', 'deploys', { counts: true }) },
+          {
+            Id: 'sweeps',
+            ReturnData: false,
+            MetricStat: {
+              Metric: {
+                Namespace: 'AWS/Events',
+                MetricName: 'Invocations',
+                Dimensions: [
+                  { Name: 'RuleName', Value: { Ref: expect.stringMatching(/^FleetSweep[0-9A-F]{8}$/) } },
+                ],
+              },
+              Period: period,
+              Stat: 'Sum',
+            },
+          },
+          {
+            Id: 'deploys',
+            ReturnData: false,
+            MetricStat: {
+              Metric: {
+                Namespace: 'AWS/Lambda',
+                MetricName: 'Invocations',
+                Dimensions: [
+                  {
+                    Name: 'FunctionName',
+                    Value: { Ref: expect.stringMatching(/^FleetRegistrar[0-9A-F]{8}$/) },
+                  },
+                ],
+              },
+              Period: period,
+              Stat: 'Sum',
+            },
+          },
+        ]);
       }
       expect(alarm(defaults, 'SweepMissing').Threshold).toBe(1);
     });
@@ -344,22 +387,35 @@ describe('PresenceMonitoring', () => {
 
     it('alarms when no canary callback arrived for two intervals and a minute, at most 14 minutes', () => {
       const canary = alarm(defaults, 'CanaryArrivals');
-      // The arrival function's invocations: only the arrival rule (this API's canary events) invokes it.
+      // The arrival function's invocations (only the arrival rule, this API's canary events, invokes it),
+      // armed by the canary's own runs: quiet until the first run, then zero where nothing arrived.
       expect(canary).toMatchObject({
-        Namespace: 'AWS/Lambda',
-        MetricName: 'Invocations',
-        Dimensions: [
-          { Name: 'FunctionName', Value: { Ref: expect.stringMatching(/^CanaryArrival[0-9A-F]{8}$/) } },
-        ],
-        Statistic: 'Sum',
-        Period: 60,
         EvaluationPeriods: 11,
         DatapointsToAlarm: 11,
         Threshold: 1,
         ComparisonOperator: 'LessThanThreshold',
-        TreatMissingData: 'breaching',
+        TreatMissingData: 'ignore',
         AlarmActions: [topicRef],
       });
+      const invocations = (prefix: string) => ({
+        Metric: {
+          Namespace: 'AWS/Lambda',
+          MetricName: 'Invocations',
+          Dimensions: [
+            {
+              Name: 'FunctionName',
+              Value: { Ref: expect.stringMatching(new RegExp(`^${prefix}[0-9A-F]{8}$`)) },
+            },
+          ],
+        },
+        Period: 60,
+        Stat: 'Sum',
+      });
+      expect(queries(canary)).toEqual([
+        { Id: 'expr_1', ReturnData: true, Expression: armedSilence('arrivals', 'runs') },
+        { Id: 'arrivals', ReturnData: false, MetricStat: invocations('CanaryArrival') },
+        { Id: 'runs', ReturnData: false, MetricStat: invocations('CanaryFunction') },
+      ]);
       const description = canary.AlarmDescription as string;
       expect(description).toMatch(/^Canary: no canary callback arrived on the bus for 11 minutes/);
       expect(description.length).toBeLessThanOrEqual(1024);
@@ -375,7 +431,8 @@ describe('PresenceMonitoring', () => {
       ] as const) {
         const t = templateOf({ canaryIntervalMinutes: String(minutes) });
         const props = alarm(t, 'CanaryArrivals');
-        const seconds = (props.Period as number) * (props.DatapointsToAlarm as number);
+        const seconds =
+          (queries(props)[1]?.MetricStat?.Period as number) * (props.DatapointsToAlarm as number);
         expect(props.DatapointsToAlarm, `${minutes} min`).toBe(window);
         // No alarm between two healthy runs; within 15 minutes of the last arrival.
         expect(seconds).toBeGreaterThan(minutes * 60);
@@ -474,11 +531,13 @@ describe('PresenceMonitoring', () => {
       expect(alarm(defaults, 'WrongSecrets').AlarmDescription).toContain('404 unknown-instance');
     });
 
-    it('treats missing data as fine everywhere except for the missing sweep and the canary', () => {
-      for (const [name, { Properties }] of Object.entries(alarmsOf(alert))) {
-        expect(Properties.TreatMissingData, name).toBe(
-          name === 'SweepMissing' || name === 'CanaryArrivals' ? 'breaching' : 'notBreaching',
-        );
+    it('treats missing data as fine everywhere; the two alarms on silence keep their state (no ALARM before a first run); none breaches on missing data', () => {
+      for (const t of [alert, defaults, configured, noFleet, noCanary]) {
+        for (const [name, { Properties }] of Object.entries(alarmsOf(t))) {
+          expect(Properties.TreatMissingData, name).toBe(
+            name === 'SweepMissing' || name === 'CanaryArrivals' ? 'ignore' : 'notBreaching',
+          );
+        }
       }
     });
   });
