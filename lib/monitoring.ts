@@ -24,9 +24,10 @@ import {
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import { FilterPattern, MetricFilter } from 'aws-cdk-lib/aws-logs';
+import { FilterPattern, type ILogGroup, MetricFilter } from 'aws-cdk-lib/aws-logs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { FLEET_METRICS } from '../functions/fleet/settings.ts';
 import { BACKLOG_ALARM_SECONDS, STATE_FAILURES_METRIC } from '../functions/presence-store/settings.ts';
@@ -34,6 +35,7 @@ import { METRIC_NAMES, REJECT_REASONS } from '../functions/presence-webhook/sett
 import { PRESENCE_STATUSES } from '../functions/shared/contract/presence-contract.ts';
 import type { PresenceCanary } from './canary.ts';
 import { deadLetterQueue } from './dead-letter-queue.ts';
+import type { DebugEventLog } from './debug-event-log.ts';
 import type { PresenceStore } from './presence-store.ts';
 import type { PresenceSubscription } from './presence-subscription.ts';
 import { type PresenceWebhook, WEBHOOK_ROUTE_PATH } from './presence-webhook.ts';
@@ -66,6 +68,8 @@ export const ALARM_NAMES = [
   'PresenceStateDeadLetters',
   'PresenceStateBacklog',
   'PresenceStateFailures',
+  'PresenceStateDeliveryDeadLetters',
+  'DebugEventLogDeadLetters',
 ] as const;
 export type AlarmName = (typeof ALARM_NAMES)[number];
 
@@ -88,6 +92,8 @@ const ALARM_CONDITIONS: Partial<Record<AlarmName, string>> = {
   PresenceStateDeadLetters: 'with the presence store (presenceStore)',
   PresenceStateBacklog: 'with the presence store (presenceStore)',
   PresenceStateFailures: 'with the presence store (presenceStore)',
+  PresenceStateDeliveryDeadLetters: 'with the presence store (presenceStore)',
+  DebugEventLogDeadLetters: 'with the debug event log (debugEventLog)',
 };
 
 export interface PresenceMonitoringProps {
@@ -98,6 +104,8 @@ export interface PresenceMonitoringProps {
   readonly store?: PresenceStore;
   /** The canary, when on. */
   readonly canary?: PresenceCanary;
+  /** The debug event log, when on (its subscription's dead-letter alarm is named as the log's). */
+  readonly debugEventLog?: DebugEventLog;
   /**
    * E-mail address subscribed to the alarm topic (confirm the subscription e-mail).
    * @default - none; subscribe anything to `alarmTopic`
@@ -119,6 +127,24 @@ export interface PresenceMonitoringProps {
 }
 
 const PERIOD = Duration.minutes(1);
+
+// What an alarm's e-mail says: what happened, where to look (the log group or queue by its name, which
+// CloudFormation fills in, and the app's stack output when there is one), and the first command or Logs
+// Insights query to run; for the fleet's per-instance alarms, the query that lists the instances.
+/** `aws logs tail` of a log group over the last half hour, filtered. */
+const tail = (group: ILogGroup, pattern?: string) =>
+  `aws logs tail ${group.logGroupName} --since 30m${pattern === undefined ? '' : ` --filter-pattern '${pattern}'`}`;
+/** A CloudWatch Logs Insights query on a log group. */
+const insights = (group: ILogGroup, query: string) => `Logs Insights on ${group.logGroupName}: ${query}`;
+/** The fleet's per-instance lines (Lambda's JSON log format puts each under `message`). */
+const instances = (group: ILogGroup, filter: string, fields = 'message.code, message.error') =>
+  insights(
+    group,
+    `fields @timestamp, message.instanceId, ${fields} | filter ${filter} | sort @timestamp desc | limit 100`,
+  );
+/** Reads up to 10 messages of a queue without taking them (they stay visible). */
+const peek = (queue: IQueue) =>
+  `aws sqs receive-message --queue-url ${queue.queueUrl} --max-number-of-messages 10 --visibility-timeout 0 --message-attribute-names All`;
 
 /** The metric counting requests API Gateway refused with 429 (a metric filter on the access log). */
 export const THROTTLED_METRIC = 'ThrottledRequests';
@@ -188,41 +214,45 @@ export class PresenceMonitoring extends Construct {
       new Metric({ namespace: ns, metricName: name, dimensionsMap: dimensions, statistic, period: PERIOD });
 
     // Receiver alarms: any of these means a callback was refused by us or an event did not reach the bus.
+    const receiverLog = webhook.receiver.functionLogGroup;
+    const accessLog = webhook.accessLogGroup;
+    const inReceiverLog = `The receiver's log ${receiverLog.logGroupName} (output ReceiverLogGroup)`;
+    const inAccessLog = `the access log ${accessLog.logGroupName} (output AccessLogGroup)`;
     const receiverAlarms = [
       this.alarm(
         'ReceiverErrors',
         webhook.receiver.metricErrors({ period: PERIOD }),
-        'Receiver Lambda errors (crashes and timeouts)',
+        `The receiver Lambda ${webhook.receiver.functionName} crashed or timed out: those callbacks got a 5xx (Z-API retries). ${inReceiverLog} has the error; first: ${tail(receiverLog, '?ERROR ?timeout')}. A timeout means a dependency held it past its deadline (report it: it should answer 503 first).`,
       ),
       this.alarm(
         'ReceiverThrottles',
         webhook.receiver.metricThrottles({ period: PERIOD }),
-        'Receiver Lambda throttled (concurrency exhausted)',
+        `Lambda throttled the receiver ${webhook.receiver.functionName} (the account's concurrency, or its reservation, is exhausted): Z-API's callbacks got 429 or 5xx meanwhile. First: aws lambda get-account-settings (ConcurrentExecutions) and aws lambda get-function-concurrency --function-name ${webhook.receiver.functionName}; raise the account's quota or receiverReservedConcurrency. Refused requests are in ${inAccessLog}.`,
       ),
       this.alarm(
         'Api5xx',
         webhook.httpApi.metricServerError({ period: PERIOD, statistic: 'Sum' }),
-        'Webhook API answered 5xx to Z-API',
+        `The webhook API answered 5xx (Z-API retries). Which requests, in ${inAccessLog}: ${tail(accessLog, '{ $.status = "5*" }')} (lambdaErr: the integration failed). Why, in the receiver's log ${receiverLog.logGroupName} (output ReceiverLogGroup): ${tail(receiverLog, 'ERROR')} (Reason, cause); the alarms PublishFailures, SecretFailures and InternalErrors say which.`,
       ),
       this.alarm(
         'PublishFailures',
         custom(METRIC_NAMES.publishFailures),
-        'EventBridge did not accept presence events (503 answered)',
+        `EventBridge did not accept presence events: 503 answered (Z-API retries). ${inReceiverLog} says why in cause (throttling, access denied, a deleted bus); first: ${tail(receiverLog, '{ $.Reason = "bus-unavailable" }')}`,
       ),
       this.alarm(
         'SecretFailures',
         custom(METRIC_NAMES.secretFailures),
-        'The webhook master secret could not be read from SSM, or is not valid (503 answered)',
+        `The webhook master secret could not be read from SSM, or is not valid: 503 answered (Z-API retries). ${inReceiverLog} names the parameter and, for a bad value, the command that stores a good one; first: ${tail(receiverLog, '{ $.Reason = "secret-unavailable" }')}`,
       ),
       this.alarm(
         'InternalErrors',
         custom(METRIC_NAMES.internalErrors),
-        'The receiver hit a bug and answered 500',
+        `The receiver hit a bug and answered 500. ${inReceiverLog} names the error; first: ${tail(receiverLog, '{ $.InternalErrors = 1 }')}. Report it with the requestId.`,
       ),
       this.alarm(
         'RefusedCallbacks',
         custom(METRIC_NAMES.refusedCallbacks),
-        'Callbacks that carried a valid secret were refused (400 malformed or invalid body, 413 too large, 415 not JSON): they are lost. Z-API may have changed its payload, or whoever holds a webhook URL sends something else. The receiver log says what (level WARN: Reason, fields, instanceId); see docs/events.md for the contract',
+        `Callbacks that carried a valid secret were refused (400 malformed or invalid body, 413 too large, 415 not JSON): they are lost. Z-API may have changed its payload (docs/events.md), or whoever holds a webhook URL sends something else. ${inReceiverLog} says what (Reason, fields, instanceId); first: ${tail(receiverLog, '{ $.RefusedCallbacks = 1 }')}`,
       ),
       ...this.floodAlarms(webhook, ns),
       ...(props.canary ? [this.canaryAlarm(props.canary)] : []),
@@ -253,7 +283,7 @@ export class PresenceMonitoring extends Construct {
             this.alarm(
               'PresenceStateErrors',
               props.store.stateFunction.metricErrors({ period: Duration.minutes(5) }),
-              'The presence-state function failed (records are retried, then dead-lettered)',
+              `The presence store's state function ${props.store.stateFunction.functionName} crashed or timed out (its records are retried, then dead-lettered): derived events are late. Its log ${props.store.stateFunction.functionLogGroup.logGroupName}; first: ${tail(props.store.stateFunction.functionLogGroup, '?ERROR ?timeout')}`,
             ),
             // Its records failing (DynamoDB, EventBridge or SQS unavailable): handed back for a retry, so
             // Lambda's Errors stays at zero. Two periods in a row: a blip retried at once is no outage.
@@ -265,7 +295,7 @@ export class PresenceMonitoring extends Construct {
                 statistic: 'Sum',
                 period: Duration.minutes(5),
               }),
-              "Presence events or expiry checks kept failing for 10 minutes (DynamoDB, EventBridge or SQS unavailable, or denied): derived events are late; they are retried for about an hour, then dead-lettered. The state function's log names the error",
+              `Presence events or expiry checks kept failing for 10 minutes (DynamoDB, EventBridge or SQS unavailable, or denied): derived events are late; they are retried for about an hour, then dead-lettered. The presence store's state function's log ${props.store.stateFunction.functionLogGroup.logGroupName} names the error; first: ${tail(props.store.stateFunction.functionLogGroup, 'ERROR')}`,
               { evaluationPeriods: 2 },
             ),
             this.alarm(
@@ -274,7 +304,7 @@ export class PresenceMonitoring extends Construct {
                 period: Duration.minutes(5),
                 statistic: 'Maximum',
               }),
-              'Presence events or expiry checks the state function gave up on (the chat state missed them)',
+              `Presence events or expiry checks the presence store's state function gave up on after 20 receives (about an hour): the chat state missed them. They are in the queue ${props.store.deadLetters.queueName}; read them: ${peek(props.store.deadLetters)}. Why: the state function's log ${props.store.stateFunction.functionLogGroup.logGroupName}. Once fixed, move them back: aws sqs start-message-move-task --source-arn ${props.store.deadLetters.queueArn}`,
             ),
             this.alarm(
               'PresenceStateBacklog',
@@ -292,7 +322,7 @@ export class PresenceMonitoring extends Construct {
                 },
                 period: Duration.minutes(5),
               }),
-              `A presence event or expiry check waited over ${BACKLOG_ALARM_SECONDS / 60} minutes without being received (the oldest message of the state queues): the state function falls behind, derived events are late; see its concurrency and log (failing records are PresenceStateFailures)`,
+              `A presence event or expiry check waited over ${BACKLOG_ALARM_SECONDS / 60} minutes without being received (the oldest message of the presence store's queues ${props.store.eventsQueue.queueName} and ${props.store.expiryQueue.queueName}): the state function falls behind, derived events are late. First: aws sqs get-queue-attributes --queue-url ${props.store.eventsQueue.queueUrl} --attribute-names ApproximateNumberOfMessages ApproximateNumberOfMessagesNotVisible; then the state function's concurrency and its log ${props.store.stateFunction.functionLogGroup.logGroupName} (failing records are PresenceStateFailures)`,
               { defaultThreshold: BACKLOG_ALARM_SECONDS },
             ),
           ]
@@ -385,6 +415,9 @@ export class PresenceMonitoring extends Construct {
     );
     if (fleet) this.fleetWidgets(fleet, ns, detailed);
 
+    // Dead-letter queues of every subscription, now (the presence store's among them) and later.
+    webhook.forEachSubscription((subscription) => this.watchSubscription(subscription, props));
+
     // A threshold for an alarm this deployment does not have would otherwise be ignored without a word.
     const created = new Set(this.alarmList.map((alarm) => alarm.node.id));
     const absent = Object.keys(this.thresholds).filter((name) => !created.has(name));
@@ -395,9 +428,6 @@ export class PresenceMonitoring extends Construct {
           .join('; ')}`,
       );
     }
-
-    // Dead-letter queues of every subscription, now and later.
-    webhook.forEachSubscription((subscription) => this.watchSubscription(subscription));
   }
 
   /** Every alarm created so far. */
@@ -462,12 +492,12 @@ export class PresenceMonitoring extends Construct {
       this.alarm(
         'Throttled',
         this.throttledMetric(webhook, ns),
-        'API Gateway refused webhook requests with 429 before the receiver ran (the stage throttle, throttleRateLimit/throttleBurstLimit, is exhausted): callbacks from Z-API may be among them and are lost unless Z-API retries. Check the access log (status 429, ip): one source address is a flood (see docs/security.md, "Someone who knows the hostname"); Z-API addresses mean real traffic above the throttle (raise throttleRateLimit).',
+        `API Gateway refused webhook requests with 429 before the receiver ran (the stage throttle, throttleRateLimit/throttleBurstLimit, is exhausted): callbacks from Z-API may be among them and are lost unless Z-API retries. Who sent them, in the access log ${webhook.accessLogGroup.logGroupName} (output AccessLogGroup): ${insights(webhook.accessLogGroup, 'filter status = "429" | stats count(*) by ip | sort count(*) desc')}. One source address is a flood (docs/security.md, "Someone who knows the hostname"); Z-API's addresses mean real traffic above the throttle (raise throttleRateLimit).`,
       ),
       this.alarm(
         'WrongSecrets',
         this.accessLogMetric(webhook, ns, UNAUTHENTICATED_METRIC, Duration.minutes(5)),
-        `At least ${this.thresholds.WrongSecrets ?? WRONG_SECRETS_THRESHOLD} webhook requests in 5 minutes were refused before a secret was proven: a wrong or no secret (401), or an instance id Z-API never sends (404 unknown-instance). Check the receiver log (Reason unauthorized or unknown-instance, instanceId) and the access log (ip): one source is someone trying URLs (see docs/security.md); Z-API addresses with 401s mean instances registered with an old master (a rotation past its grace window: run the reconciler).`,
+        `At least ${this.thresholds.WrongSecrets ?? WRONG_SECRETS_THRESHOLD} webhook requests in 5 minutes were refused before a secret was proven: a wrong or no secret (401), or an instance id Z-API never sends (404 unknown-instance). Who, in the access log ${webhook.accessLogGroup.logGroupName} (output AccessLogGroup): ${insights(webhook.accessLogGroup, 'filter status in ["401", "404"] | stats count(*) by ip, status')}; the receiver's log (output ReceiverLogGroup) has Reason and instanceId. One source is someone trying URLs (docs/security.md); Z-API's addresses with 401s mean instances registered with an old master (a rotation past its grace window: run the reconciler).`,
         { defaultThreshold: WRONG_SECRETS_THRESHOLD },
       ),
     ];
@@ -498,7 +528,7 @@ export class PresenceMonitoring extends Construct {
         },
         period: PERIOD,
       }),
-      `Canary: no canary callback arrived on the bus for ${minutes} minutes (it runs every ${canary.interval.toHumanString()}): Z-API's callbacks are probably not becoming events either. Check, in order: 1. the canary function's log (output CanaryLogGroup): its last line names the status it got (401 secret mismatch, 403/404 route or stage, 429 throttled, 503 bus or SSM, 5xx receiver, timeout); 2. the receiver's log and alarms (SecretFailures, PublishFailures); 3. the API: route POST /instances/{instanceId}/presence, the $default stage, the receiver's invoke permission; 4. the bus and the canary arrival rule (enabled, its target); 5. the canary schedule rule (enabled) and the arrival function's errors.`,
+      `Canary: no canary callback arrived on the bus for ${minutes} minutes (it runs every ${canary.interval.toHumanString()}): Z-API's callbacks are probably not becoming events either. Check, in order: 1. the canary function's log (output CanaryLogGroup): ${tail(canary.canaryFunction.functionLogGroup)}; its last line names the status it got (401 secret, 403/404 route or stage, 429 throttle, 503 bus or SSM, 5xx receiver, timeout); 2. the receiver's log (output ReceiverLogGroup) and alarms; 3. the API: the route POST /instances/{instanceId}/presence, the $default stage; 4. the bus and the canary arrival rule; 5. the canary schedule rule ${canary.scheduleRule.ruleName} (enabled?).`,
       {
         comparison: ComparisonOperator.LESS_THAN_THRESHOLD,
         evaluationPeriods: minutes,
@@ -520,11 +550,13 @@ export class PresenceMonitoring extends Construct {
         statistic,
         period: interval,
       });
+    const log = fleet.reconciler.functionLogGroup;
+    const inLog = `the reconciler's log ${log.logGroupName} (output ReconcilerLogGroup)`;
     const alarms = [
       this.alarm(
         'ReconcilerErrors',
         fleet.reconciler.metricErrors({ period: Duration.minutes(5) }),
-        'The fleet reconciler failed as a whole (the token path or the master could not be read); see its log',
+        `The fleet reconciler ${fleet.reconciler.functionName} failed as a whole (the token path or the master could not be read): no instance was checked. ${capitalize(inLog)} names the parameter; first: ${tail(log, 'ERROR')}`,
       ),
       this.alarm(
         'ReconcilerDeadLetters',
@@ -532,7 +564,7 @@ export class PresenceMonitoring extends Construct {
           period: Duration.minutes(5),
           statistic: 'Maximum',
         }),
-        'Reconciler invocations failed after every retry (their events are in the dead-letter queue)',
+        `Reconciler invocations failed after every retry (a sweep, or a run for an SSM change, did not happen). Their events are in the queue ${fleet.reconcilerDeadLetters.queueName}, each with its error: ${peek(fleet.reconcilerDeadLetters)}. Then run a sweep by hand: aws lambda invoke --function-name ${fleet.reconciler.functionName} --payload '{}' --cli-binary-format raw-in-base64-out out.json`,
       ),
       // No sweep started for two intervals: the schedule stopped (a disabled or deleted rule, a target
       // gone). Read from the rule's own invocations (AWS/Events, free); a sweep that starts and fails is
@@ -555,7 +587,7 @@ export class PresenceMonitoring extends Construct {
           },
           period: interval,
         }),
-        `The drift sweep's schedule did not invoke the reconciler in two intervals (${interval.toHumanString()} each): the fleet is not being watched. Check the sweep rule (enabled, its target) and, when it ran, ReconcilerErrors and the reconciler's log`,
+        `The drift sweep's schedule did not invoke the reconciler in two intervals (${interval.toHumanString()} each): the fleet is not being watched. First: aws events describe-rule --name ${fleet.sweepRule.ruleName} (State ENABLED?) and aws events list-targets-by-rule --rule ${fleet.sweepRule.ruleName}; when it ran: ReconcilerErrors and ${inLog}`,
         {
           comparison: ComparisonOperator.LESS_THAN_THRESHOLD,
           evaluationPeriods: 2,
@@ -565,7 +597,7 @@ export class PresenceMonitoring extends Construct {
       this.alarm(
         'Unregistered',
         sweep(F.unregistered),
-        'Z-API confirmed instances call another URL or none at the end of two consecutive sweeps: it is not calling this endpoint for them; see the reconciler log for each instance and why',
+        `Z-API confirmed instances call another URL or none at the end of two consecutive sweeps: their callbacks do not come here. List them, with what failed, from ${inLog}: ${instances(log, 'message.action = "failed" and ispresent(message.found) and message.found != "right"')}`,
         { evaluationPeriods: 2 },
       ),
       // One sweep that runs out of time (Z-API slowed it down) is no fact about the instances: the next
@@ -573,7 +605,7 @@ export class PresenceMonitoring extends Construct {
       this.alarm(
         'NotChecked',
         sweep(F.notChecked),
-        "Instances were not checked in three consecutive sweeps (Z-API's rate limit or the fleet's size ran the sweep out of time): raise zapiRequestsPerSecond if Z-API allows it, or reconcilerTimeoutSeconds; see the reconciler log",
+        `Instances were not checked in three consecutive sweeps (Z-API's rate limit or the fleet's size ran the sweep out of time). List them from ${inLog}: ${instances(log, 'message.action = "notChecked"')}; a line "Z-API limited the request rate (429)" says whether Z-API answered 429. Raise zapiRequestsPerSecond if Z-API allows it, or reconcilerTimeoutSeconds.`,
         { evaluationPeriods: 3 },
       ),
       // An instance Z-API would not answer for (a token it refuses, none in SSM, errors) is not known to be
@@ -581,7 +613,7 @@ export class PresenceMonitoring extends Construct {
       this.alarm(
         'CheckFailures',
         sweep(F.failed),
-        'Instances could not be checked at the end of two consecutive sweeps: Z-API refused their token (401/404), SSM has none, or Z-API kept failing; whether Z-API calls this endpoint for them is unknown. See the reconciler log (code) for each instance and docs/operations.md, Troubleshooting',
+        `Instances could not be checked at the end of two consecutive sweeps: Z-API refused their token (401/404), SSM has none, or Z-API kept failing; whether Z-API calls this endpoint for them is unknown. List them with their code (docs/operations.md, Troubleshooting) from ${inLog}: ${instances(log, 'message.action = "failed"')}`,
         { evaluationPeriods: 2 },
       ),
       this.alarm(
@@ -593,22 +625,22 @@ export class PresenceMonitoring extends Construct {
           statistic: 'Maximum',
           period: Duration.minutes(5),
         }),
-        'A deploy could not register instances found only in SSM (the deploy went on); see the registration log',
+        `A deploy could not register instances found only in SSM (the deploy went on; the next sweep retries). List them from the registration's log ${fleet.registrationHandler.functionLogGroup.logGroupName} (output RegistrationLogGroup): ${instances(fleet.registrationHandler.functionLogGroup, 'message.action = "failed"')}`,
       ),
       this.alarm(
         'Disconnected',
         sweep(F.disconnected),
-        'Instances are not connected to WhatsApp: no presence callback arrives until their QR code is scanned again',
+        `Instances are not connected to WhatsApp: no presence callback arrives until their QR code is scanned again (Z-API panel). List them from ${inLog}: ${instances(log, 'message.msg like /not connected/', 'message.trigger')}`,
       ),
       this.alarm(
         'ExpiringSoon',
         sweep(F.expiringSoon),
-        'Instances expire (Z-API due date) within the warning window',
+        `Instances expire (their Z-API due date) within the warning window: renew them. List them from ${inLog}: ${instances(log, 'message.msg = "instance expires soon"', 'message.due')}`,
       ),
       this.alarm(
         'PaymentIssues',
         sweep(F.paymentIssues),
-        'Instances whose Z-API payment status is not current',
+        `Instances' Z-API payment status is not current: check billing in the Z-API panel (or add a status that is fine to currentPaymentStatuses). List them from ${inLog}: ${instances(log, 'message.msg like /payment status/', 'message.paymentStatus')}`,
       ),
     ];
     if (fleet.driftPolicy === 'alert') {
@@ -616,7 +648,7 @@ export class PresenceMonitoring extends Construct {
         this.alarm(
           'DriftReported',
           sweep(F.driftReported),
-          'Another URL replaced this endpoint on instances (driftPolicy alert: not repaired)',
+          `Another URL replaced this endpoint on instances (driftPolicy alert: not repaired): decide who owns their chat-presence webhook. List them, with the other URL's host, from ${inLog}: ${instances(log, 'message.action = "drift-reported"', 'message.foundHost')}`,
         ),
       );
     }
@@ -693,17 +725,35 @@ export class PresenceMonitoring extends Construct {
     );
   }
 
-  private watchSubscription(subscription: PresenceSubscription): void {
+  private watchSubscription(
+    subscription: PresenceSubscription,
+    { store, debugEventLog }: Pick<PresenceMonitoringProps, 'store' | 'debugEventLog'>,
+  ): void {
     const id = subscription.node.id;
-    const depth = subscription.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-      period: PERIOD,
-      statistic: 'Maximum',
-    });
-    const alarm = this.alarm(
-      `Subscription${id}DeadLetters`,
-      depth,
-      `Events for subscription ${id} landed in its dead-letter queue`,
-    );
+    const queue = subscription.deadLetterQueue;
+    const depth = queue.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: 'Maximum' });
+    const read = `They are in the queue ${queue.queueName}; read them (ERROR_CODE, ERROR_MESSAGE say why): ${peek(queue)}.`;
+    // The presence store's and the debug log's own subscriptions are theirs, not the user's: named so.
+    let alarm: Alarm;
+    if (store !== undefined && subscription === store.subscription) {
+      alarm = this.alarm(
+        'PresenceStateDeliveryDeadLetters',
+        depth,
+        `EventBridge could not deliver presence events to the presence store's events queue after its retries: the chat state missed them. ${read} Once the cause is fixed (that queue's policy or encryption), move them into it: aws sqs start-message-move-task --source-arn ${queue.queueArn} --destination-arn ${store.eventsQueue.queueArn}`,
+      );
+    } else if (debugEventLog !== undefined && subscription === debugEventLog.subscription) {
+      alarm = this.alarm(
+        'DebugEventLogDeadLetters',
+        depth,
+        `EventBridge could not deliver presence events to the debug event log ${debugEventLog.logGroup.logGroupName} after its retries: the log misses them (nothing else does). ${read} Check the log group's resource policy for EventBridge; the events are in the bus's archive.`,
+      );
+    } else {
+      alarm = this.alarm(
+        `Subscription${id}DeadLetters`,
+        depth,
+        `Events for the subscription ${id} (rule ${subscription.rule.ruleName}) could not be delivered to its target after the retries: that subscriber missed them. ${read} Fix the target, then send them again: replay them from the bus's archive (aws events start-replay), or, for a queue target, move them into it (aws sqs start-message-move-task).`,
+      );
+    }
     this.addWidgets(
       new AlarmStatusWidget({ title: `Subscription ${id}`, alarms: [alarm], width: 6, height: 3 }),
       graph(`Subscription ${id}: dead letters`, [depth.with({ label: 'messages in DLQ' })], 18, 3),
@@ -760,6 +810,8 @@ export function armedSilence(events: string, arming: string, options: { counts?:
       : fill(events);
   return `IF(${has(events)}, ${eventsToo}, IF(${has(arming)}, ${armingOnly}))`;
 }
+
+const capitalize = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
 
 function graph(title: string, metrics: IMetric[], width = 12, height = 6): GraphWidget {
   return new GraphWidget({ title, left: metrics, width, height, stacked: false });

@@ -38,8 +38,9 @@ export interface CanaryInputs {
   readonly canaryMemoryMb: number;
   readonly arrivalMemoryMb: number;
   readonly receiverMemoryMb: number;
-  /** Alarms and metric series the canary adds (counted from the template and the bundles' output). */
+  /** Alarms the canary adds, and the metrics they read (each priced), counted from the template. */
   readonly alarms: number;
+  readonly alarmMetrics: number;
   readonly accessLogFormat: string;
 }
 
@@ -142,7 +143,7 @@ export async function measureCanary(inputs: CanaryInputs) {
     const variablePerMonth = Object.values(perRun).reduce((a, b) => a + b, 0) * runsAMonth;
     // Its metric series (none in a healthy month unless detailedMetrics) are counted with the fixed cost,
     // from what the shipped bundles print.
-    const alarmsPerMonth = inputs.alarms * PRICES.alarmPerMonth;
+    const alarmsPerMonth = inputs.alarmMetrics * PRICES.alarmPerMonth;
     return {
       runs: inputs.runs,
       intervalMinutes: inputs.intervalMinutes,
@@ -162,6 +163,7 @@ export async function measureCanary(inputs: CanaryInputs) {
         total: variablePerMonth + alarmsPerMonth,
       },
       alarms: inputs.alarms,
+      alarmMetrics: inputs.alarmMetrics,
     };
   } finally {
     await api.close();
@@ -375,7 +377,7 @@ export function formatCanary(c: Awaited<ReturnType<typeof measureCanary>>): stri
     `| canary run, warm (SSM read + POST through API + receiver + PutEvents) | ${c.canaryWarmMs.toFixed(1)} ms (first run ${c.canaryFirstMs.toFixed(1)} ms) |`,
     `| arrival timer, warm | ${c.arrivalWarmMs.toFixed(2)} ms |`,
     `| log bytes per run: canary, arrival, receiver, access | ${c.logBytesPerRun.canary.toFixed(0)}, ${c.logBytesPerRun.arrival.toFixed(0)}, ${c.logBytesPerRun.receiver.toFixed(0)}, ${c.logBytesPerRun.access} B |`,
-    `| **canary cost a month** | **${d(c.perMonth.total)}**: ${c.alarms} alarm ${d(c.perMonth.alarms, 2)}, runs ${d(c.perMonth.variable)} (requests, Lambda, PutEvents, logs) |`,
+    `| **canary cost a month** | **${d(c.perMonth.total)}**: ${c.alarms} alarm reading ${c.alarmMetrics} metrics ${d(c.perMonth.alarms, 2)}, runs ${d(c.perMonth.variable)} (requests, Lambda, PutEvents, logs) |`,
   ].join('\n');
 }
 

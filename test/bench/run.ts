@@ -139,6 +139,25 @@ const firstResponseScript = (bundle: string) => `${CHILD_PRELUDE}
   console.log('RESULT ' + JSON.stringify({ status: result.statusCode, totalMs: done - t0, importMs: imported - t0, firstCallMs: done - imported, rssKb: ${PEAK_RSS_KB} }));
 `;
 
+/** CPU µs per accepted webhook of the shipped bundle, warm, publishing to the stand-in (`--only fixed`). */
+const warmCpuScript = (bundle: string, calls: number) => `${CHILD_PRELUDE}
+  const { handler } = await import(${JSON.stringify(pathToFileURL(bundle).href)});
+  const devNull = require('node:fs').openSync('/dev/null', 'w');
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = (chunk) => { require('node:fs').writeSync(devNull, chunk); return true; };
+  const call = async () => {
+    const deadline = Date.now() + 10000;
+    const r = await handler(${JSON.stringify(EVENT)}, { getRemainingTimeInMillis: () => deadline - Date.now() });
+    if (r.statusCode !== 200) throw new Error('status ' + r.statusCode);
+  };
+  for (let i = 0; i < 200; i++) await call();
+  const cpu0 = process.cpuUsage();
+  for (let i = 0; i < ${calls}; i++) await call();
+  const cpu = process.cpuUsage(cpu0);
+  process.stdout.write = write;
+  console.log('RESULT ' + JSON.stringify({ cpuUs: (cpu.user + cpu.system) / ${calls} }));
+`;
+
 /**
  * Our code alone (adapter, core, secret check, metrics line), with the publish stubbed: CPU µs per
  * webhook, with per-instance secrets (an HMAC per request) and, as the baseline measured alongside, with
@@ -282,7 +301,15 @@ async function canaryAndFlood(
     String((schedule?.[1] as { Properties: { ScheduleExpression: string } })?.Properties.ScheduleExpression),
   );
   if (!rate) throw new Error('no canary schedule in the template');
-  const alarms = Object.keys(template.findResources('AWS::CloudWatch::Alarm'));
+  const alarmResources = template.findResources('AWS::CloudWatch::Alarm') as Record<
+    string,
+    { Properties: { Metrics?: Array<{ MetricStat?: unknown }> } }
+  >;
+  const alarms = Object.keys(alarmResources);
+  const canaryAlarms = alarms.filter((id) => id.includes('Canary'));
+  // Each metric an alarm reads is priced (a metric-math alarm pays for each).
+  const metricsRead = (id: string) =>
+    alarmResources[id]?.Properties.Metrics?.filter((m) => m.MetricStat !== undefined).length ?? 1;
   const stage = Object.values(template.findResources('AWS::ApiGatewayV2::Stage'))[0] as {
     Properties: { DefaultRouteSettings: { ThrottlingRateLimit: number; ThrottlingBurstLimit: number } };
   };
@@ -298,7 +325,8 @@ async function canaryAndFlood(
     canaryMemoryMb: fn('CanaryFunction').MemorySize,
     arrivalMemoryMb: fn('CanaryArrival').MemorySize,
     receiverMemoryMb,
-    alarms: alarms.filter((id) => id.includes('Canary')).length,
+    alarms: canaryAlarms.length,
+    alarmMetrics: canaryAlarms.reduce((sum, id) => sum + metricsRead(id), 0),
     accessLogFormat,
   });
   const flood = await measureFlood({
@@ -375,6 +403,34 @@ async function main(): Promise<void> {
     log: (line: string) => process.stderr.write(`${line}\n`),
   };
   try {
+    if (ONLY === 'fixed') {
+      // The canary, the flood and the fixed cost: what a change to the alarms or the metric filters moves.
+      const warmCpu = await runChild(warmCpuScript(bundle, SMOKE ? 200 : 2_000), env);
+      const { canary, flood } = await canaryAndFlood(
+        synthesized,
+        bundle,
+        env,
+        standIn,
+        memoryMb,
+        accessLogFormat,
+        warmCpu.cpuUs as number,
+      );
+      const fixedCosts = await measureFixedCosts({
+        synthesize: (context) => {
+          const variant =
+            Object.keys(context).length === 0
+              ? synthesized
+              : synth({ instanceId: INSTANCE, ...context }, { bundle: true });
+          return { template: variant.template, assemblyDirectory: variant.assembly.directory };
+        },
+        standIn,
+        master: MASTER,
+        canaryRunsPerMonth: canary.perMonth.variable,
+      });
+      console.log([formatCanary(canary), '', formatFlood(flood), '', formatFixedCost(fixedCosts)].join('\n'));
+      if (jsonOut) writeFileSync(jsonOut, `${JSON.stringify({ canary, flood, fixedCosts }, null, 2)}\n`);
+      return;
+    }
     if (ONLY === 'storm') {
       const storm = await stormAlone(synthesized.template, synthesized.assembly.directory, standIn, {
         smoke: SMOKE,

@@ -16,6 +16,7 @@ import {
 } from '../../lib/monitoring.ts';
 import { PRESENCE_READ_ROUTE } from '../../lib/presence-store.ts';
 import { ACCESS_LOG_FIELDS, PresenceWebhook, WEBHOOK_ROUTE_PATH } from '../../lib/presence-webhook.ts';
+import { descriptionText } from '../support/alarm-variants.ts';
 import { matchesFilterPattern } from '../support/filter-pattern.ts';
 import { buildApp, synth } from '../support/synth.ts';
 
@@ -195,6 +196,8 @@ describe('PresenceMonitoring', () => {
           'PresenceStateDeadLetters',
           'PresenceStateBacklog',
           'PresenceStateFailures',
+          'PresenceStateDeliveryDeadLetters',
+          'DebugEventLogDeadLetters',
         ].sort(),
       ).toEqual([...ALARM_NAMES].sort());
     });
@@ -416,7 +419,7 @@ describe('PresenceMonitoring', () => {
         { Id: 'arrivals', ReturnData: false, MetricStat: invocations('CanaryArrival') },
         { Id: 'runs', ReturnData: false, MetricStat: invocations('CanaryFunction') },
       ]);
-      const description = canary.AlarmDescription as string;
+      const description = descriptionText(canary.AlarmDescription);
       expect(description).toMatch(/^Canary: no canary callback arrived on the bus for 11 minutes/);
       expect(description.length).toBeLessThanOrEqual(1024);
       // In order: the canary's own log first, the schedule last.
@@ -525,10 +528,11 @@ describe('PresenceMonitoring', () => {
         ComparisonOperator: 'GreaterThanOrEqualToThreshold',
         AlarmActions: [topicRef],
       });
-      expect(alarm(defaults, 'WrongSecrets').AlarmDescription).toMatch(
+      const description = descriptionText(alarm(defaults, 'WrongSecrets').AlarmDescription);
+      expect(description).toMatch(
         /^At least 60 webhook requests in 5 minutes were refused before a secret was proven/,
       );
-      expect(alarm(defaults, 'WrongSecrets').AlarmDescription).toContain('404 unknown-instance');
+      expect(description).toContain('404 unknown-instance');
     });
 
     it('treats missing data as fine everywhere; the two alarms on silence keep their state (no ALARM before a first run); none breaches on missing data', () => {

@@ -29,6 +29,27 @@ export interface AlarmVariant {
   readonly alarms: readonly FoundAlarm[];
 }
 
+/**
+ * An alarm's description as text: CloudFormation fills the names of the log groups and queues in
+ * (`Fn::Join` of `Ref`s and `Fn::GetAtt`s); each is written `<Ref X>`, `<GetAtt X.QueueName>`, or, with
+ * `name`, as that function of the reference (a 128-character name, to measure the longest e-mail).
+ */
+export function descriptionText(
+  // biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON
+  description: any,
+  name: (reference: string) => string = (reference) => `<${reference}>`,
+): string {
+  if (typeof description === 'string') return description;
+  if (description?.['Fn::Join'] !== undefined) {
+    const [separator, parts] = description['Fn::Join'] as [string, unknown[]];
+    return parts.map((part) => descriptionText(part, name)).join(separator);
+  }
+  if (description?.Ref !== undefined) return name(`Ref ${description.Ref}`);
+  if (description?.['Fn::GetAtt'] !== undefined)
+    return name(`GetAtt ${(description['Fn::GetAtt'] as string[]).join('.')}`);
+  throw new Error(`description: cannot read ${JSON.stringify(description)}`);
+}
+
 /** The app's variants (context) that change which alarms exist. */
 export const APP_VARIANTS: ReadonlyArray<{
   readonly variant: string;
