@@ -46,6 +46,7 @@ import { costModel, formatCost } from './cost.ts';
 import { formatFixedCost, measureFixedCosts } from './fixed-cost.ts';
 import { benchFleet, fleetSanity, formatFleet, formatStorm, stormAlone } from './fleet.ts';
 import { ASSUMED_BATCH_MS, measureStore, storeCost } from './presence-store.ts';
+import { duplicateScenarios, formatDuplicates, measureDuplicates } from './presence-store-duplicates.ts';
 import { formatStoreSpeed, measureStoreSpeed } from './presence-store-speed.ts';
 import { formatWarm, measureWarm } from './warm.ts';
 
@@ -362,6 +363,12 @@ async function onlyStore(): Promise<void> {
 
 async function main(): Promise<void> {
   if (args[args.indexOf('--only') + 1] === 'store' && args.includes('--only')) return onlyStore();
+  if (ONLY === 'duplicates') {
+    const duplicates = await measureDuplicates(duplicateScenarios(SMOKE));
+    console.log(formatDuplicates(duplicates));
+    if (jsonOut) writeFileSync(jsonOut, `${JSON.stringify({ duplicates }, null, 2)}\n`);
+    return;
+  }
   const started = Date.now();
   process.stderr.write(`bench${SMOKE ? ' (smoke)' : ''}: synthesizing the app with bundling...\n`);
   const synthesized = synth({ instanceId: INSTANCE }, { bundle: true });
@@ -484,6 +491,8 @@ async function main(): Promise<void> {
     process.stderr.write('presence store: counting its work on a simulated stream...\n');
     const storeCounts = await measureStore(SMOKE ? 20 : 300);
     const store = { counts: storeCounts, ...storeCost(storeCounts) };
+    process.stderr.write('presence store: duplicates under concurrency (real time, a few minutes)...\n');
+    const duplicates = await measureDuplicates(duplicateScenarios(SMOKE));
     process.stderr.write('canary and flood: the shipped canary, arrival and receiver bundles...\n');
     const { canary, flood } = await canaryAndFlood(
       synthesized,
@@ -552,6 +561,7 @@ async function main(): Promise<void> {
       reconcile,
       fleet,
       store,
+      duplicates,
       canary,
       flood,
       fixedCosts,
@@ -569,6 +579,7 @@ async function main(): Promise<void> {
     console.log(formatReport(report));
     console.log(`\n${formatWarm(warm)}`);
     console.log(`\n${formatFleet(fleet)}`);
+    console.log(`\n${formatDuplicates(duplicates)}`);
     if (jsonOut) writeFileSync(jsonOut, `${JSON.stringify(report, null, 2)}\n`);
     const problems = [...sanity(report), ...fleetSanity(fleet)];
     if (problems.length > 0) {
