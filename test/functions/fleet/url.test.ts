@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { classify, isOwnEndpoint } from '../../../functions/fleet/reconcile.ts';
-import { isOurs, normalizedResource, normalizeUrl } from '../../../functions/fleet/url.ts';
+import { isOurs, isPlainUrl, normalizedResource, normalizeUrl } from '../../../functions/fleet/url.ts';
 import { instanceWebhookPath, instanceWebhookUrl } from '../../../functions/shared/secrets/webhook-secret.ts';
 
 const BASE = 'https://abc123.execute-api.sa-east-1.amazonaws.com';
@@ -101,6 +101,45 @@ describe('normalizeUrl and isOurs', () => {
   ] as const)('%s: not ours, registered again (found as stale or foreign)', (_, shape, found) => {
     expect(isOurs(shape, OURS)).toBe(false);
     expect(classify(shape, OURS, OWN_PATH)).toBe(found);
+  });
+
+  it('isPlainUrl: the whole text, from the scheme to the end of the query, and no dot segment at the end either', () => {
+    expect(isPlainUrl('https://h.example/a/b?x=1')).toBe(true);
+    expect(isPlainUrl('  https://h.example/a  ')).toBe(true);
+    expect(isPlainUrl('https://h.example')).toBe(true);
+    expect(isPlainUrl('https://h.example:8443?x')).toBe(true);
+    for (const shape of [
+      '1https://h.example/a', // a scheme starts with a letter
+      'https://h.example/a#x', // a fragment
+      'https://h.example/a/..', // a dot segment at the end
+      'https://h.example/a/.',
+      'https://h.example/a/%2e%2E',
+      'https://h.example:44x/a', // a port is digits
+      'https://:443/a', // no host
+      'https://u@h.example/a', // userinfo
+      'https://h%2Eexample/a', // an encoded host
+      'https://h.example/a b', // a space inside
+      'https://h.example\\a',
+    ])
+      expect(isPlainUrl(shape), shape).toBe(false);
+  });
+
+  it('spaces around it, however many, are dropped before anything is compared', () => {
+    expect(isOurs(`   ${OURS}   `, OURS)).toBe(true);
+    expect(isOurs(`\u00a0 ${OURS}`, OURS)).toBe(false);
+  });
+
+  it('two URLs no client can read are not ours, even when they are the same text', () => {
+    // Plain, but no WHATWG client reads them (a port above 65535).
+    expect(isOurs('https://h.example:99999/p', 'https://h.example:99999/p')).toBe(false);
+  });
+
+  it('normalizes userinfo and a fragment too (normalizedResource sees them: it is lenient)', () => {
+    expect(normalizeUrl('https://Us%65r:P%61ss@H.example/p?q#a%7eb')).toBe(
+      'https://User:Pass@h.example/p?q#a~b',
+    );
+    expect(normalizeUrl('https://user@h.example/p')).toBe('https://user@h.example/p');
+    expect(normalizedResource('https://u:p@h.example/p?q#f')).toBe('https://u:p@h.example/p');
   });
 
   it('an explicit empty port is the default port', () => {
