@@ -51,7 +51,7 @@ describe('docs/operations.md', () => {
 
 describe('alarm e-mails', () => {
   it('the store names its own queue’s alarm as the store’s, never as one of the user’s subscriptions', () => {
-    const store = variants.find((v) => v.variant === 'presenceStore') as AlarmVariant;
+    const store = variants.find((v) => v.variant === 'presenceStore=true') as AlarmVariant;
     const names = store.alarms.map((a) => a.name);
     expect(names).toContain('PresenceStateDeliveryDeadLetters');
     expect(names.filter((name) => name.startsWith('Subscription'))).toEqual([]);
@@ -65,7 +65,23 @@ describe('alarm e-mails', () => {
     );
   });
 
-  it('every description names the log group or queue to look at, and the first command or query', () => {
+  it('every description names the log group or queue to look at (its name, or the stack output that gives it), and the first command or query', () => {
+    // The app's outputs whose value is a log group or a queue (ReceiverLogGroup, ...).
+    const places = new Set<string>();
+    for (const v of variants) {
+      const json = v.template.toJSON() as {
+        Resources: Record<string, { Type: string }>;
+        Outputs?: Record<string, { Value: unknown }>;
+      };
+      for (const [name, output] of Object.entries(json.Outputs ?? {})) {
+        const ids = JSON.stringify(output.Value).match(/"(?:Ref|Fn::GetAtt)":\[?"([A-Za-z0-9]+)"/g) ?? [];
+        for (const id of ids) {
+          const type = json.Resources[id.replace(/^.*"([A-Za-z0-9]+)"$/, '$1')]?.Type;
+          if (type === 'AWS::Logs::LogGroup' || type === 'AWS::SQS::Queue') places.add(name);
+        }
+      }
+    }
+    expect(places).toContain('ReceiverLogGroup');
     const problems: string[] = [];
     for (const { variant, alarm } of every()) {
       const resources = variant.template.toJSON().Resources as Record<string, { Type: string }>;
@@ -76,8 +92,11 @@ describe('alarm e-mails', () => {
         return reference;
       });
       const text = descriptionText(alarm.properties.AlarmDescription);
-      const where = referenced.has('AWS::Logs::LogGroup') || referenced.has('AWS::SQS::Queue');
-      const command = /\baws [a-z0-9-]+ [a-z-]+|Logs Insights on /.test(text);
+      const where =
+        referenced.has('AWS::Logs::LogGroup') ||
+        referenced.has('AWS::SQS::Queue') ||
+        [...places].some((output) => text.includes(output));
+      const command = /\baws [a-z0-9-]+ [a-z-]+|Logs Insights on |\bfilter /.test(text);
       if (!where) problems.push(`${variant.variant} ${alarm.name}: names no log group or queue`);
       if (!command) problems.push(`${variant.variant} ${alarm.name}: gives no command or query`);
     }

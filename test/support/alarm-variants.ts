@@ -11,6 +11,7 @@ import { Alarm, CfnAlarm } from 'aws-cdk-lib/aws-cloudwatch';
 import { SqsQueue } from 'aws-cdk-lib/aws-events-targets';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import type { IConstruct } from 'constructs';
+import { CONTEXT_KEYS } from '../../lib/config.ts';
 import { ZapiPresence } from '../../lib/zapi-presence.ts';
 import { buildApp } from './synth.ts';
 
@@ -50,27 +51,36 @@ export function descriptionText(
   throw new Error(`description: cannot read ${JSON.stringify(description)}`);
 }
 
-/** The app's variants (context) that change which alarms exist. */
+/**
+ * The app's variants: the defaults; each switch of the app's settings (lib/config.ts, a `true`/`false`
+ * default) turned the other way, alone; `driftPolicy=alert`; and every switch that is off by default
+ * turned on at once, with an alarm e-mail. Read from the settings, so a switch added later (and the alarms
+ * it brings) is in the list without being named here.
+ */
 export const APP_VARIANTS: ReadonlyArray<{
   readonly variant: string;
   readonly context: Record<string, string>;
-}> = [
-  { variant: 'defaults', context: {} },
-  { variant: 'presenceStore', context: { presenceStore: 'true' } },
-  { variant: 'driftPolicy=alert', context: { driftPolicy: 'alert' } },
-  { variant: 'registerWebhook=false', context: { registerWebhook: 'false' } },
-  { variant: 'canary=false', context: { canary: 'false' } },
-  {
-    variant: 'every opt-in',
-    context: {
-      presenceStore: 'true',
-      detailedMetrics: 'true',
-      dashboard: 'true',
-      debugEventLog: 'true',
-      alarmEmail: 'oncall@example.com.br',
+}> = (() => {
+  const switches = Object.entries(CONTEXT_KEYS as Record<string, { default?: unknown }>).filter(
+    ([, key]) => typeof key.default === 'boolean',
+  );
+  const optIns = switches.filter(([, key]) => key.default === false).map(([name]) => name);
+  return [
+    { variant: 'defaults', context: {} },
+    ...switches.map(([name, key]) => ({
+      variant: `${name}=${String(!key.default)}`,
+      context: { [name]: String(!key.default) },
+    })),
+    { variant: 'driftPolicy=alert', context: { driftPolicy: 'alert' } },
+    {
+      variant: 'every opt-in',
+      context: {
+        ...Object.fromEntries(optIns.map((name) => [name, 'true'])),
+        alarmEmail: 'oncall@example.com.br',
+      },
     },
-  },
-];
+  ];
+})();
 
 /** Every alarm of a stack's template, by the construct that made it. */
 export function alarmsOfStack(stack: Stack): FoundAlarm[] {
