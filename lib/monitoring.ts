@@ -24,9 +24,10 @@ import {
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import { FilterPattern, MetricFilter } from 'aws-cdk-lib/aws-logs';
+import { FilterPattern, type ILogGroup, MetricFilter } from 'aws-cdk-lib/aws-logs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { FLEET_METRICS } from '../functions/fleet/settings.ts';
 import {
@@ -38,10 +39,11 @@ import { METRIC_NAMES, REJECT_REASONS } from '../functions/presence-webhook/sett
 import { PRESENCE_STATUSES } from '../functions/shared/contract/presence-contract.ts';
 import type { PresenceCanary } from './canary.ts';
 import { deadLetterQueue } from './dead-letter-queue.ts';
+import type { DebugEventLog } from './debug-event-log.ts';
 import type { LiveFeed } from './live-feed.ts';
 import type { PresenceStore } from './presence-store.ts';
 import type { PresenceSubscription } from './presence-subscription.ts';
-import type { PresenceWebhook } from './presence-webhook.ts';
+import { type PresenceWebhook, WEBHOOK_ROUTE_PATH } from './presence-webhook.ts';
 import type { WebhookFleet } from './webhook-fleet.ts';
 
 /** Every alarm this construct may create (subscription dead-letter alarms come on top). */
@@ -71,6 +73,8 @@ export const ALARM_NAMES = [
   'PresenceStateDeadLetters',
   'PresenceStateBacklog',
   'PresenceStateFailures',
+  'PresenceStateDeliveryDeadLetters',
+  'DebugEventLogDeadLetters',
   'LiveFeedDeadLetters',
 ] as const;
 export type AlarmName = (typeof ALARM_NAMES)[number];
@@ -94,6 +98,8 @@ const ALARM_CONDITIONS: Partial<Record<AlarmName, string>> = {
   PresenceStateDeadLetters: 'with the presence store (presenceStore)',
   PresenceStateBacklog: 'with the presence store (presenceStore)',
   PresenceStateFailures: 'with the presence store (presenceStore)',
+  PresenceStateDeliveryDeadLetters: 'with the presence store (presenceStore)',
+  DebugEventLogDeadLetters: 'with the debug event log (debugEventLog)',
   LiveFeedDeadLetters: 'with the live feed (liveFeed)',
 };
 
@@ -105,6 +111,8 @@ export interface PresenceMonitoringProps {
   readonly store?: PresenceStore;
   /** The canary, when on. */
   readonly canary?: PresenceCanary;
+  /** The debug event log, when on (its subscription's dead-letter alarm is named as the log's). */
+  readonly debugEventLog?: DebugEventLog;
   /** The live feed, when on. */
   readonly feed?: LiveFeed;
   /**
@@ -129,14 +137,38 @@ export interface PresenceMonitoringProps {
 
 const PERIOD = Duration.minutes(1);
 
+// What an alarm's e-mail says: what happened, where to look (the log group or queue by its name, which
+// CloudFormation fills in, and the app's stack output when there is one), and the first command or Logs
+// Insights query to run; for the fleet's per-instance alarms, the query that lists the instances.
+/** `aws logs tail` of a log group over the last half hour, filtered. */
+const tail = (group: ILogGroup, pattern?: string) =>
+  `aws logs tail ${group.logGroupName} --since 30m${pattern === undefined ? '' : ` --filter-pattern '${pattern}'`}`;
+/** A CloudWatch Logs Insights query on a log group. */
+const insights = (group: ILogGroup, query: string) => `Logs Insights on ${group.logGroupName}: ${query}`;
+/** The fleet's per-instance lines (Lambda's JSON log format puts each under `message`). */
+const instances = (group: ILogGroup, filter: string, fields = 'message.code, message.error') =>
+  insights(
+    group,
+    `fields @timestamp, message.instanceId, ${fields} | filter ${filter} | sort @timestamp desc | limit 100`,
+  );
+/** Reads up to 10 messages of a queue without taking them (they stay visible). */
+const peek = (queue: IQueue) =>
+  `aws sqs receive-message --queue-url ${queue.queueUrl} --max-number-of-messages 10 --visibility-timeout 0 --message-attribute-names All`;
+
 /** The metric counting requests API Gateway refused with 429 (a metric filter on the access log). */
 export const THROTTLED_METRIC = 'ThrottledRequests';
-/** The metric counting wrong or missing secrets (401), by API (a metric filter on the access log). */
-export const WRONG_SECRET_METRIC = 'WrongSecretRequests';
 /**
- * Wrong-secret answers (401) in 5 minutes that raise WrongSecrets. Z-API itself never sends a wrong
- * secret while the fleet is registered (a rotation keeps the previous master valid for its grace
- * window), and a stray scanner sends a few: 60 is a sustained 0.2 a second, someone trying.
+ * The metric counting webhook requests refused before a secret was proven, by API (a metric filter on the
+ * access log): a wrong or missing secret (401), and an instance id Z-API never sends (404
+ * `unknown-instance`: `a.b`, 65 characters, `a~b`), which the receiver refuses before it looks at the
+ * secret. Either way a stranger's request, and each costs a Lambda invocation.
+ */
+export const UNAUTHENTICATED_METRIC = 'UnauthenticatedRequests';
+/**
+ * Requests refused before a secret was proven (401, 404 unknown-instance) in 5 minutes that raise
+ * WrongSecrets. Z-API itself never sends a wrong secret while the fleet is registered (a rotation keeps
+ * the previous master valid for its grace window) nor an id that is not an instance's, and a stray
+ * scanner sends a few: 60 is a sustained 0.2 a second, someone trying.
  */
 export const WRONG_SECRETS_THRESHOLD = 60;
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -191,41 +223,45 @@ export class PresenceMonitoring extends Construct {
       new Metric({ namespace: ns, metricName: name, dimensionsMap: dimensions, statistic, period: PERIOD });
 
     // Receiver alarms: any of these means a callback was refused by us or an event did not reach the bus.
+    const receiverLog = webhook.receiver.functionLogGroup;
+    const accessLog = webhook.accessLogGroup;
+    const inReceiverLog = `The receiver's log ${receiverLog.logGroupName} (output ReceiverLogGroup)`;
+    const inAccessLog = `the access log ${accessLog.logGroupName} (output AccessLogGroup)`;
     const receiverAlarms = [
       this.alarm(
         'ReceiverErrors',
         webhook.receiver.metricErrors({ period: PERIOD }),
-        'Receiver Lambda errors (crashes and timeouts)',
+        `The receiver Lambda ${webhook.receiver.functionName} crashed or timed out: those callbacks got a 5xx (Z-API retries). ${inReceiverLog} has the error; first: ${tail(receiverLog, '?ERROR ?timeout')}. A timeout means a dependency held it past its deadline (report it: it should answer 503 first).`,
       ),
       this.alarm(
         'ReceiverThrottles',
         webhook.receiver.metricThrottles({ period: PERIOD }),
-        'Receiver Lambda throttled (concurrency exhausted)',
+        `Lambda throttled the receiver ${webhook.receiver.functionName} (the account's concurrency, or its reservation, is exhausted): Z-API's callbacks got 429 or 5xx meanwhile. First: aws lambda get-account-settings (ConcurrentExecutions) and aws lambda get-function-concurrency --function-name ${webhook.receiver.functionName}; raise the account's quota or receiverReservedConcurrency. Refused requests are in ${inAccessLog}.`,
       ),
       this.alarm(
         'Api5xx',
         webhook.httpApi.metricServerError({ period: PERIOD, statistic: 'Sum' }),
-        'Webhook API answered 5xx to Z-API',
+        `The webhook API answered 5xx (Z-API retries). Which requests, in ${inAccessLog}: ${tail(accessLog, '{ $.status = "5*" }')} (lambdaErr: the integration failed). Why, in the receiver's log ${receiverLog.logGroupName} (output ReceiverLogGroup): ${tail(receiverLog, 'ERROR')} (Reason, cause); the alarms PublishFailures, SecretFailures and InternalErrors say which.`,
       ),
       this.alarm(
         'PublishFailures',
         custom(METRIC_NAMES.publishFailures),
-        'EventBridge did not accept presence events (503 answered)',
+        `EventBridge did not accept presence events: 503 answered (Z-API retries). ${inReceiverLog} says why in cause (throttling, access denied, a deleted bus); first: ${tail(receiverLog, '{ $.Reason = "bus-unavailable" }')}`,
       ),
       this.alarm(
         'SecretFailures',
         custom(METRIC_NAMES.secretFailures),
-        'The webhook master secret could not be read from SSM, or is not valid (503 answered)',
+        `The webhook master secret could not be read from SSM, or is not valid: 503 answered (Z-API retries). ${inReceiverLog} names the parameter and, for a bad value, the command that stores a good one; first: ${tail(receiverLog, '{ $.Reason = "secret-unavailable" }')}`,
       ),
       this.alarm(
         'InternalErrors',
         custom(METRIC_NAMES.internalErrors),
-        'The receiver hit a bug and answered 500',
+        `The receiver hit a bug and answered 500. ${inReceiverLog} names the error; first: ${tail(receiverLog, '{ $.InternalErrors = 1 }')}. Report it with the requestId.`,
       ),
       this.alarm(
         'RefusedCallbacks',
         custom(METRIC_NAMES.refusedCallbacks),
-        'Callbacks that carried a valid secret were refused (400 malformed or invalid body, 413 too large, 415 not JSON): they are lost. Z-API may have changed its payload, or whoever holds a webhook URL sends something else. The receiver log says what (level WARN: Reason, fields, instanceId); see docs/events.md for the contract',
+        `Callbacks that carried a valid secret were refused (400 malformed or invalid body, 413 too large, 415 not JSON): they are lost. Z-API may have changed its payload (docs/events.md), or whoever holds a webhook URL sends something else. ${inReceiverLog} says what (Reason, fields, instanceId); first: ${tail(receiverLog, '{ $.RefusedCallbacks = 1 }')}`,
       ),
       ...this.floodAlarms(webhook, ns),
       ...(props.canary ? [this.canaryAlarm(props.canary)] : []),
@@ -256,7 +292,7 @@ export class PresenceMonitoring extends Construct {
             this.alarm(
               'PresenceStateErrors',
               props.store.stateFunction.metricErrors({ period: Duration.minutes(5) }),
-              'The presence-state function failed (records are retried, then dead-lettered)',
+              `The presence store's state function ${props.store.stateFunction.functionName} crashed or timed out (its records are retried, then dead-lettered): derived events are late. Its log ${props.store.stateFunction.functionLogGroup.logGroupName}; first: ${tail(props.store.stateFunction.functionLogGroup, '?ERROR ?timeout')}`,
             ),
             // Its records failing (DynamoDB, EventBridge or SQS unavailable): handed back for a retry, so
             // Lambda's Errors stays at zero. Two periods in a row: a blip retried at once is no outage.
@@ -268,7 +304,7 @@ export class PresenceMonitoring extends Construct {
                 statistic: 'Sum',
                 period: Duration.minutes(5),
               }),
-              "Presence events or expiry checks kept failing for 10 minutes (DynamoDB, EventBridge or SQS unavailable, or denied): derived events are late; they are retried for about an hour, then dead-lettered. The state function's log names the error",
+              `Presence events or expiry checks kept failing for 10 minutes (DynamoDB, EventBridge or SQS unavailable, or denied): derived events are late; they are retried for about an hour, then dead-lettered. The presence store's state function's log ${props.store.stateFunction.functionLogGroup.logGroupName} names the error; first: ${tail(props.store.stateFunction.functionLogGroup, 'ERROR')}`,
               { evaluationPeriods: 2 },
             ),
             this.alarm(
@@ -277,7 +313,7 @@ export class PresenceMonitoring extends Construct {
                 period: Duration.minutes(5),
                 statistic: 'Maximum',
               }),
-              'Presence events or expiry checks the state function gave up on (the chat state missed them)',
+              `Presence events or expiry checks the presence store's state function gave up on after 20 receives (about an hour): the chat state missed them. They are in the queue ${props.store.deadLetters.queueName}; read them: ${peek(props.store.deadLetters)}. Why: the state function's log ${props.store.stateFunction.functionLogGroup.logGroupName}. Once fixed, move them back: aws sqs start-message-move-task --source-arn ${props.store.deadLetters.queueArn}`,
             ),
             this.alarm(
               'PresenceStateBacklog',
@@ -295,7 +331,7 @@ export class PresenceMonitoring extends Construct {
                 },
                 period: Duration.minutes(5),
               }),
-              `A presence event or expiry check waited over ${BACKLOG_ALARM_SECONDS / 60} minutes without being received (the oldest message of the state queues): the state function falls behind, derived events are late; see its concurrency and log (failing records are PresenceStateFailures)`,
+              `A presence event or expiry check waited over ${BACKLOG_ALARM_SECONDS / 60} minutes without being received (the oldest message of the presence store's queues ${props.store.eventsQueue.queueName} and ${props.store.expiryQueue.queueName}): the state function falls behind, derived events are late. First: aws sqs get-queue-attributes --queue-url ${props.store.eventsQueue.queueUrl} --attribute-names ApproximateNumberOfMessages ApproximateNumberOfMessagesNotVisible; then the state function's concurrency and its log ${props.store.stateFunction.functionLogGroup.logGroupName} (failing records are PresenceStateFailures)`,
               { defaultThreshold: BACKLOG_ALARM_SECONDS },
             ),
           ]
@@ -391,12 +427,17 @@ export class PresenceMonitoring extends Construct {
       );
     }
     this.addWidgets(
-      graph('Refused before the receiver (429) and wrong secrets (401)', [
+      graph('Refused before the receiver (429), and before a secret was proven (401, 404)', [
         this.throttledMetric(webhook, ns).with({ label: '429 (stage throttle)' }),
-        this.accessLogMetric(webhook, ns, WRONG_SECRET_METRIC, PERIOD).with({ label: '401 (wrong secret)' }),
+        this.accessLogMetric(webhook, ns, UNAUTHENTICATED_METRIC, PERIOD).with({
+          label: '401 wrong secret, 404 unknown instance',
+        }),
       ]),
     );
     if (fleet) this.fleetWidgets(fleet, ns, detailed);
+
+    // Dead-letter queues of every subscription, now (the presence store's among them) and later.
+    webhook.forEachSubscription((subscription) => this.watchSubscription(subscription, props));
 
     // A threshold for an alarm this deployment does not have would otherwise be ignored without a word.
     const created = new Set(this.alarmList.map((alarm) => alarm.node.id));
@@ -408,9 +449,6 @@ export class PresenceMonitoring extends Construct {
           .join('; ')}`,
       );
     }
-
-    // Dead-letter queues of every subscription, now and later.
-    webhook.forEachSubscription((subscription) => this.watchSubscription(subscription));
   }
 
   /** Every alarm created so far. */
@@ -441,54 +479,84 @@ export class PresenceMonitoring extends Construct {
 
   /**
    * Someone who knows the hostname: requests the stage throttle refused (429: callbacks of Z-API may be
-   * among them), and a spike of wrong secrets (401).
+   * among them), and a spike of requests refused before a secret was proven (401 wrong or no secret, 404
+   * an instance id Z-API never sends).
    */
   private floodAlarms(webhook: PresenceWebhook, ns: string): Alarm[] {
-    // Only this API's 429s and 401s: a datapoint only when one happens (no series in a quiet month).
-    // Not the live feed's snapshot route: an agent's expired token (401) or its own throttle (429) loses
-    // no callback. Every other line counts, a line API Gateway wrote before it knew the route included.
-    for (const [id, status, name] of [
-      ['ThrottledFilter', '429', THROTTLED_METRIC],
-      ['WrongSecretFilter', '401', WRONG_SECRET_METRIC],
-    ] as const) {
-      new MetricFilter(this, id, {
-        logGroup: webhook.accessLogGroup,
-        filterPattern: FilterPattern.all(
-          FilterPattern.stringValue('$.status', '=', status),
-          FilterPattern.stringValue('$.route', '!=', SNAPSHOT_ROUTE_KEY),
+    // Only this API's lines: a datapoint only when one happens (no series in a quiet month). Not the live
+    // feed's snapshot route: an agent's expired token (401) or the route's own throttle (429) loses no
+    // callback. Every other 429 and 401 counts, a line API Gateway wrote before it knew the route included.
+    const status = (code: string) => FilterPattern.stringValue('$.status', '=', code);
+    const notSnapshot = FilterPattern.stringValue('$.route', '!=', SNAPSHOT_ROUTE_KEY);
+    new MetricFilter(this, 'ThrottledFilter', {
+      logGroup: webhook.accessLogGroup,
+      filterPattern: FilterPattern.all(status('429'), notSnapshot),
+      metricNamespace: ns,
+      metricName: THROTTLED_METRIC,
+      metricValue: '1',
+      dimensions: { ApiId: '$.api' },
+    });
+    // The receiver's 404 on the webhook route is an id that is no Z-API instance's, refused before the
+    // secret is looked at; the read route's 404 (an unknown chat) and API Gateway's own (no route) are not.
+    new MetricFilter(this, 'UnauthenticatedFilter', {
+      logGroup: webhook.accessLogGroup,
+      filterPattern: FilterPattern.any(
+        FilterPattern.all(status('401'), notSnapshot),
+        FilterPattern.all(
+          status('404'),
+          FilterPattern.stringValue('$.route', '=', `POST ${WEBHOOK_ROUTE_PATH}`),
         ),
-        metricNamespace: ns,
-        metricName: name,
-        metricValue: '1',
-        dimensions: { ApiId: '$.api' },
-      });
-    }
+      ),
+      metricNamespace: ns,
+      metricName: UNAUTHENTICATED_METRIC,
+      metricValue: '1',
+      dimensions: { ApiId: '$.api' },
+    });
     return [
       this.alarm(
         'Throttled',
         this.throttledMetric(webhook, ns),
-        'API Gateway refused webhook requests with 429 before the receiver ran (the stage throttle, throttleRateLimit/throttleBurstLimit, is exhausted): callbacks from Z-API may be among them and are lost unless Z-API retries. Check the access log (status 429, ip): one source address is a flood (see docs/security.md, "Someone who knows the hostname"); Z-API addresses mean real traffic above the throttle (raise throttleRateLimit).',
+        `API Gateway refused webhook requests with 429 before the receiver ran (the stage throttle, throttleRateLimit/throttleBurstLimit, is exhausted): callbacks from Z-API may be among them and are lost unless Z-API retries. Who sent them, in the access log ${webhook.accessLogGroup.logGroupName} (output AccessLogGroup): ${insights(webhook.accessLogGroup, 'filter status = "429" | stats count(*) by ip | sort count(*) desc')}. One source address is a flood (docs/security.md, "Someone who knows the hostname"); Z-API's addresses mean real traffic above the throttle (raise throttleRateLimit).`,
       ),
       this.alarm(
         'WrongSecrets',
-        this.accessLogMetric(webhook, ns, WRONG_SECRET_METRIC, Duration.minutes(5)),
-        `At least ${this.thresholds.WrongSecrets ?? WRONG_SECRETS_THRESHOLD} webhook requests in 5 minutes carried a wrong or no secret (401). Check the receiver log (Reason unauthorized, instanceId) and the access log (ip): one source is someone trying URLs (see docs/security.md); Z-API addresses mean instances registered with an old master (a rotation past its grace window: run the reconciler).`,
+        this.accessLogMetric(webhook, ns, UNAUTHENTICATED_METRIC, Duration.minutes(5)),
+        `At least ${this.thresholds.WrongSecrets ?? WRONG_SECRETS_THRESHOLD} webhook requests in 5 minutes were refused before a secret was proven: a wrong or no secret (401), or an instance id Z-API never sends (404 unknown-instance). Who, in the access log ${webhook.accessLogGroup.logGroupName} (output AccessLogGroup): ${insights(webhook.accessLogGroup, 'filter status in ["401", "404"] | stats count(*) by ip, status')}; the receiver's log (output ReceiverLogGroup) has Reason and instanceId. One source is someone trying URLs (docs/security.md); Z-API's addresses with 401s mean instances registered with an old master (a rotation past its grace window: run the reconciler).`,
         { defaultThreshold: WRONG_SECRETS_THRESHOLD },
       ),
     ];
   }
 
-  /** No canary callback arrived on the bus: the path Z-API's callbacks take is broken somewhere. */
+  /**
+   * No canary callback arrived on the bus: the path Z-API's callbacks take is broken somewhere.
+   *
+   * Quiet after a first deploy, true from then on. Missing data is not breaching (an alarm that treats it
+   * so goes to ALARM before the first run): the alarm reads an expression that is missing, so the alarm
+   * keeps its state (INSUFFICIENT_DATA at first), only while neither the canary nor an arrival left a
+   * datapoint in its evaluation range, which CloudWatch makes longer than its periods. Once one did, the
+   * expression has a value every minute: the arrivals (zero where none), or zero where the canary ran and
+   * nothing arrived. So a path broken from the first deploy alarms once the canary has run, and one that
+   * breaks later, or a schedule that stops, alarms while the last datapoint is still in range; the alarm
+   * then stays in ALARM (missing data keeps it) until arrivals come back. FILL only ever fills a series
+   * that has a datapoint in range. Replayed minute by minute in test/lib/first-hour.test.ts.
+   */
   private canaryAlarm(canary: PresenceCanary): Alarm {
     const minutes = canary.alarmMinutes;
     return this.alarm(
       'CanaryArrivals',
-      canary.metricArrivals(),
-      `Canary: no canary callback arrived on the bus for ${minutes} minutes (it runs every ${canary.interval.toHumanString()}): Z-API's callbacks are probably not becoming events either. Check, in order: 1. the canary function's log (output CanaryLogGroup): its last line names the status it got (401 secret mismatch, 403/404 route or stage, 429 throttled, 503 bus or SSM, 5xx receiver, timeout); 2. the receiver's log and alarms (SecretFailures, PublishFailures); 3. the API: route POST /instances/{instanceId}/presence, the $default stage, the receiver's invoke permission; 4. the bus and the canary arrival rule (enabled, its target); 5. the canary schedule rule (enabled) and the arrival function's errors.`,
+      new MathExpression({
+        expression: armedSilence('arrivals', 'runs'),
+        usingMetrics: {
+          arrivals: canary.metricArrivals(),
+          runs: canary.canaryFunction.metricInvocations({ period: PERIOD, statistic: 'Sum' }),
+        },
+        period: PERIOD,
+      }),
+      `Canary: no canary callback arrived on the bus for ${minutes} minutes (it runs every ${canary.interval.toHumanString()}): Z-API's callbacks are probably not becoming events either. Check, in order: 1. the canary function's log (output CanaryLogGroup): ${tail(canary.canaryFunction.functionLogGroup)}; its last line names the status it got (401 secret, 403/404 route or stage, 429 throttle, 503 bus or SSM, 5xx receiver, timeout); 2. the receiver's log (output ReceiverLogGroup) and alarms; 3. the API: the route POST /instances/{instanceId}/presence, the $default stage; 4. the bus and the canary arrival rule; 5. the canary schedule rule ${canary.scheduleRule.ruleName} (enabled?).`,
       {
         comparison: ComparisonOperator.LESS_THAN_THRESHOLD,
         evaluationPeriods: minutes,
-        treatMissingData: TreatMissingData.BREACHING,
+        treatMissingData: TreatMissingData.IGNORE,
         fixedThreshold: 1,
       },
     );
@@ -506,11 +574,13 @@ export class PresenceMonitoring extends Construct {
         statistic,
         period: interval,
       });
+    const log = fleet.reconciler.functionLogGroup;
+    const inLog = `the reconciler's log ${log.logGroupName} (output ReconcilerLogGroup)`;
     const alarms = [
       this.alarm(
         'ReconcilerErrors',
         fleet.reconciler.metricErrors({ period: Duration.minutes(5) }),
-        'The fleet reconciler failed as a whole (the token path or the master could not be read); see its log',
+        `The fleet reconciler ${fleet.reconciler.functionName} failed as a whole (the token path or the master could not be read): no instance was checked. ${capitalize(inLog)} names the parameter; first: ${tail(log, 'ERROR')}`,
       ),
       this.alarm(
         'ReconcilerDeadLetters',
@@ -518,31 +588,40 @@ export class PresenceMonitoring extends Construct {
           period: Duration.minutes(5),
           statistic: 'Maximum',
         }),
-        'Reconciler invocations failed after every retry (their events are in the dead-letter queue)',
+        `Reconciler invocations failed after every retry (a sweep, or a run for an SSM change, did not happen). Their events are in the queue ${fleet.reconcilerDeadLetters.queueName}, each with its error: ${peek(fleet.reconcilerDeadLetters)}. Then run a sweep by hand: aws lambda invoke --function-name ${fleet.reconciler.functionName} --payload '{}' --cli-binary-format raw-in-base64-out out.json`,
       ),
       // No sweep started for two intervals: the schedule stopped (a disabled or deleted rule, a target
       // gone). Read from the rule's own invocations (AWS/Events, free); a sweep that starts and fails is
-      // ReconcilerErrors. Missing data is what this alarm is about.
+      // ReconcilerErrors. A deploy's registration works through the fleet as a sweep does, so it counts as
+      // one: the alarm is quiet until the first scheduled sweep (up to an interval after a first deploy),
+      // and a schedule that never starts alarms two intervals after the deploy (see armedSilence).
       this.alarm(
         'SweepMissing',
-        new Metric({
-          namespace: 'AWS/Events',
-          metricName: 'Invocations',
-          dimensionsMap: { RuleName: fleet.sweepRule.ruleName },
-          statistic: 'Sum',
+        new MathExpression({
+          expression: armedSilence('sweeps', 'deploys', { counts: true }),
+          usingMetrics: {
+            sweeps: new Metric({
+              namespace: 'AWS/Events',
+              metricName: 'Invocations',
+              dimensionsMap: { RuleName: fleet.sweepRule.ruleName },
+              statistic: 'Sum',
+              period: interval,
+            }),
+            deploys: fleet.registrationHandler.metricInvocations({ period: interval, statistic: 'Sum' }),
+          },
           period: interval,
         }),
-        `The drift sweep's schedule did not invoke the reconciler in two intervals (${interval.toHumanString()} each): the fleet is not being watched. Check the sweep rule (enabled, its target) and, when it ran, ReconcilerErrors and the reconciler's log`,
+        `The drift sweep's schedule did not invoke the reconciler in two intervals (${interval.toHumanString()} each): the fleet is not being watched. First: aws events describe-rule --name ${fleet.sweepRule.ruleName} (State ENABLED?) and aws events list-targets-by-rule --rule ${fleet.sweepRule.ruleName}; when it ran: ReconcilerErrors and ${inLog}`,
         {
           comparison: ComparisonOperator.LESS_THAN_THRESHOLD,
           evaluationPeriods: 2,
-          treatMissingData: TreatMissingData.BREACHING,
+          treatMissingData: TreatMissingData.IGNORE,
         },
       ),
       this.alarm(
         'Unregistered',
         sweep(F.unregistered),
-        'Z-API confirmed instances call another URL or none at the end of two consecutive sweeps: it is not calling this endpoint for them; see the reconciler log for each instance and why',
+        `Z-API confirmed instances call another URL or none at the end of two consecutive sweeps: their callbacks do not come here. List them, with what failed, from ${inLog}: ${instances(log, 'message.action = "failed" and ispresent(message.found) and message.found != "right"')}`,
         { evaluationPeriods: 2 },
       ),
       // One sweep that runs out of time (Z-API slowed it down) is no fact about the instances: the next
@@ -550,7 +629,7 @@ export class PresenceMonitoring extends Construct {
       this.alarm(
         'NotChecked',
         sweep(F.notChecked),
-        "Instances were not checked in three consecutive sweeps (Z-API's rate limit or the fleet's size ran the sweep out of time): raise zapiRequestsPerSecond if Z-API allows it, or reconcilerTimeoutSeconds; see the reconciler log",
+        `Instances were not checked in three consecutive sweeps (Z-API's rate limit or the fleet's size ran the sweep out of time). List them from ${inLog}: ${instances(log, 'message.action = "notChecked"')}; a line "Z-API limited the request rate (429)" says whether Z-API answered 429. Raise zapiRequestsPerSecond if Z-API allows it, or reconcilerTimeoutSeconds.`,
         { evaluationPeriods: 3 },
       ),
       // An instance Z-API would not answer for (a token it refuses, none in SSM, errors) is not known to be
@@ -558,7 +637,7 @@ export class PresenceMonitoring extends Construct {
       this.alarm(
         'CheckFailures',
         sweep(F.failed),
-        'Instances could not be checked at the end of two consecutive sweeps: Z-API refused their token (401/404), SSM has none, or Z-API kept failing; whether Z-API calls this endpoint for them is unknown. See the reconciler log (code) for each instance and docs/operations.md, Troubleshooting',
+        `Instances could not be checked at the end of two consecutive sweeps: Z-API refused their token (401/404), SSM has none, or Z-API kept failing; whether Z-API calls this endpoint for them is unknown. List them with their code (docs/operations.md, Troubleshooting) from ${inLog}: ${instances(log, 'message.action = "failed"')}`,
         { evaluationPeriods: 2 },
       ),
       this.alarm(
@@ -570,22 +649,22 @@ export class PresenceMonitoring extends Construct {
           statistic: 'Maximum',
           period: Duration.minutes(5),
         }),
-        'A deploy could not register instances found only in SSM (the deploy went on); see the registration log',
+        `A deploy could not register instances found only in SSM (the deploy went on; the next sweep retries). List them from the registration's log ${fleet.registrationHandler.functionLogGroup.logGroupName} (output RegistrationLogGroup): ${instances(fleet.registrationHandler.functionLogGroup, 'message.action = "failed"')}`,
       ),
       this.alarm(
         'Disconnected',
         sweep(F.disconnected),
-        'Instances are not connected to WhatsApp: no presence callback arrives until their QR code is scanned again',
+        `Instances are not connected to WhatsApp: no presence callback arrives until their QR code is scanned again (Z-API panel). List them from ${inLog}: ${instances(log, 'message.msg like /not connected/', 'message.trigger')}`,
       ),
       this.alarm(
         'ExpiringSoon',
         sweep(F.expiringSoon),
-        'Instances expire (Z-API due date) within the warning window',
+        `Instances expire (their Z-API due date) within the warning window: renew them. List them from ${inLog}: ${instances(log, 'message.msg = "instance expires soon"', 'message.due')}`,
       ),
       this.alarm(
         'PaymentIssues',
         sweep(F.paymentIssues),
-        'Instances whose Z-API payment status is not current',
+        `Instances' Z-API payment status is not current: check billing in the Z-API panel (or add a status that is fine to currentPaymentStatuses). List them from ${inLog}: ${instances(log, 'message.msg like /payment status/', 'message.paymentStatus')}`,
       ),
     ];
     if (fleet.driftPolicy === 'alert') {
@@ -593,7 +672,7 @@ export class PresenceMonitoring extends Construct {
         this.alarm(
           'DriftReported',
           sweep(F.driftReported),
-          'Another URL replaced this endpoint on instances (driftPolicy alert: not repaired)',
+          `Another URL replaced this endpoint on instances (driftPolicy alert: not repaired): decide who owns their chat-presence webhook. List them, with the other URL's host, from ${inLog}: ${instances(log, 'message.action = "drift-reported"', 'message.foundHost')}`,
         ),
       );
     }
@@ -670,17 +749,35 @@ export class PresenceMonitoring extends Construct {
     );
   }
 
-  private watchSubscription(subscription: PresenceSubscription): void {
+  private watchSubscription(
+    subscription: PresenceSubscription,
+    { store, debugEventLog }: Pick<PresenceMonitoringProps, 'store' | 'debugEventLog'>,
+  ): void {
     const id = subscription.node.id;
-    const depth = subscription.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-      period: PERIOD,
-      statistic: 'Maximum',
-    });
-    const alarm = this.alarm(
-      `Subscription${id}DeadLetters`,
-      depth,
-      `Events for subscription ${id} landed in its dead-letter queue`,
-    );
+    const queue = subscription.deadLetterQueue;
+    const depth = queue.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: 'Maximum' });
+    const read = `They are in the queue ${queue.queueName}; read them (ERROR_CODE, ERROR_MESSAGE say why): ${peek(queue)}.`;
+    // The presence store's and the debug log's own subscriptions are theirs, not the user's: named so.
+    let alarm: Alarm;
+    if (store !== undefined && subscription === store.subscription) {
+      alarm = this.alarm(
+        'PresenceStateDeliveryDeadLetters',
+        depth,
+        `EventBridge could not deliver presence events to the presence store's events queue after its retries: the chat state missed them. ${read} Once the cause is fixed (that queue's policy or encryption), move them into it: aws sqs start-message-move-task --source-arn ${queue.queueArn} --destination-arn ${store.eventsQueue.queueArn}`,
+      );
+    } else if (debugEventLog !== undefined && subscription === debugEventLog.subscription) {
+      alarm = this.alarm(
+        'DebugEventLogDeadLetters',
+        depth,
+        `EventBridge could not deliver presence events to the debug event log ${debugEventLog.logGroup.logGroupName} after its retries: the log misses them (nothing else does). ${read} Check the log group's resource policy for EventBridge; the events are in the bus's archive.`,
+      );
+    } else {
+      alarm = this.alarm(
+        `Subscription${id}DeadLetters`,
+        depth,
+        `Events for the subscription ${id} (rule ${subscription.rule.ruleName}) could not be delivered to its target after the retries: that subscriber missed them. ${read} Fix the target, then send them again: replay them from the bus's archive (aws events start-replay), or, for a queue target, move them into it (aws sqs start-message-move-task).`,
+      );
+    }
     this.addWidgets(
       new AlarmStatusWidget({ title: `Subscription ${id}`, alarms: [alarm], width: 6, height: 3 }),
       graph(`Subscription ${id}: dead letters`, [depth.with({ label: 'messages in DLQ' })], 18, 3),
@@ -717,6 +814,28 @@ export class PresenceMonitoring extends Construct {
     return alarm;
   }
 }
+
+/**
+ * The metric math of an alarm on silence (`< 1` over its periods, missing data kept as the state), armed
+ * by a first datapoint: `events` (what should keep coming, zero where none came) once it has a datapoint
+ * in the evaluation range; otherwise, once `arming` has one (the canary ran, a deploy registered the
+ * fleet), zero everywhere (breaching), or the arming datapoints themselves when they `count` as events
+ * (a deploy's registration is a sweep); and no value at all while neither has a datapoint, which leaves the
+ * alarm as it is (INSUFFICIENT_DATA after a first deploy). FILL is only applied to a series that has a
+ * datapoint in range, so what it does with an empty one does not matter.
+ */
+export function armedSilence(events: string, arming: string, options: { counts?: boolean } = {}): string {
+  const has = (id: string) => `DATAPOINT_COUNT(${id}) > 0`;
+  const fill = (id: string) => `FILL(${id}, 0)`;
+  const armingOnly = options.counts === true ? fill(arming) : `0 * ${fill(arming)}`;
+  const eventsToo =
+    options.counts === true
+      ? `IF(${has(arming)}, ${fill(events)} + ${fill(arming)}, ${fill(events)})`
+      : fill(events);
+  return `IF(${has(events)}, ${eventsToo}, IF(${has(arming)}, ${armingOnly}))`;
+}
+
+const capitalize = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
 
 function graph(title: string, metrics: IMetric[], width = 12, height = 6): GraphWidget {
   return new GraphWidget({ title, left: metrics, width, height, stacked: false });

@@ -383,17 +383,7 @@ export class ZapiPresence extends Construct {
       this.canaryFunction = this.canary.canaryFunction;
     }
 
-    this.monitoring = new PresenceMonitoring(this, 'Monitoring', {
-      webhook: this.webhook,
-      ...(this.canary && { canary: this.canary }),
-      ...(this.fleet && { fleet: this.fleet }),
-      ...(this.presenceStore && { store: this.presenceStore }),
-      ...(this.liveFeed && { feed: this.liveFeed }),
-      ...pick(props, ['alarmEmail', 'alarmThresholds', 'dashboard']),
-    });
-    this.alarmTopic = this.monitoring.alarmTopic;
-    if (this.monitoring.dashboard !== undefined) this.dashboard = this.monitoring.dashboard;
-
+    // Before the monitoring, which names its subscription's dead-letter alarm as the debug log's.
     if (props.debugEventLog === true) {
       this.debugEventLog = new DebugEventLog(this, 'DebugEvents', {
         webhook: this.webhook,
@@ -405,6 +395,18 @@ export class ZapiPresence extends Construct {
         ...(this.logEncryptionKey !== undefined && { encryptionKey: this.logEncryptionKey }),
       });
     }
+    this.monitoring = new PresenceMonitoring(this, 'Monitoring', {
+      webhook: this.webhook,
+      ...(this.canary && { canary: this.canary }),
+      ...(this.fleet && { fleet: this.fleet }),
+      ...(this.presenceStore && { store: this.presenceStore }),
+      ...(this.debugEventLog && { debugEventLog: this.debugEventLog }),
+      ...(this.liveFeed && { feed: this.liveFeed }),
+      ...pick(props, ['alarmEmail', 'alarmThresholds', 'dashboard']),
+    });
+    this.alarmTopic = this.monitoring.alarmTopic;
+    if (this.monitoring.dashboard !== undefined) this.dashboard = this.monitoring.dashboard;
+
     if (props.schemaRegistry !== false) {
       this.schemaRegistry = new PresenceSchemaRegistry(this, 'Schemas', {
         derivedEvents: props.presenceStore === true,

@@ -14,7 +14,9 @@
  *
  * The pacing itself is p-queue's: a queue of empty tasks with a sliding-window interval cap (`strict`),
  * paused for `Retry-After`. p-queue cannot change its cap while running, so a new rate gets a new queue
- * (when it moved by 10 % or more) and the requests still waiting move to it, in order.
+ * (when it moved by 10 % or more) and the requests still waiting move to it. Order is by ticket (p-queue's
+ * priority): the requests waiting keep their order through pauses and new queues, and a request asking
+ * again after its 429 goes behind them, so a global 429 storm is shared out in turn, never spent on one.
  */
 import PQueue from 'p-queue';
 import type { Deadline } from '../shared/aws/deadline.ts';
@@ -43,6 +45,8 @@ export interface RateLimiterOptions {
 export interface RateLimiterStats {
   /** Slots handed out. */
   readonly requests: number;
+  /** Answers reported (not a 429, not a 5xx). */
+  readonly answered: number;
   /** 429 answers reported. */
   readonly rateLimited: number;
   /** The rate now (requests per second). */
@@ -89,7 +93,10 @@ export class AdaptiveRateLimiter {
   /** When each of the last second's good answers came. */
   #answered: number[] = [];
   #requests = 0;
+  #answeredCount = 0;
   #rateLimited = 0;
+  /** Handed to each acquire in turn: a lower ticket is served first, whatever queue it waits in. */
+  #tickets = 0;
   #refused = 0;
   #lowest: number;
 
@@ -110,6 +117,7 @@ export class AdaptiveRateLimiter {
   get stats(): RateLimiterStats {
     return {
       requests: this.#requests,
+      answered: this.#answeredCount,
       rateLimited: this.#rateLimited,
       rate: this.#rate,
       lowestRate: this.#lowest,
@@ -123,6 +131,10 @@ export class AdaptiveRateLimiter {
    */
   async acquire(deadline: Deadline, reserveMs = 0): Promise<void> {
     const started = this.#now();
+    // First come, first served, across a 429's pause and a queue rebuilt for a new rate: a request keeps
+    // its ticket (its place) until it has its slot, and one asking again after a 429 takes a new ticket,
+    // behind everyone already waiting.
+    const priority = -++this.#tickets;
     for (;;) {
       const budget = deadline.remainingMs() - reserveMs;
       const latest = this.#now() + budget;
@@ -134,7 +146,7 @@ export class AdaptiveRateLimiter {
       const timer = setTimeout(() => waiter.controller.abort(OUT_OF_TIME), budget);
       this.#waiting.add(waiter);
       try {
-        await this.#queue.add(() => undefined, { signal: waiter.controller.signal });
+        await this.#queue.add(() => undefined, { signal: waiter.controller.signal, priority });
         // A 429 seen while this slot was on its way: wait for the pause like everyone else.
         if (this.#resumeAt > this.#now()) continue;
         this.#requests++;
@@ -158,6 +170,7 @@ export class AdaptiveRateLimiter {
   answered(): void {
     const now = this.#now();
     this.#inARow = 0;
+    this.#answeredCount++;
     this.#answered.push(now);
     while ((this.#answered[0] as number) <= now - 1_000) this.#answered.shift();
     const observed = this.#answered.length;

@@ -30,7 +30,7 @@ import { CANARY_INSTANCE_ID } from '../shared/contract/presence-contract.ts';
 import { instanceWebhookPath, instanceWebhookUrl } from '../shared/secrets/webhook-secret.ts';
 import { AdaptiveRateLimiter, type RateLimiterStats } from './rate-limit.ts';
 import { type DriftPolicy, FLEET_DEFAULTS } from './settings.ts';
-import { normalizedResource, sameUrl } from './url.ts';
+import { isOurs, normalizedResource } from './url.ts';
 import {
   hostOf,
   type InstanceState,
@@ -176,7 +176,7 @@ export interface FleetReport {
 /** Where the URL Z-API calls stands against the expected one. */
 export function classify(current: string | undefined, expected: string, ownPath: string): Found {
   if (current === undefined || current === '') return 'missing';
-  if (sameUrl(current, expected)) return 'right';
+  if (isOurs(current, expected)) return 'right';
   return isOwnEndpoint(current, ownPath) ? 'stale' : 'foreign';
 }
 
@@ -487,7 +487,7 @@ async function reconcileOne(
       error: failure,
     };
   }
-  const confirmed = sameUrl(after.presenceChatCallbackUrl, expected);
+  const confirmed = isOurs(after.presenceChatCallbackUrl, expected);
   const state = { ...seen, health: health(after, settings, now) };
   if (!confirmed) {
     const shown =

@@ -55,7 +55,7 @@ export interface ZapiClientOptions {
 }
 
 /** What a client needs from the run's rate limiter. */
-export type ZapiRateLimiter = Pick<AdaptiveRateLimiter, 'acquire' | 'answered' | 'rateLimited'>;
+export type ZapiRateLimiter = Pick<AdaptiveRateLimiter, 'acquire' | 'answered' | 'rateLimited' | 'stats'>;
 
 /**
  * Why a call failed, from a fixed list (never text from the answer):
@@ -216,7 +216,9 @@ export class ZapiClient {
     const connected = body.connected;
     const payment = body.paymentStatus;
     return {
-      presenceChatCallbackUrl: typeof url === 'string' && url.trim() !== '' ? url.trim() : undefined,
+      // As Z-API holds it: a blank value is none, anything else is kept untrimmed (a no-break space after
+      // the secret is part of what Z-API's client requests; see ./url.ts).
+      presenceChatCallbackUrl: typeof url === 'string' && url.trim() !== '' ? url : undefined,
       connected: typeof connected === 'boolean' ? connected : undefined,
       dueAt: epochMs(body.due),
       paymentStatus:
@@ -279,9 +281,12 @@ export class ZapiClient {
     // Attempts that failed for a reason other than a 429: at most maxAttempts. A 429 is retried after the
     // run's pause until the deadline (the limiter refuses a slot past it).
     let failures = 0;
-    // 429s in a row for this call: an instance Z-API keeps refusing (while others are answered) gives up
-    // after MAX_429_IN_A_ROW, as failed, instead of holding the whole run back until its deadline.
+    // 429s in a row for this call: an instance Z-API keeps refusing gives up after MAX_429_IN_A_ROW, as
+    // failed, instead of holding the whole run back until its deadline; unless it is a storm, where Z-API
+    // refused the run's other requests too and answered none of them since this streak began: then it
+    // keeps its turn until the deadline (notChecked then, never failed: nothing was learnt about it).
     let limited = 0;
+    let streak = { answered: 0, requests: 0 };
     for (;;) {
       if (last !== undefined && last.code !== 'rate-limited') {
         if (failures >= this.maxAttempts) break;
@@ -336,8 +341,13 @@ export class ZapiClient {
           'rate-limited',
           429,
         );
+        const { answered, requests } = this.limiter.stats;
+        if (limited === 0) streak = { answered, requests };
         limited++;
-        if (limited >= MAX_429_IN_A_ROW) throw last;
+        // Slots the run's other requests took since the streak began (this call took one per 429 after it).
+        const others = requests - streak.requests - (limited - 1);
+        const storm = answered === streak.answered && others > 0;
+        if (limited >= MAX_429_IN_A_ROW && !storm) throw last;
         continue;
       }
       limited = 0;
@@ -360,8 +370,10 @@ export class ZapiClient {
 
 /**
  * 429s in a row after which one call gives up (its instance failed, `rate-limited`): Z-API's account-wide
- * limit spreads its 429s over many instances (a few per thousand requests once the run adapted), so
- * five in a row for one instance is that instance refused, not the account busy.
+ * limit spreads its 429s over many instances (a few per thousand requests once the run adapted, each
+ * instance in turn), so five in a row for one instance is that instance refused, not the account busy.
+ * Not in a storm: while Z-API refuses the run's other requests too and answers none, the call keeps its
+ * turn until the deadline.
  */
 export const MAX_429_IN_A_ROW = 5;
 

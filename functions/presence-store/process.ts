@@ -2,7 +2,8 @@
  * The presence-state subscriber's core: one raw presence event, or one expiry check, in; the chat's
  * state updated and the derived events published. Dependencies are passed in.
  *
- * Exactly-once effects on the state, at-least-once derived events (in practice once):
+ * Exactly-once effects on the state, at-least-once derived events (a repeat after a failure, or when
+ * two containers work on one chat at once: 0.3 % of them at a team's pace, BENCHMARKS.md):
  * - the state is written with an optimistic version check (concurrent deliveries for one chat retry on
  *   the fresh state), together with the derived events it produced (`pending`, an outbox);
  * - the derived events are published after the write, then the outbox is cleared, only if the item still

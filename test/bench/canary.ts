@@ -7,7 +7,9 @@
  * the template's own count of what the canary adds (alarms, metric series in a healthy month).
  *
  * Flood: what an attacker who knows only the hostname costs and what it does to Z-API's callbacks.
- *   - a wrong-secret request (401): the shipped receiver's CPU and log bytes for one, measured warm;
+ *   - a wrong-secret request (401), and a request for an id Z-API never sends (404 unknown-instance,
+ *     refused before the secret is looked at): the shipped receiver's CPU and log bytes for one,
+ *     measured warm; what a flood of either costs just below the stage throttle, an hour and a month;
  *   - the share of real callbacks refused (429) while the stage's token bucket (rate, burst) is shared
  *     with a flood, simulated request by request (seeded Poisson arrivals).
  */
@@ -37,8 +39,9 @@ export interface CanaryInputs {
   readonly canaryMemoryMb: number;
   readonly arrivalMemoryMb: number;
   readonly receiverMemoryMb: number;
-  /** Alarms and metric series the canary adds (counted from the template and the bundles' output). */
+  /** Alarms the canary adds, and the metrics they read (each priced), counted from the template. */
   readonly alarms: number;
+  readonly alarmMetrics: number;
   readonly accessLogFormat: string;
 }
 
@@ -146,8 +149,8 @@ export async function measureCanary(inputs: CanaryInputs) {
       };
       const variable = Object.values(perRun).reduce((a, b) => a + b, 0) * runsAMonth;
       // Its metric series (none in a healthy month unless detailedMetrics) are counted with the fixed
-      // cost, from what the shipped bundles print.
-      const alarms = inputs.alarms * prices.alarmPerMonth;
+      // cost, from what the shipped bundles print. Its alarm pays for each metric it reads.
+      const alarms = inputs.alarmMetrics * prices.alarmPerMonth;
       return { variable, alarms, total: variable + alarms };
     };
     const perMonthIn = Object.fromEntries(
@@ -170,6 +173,7 @@ export async function measureCanary(inputs: CanaryInputs) {
       perMonth: perMonthIn['us-east-1'],
       perMonthIn,
       alarms: inputs.alarms,
+      alarmMetrics: inputs.alarmMetrics,
     };
   } finally {
     await api.close();
@@ -196,6 +200,38 @@ const wrongSecretScript = (bundle: string, calls: number) => `
     const deadline = Date.now() + 10000;
     const r = await handler(event(i), { getRemainingTimeInMillis: () => deadline - Date.now() });
     if (r.statusCode !== 401) throw new Error('status ' + r.statusCode);
+  };
+  for (let i = 0; i < 200; i++) await call(i);
+  bytes = 0;
+  const cpu0 = process.cpuUsage();
+  for (let i = 0; i < ${calls}; i++) await call(i);
+  const cpu = process.cpuUsage(cpu0);
+  process.stdout.write = write;
+  console.log('RESULT ' + JSON.stringify({ cpuUs: (cpu.user + cpu.system) / ${calls}, logBytes: bytes / ${calls} }));
+`;
+
+/**
+ * CPU µs and log bytes of one request for an instance id Z-API never sends (`a.b`, 65 characters, `a~b`:
+ * 404 unknown-instance, refused before the secret is looked at) through the shipped receiver, warm.
+ */
+const unknownInstanceScript = (bundle: string, calls: number) => `
+  const { handler } = await import(${JSON.stringify(pathToFileURL(bundle).href)});
+  let bytes = 0;
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = (chunk) => { bytes += Buffer.byteLength(chunk); return true; };
+  const ids = ['a.b', 'A'.repeat(65), 'a~b'];
+  const event = (i) => ({
+    pathParameters: { instanceId: ids[i % ids.length] },
+    queryStringParameters: { secret: 'any-' + i },
+    headers: { 'content-type': 'application/json' },
+    requestContext: { requestId: 'JxLb4gN3IAMEbDw=' },
+    body: '{"type":"PresenceChatCallback"}',
+    isBase64Encoded: false,
+  });
+  const call = async (i) => {
+    const deadline = Date.now() + 10000;
+    const r = await handler(event(i), { getRemainingTimeInMillis: () => deadline - Date.now() });
+    if (r.statusCode !== 404) throw new Error('status ' + r.statusCode);
   };
   for (let i = 0; i < 200; i++) await call(i);
   bytes = 0;
@@ -268,23 +304,26 @@ export async function measureFlood(options: {
   calls: number;
   seconds: number;
 }) {
-  const { stdout, stderr } = await runNodeScript(
-    wrongSecretScript(options.receiverBundle, options.calls),
-    options.receiverEnv,
-  );
-  const line = stdout.split('\n').find((l) => l.startsWith('RESULT '));
-  if (!line) throw new Error(`flood bench printed no result: ${stderr || stdout}`);
-  const { cpuUs, logBytes } = JSON.parse(line.slice(7)) as { cpuUs: number; logBytes: number };
-  const share = Math.min(1, options.memoryMb / FULL_VCPU_MB);
-  const durationMs = Math.max(1, Math.ceil(cpuUs / 1000 / share));
-  const access = accessLogBytes(options.accessLogFormat.replace('$context.status', '401'));
-  const perMillion401 = {
-    httpApi: PRICES.httpApiPerMillion,
-    lambdaRequests: PRICES.lambdaRequestsPerMillion,
-    lambdaDuration: 1e6 * (options.memoryMb / 1024) * (durationMs / 1000) * PRICES.lambdaArmGbSecond,
-    logs: ((logBytes + access) * 1e6 * PRICES.logsPerGb) / 1e9,
+  const refusal = async (script: string, status: string) => {
+    const { stdout, stderr } = await runNodeScript(script, options.receiverEnv);
+    const line = stdout.split('\n').find((l) => l.startsWith('RESULT '));
+    if (!line) throw new Error(`flood bench printed no result: ${stderr || stdout}`);
+    const { cpuUs, logBytes } = JSON.parse(line.slice(7)) as { cpuUs: number; logBytes: number };
+    const share = Math.min(1, options.memoryMb / FULL_VCPU_MB);
+    const durationMs = Math.max(1, Math.ceil(cpuUs / 1000 / share));
+    const access = accessLogBytes(options.accessLogFormat.replace('$context.status', status));
+    const perMillion = {
+      httpApi: PRICES.httpApiPerMillion,
+      lambdaRequests: PRICES.lambdaRequestsPerMillion,
+      lambdaDuration: 1e6 * (options.memoryMb / 1024) * (durationMs / 1000) * PRICES.lambdaArmGbSecond,
+      logs: ((logBytes + access) * 1e6 * PRICES.logsPerGb) / 1e9,
+    };
+    const total = Object.values(perMillion).reduce((a, b) => a + b, 0);
+    return { cpuUs, logBytes, durationMs, perMillion, total };
   };
-  const total401 = Object.values(perMillion401).reduce((a, b) => a + b, 0);
+  const wrong = await refusal(wrongSecretScript(options.receiverBundle, options.calls), '401');
+  const unknown = await refusal(unknownInstanceScript(options.receiverBundle, options.calls), '404');
+  const { cpuUs, logBytes, durationMs, perMillion: perMillion401, total: total401 } = wrong;
   // A 429 never reaches the receiver: at most the request (if billed) and its access-log line.
   const perMillion429 =
     PRICES.httpApiPerMillion + (accessLogBytes(options.accessLogFormat) * 1e6 * PRICES.logsPerGb) / 1e9;
@@ -306,12 +345,29 @@ export async function measureFlood(options: {
         1e6,
     })),
   }));
+  // A flood just below the stage throttle, all of it reaching the receiver: what it costs an hour and a
+  // month (730 hours), in 401s or in unknown ids.
+  const belowThrottle = Math.max(1, options.rate - 1);
+  const atThrottle = (perMillion: number) => ({
+    rps: belowThrottle,
+    perHour: (belowThrottle * 3600 * perMillion) / 1e6,
+    perMonth: (belowThrottle * 3600 * 730 * perMillion) / 1e6,
+  });
   return {
     cpuUsPer401: cpuUs,
     logBytesPer401: logBytes,
     durationMs,
     perMillion401,
     total401,
+    unknownInstance: {
+      cpuUs: unknown.cpuUs,
+      logBytes: unknown.logBytes,
+      durationMs: unknown.durationMs,
+      perMillion: unknown.perMillion,
+      total: unknown.total,
+    },
+    belowThrottle401: atThrottle(total401),
+    belowThrottle404: atThrottle(unknown.total),
     perMillion429,
     table,
     seconds: options.seconds,
@@ -331,21 +387,24 @@ export function formatCanary(c: Awaited<ReturnType<typeof measureCanary>>): stri
     `| canary run, warm (SSM read + POST through API + receiver + PutEvents) | ${c.canaryWarmMs.toFixed(1)} ms (first run ${c.canaryFirstMs.toFixed(1)} ms) |`,
     `| arrival timer, warm | ${c.arrivalWarmMs.toFixed(2)} ms |`,
     `| log bytes per run: canary, arrival, receiver, access | ${c.logBytesPerRun.canary.toFixed(0)}, ${c.logBytesPerRun.arrival.toFixed(0)}, ${c.logBytesPerRun.receiver.toFixed(0)}, ${c.logBytesPerRun.access} B |`,
-    `| **canary cost a month** | **${d(c.perMonth.total)}**: ${c.alarms} alarm ${d(c.perMonth.alarms, 2)}, runs ${d(c.perMonth.variable)} (requests, Lambda, PutEvents, logs) |`,
+    `| **canary cost a month** | **${d(c.perMonth.total)}**: ${c.alarms} alarm reading ${c.alarmMetrics} metrics ${d(c.perMonth.alarms, 2)}, runs ${d(c.perMonth.variable)} (requests, Lambda, PutEvents, logs) |`,
   ].join('\n');
 }
 
 export function formatFlood(f: Awaited<ReturnType<typeof measureFlood>>): string {
   const floods = f.table[0]?.refused.map((r) => r.floodRps) ?? [];
   return [
-    `someone who knows the hostname (wrong secrets; ${f.seconds} s simulated per cell, Z-API at 2 callbacks a second):`,
+    `someone who knows the hostname (wrong secrets, unknown ids; ${f.seconds} s simulated per cell, Z-API at 2 callbacks a second):`,
     '',
     `| measure | value |`,
     '| --- | --- |',
     `| a 401 in the shipped receiver, warm | ${f.cpuUsPer401.toFixed(0)} µs CPU (${f.durationMs} ms billed at the receiver's memory), ${f.logBytesPer401.toFixed(0)} log bytes |`,
     `| **a flood of 401s, $ per million** | **${d(f.total401)}** (HTTP API ${d(f.perMillion401.httpApi)}, Lambda ${d(f.perMillion401.lambdaRequests + f.perMillion401.lambdaDuration)}, logs ${d(f.perMillion401.logs)}) |`,
+    `| a 404 unknown-instance (ids \`a.b\`, 65 characters, \`a~b\`) in the shipped receiver, warm | ${f.unknownInstance.cpuUs.toFixed(0)} µs CPU (${f.unknownInstance.durationMs} ms billed), ${f.unknownInstance.logBytes.toFixed(0)} log bytes |`,
+    `| **a flood of unknown ids (404), $ per million** | **${d(f.unknownInstance.total)}** (HTTP API ${d(f.unknownInstance.perMillion.httpApi)}, Lambda ${d(f.unknownInstance.perMillion.lambdaRequests + f.unknownInstance.perMillion.lambdaDuration)}, logs ${d(f.unknownInstance.perMillion.logs)}) |`,
+    `| a flood just below the stage throttle (${f.belowThrottle401.rps}/s), all of it reaching the receiver | 401s: ${d(f.belowThrottle401.perHour, 2)} an hour, ${d(f.belowThrottle401.perMonth, 0)} a month; unknown ids (404): ${d(f.belowThrottle404.perHour, 2)} an hour, ${d(f.belowThrottle404.perMonth, 0)} a month; both counted by \`UnauthenticatedRequests\` (alarm \`WrongSecrets\`) |`,
     `| refused by the throttle (429), $ per million, if API Gateway bills them | ${d(f.perMillion429)} |`,
-    `| the flood alarms (Throttled, WrongSecrets) a month | ${d(f.alarmsPerMonth, 2)} (${f.alarms} alarms; the 429 metric filter writes a datapoint only when a 429 happens: no series in a quiet month) |`,
+    `| the flood alarms (Throttled, WrongSecrets) a month | ${d(f.alarmsPerMonth, 2)} (${f.alarms} alarms; the metric filters write a datapoint only when a 429, 401 or 404 happens: no series in a quiet month) |`,
     '',
     `| stage throttle (rate/burst) | ${floods.map((n) => `flood ${n}/s: Z-API callbacks refused · $ an hour`).join(' | ')} |`,
     `| --- | ${floods.map(() => '---').join(' | ')} |`,

@@ -575,7 +575,7 @@ export function formatFixedCost(costs: readonly FixedCost[]): string {
     `| KMS keys | ${costs.map((c) => `${c.template.kmsKeys.count}: ${d(c.template.kmsKeys.dollars)}`).join(' | ')} |`,
     `| dashboards | ${costs.map((c) => `${c.template.dashboards.count}: ${d(c.template.dashboards.dollars)}`).join(' | ')} |`,
     `| SQS polls of idle event sources | ${costs.map((c) => `${c.template.sqsPolling.queues} queues: ${d(c.template.sqsPolling.dollars)}`).join(' | ')} |`,
-    `| metric filters (a series only in an hour with a 429 or 401) | ${costs.map((c) => `${c.template.metricFilters.count} (${c.template.metricFilters.metrics.join(', ')}): $0.00`).join(' | ')} |`,
+    `| metric filters (a series only in an hour with a 429, 401 or 404) | ${costs.map((c) => `${c.template.metricFilters.count} (${c.template.metricFilters.metrics.join(', ')}): $0.00`).join(' | ')} |`,
     `| scheduled runs (canary through the whole path, sweeps) | ${costs.map((c) => d(c.scheduledRunsDollars)).join(' | ')} |`,
     `| **fixed cost a month** | ${costs.map((c) => `**${d(c.total)}**`).join(' | ')} |`,
     '',

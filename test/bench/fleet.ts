@@ -229,11 +229,124 @@ export async function benchFleet(
       failed: deploy.result.error === undefined ? 0 : 1,
       error: deploy.result.error,
     };
-    return { unthrottled, at50, atDefault, deploy: deployResult, limitPerSecond: LIMIT_PER_SECOND };
+    // 4. A global Retry-After storm: every request answered 429 + Retry-After: 1 for 30 s.
+    zapi.latencyMs = 50;
+    const storm = await benchStorm(zapi, reconciler, env(reconcilerSettings), {
+      instances: options.smoke ? 16 : STORM_INSTANCES,
+      seconds: options.smoke ? 5 : STORM_SECONDS,
+      seed: (count) => {
+        only(count);
+        seed(count, true);
+      },
+      root: options.root,
+    });
+    return { unthrottled, at50, atDefault, deploy: deployResult, storm, limitPerSecond: LIMIT_PER_SECOND };
   } finally {
     for (const id of ids) aws.delete(`/zapi/${id}/token`);
     await zapi.close();
   }
+}
+
+const STORM_INSTANCES = 40;
+const STORM_SECONDS = 30;
+
+/**
+ * A sweep of `instances` healthy instances (the shipped reconciler, fresh process) while Z-API answers
+ * every request 429 with `Retry-After: 1` for `seconds`, then answers normally: how many instances end
+ * failed or not checked (goal: none failed; Z-API answered nobody), how the 429s were shared out among
+ * the instances (at most and at least per instance), and the run time against the storm's length.
+ */
+export async function benchStorm(
+  zapi: Awaited<ReturnType<typeof startZapiStandIn>>,
+  reconciler: string,
+  env: Record<string, string>,
+  options: {
+    readonly instances: number;
+    readonly seconds: number;
+    readonly seed: (count: number) => void;
+    readonly root: string;
+  },
+) {
+  options.seed(options.instances);
+  zapi.reset();
+  zapi.rateLimit = undefined;
+  zapi.stormRetryAfter = '1';
+  const started = Date.now();
+  zapi.stormUntil = started + options.seconds * 1_000;
+  try {
+    const run = await invoke(reconciler, SWEEP, env, 900_000, options.root);
+    const during = zapi.requests.slice(0, zapi.rateLimited).map((r) => r.instanceId);
+    const perInstance = [...new Set(zapi.requests.map((r) => r.instanceId))].map(
+      (id) => during.filter((x) => x === id).length,
+    );
+    return {
+      instances: options.instances,
+      stormSeconds: options.seconds,
+      runMs: Number(run.emf.RunDuration),
+      wallMs: run.wallMs,
+      requests: zapi.requests.length,
+      rateLimited: zapi.rateLimited,
+      most429: Math.max(...perInstance),
+      least429: Math.min(...perInstance),
+      registered: Number(run.result.registered),
+      failed: Number(run.result.failed),
+      notChecked: Number(run.result.notChecked),
+      unregistered: Number(run.result.unregistered),
+    };
+  } finally {
+    zapi.stormUntil = undefined;
+  }
+}
+
+export type FleetStorm = Awaited<ReturnType<typeof benchStorm>>;
+
+/** The storm alone (`npm run bench -- --only storm`): its own Z-API stand-in and tokens. */
+export async function stormAlone(
+  template: Template,
+  assemblyDirectory: string,
+  aws: AwsStandIn,
+  options: FleetBenchOptions,
+): Promise<FleetStorm> {
+  const reconciler = join(bundleDirectory(template, assemblyDirectory, 'FleetReconciler'), 'index.mjs');
+  const settings = synthesizedSettings(template, 'FleetReconciler');
+  const zapi = await startZapiStandIn();
+  zapi.latencyMs = 50;
+  const count = options.smoke ? 16 : STORM_INSTANCES;
+  const ids = Array.from({ length: count }, (_, i) => `STORM${String(i).padStart(3, '0')}`);
+  const master = aws.versions('/zapi/webhook-secret').at(-1)?.value as string;
+  const { instanceWebhookUrl } = await import('../../functions/shared/secrets/webhook-secret.ts');
+  try {
+    return await benchStorm(
+      zapi,
+      reconciler,
+      {
+        ...standInEnvironment(aws.url),
+        ...settings,
+        WEBHOOK_BASE_URL: BASE,
+        WEBHOOK_SECRET_PARAMETER: '/zapi/webhook-secret',
+        ZAPI_BASE_URL: zapi.url,
+      },
+      {
+        instances: count,
+        seconds: options.smoke ? 5 : STORM_SECONDS,
+        seed: () => {
+          for (const id of ids) {
+            aws.put(`/zapi/${id}/token`, `TOKEN${id}`);
+            zapi.add(id, `TOKEN${id}`, { presenceUrl: instanceWebhookUrl(BASE, id, master) });
+          }
+        },
+        root: options.root,
+      },
+    );
+  } finally {
+    for (const id of ids) aws.delete(`/zapi/${id}/token`);
+    await zapi.close();
+  }
+}
+
+export function formatStorm(x: FleetStorm): string {
+  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  return `| Retry-After storm: Z-API answers 429 + \`Retry-After: 1\` to every request for ${x.stormSeconds} s, sweep of ${x.instances} healthy instances (the shipped reconciler, synthesized settings) | **${x.failed} failed**, ${x.notChecked} not checked, ${x.unregistered} unregistered, ${x.registered} registered; ${x.rateLimited} of ${x.requests} requests answered 429, ${x.least429} to ${x.most429} per instance; run ${s(x.runMs)} (storm ${x.stormSeconds} s) | 0 failed: ${x.failed === 0 && x.unregistered === 0 ? 'met' : 'NOT met'} |`;
 }
 
 export type FleetBench = Awaited<ReturnType<typeof benchFleet>>;
@@ -252,6 +365,7 @@ export function formatFleet(r: FleetBench): string {
     limitedRow(r.at50, 'starting at 50 req/s', 1.2),
     limitedRow(r.atDefault, `starting at the synthesized default (${r.atDefault.startRate} req/s)`, 1.3),
     `| deploy with ${r.deploy.instances} new instances at 150 ms a Z-API call, ${r.deploy.named} named (deadline ${s(r.deploy.deadlineMs)}) | back in ${s(r.deploy.wallMs)}; ${r.deploy.namedRegistered} of ${r.deploy.named} named registered; ${r.deploy.registered} registered in all, ${r.deploy.notChecked} left not checked for the reconciler${r.deploy.error ? `; failed: ${r.deploy.error}` : ''} | named registered, within the deadline: ${goal(r.deploy.namedRegistered === r.deploy.named && r.deploy.wallMs < r.deploy.deadlineMs && r.deploy.failed === 0)} |`,
+    formatStorm(r.storm),
   ].join('\n');
 }
 
@@ -270,6 +384,10 @@ export function fleetSanity(r: FleetBench): string[] {
       problems.push(`${name}: ${x.failed} failed, ${x.unregistered} unregistered`);
     if (!(x.runMs > 0)) problems.push(`${name}: run time ${x.runMs}`);
   }
+  if (r.storm.failed !== 0 || r.storm.unregistered !== 0 || r.storm.registered !== r.storm.instances)
+    problems.push(
+      `storm: ${r.storm.failed} failed, ${r.storm.unregistered} unregistered, ${r.storm.registered} of ${r.storm.instances} registered`,
+    );
   if (r.deploy.namedRegistered !== r.deploy.named)
     problems.push(`deploy registered ${r.deploy.namedRegistered} of ${r.deploy.named} named instances`);
   return problems;

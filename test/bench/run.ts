@@ -19,7 +19,7 @@
  *                    concurrency; and a deploy's registration of all of them (PUT + GET me each)
  *
  * --smoke runs few iterations and checks that every number is sane; it never fails on a timing.
- * --only warm synthesizes and measures the warm path alone.
+ * --only warm|store|storm|duplicates|fixed measures one part alone (see ONLY_PARTS).
  */
 
 import { hash, timingSafeEqual } from 'node:crypto';
@@ -44,7 +44,7 @@ import { formatCanary, formatFlood, measureCanary, measureFlood } from './canary
 import { CHILD_PRELUDE, PEAK_RSS_KB } from './child.ts';
 import { costModel, formatCost } from './cost.ts';
 import { formatFixedCost, measureFixedCosts } from './fixed-cost.ts';
-import { benchFleet, fleetSanity, formatFleet } from './fleet.ts';
+import { benchFleet, fleetSanity, formatFleet, formatStorm, stormAlone } from './fleet.ts';
 import {
   feedCost,
   formatFeed,
@@ -54,6 +54,7 @@ import {
   measurePublisher,
 } from './live-feed.ts';
 import { ASSUMED_BATCH_MS, measureStore, storeCost } from './presence-store.ts';
+import { duplicateScenarios, formatDuplicates, measureDuplicates } from './presence-store-duplicates.ts';
 import { formatStoreSpeed, measureStoreSpeed } from './presence-store-speed.ts';
 import { LIST_PRICES, PRICE_REGIONS, type PriceRegion } from './prices.ts';
 import { formatWarm, measureWarm } from './warm.ts';
@@ -64,8 +65,9 @@ const SMOKE = args.includes('--smoke');
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
 /** `--only warm`: synthesize, then measure the warm path alone (a few minutes instead of a full run). */
 const ONLY = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
-if (ONLY !== undefined && ONLY !== 'warm' && ONLY !== 'store')
-  throw new Error(`--only ${ONLY}: only "warm" and "store" are supported`);
+const ONLY_PARTS = ['warm', 'store', 'storm', 'duplicates', 'fixed'] as const;
+if (ONLY !== undefined && !(ONLY_PARTS as readonly string[]).includes(ONLY))
+  throw new Error(`--only ${ONLY}: one of ${ONLY_PARTS.join(', ')}`);
 
 const PAIRS = SMOKE ? 3 : 9;
 const FIRST_RUNS = SMOKE ? 2 : 7;
@@ -145,6 +147,25 @@ const firstResponseScript = (bundle: string) => `${CHILD_PRELUDE}
   const done = performance.now();
   process.stdout.write = write;
   console.log('RESULT ' + JSON.stringify({ status: result.statusCode, totalMs: done - t0, importMs: imported - t0, firstCallMs: done - imported, rssKb: ${PEAK_RSS_KB} }));
+`;
+
+/** CPU µs per accepted webhook of the shipped bundle, warm, publishing to the stand-in (`--only fixed`). */
+const warmCpuScript = (bundle: string, calls: number) => `${CHILD_PRELUDE}
+  const { handler } = await import(${JSON.stringify(pathToFileURL(bundle).href)});
+  const devNull = require('node:fs').openSync('/dev/null', 'w');
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = (chunk) => { require('node:fs').writeSync(devNull, chunk); return true; };
+  const call = async () => {
+    const deadline = Date.now() + 10000;
+    const r = await handler(${JSON.stringify(EVENT)}, { getRemainingTimeInMillis: () => deadline - Date.now() });
+    if (r.statusCode !== 200) throw new Error('status ' + r.statusCode);
+  };
+  for (let i = 0; i < 200; i++) await call();
+  const cpu0 = process.cpuUsage();
+  for (let i = 0; i < ${calls}; i++) await call();
+  const cpu = process.cpuUsage(cpu0);
+  process.stdout.write = write;
+  console.log('RESULT ' + JSON.stringify({ cpuUs: (cpu.user + cpu.system) / ${calls} }));
 `;
 
 /**
@@ -290,7 +311,15 @@ async function canaryAndFlood(
     String((schedule?.[1] as { Properties: { ScheduleExpression: string } })?.Properties.ScheduleExpression),
   );
   if (!rate) throw new Error('no canary schedule in the template');
-  const alarms = Object.keys(template.findResources('AWS::CloudWatch::Alarm'));
+  const alarmResources = template.findResources('AWS::CloudWatch::Alarm') as Record<
+    string,
+    { Properties: { Metrics?: Array<{ MetricStat?: unknown }> } }
+  >;
+  const alarms = Object.keys(alarmResources);
+  const canaryAlarms = alarms.filter((id) => id.includes('Canary'));
+  // Each metric an alarm reads is priced (a metric-math alarm pays for each).
+  const metricsRead = (id: string) =>
+    alarmResources[id]?.Properties.Metrics?.filter((m) => m.MetricStat !== undefined).length ?? 1;
   const stage = Object.values(template.findResources('AWS::ApiGatewayV2::Stage'))[0] as {
     Properties: { DefaultRouteSettings: { ThrottlingRateLimit: number; ThrottlingBurstLimit: number } };
   };
@@ -306,7 +335,8 @@ async function canaryAndFlood(
     canaryMemoryMb: fn('CanaryFunction').MemorySize,
     arrivalMemoryMb: fn('CanaryArrival').MemorySize,
     receiverMemoryMb,
-    alarms: alarms.filter((id) => id.includes('Canary')).length,
+    alarms: canaryAlarms.length,
+    alarmMetrics: canaryAlarms.reduce((sum, id) => sum + metricsRead(id), 0),
     accessLogFormat,
   });
   const flood = await measureFlood({
@@ -343,6 +373,12 @@ async function onlyStore(): Promise<void> {
 
 async function main(): Promise<void> {
   if (args[args.indexOf('--only') + 1] === 'store' && args.includes('--only')) return onlyStore();
+  if (ONLY === 'duplicates') {
+    const duplicates = await measureDuplicates(duplicateScenarios(SMOKE));
+    console.log(formatDuplicates(duplicates));
+    if (jsonOut) writeFileSync(jsonOut, `${JSON.stringify({ duplicates }, null, 2)}\n`);
+    return;
+  }
   const started = Date.now();
   process.stderr.write(`bench${SMOKE ? ' (smoke)' : ''}: synthesizing the app with bundling...\n`);
   const synthesized = synth({ instanceId: INSTANCE }, { bundle: true });
@@ -384,6 +420,54 @@ async function main(): Promise<void> {
     log: (line: string) => process.stderr.write(`${line}\n`),
   };
   try {
+    if (ONLY === 'fixed') {
+      // The canary, the flood and the fixed cost: what a change to the alarms or the metric filters moves.
+      const warmCpu = await runChild(warmCpuScript(bundle, SMOKE ? 200 : 2_000), env);
+      const { canary, flood } = await canaryAndFlood(
+        synthesized,
+        bundle,
+        env,
+        standIn,
+        memoryMb,
+        accessLogFormat,
+        warmCpu.cpuUs as number,
+      );
+      const fixedCosts = await measureFixedCosts({
+        synthesize: (context) => {
+          const variant =
+            Object.keys(context).length === 0
+              ? synthesized
+              : synth({ instanceId: INSTANCE, ...context }, { bundle: true });
+          return { template: variant.template, assemblyDirectory: variant.assembly.directory };
+        },
+        standIn,
+        master: MASTER,
+        canaryRunsPerMonth: {
+          'us-east-1': canary.perMonthIn['us-east-1'].variable,
+          'sa-east-1': canary.perMonthIn['sa-east-1'].variable,
+        },
+      });
+      console.log(
+        [
+          formatCanary(canary),
+          '',
+          formatFlood(flood),
+          '',
+          ...PRICE_REGIONS.flatMap((region) => [formatFixedCost(fixedCosts[region]), '']),
+        ].join('\n'),
+      );
+      if (jsonOut) writeFileSync(jsonOut, `${JSON.stringify({ canary, flood, fixedCosts }, null, 2)}\n`);
+      return;
+    }
+    if (ONLY === 'storm') {
+      const storm = await stormAlone(synthesized.template, synthesized.assembly.directory, standIn, {
+        smoke: SMOKE,
+        root: ROOT,
+      });
+      console.log(`| fleet measure | value | goal |\n| --- | --- | --- |\n${formatStorm(storm)}`);
+      if (jsonOut) writeFileSync(jsonOut, `${JSON.stringify({ storm }, null, 2)}\n`);
+      return;
+    }
     if (ONLY === 'warm') {
       const warm = await measureWarm(warmOptions);
       const report = { bundleBytes, bundleKiB: bundleBytes / 1024, gzipBytes, warm };
@@ -445,6 +529,8 @@ async function main(): Promise<void> {
       client: measureClientBundle(),
       cost: feedCost(storeCounts, feedPublisher),
     };
+    process.stderr.write('presence store: duplicates under concurrency (real time, a few minutes)...\n');
+    const duplicates = await measureDuplicates(duplicateScenarios(SMOKE));
     process.stderr.write('canary and flood: the shipped canary, arrival and receiver bundles...\n');
     const { canary, flood } = await canaryAndFlood(
       synthesized,
@@ -516,6 +602,7 @@ async function main(): Promise<void> {
       reconcile,
       fleet,
       store,
+      duplicates,
       canary,
       flood,
       fixedCosts,
@@ -542,6 +629,7 @@ async function main(): Promise<void> {
     console.log(formatReport(report));
     console.log(`\n${formatWarm(warm)}`);
     console.log(`\n${formatFleet(fleet)}`);
+    console.log(`\n${formatDuplicates(duplicates)}`);
     if (jsonOut) writeFileSync(jsonOut, `${JSON.stringify(report, null, 2)}\n`);
     const problems = [...sanity(report), ...fleetSanity(fleet)];
     if (problems.length > 0) {
@@ -591,6 +679,7 @@ function sanity(r: Report): string[] {
   positive('feed.cost.perAgentPerMillion', r.feed.cost.perAgentPerMillion);
   if (r.feed.latency.callbacks < (r.machine.smoke ? 50 : 1_000))
     problems.push('the feed latency ran on too few callbacks');
+  positive('flood.unknownInstance.total', r.flood.unknownInstance.total);
   if (r.canary.alarms !== 1) problems.push(`the template has ${r.canary.alarms} canary alarms, not 1`);
   if (r.flood.alarms !== 2) problems.push(`the template has ${r.flood.alarms} flood alarms, not 2`);
   if (r.reconcile.deployRegistered !== r.reconcile.instances)

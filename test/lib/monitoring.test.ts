@@ -8,12 +8,16 @@ import { PRESENCE_STATUSES } from '../../functions/shared/contract/presence-cont
 import {
   ALARM_NAMES,
   type AlarmName,
+  armedSilence,
   PresenceMonitoring,
   THROTTLED_METRIC,
-  WRONG_SECRET_METRIC,
+  UNAUTHENTICATED_METRIC,
   WRONG_SECRETS_THRESHOLD,
 } from '../../lib/monitoring.ts';
-import { ACCESS_LOG_FIELDS, PresenceWebhook } from '../../lib/presence-webhook.ts';
+import { PRESENCE_READ_ROUTE } from '../../lib/presence-store.ts';
+import { ACCESS_LOG_FIELDS, PresenceWebhook, WEBHOOK_ROUTE_PATH } from '../../lib/presence-webhook.ts';
+import { descriptionText } from '../support/alarm-variants.ts';
+import { matchesFilterPattern } from '../support/filter-pattern.ts';
 import { buildApp, synth } from '../support/synth.ts';
 
 type Alarm = { Properties: Record<string, unknown> };
@@ -52,6 +56,17 @@ function alarmsOf(template: Template): Record<string, Alarm> {
       return [match[1] as string, alarm as Alarm];
     }),
   );
+}
+
+type Query = {
+  Id: string;
+  ReturnData?: boolean;
+  Expression?: string;
+  MetricStat?: { Metric: Record<string, unknown>; Period: number; Stat: string };
+};
+/** The metric-math queries of an alarm. */
+function queries(props: Record<string, unknown>): Query[] {
+  return props.Metrics as Query[];
 }
 
 function alarm(template: Template, name: string): Record<string, unknown> {
@@ -181,6 +196,8 @@ describe('PresenceMonitoring', () => {
           'PresenceStateDeadLetters',
           'PresenceStateBacklog',
           'PresenceStateFailures',
+          'PresenceStateDeliveryDeadLetters',
+          'DebugEventLogDeadLetters',
           'LiveFeedDeadLetters',
         ].sort(),
       ).toEqual([...ALARM_NAMES].sort());
@@ -242,24 +259,55 @@ describe('PresenceMonitoring', () => {
       });
     });
 
-    it("alarms when the sweep's schedule invoked nothing in two intervals (its free rule metric; missing data breaches)", () => {
+    it("alarms when the sweep's schedule invoked nothing in two intervals (its free rule metric, a deploy counting as a sweep; quiet until the first)", () => {
       for (const [t, period] of [
         [configured, 900],
         [defaults, 3600],
       ] as const) {
-        expect(alarm(t, 'SweepMissing')).toMatchObject({
-          Namespace: 'AWS/Events',
-          MetricName: 'Invocations',
-          Dimensions: [
-            { Name: 'RuleName', Value: { Ref: expect.stringMatching(/^FleetSweep[0-9A-F]{8}$/) } },
-          ],
-          Statistic: 'Sum',
+        const props = alarm(t, 'SweepMissing');
+        expect(props).toMatchObject({
           ComparisonOperator: 'LessThanThreshold',
           EvaluationPeriods: 2,
           DatapointsToAlarm: 2,
-          TreatMissingData: 'breaching',
-          Period: period,
+          // Missing data keeps the state: no ALARM before the first sweep, and a stopped schedule stays in ALARM.
+          TreatMissingData: 'ignore',
         });
+        expect(queries(props)).toEqual([
+          { Id: 'expr_1', ReturnData: true, Expression: armedSilence('sweeps', 'deploys', { counts: true }) },
+          {
+            Id: 'sweeps',
+            ReturnData: false,
+            MetricStat: {
+              Metric: {
+                Namespace: 'AWS/Events',
+                MetricName: 'Invocations',
+                Dimensions: [
+                  { Name: 'RuleName', Value: { Ref: expect.stringMatching(/^FleetSweep[0-9A-F]{8}$/) } },
+                ],
+              },
+              Period: period,
+              Stat: 'Sum',
+            },
+          },
+          {
+            Id: 'deploys',
+            ReturnData: false,
+            MetricStat: {
+              Metric: {
+                Namespace: 'AWS/Lambda',
+                MetricName: 'Invocations',
+                Dimensions: [
+                  {
+                    Name: 'FunctionName',
+                    Value: { Ref: expect.stringMatching(/^FleetRegistrar[0-9A-F]{8}$/) },
+                  },
+                ],
+              },
+              Period: period,
+              Stat: 'Sum',
+            },
+          },
+        ]);
       }
       expect(alarm(defaults, 'SweepMissing').Threshold).toBe(1);
     });
@@ -343,23 +391,36 @@ describe('PresenceMonitoring', () => {
 
     it('alarms when no canary callback arrived for two intervals and a minute, at most 14 minutes', () => {
       const canary = alarm(defaults, 'CanaryArrivals');
-      // The arrival function's invocations: only the arrival rule (this API's canary events) invokes it.
+      // The arrival function's invocations (only the arrival rule, this API's canary events, invokes it),
+      // armed by the canary's own runs: quiet until the first run, then zero where nothing arrived.
       expect(canary).toMatchObject({
-        Namespace: 'AWS/Lambda',
-        MetricName: 'Invocations',
-        Dimensions: [
-          { Name: 'FunctionName', Value: { Ref: expect.stringMatching(/^CanaryArrival[0-9A-F]{8}$/) } },
-        ],
-        Statistic: 'Sum',
-        Period: 60,
         EvaluationPeriods: 11,
         DatapointsToAlarm: 11,
         Threshold: 1,
         ComparisonOperator: 'LessThanThreshold',
-        TreatMissingData: 'breaching',
+        TreatMissingData: 'ignore',
         AlarmActions: [topicRef],
       });
-      const description = canary.AlarmDescription as string;
+      const invocations = (prefix: string) => ({
+        Metric: {
+          Namespace: 'AWS/Lambda',
+          MetricName: 'Invocations',
+          Dimensions: [
+            {
+              Name: 'FunctionName',
+              Value: { Ref: expect.stringMatching(new RegExp(`^${prefix}[0-9A-F]{8}$`)) },
+            },
+          ],
+        },
+        Period: 60,
+        Stat: 'Sum',
+      });
+      expect(queries(canary)).toEqual([
+        { Id: 'expr_1', ReturnData: true, Expression: armedSilence('arrivals', 'runs') },
+        { Id: 'arrivals', ReturnData: false, MetricStat: invocations('CanaryArrival') },
+        { Id: 'runs', ReturnData: false, MetricStat: invocations('CanaryFunction') },
+      ]);
+      const description = descriptionText(canary.AlarmDescription);
       expect(description).toMatch(/^Canary: no canary callback arrived on the bus for 11 minutes/);
       expect(description.length).toBeLessThanOrEqual(1024);
       // In order: the canary's own log first, the schedule last.
@@ -374,7 +435,8 @@ describe('PresenceMonitoring', () => {
       ] as const) {
         const t = templateOf({ canaryIntervalMinutes: String(minutes) });
         const props = alarm(t, 'CanaryArrivals');
-        const seconds = (props.Period as number) * (props.DatapointsToAlarm as number);
+        const seconds =
+          (queries(props)[1]?.MetricStat?.Period as number) * (props.DatapointsToAlarm as number);
         expect(props.DatapointsToAlarm, `${minutes} min`).toBe(window);
         // No alarm between two healthy runs; within 15 minutes of the last arrival.
         expect(seconds).toBeGreaterThan(minutes * 60);
@@ -407,25 +469,63 @@ describe('PresenceMonitoring', () => {
       // The access log carries the API id the filter reads.
       expect(ACCESS_LOG_FIELDS.api).toBe('$context.apiId');
       expect(ACCESS_LOG_FIELDS.status).toBe('$context.status');
+      expect(ACCESS_LOG_FIELDS.route).toBe('$context.routeKey');
     });
 
-    it('alarms on a spike of wrong secrets (401), counted from the access log of this API', () => {
-      defaults.hasResourceProperties('AWS::Logs::MetricFilter', {
-        LogGroupName: { Ref: Match.stringLikeRegexp('^PresenceAccessLogs[0-9A-F]{8}$') },
-        FilterPattern: '{ ($.status = "401") && ($.route != "GET /instances/{instanceId}/presence") }',
+    it('alarms on a flood of requests refused before a secret was proven (401, and 404 for an id Z-API never sends), counted from the access log of this API', () => {
+      const filters = Object.values(defaults.findResources('AWS::Logs::MetricFilter')) as Array<{
+        Properties: {
+          LogGroupName: unknown;
+          FilterPattern: string;
+          MetricTransformations: Array<Record<string, unknown>>;
+        };
+      }>;
+      expect(filters).toHaveLength(2);
+      const refused = filters.find(
+        (f) => f.Properties.MetricTransformations[0]?.MetricName === UNAUTHENTICATED_METRIC,
+      );
+      expect(refused?.Properties).toMatchObject({
+        LogGroupName: { Ref: expect.stringMatching(/^PresenceAccessLogs[0-9A-F]{8}$/) },
         MetricTransformations: [
           {
             MetricNamespace: 'ZapiPresence',
-            MetricName: WRONG_SECRET_METRIC,
+            MetricName: UNAUTHENTICATED_METRIC,
             MetricValue: '1',
             Dimensions: [{ Key: 'ApiId', Value: '$.api' }],
           },
         ],
       });
-      defaults.resourceCountIs('AWS::Logs::MetricFilter', 2);
+      // Access-log lines as the stage writes them (ACCESS_LOG_FIELDS), for what the receiver answered.
+      const line = (route: string, status: number) =>
+        JSON.stringify({
+          id: 'JxLb4gN3IAMEbDw=',
+          api: 'a1b2c3d4e5',
+          ip: '203.0.113.9',
+          route,
+          status: String(status),
+          ms: '12',
+          lambdaMs: '10',
+          err: '-',
+          lambdaErr: '-',
+        });
+      const webhook = `POST ${WEBHOOK_ROUTE_PATH}`;
+      const pattern = refused?.Properties.FilterPattern as string;
+      const counted = (route: string, status: number) => matchesFilterPattern(pattern, line(route, status));
+      // A wrong or missing secret; an id Z-API never sends (a.b, 65 characters, a~b: 404 unknown-instance).
+      expect(counted(webhook, 401)).toBe(true);
+      expect(counted(webhook, 404)).toBe(true);
+      // Not: callbacks that proved their secret, the throttle's 429s (their own alarm), the read route's
+      // unknown chats, a path no route matches (API Gateway answers it without the receiver).
+      for (const status of [200, 400, 413, 415, 429, 500, 503]) expect(counted(webhook, status)).toBe(false);
+      expect(counted(`GET ${PRESENCE_READ_ROUTE}`, 404)).toBe(false);
+      expect(counted('-', 404)).toBe(false);
+      // The live feed's snapshot route: an agent's missing or expired token is no flood of the webhook.
+      expect(counted('GET /instances/{instanceId}/presence', 401)).toBe(false);
+      // A 401 API Gateway wrote before it knew the route still counts.
+      expect(counted('-', 401)).toBe(true);
       expect(alarm(defaults, 'WrongSecrets')).toMatchObject({
         Namespace: 'ZapiPresence',
-        MetricName: WRONG_SECRET_METRIC,
+        MetricName: UNAUTHENTICATED_METRIC,
         Dimensions: [{ Name: 'ApiId', Value: { Ref: expect.stringMatching(/^PresenceApi[0-9A-F]{8}$/) } }],
         Statistic: 'Sum',
         Period: 300,
@@ -433,16 +533,20 @@ describe('PresenceMonitoring', () => {
         ComparisonOperator: 'GreaterThanOrEqualToThreshold',
         AlarmActions: [topicRef],
       });
-      expect(alarm(defaults, 'WrongSecrets').AlarmDescription).toMatch(
-        /^At least 60 webhook requests in 5 minutes/,
+      const description = descriptionText(alarm(defaults, 'WrongSecrets').AlarmDescription);
+      expect(description).toMatch(
+        /^At least 60 webhook requests in 5 minutes were refused before a secret was proven/,
       );
+      expect(description).toContain('404 unknown-instance');
     });
 
-    it('treats missing data as fine everywhere except for the missing sweep and the canary', () => {
-      for (const [name, { Properties }] of Object.entries(alarmsOf(alert))) {
-        expect(Properties.TreatMissingData, name).toBe(
-          name === 'SweepMissing' || name === 'CanaryArrivals' ? 'breaching' : 'notBreaching',
-        );
+    it('treats missing data as fine everywhere; the two alarms on silence keep their state (no ALARM before a first run); none breaches on missing data', () => {
+      for (const t of [alert, defaults, configured, noFleet, noCanary]) {
+        for (const [name, { Properties }] of Object.entries(alarmsOf(t))) {
+          expect(Properties.TreatMissingData, name).toBe(
+            name === 'SweepMissing' || name === 'CanaryArrivals' ? 'ignore' : 'notBreaching',
+          );
+        }
       }
     });
   });

@@ -8,6 +8,7 @@ import {
   DERIVED_EVENT_SOURCE,
   EVENT_SOURCE,
 } from '../../functions/shared/contract/presence-contract.ts';
+import { descriptionText } from '../support/alarm-variants.ts';
 import { buildApp, synth } from '../support/synth.ts';
 
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown>; DependsOn?: string[] }>;
@@ -176,16 +177,20 @@ describe('presence store (presenceStore=true)', () => {
   });
 
   it('alarms on state failures and dead letters, and registers the derived events’ schemas', () => {
-    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources).map(
-      (a) => a.Properties.AlarmDescription as string,
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources).map((a) =>
+      descriptionText(a.Properties.AlarmDescription),
     );
-    expect(alarms.some((d) => d.startsWith('The presence-state function failed'))).toBe(true);
+    expect(alarms.some((d) => d.startsWith("The presence store's state function <Ref State"))).toBe(true);
     expect(
-      alarms.some((d) => d.startsWith('Presence events or expiry checks the state function gave up on')),
+      alarms.some((d) =>
+        d.startsWith("Presence events or expiry checks the presence store's state function gave up on"),
+      ),
     ).toBe(true);
     // Records failing (handed back, so Lambda's Errors stays at zero): two 5-minute periods in a row.
     const failing = Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources).find((a) =>
-      String(a.Properties.AlarmDescription).startsWith('Presence events or expiry checks kept failing'),
+      descriptionText(a.Properties.AlarmDescription).startsWith(
+        'Presence events or expiry checks kept failing',
+      ),
     );
     expect(failing?.Properties).toMatchObject({
       MetricName: 'StateRecordFailures',
@@ -198,7 +203,7 @@ describe('presence store (presenceStore=true)', () => {
     });
     // A backlog: the oldest message of either queue over 10 minutes, not yet received.
     const backlog = Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources).find((a) =>
-      String(a.Properties.AlarmDescription).startsWith(
+      descriptionText(a.Properties.AlarmDescription).startsWith(
         'A presence event or expiry check waited over 10 minutes',
       ),
     );

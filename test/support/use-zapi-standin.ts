@@ -1,6 +1,6 @@
 /**
  * The Z-API stand-in for one test file: started before its tests, closed after them, and back to a clean
- * slate before each test (no instances, no requests, no latency, no rate limit, the given trickle pace).
+ * slate before each test (no instances, no requests, no latency, no rate limit or storm, the given trickle pace).
  * Its own module, so the benches can import the stand-in without vitest.
  */
 import { afterAll, beforeAll, beforeEach } from 'vitest';
@@ -31,6 +31,8 @@ export function useZapiStandIn(defaults: ZapiStandInDefaults = {}): ZapiStandIn 
     zapi.reset();
     zapi.latencyMs = 0;
     zapi.rateLimit = undefined;
+    zapi.stormUntil = undefined;
+    zapi.stormRetryAfter = '1';
     zapi.trickleEveryMs = defaults.trickleEveryMs ?? 100;
   });
   return new Proxy({} as ZapiStandIn, {

@@ -67,6 +67,13 @@ export interface ZapiStandIn {
   readonly rateLimited: number;
   /** Limit every request (any instance) to this rate; undefined = no limit. */
   rateLimit: StandInRateLimit | undefined;
+  /**
+   * Until this time (epoch ms), every request is answered 429 with `Retry-After: stormRetryAfter`, whoever
+   * sends it (a global Retry-After storm); undefined = none.
+   */
+  stormUntil: number | undefined;
+  /** The storm's Retry-After (seconds). @default '1' */
+  stormRetryAfter: string;
   reset(): void;
   close(): Promise<void>;
 }
@@ -84,6 +91,8 @@ export async function startZapiStandIn(): Promise<ZapiStandIn> {
     maxInFlight: 0,
     rateLimited: 0,
     rateLimit: undefined as StandInRateLimit | undefined,
+    stormUntil: undefined as number | undefined,
+    stormRetryAfter: '1',
     bucket: 0,
     bucketAt: 0,
   };
@@ -116,6 +125,12 @@ export async function startZapiStandIn(): Promise<ZapiStandIn> {
       const instanceId = match ? decodeURIComponent(match[1] as string) : '';
       const operation = match?.[3] ?? '';
       requests.push({ method: request.method ?? '', instanceId, operation, headers: request.headers, body });
+      if (state.stormUntil !== undefined && Date.now() < state.stormUntil) {
+        state.rateLimited++;
+        response.writeHead(429, { 'content-type': 'application/json', 'retry-after': state.stormRetryAfter });
+        response.end(JSON.stringify({ error: 'Too many requests' }));
+        return;
+      }
       if (!admit()) {
         state.rateLimited++;
         const limit = state.rateLimit as StandInRateLimit;
@@ -252,6 +267,18 @@ export async function startZapiStandIn(): Promise<ZapiStandIn> {
     },
     get rateLimit() {
       return state.rateLimit;
+    },
+    get stormUntil() {
+      return state.stormUntil;
+    },
+    set stormUntil(value: number | undefined) {
+      state.stormUntil = value;
+    },
+    get stormRetryAfter() {
+      return state.stormRetryAfter;
+    },
+    set stormRetryAfter(value: string) {
+      state.stormRetryAfter = value;
     },
     set rateLimit(value: StandInRateLimit | undefined) {
       state.rateLimit = value;

@@ -12,7 +12,7 @@ import {
   runFleet,
 } from '../../../functions/fleet/reconcile.ts';
 import { countOutcomes, type LogSink, reportRun } from '../../../functions/fleet/report.ts';
-import { ZapiClient, type ZapiRateLimiter } from '../../../functions/fleet/zapi.ts';
+import { MAX_429_IN_A_ROW, ZapiClient, type ZapiRateLimiter } from '../../../functions/fleet/zapi.ts';
 import { type Deadline, deadlineAt } from '../../../functions/shared/aws/deadline.ts';
 import { ParameterError } from '../../../functions/shared/aws/ssm.ts';
 import { CANARY_INSTANCE_ID } from '../../../functions/shared/contract/presence-contract.ts';
@@ -130,6 +130,23 @@ describe('odd URL shapes Z-API echoes back', () => {
     expect(zapi.get('SLASH').presenceUrl).toBe(expectedUrl('SLASH'));
   });
 
+  it.each([
+    ['a trailing no-break space (U+00A0)', (url: string) => `${url}\u00a0`],
+    ['a leading byte-order mark (U+FEFF)', (url: string) => `\ufeff${url}`],
+    ['a leading ideographic space (U+3000)', (url: string) => `\u3000${url}`],
+    ['a trailing line separator (U+2028)', (url: string) => `${url}\u2028`],
+    ['an empty authority (https:///host/...)', (url: string) => url.replace('https://', 'https:///')],
+  ])(
+    'an instance whose URL Z-API holds with %s is not right: it is re-registered (a WHATWG client would not call our URL, or another client might not)',
+    async (_, shape) => {
+      zapi.add('ODD', tokenOf('ODD'), { presenceUrl: shape(expectedUrl('ODD')) });
+      const report = await runFleet(reconcile, SETTINGS, deps(), soon());
+      expect(report.outcomes[0]).toMatchObject({ action: 'registered', found: 'stale', registered: true });
+      expect(puts()).toHaveLength(1);
+      expect(zapi.get('ODD').presenceUrl).toBe(expectedUrl('ODD'));
+    },
+  );
+
   it('a release clears an equivalent shape of this endpoint, and leaves a trailing-slash URL alone', async () => {
     zapi.add('UPPER', tokenOf('UPPER'), { presenceUrl: expectedUrl('UPPER'), reportAs: SHAPES.UPPERHOST });
     zapi.add('SLASH', tokenOf('SLASH'), { presenceUrl: `${instanceWebhookPath(BASE, 'SLASH')}/` });
@@ -204,6 +221,38 @@ describe('429 storms (a Z-API stand-in limited to a request rate)', () => {
     },
     40_000,
   );
+
+  it('a global Retry-After storm (429 and Retry-After: 1 to everyone for 8 s): the instances take turns, none ends failed or rate-limited', async () => {
+    for (const id of FLEET.slice(0, 40)) zapi.add(id, tokenOf(id), { presenceUrl: expectedUrl(id) });
+    zapi.stormUntil = Date.now() + 8_000;
+    const report = await runFleet(
+      reconcile,
+      { ...SETTINGS, concurrency: 16, requestsPerSecond: 20 },
+      deps(),
+      soon(30_000),
+    );
+    expect(countOutcomes(report.outcomes)).toMatchObject({
+      fleetSize: 40,
+      registered: 40,
+      failed: 0,
+      unregistered: 0,
+      notChecked: 0,
+    });
+    // Fair: no instance was asked much more often than the others while Z-API answered nobody.
+    const during = zapi.requests.slice(0, zapi.rateLimited).map((r) => r.instanceId);
+    const most = Math.max(...[...new Set(during)].map((id) => during.filter((x) => x === id).length));
+    expect(most).toBeLessThanOrEqual(2);
+  }, 40_000);
+
+  it('two instances through a storm of more than five 429s each (Retry-After: 0), each refused while the other is too: neither fails', async () => {
+    for (const id of ['ONE', 'TWO']) zapi.add(id, tokenOf(id), { presenceUrl: expectedUrl(id) });
+    zapi.stormRetryAfter = '0';
+    zapi.stormUntil = Date.now() + 3_000;
+    const report = await runFleet(reconcile, { ...SETTINGS, requestsPerSecond: 20 }, deps(), soon(20_000));
+    for (const id of ['ONE', 'TWO'])
+      expect(zapi.requests.filter((r) => r.instanceId === id).length).toBeGreaterThan(MAX_429_IN_A_ROW);
+    expect(actions(report)).toEqual({ ONE: 'unchanged', TWO: 'unchanged' });
+  }, 30_000);
 
   it('a storm that outlasts the deadline leaves the rest notChecked, never failed or unregistered, and says so', async () => {
     for (const id of FLEET.slice(0, 20)) zapi.add(id, tokenOf(id), { presenceUrl: expectedUrl(id) });

@@ -115,6 +115,36 @@ describe('AdaptiveRateLimiter', () => {
     limiter.close();
   });
 
+  it('after a 429, the requests waiting keep their order and the one asking again goes behind them', async () => {
+    // Slow enough that B, C and D are still waiting when A's attempt is answered 429.
+    const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 10 });
+    await limiter.acquire(soon()); // A
+    const order: string[] = [];
+    const waiting = ['B', 'C', 'D'].map((name) => limiter.acquire(soon()).then(() => order.push(name)));
+    // A's attempt is answered 429 (the rate drops, the queue is rebuilt) and A asks again at once.
+    limiter.rateLimited(200);
+    const again = limiter.acquire(soon()).then(() => order.push('A'));
+    await Promise.all([...waiting, again]);
+    expect(order).toEqual(['B', 'C', 'D', 'A']);
+    limiter.close();
+  });
+
+  it('a slot that a 429 overtook on its way keeps its place: it goes first when the pause ends', async () => {
+    const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1_000 });
+    const order: string[] = [];
+    // B's slot is handed out in the same tick as the 429 that pauses the run; C and D wait behind it.
+    const b = limiter.acquire(soon()).then(() => order.push('B'));
+    const c = limiter.acquire(soon()).then(() => order.push('C'));
+    limiter.rateLimited(150);
+    const d = limiter.acquire(soon()).then(() => order.push('D'));
+    await Promise.all([b, c, d]);
+    expect(order).toEqual(['B', 'C', 'D']);
+    expect(limiter.stats.answered).toBe(0);
+    limiter.answered();
+    expect(limiter.stats.answered).toBe(1);
+    limiter.close();
+  });
+
   it('without Retry-After, backs off 1 s and doubles per 429 in a row (jittered), capped at 30 s', () => {
     let now = 0;
     const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 10, now: () => now, random: () => 0.5 });

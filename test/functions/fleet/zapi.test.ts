@@ -156,19 +156,20 @@ describe('ZapiClient.me', () => {
     expect((await client().me(soon())).dueAt).toBeUndefined();
   });
 
-  it('trims the URL, treats a blank or non-string URL as none, and ignores non-boolean connected', async () => {
+  it('keeps the URL as Z-API holds it (untrimmed), treats a blank or non-string URL as none, and ignores non-boolean connected', async () => {
     const answer = (body: unknown) => ({ status: 200, body: JSON.stringify(body) });
     zapi.add(ID, TOKEN, {
       script: [
-        answer({ presenceChatCallbackUrl: `  ${URL_TO_REGISTER}\n`, connected: 'true' }),
-        answer({ presenceChatCallbackUrl: '   ', connected: 1 }),
+        answer({ presenceChatCallbackUrl: `  ${URL_TO_REGISTER}\u00a0\n`, connected: 'true' }),
+        answer({ presenceChatCallbackUrl: ' \u00a0\u3000\ufeff ', connected: 1 }),
         answer({ presenceChatCallbackUrl: 42, connected: null }),
         answer({}),
       ],
     });
     const c = client();
     expect(await c.me(soon())).toEqual({
-      presenceChatCallbackUrl: URL_TO_REGISTER,
+      // A no-break space after the secret is part of what Z-API's client requests: never trimmed away.
+      presenceChatCallbackUrl: `  ${URL_TO_REGISTER}\u00a0\n`,
       connected: undefined,
       dueAt: undefined,
       paymentStatus: undefined,
