@@ -344,7 +344,7 @@ export class PresenceMonitoring extends Construct {
                 period: Duration.minutes(5),
                 statistic: 'Maximum',
               }),
-              "Live feed: events agents' views did not get (AppSync refused or was unreachable through Lambda's retries, or the publisher refused an event: FeedRefused by Reason). Views correct themselves from the snapshot on their next gap or reconnect. Look at the LiveFeedDeadLetterQueueUrl output (aws sqs receive-message --queue-url <it> --attribute-names All) and the publisher's log (LiveFeedPublisherLogGroup): filter level = 'WARN'",
+              `Live feed: events agents' views did not get (AppSync refused them through Lambda's retries, or the publisher refused one: FeedRefused). Views correct themselves from the snapshot. Queue ${props.feed.deadLetters.queueName} (output LiveFeedDeadLetterQueueUrl): ${peek(props.feed.deadLetters)}. Why: ${tail(props.feed.publisher.functionLogGroup, 'WARN')} (output LiveFeedPublisherLogGroup).`,
             ),
           ]
         : []),

@@ -110,8 +110,12 @@ describe('the live feed (app, Cognito)', () => {
           Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^LiveFeedDeadLetters'), 'QueueName'] },
         },
       ],
-      AlarmDescription: Match.stringLikeRegexp('LiveFeedDeadLetterQueueUrl'),
     });
+    const alarm = Object.values(template.findResources('AWS::CloudWatch::Alarm')).find((a) =>
+      JSON.stringify(a).includes('LiveFeedDeadLetters'),
+    );
+    expect(JSON.stringify(alarm)).toContain('LiveFeedDeadLetterQueueUrl');
+    expect(JSON.stringify(alarm)).toContain('aws sqs receive-message');
   });
 
   it('feeds the publisher every derived event and the COMPOSING and RECORDING news, never the canary’s', () => {
