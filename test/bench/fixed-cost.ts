@@ -435,6 +435,8 @@ async function healthyFeed(publisherBundle: string, templateEnv: Record<string, 
         AWS_ACCESS_KEY_ID: STANDIN_CREDENTIALS.accessKeyId,
         AWS_SECRET_ACCESS_KEY: STANDIN_CREDENTIALS.secretAccessKey,
         FEED_HTTP_DOMAIN: appsync.url,
+        // A healthy month refuses nothing: the dead letters are never written to.
+        FEED_DEAD_LETTERS_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/unused',
       },
     );
     if (results.some((r) => (r as { outcome?: string }).outcome !== 'published'))
