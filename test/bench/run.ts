@@ -355,6 +355,29 @@ async function canaryAndFlood(
 
 // --- the run --------------------------------------------------------------------------------
 
+/** Every fixed-cost variant (the default one is the run's own synth), with the canary's measured runs. */
+function fixedCostsOf(
+  synthesized: ReturnType<typeof synth>,
+  standIn: AwsStandIn,
+  canary: { perMonthIn: Record<PriceRegion, { variable: number }> },
+) {
+  return measureFixedCosts({
+    synthesize: (context) => {
+      const variant =
+        Object.keys(context).length === 0
+          ? synthesized
+          : synth({ instanceId: INSTANCE, ...context }, { bundle: true });
+      return { template: variant.template, assemblyDirectory: variant.assembly.directory };
+    },
+    standIn,
+    master: MASTER,
+    canaryRunsPerMonth: {
+      'us-east-1': canary.perMonthIn['us-east-1'].variable,
+      'sa-east-1': canary.perMonthIn['sa-east-1'].variable,
+    },
+  });
+}
+
 /** `--only store`: the presence store's counts and speed alone (no synth), in a minute or two. */
 async function onlyStore(): Promise<void> {
   const counts = await measureStore(SMOKE ? 20 : 300);
@@ -432,21 +455,7 @@ async function main(): Promise<void> {
         accessLogFormat,
         warmCpu.cpuUs as number,
       );
-      const fixedCosts = await measureFixedCosts({
-        synthesize: (context) => {
-          const variant =
-            Object.keys(context).length === 0
-              ? synthesized
-              : synth({ instanceId: INSTANCE, ...context }, { bundle: true });
-          return { template: variant.template, assemblyDirectory: variant.assembly.directory };
-        },
-        standIn,
-        master: MASTER,
-        canaryRunsPerMonth: {
-          'us-east-1': canary.perMonthIn['us-east-1'].variable,
-          'sa-east-1': canary.perMonthIn['sa-east-1'].variable,
-        },
-      });
+      const fixedCosts = await fixedCostsOf(synthesized, standIn, canary);
       console.log(
         [
           formatCanary(canary),
@@ -543,21 +552,7 @@ async function main(): Promise<void> {
     );
 
     process.stderr.write('fixed cost: four variants synthesized, a healthy month of their bundles...\n');
-    const fixedCosts = await measureFixedCosts({
-      synthesize: (context) => {
-        const variant =
-          Object.keys(context).length === 0
-            ? synthesized
-            : synth({ instanceId: INSTANCE, ...context }, { bundle: true });
-        return { template: variant.template, assemblyDirectory: variant.assembly.directory };
-      },
-      standIn,
-      master: MASTER,
-      canaryRunsPerMonth: {
-        'us-east-1': canary.perMonthIn['us-east-1'].variable,
-        'sa-east-1': canary.perMonthIn['sa-east-1'].variable,
-      },
-    });
+    const fixedCosts = await fixedCostsOf(synthesized, standIn, canary);
 
     const results = {
       machine: {

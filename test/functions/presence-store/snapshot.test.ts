@@ -4,10 +4,7 @@
  * another instance, cursors bound to their instance, an activity past its window shown ended with the
  * item's own sequence, idle chats left out, and a table that fails answered 503 without its error.
  */
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import dynalite from 'dynalite';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ChatState } from '../../../functions/presence-store/presence-state.ts';
 import {
@@ -19,7 +16,7 @@ import { dynamoStore, type PresenceStore } from '../../../functions/presence-sto
 import { type Deadline, deadlineAt } from '../../../functions/shared/aws/deadline.ts';
 import type { Snapshot } from '../../../functions/shared/contract/live-feed-contract.ts';
 import { CANARY_INSTANCE_ID } from '../../../functions/shared/contract/presence-contract.ts';
-import { createPresenceTable } from '../../support/presence-table.ts';
+import { type DynaliteTable, startPresenceTable } from '../../support/presence-table.ts';
 
 const A = '3C01A2B3C4D5E6F7A8B9C0D1E2F3A4B5';
 const B = '9F8E7D6C5B4A39281706F5E4D3C2B1A0';
@@ -27,7 +24,7 @@ const TABLE = 'snapshot';
 const NOW = Date.parse('2026-12-07T12:00:00.000Z');
 const deadline = (): Deadline => deadlineAt(Date.now() + 15_000);
 
-let server: Server;
+let table: DynaliteTable;
 let client: DynamoDBClient;
 let store: PresenceStore;
 
@@ -58,19 +55,8 @@ const read = (req: SnapshotRequest, on: Pick<PresenceStore, 'list'> = store) =>
 const body = (result: { body?: string }) => JSON.parse(String(result.body)) as Snapshot & { error?: string };
 
 beforeAll(async () => {
-  server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  client = new DynamoDBClient({
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    region: 'sa-east-1',
-    credentials: { accessKeyId: 'AKIDDYNALITE', secretAccessKey: 'dynalite-secret' },
-  });
-  await createPresenceTable(client, TABLE);
-  for (;;) {
-    const { Table } = await client.send(new DescribeTableCommand({ TableName: TABLE }));
-    if (Table?.TableStatus === 'ACTIVE') break;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  table = await startPresenceTable(TABLE);
+  client = table.client;
   store = dynamoStore(client, TABLE, { ttlSeconds: 86_400, now: () => NOW });
   // Instance A: 1,000 chats (one typing, one a group member); instance B: 5 chats.
   const writes: Promise<boolean>[] = [];
@@ -82,10 +68,7 @@ beforeAll(async () => {
   await Promise.all(writes);
 }, 120_000);
 
-afterAll(async () => {
-  client?.destroy();
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-});
+afterAll(() => table?.close());
 
 describe('GET /instances/{instanceId}/presence', () => {
   it('pages through 1,000 chats: each once, in order, none of another instance', async () => {
