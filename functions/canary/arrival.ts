@@ -52,6 +52,7 @@ export function arrivalRecord(
     // proves this API's path now.
     event.detail?.canary?.apiId !== settings.apiId ||
     event['replay-name'] !== undefined ||
+    // Stryker disable next-line ConditionalExpression: equivalent, Number.isFinite refuses what is not a number (this only narrows the type).
     typeof sentAt !== 'number' ||
     !Number.isFinite(sentAt) ||
     sentAt > now + MAX_SKEW_MS ||

@@ -76,13 +76,19 @@ export type ProbeOutcome =
 /** The receiver's error words a 503 may carry (nothing else from an answer is ever shown). */
 const RECEIVER_503: ReadonlySet<string> = new Set(['bus-unavailable', 'secret-unavailable']);
 
-function errorWord(body: string): string | undefined {
+/** A top-level field of a JSON answer; undefined when the answer is not JSON or has no such field. */
+function field(body: string, name: string): unknown {
   try {
-    const parsed = JSON.parse(body) as { error?: unknown };
-    return typeof parsed.error === 'string' && /^[a-z-]{1,40}$/.test(parsed.error) ? parsed.error : undefined;
+    return (JSON.parse(body) as Record<string, unknown> | null)?.[name];
+    // Stryker disable next-line BlockStatement: equivalent, a function that returns nothing returns undefined too.
   } catch {
     return undefined;
   }
+}
+
+function errorWord(body: string): string | undefined {
+  const error = field(body, 'error');
+  return typeof error === 'string' && /^[a-z-]{1,40}$/.test(error) ? error : undefined;
 }
 
 /** What an answer's status says failed (undefined for a 2xx). */
@@ -141,12 +147,7 @@ export async function probe(
   const ms = now() - sentAt;
   const verdict = classify(answer.status, answer.body);
   if (verdict === undefined) {
-    let eventId: unknown;
-    try {
-      eventId = (JSON.parse(answer.body) as { eventId?: unknown }).eventId;
-    } catch {
-      eventId = undefined;
-    }
+    const eventId = field(answer.body, 'eventId');
     // A 2xx that is not the receiver's (no event id) proves nothing about the bus.
     if (typeof eventId === 'string' && /^[A-Za-z0-9-]{1,100}$/.test(eventId)) {
       return { ok: true, status: answer.status, eventId, runId, sentAt, ms };

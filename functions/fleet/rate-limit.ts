@@ -64,9 +64,6 @@ const MAX_BACKOFF_MS = 30_000;
 /** Smallest p-queue interval (ms): a finer one only adds timer work. */
 const QUANTUM_MS = 20;
 
-const REQUEUE = Symbol('requeue');
-const OUT_OF_TIME = Symbol('out-of-time');
-
 interface Waiter {
   readonly controller: AbortController;
   /** Epoch ms by which the slot must come. */
@@ -143,25 +140,19 @@ export class AdaptiveRateLimiter {
         throw new RateLimitTimeout(this.#now() - started);
       }
       const waiter: Waiter = { controller: new AbortController(), latest };
-      const timer = setTimeout(() => waiter.controller.abort(OUT_OF_TIME), budget);
+      const timer = setTimeout(() => waiter.controller.abort(), budget);
       this.#waiting.add(waiter);
-      try {
-        await this.#queue.add(() => undefined, { signal: waiter.controller.signal, priority });
-        // A 429 seen while this slot was on its way: wait for the pause like everyone else.
-        if (this.#resumeAt > this.#now()) continue;
+      // True with the slot; false when the wait was cut short (moved to a queue for a new rate, or out of
+      // time, at the deadline or when a pause reaches past it): the next turn asks again, or refuses.
+      const granted = await this.#queue
+        .add(() => true, { signal: waiter.controller.signal, priority })
+        .catch(() => false);
+      clearTimeout(timer);
+      this.#waiting.delete(waiter);
+      // A 429 seen while this slot was on its way: wait for the pause like everyone else.
+      if (granted && this.#resumeAt <= this.#now()) {
         this.#requests++;
         return;
-      } catch (error) {
-        const reason = waiter.controller.signal.reason;
-        if (reason === REQUEUE) continue;
-        if (reason === OUT_OF_TIME) {
-          this.#refused++;
-          throw new RateLimitTimeout(this.#now() - started);
-        }
-        throw error;
-      } finally {
-        clearTimeout(timer);
-        this.#waiting.delete(waiter);
       }
     }
   }
@@ -191,8 +182,7 @@ export class AdaptiveRateLimiter {
     this.#probing = false;
     if (now - this.#lastDecreaseAt >= 1_000) {
       this.#lastDecreaseAt = now;
-      while (this.#answered.length > 0 && (this.#answered[0] as number) <= now - 1_000)
-        this.#answered.shift();
+      while ((this.#answered[0] as number) <= now - 1_000) this.#answered.shift();
       const observed = this.#answered.length;
       this.#setRate(0.9 * (observed > 0 ? Math.min(this.#rate, observed) : this.#rate / 2));
     }
@@ -219,9 +209,9 @@ export class AdaptiveRateLimiter {
     this.#queue.pause();
     clearTimeout(this.#resumeTimer);
     this.#resumeTimer = setTimeout(() => this.#queue.start(), at - this.#now());
-    this.#resumeTimer.unref?.();
+    this.#resumeTimer.unref();
     // Whoever cannot be served before their deadline hears it now, not at the deadline.
-    for (const waiter of this.#waiting) if (waiter.latest < at) waiter.controller.abort(OUT_OF_TIME);
+    for (const waiter of this.#waiting) if (waiter.latest < at) waiter.controller.abort();
   }
 
   #setRate(rate: number): void {
@@ -234,8 +224,8 @@ export class AdaptiveRateLimiter {
     this.#queue = queueFor(this.#rate);
     this.#queueRate = this.#rate;
     if (paused) this.#queue.pause();
-    // The requests waiting in the old queue move to the new one, in the order they came.
-    for (const waiter of [...this.#waiting]) waiter.controller.abort(REQUEUE);
+    // The requests waiting in the old queue move to the new one, each keeping its place (its ticket).
+    for (const waiter of [...this.#waiting]) waiter.controller.abort();
     old.clear();
   }
 }
@@ -251,8 +241,7 @@ function queueFor(rate: number): PQueue {
  * undefined when absent or unreadable. A date in the past is 0.
  */
 export function retryAfterMs(value: string | null | undefined, now: number): number | undefined {
-  const text = value?.trim();
-  if (!text) return undefined;
+  const text = value?.trim() ?? '';
   if (/^\d+$/.test(text)) return Number(text) * 1_000;
   // An HTTP date names its day and month; anything else (`-1`, `1.5`) is no date, whatever Date.parse says.
   if (!/[A-Za-z]{3}/.test(text)) return undefined;

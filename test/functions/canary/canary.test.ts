@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import * as v from 'valibot';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { arrivalRecord } from '../../../functions/canary/arrival.ts';
 import { webhookBaseUrl } from '../../../functions/canary/env.ts';
 import { createPost } from '../../../functions/canary/http.ts';
@@ -543,5 +543,209 @@ describe('npm start and the canary instance', () => {
       headers: { authorization: server.issueToken([other]) },
     });
     expect(JSON.stringify(await snapshot.json())).toContain('5511999999999');
+  });
+});
+
+describe('classify and probe, branch by branch', () => {
+  it('NoAnswer says which kind of no answer', () => {
+    expect(new NoAnswer('timeout')).toMatchObject({
+      name: 'NoAnswer',
+      kind: 'timeout',
+      message: 'no complete answer before the deadline',
+    });
+    expect(new NoAnswer('network')).toMatchObject({
+      name: 'NoAnswer',
+      kind: 'network',
+      message: 'the endpoint could not be reached',
+    });
+  });
+
+  it('draws the lines of each class of status exactly', () => {
+    expect(classify(299, '')).toBeUndefined();
+    expect(classify(300, '')).toStrictEqual({ failure: 'redirect' });
+    expect(classify(399, '')).toStrictEqual({ failure: 'redirect' });
+    expect(classify(599, '')).toStrictEqual({ failure: 'receiver-error' });
+    expect(classify(600, '')).toStrictEqual({ failure: 'unexpected' });
+    expect(classify(199, '')).toStrictEqual({ failure: 'unexpected' });
+  });
+
+  it('carries the receiver’s error word only when there is one, and a 503’s only when it is the receiver’s', () => {
+    expect(classify(400, '{"error":"invalid-body"}')).toStrictEqual({
+      failure: 'rejected',
+      error: 'invalid-body',
+    });
+    expect(classify(400, '{}')).toStrictEqual({ failure: 'rejected' });
+    expect(classify(400, 'not json')).toStrictEqual({ failure: 'rejected' });
+    expect(classify(400, 'null')).toStrictEqual({ failure: 'rejected' });
+    expect(classify(400, '{"error":"Has Capitals"}')).toStrictEqual({ failure: 'rejected' });
+    expect(classify(400, '{"error":42}')).toStrictEqual({ failure: 'rejected' });
+    expect(classify(503, '{"error":"bus-unavailable"}')).toStrictEqual({
+      failure: 'bus-unavailable',
+      error: 'bus-unavailable',
+    });
+    expect(classify(503, '{}')).toStrictEqual({ failure: 'receiver-error' });
+    expect(classify(503, '{"error":"over-capacity"}')).toStrictEqual({ failure: 'receiver-error' });
+  });
+
+  const run = (answer: () => Promise<{ status: number; body: string }>, clock: number[] = [1_000, 1_250]) => {
+    const times = [...clock];
+    return probe(
+      { baseUrl: 'https://api.example', master: MASTER, runId: 'run-1', apiId: 'api1' },
+      { post: answer, now: () => times.shift() ?? 9_999 },
+      soon(),
+    );
+  };
+
+  it('times the run from its send to its answer, or to its failure', async () => {
+    expect(await run(async () => ({ status: 200, body: '{"eventId":"e-1"}' }))).toMatchObject({
+      ok: true,
+      sentAt: 1_000,
+      ms: 250,
+    });
+    expect(
+      await run(async () => {
+        throw new NoAnswer('timeout');
+      }),
+    ).toMatchObject({ ok: false, status: 'timeout', ms: 250 });
+  });
+
+  it('any other error of the call is a network failure', async () => {
+    const outcome = await run(async () => {
+      throw new TypeError('fetch failed');
+    });
+    expect(outcome).toMatchObject({ ok: false, status: 'network', failure: 'network' });
+  });
+
+  it('takes only a whole event id of the receiver’s shape as proof', async () => {
+    for (const eventId of ['abc def', '!abc', 'abc!', 'x'.repeat(101), 42]) {
+      const outcome = await run(async () => ({ status: 200, body: JSON.stringify({ eventId }) }));
+      expect(outcome, String(eventId)).toMatchObject({ ok: false, failure: 'unexpected' });
+    }
+    expect(await run(async () => ({ status: 200, body: '{"eventId":"6f1c8a2e-1b2c"}' }))).toMatchObject({
+      ok: true,
+      eventId: '6f1c8a2e-1b2c',
+    });
+  });
+
+  it('a failed run carries the receiver’s error word when it gave one, and no error field otherwise', async () => {
+    const busy = await run(async () => ({ status: 503, body: '{"error":"bus-unavailable"}' }));
+    expect(busy).toMatchObject({ ok: false, failure: 'bus-unavailable', error: 'bus-unavailable' });
+    const refused = await run(async () => ({ status: 401, body: '{"error":"unauthorized"}' }));
+    expect(refused).toMatchObject({ ok: false, failure: 'secret-mismatch' });
+    expect(refused).not.toHaveProperty('error');
+  });
+});
+
+describe('arrivalRecord, branch by branch', () => {
+  const NOW = 1_764_072_000_000;
+  const SETTINGS = { namespace: 'ZapiPresence', apiId: 'api1' };
+  const event = (canary: Record<string, unknown> | undefined, extra: Record<string, unknown> = {}) => ({
+    source: CANARY_EVENT_SOURCE,
+    time: new Date(NOW).toISOString(),
+    ...(canary !== undefined && { detail: { canary } }),
+    ...extra,
+  });
+
+  it('times a send up to a minute in the future and up to 15 minutes old, to the millisecond', () => {
+    for (const sentAt of [NOW + 60_000, NOW - 15 * 60_000]) {
+      const record = arrivalRecord(event({ sentAt, apiId: 'api1' }), NOW, SETTINGS);
+      expect(record.msg, String(sentAt - NOW)).toBe('canary arrived on the bus');
+    }
+    for (const sentAt of [NOW + 60_001, NOW - 15 * 60_000 - 1]) {
+      const record = arrivalRecord(event({ sentAt, apiId: 'api1' }), NOW, SETTINGS);
+      expect(record.msg, String(sentAt - NOW)).toBe('not a canary arrival that can be timed: no latency');
+    }
+  });
+
+  it('an event without a detail, or without a canary, is logged untimed, never thrown on', () => {
+    for (const e of [{ source: CANARY_EVENT_SOURCE }, { source: CANARY_EVENT_SOURCE, detail: {} }]) {
+      expect(arrivalRecord(e, NOW, SETTINGS)).toStrictEqual({
+        level: 'WARN',
+        msg: 'not a canary arrival that can be timed: no latency',
+        source: CANARY_EVENT_SOURCE,
+      });
+    }
+  });
+
+  it('an untimed line names the source (cut to 64 characters) and the run id when there are', () => {
+    const long = 'x'.repeat(100);
+    const record = arrivalRecord(
+      event({ sentAt: 'soon', runId: long, apiId: 'api1' }, { source: long }),
+      NOW,
+      SETTINGS,
+    );
+    expect(record).toStrictEqual({
+      level: 'WARN',
+      msg: 'not a canary arrival that can be timed: no latency',
+      source: 'x'.repeat(64),
+      runId: 'x'.repeat(64),
+    });
+    const bare = arrivalRecord(event({ sentAt: 'soon', apiId: 'api1' }, { source: 42 }), NOW, SETTINGS);
+    expect(bare.source).toBeUndefined();
+    expect(bare).not.toHaveProperty('runId');
+  });
+
+  it('a timed line has the run id only when there is one, and the send-to-bus part only from a time EventBridge wrote', () => {
+    const timed = arrivalRecord(event({ sentAt: NOW - 500, apiId: 'api1' }, { time: 12_345 }), NOW, SETTINGS);
+    expect(timed).not.toHaveProperty('runId');
+    expect(timed).not.toHaveProperty('busMs');
+    expect(timed.CanaryLatency).toBe(500);
+  });
+});
+
+describe('the arrival handler, as Lambda loads it', () => {
+  const KEYS = ['METRICS_NAMESPACE', 'CANARY_API_ID', 'DETAILED_METRICS'] as const;
+  const saved = Object.fromEntries(KEYS.map((k) => [k, process.env[k]]));
+  afterEach(() => {
+    for (const k of KEYS) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+  });
+
+  /** Imports a fresh copy of the handler with this environment and returns the line one arrival writes. */
+  const lineFor = async (env: Partial<Record<(typeof KEYS)[number], string>>, apiId: string) => {
+    for (const k of KEYS) delete process.env[k];
+    Object.assign(process.env, env);
+    vi.resetModules();
+    const { handler } = await import('../../../functions/canary/arrival.ts');
+    const lines: string[] = [];
+    const write = process.stdout.write;
+    process.stdout.write = ((chunk: string) => {
+      lines.push(chunk);
+      return true;
+    }) as typeof process.stdout.write;
+    try {
+      await handler({
+        source: CANARY_EVENT_SOURCE,
+        time: new Date().toISOString(),
+        detail: { canary: { sentAt: Date.now() - 100, runId: 'r', apiId } },
+      });
+    } finally {
+      process.stdout.write = write;
+    }
+    expect(lines).toHaveLength(1);
+    expect(lines[0]?.endsWith('\n')).toBe(true);
+    return JSON.parse(lines[0] as string) as Record<string, unknown>;
+  };
+
+  it('reads its namespace, API id and detailed switch from the environment, trimmed', async () => {
+    const line = await lineFor(
+      { METRICS_NAMESPACE: ' Custom ', CANARY_API_ID: ' abc123 ', DETAILED_METRICS: 'true' },
+      'abc123',
+    );
+    expect(line).toMatchObject({ msg: 'canary arrived on the bus', ApiId: 'abc123' });
+    expect(JSON.stringify(line._aws)).toContain('"Namespace":"Custom"');
+  });
+
+  it('without them: the default namespace, API id "local", no metric', async () => {
+    const line = await lineFor({ DETAILED_METRICS: 'yes' }, 'local');
+    expect(line).toMatchObject({ msg: 'canary arrived on the bus', ApiId: 'local' });
+    expect(line).not.toHaveProperty('_aws');
+    const blank = await lineFor(
+      { METRICS_NAMESPACE: '  ', CANARY_API_ID: '  ', DETAILED_METRICS: 'true' },
+      'local',
+    );
+    expect(JSON.stringify(blank._aws)).toContain('"Namespace":"ZapiPresence"');
   });
 });

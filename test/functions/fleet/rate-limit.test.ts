@@ -3,7 +3,7 @@
  * rate, growth while answers are fine, a run-wide pause and a lower rate on 429, slots refused (not
  * waited for) past the deadline, and Retry-After in seconds or as an HTTP date.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AdaptiveRateLimiter, RateLimitTimeout, retryAfterMs } from '../../../functions/fleet/rate-limit.ts';
 import { deadlineAt } from '../../../functions/shared/aws/deadline.ts';
 
@@ -22,9 +22,13 @@ describe('retryAfterMs', () => {
     expect(retryAfterMs(value, now)).toBe(ms);
   });
 
-  it.each([[null], [undefined], [''], ['soon'], ['-1'], ['1.5']])('%j -> undefined', (value) => {
-    expect(retryAfterMs(value, now)).toBeUndefined();
-  });
+  // An ISO 8601 time is no HTTP date (RFC 9110 names the day and the month), though Date.parse reads it.
+  it.each([[null], [undefined], [''], ['  '], ['soon'], ['-1'], ['1.5'], ['2026-12-02T08:00:05Z']])(
+    '%j -> undefined',
+    (value) => {
+      expect(retryAfterMs(value, now)).toBeUndefined();
+    },
+  );
 });
 
 describe('AdaptiveRateLimiter', () => {
@@ -195,5 +199,227 @@ describe('AdaptiveRateLimiter', () => {
     expect(() => new AdaptiveRateLimiter({ requestsPerSecond: 0 })).toThrow(
       'requestsPerSecond must be above 0',
     );
+  });
+});
+
+describe('AdaptiveRateLimiter, to the millisecond (fake timers)', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+  const within = (ms: number) => deadlineAt(Date.now() + ms);
+  /** A request's fate so far: pending, granted (ok) or refused (with its error). */
+  const track = (promise: Promise<void>) => {
+    const fate: { state: 'pending' | 'ok' | 'refused'; error?: unknown } = { state: 'pending' };
+    promise.then(
+      () => {
+        fate.state = 'ok';
+      },
+      (error: unknown) => {
+        fate.state = 'refused';
+        fate.error = error;
+      },
+    );
+    return fate;
+  };
+  /** Lets promises settle without running any timer. */
+  const settle = async () => {
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+  };
+  /** Granted requests among `count` asked at once, after `ms` of fake time. */
+  const grantedAfter = async (limiter: AdaptiveRateLimiter, count: number, ms: number) => {
+    const fates = Array.from({ length: count }, () => track(limiter.acquire(within(60_000))));
+    await vi.advanceTimersByTimeAsync(ms);
+    return fates.filter((f) => f.state === 'ok').length;
+  };
+
+  it('RateLimitTimeout names itself and how long was waited', () => {
+    const error = new RateLimitTimeout(1_234);
+    expect(error).toBeInstanceOf(Error);
+    expect(error.name).toBe('RateLimitTimeout');
+    expect(error.message).toBe('no Z-API request slot before the deadline (rate limit)');
+    expect(error.waitedMs).toBe(1_234);
+  });
+
+  it('refuses at once when the reserve takes the whole budget, to the millisecond, having waited 0 ms', async () => {
+    const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 10 });
+    const exact = track(limiter.acquire(within(1_000), 1_000));
+    const over = track(limiter.acquire(within(1_000), 2_000));
+    const room = track(limiter.acquire(within(1_000), 999));
+    await settle();
+    expect([exact.state, over.state, room.state]).toEqual(['refused', 'refused', 'ok']);
+    expect((exact.error as RateLimitTimeout).waitedMs).toBe(0);
+    expect(limiter.stats).toMatchObject({ refused: 2, requests: 1 });
+    limiter.close();
+  });
+
+  it('a wait cut at its deadline is refused then, saying how long it waited', async () => {
+    const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1 });
+    await limiter.acquire(within(10_000)); // this second's slot
+    const late = track(limiter.acquire(within(300)));
+    await vi.advanceTimersByTimeAsync(299);
+    expect(late.state).toBe('pending');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(late.state).toBe('refused');
+    expect((late.error as RateLimitTimeout).waitedMs).toBe(300);
+    expect(limiter.stats).toMatchObject({ requests: 1, refused: 1 });
+    limiter.close();
+  });
+
+  it('a pause that ends at the deadline is waited for; one that ends a millisecond after it is refused at once', async () => {
+    const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1_000 });
+    limiter.rateLimited(1_000);
+    const exact = track(limiter.acquire(within(1_000)));
+    const over = track(limiter.acquire(within(999)));
+    await settle();
+    expect([exact.state, over.state]).toEqual(['pending', 'refused']);
+    expect(limiter.stats.refused).toBe(1);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(exact.state).toBe('ok');
+    limiter.close();
+  });
+
+  it('a pause is waited for to the millisecond, and a slot handed out in the tick a 429 pauses the run waits for it too', async () => {
+    const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1_000 });
+    const inTheTick = track(limiter.acquire(within(10_000)));
+    limiter.rateLimited(500);
+    const after = track(limiter.acquire(within(10_000)));
+    await vi.advanceTimersByTimeAsync(499);
+    expect([inTheTick.state, after.state]).toEqual(['pending', 'pending']);
+    await vi.advanceTimersByTimeAsync(1);
+    expect([inTheTick.state, after.state]).toEqual(['ok', 'ok']);
+    limiter.close();
+  });
+
+  it('the queue built for a lower rate during a pause waits for the pause too', async () => {
+    const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1 });
+    await limiter.acquire(within(10_000)); // this second's slot, at the old rate
+    limiter.rateLimited(500); // the rate drops (a new queue) and the run pauses
+    const next = track(limiter.acquire(within(10_000)));
+    await vi.advanceTimersByTimeAsync(499);
+    expect(next.state).toBe('pending');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(next.state).toBe('ok');
+    limiter.close();
+  });
+
+  it('a Retry-After of 0 pauses nothing: the next slot is handed out at once', async () => {
+    const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1_000 });
+    expect(limiter.rateLimited(0)).toBe(0);
+    const next = track(limiter.acquire(within(10_000)));
+    await settle();
+    expect(next.state).toBe('ok');
+    limiter.close();
+  });
+
+  it('a shorter pause never cuts a longer one short', () => {
+    const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 10 });
+    expect(limiter.rateLimited(5_000)).toBe(5_000);
+    expect(limiter.rateLimited(100)).toBe(5_000);
+    vi.advanceTimersByTime(1_000);
+    expect(limiter.rateLimited(1_000)).toBe(4_000);
+    limiter.close();
+  });
+
+  it('a pause that reaches past a waiting request’s deadline refuses it then, also when the rate stays', async () => {
+    const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1 });
+    limiter.rateLimited(100); // the rate drops now; it will not again within a second
+    await vi.advanceTimersByTimeAsync(100);
+    await limiter.acquire(within(10_000)); // this rate's first slot
+    const waiting = track(limiter.acquire(within(3_000))); // its slot would come after 2 s
+    await vi.advanceTimersByTimeAsync(50);
+    limiter.rateLimited(10_000); // within the second: no new rate, no new queue
+    await settle();
+    expect(waiting.state).toBe('refused');
+    limiter.close();
+  });
+
+  it('close() stops the pause timer', () => {
+    const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 10 });
+    limiter.rateLimited(10_000);
+    expect(vi.getTimerCount()).toBeGreaterThan(0);
+    limiter.close();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('without Retry-After the backoff is jittered from 0.75 to 1.25 times', () => {
+    const low = new AdaptiveRateLimiter({ requestsPerSecond: 10, random: () => 0 });
+    expect(low.rateLimited(undefined)).toBe(750);
+    const high = new AdaptiveRateLimiter({ requestsPerSecond: 10, random: () => 0.999 });
+    expect(high.rateLimited(undefined)).toBeCloseTo(1_249.5, 5);
+    low.close();
+    high.close();
+  });
+
+  it('its floor is a twentieth of the starting rate (at least 0.2 a second)', () => {
+    let now = 0;
+    const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 10, now: () => now });
+    for (let i = 0; i < 10; i++) {
+      limiter.rateLimited(1);
+      now += 1_000;
+    }
+    expect(limiter.stats.lowestRate).toBe(0.5);
+    limiter.close();
+  });
+
+  it('grows from the last second’s answers only: an answer a second old no longer counts', () => {
+    let now = 0;
+    const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 10, now: () => now });
+    for (let i = 0; i < 20; i++) limiter.answered();
+    expect(limiter.stats.rate).toBe(25); // 10, then +1 an answer once twice what was answered allows it
+    now = 1_000;
+    limiter.answered(); // one answer in the last second: no room to grow
+    expect(limiter.stats.rate).toBe(25);
+    limiter.close();
+  });
+
+  it('a 429 lowers the rate from the last second’s answers, at most once a second, to the millisecond', () => {
+    let now = 500;
+    const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 100, now: () => now });
+    for (let i = 0; i < 30; i++) limiter.answered(); // 30 answers at 500 ms
+    limiter.rateLimited(10); // 90 % of the 30 answered, not of the rate
+    expect(limiter.stats.rate).toBeCloseTo(27, 5);
+    now = 1_000;
+    for (let i = 0; i < 10; i++) limiter.answered();
+    const before = limiter.stats.rate;
+    now = 1_499;
+    limiter.rateLimited(10); // under a second since the last decrease: none
+    expect(limiter.stats.rate).toBe(before);
+    now = 1_500; // a second after it: the 30 of 500 ms are out of the window, the 10 of 1 s in
+    limiter.rateLimited(10);
+    expect(limiter.stats.rate).toBeCloseTo(9, 5);
+    limiter.close();
+  });
+
+  it('paces in a sliding window of 20 ms: at 200 a second, 4 in any 20 ms', async () => {
+    const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 200 });
+    expect(await grantedAfter(limiter, 1, 0)).toBe(1);
+    await vi.advanceTimersByTimeAsync(19);
+    expect(await grantedAfter(limiter, 7, 1)).toBe(4); // 3 at 19 ms, 1 at 20 ms when the first leaves
+    limiter.close();
+  });
+
+  it('a rate that moved by less than 10 % keeps its queue; one that moved by 10 % or more gets a new one', async () => {
+    // Up to 10.5 a second: not 10 % above 10, so the queue keeps pacing at 10.
+    const small = new AdaptiveRateLimiter({ requestsPerSecond: 10, maxRequestsPerSecond: 10.5 });
+    for (let i = 0; i < 10; i++) small.answered();
+    expect(small.stats.rate).toBe(10.5);
+    expect(await grantedAfter(small, 40, 2_000)).toBe(21);
+    small.close();
+    // Up to 11: 10 % above, a new queue at 11 a second.
+    const large = new AdaptiveRateLimiter({ requestsPerSecond: 10, maxRequestsPerSecond: 11 });
+    for (let i = 0; i < 10; i++) large.answered();
+    expect(large.stats.rate).toBe(11);
+    expect(await grantedAfter(large, 40, 2_000)).toBe(22);
+    large.close();
+    // Down by exactly 10 % (a 429 with as many answers as the rate): a new queue at 9 a second.
+    const down = new AdaptiveRateLimiter({ requestsPerSecond: 10, maxRequestsPerSecond: 10 });
+    for (let i = 0; i < 10; i++) down.answered();
+    down.rateLimited(0);
+    expect(down.stats.rate).toBe(9);
+    expect(await grantedAfter(down, 40, 2_000)).toBe(18);
+    down.close();
   });
 });
