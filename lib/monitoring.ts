@@ -535,7 +535,8 @@ export class PresenceMonitoring extends Construct {
    * keeps its state (INSUFFICIENT_DATA at first), only while neither the canary nor an arrival left a
    * datapoint in its evaluation range, which CloudWatch makes longer than its periods. Once one did, the
    * expression has a value every minute: the arrivals (zero where none), or zero where the canary ran and
-   * nothing arrived. So a path broken from the first deploy alarms once the canary has run, and one that
+   * nothing arrived after two runs (a first arrival may land in the minute after its run). So a path
+   * broken from the first deploy alarms once the canary has run twice, and one that
    * breaks later, or a schedule that stops, alarms while the last datapoint is still in range; the alarm
    * then stays in ALARM (missing data keeps it) until arrivals come back. FILL only ever fills a series
    * that has a datapoint in range. Replayed minute by minute in test/lib/first-hour.test.ts.
@@ -545,7 +546,7 @@ export class PresenceMonitoring extends Construct {
     return this.alarm(
       'CanaryArrivals',
       new MathExpression({
-        expression: armedSilence('arrivals', 'runs'),
+        expression: armedSilence('arrivals', 'runs', { armedBy: 2 }),
         usingMetrics: {
           arrivals: canary.metricArrivals(),
           runs: canary.canaryFunction.metricInvocations({ period: PERIOD, statistic: 'Sum' }),
@@ -823,16 +824,24 @@ export class PresenceMonitoring extends Construct {
  * (a deploy's registration is a sweep); and no value at all while neither has a datapoint, which leaves the
  * alarm as it is (INSUFFICIENT_DATA after a first deploy). FILL is only applied to a series that has a
  * datapoint in range, so what it does with an empty one does not matter.
+ *
+ * `armedBy` arming datapoints (default 1) are needed before silence counts: the canary's first arrival may
+ * land in the minute after its run (a run at :59), or its datapoint be published later than the run's, so
+ * one run with no arrival yet is not yet a silence; two runs are (its alarm window holds at least two).
  */
-export function armedSilence(events: string, arming: string, options: { counts?: boolean } = {}): string {
-  const has = (id: string) => `DATAPOINT_COUNT(${id}) > 0`;
+export function armedSilence(
+  events: string,
+  arming: string,
+  options: { counts?: boolean; armedBy?: number } = {},
+): string {
+  const has = (id: string, datapoints = 1) => `DATAPOINT_COUNT(${id}) > ${datapoints - 1}`;
   const fill = (id: string) => `FILL(${id}, 0)`;
   const armingOnly = options.counts === true ? fill(arming) : `0 * ${fill(arming)}`;
   const eventsToo =
     options.counts === true
       ? `IF(${has(arming)}, ${fill(events)} + ${fill(arming)}, ${fill(events)})`
       : fill(events);
-  return `IF(${has(events)}, ${eventsToo}, IF(${has(arming)}, ${armingOnly}))`;
+  return `IF(${has(events)}, ${eventsToo}, IF(${has(arming, options.armedBy ?? 1)}, ${armingOnly}))`;
 }
 
 const capitalize = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);

@@ -57,15 +57,25 @@ function sourceOf(world: World) {
   };
 }
 
-/** A healthy first deploy: the canary's first run after `canaryFirst` minutes, the first sweep after `sweepFirst`. */
+/**
+ * A healthy first deploy: the canary's first run after `canaryFirst` minutes, each arrival `arrivalLag`
+ * minutes after its run (a run at :59 arrives in the next minute; an arrival's datapoint may also be
+ * published later than the run's), the first sweep after `sweepFirst`.
+ */
 function healthy(
   canaryFirst: number,
   canaryInterval: number,
   sweepFirst: number,
   sweepInterval: number,
+  arrivalLag = 0,
 ): World {
   const runs = every(canaryFirst, canaryInterval);
-  return { canaryRuns: runs, arrivals: runs, sweeps: every(sweepFirst, sweepInterval), deploys: [0] };
+  return {
+    canaryRuns: runs,
+    arrivals: runs.map((minute) => minute + arrivalLag),
+    sweeps: every(sweepFirst, sweepInterval),
+    deploys: [0],
+  };
 }
 
 const OPTIONS = [1, 3].flatMap((extraPeriods) =>
@@ -103,12 +113,15 @@ describe('a healthy first deploy', () => {
   });
 
   it.each([
-    ['the first canary run and sweep as soon as can be', 1, 1],
-    ['the first canary run one interval after the deploy, the first sweep an hour after', 5, 60],
+    ['the first canary run and sweep as soon as can be', 1, 1, 0],
+    ['the first canary run one interval after the deploy, the first sweep an hour after', 5, 60, 0],
+    ['each arrival in the minute after its run', 5, 60, 1],
+    ['each arrival counted two minutes after its run', 1, 1, 2],
+    ['each arrival counted four minutes after its run', 5, 60, 4],
   ])(
     'no alarm of any variant goes to ALARM in the first three hours, minute by minute (%s)',
-    (_, canaryFirst, sweepFirst) => {
-      const world = healthy(canaryFirst, 5, sweepFirst, 60);
+    (_, canaryFirst, sweepFirst, arrivalLag) => {
+      const world = healthy(canaryFirst, 5, sweepFirst, 60, arrivalLag);
       const alarmed: string[] = [];
       for (const v of variants) {
         for (const a of v.alarms) {
