@@ -9,7 +9,7 @@
  * adds no custom series ($0.30 each). The dashboard ($3 a month beyond an account's first three) and the
  * traffic metrics (detailedMetrics) are opt-in.
  */
-import { Duration, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Names, Stack, Validations } from 'aws-cdk-lib';
 import {
   Alarm,
   AlarmStatusWidget,
@@ -24,6 +24,9 @@ import {
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { EventField, Match, Rule, RuleTargetInput } from 'aws-cdk-lib/aws-events';
+import { SnsTopic } from 'aws-cdk-lib/aws-events-targets';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { FilterPattern, type ILogGroup, MetricFilter } from 'aws-cdk-lib/aws-logs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -176,8 +179,13 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 export class PresenceMonitoring extends Construct {
   /** The dashboard, when `dashboard` is true. */
   readonly dashboard?: Dashboard;
-  /** Every alarm notifies this topic, when it fires and when it clears. */
+  /** Every alarm notifies this topic when it fires, and again when it clears after firing. */
   readonly alarmTopic: Topic;
+  /**
+   * What every alarm's name starts with (then `-` and the alarm's id: `…-CanaryArrivals`), unique to this
+   * construct: the recoveries rule and the topic's policy match the alarms by it.
+   */
+  readonly alarmNamePrefix: string;
   private readonly alarmList: Alarm[] = [];
   private readonly thresholds: Readonly<Partial<Record<AlarmName, number>>>;
 
@@ -204,6 +212,60 @@ export class PresenceMonitoring extends Construct {
     this.alarmTopic = new Topic(this, 'AlarmTopic', {
       displayName: 'Z-API chat presence alarms',
       enforceSSL: true,
+    });
+    this.alarmNamePrefix = Names.uniqueResourceName(this, { maxLength: 120, separator: '-' });
+    const stack = Stack.of(this);
+    // A topic with a policy of its own (enforceSSL writes one) has no default policy: CloudWatch may
+    // publish only what a statement allows, and these alarms only.
+    this.alarmTopic.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'ThisDeploymentsAlarmsPublish',
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.alarmTopic.topicArn],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': stack.account },
+          ArnLike: {
+            'aws:SourceArn': stack.formatArn({
+              service: 'cloudwatch',
+              resource: 'alarm',
+              resourceName: `${this.alarmNamePrefix}-*`,
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
+        },
+      }),
+    );
+    // An alarm's OK action would also run when it leaves INSUFFICIENT_DATA, which every new alarm does
+    // within minutes of a deploy: 20 to 28 "OK" e-mails after a first deploy, more when an option is turned
+    // on later. A recovery is an OK that follows an ALARM, so it is told from CloudWatch's state-change
+    // event instead (the default bus, free), one e-mail per recovery.
+    const field = (path: string) => EventField.fromPath(path);
+    const recoveries = new Rule(this, 'AlarmRecoveries', {
+      description: 'An alarm of this deployment back to OK after ALARM, to the alarm topic',
+      eventPattern: {
+        source: ['aws.cloudwatch'],
+        detailType: ['CloudWatch Alarm State Change'],
+        detail: {
+          alarmName: Match.prefix(`${this.alarmNamePrefix}-`),
+          state: { value: ['OK'] },
+          previousState: { value: ['ALARM'] },
+        },
+      },
+      targets: [
+        new SnsTopic(this.alarmTopic, {
+          // A role of this rule's publishes, not the topic open to every rule of every account.
+          authorizeUsingRole: true,
+          message: RuleTargetInput.fromText(
+            `OK: ${field('$.detail.alarmName')} is back to OK in ${field('$.region')} at ${field('$.detail.state.timestamp')} (in ALARM since ${field('$.detail.previousState.timestamp')}). ${field('$.detail.state.reason')}`,
+          ),
+        }),
+      ],
+    });
+    Validations.of(recoveries).acknowledge({
+      id: 'Serverless::Serverless-EventBusDLQ',
+      reason:
+        "A recovery notice is no callback: EventBridge retries its delivery to the topic for 24 hours, and the alarm's state and history in CloudWatch stay the record; a dead-letter queue for it would need an alarm that tells the same topic.",
     });
     Validations.of(this.alarmTopic).acknowledge({
       id: 'AwsSolutions::AwsSolutions-SNS2',
@@ -801,6 +863,7 @@ export class PresenceMonitoring extends Construct {
   ): Alarm {
     const evaluationPeriods = options.evaluationPeriods ?? 1;
     const alarm = new Alarm(this, id, {
+      alarmName: `${this.alarmNamePrefix}-${id}`,
       metric,
       alarmDescription: description,
       threshold: options.fixedThreshold ?? this.thresholds[id as AlarmName] ?? options.defaultThreshold ?? 1,
@@ -809,8 +872,8 @@ export class PresenceMonitoring extends Construct {
       comparisonOperator: options.comparison ?? ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: options.treatMissingData ?? TreatMissingData.NOT_BREACHING,
     });
+    // No OK action: recoveries come from the AlarmRecoveries rule (an OK after an ALARM only).
     alarm.addAlarmAction(new SnsAction(this.alarmTopic));
-    alarm.addOkAction(new SnsAction(this.alarmTopic));
     this.alarmList.push(alarm);
     return alarm;
   }

@@ -6,12 +6,12 @@ import { synth } from '../support/synth.ts';
 describe('debugEventLog', () => {
   it('is off by default', () => {
     const { template } = synth({});
-    // The only rules are the fleet's (schedule and SSM changes) and the canary's (schedule, arrival);
-    // none reads presence events.
+    // The only rules are the fleet's (schedule and SSM changes), the canary's (schedule, arrival) and the
+    // alarms' recoveries (CloudWatch's events); none reads presence events.
     const rules = Object.values(template.findResources('AWS::Events::Rule')) as Array<{
       Properties: { EventPattern?: { source?: string[] } };
     }>;
-    expect(rules).toHaveLength(4);
+    expect(rules).toHaveLength(5);
     for (const rule of rules) expect(rule.Properties.EventPattern?.source ?? []).not.toContain(EVENT_SOURCE);
     template.resourceCountIs('AWS::Logs::ResourcePolicy', 0);
     expect(template.findOutputs('DebugEventLogGroup')).toEqual({});

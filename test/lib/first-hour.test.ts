@@ -108,8 +108,13 @@ describe('a healthy first deploy', () => {
       expect(names).toContain(name);
     // No alarm of any variant treats missing data as breaching: it would fire before the first datapoint.
     for (const v of variants)
-      for (const a of v.alarms)
+      for (const a of v.alarms) {
         expect(a.properties.TreatMissingData, `${v.variant} ${a.name}`).not.toBe('breaching');
+        // Nor does any notify its topic as it leaves INSUFFICIENT_DATA, as every new alarm does after a
+        // deploy: recoveries come from a rule on OK after ALARM (test/lib/monitoring.test.ts).
+        expect(a.properties.OKActions, `${v.variant} ${a.name}`).toBeUndefined();
+        expect(a.properties.InsufficientDataActions, `${v.variant} ${a.name}`).toBeUndefined();
+      }
   });
 
   it.each([

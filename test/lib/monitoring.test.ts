@@ -17,6 +17,7 @@ import {
 import { PRESENCE_READ_ROUTE } from '../../lib/presence-store.ts';
 import { ACCESS_LOG_FIELDS, PresenceWebhook, WEBHOOK_ROUTE_PATH } from '../../lib/presence-webhook.ts';
 import { descriptionText } from '../support/alarm-variants.ts';
+import { matchesPattern } from '../support/event-pattern.ts';
 import { matchesFilterPattern } from '../support/filter-pattern.ts';
 import { buildApp, synth } from '../support/synth.ts';
 
@@ -163,14 +164,117 @@ describe('PresenceMonitoring', () => {
       }
     });
 
-    it('is notified by every alarm when it fires and when it clears', () => {
+    it('is notified by every alarm when it fires, and has no OK action (it would run when a new alarm leaves INSUFFICIENT_DATA)', () => {
       for (const t of [configured, defaults, alert, noFleet]) {
         const alarms = Object.values(alarmsOf(t));
         expect(alarms.length).toBeGreaterThan(0);
         for (const { Properties } of alarms) {
           expect(Properties.AlarmActions).toEqual([topicRef]);
-          expect(Properties.OKActions).toEqual([topicRef]);
+          expect(Properties.OKActions).toBeUndefined();
+          expect(Properties.InsufficientDataActions).toBeUndefined();
         }
+      }
+    });
+
+    it('is told of a recovery (an OK after an ALARM) of each of its alarms, and of nothing else', () => {
+      for (const t of [configured, defaults, alert, noFleet]) {
+        const rules = Object.values(t.findResources('AWS::Events::Rule')).filter(
+          (r) => r.Properties.EventPattern?.source?.[0] === 'aws.cloudwatch',
+        );
+        expect(rules).toHaveLength(1);
+        const rule = rules[0]?.Properties;
+        expect(rule.EventBusName).toBeUndefined(); // the default bus, where CloudWatch's events go
+        const names = Object.values(alarmsOf(t)).map(({ Properties }) => Properties.AlarmName as string);
+        const prefix = (rule.EventPattern.detail.alarmName[0] as { prefix: string }).prefix;
+        expect(prefix).toMatch(/^ZapiPresence-Monitoring-[0-9A-F]{8}-$/);
+        expect(new Set(names).size).toBe(names.length);
+        const change = (alarmName: string, from: string, to: string) => ({
+          source: 'aws.cloudwatch',
+          'detail-type': 'CloudWatch Alarm State Change',
+          region: 'sa-east-1',
+          resources: [`arn:aws:cloudwatch:sa-east-1:123456789012:alarm:${alarmName}`],
+          detail: {
+            alarmName,
+            state: { value: to, reason: 'Threshold Crossed', timestamp: '2026-12-08T01:00:00.000+0000' },
+            previousState: { value: from, timestamp: '2026-12-08T00:55:00.000+0000' },
+          },
+        });
+        for (const name of names) {
+          expect(name.startsWith(prefix), name).toBe(true);
+          expect(matchesPattern(rule.EventPattern, change(name, 'ALARM', 'OK')), name).toBe(true);
+          // A new alarm's first evaluation, a deploy's: no e-mail.
+          expect(matchesPattern(rule.EventPattern, change(name, 'INSUFFICIENT_DATA', 'OK'))).toBe(false);
+          // The alarm itself is the alarm action's; going to INSUFFICIENT_DATA is no news.
+          expect(matchesPattern(rule.EventPattern, change(name, 'OK', 'ALARM'))).toBe(false);
+          expect(matchesPattern(rule.EventPattern, change(name, 'ALARM', 'INSUFFICIENT_DATA'))).toBe(false);
+        }
+        // Another deployment's alarm, or one of the user's own.
+        expect(
+          matchesPattern(
+            rule.EventPattern,
+            change('ZapiPresence-Monitoring-00000000-ReceiverErrors', 'ALARM', 'OK'),
+          ),
+        ).toBe(false);
+        expect(matchesPattern(rule.EventPattern, change('my-own-alarm', 'ALARM', 'OK'))).toBe(false);
+        const [target] = rule.Targets;
+        expect(target.Arn).toEqual(topicRef);
+        expect(target.RoleArn).toBeDefined();
+        const message = JSON.parse(target.InputTransformer.InputTemplate) as string;
+        expect(message).toBe(
+          'OK: <detail-alarmName> is back to OK in <region> at <detail-state-timestamp> (in ALARM since <detail-previousState-timestamp>). <detail-state-reason>',
+        );
+        expect(target.InputTransformer.InputPathsMap).toEqual({
+          'detail-alarmName': '$.detail.alarmName',
+          region: '$.region',
+          'detail-state-timestamp': '$.detail.state.timestamp',
+          'detail-previousState-timestamp': '$.detail.previousState.timestamp',
+          'detail-state-reason': '$.detail.state.reason',
+        });
+      }
+    });
+
+    it('lets CloudWatch publish to the topic for these alarms only (a topic with a policy of its own has no default one)', () => {
+      for (const t of [configured, defaults, noFleet]) {
+        const [policy] = Object.values(t.findResources('AWS::SNS::TopicPolicy'));
+        // biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON
+        const statements = policy?.Properties.PolicyDocument.Statement as Array<Record<string, any>>;
+        const allow = statements.filter((st) => st.Effect === 'Allow');
+        expect(allow).toHaveLength(1);
+        expect(allow[0]).toMatchObject({
+          Action: 'sns:Publish',
+          Principal: { Service: 'cloudwatch.amazonaws.com' },
+          Resource: topicRef,
+        });
+        const account = allow[0]?.Condition.StringEquals['aws:SourceAccount'];
+        expect([JSON.stringify({ Ref: 'AWS::AccountId' }), '"123456789012"']).toContain(
+          JSON.stringify(account),
+        );
+        // The ARN condition as a regular expression: a Ref is any account or region, `*` anything.
+        const arn = allow[0]?.Condition.ArnLike['aws:SourceArn'];
+        const parts = (arn['Fn::Join']?.[1] ?? [arn]) as unknown[];
+        const pattern = new RegExp(
+          `^${parts
+            .map((part) =>
+              typeof part === 'string'
+                ? part.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace('*', '.*')
+                : '[a-z0-9-]+',
+            )
+            .join('')}$`,
+        );
+        // The test stacks are in either region.
+        const alarmArn = (name: string) =>
+          ['us-east-1', 'sa-east-1'].map(
+            (region) => `arn:aws:cloudwatch:${region}:123456789012:alarm:${name}`,
+          );
+        for (const { Properties } of Object.values(alarmsOf(t))) {
+          expect(alarmArn(Properties.AlarmName).some((a) => pattern.test(a))).toBe(true);
+        }
+        expect(alarmArn('my-own-alarm').some((a) => pattern.test(a))).toBe(false);
+        expect(alarmArn('ZapiPresence-Monitoring-00000000-ReceiverErrors').some((a) => pattern.test(a))).toBe(
+          false,
+        );
+        // Only the alarms' statement allows; nothing is granted to every rule of every account.
+        expect(JSON.stringify(statements)).not.toContain('events.amazonaws.com');
       }
     });
   });
@@ -325,7 +429,7 @@ describe('PresenceMonitoring', () => {
         Threshold: 1,
       });
       expect(alarm(defaults, 'NotChecked').AlarmActions).toHaveLength(1);
-      expect(alarm(defaults, 'NotChecked').OKActions).toHaveLength(1);
+      expect(alarm(defaults, 'NotChecked').OKActions).toBeUndefined();
     });
 
     it('alarms on instances that could not be checked (a refused token, none, Z-API failing) for two sweeps', () => {

@@ -360,9 +360,11 @@ describe('WebhookFleet in the stack', () => {
       },
     );
 
-    it('has only these two rules (and the canary its two)', () => {
+    it('has only these two rules (and the canary its two, the alarms their recoveries)', () => {
       const rules = Object.keys(defaults.findResources('AWS::Events::Rule'));
-      expect(rules.filter((id) => !id.startsWith('Canary'))).toHaveLength(2);
+      expect(rules.filter((id) => id.startsWith('Fleet'))).toHaveLength(2);
+      expect(rules.filter((id) => id.startsWith('MonitoringAlarmRecoveries'))).toHaveLength(1);
+      expect(rules).toHaveLength(5);
       expect(rules.filter((id) => id.startsWith('Canary'))).toHaveLength(2);
     });
 

@@ -161,7 +161,10 @@ describe('ZapiPresence: public members', () => {
       expect.stringMatching(/^PresenceReceiver[0-9A-F]{8}$/),
     ]);
     t.resourceCountIs(REGISTRATION_RESOURCE_TYPE, 0);
-    t.resourceCountIs('AWS::Events::Rule', 0);
+    // The one rule left is the alarms' recoveries (CloudWatch's events on the default bus).
+    expect(Object.keys(t.findResources('AWS::Events::Rule'))).toEqual([
+      expect.stringMatching(/^PresenceMonitoringAlarmRecoveries[0-9A-F]{8}$/),
+    ]);
     expect(Object.keys(t.toJSON().Resources).filter((id) => id.startsWith('PresenceFleet'))).toEqual([]);
     // Everything else is still there.
     expect(presence.receiver).toBeDefined();
@@ -867,8 +870,8 @@ describe('ZapiPresence: two in one stack', () => {
     template.resourceCountIs('AWS::KMS::Key', 0);
     expect(stack.resolve(a.eventBus.eventBusName)).not.toEqual(stack.resolve(b.eventBus.eventBusName));
     expect(stack.resolve(a.webhookBaseUrl)).not.toEqual(stack.resolve(b.webhookBaseUrl));
-    // No physical name that must be unique in an account and region is shared (the two buses' names are
-    // generated from their paths; nothing else is named).
+    // No physical name that must be unique in an account and region is shared (the two buses' names and
+    // the alarms' are generated from their paths; nothing else is named).
     const UNIQUE_NAMES: Record<string, string> = {
       'AWS::Events::EventBus': 'Name',
       'AWS::Events::Rule': 'Name',
@@ -886,10 +889,18 @@ describe('ZapiPresence: two in one stack', () => {
       const value = key === undefined ? undefined : r.Properties?.[key];
       return value === undefined ? [] : [`${r.Type} ${JSON.stringify(value)}`];
     });
-    expect(named).toEqual([
+    expect(new Set(named).size).toBe(named.length);
+    expect(named.filter((n) => n.startsWith('AWS::Events::EventBus'))).toEqual([
       expect.stringMatching(/^AWS::Events::EventBus "SAPresenceBus[0-9A-F]{8}"$/),
       expect.stringMatching(/^AWS::Events::EventBus "SBPresenceBus[0-9A-F]{8}"$/),
     ]);
+    const alarms = named.filter((n) => n.startsWith('AWS::CloudWatch::Alarm'));
+    expect(named).toHaveLength(alarms.length + 2);
+    expect(alarms.length).toBe(Object.keys(template.findResources('AWS::CloudWatch::Alarm')).length);
+    // Each construct's alarms under a prefix of its own, the one its recoveries rule matches.
+    const prefixes = new Set(alarms.map((n) => /"(S-[AB]-Monitoring-[0-9A-F]{8}-)/.exec(n)?.[1]));
+    expect(prefixes.size).toBe(2);
+    expect(a.alarmTopic).not.toBe(b.alarmTopic);
   });
 
   // The debug log group's name holds the construct's id (`/aws/events/{stackName}/{id}/presence`; the
