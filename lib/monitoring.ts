@@ -148,11 +148,14 @@ const tail = (group: ILogGroup, pattern?: string) =>
   `aws logs tail ${group.logGroupName} --since 30m${pattern === undefined ? '' : ` --filter-pattern '${pattern}'`}`;
 /** A CloudWatch Logs Insights query on a log group. */
 const insights = (group: ILogGroup, query: string) => `Logs Insights on ${group.logGroupName}: ${query}`;
-/** The fleet's per-instance lines (Lambda's JSON log format puts each under `message`). */
-const instances = (group: ILogGroup, filter: string, fields = 'message.code, message.error') =>
+/**
+ * The instances of the fleet's per-instance lines (Lambda's JSON log format puts each under `message`),
+ * one row each with its latest fields, however many sweeps the query's time range holds.
+ */
+const instances = (group: ILogGroup, filter: string, fields = ['code', 'error']) =>
   insights(
     group,
-    `fields @timestamp, message.instanceId, ${fields} | filter ${filter} | sort @timestamp desc | limit 100`,
+    `filter ${filter} | stats max(@timestamp) as last, ${fields.map((f) => `latest(message.${f}) as ${f}`).join(', ')} by message.instanceId | sort last desc | limit 1000`,
   );
 /** Reads up to 10 messages of a queue without taking them (they stay visible). */
 const peek = (queue: IQueue) =>
@@ -326,7 +329,7 @@ export class PresenceMonitoring extends Construct {
         `Callbacks that carried a valid secret were refused (400 malformed or invalid body, 413 too large, 415 not JSON): they are lost. Z-API may have changed its payload (docs/events.md), or whoever holds a webhook URL sends something else. ${inReceiverLog} says what (Reason, fields, instanceId); first: ${tail(receiverLog, '{ $.RefusedCallbacks = 1 }')}`,
       ),
       ...this.floodAlarms(webhook, ns),
-      ...(props.canary ? [this.canaryAlarm(props.canary)] : []),
+      ...(props.canary ? [this.canaryAlarm(props.canary, webhook)] : []),
     ];
 
     if (props.dashboard !== true && props.dashboardName !== undefined) {
@@ -393,7 +396,7 @@ export class PresenceMonitoring extends Construct {
                 },
                 period: Duration.minutes(5),
               }),
-              `A presence event or expiry check waited over ${BACKLOG_ALARM_SECONDS / 60} minutes without being received (the oldest message of the presence store's queues ${props.store.eventsQueue.queueName} and ${props.store.expiryQueue.queueName}): the state function falls behind, derived events are late. First: aws sqs get-queue-attributes --queue-url ${props.store.eventsQueue.queueUrl} --attribute-names ApproximateNumberOfMessages ApproximateNumberOfMessagesNotVisible; then the state function's concurrency and its log ${props.store.stateFunction.functionLogGroup.logGroupName} (failing records are PresenceStateFailures)`,
+              `A presence event or expiry check waited over ${BACKLOG_ALARM_SECONDS / 60} minutes without being received: the presence store's state function falls behind, derived events are late. First, for each of its queues (${props.store.eventsQueue.queueUrl} and ${props.store.expiryQueue.queueUrl}): aws sqs get-queue-attributes --attribute-names All --queue-url <the queue's URL>; then the state function's concurrency and its log ${props.store.stateFunction.functionLogGroup.logGroupName} (failing records are PresenceStateFailures)`,
               { defaultThreshold: BACKLOG_ALARM_SECONDS },
             ),
           ]
@@ -578,12 +581,12 @@ export class PresenceMonitoring extends Construct {
       this.alarm(
         'Throttled',
         this.throttledMetric(webhook, ns),
-        `API Gateway refused webhook requests with 429 before the receiver ran (the stage throttle, throttleRateLimit/throttleBurstLimit, is exhausted): callbacks from Z-API may be among them and are lost unless Z-API retries. Who sent them, in the access log ${webhook.accessLogGroup.logGroupName} (output AccessLogGroup): ${insights(webhook.accessLogGroup, 'filter status = "429" | stats count(*) by ip | sort count(*) desc')}. One source address is a flood (docs/security.md, "Someone who knows the hostname"); Z-API's addresses mean real traffic above the throttle (raise throttleRateLimit).`,
+        `API Gateway refused webhook requests with 429 before the receiver ran (the stage throttle, throttleRateLimit/throttleBurstLimit, is exhausted): callbacks from Z-API may be among them and are lost unless Z-API retries. Who sent them, in the access log ${webhook.accessLogGroup.logGroupName} (output AccessLogGroup): ${insights(webhook.accessLogGroup, `filter status = "429" and route != "${SNAPSHOT_ROUTE_KEY}" | stats count(*) by ip | sort count(*) desc`)}. One source address is a flood (docs/security.md, "Someone who knows the hostname"); Z-API's addresses mean real traffic above the throttle (raise throttleRateLimit).`,
       ),
       this.alarm(
         'WrongSecrets',
         this.accessLogMetric(webhook, ns, UNAUTHENTICATED_METRIC, Duration.minutes(5)),
-        `At least ${this.thresholds.WrongSecrets ?? WRONG_SECRETS_THRESHOLD} webhook requests in 5 minutes were refused before a secret was proven: a wrong or no secret (401), or an instance id Z-API never sends (404 unknown-instance). Who, in the access log ${webhook.accessLogGroup.logGroupName} (output AccessLogGroup): ${insights(webhook.accessLogGroup, 'filter status in ["401", "404"] | stats count(*) by ip, status')}; the receiver's log (output ReceiverLogGroup) has Reason and instanceId. One source is someone trying URLs (docs/security.md); Z-API's addresses with 401s mean instances registered with an old master (a rotation past its grace window: run the reconciler).`,
+        `At least ${this.thresholds.WrongSecrets ?? WRONG_SECRETS_THRESHOLD} webhook requests in 5 minutes were refused before a secret was proven: a wrong or no secret (401), or an instance id Z-API never sends (404 unknown-instance). Who, in the access log ${webhook.accessLogGroup.logGroupName} (output AccessLogGroup): ${insights(webhook.accessLogGroup, `filter (status = "401" and route != "${SNAPSHOT_ROUTE_KEY}") or (status = "404" and route = "POST ${WEBHOOK_ROUTE_PATH}") | stats count(*) by ip, status`)}; the receiver's log (output ReceiverLogGroup) has each refusal's Reason. One source is someone trying URLs (docs/security.md); Z-API's addresses with 401s mean instances registered with an old master (a rotation past its grace window: run the reconciler).`,
         { defaultThreshold: WRONG_SECRETS_THRESHOLD },
       ),
     ];
@@ -603,7 +606,7 @@ export class PresenceMonitoring extends Construct {
    * then stays in ALARM (missing data keeps it) until arrivals come back. FILL only ever fills a series
    * that has a datapoint in range. Replayed minute by minute in test/lib/first-hour.test.ts.
    */
-  private canaryAlarm(canary: PresenceCanary): Alarm {
+  private canaryAlarm(canary: PresenceCanary, webhook: PresenceWebhook): Alarm {
     const minutes = canary.alarmMinutes;
     return this.alarm(
       'CanaryArrivals',
@@ -615,7 +618,7 @@ export class PresenceMonitoring extends Construct {
         },
         period: PERIOD,
       }),
-      `Canary: no canary callback arrived on the bus for ${minutes} minutes (it runs every ${canary.interval.toHumanString()}): Z-API's callbacks are probably not becoming events either. Check, in order: 1. the canary function's log (output CanaryLogGroup): ${tail(canary.canaryFunction.functionLogGroup)}; its last line names the status it got (401 secret, 403/404 route or stage, 429 throttle, 503 bus or SSM, 5xx receiver, timeout); 2. the receiver's log (output ReceiverLogGroup) and alarms; 3. the API: the route POST /instances/{instanceId}/presence, the $default stage; 4. the bus and the canary arrival rule; 5. the canary schedule rule ${canary.scheduleRule.ruleName} (enabled?).`,
+      `Canary: no canary callback arrived on the bus for ${minutes} minutes (it runs every ${canary.interval.toHumanString()}): Z-API's callbacks are probably not becoming events either. Check, in order: 1. the canary function's log (output CanaryLogGroup): ${tail(canary.canaryFunction.functionLogGroup)}; its last line names the status it got (401 secret, 403/404 route or stage, 429 throttle, 503 bus or SSM, 5xx receiver, timeout); 2. the receiver's log ${webhook.receiver.functionLogGroup.logGroupName} (output ReceiverLogGroup) and alarms; 3. the API: the route POST /instances/{instanceId}/presence, the $default stage; 4. the bus and the canary arrival rule; 5. the canary schedule rule ${canary.scheduleRule.ruleName} (enabled?).`,
       {
         comparison: ComparisonOperator.LESS_THAN_THRESHOLD,
         evaluationPeriods: minutes,
@@ -684,7 +687,7 @@ export class PresenceMonitoring extends Construct {
       this.alarm(
         'Unregistered',
         sweep(F.unregistered),
-        `Z-API confirmed instances call another URL or none at the end of two consecutive sweeps: their callbacks do not come here. List them, with what failed, from ${inLog}: ${instances(log, 'message.action = "failed" and ispresent(message.found) and message.found != "right"')}`,
+        `Z-API confirmed instances call another URL or none at the end of two consecutive sweeps: their callbacks do not come here. List them, with what failed, from ${inLog}: ${instances(log, 'message.action = "failed" and ispresent(message.found) and message.found != "right"', ['found', 'foundHost', 'code'])}`,
         { evaluationPeriods: 2 },
       ),
       // One sweep that runs out of time (Z-API slowed it down) is no fact about the instances: the next
@@ -692,7 +695,7 @@ export class PresenceMonitoring extends Construct {
       this.alarm(
         'NotChecked',
         sweep(F.notChecked),
-        `Instances were not checked in three consecutive sweeps (Z-API's rate limit or the fleet's size ran the sweep out of time). List them from ${inLog}: ${instances(log, 'message.action = "notChecked"')}; a line "Z-API limited the request rate (429)" says whether Z-API answered 429. Raise zapiRequestsPerSecond if Z-API allows it, or reconcilerTimeoutSeconds.`,
+        `Instances were not checked in three consecutive sweeps (Z-API's rate limit or the fleet's size ran the sweep out of time). List them from ${inLog}: ${instances(log, 'message.action = "notChecked"', ['trigger'])}; a line "the run's deadline came before the token parameters were listed to the end" means instances after it were not even listed, and "Z-API limited the request rate (429)" whether Z-API answered 429. Raise zapiRequestsPerSecond if Z-API allows it, or reconcilerTimeoutSeconds.`,
         { evaluationPeriods: 3 },
       ),
       // An instance Z-API would not answer for (a token it refuses, none in SSM, errors) is not known to be
@@ -700,34 +703,46 @@ export class PresenceMonitoring extends Construct {
       this.alarm(
         'CheckFailures',
         sweep(F.failed),
-        `Instances could not be checked at the end of two consecutive sweeps: Z-API refused their token (401/404), SSM has none, or Z-API kept failing; whether Z-API calls this endpoint for them is unknown. List them with their code (docs/operations.md, Troubleshooting) from ${inLog}: ${instances(log, 'message.action = "failed"')}`,
+        `Instances could not be checked at the end of two consecutive sweeps: Z-API refused their token (401/404), SSM has none, or Z-API kept failing; whether Z-API calls this endpoint for them is unknown (one Z-API said calls elsewhere is Unregistered's). List them with their code (docs/operations.md, Troubleshooting) from ${inLog}: ${instances(log, 'message.action = "failed" and (not ispresent(message.found) or message.found = "right")')}`,
         { evaluationPeriods: 2 },
       ),
+      // At a deploy, either is a fact: an instance Z-API says calls elsewhere, or one it would not answer for
+      // (a refused token, none in SSM, Z-API failing): this deploy did not register it. Not one the run
+      // had no time to ask (a rate-limit storm ends notChecked): the next sweep does.
       this.alarm(
         'DeployRegistrationFailures',
-        new Metric({
-          namespace: ns,
-          metricName: F.unregistered,
-          dimensionsMap: { Trigger: 'deploy', Scope: 'fleet' },
-          statistic: 'Maximum',
+        new MathExpression({
+          expression: 'MAX([unregistered, failed])',
+          usingMetrics: Object.fromEntries(
+            (['unregistered', 'failed'] as const).map((key) => [
+              key,
+              new Metric({
+                namespace: ns,
+                metricName: F[key],
+                dimensionsMap: { Trigger: 'deploy', Scope: 'fleet' },
+                statistic: 'Maximum',
+                period: Duration.minutes(5),
+              }),
+            ]),
+          ),
           period: Duration.minutes(5),
         }),
-        `A deploy could not register instances found only in SSM (the deploy went on; the next sweep retries). List them from the registration's log ${fleet.registrationHandler.functionLogGroup.logGroupName} (output RegistrationLogGroup): ${instances(fleet.registrationHandler.functionLogGroup, 'message.action = "failed"')}`,
+        `A deploy could not register instances found only in SSM: Z-API said they call another URL or none, refused their token (401/404), SSM has none, or Z-API kept failing (the deploy went on; the next sweep retries). List them with their code from the registration's log ${fleet.registrationHandler.functionLogGroup.logGroupName} (output RegistrationLogGroup): ${instances(fleet.registrationHandler.functionLogGroup, 'message.action = "failed"', ['code', 'found', 'error'])}`,
       ),
       this.alarm(
         'Disconnected',
         sweep(F.disconnected),
-        `Instances are not connected to WhatsApp: no presence callback arrives until their QR code is scanned again (Z-API panel). List them from ${inLog}: ${instances(log, 'message.msg like /not connected/', 'message.trigger')}`,
+        `Instances are not connected to WhatsApp: no presence callback arrives until their QR code is scanned again (Z-API panel). List them from ${inLog}: ${instances(log, 'message.msg like /not connected/', ['trigger'])}`,
       ),
       this.alarm(
         'ExpiringSoon',
         sweep(F.expiringSoon),
-        `Instances expire (their Z-API due date) within the warning window: renew them. List them from ${inLog}: ${instances(log, 'message.msg = "instance expires soon"', 'message.due')}`,
+        `Instances expire (their Z-API due date) within the warning window: renew them. List them from ${inLog}: ${instances(log, 'message.msg = "instance expires soon"', ['due'])}`,
       ),
       this.alarm(
         'PaymentIssues',
         sweep(F.paymentIssues),
-        `Instances' Z-API payment status is not current: check billing in the Z-API panel (or add a status that is fine to currentPaymentStatuses). List them from ${inLog}: ${instances(log, 'message.msg like /payment status/', 'message.paymentStatus')}`,
+        `Instances' Z-API payment status is not current: check billing in the Z-API panel (or add a status that is fine to currentPaymentStatuses). List them from ${inLog}: ${instances(log, 'message.msg like /payment status/', ['paymentStatus'])}`,
       ),
     ];
     if (fleet.driftPolicy === 'alert') {
@@ -735,7 +750,7 @@ export class PresenceMonitoring extends Construct {
         this.alarm(
           'DriftReported',
           sweep(F.driftReported),
-          `Another URL replaced this endpoint on instances (driftPolicy alert: not repaired): decide who owns their chat-presence webhook. List them, with the other URL's host, from ${inLog}: ${instances(log, 'message.action = "drift-reported"', 'message.foundHost')}`,
+          `Another URL replaced this endpoint on instances (driftPolicy alert: not repaired): decide who owns their chat-presence webhook. List them, with the other URL's host, from ${inLog}: ${instances(log, 'message.action = "drift-reported"', ['foundHost'])}`,
         ),
       );
     }

@@ -138,7 +138,7 @@ export class PresenceStack extends Stack {
     if (presence.reconciler) {
       new CfnOutput(this, 'ReconcileFunctionName', {
         description:
-          'The fleet reconciler: aws lambda invoke --function-name <this> --payload \'{}\' (or {"instanceIds":["ID"]}, {"release":["ID"]}) out.json',
+          'The fleet reconciler: aws lambda invoke --function-name <this> --cli-binary-format raw-in-base64-out --payload \'{}\' (or {"instanceIds":["ID"]}, {"release":["ID"]}) out.json',
         value: presence.reconciler.functionName,
       });
     }

@@ -15,7 +15,9 @@ export interface FleetCounts {
   readonly registered: number;
   readonly newlyRegistered: number;
   readonly corrected: number;
+  /** Instances that could not be checked or registered, but not Z-API's confirmed `unregistered`. */
   readonly failed: number;
+  /** Instances Z-API confirmed call another URL or none, which the run could not change. */
   readonly unregistered: number;
   /** Instances Z-API could not be asked about before the run's deadline (never `unregistered`). */
   readonly notChecked: number;
@@ -28,23 +30,25 @@ export interface FleetCounts {
 
 export function countOutcomes(outcomes: readonly InstanceOutcome[], mode?: Mode): FleetCounts {
   const count = (test: (o: InstanceOutcome) => boolean) => outcomes.filter(test).length;
+  // Facts only: instances Z-API confirmed (GET me) call another URL or none, and this run could not
+  // change that. Not an instance Z-API was never asked about (notChecked), nor one whose call failed
+  // before Z-API said anything (failed); drift under the alert policy is reported on its own; a release
+  // leaves instances unregistered on purpose.
+  const unregistered = (o: InstanceOutcome) =>
+    mode !== 'release' &&
+    o.action === 'failed' &&
+    !o.registered &&
+    o.found !== undefined &&
+    o.found !== 'right';
   return {
     fleetSize: outcomes.length,
     healthy: count((o) => o.registered && o.health?.connected !== false),
     registered: count((o) => o.registered),
     newlyRegistered: count((o) => o.action === 'registered'),
     corrected: count((o) => o.action === 'corrected'),
-    failed: count((o) => o.action === 'failed'),
-    // Facts only: instances Z-API confirmed (GET me) call another URL or none, and this run could not
-    // change that. Not an instance Z-API was never asked about (notChecked), nor one whose call failed
-    // before Z-API said anything (failed); drift under the alert policy is reported on its own; a release
-    // leaves instances unregistered on purpose.
-    unregistered:
-      mode === 'release'
-        ? 0
-        : count(
-            (o) => o.action === 'failed' && !o.registered && o.found !== undefined && o.found !== 'right',
-          ),
+    // Every failure but those: one instance is one alarm (Unregistered or CheckFailures), never both.
+    failed: count((o) => o.action === 'failed' && !unregistered(o)),
+    unregistered: count(unregistered),
     notChecked: count((o) => o.action === 'notChecked'),
     driftReported: count((o) => o.action === 'drift-reported'),
     disconnected: count((o) => o.health?.connected === false),

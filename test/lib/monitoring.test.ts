@@ -267,7 +267,7 @@ describe('PresenceMonitoring', () => {
             (region) => `arn:aws:cloudwatch:${region}:123456789012:alarm:${name}`,
           );
         for (const { Properties } of Object.values(alarmsOf(t))) {
-          expect(alarmArn(Properties.AlarmName).some((a) => pattern.test(a))).toBe(true);
+          expect(alarmArn(String(Properties.AlarmName)).some((a) => pattern.test(a))).toBe(true);
         }
         expect(alarmArn('my-own-alarm').some((a) => pattern.test(a))).toBe(false);
         expect(alarmArn('ZapiPresence-Monitoring-00000000-ReceiverErrors').some((a) => pattern.test(a))).toBe(
@@ -439,10 +439,33 @@ describe('PresenceMonitoring', () => {
       });
     });
 
-    it('alarms on instances a deploy could not register', () => {
-      expect(alarm(defaults, 'DeployRegistrationFailures')).toMatchObject(
-        fleetCountAlarm(FLEET_METRICS.unregistered, { trigger: 'deploy', period: 300 }),
-      );
+    it('alarms on instances a deploy could not register: Z-API said elsewhere, or would not answer for them', () => {
+      const deploy = (metric: string) => ({
+        Metric: {
+          Namespace: 'ZapiPresence',
+          MetricName: metric,
+          Dimensions: [
+            { Name: 'Scope', Value: 'fleet' },
+            { Name: 'Trigger', Value: 'deploy' },
+          ],
+        },
+        Period: 300,
+        Stat: 'Maximum',
+      });
+      const props = alarm(defaults, 'DeployRegistrationFailures');
+      expect(props).toMatchObject({
+        EvaluationPeriods: 1,
+        DatapointsToAlarm: 1,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [topicRef],
+      });
+      expect(queries(props)).toEqual([
+        { Id: 'expr_1', ReturnData: true, Expression: 'MAX([unregistered, failed])' },
+        { Id: 'unregistered', ReturnData: false, MetricStat: deploy(FLEET_METRICS.unregistered) },
+        { Id: 'failed', ReturnData: false, MetricStat: deploy(FLEET_METRICS.failed) },
+      ]);
     });
 
     it.each([

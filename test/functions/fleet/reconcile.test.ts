@@ -1169,7 +1169,8 @@ describe('report', () => {
     registered: 6,
     newlyRegistered: 2,
     corrected: 1,
-    failed: 2,
+    // Two failed outcomes, one of them Z-API's confirmed "calls elsewhere": that one is unregistered only.
+    failed: 1,
     unregistered: 1,
     notChecked: 1,
     driftReported: 1,
@@ -1192,6 +1193,8 @@ describe('report', () => {
   it('counts: healthy = registered and not disconnected; unregistered = only what Z-API confirmed (not a failure before any answer, not notChecked, not drift)', () => {
     expect(countOutcomes(SAMPLE)).toStrictEqual(COUNTS);
     expect(countOutcomes([])).toStrictEqual(Object.fromEntries(Object.keys(COUNTS).map((k) => [k, 0])));
+    // A release leaves instances unregistered on purpose: both of its failures are failures.
+    expect(countOutcomes(SAMPLE, 'release')).toStrictEqual({ ...COUNTS, failed: 2, unregistered: 0 });
   });
 
   it('writes one line per instance needing attention, nothing for healthy unchanged or left-alone ones', () => {
@@ -1361,7 +1364,7 @@ describe('report', () => {
       Registered: 6,
       NewlyRegistered: 2,
       Corrected: 1,
-      Failed: 2,
+      Failed: 1,
       Unregistered: 1,
       NotChecked: 1,
       DriftReported: 1,
