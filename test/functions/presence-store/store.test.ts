@@ -145,6 +145,71 @@ function sortIds<T extends StoredChat | undefined>(chat: T): T {
 }
 
 describe('dynamoStore', () => {
+  it('getMany: 100 keys a BatchGetItem, strongly consistent; what DynamoDB leaves unprocessed (throttling) is read alone, and each answer lands on its own key', async () => {
+    const chats = Array.from({ length: 150 }, () => newChat());
+    // Every third chat stored; the others have no item.
+    const stored = chats.filter((_, i) => i % 3 === 0);
+    for (const chat of stored) {
+      expect(
+        await store.put(
+          { ...fullState(chat), sequence: Number(chat.phone.slice(-4)) },
+          [],
+          undefined,
+          deadline(),
+        ),
+      ).toBe(true);
+    }
+    // biome-ignore lint/suspicious/noExplicitAny: the SDK commands' JSON, read as such
+    const sent: Array<{ name: string; input: Record<string, any> }> = [];
+    // A throttled table: each BatchGetItem answers for all but the first five keys it asked, which it
+    // lists as unprocessed (what DynamoDB does under throttling).
+    const throttled = dynamoStore(
+      {
+        send: async (
+          // biome-ignore lint/suspicious/noExplicitAny: the SDK commands' JSON, read as such
+          command: { constructor: { name: string }; input: Record<string, any> },
+          options?: unknown,
+        ) => {
+          sent.push({ name: command.constructor.name, input: command.input });
+          // biome-ignore lint/suspicious/noExplicitAny: the SDK commands' JSON, read as such
+          const answer = (await client.send(command as never, options as never)) as Record<string, any>;
+          if (command.constructor.name !== 'BatchGetItemCommand') return answer;
+          const keys = command.input.RequestItems[TABLE].Keys as Array<Record<string, { S: string }>>;
+          const held = new Set(keys.slice(0, 5).map((k) => k.chat?.S));
+          return {
+            ...answer,
+            Responses: {
+              [TABLE]: (answer.Responses?.[TABLE] ?? []).filter(
+                (item: Record<string, { S: string }>) => !held.has(item.chat?.S),
+              ),
+            },
+            UnprocessedKeys: { [TABLE]: { Keys: keys.slice(0, 5), ConsistentRead: true } },
+          };
+        },
+      } as unknown as DynamoDBClient,
+      TABLE,
+      { ttlSeconds: TTL_SECONDS, now: () => STORE_NOW },
+    );
+    const many = await throttled.getMany?.(chats, deadline());
+    const one = await Promise.all(chats.map((chat) => store.get(chat, deadline())));
+    expect(many?.map(sortIds)).toEqual(one.map(sortIds));
+    expect(many?.filter((x) => x !== undefined)).toHaveLength(stored.length);
+    // Each stored chat's answer is its own (the sequence written from its phone).
+    chats.forEach((chat, i) => {
+      if (i % 3 === 0) expect(many?.[i]?.state.sequence).toBe(Number(chat.phone.slice(-4)));
+    });
+    const batches = sent.filter((c) => c.name === 'BatchGetItemCommand');
+    expect(batches.map((c) => c.input.RequestItems[TABLE].Keys.length)).toEqual([100, 50]);
+    for (const c of batches) expect(c.input.RequestItems[TABLE].ConsistentRead).toBe(true);
+    const alone = sent.filter((c) => c.name === 'GetItemCommand');
+    // The five held back of each batch, read one by one, strongly consistent.
+    expect(alone.map((c) => c.input.Key.chat.S).sort()).toEqual(
+      [...chats.slice(0, 5), ...chats.slice(100, 105)].map((c) => c.phone).sort(),
+    );
+    for (const c of alone) expect(c.input.ConsistentRead).toBe(true);
+    expect(sent).toHaveLength(12);
+  });
+
   it('round-trips every ChatState field, and the pending derived events', async () => {
     const chat = newChat();
     const state = fullState(chat);
