@@ -180,6 +180,132 @@ describe('encodeFeedEvent', () => {
   });
 });
 
+describe('encodeFeedEvent, at its edges', () => {
+  const news = (phone: string, participantPhone?: string) => ({
+    id: 'raw-2',
+    source: EVENT_SOURCE,
+    'detail-type': DETAIL_TYPES.COMPOSING,
+    detail: {
+      instanceId: A,
+      phone,
+      ...(participantPhone !== undefined && { participantPhone }),
+      receivedAt: 0,
+    },
+  });
+
+  it('news of a chat the store keeps: ids up to 128 characters, a member if any, no # in the chat', () => {
+    for (const [phone, participant] of [
+      ['x'.repeat(128), undefined],
+      ['120363019502650977-group', 'y'.repeat(128)],
+    ] as const) {
+      const encoded = encodeFeedEvent(news(phone, participant));
+      if (!encoded.ok) throw new Error(encoded.detail);
+      expect(JSON.parse(encoded.event.body)).toStrictEqual({
+        kind: 'news',
+        id: 'raw-2',
+        instanceId: A,
+        phone,
+        ...(participant !== undefined && { participant }),
+        activity: 'typing',
+        at: '1970-01-01T00:00:00.000Z',
+      });
+    }
+    for (const [phone, participant] of [
+      ['x'.repeat(129), undefined],
+      ['', undefined],
+      ['a#b', undefined],
+      ['120363019502650977-group', 'y'.repeat(129)],
+    ] as const) {
+      expect(
+        encodeFeedEvent(news(phone, participant)),
+        `${phone.length} ${participant?.length}`,
+      ).toStrictEqual({
+        ok: false,
+        reason: 'unstorable-chat',
+        detail: 'the presence store keeps no state for this chat',
+      });
+    }
+  });
+
+  it('carries the event id, or none, and says what it is not for', () => {
+    const { id: _, ...noId } = derived(A, '1', 1);
+    const encoded = encodeFeedEvent({ ...noId, id: 7 });
+    if (!encoded.ok) throw new Error(encoded.detail);
+    expect(JSON.parse(encoded.event.body).id).toBe('');
+    expect(encodeFeedEvent({ source: 'x', 'detail-type': 7, detail: {} })).toStrictEqual({
+      ok: false,
+      reason: 'not-for-the-feed',
+      detail: 'source x, detail-type (none)',
+    });
+    expect(encodeFeedEvent({ source: EVENT_SOURCE, 'detail-type': DETAIL_TYPES.AVAILABLE })).toStrictEqual({
+      ok: false,
+      reason: 'not-for-the-feed',
+      detail: `source ${EVENT_SOURCE}, detail-type ${DETAIL_TYPES.AVAILABLE}`,
+    });
+    // A derived type under the raw source, or a raw one under the derived source, is neither.
+    expect(encodeFeedEvent({ ...derived(A, '1', 1), source: EVENT_SOURCE })).toMatchObject({
+      ok: false,
+      reason: 'not-for-the-feed',
+    });
+    expect(encodeFeedEvent({ ...news('1'), source: DERIVED_EVENT_SOURCE })).toMatchObject({
+      ok: false,
+      reason: 'not-for-the-feed',
+    });
+  });
+
+  it('names the failing field and what it expected, and the canary and bad ids in words', () => {
+    expect(
+      encodeFeedEvent({ ...news('1'), detail: { instanceId: A, phone: '1', receivedAt: 'soon' } }),
+    ).toStrictEqual({
+      ok: false,
+      reason: 'invalid-detail',
+      detail: `${DETAIL_TYPES.COMPOSING}: receivedAt: expected number`,
+    });
+    expect(encodeFeedEvent({ ...news('1'), detail: 'not an object' })).toStrictEqual({
+      ok: false,
+      reason: 'invalid-detail',
+      detail: `${DETAIL_TYPES.COMPOSING}: detail: expected Object`,
+    });
+    expect(encodeFeedEvent(derived(CANARY_INSTANCE_ID, '1', 1))).toStrictEqual({
+      ok: false,
+      reason: 'reserved-instance',
+      detail: 'the canary never reaches the feed',
+    });
+    expect(encodeFeedEvent(derived('a.b', '1', 1))).toStrictEqual({
+      ok: false,
+      reason: 'invalid-detail',
+      detail: 'instanceId is not a Z-API instance id',
+    });
+  });
+
+  it('takes an event of exactly the AppSync limit, and refuses one byte more, saying its size', () => {
+    // The phone fills most of it (it appears more than once); the event id, which appears once, the rest.
+    const event = (n: number, idPad: number) => ({
+      ...derived(A, 'x'.repeat(n), 1),
+      id: `e${'i'.repeat(idPad)}`,
+    });
+    const size = (n: number, idPad = 0) => {
+      const probe = encodeFeedEvent(event(n, idPad));
+      if (!probe.ok) throw new Error(probe.detail);
+      return Buffer.byteLength(probe.event.body);
+    };
+    const perChar = size(2) - size(1);
+    const sized = (bytes: number) => {
+      const n = Math.floor((bytes - size(0)) / perChar);
+      // Linear in n (ASCII): the size with n characters, without encoding an event that large first.
+      return encodeFeedEvent(event(n, bytes - (size(0) + perChar * n)));
+    };
+    const exact = sized(FEED_LIMITS.eventBytes);
+    if (!exact.ok) throw new Error(exact.detail);
+    expect(Buffer.byteLength(exact.event.body)).toBe(FEED_LIMITS.eventBytes);
+    expect(sized(FEED_LIMITS.eventBytes + 1)).toStrictEqual({
+      ok: false,
+      reason: 'too-large',
+      detail: `${FEED_LIMITS.eventBytes + 1} bytes; AppSync Events takes at most ${FEED_LIMITS.eventBytes}`,
+    });
+  });
+});
+
 describe('failedEntries', () => {
   it('reads the failed indexes and codes of a 200 answer, and nothing from an unreadable one', () => {
     expect(failedEntries('{"failed":[],"successful":[{"identifier":"x","index":0}]}')).toEqual(new Map());
