@@ -17,18 +17,64 @@ describe('retryAfterMs', () => {
     [' 30 ', 30_000],
     ['Wed, 02 Dec 2026 08:00:05 GMT', 5_000],
     ['Wed, 02 Dec 2026 07:59:00 GMT', 0], // a date in the past: at once
-    ['Wednesday, 02-Dec-26 08:00:02 GMT', 2_000], // the obsolete RFC 850 form Date.parse reads too
+    ['Wed, 21 Oct 2015 07:28:00 GMT', 0], // a valid date, long past: at once too
+    ['Wednesday, 02-Dec-26 08:00:02 GMT', 2_000], // the obsolete RFC 850 form
+    ['Wed Dec  2 08:00:03 2026', 3_000], // the obsolete asctime form (always GMT)
+    ['Wed Dec 02 08:00:03 2026', 3_000],
   ])('%j -> %i ms', (value, ms) => {
     expect(retryAfterMs(value, now)).toBe(ms);
   });
 
-  // An ISO 8601 time is no HTTP date (RFC 9110 names the day and the month), though Date.parse reads it.
-  it.each([[null], [undefined], [''], ['  '], ['soon'], ['-1'], ['1.5'], ['2026-12-02T08:00:05Z']])(
-    '%j -> undefined',
-    (value) => {
-      expect(retryAfterMs(value, now)).toBeUndefined();
-    },
-  );
+  it('reads an RFC 850 two-digit year as RFC 9110 says: never more than 50 years ahead', () => {
+    // 2076 is 50 years ahead of 2026 (kept); 2077 is more, so it is 1977 (long past: at once).
+    expect(retryAfterMs('Wednesday, 02-Dec-76 08:00:00 GMT', now)).toBe(Date.UTC(2076, 11, 2, 8) - now);
+    expect(retryAfterMs('Friday, 02-Dec-77 08:00:00 GMT', now)).toBe(0);
+    expect(retryAfterMs('Tuesday, 02-Dec-25 08:00:00 GMT', now)).toBe(0);
+  });
+
+  // Only delay-seconds or one of RFC 9110's three HTTP-date forms, exactly: anything else is no Retry-After
+  // (the caller backs off), never "at once", however leniently Date.parse would read it (an ISO 8601
+  // time, a word and a number, a date that does not exist, a weekday that does not fit).
+  it.each([
+    [null],
+    [undefined],
+    [''],
+    ['  '],
+    ['soon'],
+    ['-1'],
+    ['1.5'],
+    ['1e3'],
+    ['+5'],
+    ['0x10'],
+    ['\uff11\uff12'],
+    ['1 minute'],
+    ['in 30s'],
+    ['abc 12'],
+    ['Mon 5'],
+    ['2026-12-02T08:00:05Z'],
+    ['Dec 2 2026 08:00:05'],
+    ['Wed, 02 Dec 2026 08:00:05'],
+    ['Wed, 02 Dec 2026 08:00:05 UTC'],
+    ['Wed, 02 Dec 2026 08:00:05 GMT+0100'],
+    ['wed, 02 dec 2026 08:00:05 gmt'],
+    ['Wed,  2 Dec 2026 08:00:05 GMT'],
+    ['Wed, 2 Dec 2026 08:00:05 GMT'],
+    ['Thu, 02 Dec 2026 08:00:05 GMT'],
+    ['Tue, 31 Feb 2026 08:00:05 GMT'],
+    ['Wed, 02 Dec 2026 24:00:00 GMT'],
+    ['Sat, 02 Dec 0000 08:00:05 GMT'],
+    ['Wed, 02 Dec 2026 08:00:05 GMT x'],
+    ['x Wed, 02 Dec 2026 08:00:05 GMT'],
+    ['Wed, 02-Dec-26 08:00:05 GMT'],
+    ['Wednesday, 02-Dec-2026 08:00:05 GMT'],
+    ['Wednesday, 02-Dec-26 08:00:05'],
+    ['Wednesday, 02 Dec 26 08:00:05 GMT'],
+    ['Wed Dec  2 08:00:03 2026 GMT'],
+    ['Wed Dec 2 08:00:03 2026'],
+    ['Wed Dec  2 08:00:03 26'],
+  ])('%j -> undefined', (value) => {
+    expect(retryAfterMs(value, now)).toBeUndefined();
+  });
 });
 
 describe('AdaptiveRateLimiter', () => {
