@@ -237,14 +237,37 @@ function queueFor(rate: number): PQueue {
 }
 
 /**
- * `Retry-After` in milliseconds from `now`: delay-seconds or an HTTP date (RFC 9110 section 10.2.3);
- * undefined when absent or unreadable. A date in the past is 0.
+ * `Retry-After` in milliseconds from `now`: delay-seconds or an HTTP date (RFC 9110 section 10.2.3), a date
+ * in the past meaning at once; undefined when absent or anything else (the caller then backs off).
  */
 export function retryAfterMs(value: string | null | undefined, now: number): number | undefined {
   const text = value?.trim() ?? '';
   if (/^\d+$/.test(text)) return Number(text) * 1_000;
-  // An HTTP date names its day and month; anything else (`-1`, `1.5`) is no date, whatever Date.parse says.
-  if (!/[A-Za-z]{3}/.test(text)) return undefined;
-  const at = Date.parse(text);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+  // Strict, as Date.parse is not (it reads "Mon 5" or the 31st of February): the date must be exactly
+  // the one JavaScript writes for the instant it names (IMF-fixdate, weekday included).
+  const date = imfFixdate(text, now);
+  const at = Date.parse(date);
+  return new Date(at).toUTCString() === date ? Math.max(0, at - now) : undefined;
+}
+
+/**
+ * RFC 9110's two obsolete HTTP-date forms (section 5.6.7) rewritten as the IMF-fixdate they stand for
+ * (`Sun, 06 Nov 1994 08:49:37 GMT`); any other text as it is.
+ */
+function imfFixdate(text: string, now: number): string {
+  const thisYear = new Date(now).getUTCFullYear();
+  return text
+    .replace(
+      /^(Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, (\d\d)-(\w{3})-(\d\d) (\S+) GMT$/,
+      (_, day: string, date, month, yy, time) => {
+        // A two-digit year more than 50 years ahead is the most recent past year with those digits.
+        const year = thisYear - (thisYear % 100) + Number(yy);
+        return `${day.slice(0, 3)}, ${date} ${month} ${year > thisYear + 50 ? year - 100 : year} ${time} GMT`;
+      },
+    )
+    .replace(
+      /^(\w{3}) (\w{3}) ([ \d]\d) (\S+) (\d{4})$/,
+      (_, day, month, date: string, time, year) =>
+        `${day}, ${date.replace(' ', '0')} ${month} ${year} ${time} GMT`,
+    );
 }
