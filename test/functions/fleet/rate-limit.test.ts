@@ -314,6 +314,57 @@ describe('AdaptiveRateLimiter, to the millisecond (fake timers)', () => {
     limiter.close();
   });
 
+  it('a lone 429 (Z-API answered since the last one) pauses nobody: the others go on, the rate drops, the refused request waits its own Retry-After', async () => {
+    const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 100 });
+    for (let i = 0; i < 50; i++) limiter.answered();
+    expect(limiter.rateLimited(30_000)).toBe(30_000);
+    expect(limiter.stats.rate).toBeCloseTo(45, 5); // 90 % of the 50 answered in the last second
+    const others = [track(limiter.acquire(within(60_000))), track(limiter.acquire(within(60_000)))];
+    const refused = track(limiter.acquire(within(60_000), 0, 30_000));
+    await vi.advanceTimersByTimeAsync(100);
+    expect(others.map((o) => o.state)).toEqual(['ok', 'ok']);
+    await vi.advanceTimersByTimeAsync(29_899);
+    expect(refused.state).toBe('pending');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(refused.state).toBe('ok');
+    expect(limiter.stats).toMatchObject({ requests: 3, refused: 0 });
+    limiter.close();
+  });
+
+  it('a second 429 before any answer pauses the whole run for its Retry-After', async () => {
+    const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1_000 });
+    limiter.answered();
+    expect(limiter.rateLimited(300)).toBe(300); // alone: nobody else waits
+    expect(limiter.rateLimited(500)).toBe(500); // Z-API refused another before answering anyone
+    const waiting = track(limiter.acquire(within(10_000)));
+    await vi.advanceTimersByTimeAsync(499);
+    expect(waiting.state).toBe('pending');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(waiting.state).toBe('ok');
+    // An answer ends it: the next 429 is alone again.
+    limiter.answered();
+    expect(limiter.rateLimited(1_000)).toBe(1_000);
+    const next = track(limiter.acquire(within(10_000)));
+    await settle();
+    expect(next.state).toBe('ok');
+    limiter.close();
+  });
+
+  it('a request’s own wait that ends past its deadline is refused at once; one that ends at it is waited for', async () => {
+    const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1_000 });
+    const over = track(limiter.acquire(within(1_000), 0, 1_001));
+    const reserved = track(limiter.acquire(within(1_000), 1, 1_000));
+    const exact = track(limiter.acquire(within(1_000), 0, 1_000));
+    await settle();
+    expect([over.state, reserved.state, exact.state]).toEqual(['refused', 'refused', 'pending']);
+    expect((over.error as RateLimitTimeout).waitedMs).toBe(0);
+    await vi.advanceTimersByTimeAsync(999);
+    expect(exact.state).toBe('pending');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(exact.state).toBe('ok');
+    limiter.close();
+  });
+
   it('a pause that ends at the deadline is waited for; one that ends a millisecond after it is refused at once', async () => {
     const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1_000 });
     limiter.rateLimited(1_000);
