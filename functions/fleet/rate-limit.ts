@@ -5,10 +5,12 @@
  *
  * - Until the first 429 the rate grows by one request/s per answered request (it doubles every second
  *   the answers keep coming back fine), up to twice what was actually answered in the last second.
- * - A 429 slows the whole run: every request waits until `Retry-After` (seconds or an HTTP date), or a
- *   backoff that doubles with each 429 in a row when Z-API gives none; the rate drops to 90 % of what
- *   Z-API answered in the last second (at most once a second); from then on it creeps back up by 2 %
- *   (at least one request/s) per second of good answers.
+ * - A 429 slows the whole run: the rate drops to 90 % of what Z-API answered in the last second (at most
+ *   once a second); from then on it creeps back up by 2 % (at least one request/s) per second of good
+ *   answers. The refused request waits `Retry-After` (seconds or an HTTP date), or a backoff that doubles
+ *   with each 429 in a row when Z-API gives none; alone when Z-API answered something since the last
+ *   429 (Z-API refused that request, not the run); the whole run waits when it is the second 429 with
+ *   no answer between them (Z-API refusing everyone: a storm).
  * - A slot that would come after the caller's deadline is refused at once ({@link RateLimitTimeout}):
  *   the caller reports the instance as not checked instead of waiting past its deadline.
  *
@@ -123,11 +125,13 @@ export class AdaptiveRateLimiter {
   }
 
   /**
-   * Resolves when one request may start. Rejects with {@link RateLimitTimeout} when that would leave
-   * less than `reserveMs` before the deadline (at once when a known pause already reaches past it).
+   * Resolves when one request may start, and not before `waitMs` from now (a 429's wait: what
+   * {@link rateLimited} returned). Rejects with {@link RateLimitTimeout} when that would leave less than
+   * `reserveMs` before the deadline (at once when a known wait already reaches past it).
    */
-  async acquire(deadline: Deadline, reserveMs = 0): Promise<void> {
+  async acquire(deadline: Deadline, reserveMs = 0, waitMs = 0): Promise<void> {
     const started = this.#now();
+    const notBefore = started + waitMs;
     // First come, first served, across a 429's pause and a queue rebuilt for a new rate: a request keeps
     // its ticket (its place) until it has its slot, and one asking again after a 429 takes a new ticket,
     // behind everyone already waiting.
@@ -135,9 +139,16 @@ export class AdaptiveRateLimiter {
     for (;;) {
       const budget = deadline.remainingMs() - reserveMs;
       const latest = this.#now() + budget;
-      if (budget <= 0 || this.#resumeAt > latest) {
+      // A request's own wait must leave it some time; a run's pause may end at the deadline (the queue
+      // starts before the waiter's timer fires).
+      if (budget <= 0 || this.#resumeAt > latest || notBefore >= latest) {
         this.#refused++;
         throw new RateLimitTimeout(this.#now() - started);
+      }
+      const own = notBefore - this.#now();
+      if (own > 0) {
+        await new Promise((resolve) => setTimeout(resolve, own));
+        continue;
       }
       const waiter: Waiter = { controller: new AbortController(), latest };
       const timer = setTimeout(() => waiter.controller.abort(), budget);
@@ -172,8 +183,9 @@ export class AdaptiveRateLimiter {
   }
 
   /**
-   * Z-API answered 429: the whole run waits `retryAfterMs` (or a backoff) and slows down.
-   * @returns how long the run now waits (ms)
+   * Z-API answered 429: the run slows down, and the refused request waits `retryAfterMs` (or a backoff);
+   * the whole run waits with it when Z-API answered nothing since the previous 429 (a storm).
+   * @returns how long the refused request waits (ms): pass it to {@link acquire}
    */
   rateLimited(retryAfterMs: number | undefined): number {
     const now = this.#now();
@@ -188,13 +200,17 @@ export class AdaptiveRateLimiter {
     }
     // A Retry-After is honoured up to MAX_RETRY_AFTER_MS: one answer (a day, or a date from a clock far
     // ahead) must not end every run at once; the run slows down all the same.
-    const wait =
+    const wait = Math.max(
+      0,
       retryAfterMs !== undefined
         ? Math.min(retryAfterMs, MAX_RETRY_AFTER_MS)
         : Math.min(MAX_BACKOFF_MS, this.#backoffBaseMs * 2 ** (this.#inARow - 1)) *
-          (0.75 + this.#random() / 2);
-    this.#pauseUntil(now + Math.max(0, wait));
-    return Math.max(0, this.#resumeAt - now);
+            (0.75 + this.#random() / 2),
+    );
+    // One 429 between answers is that request's own (Z-API answers the others: they need not wait for
+    // it); a second one before any answer looks like Z-API refusing everyone, and the whole run waits.
+    if (this.#inARow > 1) this.#pauseUntil(now + wait);
+    return Math.max(wait, this.#resumeAt - now);
   }
 
   /** Stops the resume timer (the run is over). */

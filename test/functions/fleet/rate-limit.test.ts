@@ -8,6 +8,11 @@ import { AdaptiveRateLimiter, RateLimitTimeout, retryAfterMs } from '../../../fu
 import { deadlineAt } from '../../../functions/shared/aws/deadline.ts';
 
 const soon = (ms = 10_000) => deadlineAt(Date.now() + ms);
+/** Two 429s with no answer between them: Z-API refusing everyone, the whole run waits. */
+const storm = (limiter: AdaptiveRateLimiter, ms: number | undefined) => {
+  limiter.rateLimited(ms);
+  return limiter.rateLimited(ms);
+};
 
 describe('retryAfterMs', () => {
   const now = Date.parse('2026-12-02T08:00:00.000Z');
@@ -153,10 +158,10 @@ describe('AdaptiveRateLimiter', () => {
     limiter.close();
   });
 
-  it('a 429 pauses every waiting request until Retry-After, then they go on in order', async () => {
+  it('a storm (two 429s, no answer between) pauses every waiting request until Retry-After, then they go on in order', async () => {
     const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1_000 });
     await limiter.acquire(soon());
-    limiter.rateLimited(400);
+    storm(limiter, 400);
     const started = Date.now();
     const order: number[] = [];
     await Promise.all([0, 1, 2, 3].map((i) => limiter.acquire(soon()).then(() => order.push(i))));
@@ -171,9 +176,8 @@ describe('AdaptiveRateLimiter', () => {
     await limiter.acquire(soon()); // A
     const order: string[] = [];
     const waiting = ['B', 'C', 'D'].map((name) => limiter.acquire(soon()).then(() => order.push(name)));
-    // A's attempt is answered 429 (the rate drops, the queue is rebuilt) and A asks again at once.
-    limiter.rateLimited(200);
-    const again = limiter.acquire(soon()).then(() => order.push('A'));
+    // A's attempt is answered 429 (the rate drops, the queue is rebuilt) and A asks again, after its wait.
+    const again = limiter.acquire(soon(), 0, limiter.rateLimited(200)).then(() => order.push('A'));
     await Promise.all([...waiting, again]);
     expect(order).toEqual(['B', 'C', 'D', 'A']);
     limiter.close();
@@ -212,7 +216,7 @@ describe('AdaptiveRateLimiter', () => {
 
   it('refuses at once a slot that a pause puts past the deadline, and one when no time is left', async () => {
     const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1_000 });
-    limiter.rateLimited(5_000);
+    storm(limiter, 5_000);
     const started = Date.now();
     await expect(limiter.acquire(soon(1_000))).rejects.toBeInstanceOf(RateLimitTimeout);
     expect(Date.now() - started).toBeLessThan(100);
@@ -226,7 +230,7 @@ describe('AdaptiveRateLimiter', () => {
     await limiter.acquire(soon());
     const waiting = limiter.acquire(soon(3_000)); // its slot would come in about 1 s
     const started = Date.now();
-    setTimeout(() => limiter.rateLimited(10_000), 50);
+    setTimeout(() => storm(limiter, 10_000), 50);
     await expect(waiting).rejects.toBeInstanceOf(RateLimitTimeout);
     expect(Date.now() - started).toBeLessThan(500);
     limiter.close();
@@ -345,29 +349,29 @@ describe('AdaptiveRateLimiter, to the millisecond (fake timers)', () => {
     limiter.answered();
     expect(limiter.rateLimited(1_000)).toBe(1_000);
     const next = track(limiter.acquire(within(10_000)));
-    await settle();
+    await vi.advanceTimersByTimeAsync(20); // the next slot at 50 a second (the floor), not a second later
     expect(next.state).toBe('ok');
     limiter.close();
   });
 
-  it('a request’s own wait that ends past its deadline is refused at once; one that ends at it is waited for', async () => {
+  it('a request’s own wait that ends at its deadline or later is refused at once; one that ends a millisecond before is waited for', async () => {
     const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1_000 });
-    const over = track(limiter.acquire(within(1_000), 0, 1_001));
-    const reserved = track(limiter.acquire(within(1_000), 1, 1_000));
     const exact = track(limiter.acquire(within(1_000), 0, 1_000));
+    const reserved = track(limiter.acquire(within(1_000), 1, 999));
+    const room = track(limiter.acquire(within(1_000), 0, 999));
     await settle();
-    expect([over.state, reserved.state, exact.state]).toEqual(['refused', 'refused', 'pending']);
-    expect((over.error as RateLimitTimeout).waitedMs).toBe(0);
-    await vi.advanceTimersByTimeAsync(999);
-    expect(exact.state).toBe('pending');
+    expect([exact.state, reserved.state, room.state]).toEqual(['refused', 'refused', 'pending']);
+    expect((exact.error as RateLimitTimeout).waitedMs).toBe(0);
+    await vi.advanceTimersByTimeAsync(998);
+    expect(room.state).toBe('pending');
     await vi.advanceTimersByTimeAsync(1);
-    expect(exact.state).toBe('ok');
+    expect(room.state).toBe('ok');
     limiter.close();
   });
 
   it('a pause that ends at the deadline is waited for; one that ends a millisecond after it is refused at once', async () => {
     const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1_000 });
-    limiter.rateLimited(1_000);
+    storm(limiter, 1_000);
     const exact = track(limiter.acquire(within(1_000)));
     const over = track(limiter.acquire(within(999)));
     await settle();
@@ -381,7 +385,7 @@ describe('AdaptiveRateLimiter, to the millisecond (fake timers)', () => {
   it('a pause is waited for to the millisecond, and a slot handed out in the tick a 429 pauses the run waits for it too', async () => {
     const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1_000 });
     const inTheTick = track(limiter.acquire(within(10_000)));
-    limiter.rateLimited(500);
+    storm(limiter, 500);
     const after = track(limiter.acquire(within(10_000)));
     await vi.advanceTimersByTimeAsync(499);
     expect([inTheTick.state, after.state]).toEqual(['pending', 'pending']);
@@ -393,7 +397,7 @@ describe('AdaptiveRateLimiter, to the millisecond (fake timers)', () => {
   it('the queue built for a lower rate during a pause waits for the pause too', async () => {
     const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1 });
     await limiter.acquire(within(10_000)); // this second's slot, at the old rate
-    limiter.rateLimited(500); // the rate drops (a new queue) and the run pauses
+    storm(limiter, 500); // the rate drops (a new queue) and the run pauses
     const next = track(limiter.acquire(within(10_000)));
     await vi.advanceTimersByTimeAsync(499);
     expect(next.state).toBe('pending');
@@ -413,7 +417,7 @@ describe('AdaptiveRateLimiter, to the millisecond (fake timers)', () => {
 
   it('a shorter pause never cuts a longer one short', () => {
     const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 10 });
-    expect(limiter.rateLimited(5_000)).toBe(5_000);
+    expect(storm(limiter, 5_000)).toBe(5_000);
     expect(limiter.rateLimited(100)).toBe(5_000);
     vi.advanceTimersByTime(1_000);
     expect(limiter.rateLimited(1_000)).toBe(4_000);
@@ -435,7 +439,7 @@ describe('AdaptiveRateLimiter, to the millisecond (fake timers)', () => {
 
   it('close() stops the pause timer', () => {
     const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 10 });
-    limiter.rateLimited(10_000);
+    storm(limiter, 10_000);
     expect(vi.getTimerCount()).toBeGreaterThan(0);
     limiter.close();
     expect(vi.getTimerCount()).toBe(0);
