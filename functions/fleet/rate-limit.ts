@@ -268,13 +268,14 @@ export function retryAfterMs(value: string | null | undefined, now: number): num
 
 /**
  * RFC 9110's two obsolete HTTP-date forms (section 5.6.7) rewritten as the IMF-fixdate they stand for
- * (`Sun, 06 Nov 1994 08:49:37 GMT`); any other text as it is.
+ * (`Sun, 06 Nov 1994 08:49:37 GMT`); any other text as it is. No anchors: whatever text surrounds a
+ * form stays, and the caller's round trip refuses it.
  */
 function imfFixdate(text: string, now: number): string {
   const thisYear = new Date(now).getUTCFullYear();
   return text
     .replace(
-      /^(Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, (\d\d)-(\w{3})-(\d\d) (\S+) GMT$/,
+      /(Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, (\d\d)-(\w{3})-(\d\d) (\S+) GMT/,
       (_, day: string, date, month, yy, time) => {
         // A two-digit year more than 50 years ahead is the most recent past year with those digits.
         const year = thisYear - (thisYear % 100) + Number(yy);
@@ -282,7 +283,7 @@ function imfFixdate(text: string, now: number): string {
       },
     )
     .replace(
-      /^(\w{3}) (\w{3}) ([ \d]\d) (\S+) (\d{4})$/,
+      /(\w{3}) (\w{3}) ([ \d]\d) (\S+) (\d{4})/,
       (_, day, month, date: string, time, year) =>
         `${day}, ${date.replace(' ', '0')} ${month} ${year} ${time} GMT`,
     );

@@ -30,6 +30,18 @@ describe('retryAfterMs', () => {
     expect(retryAfterMs(value, now)).toBe(ms);
   });
 
+  it('reads every weekday of the obsolete forms as of the IMF-fixdate', () => {
+    for (let day = 0; day < 7; day++) {
+      const at = Date.UTC(2026, 11, 2 + day, 8, 0, 5);
+      const imf = new Date(at).toUTCString(); // e.g. "Wed, 02 Dec 2026 08:00:05 GMT"
+      const [weekday, date, month, year, time] = imf.replace(',', '').split(' ') as string[];
+      const long = new Date(at).toLocaleDateString('en-US', { weekday: 'long', timeZone: 'UTC' });
+      const rfc850 = `${long}, ${date}-${month}-${year?.slice(2)} ${time} GMT`;
+      const asctime = `${weekday} ${month} ${date?.replace(/^0/, ' ')} ${time} ${year}`;
+      for (const form of [imf, rfc850, asctime]) expect(retryAfterMs(form, now), form).toBe(at - now);
+    }
+  });
+
   it('reads an RFC 850 two-digit year as RFC 9110 says: never more than 50 years ahead', () => {
     // 2076 is 50 years ahead of 2026 (kept); 2077 is more, so it is 1977 (long past: at once).
     expect(retryAfterMs('Wednesday, 02-Dec-76 08:00:00 GMT', now)).toBe(Date.UTC(2076, 11, 2, 8) - now);
@@ -76,6 +88,10 @@ describe('retryAfterMs', () => {
     ['Wednesday, 02 Dec 26 08:00:05 GMT'],
     ['Wed Dec  2 08:00:03 2026 GMT'],
     ['Wed Dec 2 08:00:03 2026'],
+    ['x Wednesday, 02-Dec-26 08:00:05 GMT'],
+    ['Wednesday, 02-Dec-26 08:00:05 GMT x'],
+    ['x Wed Dec  2 08:00:03 2026'],
+    ['Wed Dec  2 08:00:03 2026 x'],
     ['Wed Dec  2 08:00:03 26'],
   ])('%j -> undefined', (value) => {
     expect(retryAfterMs(value, now)).toBeUndefined();
