@@ -278,8 +278,8 @@ export class ZapiClient {
     if (clientToken) headers['client-token'] = clientToken;
 
     let last: ZapiError | undefined;
-    // Attempts that failed for a reason other than a 429: at most maxAttempts. A 429 is retried after the
-    // run's pause until the deadline (the limiter refuses a slot past it).
+    // Attempts that failed for a reason other than a 429: at most maxAttempts. A 429 is retried after its
+    // wait until the deadline (the limiter refuses a slot past it).
     let failures = 0;
     // 429s in a row for this call that show Z-API refusing this instance: the first, then each one after
     // Z-API answered another request (since this call's previous 429). At MAX_429_IN_A_ROW the call
