@@ -157,6 +157,7 @@ export class AdaptiveRateLimiter {
       // time, at the deadline or when a pause reaches past it): the next turn asks again, or refuses.
       const granted = await this.#queue
         .add(() => true, { signal: waiter.controller.signal, priority })
+        // Stryker disable next-line ArrowFunction: undefined is as falsy as false
         .catch(() => false);
       clearTimeout(timer);
       this.#waiting.delete(waiter);
@@ -220,6 +221,7 @@ export class AdaptiveRateLimiter {
   }
 
   #pauseUntil(at: number): void {
+    // Stryker disable next-line EqualityOperator: pausing again until the same time changes nothing
     if (at <= this.#resumeAt || at <= this.#now()) return;
     this.#resumeAt = at;
     this.#queue.pause();
@@ -227,6 +229,7 @@ export class AdaptiveRateLimiter {
     this.#resumeTimer = setTimeout(() => this.#queue.start(), at - this.#now());
     this.#resumeTimer.unref();
     // Whoever cannot be served before their deadline hears it now, not at the deadline.
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: a waiter cut short without need asks again at once, keeping its place
     for (const waiter of this.#waiting) if (waiter.latest < at) waiter.controller.abort();
   }
 
@@ -239,6 +242,7 @@ export class AdaptiveRateLimiter {
     const old = this.#queue;
     this.#queue = queueFor(this.#rate);
     this.#queueRate = this.#rate;
+    // Stryker disable next-line ConditionalExpression: acquire refuses a slot handed out during a pause all the same; this only spares those slots
     if (paused) this.#queue.pause();
     // The requests waiting in the old queue move to the new one, each keeping its place (its ticket).
     for (const waiter of [...this.#waiting]) waiter.controller.abort();
@@ -257,6 +261,7 @@ function queueFor(rate: number): PQueue {
  * in the past meaning at once; undefined when absent or anything else (the caller then backs off).
  */
 export function retryAfterMs(value: string | null | undefined, now: number): number | undefined {
+  // Stryker disable next-line StringLiteral: any text that is neither a number nor a date reads as none
   const text = value?.trim() ?? '';
   if (/^\d+$/.test(text)) return Number(text) * 1_000;
   // Strict, as Date.parse is not (it reads "Mon 5" or the 31st of February): the date must be exactly
@@ -273,18 +278,20 @@ export function retryAfterMs(value: string | null | undefined, now: number): num
  */
 function imfFixdate(text: string, now: number): string {
   const thisYear = new Date(now).getUTCFullYear();
-  return text
-    .replace(
-      /(Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, (\d\d)-(\w{3})-(\d\d) (\S+) GMT/,
-      (_, day: string, date, month, yy, time) => {
-        // A two-digit year more than 50 years ahead is the most recent past year with those digits.
-        const year = thisYear - (thisYear % 100) + Number(yy);
-        return `${day.slice(0, 3)}, ${date} ${month} ${year > thisYear + 50 ? year - 100 : year} ${time} GMT`;
-      },
-    )
-    .replace(
-      /(\w{3}) (\w{3}) ([ \d]\d) (\S+) (\d{4})/,
-      (_, day, month, date: string, time, year) =>
-        `${day}, ${date.replace(' ', '0')} ${month} ${year} ${time} GMT`,
-    );
+  return (
+    text
+      .replace(
+        /(Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, (\d\d)-(\w{3})-(\d\d) (\S+) GMT/,
+        (_, day: string, date, month, yy, time) => {
+          // A two-digit year more than 50 years ahead is the most recent past year with those digits.
+          const year = thisYear - (thisYear % 100) + Number(yy);
+          return `${day.slice(0, 3)}, ${date} ${month} ${year > thisYear + 50 ? year - 100 : year} ${time} GMT`;
+        },
+      )
+      // asctime: the weekday (before the match) stays as it is.
+      .replace(
+        / (\w{3}) ([ \d]\d) (\S+) (\d{4})/,
+        (_, month, date: string, time, year) => `, ${date.replace(' ', '0')} ${month} ${year} ${time} GMT`,
+      )
+  );
 }
