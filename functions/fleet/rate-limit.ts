@@ -5,10 +5,12 @@
  *
  * - Until the first 429 the rate grows by one request/s per answered request (it doubles every second
  *   the answers keep coming back fine), up to twice what was actually answered in the last second.
- * - A 429 slows the whole run: every request waits until `Retry-After` (seconds or an HTTP date), or a
- *   backoff that doubles with each 429 in a row when Z-API gives none; the rate drops to 90 % of what
- *   Z-API answered in the last second (at most once a second); from then on it creeps back up by 2 %
- *   (at least one request/s) per second of good answers.
+ * - A 429 slows the whole run: the rate drops to 90 % of what Z-API answered in the last second (at most
+ *   once a second); from then on it creeps back up by 2 % (at least one request/s) per second of good
+ *   answers. The refused request waits `Retry-After` (seconds or an HTTP date), or a backoff that doubles
+ *   with each 429 in a row when Z-API gives none; alone when Z-API answered something since the last
+ *   429 (Z-API refused that request, not the run); the whole run waits when it is the second 429 with
+ *   no answer between them (Z-API refusing everyone: a storm).
  * - A slot that would come after the caller's deadline is refused at once ({@link RateLimitTimeout}):
  *   the caller reports the instance as not checked instead of waiting past its deadline.
  *
@@ -123,11 +125,13 @@ export class AdaptiveRateLimiter {
   }
 
   /**
-   * Resolves when one request may start. Rejects with {@link RateLimitTimeout} when that would leave
-   * less than `reserveMs` before the deadline (at once when a known pause already reaches past it).
+   * Resolves when one request may start, and not before `waitMs` from now (a 429's wait: what
+   * {@link rateLimited} returned). Rejects with {@link RateLimitTimeout} when that would leave less than
+   * `reserveMs` before the deadline (at once when a known wait already reaches past it).
    */
-  async acquire(deadline: Deadline, reserveMs = 0): Promise<void> {
+  async acquire(deadline: Deadline, reserveMs = 0, waitMs = 0): Promise<void> {
     const started = this.#now();
+    const notBefore = started + waitMs;
     // First come, first served, across a 429's pause and a queue rebuilt for a new rate: a request keeps
     // its ticket (its place) until it has its slot, and one asking again after a 429 takes a new ticket,
     // behind everyone already waiting.
@@ -135,9 +139,16 @@ export class AdaptiveRateLimiter {
     for (;;) {
       const budget = deadline.remainingMs() - reserveMs;
       const latest = this.#now() + budget;
-      if (budget <= 0 || this.#resumeAt > latest) {
+      // A request's own wait must leave it some time; a run's pause may end at the deadline (the queue
+      // starts before the waiter's timer fires).
+      if (budget <= 0 || this.#resumeAt > latest || notBefore >= latest) {
         this.#refused++;
         throw new RateLimitTimeout(this.#now() - started);
+      }
+      const own = notBefore - this.#now();
+      if (own > 0) {
+        await new Promise((resolve) => setTimeout(resolve, own));
+        continue;
       }
       const waiter: Waiter = { controller: new AbortController(), latest };
       const timer = setTimeout(() => waiter.controller.abort(), budget);
@@ -146,6 +157,7 @@ export class AdaptiveRateLimiter {
       // time, at the deadline or when a pause reaches past it): the next turn asks again, or refuses.
       const granted = await this.#queue
         .add(() => true, { signal: waiter.controller.signal, priority })
+        // Stryker disable next-line ArrowFunction: undefined is as falsy as false
         .catch(() => false);
       clearTimeout(timer);
       this.#waiting.delete(waiter);
@@ -172,8 +184,9 @@ export class AdaptiveRateLimiter {
   }
 
   /**
-   * Z-API answered 429: the whole run waits `retryAfterMs` (or a backoff) and slows down.
-   * @returns how long the run now waits (ms)
+   * Z-API answered 429: the run slows down, and the refused request waits `retryAfterMs` (or a backoff);
+   * the whole run waits with it when Z-API answered nothing since the previous 429 (a storm).
+   * @returns how long the refused request waits (ms): pass it to {@link acquire}
    */
   rateLimited(retryAfterMs: number | undefined): number {
     const now = this.#now();
@@ -188,13 +201,17 @@ export class AdaptiveRateLimiter {
     }
     // A Retry-After is honoured up to MAX_RETRY_AFTER_MS: one answer (a day, or a date from a clock far
     // ahead) must not end every run at once; the run slows down all the same.
-    const wait =
+    const wait = Math.max(
+      0,
       retryAfterMs !== undefined
         ? Math.min(retryAfterMs, MAX_RETRY_AFTER_MS)
         : Math.min(MAX_BACKOFF_MS, this.#backoffBaseMs * 2 ** (this.#inARow - 1)) *
-          (0.75 + this.#random() / 2);
-    this.#pauseUntil(now + Math.max(0, wait));
-    return Math.max(0, this.#resumeAt - now);
+            (0.75 + this.#random() / 2),
+    );
+    // One 429 between answers is that request's own (Z-API answers the others: they need not wait for
+    // it); a second one before any answer looks like Z-API refusing everyone, and the whole run waits.
+    if (this.#inARow > 1) this.#pauseUntil(now + wait);
+    return Math.max(wait, this.#resumeAt - now);
   }
 
   /** Stops the resume timer (the run is over). */
@@ -204,6 +221,7 @@ export class AdaptiveRateLimiter {
   }
 
   #pauseUntil(at: number): void {
+    // Stryker disable next-line EqualityOperator: pausing again until the same time changes nothing
     if (at <= this.#resumeAt || at <= this.#now()) return;
     this.#resumeAt = at;
     this.#queue.pause();
@@ -211,6 +229,7 @@ export class AdaptiveRateLimiter {
     this.#resumeTimer = setTimeout(() => this.#queue.start(), at - this.#now());
     this.#resumeTimer.unref();
     // Whoever cannot be served before their deadline hears it now, not at the deadline.
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: a waiter cut short without need asks again at once, keeping its place
     for (const waiter of this.#waiting) if (waiter.latest < at) waiter.controller.abort();
   }
 
@@ -223,6 +242,7 @@ export class AdaptiveRateLimiter {
     const old = this.#queue;
     this.#queue = queueFor(this.#rate);
     this.#queueRate = this.#rate;
+    // Stryker disable next-line ConditionalExpression: acquire refuses a slot handed out during a pause all the same; this only spares those slots
     if (paused) this.#queue.pause();
     // The requests waiting in the old queue move to the new one, each keeping its place (its ticket).
     for (const waiter of [...this.#waiting]) waiter.controller.abort();
@@ -237,14 +257,41 @@ function queueFor(rate: number): PQueue {
 }
 
 /**
- * `Retry-After` in milliseconds from `now`: delay-seconds or an HTTP date (RFC 9110 section 10.2.3);
- * undefined when absent or unreadable. A date in the past is 0.
+ * `Retry-After` in milliseconds from `now`: delay-seconds or an HTTP date (RFC 9110 section 10.2.3), a date
+ * in the past meaning at once; undefined when absent or anything else (the caller then backs off).
  */
 export function retryAfterMs(value: string | null | undefined, now: number): number | undefined {
+  // Stryker disable next-line StringLiteral: any text that is neither a number nor a date reads as none
   const text = value?.trim() ?? '';
   if (/^\d+$/.test(text)) return Number(text) * 1_000;
-  // An HTTP date names its day and month; anything else (`-1`, `1.5`) is no date, whatever Date.parse says.
-  if (!/[A-Za-z]{3}/.test(text)) return undefined;
-  const at = Date.parse(text);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+  // Strict, as Date.parse is not (it reads "Mon 5" or the 31st of February): the date must be exactly
+  // the one JavaScript writes for the instant it names (IMF-fixdate, weekday included).
+  const date = imfFixdate(text, now);
+  const at = Date.parse(date);
+  return new Date(at).toUTCString() === date ? Math.max(0, at - now) : undefined;
+}
+
+/**
+ * RFC 9110's two obsolete HTTP-date forms (section 5.6.7) rewritten as the IMF-fixdate they stand for
+ * (`Sun, 06 Nov 1994 08:49:37 GMT`); any other text as it is. No anchors: whatever text surrounds a
+ * form stays, and the caller's round trip refuses it.
+ */
+function imfFixdate(text: string, now: number): string {
+  const thisYear = new Date(now).getUTCFullYear();
+  return (
+    text
+      .replace(
+        /(Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, (\d\d)-(\w{3})-(\d\d) (\S+) GMT/,
+        (_, day: string, date, month, yy, time) => {
+          // A two-digit year more than 50 years ahead is the most recent past year with those digits.
+          const year = thisYear - (thisYear % 100) + Number(yy);
+          return `${day.slice(0, 3)}, ${date} ${month} ${year > thisYear + 50 ? year - 100 : year} ${time} GMT`;
+        },
+      )
+      // asctime: the weekday (before the match) stays as it is.
+      .replace(
+        / (\w{3}) ([ \d]\d) (\S+) (\d{4})/,
+        (_, month, date: string, time, year) => `, ${date.replace(' ', '0')} ${month} ${year} ${time} GMT`,
+      )
+  );
 }

@@ -278,15 +278,18 @@ export class ZapiClient {
     if (clientToken) headers['client-token'] = clientToken;
 
     let last: ZapiError | undefined;
-    // Attempts that failed for a reason other than a 429: at most maxAttempts. A 429 is retried after the
-    // run's pause until the deadline (the limiter refuses a slot past it).
+    // Attempts that failed for a reason other than a 429: at most maxAttempts. A 429 is retried after its
+    // wait until the deadline (the limiter refuses a slot past it).
     let failures = 0;
-    // 429s in a row for this call: an instance Z-API keeps refusing gives up after MAX_429_IN_A_ROW, as
-    // failed, instead of holding the whole run back until its deadline; unless it is a storm, where Z-API
-    // refused the run's other requests too and answered none of them since this streak began: then it
-    // keeps its turn until the deadline (notChecked then, never failed: nothing was learnt about it).
-    let limited = 0;
-    let streak = { answered: 0, requests: 0 };
+    // 429s in a row for this call that show Z-API refusing this instance: the first, then each one after
+    // Z-API answered another request (since this call's previous 429). At MAX_429_IN_A_ROW the call
+    // gives up, failed. A 429 while Z-API answers nobody (a storm; or nobody else asked, which looks the
+    // same) says nothing about the instance: it keeps its turn until the deadline (then out-of-time,
+    // notChecked, never failed).
+    let refusals = 0;
+    let answeredAtLast429 = 0;
+    // How long the 429 this call just had makes it wait (see AdaptiveRateLimiter.rateLimited).
+    let wait = 0;
     for (;;) {
       if (last !== undefined && last.code !== 'rate-limited') {
         if (failures >= this.maxAttempts) break;
@@ -296,7 +299,8 @@ export class ZapiClient {
         await this.sleep(pause);
       }
       try {
-        await this.limiter.acquire(deadline);
+        await this.limiter.acquire(deadline, 0, wait);
+        wait = 0;
       } catch (error) {
         if (!(error instanceof RateLimitTimeout)) throw error;
         // A call that already failed for its own reason keeps that reason (it is no rate-limit case).
@@ -335,22 +339,19 @@ export class ZapiClient {
         continue;
       }
       if (answer.status === 429) {
-        this.limiter.rateLimited(retryAfterMs(answer.retryAfter, Date.now()));
+        wait = this.limiter.rateLimited(retryAfterMs(answer.retryAfter, Date.now()));
         last = new ZapiError(
           `Z-API answered 429 to ${what} (rate-limited); ${advice('rate-limited')}`,
           'rate-limited',
           429,
         );
-        const { answered, requests } = this.limiter.stats;
-        if (limited === 0) streak = { answered, requests };
-        limited++;
-        // Slots the run's other requests took since the streak began (this call took one per 429 after it).
-        const others = requests - streak.requests - (limited - 1);
-        const storm = answered === streak.answered && others > 0;
-        if (limited >= MAX_429_IN_A_ROW && !storm) throw last;
+        const { answered } = this.limiter.stats;
+        if (refusals === 0 || answered > answeredAtLast429) refusals++;
+        answeredAtLast429 = answered;
+        if (refusals >= MAX_429_IN_A_ROW) throw last;
         continue;
       }
-      limited = 0;
+      refusals = 0;
       // A failing server says nothing about the rate; any other answer lets the rate grow.
       if (answer.status < 500) this.limiter.answered();
       if (answer.status >= 200 && answer.status < 300) return answer;
@@ -371,9 +372,9 @@ export class ZapiClient {
 /**
  * 429s in a row after which one call gives up (its instance failed, `rate-limited`): Z-API's account-wide
  * limit spreads its 429s over many instances (a few per thousand requests once the run adapted, each
- * instance in turn), so five in a row for one instance is that instance refused, not the account busy.
- * Not in a storm: while Z-API refuses the run's other requests too and answers none, the call keeps its
- * turn until the deadline.
+ * instance in turn), so five in a row for one instance, with Z-API answering other requests between
+ * them, is that instance refused, not the account busy. 429s with no answer to anyone between them (a
+ * storm, or a fleet of one) count once: the call keeps its turn until the deadline.
  */
 export const MAX_429_IN_A_ROW = 5;
 

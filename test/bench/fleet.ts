@@ -344,6 +344,87 @@ export async function stormAlone(
   }
 }
 
+/**
+ * The 429 cases around one instance (`--only storm`, after the storm above), on the shipped reconciler:
+ *
+ *   a fleet of one     the same storm (429 + `Retry-After: 1` to every request) with ONE instance: Z-API
+ *                      answered nobody, so it must not end failed (it is checked once the storm ends)
+ *   one refused        one instance Z-API always answers 429 + `Retry-After: 30`, listed first, among
+ *                      healthy ones, at 20 req/s with a 45 s deadline: the others must not wait for it
+ */
+export async function oneInstanceCases(
+  template: Template,
+  assemblyDirectory: string,
+  aws: AwsStandIn,
+  options: FleetBenchOptions,
+) {
+  const reconciler = join(bundleDirectory(template, assemblyDirectory, 'FleetReconciler'), 'index.mjs');
+  const zapi = await startZapiStandIn();
+  zapi.latencyMs = 50;
+  const master = aws.versions('/zapi/webhook-secret').at(-1)?.value as string;
+  const { instanceWebhookUrl } = await import('../../functions/shared/secrets/webhook-secret.ts');
+  const env = {
+    ...standInEnvironment(aws.url),
+    ...synthesizedSettings(template, 'FleetReconciler'),
+    [FLEET_ENV.zapiRequestsPerSecond]: '20',
+    WEBHOOK_BASE_URL: BASE,
+    WEBHOOK_SECRET_PARAMETER: '/zapi/webhook-secret',
+    ZAPI_BASE_URL: zapi.url,
+  };
+  const healthy = Array.from(
+    { length: options.smoke ? 50 : 200 },
+    (_, i) => `OK${String(i).padStart(3, '0')}`,
+  );
+  const all = ['ONLY', 'REFUSED', ...healthy];
+  /** Exactly these instances, at SSM and at Z-API, each holding our URL. */
+  const seed = (ids: readonly string[]) => {
+    for (const id of all) aws.delete(`/zapi/${id}/token`);
+    zapi.instances.clear();
+    for (const id of ids) {
+      aws.put(`/zapi/${id}/token`, `TOKEN${id}`);
+      zapi.add(id, `TOKEN${id}`, { presenceUrl: instanceWebhookUrl(BASE, id, master) });
+    }
+  };
+  try {
+    const single = await benchStorm(zapi, reconciler, env, {
+      instances: 1,
+      seconds: options.smoke ? 5 : STORM_SECONDS,
+      seed: () => seed(['ONLY']),
+      root: options.root,
+    });
+    seed(['REFUSED', ...healthy]);
+    zapi.get('REFUSED').behaviour = { status: 429, body: '{}', headers: { 'retry-after': '30' } };
+    zapi.reset();
+    const deadlineMs = 45_000;
+    const run = await invoke(reconciler, SWEEP, env, deadlineMs, options.root);
+    const refused = {
+      healthy: healthy.length,
+      deadlineMs,
+      runMs: Number(run.emf.RunDuration),
+      registered: Number(run.result.registered),
+      failed: Number(run.result.failed),
+      notChecked: Number(run.result.notChecked),
+      refusedRequests: zapi.requests.filter((r) => r.instanceId === 'REFUSED').length,
+    };
+    return { single, refused };
+  } finally {
+    for (const id of all) aws.delete(`/zapi/${id}/token`);
+    await zapi.close();
+  }
+}
+
+export type OneInstanceCases = Awaited<ReturnType<typeof oneInstanceCases>>;
+
+export function formatOneInstance(x: OneInstanceCases): string {
+  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  const one = x.single;
+  const r = x.refused;
+  return [
+    `| a fleet of ONE instance through the storm (429 + \`Retry-After: 1\` to every request for ${one.stormSeconds} s) | **${one.failed} failed**, ${one.notChecked} not checked, ${one.registered} registered; ${one.rateLimited} of ${one.requests} requests answered 429; run ${s(one.runMs)} | 0 failed: ${one.failed === 0 && one.registered === 1 ? 'met' : 'NOT met'} |`,
+    `| one instance always answered 429 + \`Retry-After: 30\` among ${r.healthy} healthy ones, 20 req/s, ${s(r.deadlineMs)} deadline | **${r.registered} registered**, ${r.failed} failed, ${r.notChecked} not checked; the refused one asked ${r.refusedRequests} times; run ${s(r.runMs)} | every healthy one registered: ${r.registered === r.healthy ? 'met' : 'NOT met'} |`,
+  ].join('\n');
+}
+
 export function formatStorm(x: FleetStorm): string {
   const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
   return `| Retry-After storm: Z-API answers 429 + \`Retry-After: 1\` to every request for ${x.stormSeconds} s, sweep of ${x.instances} healthy instances (the shipped reconciler, synthesized settings) | **${x.failed} failed**, ${x.notChecked} not checked, ${x.unregistered} unregistered, ${x.registered} registered; ${x.rateLimited} of ${x.requests} requests answered 429, ${x.least429} to ${x.most429} per instance; run ${s(x.runMs)} (storm ${x.stormSeconds} s) | 0 failed: ${x.failed === 0 && x.unregistered === 0 ? 'met' : 'NOT met'} |`;

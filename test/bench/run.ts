@@ -44,7 +44,15 @@ import { formatCanary, formatFlood, measureCanary, measureFlood } from './canary
 import { CHILD_PRELUDE, PEAK_RSS_KB } from './child.ts';
 import { costModel, formatCost } from './cost.ts';
 import { formatFixedCost, measureFixedCosts } from './fixed-cost.ts';
-import { benchFleet, fleetSanity, formatFleet, formatStorm, stormAlone } from './fleet.ts';
+import {
+  benchFleet,
+  fleetSanity,
+  formatFleet,
+  formatOneInstance,
+  formatStorm,
+  oneInstanceCases,
+  stormAlone,
+} from './fleet.ts';
 import {
   feedCost,
   formatFeed,
@@ -473,8 +481,14 @@ async function main(): Promise<void> {
         smoke: SMOKE,
         root: ROOT,
       });
-      console.log(`| fleet measure | value | goal |\n| --- | --- | --- |\n${formatStorm(storm)}`);
-      if (jsonOut) writeFileSync(jsonOut, `${JSON.stringify({ storm }, null, 2)}\n`);
+      const one = await oneInstanceCases(synthesized.template, synthesized.assembly.directory, standIn, {
+        smoke: SMOKE,
+        root: ROOT,
+      });
+      console.log(
+        `| fleet measure | value | goal |\n| --- | --- | --- |\n${formatStorm(storm)}\n${formatOneInstance(one)}`,
+      );
+      if (jsonOut) writeFileSync(jsonOut, `${JSON.stringify({ storm, one }, null, 2)}\n`);
       return;
     }
     if (ONLY === 'warm') {

@@ -193,9 +193,9 @@ describe('429 storms (a Z-API stand-in limited to a request rate)', () => {
     ['without Retry-After', undefined],
     ['with Retry-After: 1', { 'retry-after': '1' }],
   ] as const)(
-    'one instance Z-API always answers 429 (%s) fails alone (rate-limited): it does not hold the fleet back',
+    'one instance Z-API always answers 429 (%s) while it answers the others fails alone (rate-limited): it does not hold the fleet back',
     async (_name, headers) => {
-      for (const id of FLEET.slice(0, 40)) zapi.add(id, tokenOf(id), { presenceUrl: expectedUrl(id) });
+      // Listed first, so that Z-API answers the others between its 429s (refused alone, not a storm).
       zapi.add('REFUSED', tokenOf('REFUSED'), {
         behaviour: {
           status: 429,
@@ -203,8 +203,9 @@ describe('429 storms (a Z-API stand-in limited to a request rate)', () => {
           ...(headers !== undefined && { headers }),
         },
       });
+      for (const id of FLEET.slice(0, 40)) zapi.add(id, tokenOf(id), { presenceUrl: expectedUrl(id) });
       const started = Date.now();
-      const report = await runFleet(reconcile, { ...SETTINGS, requestsPerSecond: 20 }, deps(), soon(25_000));
+      const report = await runFleet(reconcile, { ...SETTINGS, requestsPerSecond: 10 }, deps(), soon(25_000));
       const counts = countOutcomes(report.outcomes);
       expect(counts).toMatchObject({
         fleetSize: 41,
@@ -221,6 +222,78 @@ describe('429 storms (a Z-API stand-in limited to a request rate)', () => {
     },
     40_000,
   );
+
+  it('one instance Z-API always answers 429 with Retry-After: 30 waits alone: the run goes on at its rate, every other instance is registered in time', async () => {
+    zapi.add('REFUSED', tokenOf('REFUSED'), {
+      behaviour: { status: 429, body: '{}', headers: { 'retry-after': '30' } },
+    });
+    for (const id of FLEET) zapi.add(id, tokenOf(id), { presenceUrl: expectedUrl(id) });
+    const started = Date.now();
+    const report = await runFleet(
+      reconcile,
+      { ...SETTINGS, concurrency: 16, requestsPerSecond: 20 },
+      deps(),
+      soon(15_000),
+    );
+    expect(countOutcomes(report.outcomes)).toMatchObject({
+      fleetSize: 61,
+      registered: 60,
+      unregistered: 0,
+      failed: 0,
+      notChecked: 1,
+    });
+    // Its Retry-After reaches past the deadline: not asked again, nothing learnt (the next run asks).
+    expect(report.outcomes.find((o) => o.instanceId === 'REFUSED')).toMatchObject({
+      action: 'notChecked',
+      error: { code: 'out-of-time' },
+    });
+    expect(zapi.requests.filter((r) => r.instanceId === 'REFUSED')).toHaveLength(1);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  }, 30_000);
+
+  it.each([
+    ['1', 5_500],
+    ['0', 2_000],
+  ])(
+    'a fleet of ONE instance through a global storm (Retry-After: %s for %i ms): Z-API answered nobody, so it is never failed, and is checked when the storm ends',
+    async (retryAfter, ms) => {
+      zapi.add('ONLY', tokenOf('ONLY'), { presenceUrl: expectedUrl('ONLY') });
+      zapi.stormRetryAfter = retryAfter;
+      zapi.stormUntil = Date.now() + ms;
+      const report = await runFleet(reconcile, { ...SETTINGS, requestsPerSecond: 20 }, deps(), soon(20_000));
+      expect(zapi.rateLimited).toBeGreaterThan(MAX_429_IN_A_ROW);
+      expect(actions(report)).toEqual({ ONLY: 'unchanged' });
+    },
+    30_000,
+  );
+
+  it('a fleet of ONE instance through a storm that outlasts the deadline (Retry-After: 0) is notChecked at the deadline, never failed', async () => {
+    zapi.add('ONLY', tokenOf('ONLY'), { presenceUrl: expectedUrl('ONLY') });
+    zapi.stormRetryAfter = '0';
+    zapi.stormUntil = Date.now() + 60_000;
+    const started = Date.now();
+    const report = await runFleet(reconcile, { ...SETTINGS, requestsPerSecond: 20 }, deps(), soon(3_000));
+    expect(report.outcomes).toMatchObject([
+      { instanceId: 'ONLY', action: 'notChecked', error: { code: 'out-of-time' } },
+    ]);
+    expect(zapi.rateLimited).toBeGreaterThan(MAX_429_IN_A_ROW);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2_000);
+    expect(Date.now() - started).toBeLessThan(3_500);
+  }, 30_000);
+
+  it('a storm that starts when only the last instance is being worked on: it is not failed either', async () => {
+    for (const id of FLEET.slice(0, 10)) zapi.add(id, tokenOf(id), { presenceUrl: expectedUrl(id) });
+    zapi.stormRetryAfter = '0';
+    const deadline = soon(20_000);
+    // One at a time: the storm begins once nine instances were answered.
+    const run = runFleet(reconcile, { ...SETTINGS, concurrency: 1, requestsPerSecond: 20 }, deps(), deadline);
+    const watch = setInterval(() => {
+      if (zapi.requests.length >= 9 && zapi.stormUntil === undefined) zapi.stormUntil = Date.now() + 2_000;
+    }, 1);
+    const report = await run.finally(() => clearInterval(watch));
+    expect(zapi.rateLimited).toBeGreaterThan(MAX_429_IN_A_ROW);
+    expect(countOutcomes(report.outcomes)).toMatchObject({ registered: 10, failed: 0, notChecked: 0 });
+  }, 30_000);
 
   it('a global Retry-After storm (429 and Retry-After: 1 to everyone for 8 s): the instances take turns, none ends failed or rate-limited', async () => {
     for (const id of FLEET.slice(0, 40)) zapi.add(id, tokenOf(id), { presenceUrl: expectedUrl(id) });

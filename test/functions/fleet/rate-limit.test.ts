@@ -8,6 +8,11 @@ import { AdaptiveRateLimiter, RateLimitTimeout, retryAfterMs } from '../../../fu
 import { deadlineAt } from '../../../functions/shared/aws/deadline.ts';
 
 const soon = (ms = 10_000) => deadlineAt(Date.now() + ms);
+/** Two 429s with no answer between them: Z-API refusing everyone, the whole run waits. */
+const storm = (limiter: AdaptiveRateLimiter, ms: number | undefined) => {
+  limiter.rateLimited(ms);
+  return limiter.rateLimited(ms);
+};
 
 describe('retryAfterMs', () => {
   const now = Date.parse('2026-12-02T08:00:00.000Z');
@@ -17,18 +22,80 @@ describe('retryAfterMs', () => {
     [' 30 ', 30_000],
     ['Wed, 02 Dec 2026 08:00:05 GMT', 5_000],
     ['Wed, 02 Dec 2026 07:59:00 GMT', 0], // a date in the past: at once
-    ['Wednesday, 02-Dec-26 08:00:02 GMT', 2_000], // the obsolete RFC 850 form Date.parse reads too
+    ['Wed, 21 Oct 2015 07:28:00 GMT', 0], // a valid date, long past: at once too
+    ['Wednesday, 02-Dec-26 08:00:02 GMT', 2_000], // the obsolete RFC 850 form
+    ['Wed Dec  2 08:00:03 2026', 3_000], // the obsolete asctime form (always GMT)
+    ['Wed Dec 02 08:00:03 2026', 3_000],
   ])('%j -> %i ms', (value, ms) => {
     expect(retryAfterMs(value, now)).toBe(ms);
   });
 
-  // An ISO 8601 time is no HTTP date (RFC 9110 names the day and the month), though Date.parse reads it.
-  it.each([[null], [undefined], [''], ['  '], ['soon'], ['-1'], ['1.5'], ['2026-12-02T08:00:05Z']])(
-    '%j -> undefined',
-    (value) => {
-      expect(retryAfterMs(value, now)).toBeUndefined();
-    },
-  );
+  it('reads every weekday of the obsolete forms as of the IMF-fixdate', () => {
+    for (let day = 0; day < 7; day++) {
+      const at = Date.UTC(2026, 11, 2 + day, 8, 0, 5);
+      const imf = new Date(at).toUTCString(); // e.g. "Wed, 02 Dec 2026 08:00:05 GMT"
+      const [weekday, date, month, year, time] = imf.replace(',', '').split(' ') as string[];
+      const long = new Date(at).toLocaleDateString('en-US', { weekday: 'long', timeZone: 'UTC' });
+      const rfc850 = `${long}, ${date}-${month}-${year?.slice(2)} ${time} GMT`;
+      const asctime = `${weekday} ${month} ${date?.replace(/^0/, ' ')} ${time} ${year}`;
+      for (const form of [imf, rfc850, asctime]) expect(retryAfterMs(form, now), form).toBe(at - now);
+    }
+  });
+
+  it('reads an RFC 850 two-digit year as RFC 9110 says: never more than 50 years ahead', () => {
+    // 2076 is 50 years ahead of 2026 (kept); 2077 is more, so it is 1977 (long past: at once).
+    expect(retryAfterMs('Wednesday, 02-Dec-76 08:00:00 GMT', now)).toBe(Date.UTC(2076, 11, 2, 8) - now);
+    expect(retryAfterMs('Friday, 02-Dec-77 08:00:00 GMT', now)).toBe(0);
+    expect(retryAfterMs('Tuesday, 02-Dec-25 08:00:00 GMT', now)).toBe(0);
+  });
+
+  // Only delay-seconds or one of RFC 9110's three HTTP-date forms, exactly: anything else is no Retry-After
+  // (the caller backs off), never "at once", however leniently Date.parse would read it (an ISO 8601
+  // time, a word and a number, a date that does not exist, a weekday that does not fit).
+  it.each([
+    [null],
+    [undefined],
+    [''],
+    ['  '],
+    ['soon'],
+    ['-1'],
+    ['1.5'],
+    ['1e3'],
+    ['+5'],
+    ['0x10'],
+    ['\uff11\uff12'],
+    ['1 minute'],
+    ['in 30s'],
+    ['abc 12'],
+    ['Mon 5'],
+    ['2026-12-02T08:00:05Z'],
+    ['Dec 2 2026 08:00:05'],
+    ['Wed, 02 Dec 2026 08:00:05'],
+    ['Wed, 02 Dec 2026 08:00:05 UTC'],
+    ['Wed, 02 Dec 2026 08:00:05 GMT+0100'],
+    ['wed, 02 dec 2026 08:00:05 gmt'],
+    ['Wed,  2 Dec 2026 08:00:05 GMT'],
+    ['Wed, 2 Dec 2026 08:00:05 GMT'],
+    ['Thu, 02 Dec 2026 08:00:05 GMT'],
+    ['Tue, 31 Feb 2026 08:00:05 GMT'],
+    ['Wed, 02 Dec 2026 24:00:00 GMT'],
+    ['Sat, 02 Dec 0000 08:00:05 GMT'],
+    ['Wed, 02 Dec 2026 08:00:05 GMT x'],
+    ['x Wed, 02 Dec 2026 08:00:05 GMT'],
+    ['Wed, 02-Dec-26 08:00:05 GMT'],
+    ['Wednesday, 02-Dec-2026 08:00:05 GMT'],
+    ['Wednesday, 02-Dec-26 08:00:05'],
+    ['Wednesday, 02 Dec 26 08:00:05 GMT'],
+    ['Wed Dec  2 08:00:03 2026 GMT'],
+    ['Wed Dec 2 08:00:03 2026'],
+    ['x Wednesday, 02-Dec-26 08:00:05 GMT'],
+    ['Wednesday, 02-Dec-26 08:00:05 GMT x'],
+    ['x Wed Dec  2 08:00:03 2026'],
+    ['Wed Dec  2 08:00:03 2026 x'],
+    ['Wed Dec  2 08:00:03 26'],
+  ])('%j -> undefined', (value) => {
+    expect(retryAfterMs(value, now)).toBeUndefined();
+  });
 });
 
 describe('AdaptiveRateLimiter', () => {
@@ -107,10 +174,10 @@ describe('AdaptiveRateLimiter', () => {
     limiter.close();
   });
 
-  it('a 429 pauses every waiting request until Retry-After, then they go on in order', async () => {
+  it('a storm (two 429s, no answer between) pauses every waiting request until Retry-After, then they go on in order', async () => {
     const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1_000 });
     await limiter.acquire(soon());
-    limiter.rateLimited(400);
+    storm(limiter, 400);
     const started = Date.now();
     const order: number[] = [];
     await Promise.all([0, 1, 2, 3].map((i) => limiter.acquire(soon()).then(() => order.push(i))));
@@ -125,9 +192,8 @@ describe('AdaptiveRateLimiter', () => {
     await limiter.acquire(soon()); // A
     const order: string[] = [];
     const waiting = ['B', 'C', 'D'].map((name) => limiter.acquire(soon()).then(() => order.push(name)));
-    // A's attempt is answered 429 (the rate drops, the queue is rebuilt) and A asks again at once.
-    limiter.rateLimited(200);
-    const again = limiter.acquire(soon()).then(() => order.push('A'));
+    // A's attempt is answered 429 (the rate drops, the queue is rebuilt) and A asks again, after its wait.
+    const again = limiter.acquire(soon(), 0, limiter.rateLimited(200)).then(() => order.push('A'));
     await Promise.all([...waiting, again]);
     expect(order).toEqual(['B', 'C', 'D', 'A']);
     limiter.close();
@@ -166,7 +232,7 @@ describe('AdaptiveRateLimiter', () => {
 
   it('refuses at once a slot that a pause puts past the deadline, and one when no time is left', async () => {
     const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1_000 });
-    limiter.rateLimited(5_000);
+    storm(limiter, 5_000);
     const started = Date.now();
     await expect(limiter.acquire(soon(1_000))).rejects.toBeInstanceOf(RateLimitTimeout);
     expect(Date.now() - started).toBeLessThan(100);
@@ -180,7 +246,7 @@ describe('AdaptiveRateLimiter', () => {
     await limiter.acquire(soon());
     const waiting = limiter.acquire(soon(3_000)); // its slot would come in about 1 s
     const started = Date.now();
-    setTimeout(() => limiter.rateLimited(10_000), 50);
+    setTimeout(() => storm(limiter, 10_000), 50);
     await expect(waiting).rejects.toBeInstanceOf(RateLimitTimeout);
     expect(Date.now() - started).toBeLessThan(500);
     limiter.close();
@@ -268,9 +334,60 @@ describe('AdaptiveRateLimiter, to the millisecond (fake timers)', () => {
     limiter.close();
   });
 
+  it('a lone 429 (Z-API answered since the last one) pauses nobody: the others go on, the rate drops, the refused request waits its own Retry-After', async () => {
+    const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 100 });
+    for (let i = 0; i < 50; i++) limiter.answered();
+    expect(limiter.rateLimited(30_000)).toBe(30_000);
+    expect(limiter.stats.rate).toBeCloseTo(45, 5); // 90 % of the 50 answered in the last second
+    const others = [track(limiter.acquire(within(60_000))), track(limiter.acquire(within(60_000)))];
+    const refused = track(limiter.acquire(within(60_000), 0, 30_000));
+    await vi.advanceTimersByTimeAsync(100);
+    expect(others.map((o) => o.state)).toEqual(['ok', 'ok']);
+    await vi.advanceTimersByTimeAsync(29_899);
+    expect(refused.state).toBe('pending');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(refused.state).toBe('ok');
+    expect(limiter.stats).toMatchObject({ requests: 3, refused: 0 });
+    limiter.close();
+  });
+
+  it('a second 429 before any answer pauses the whole run for its Retry-After', async () => {
+    const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1_000 });
+    limiter.answered();
+    expect(limiter.rateLimited(300)).toBe(300); // alone: nobody else waits
+    expect(limiter.rateLimited(500)).toBe(500); // Z-API refused another before answering anyone
+    const waiting = track(limiter.acquire(within(10_000)));
+    await vi.advanceTimersByTimeAsync(499);
+    expect(waiting.state).toBe('pending');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(waiting.state).toBe('ok');
+    // An answer ends it: the next 429 is alone again.
+    limiter.answered();
+    expect(limiter.rateLimited(1_000)).toBe(1_000);
+    const next = track(limiter.acquire(within(10_000)));
+    await vi.advanceTimersByTimeAsync(20); // the next slot at 50 a second (the floor), not a second later
+    expect(next.state).toBe('ok');
+    limiter.close();
+  });
+
+  it('a request’s own wait that ends at its deadline or later is refused at once; one that ends a millisecond before is waited for', async () => {
+    const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1_000 });
+    const exact = track(limiter.acquire(within(1_000), 0, 1_000));
+    const reserved = track(limiter.acquire(within(1_000), 1, 999));
+    const room = track(limiter.acquire(within(1_000), 0, 999));
+    await settle();
+    expect([exact.state, reserved.state, room.state]).toEqual(['refused', 'refused', 'pending']);
+    expect((exact.error as RateLimitTimeout).waitedMs).toBe(0);
+    await vi.advanceTimersByTimeAsync(998);
+    expect(room.state).toBe('pending');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(room.state).toBe('ok');
+    limiter.close();
+  });
+
   it('a pause that ends at the deadline is waited for; one that ends a millisecond after it is refused at once', async () => {
     const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1_000 });
-    limiter.rateLimited(1_000);
+    storm(limiter, 1_000);
     const exact = track(limiter.acquire(within(1_000)));
     const over = track(limiter.acquire(within(999)));
     await settle();
@@ -284,7 +401,7 @@ describe('AdaptiveRateLimiter, to the millisecond (fake timers)', () => {
   it('a pause is waited for to the millisecond, and a slot handed out in the tick a 429 pauses the run waits for it too', async () => {
     const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1_000 });
     const inTheTick = track(limiter.acquire(within(10_000)));
-    limiter.rateLimited(500);
+    storm(limiter, 500);
     const after = track(limiter.acquire(within(10_000)));
     await vi.advanceTimersByTimeAsync(499);
     expect([inTheTick.state, after.state]).toEqual(['pending', 'pending']);
@@ -296,7 +413,7 @@ describe('AdaptiveRateLimiter, to the millisecond (fake timers)', () => {
   it('the queue built for a lower rate during a pause waits for the pause too', async () => {
     const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1 });
     await limiter.acquire(within(10_000)); // this second's slot, at the old rate
-    limiter.rateLimited(500); // the rate drops (a new queue) and the run pauses
+    storm(limiter, 500); // the rate drops (a new queue) and the run pauses
     const next = track(limiter.acquire(within(10_000)));
     await vi.advanceTimersByTimeAsync(499);
     expect(next.state).toBe('pending');
@@ -307,7 +424,7 @@ describe('AdaptiveRateLimiter, to the millisecond (fake timers)', () => {
 
   it('a Retry-After of 0 pauses nothing: the next slot is handed out at once', async () => {
     const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1_000 });
-    expect(limiter.rateLimited(0)).toBe(0);
+    expect(storm(limiter, 0)).toBe(0);
     const next = track(limiter.acquire(within(10_000)));
     await settle();
     expect(next.state).toBe('ok');
@@ -316,7 +433,7 @@ describe('AdaptiveRateLimiter, to the millisecond (fake timers)', () => {
 
   it('a shorter pause never cuts a longer one short', () => {
     const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 10 });
-    expect(limiter.rateLimited(5_000)).toBe(5_000);
+    expect(storm(limiter, 5_000)).toBe(5_000);
     expect(limiter.rateLimited(100)).toBe(5_000);
     vi.advanceTimersByTime(1_000);
     expect(limiter.rateLimited(1_000)).toBe(4_000);
@@ -338,7 +455,7 @@ describe('AdaptiveRateLimiter, to the millisecond (fake timers)', () => {
 
   it('close() stops the pause timer', () => {
     const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 10 });
-    limiter.rateLimited(10_000);
+    storm(limiter, 10_000);
     expect(vi.getTimerCount()).toBeGreaterThan(0);
     limiter.close();
     expect(vi.getTimerCount()).toBe(0);

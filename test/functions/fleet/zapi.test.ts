@@ -490,7 +490,7 @@ describe('ZapiClient and 429 (the run-wide rate limit)', () => {
     expect(requestsFor()).toHaveLength(2);
   });
 
-  it('a 429 storm without Retry-After backs off (doubling); five 429s in a row fail the call rate-limited, without answer text', async () => {
+  it('a 429 storm without Retry-After backs off (doubling); Z-API answering nobody, the call keeps asking until the deadline and is out-of-time, never rate-limited', async () => {
     zapi.add(ID, TOKEN, { behaviour: busy() });
     const limiter = new AdaptiveRateLimiter({
       requestsPerSecond: 1_000,
@@ -498,16 +498,67 @@ describe('ZapiClient and 429 (the run-wide rate limit)', () => {
       random: () => 0.5,
     });
     const deadline = soon(1_000);
+    const started = Date.now();
     const error = await failure(client({ limiter }).me(deadline));
-    expect(Date.now()).toBeLessThan(deadline.at + 200);
-    // 50, 100, 200, 400 ms of backoff fit in the second: the fifth 429 ends it, as failed (an instance
-    // Z-API keeps refusing must not hold the run back until its deadline).
-    expect(error.code).toBe('rate-limited');
+    // 50, 100, 200, 400 ms of backoff fit in the second, the next 800 ms would not: refused at once.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(700);
+    expect(Date.now()).toBeLessThan(deadline.at);
+    expect(error.code).toBe('out-of-time');
     expect(error.status).toBe(429);
-    expect(error.message).toMatch(/^Z-API answered 429 to GET me \(rate-limited\)/);
-    expect(error.message).not.toContain(TOKEN);
+    expect(error.message).toBe(
+      "Z-API GET me: not answered before the run's deadline (Z-API kept answering 429) (out-of-time); the next run asks again",
+    );
     expect(requestsFor()).toHaveLength(MAX_429_IN_A_ROW);
     expect(limiter.stats.rateLimited).toBe(MAX_429_IN_A_ROW);
+  });
+
+  it("a call Z-API answers 429 five times while it answers the run's other requests in between fails rate-limited, without answer text", async () => {
+    zapi.add(ID, TOKEN, { behaviour: busy() });
+    zapi.add('OTHER', 'OTHERTOKEN', { presenceUrl: URL_TO_REGISTER });
+    const limiter = new AdaptiveRateLimiter({
+      requestsPerSecond: 1_000,
+      backoffBaseMs: 50,
+      random: () => 0.5,
+    });
+    const other = new ZapiClient(
+      { instanceId: 'OTHER', token: 'OTHERTOKEN' },
+      { baseUrl: zapi.url, limiter },
+    );
+    let done = false;
+    const others = (async () => {
+      while (!done) await other.me(soon());
+    })();
+    const error = await failure(client({ limiter }).me(soon(10_000)));
+    done = true;
+    await others;
+    expect(error.code).toBe('rate-limited');
+    expect(error.status).toBe(429);
+    expect(error.message).toBe(
+      'Z-API answered 429 to GET me (rate-limited); Z-API limits the request rate; the run slows down and retries',
+    );
+    expect(requestsFor()).toHaveLength(MAX_429_IN_A_ROW);
+  });
+
+  it('429s with nothing answered between them count once: five 429s in a row fail only when Z-API answered others between each', async () => {
+    // A fake limiter: each 429 comes with (or without) answers to other requests since the previous one.
+    let answered = 0;
+    const between = [true, false, true, true, false, true, true];
+    const limiter = {
+      acquire: async () => {},
+      answered: () => {},
+      rateLimited: () => {
+        if (between.shift()) answered++;
+        return 0;
+      },
+      get stats() {
+        return { requests: 0, answered, rateLimited: 0, rate: 1, lowestRate: 1, refused: 0 };
+      },
+    };
+    zapi.add(ID, TOKEN, { behaviour: busy() });
+    const error = await failure(client({ limiter }).me(soon()));
+    expect(error.code).toBe('rate-limited');
+    // The first 429 counts; then only those after an answer: 1, -, 2, 3, -, 4, 5.
+    expect(requestsFor()).toHaveLength(7);
   });
 
   it('a Retry-After of a day pauses the run at most a minute (one answer cannot end every sweep)', async () => {
@@ -526,23 +577,43 @@ describe('ZapiClient and 429 (the run-wide rate limit)', () => {
     expect(requestsFor()).toHaveLength(1);
   });
 
-  it('one 429 slows every client of the run: the others wait for the same Retry-After', async () => {
+  it("a lone 429 delays its own call only: the run's other clients go on at once, the call asks again after its Retry-After", async () => {
     const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1_000 });
-    zapi.add(ID, TOKEN, { presenceUrl: URL_TO_REGISTER, script: [busy({ 'retry-after': '1' })] });
+    zapi.add(ID, TOKEN, { presenceUrl: URL_TO_REGISTER });
     zapi.add('OTHER', 'OTHERTOKEN', { presenceUrl: URL_TO_REGISTER });
     const other = new ZapiClient(
       { instanceId: 'OTHER', token: 'OTHERTOKEN' },
       { baseUrl: zapi.url, limiter },
     );
-    await client({ limiter }).me(soon());
+    await other.me(soon()); // Z-API answers the run
     const started = Date.now();
-    // The first client's retry came after the pause; a call started during it waits too.
     zapi.get(ID).script.push(busy({ 'retry-after': '1' }));
     const first = client({ limiter }).me(soon());
     await new Promise((resolve) => setTimeout(resolve, 100));
     await other.me(soon());
-    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(Date.now() - started).toBeLessThan(500);
     await first;
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+    expect(requestsFor()).toHaveLength(2);
+    expect(limiter.stats.rateLimited).toBe(1);
+  });
+
+  it('a second 429 before any answer looks like Z-API refusing everyone: every client of the run waits for its Retry-After', async () => {
+    const limiter = new AdaptiveRateLimiter({ requestsPerSecond: 1_000 });
+    const clientOf = (id: string) =>
+      new ZapiClient({ instanceId: id, token: `${id}TOKEN` }, { baseUrl: zapi.url, limiter });
+    zapi.add(ID, TOKEN, { presenceUrl: URL_TO_REGISTER, script: [busy({ 'retry-after': '1' })] });
+    zapi.add('OTHER', 'OTHERTOKEN', { presenceUrl: URL_TO_REGISTER, script: [busy({ 'retry-after': '1' })] });
+    zapi.add('THIRD', 'THIRDTOKEN', { presenceUrl: URL_TO_REGISTER });
+    const started = Date.now();
+    const first = client({ limiter }).me(soon());
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const second = clientOf('OTHER').me(soon());
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // OTHER's 429 came second, with nothing answered since the first: the run waits a second from then.
+    await clientOf('THIRD').me(soon());
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_050);
+    await Promise.all([first, second]);
     expect(limiter.stats.rateLimited).toBe(2);
   });
 });
